@@ -1,0 +1,200 @@
+"""Image commands: import, images, tag, rmi, history, image inspect/prune."""
+
+from __future__ import annotations
+
+import click
+
+from ..format import format_rows, table, to_json
+
+
+@click.command("import")
+@click.argument("source")
+@click.argument("reference", required=False)
+@click.option("-m", "--message", default="", help="Commit message for the imported image.")
+@click.pass_obj
+def import_cmd(obj, source, reference, message):
+    """Import a rootfs tarball, a directory or - (stdin) as an image.
+
+    \b
+    Examples:
+      jocker import base.txz freebsd:14.3
+      jocker import ./rootfs myroot:1
+      fetch -o - https://.../base.txz | jocker import - freebsd:14.3
+    """
+    from ..images.importer import import_image
+    eng = obj.engine
+    eng.load_state()
+    img = import_image(eng.store, eng.runner, source, reference, message=message)
+    click.echo(img.id)
+
+
+@click.command("images")
+@click.argument("reference", required=False)
+@click.option("-a", "--all", "all_images", is_flag=True, help="Show all images (default hides intermediate images).")
+@click.option("-q", "--quiet", is_flag=True, help="Only show image IDs.")
+@click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
+@click.option("-f", "--filter", "filters", multiple=True, help="Filter: dangling=true, reference=..., label=k[=v], before=, since=.")
+@click.option("--format", "fmt", help="Go-template format, e.g. '{{.Repository}}:{{.Tag}}' or 'table {{.ID}}\\t{{.Size}}'.")
+@click.pass_obj
+def images_cmd(obj, reference, all_images, quiet, no_trunc, filters, fmt):
+    """List images.
+
+    \b
+    Examples:
+      jocker images
+      jocker images -q --filter dangling=true
+      jocker images --format '{{.Repository}}:{{.Tag}} {{.Size}}'
+    """
+    from ..images.views import image_rows, parse_filters
+    st = obj.engine.load_state()
+    flt = parse_filters(list(filters), ("dangling", "label", "reference", "before", "since"))
+    if reference:
+        flt.append(("reference", reference))
+    rows = image_rows(st, all_images=all_images, filters=flt)
+    if no_trunc:
+        for r in rows:
+            r["ID"] = r["FullID"]
+    if quiet:
+        seen = []
+        for r in rows:
+            if r["ID"] not in seen:
+                seen.append(r["ID"])
+        click.echo("\n".join(seen)) if seen else None
+    elif fmt:
+        out = format_rows(fmt, rows)
+        if out:
+            click.echo(out)
+    else:
+        click.echo(table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"],
+                         [[r["Repository"], r["Tag"], r["ID"], r["CreatedSince"], r["Size"]] for r in rows]))
+
+
+@click.command("tag")
+@click.argument("source")
+@click.argument("target")
+@click.pass_obj
+def tag_cmd(obj, source, target):
+    """Create a tag TARGET that refers to SOURCE.
+
+    \b
+    Example:
+      jocker tag web:latest registry.example.org:5000/web:1.0
+    """
+    from ..images.state import default_tag
+    tag = default_tag(target)          # validate before reading anything
+    eng = obj.engine
+    img = eng.load_state().resolve(source)
+    eng.store.tag(img, [tag])
+
+
+@click.command("rmi")
+@click.argument("images", nargs=-1, required=True)
+@click.option("-f", "--force", is_flag=True, help="Force removal of the image.")
+@click.option("--no-prune", is_flag=True, help="Do not delete untagged parents.")
+@click.pass_obj
+def rmi_cmd(obj, images, force, no_prune):
+    """Remove one or more images.
+
+    \b
+    Examples:
+      jocker rmi web:1.0
+      jocker rmi -f 3e1f5a7c9b2d
+    """
+    from ..errors import JockerError
+    from ..images.remove import remove_image
+    eng = obj.engine
+    eng.load_state()
+    failed = None
+    for ref in images:
+        try:
+            for line in remove_image(eng.store, ref, force=force, running=_running(eng),
+                                     prune_parents=not no_prune):
+                click.echo(line)
+        except JockerError as e:
+            click.echo(f"Error: {e}", err=True)
+            failed = e
+    if failed:
+        raise SystemExit(failed.exit_code)
+
+
+def _running(eng) -> set[str]:
+    try:
+        from ..containers.status import running_ids
+    except ImportError:
+        return set()
+    return running_ids(eng)
+
+
+@click.command("history")
+@click.argument("image")
+@click.option("-H", "--human", default=True, help="Print sizes and dates in human readable format.")
+@click.option("-q", "--quiet", is_flag=True, help="Only show image IDs.")
+@click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
+@click.option("--format", "fmt", help="Go-template format.")
+@click.pass_obj
+def history_cmd(obj, image, human, quiet, no_trunc, fmt):
+    """Show the history of an image.
+
+    \b
+    Example:
+      jocker history web:latest
+    """
+    from ..images.views import history_rows
+    st = obj.engine.load_state()
+    img = st.resolve(image)
+    rows = history_rows(st, img)
+    if quiet:
+        click.echo("\n".join(r["ID"] for r in rows))
+        return
+    if fmt:
+        click.echo(format_rows(fmt, rows))
+        return
+    def trunc(s):
+        return s if no_trunc or len(s) <= 45 else s[:44] + "…"
+    click.echo(table(["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
+                     [[r["ID"], r["CreatedSince"], trunc(r["CreatedBy"]), r["Size"], r["Comment"]] for r in rows]))
+
+
+@click.group("image")
+def image_group():
+    """Manage images (docker image ... aliases)."""
+
+
+@image_group.command("inspect")
+@click.argument("images", nargs=-1, required=True)
+@click.option("-f", "--format", "fmt", help="Go-template format.")
+@click.pass_obj
+def image_inspect_cmd(obj, images, fmt):
+    """Display detailed information on one or more images."""
+    from .inspect import emit
+    from ..images.views import inspect_image
+    st = obj.engine.load_state()
+    emit([inspect_image(st, st.resolve(i)) for i in images], fmt)
+
+
+@image_group.command("prune")
+@click.option("-a", "--all", "all_unused", is_flag=True, help="Remove all images not used by a container.")
+@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
+@click.option("--filter", "filters", multiple=True, help="label=k[=v] or label!=k[=v].")
+@click.pass_obj
+def image_prune_cmd(obj, all_unused, force, filters):
+    """Remove unused images."""
+    from ..format import human_size
+    from ..images.remove import prune_images
+    from .system import label_filters
+    if not force and not click.confirm("WARNING! This will remove all dangling images.\n"
+                                       "Are you sure you want to continue?", default=False):
+        return
+    eng = obj.engine
+    eng.load_state()
+    lines, freed = prune_images(eng.store, all_unused=all_unused, label_filters=label_filters(filters))
+    if lines:
+        click.echo("Deleted Images:\n" + "\n".join(lines) + "\n")
+    click.echo(f"Total reclaimed space: {human_size(freed)}")
+
+
+image_group.add_command(images_cmd, "ls")
+image_group.add_command(rmi_cmd, "rm")
+image_group.add_command(tag_cmd, "tag")
+image_group.add_command(history_cmd, "history")
+image_group.add_command(import_cmd, "import")

@@ -1,0 +1,104 @@
+"""The click layer: parse, call the engine, format. Commands are loaded lazily
+(as iocage does) so that `jocker ps` does not import the build machinery."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import click
+
+from ..errors import JockerError
+
+# command name -> "module:attribute" below jocker.cli
+COMMANDS = {
+    "import": "images:import_cmd",
+    "images": "images:images_cmd",
+    "tag": "images:tag_cmd",
+    "rmi": "images:rmi_cmd",
+    "history": "images:history_cmd",
+    "image": "images:image_group",
+    "inspect": "inspect:inspect_cmd",
+    "system": "system:system_group",
+    "info": "system:info_cmd",
+    "version": "system:version_cmd",
+}
+
+
+class LazyGroup(click.Group):
+    def __init__(self, *args, lazy: dict[str, str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy or {}
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
+
+    def get_command(self, ctx, name):
+        if name in self.lazy:
+            module, attr = self.lazy[name].split(":")
+            return getattr(importlib.import_module(f"{__package__}.{module}"), attr)
+        return super().get_command(ctx, name)
+
+
+class Ctx:
+    """What every command gets: the global options and a lazily built engine."""
+
+    def __init__(self, config_file, overrides, debug):
+        self.config_file = config_file
+        self.overrides = overrides
+        self.debug = debug
+        self._engine = None
+
+    @property
+    def engine(self):
+        if self._engine is None:
+            from ..config import load
+            from ..engine import Engine
+            self._engine = Engine(load(self.config_file, self.overrides))
+        return self._engine
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--dataset", envvar="JOCKER_DATASET", help="Root ZFS dataset (default: the embedded pool).")
+@click.option("--config", "config_file", envvar="JOCKER_CONFIG", help="Configuration file "
+              "(default /usr/local/etc/jocker.conf).")
+@click.option("-D", "--debug", is_flag=True, help="Log host commands and show tracebacks.")
+@click.version_option(package_name=None, prog_name="jocker", message="%(prog)s version %(version)s",
+                      version=__import__("jocker").__version__)
+@click.pass_context
+def cli(ctx, dataset, config_file, debug):
+    """A Docker-style container engine for FreeBSD: jails, ZFS and pf.
+
+    \b
+    Examples:
+      jocker import base.txz freebsd:14.3
+      jocker build -t web .
+      jocker run -d --name web web
+    """
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
+                        format="jocker: %(message)s")
+    ctx.obj = Ctx(config_file, {"dataset": dataset}, debug)
+
+
+def run() -> None:
+    debug = "--debug" in sys.argv or "-D" in sys.argv
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(125)        # Docker's exit code for bad flags
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except JockerError as e:
+        if debug:
+            import traceback
+            traceback.print_exc()
+        click.echo(f"Error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(0)

@@ -1,0 +1,147 @@
+"""Configuration: defaults < /usr/local/etc/jocker.conf < JOCKER_* environment
+< command-line flags. Each value remembers where it came from, so `jocker info`
+and `jocker system check` can say why a setting is what it is.
+
+The file uses rc.conf-like lines, `key = value` or `key="value"`, with `#`
+comments. Unknown keys are an error naming the file and line.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import UsageError
+
+DEFAULT_CONFIG_FILE = "/usr/local/etc/jocker.conf"
+
+
+@dataclass(frozen=True)
+class Option:
+    key: str
+    default: str
+    help: str
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("dataset", "", "root dataset (e.g. zroot/jocker); empty: the embedded file-backed pool"),
+    Option("mountpoint", "/var/db/jocker", "where the root dataset is mounted"),
+    Option("rundir", "/var/run/jocker", "volatile state: PIDs, lock, generated jail.conf"),
+    Option("pool_file", "/var/db/jocker-pool/jocker.img", "backing file of the embedded pool"),
+    Option("pool_name", "jockerpool", "name of the embedded pool"),
+    Option("pool_size", "4G", "size of the embedded pool's backing file (created sparse)"),
+    Option("zfs_driver", "cli", "cli (zfs(8), default) or libzfs (py-libzfs)"),
+    Option("runtime", "auto", "auto, jail (FreeBSD) or linux (namespaces, for development)"),
+    Option("devfs_ruleset", "100", "number of jocker's own devfs ruleset (FreeBSD)"),
+    Option("stop_timeout", "10", "default seconds between the stop signal and SIGKILL"),
+    Option("log_level", "warning", "debug, info, warning or error"),
+)
+_BY_KEY = {o.key: o for o in OPTIONS}
+_ENV_PREFIX = "JOCKER_"
+
+
+@dataclass
+class Config:
+    values: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    file: str | None = None
+
+    def __getattr__(self, key: str) -> str:
+        try:
+            return self.__dict__["values"][key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def int(self, key: str) -> int:
+        try:
+            return int(self.values[key])
+        except ValueError:
+            raise UsageError(f"configuration {key}={self.values[key]!r} ({self.sources[key]}): "
+                             "expected a whole number") from None
+
+    @property
+    def root(self) -> str:
+        """The root dataset jocker owns."""
+        return self.values["dataset"] or f"{self.values['pool_name']}/jocker"
+
+    @property
+    def embedded(self) -> bool:
+        return not self.values["dataset"]
+
+    def runtime_name(self) -> str:
+        value = self.values["runtime"]
+        if value == "auto":
+            return "jail" if platform.system() == "FreeBSD" else "linux"
+        return value
+
+
+def parse_file(path: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    text = Path(path).read_text(encoding="utf-8")
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if "=" not in line:
+            raise UsageError(f"{path}:{lineno}: expected `key = value`, got {raw.strip()!r}")
+        key, value = (s.strip() for s in line.split("=", 1))
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        if key not in _BY_KEY:
+            raise UsageError(f"{path}:{lineno}: unknown setting {key!r}",
+                             hint="known: " + ", ".join(sorted(_BY_KEY)))
+        out[key] = value
+    return out
+
+
+def load(config_file: str | None = None, overrides: dict[str, str | None] | None = None,
+         environ: dict[str, str] | None = None) -> Config:
+    """Merge defaults, the config file, JOCKER_* variables and flag overrides."""
+    env = os.environ if environ is None else environ
+    cfg = Config()
+    for opt in OPTIONS:
+        cfg.values[opt.key] = opt.default
+        cfg.sources[opt.key] = "default"
+    path = config_file or env.get("JOCKER_CONFIG") or DEFAULT_CONFIG_FILE
+    explicit = bool(config_file or env.get("JOCKER_CONFIG"))
+    if os.path.exists(path):
+        for key, value in parse_file(path).items():
+            cfg.values[key] = value
+            cfg.sources[key] = path
+        cfg.file = path
+    elif explicit:
+        raise UsageError(f"configuration file {path} does not exist",
+                         hint="create it from jocker.conf.sample or drop --config/JOCKER_CONFIG")
+    for opt in OPTIONS:
+        name = _ENV_PREFIX + opt.key.upper()
+        if name in env:
+            cfg.values[opt.key] = env[name]
+            cfg.sources[opt.key] = f"environment {name}"
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            cfg.values[key] = value
+            cfg.sources[key] = "command line"
+    _validate(cfg)
+    return cfg
+
+
+def _validate(cfg: Config) -> None:
+    from .names import check_printable
+
+    for key, value in cfg.values.items():
+        check_printable(value, f"setting {key}")
+    ds = cfg.values["dataset"]
+    if ds and (ds.startswith("/") or ds.endswith("/") or "@" in ds or ".." in ds or " " in ds):
+        raise UsageError(f"invalid dataset {ds!r} ({cfg.sources['dataset']}): expected pool/path, "
+                         "e.g. zroot/jocker")
+    for key in ("mountpoint", "rundir", "pool_file"):
+        if not cfg.values[key].startswith("/"):
+            raise UsageError(f"{key} must be an absolute path, got {cfg.values[key]!r} ({cfg.sources[key]})")
+    if cfg.values["zfs_driver"] not in ("cli", "libzfs"):
+        raise UsageError(f"zfs_driver must be cli or libzfs, got {cfg.values['zfs_driver']!r}")
+    if cfg.values["runtime"] not in ("auto", "jail", "linux"):
+        raise UsageError(f"runtime must be auto, jail or linux, got {cfg.values['runtime']!r}")
+    cfg.int("devfs_ruleset")
+    cfg.int("stop_timeout")

@@ -1,0 +1,105 @@
+"""Docker's output habits: human sizes and durations, aligned tables, and the
+subset of Go templates that `--format` users write ({{.Field}}, {{json .}},
+the `table` prefix)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Any, Iterable, Mapping, Sequence
+
+_UNITS = ("B", "kB", "MB", "GB", "TB", "PB")
+
+
+def human_size(n: float) -> str:
+    """Decimal units with 3 significant digits, as `docker images` prints."""
+    n = float(n)
+    i = 0
+    while n >= 1000 and i < len(_UNITS) - 1:
+        n /= 1000.0
+        i += 1
+    return f"{n:.3g}{_UNITS[i]}"
+
+
+def human_duration(seconds: float) -> str:
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = s // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = round(s / 3600)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{hours // 24 // 365} years"
+
+
+def ago(ts: float, now: float | None = None) -> str:
+    if not ts:
+        return "N/A"
+    return human_duration((now or time.time()) - ts) + " ago"
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """Columns separated by at least three spaces, like Docker's tabwriter."""
+    rows = [[str(c) for c in r] for r in rows]
+    widths = [len(h) for h in headers]
+    for r in rows:
+        for i, c in enumerate(r):
+            widths[i] = max(widths[i], len(c))
+    lines = []
+    for r in [list(headers)] + rows:
+        cells = [c.ljust(widths[i]) if i < len(r) - 1 else c for i, c in enumerate(r)]
+        lines.append("   ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+_FIELD = re.compile(r"{{\s*(json\s+)?\.([A-Za-z_][A-Za-z0-9_]*)?\s*}}")
+
+
+def render_template(template: str, obj: Mapping[str, Any]) -> str:
+    """A small Go-template subset: {{.Field}}, {{json .}}, {{json .Field}}."""
+    template = template.replace("\\t", "\t").replace("\\n", "\n")
+
+    def repl(m: re.Match) -> str:
+        as_json, field = m.group(1), m.group(2)
+        value = obj if field is None else obj.get(field, "")
+        if as_json:
+            return json.dumps(value, separators=(",", ":"))
+        if isinstance(value, (dict, list)):
+            return json.dumps(value, separators=(",", ":"))
+        return str(value)
+
+    return _FIELD.sub(repl, template)
+
+
+def format_rows(fmt: str, rows: list[Mapping[str, Any]]) -> str:
+    """Apply --format to rows; a `table ` prefix keeps a header line."""
+    if fmt.startswith("table"):
+        body = fmt[len("table"):].strip()
+        headers = [re.sub(r"(?<!^)(?=[A-Z][a-z])", " ", f).upper()
+                   for _, f in _FIELD.findall(body)]
+        cells = [render_template(body, r).split("\t") for r in rows]
+        if "\t" in body.replace("\\t", "\t"):
+            return table(headers, cells)
+        return "\n".join([" ".join(headers)] + ["\t".join(c) for c in cells])
+    return "\n".join(render_template(fmt, r) for r in rows)
+
+
+def to_json(obj: Any) -> str:
+    return json.dumps(obj, indent=4)

@@ -1,0 +1,1 @@
+"""The image store: layers as ZFS datasets, images as snapshots with metadata."""

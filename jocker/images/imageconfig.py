@@ -1,0 +1,92 @@
+"""Image configuration (the OCI/Docker image config JSON) and content IDs.
+
+An image ID is `sha256:` of the canonical JSON of its config, as in Docker and
+OCI. The exact bytes hashed are what the store keeps, so an ID can always be
+re-verified from the ZFS properties.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import platform
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+# Docker's container-config keys, in the order `inspect` shows them.
+CONFIG_KEYS = ("Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr",
+               "ExposedPorts", "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck",
+               "Image", "Volumes", "WorkingDir", "Entrypoint", "OnBuild", "Labels", "StopSignal",
+               "Shell")
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def host_os() -> str:
+    return platform.system().lower()
+
+
+def host_arch() -> str:
+    machine = platform.machine().lower()
+    return {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
+            "i386": "386", "i686": "386", "riscv64": "riscv64"}.get(machine, machine)
+
+
+def now_rfc3339(ts: float | None = None) -> str:
+    ts = time.time() if ts is None else ts
+    dt = datetime.fromtimestamp(ts, tz=timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond * 1000:09d}Z"
+
+
+def parse_time(text: str) -> float:
+    """RFC 3339 (with up to nanoseconds) to epoch seconds; 0 when unparsable."""
+    if not text:
+        return 0.0
+    try:
+        base, _, frac = text.rstrip("Z").partition(".")
+        dt = datetime.strptime(base, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+        return dt.timestamp() + (float("0." + frac) if frac.isdigit() else 0.0)
+    except ValueError:
+        return 0.0
+
+
+def canonical(config: dict[str, Any]) -> bytes:
+    return json.dumps(config, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def image_id(config_bytes: bytes) -> str:
+    return "sha256:" + hashlib.sha256(config_bytes).hexdigest()
+
+
+def new_config(*, diff_ids: list[str], created: str | None = None, author: str = "",
+               container_config: dict[str, Any] | None = None, history: list[dict] | None = None,
+               parent: str = "", os_name: str | None = None, arch: str | None = None) -> dict[str, Any]:
+    """A fresh image config with Docker's field names."""
+    cfg: dict[str, Any] = {
+        "architecture": arch or host_arch(),
+        "os": os_name or host_os(),
+        "created": created or now_rfc3339(),
+        "config": container_config if container_config is not None else {"Env": [DEFAULT_PATH]},
+        "rootfs": {"type": "layers", "diff_ids": list(diff_ids)},
+        "history": history or [],
+    }
+    if author:
+        cfg["author"] = author
+    if parent:
+        cfg["parent"] = parent
+    return cfg
+
+
+def derive(base: dict[str, Any] | None, *, parent: str = "") -> dict[str, Any]:
+    """A copy of a parent config to change for a child image (build steps)."""
+    cfg = copy.deepcopy(base) if base else new_config(diff_ids=[])
+    cfg.pop("parent", None)
+    if parent:
+        cfg["parent"] = parent
+    cfg["created"] = now_rfc3339()
+    return cfg
+
+
+def container_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    return cfg.get("config") or {}

@@ -1,0 +1,169 @@
+"""Removing images (rmi, prune) and collecting leftovers of interrupted work.
+
+Docker's rules: removing a tag of an image that has other tags only untags;
+removing the last tag deletes the image unless containers or child images
+still use it; an ID with several tags needs --force; an image that child
+images are built on cannot be deleted at all. When an image goes, the layers
+no other image or container needs go with it, and so do untagged parent
+images left without children (intermediate build images).
+"""
+
+from __future__ import annotations
+
+from ..errors import Conflict, JockerError
+from ..layout import Layout
+from ..storage.base import ZfsDriver
+from .state import Image, State, txn_alive
+from .store import ImageStore
+
+
+def remove_image(store: ImageStore, ref: str, *, force: bool = False,
+                 running: set[str] = frozenset(), prune_parents: bool = True) -> list[str]:
+    """`jocker rmi REF`: returns Docker's `Untagged: ...` / `Deleted: ...` lines."""
+    with store.lock.held():
+        st = store.load()
+        img = st.resolve(ref)
+        live = st.live_tags(img)
+        by_name = ref in img.tags or _normalized(ref) in img.tags
+        out: list[str] = []
+        if by_name:
+            tag = ref if ref in img.tags else _normalized(ref)
+            if len(live) > 1 or st.children_of(img):
+                store.write_tags(img, {t: w for t, w in img.tags.items() if t != tag})
+                return [f"Untagged: {tag}"]
+            if img.containers and not force:
+                raise Conflict(f'conflict: unable to remove repository reference "{ref}" (must force) - '
+                               f"container {img.containers[0][:12]} is using its referenced image {img.short}")
+            store.write_tags(img, {t: w for t, w in img.tags.items() if t != tag})
+            out.append(f"Untagged: {tag}")
+            if img.containers:          # forced: untagged, but the clone still needs the data
+                return out
+        else:
+            if st.children_of(img):
+                raise Conflict(f"conflict: unable to delete {img.short} (cannot be forced) - "
+                               "image has dependent child images")
+            users = [c for c in img.containers]
+            busy = [c for c in users if c in running]
+            if busy:
+                raise Conflict(f"conflict: unable to delete {img.short} (cannot be forced) - "
+                               f"image is being used by running container {busy[0][:12]}")
+            if users and not force:
+                raise Conflict(f"conflict: unable to delete {img.short} (must be forced) - "
+                               f"image is being used by stopped container {users[0][:12]}")
+            if len(live) > 1 and not force:
+                raise Conflict(f"conflict: unable to delete {img.short} (must be forced) - "
+                               "image is referenced in multiple repositories")
+            out += [f"Untagged: {t}" for t in live]
+            if users:
+                # Forced: like Docker, the image loses its tags but stays (dangling)
+                # while the container's clone needs its snapshot.
+                store.write_tags(img, {})
+                return out
+        out += _delete(store, st, img, prune_parents)
+        return out
+
+
+def _normalized(ref: str) -> str:
+    return ref if ":" in ref.rsplit("/", 1)[-1] else ref + ":latest"
+
+
+def _delete(store: ImageStore, st: State, img: Image, prune_parents: bool) -> list[str]:
+    """Destroy the image snapshot, then layers and parents nothing else needs."""
+    store.zfs.destroy(img.snapshot)
+    out = [f"Deleted: {img.id}"]
+    layer = st.layers[img.layer]
+    layer.images.remove(img.hex)
+    del st.images[img.hex]
+    out += _drop_unused_layers(store.zfs, st, layer.id)
+    if prune_parents and img.parent:
+        parent = st.images.get(img.parent[7:])
+        if parent and not parent.tags and not st.children_of(parent) and not parent.containers:
+            out += _delete(store, st, parent, prune_parents)
+    return out
+
+
+def _drop_unused_layers(zfs: ZfsDriver, st: State, layer_id: str) -> list[str]:
+    out: list[str] = []
+    while layer_id in st.layers:
+        layer = st.layers[layer_id]
+        if layer.images or layer.children or txn_alive(layer.txn):
+            break
+        zfs.destroy(layer.dataset, recursive=True)
+        out.append(f"Deleted: {layer.diff_id or 'layer ' + layer.id[:12]}")
+        del st.layers[layer_id]
+        parent = layer.parent
+        if parent in st.layers:
+            st.layers[parent].children.remove(layer_id)
+        layer_id = parent
+    return out
+
+
+def prune_images(store: ImageStore, *, all_unused: bool = False,
+                 label_filters: list[tuple[str, str | None, bool]] = ()) -> tuple[list[str], int]:
+    """Remove dangling images (or every image no container uses, with all_unused).
+
+    Returns the removal lines and the bytes reclaimed (from ZFS's own accounting).
+    """
+    out: list[str] = []
+    with store.lock.held():
+        before = _layers_used(store.load())
+        changed = True
+        while changed:          # removing a child can make its parent prunable
+            changed = False
+            st = store.load()
+            for img in sorted(st.images.values(), key=lambda i: -i.created):
+                if img.containers or st.children_of(img):
+                    continue
+                if not all_unused and not st.is_dangling(img):
+                    continue
+                if not _labels_match(img, label_filters):
+                    continue
+                out += [f"untagged: {t}" for t in st.live_tags(img)]
+                out += [line.replace("Deleted", "deleted") for line in _delete(store, st, img, False)]
+                changed = True
+                break
+        after = _layers_used(store.load())
+    return out, max(0, before - after)
+
+
+def _labels_match(img: Image, filters) -> bool:
+    for key, value, positive in filters:
+        has = key in img.labels and (value is None or img.labels[key] == value)
+        if has != positive:
+            return False
+    return True
+
+
+def _layers_used(st: State) -> int:
+    return sum(layer.own for layer in st.layers.values())
+
+
+def collect_garbage(store: ImageStore) -> list[str]:
+    """Remove leftovers of interrupted imports and builds (their process is gone)."""
+    removed: list[str] = []
+    with store.lock.held():
+        st = store.load()
+        for snap in st.stray_snapshots:
+            store.zfs.destroy(snap)
+            removed.append(snap)
+        for layer in sorted(st.layers.values(), key=lambda l: -len(st.chain(l.id))):
+            if layer.id not in st.layers or txn_alive(layer.txn):
+                continue
+            if not layer.complete or (not layer.images and not layer.children):
+                if _has_dependents(store.layout, st, layer.dataset):
+                    continue
+                try:
+                    store.zfs.unmount(layer.dataset)
+                except JockerError:
+                    pass
+                store.zfs.destroy(layer.dataset, recursive=True)
+                removed.append(layer.dataset)
+                del st.layers[layer.id]
+                if layer.parent in st.layers:
+                    st.layers[layer.parent].children.remove(layer.id)
+    return removed
+
+
+def _has_dependents(layout: Layout, st: State, dataset: str) -> bool:
+    """Any clone (layer, container, build) whose origin is a snapshot of dataset."""
+    return any(ds.get("origin", "").startswith(dataset + "@") for ds in st.datasets.values())

@@ -1,0 +1,156 @@
+"""Writing to the image store: layers, images and tags.
+
+Crash safety without renames (zfs-fuse cannot rename a mounted dataset): a
+layer dataset carries `jocker:txn=<pid>` while it is written and until its
+image exists; the garbage collector removes such datasets only once that
+process is gone. An image appears atomically: its snapshot is created with all
+its properties in one `zfs snapshot -o ...` command.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from dataclasses import dataclass
+
+from ..errors import JockerError
+from ..layout import Layout
+from ..lock import EngineLock
+from ..storage import props as P
+from ..storage.base import ZfsDriver
+from .imageconfig import canonical, image_id
+from .state import Image, State, load_state
+
+
+@dataclass
+class PendingLayer:
+    id: str
+    dataset: str
+    path: str
+    parent: str
+
+
+class ImageStore:
+    def __init__(self, zfs: ZfsDriver, layout: Layout, lock: EngineLock):
+        self.zfs = zfs
+        self.layout = layout
+        self.lock = lock
+
+    def load(self) -> State:
+        return load_state(self.layout, self.zfs.tree(self.layout.root))
+
+    # -- layers --------------------------------------------------------------
+    def begin_layer(self, parent: str = "") -> PendingLayer:
+        """A new writable layer dataset, mounted: a clone of parent@layer or empty."""
+        lid = secrets.token_hex(32)
+        name = self.layout.layer(lid)
+        props = {"canmount": "noauto", "jocker:txn": str(os.getpid())}
+        if parent:
+            self.zfs.clone(self.layout.layer_snapshot(parent), name, props)
+        else:
+            self.zfs.create(name, props)
+        pending = PendingLayer(lid, name, self.layout.layer_path(lid), parent)
+        try:
+            self.zfs.mount(name)
+        except JockerError:
+            self.abort_layer(pending)
+            raise
+        return pending
+
+    def finish_layer(self, pending: PendingLayer, diff_id: str) -> str:
+        """Seal the layer: snapshot @layer, make it readonly and unmount it."""
+        self.zfs.set_props(pending.dataset, {"jocker:layer.diffid": diff_id})
+        self.zfs.snapshot(self.layout.layer_snapshot(pending.id))
+        self.zfs.set_props(pending.dataset, {"readonly": "on"})
+        self.zfs.unmount(pending.dataset)
+        return pending.id
+
+    def abort_layer(self, pending: PendingLayer) -> None:
+        try:
+            self.zfs.unmount(pending.dataset)
+        except JockerError:
+            pass
+        if self.zfs.exists(pending.dataset):
+            self.zfs.destroy(pending.dataset, recursive=True)
+
+    def release_layer(self, layer_id: str) -> None:
+        """Drop our writer mark once an image holds the layer."""
+        self.zfs.inherit(self.layout.layer(layer_id), "jocker:txn")
+
+    def find_layer(self, st: State, parent: str, diff_id: str, exclude: str = "") -> str | None:
+        """An existing complete layer with the same parent and content."""
+        for layer in st.layers.values():
+            if (layer.complete and layer.id != exclude and layer.parent == parent
+                    and layer.diff_id == diff_id and diff_id):
+                return layer.id
+        return None
+
+    # -- images --------------------------------------------------------------
+    def create_image(self, layer_id: str, config: dict, tags: list[str] = (),
+                     cache_key: str = "") -> Image:
+        """Create (or find) the image for config on layer_id and apply tags."""
+        raw = canonical(config)
+        iid = image_id(raw)
+        hexid = iid[7:]
+        with self.lock.held():
+            st = self.load()
+            img = st.images.get(hexid)
+            if img is None:
+                now = time.time()
+                props = {"jocker:image.id": iid}
+                props.update(P.encode("image.config", raw.decode()))
+                props.update(P.encode_json("image.tags", {t: now for t in tags}))
+                if cache_key:
+                    props["jocker:image.cache"] = cache_key
+                snap = self.layout.image_snapshot(layer_id, hexid)
+                self.zfs.snapshot(snap, props)
+                img = Image(id=iid, snapshot=snap, layer=layer_id, config=config,
+                            raw=raw.decode(), tags={t: now for t in tags}, cache_key=cache_key)
+                self._steal_tags(st, img, list(tags))
+            elif tags:
+                self._add_tags(st, img, list(tags))
+            return img
+
+    def tag(self, image: Image, tags: list[str]) -> None:
+        with self.lock.held():
+            st = self.load()
+            img = st.images.get(image.hex)
+            if img is None:
+                raise JockerError(f"image {image.short} disappeared while tagging it")
+            self._add_tags(st, img, tags)
+
+    def _add_tags(self, st: State, img: Image, tags: list[str]) -> None:
+        now = time.time()
+        merged = dict(img.tags)
+        changed = False
+        for t in tags:
+            if st.by_tag().get(t) is not img:
+                merged[t] = now
+                changed = True
+        if changed:
+            self.write_tags(img, merged)
+            img.tags = merged
+        self._steal_tags(st, img, tags)
+
+    def _steal_tags(self, st: State, img: Image, tags: list[str]) -> None:
+        """A tag names one image: remove it from every other image."""
+        for other in list(st.images.values()):
+            if other.hex == img.hex:
+                continue
+            lost = [t for t in tags if t in other.tags]
+            if lost:
+                self.write_tags(other, {t: w for t, w in other.tags.items() if t not in lost})
+
+    def write_tags(self, img: Image, tags: dict[str, float]) -> None:
+        self.write_json(img.snapshot, "image.tags", tags)
+        img.tags = dict(tags)
+
+    def write_json(self, name: str, key: str, obj) -> None:
+        """Replace a (possibly chunked) JSON property, clearing stale chunks."""
+        current = self.zfs.get(name)
+        new = P.encode_json(key, obj)
+        self.zfs.set_props(name, new)
+        for stale in P.names_for(current, key):
+            if stale not in new:
+                self.zfs.inherit(name, stale)

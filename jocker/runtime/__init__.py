@@ -1,0 +1,1 @@
+"""Runtime drivers: jails on FreeBSD, Linux namespaces on the workbench."""

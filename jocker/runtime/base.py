@@ -1,0 +1,57 @@
+"""The runtime driver interface (containerd's "runtime" in miniature).
+
+A driver turns a ContainerSpec into an isolated environment and runs
+processes in it. It never decides anything: plans are computed by pure code
+and the engine calls these in order:
+
+    prepare_host() once per boot, create(spec), main_command(spec) -> argv the
+    supervisor spawns, exec_command(...) for `exec`, signal_all(), destroy(spec).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from .spec import ContainerSpec
+
+
+@dataclass
+class ProcessCommand:
+    """A host argv that runs a process inside the container, and its environment."""
+
+    argv: list[str]
+    env: dict[str, str]
+
+
+class RuntimeDriver(ABC):
+    name = "abstract"
+
+    @abstractmethod
+    def prepare_host(self) -> None:
+        """Idempotent host preparation (devfs ruleset, ...)."""
+
+    @abstractmethod
+    def create(self, spec: ContainerSpec) -> None:
+        """Build the container environment (mounts, jail) without its main process."""
+
+    @abstractmethod
+    def main_command(self, spec: ContainerSpec) -> ProcessCommand:
+        """The command the supervisor spawns as the container's main process."""
+
+    @abstractmethod
+    def exec_command(self, spec: ContainerSpec, argv: list[str], *, user: str, workdir: str,
+                     env: list[str], tty: bool, main_pid: int | None) -> ProcessCommand:
+        """A command that runs argv inside the running container (`jocker exec`)."""
+
+    @abstractmethod
+    def signal_all(self, spec: ContainerSpec, signum: int, main_pid: int | None) -> None:
+        """Send signum to every process of the container."""
+
+    @abstractmethod
+    def pids(self, spec: ContainerSpec, main_pid: int | None) -> list[int]:
+        """Host PIDs of the container's processes (for `top`)."""
+
+    @abstractmethod
+    def destroy(self, spec: ContainerSpec) -> None:
+        """Tear down: remove the jail/namespace, unmount in reverse order. Idempotent."""

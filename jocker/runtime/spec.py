@@ -1,0 +1,52 @@
+"""What a runtime driver needs to know to run one container.
+
+Pure data: the engine fills it from the image config and the run flags;
+drivers (jail, Linux namespaces) only carry it out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Mount:
+    source: str            # absolute host path (a directory, a volume's mountpoint, or a file)
+    target: str            # absolute path inside the container
+    readonly: bool = False
+    kind: str = "bind"     # bind (nullfs on FreeBSD) | volume | tmpfs
+
+
+@dataclass
+class Limits:
+    memory: int | None = None      # bytes (--memory)
+    cpus: float | None = None      # number of CPUs, may be fractional (--cpus)
+    pids: int | None = None        # --pids-limit
+
+
+@dataclass
+class ContainerSpec:
+    id: str                        # 64 hex characters
+    name: str                      # validated container name
+    rootfs: str                    # host path of the container's clone mountpoint
+    rundir: str                    # volatile per-container directory (/var/run/jocker/<id>)
+    argv: list[str]                # entrypoint + cmd, already resolved
+    hostname: str = ""
+    env: list[str] = field(default_factory=list)       # "KEY=value"
+    user: str = ""                 # "", "name", "uid", "uid:gid", "name:group"
+    workdir: str = "/"
+    tty: bool = False
+    stdin_open: bool = False
+    mounts: list[Mount] = field(default_factory=list)
+    limits: Limits = field(default_factory=Limits)
+    network: str = "host"          # host | none  (bridge networks come with networking)
+    devices: list[str] = field(default_factory=list)    # extra /dev globs to unhide, e.g. "bpf*"
+    allow: list[str] = field(default_factory=list)      # jail allow.* names, e.g. "raw_sockets"
+    jail_params: dict[str, str] = field(default_factory=dict)  # --jail-param KEY=VALUE
+    securelevel: int | None = None
+    stop_signal: str = "SIGTERM"
+    stop_timeout: int = 10
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]

@@ -1,0 +1,1 @@
+"""Storage: the ZFS driver interface, its implementations and property encoding."""
