@@ -1,0 +1,150 @@
+"""Test harness: a real ZFS pool in a file (zfs-fuse on Linux), a busybox base
+image imported with `jocker import`, and a leak check that fails any test that
+leaves datasets or mounts behind."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from jocker import config as config_mod  # noqa: E402
+from jocker.engine import Engine  # noqa: E402
+from jocker.runner import Runner  # noqa: E402
+
+IS_FREEBSD = platform.system() == "FreeBSD"
+
+
+def _zfs_available() -> str | None:
+    """None when ZFS can be used, else the reason to skip."""
+    if os.geteuid() != 0:
+        return "ZFS tests need root (zpool create on a file)"
+    if not shutil.which("zpool"):
+        return "ZFS tests need zpool/zfs (apt-get install zfs-fuse; .ci/run does)"
+    if not IS_FREEBSD and not os.path.exists("/dev/fuse"):
+        return "zfs-fuse needs /dev/fuse"
+    return None
+
+
+@pytest.fixture(scope="session")
+def zfs_pool():
+    reason = _zfs_available()
+    if reason:
+        pytest.skip(reason)
+    runner = Runner()
+    if not IS_FREEBSD:
+        from jocker.storage import zfsfuse
+        zfsfuse.ensure_running(runner)
+    workdir = Path(tempfile.mkdtemp(prefix="jocker-tests-", dir="/var/tmp"))
+    img = workdir / "pool.img"
+    with open(img, "wb") as f:
+        f.truncate(4 << 30)
+    pool = f"jt{os.getpid()}"
+    runner.run(["zpool", "create", "-m", "none", pool, str(img)])
+    yield {"pool": pool, "workdir": workdir}
+    runner.run(["zpool", "destroy", "-f", pool], check=False, retry_busy=True)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def jocker_env(zfs_pool):
+    """Environment variables pointing jocker at the throwaway pool."""
+    work = zfs_pool["workdir"]
+    conf = work / "jocker.conf"
+    conf.write_text("# test configuration: everything comes from the environment\n")
+    env = dict(os.environ)
+    env.update({
+        "JOCKER_CONFIG": str(conf),
+        "JOCKER_DATASET": f"{zfs_pool['pool']}/jocker",
+        "JOCKER_MOUNTPOINT": str(work / "mnt"),
+        "JOCKER_RUNDIR": str(work / "run"),
+        "PYTHONPATH": str(REPO),
+    })
+    env.pop("JOCKER_TRACE", None)
+    # Create the root and its skeleton now, so the leak check's baseline has them.
+    subprocess.run([sys.executable, "-m", "jocker", "system", "init"], env=env, check=True,
+                   capture_output=True)
+    return env
+
+
+@pytest.fixture(scope="session")
+def engine_config(jocker_env):
+    return config_mod.load(environ=jocker_env)
+
+
+@pytest.fixture
+def engine(engine_config):
+    return Engine(engine_config, Runner())
+
+
+class JockerCLI:
+    """Runs the real `jocker` command line in a subprocess."""
+
+    def __init__(self, env):
+        self.env = env
+
+    def __call__(self, *args, input=None, check=True, timeout=120, env=None):
+        proc = subprocess.run([sys.executable, "-m", "jocker", *map(str, args)],
+                              input=input, capture_output=True, text=isinstance(input, str) or input is None,
+                              env={**self.env, **(env or {})}, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"jocker {' '.join(map(str, args))} exited {proc.returncode}:\n"
+                                 f"{proc.stdout}\n{proc.stderr}")
+        return proc
+
+
+@pytest.fixture(scope="session")
+def jocker(jocker_env):
+    return JockerCLI(jocker_env)
+
+
+@pytest.fixture(scope="session")
+def busybox_rootfs(tmp_path_factory):
+    if not (shutil.which("busybox") or os.path.exists("/bin/busybox")):
+        pytest.skip("needs busybox-static (apt-get install busybox-static)")
+    dest = tmp_path_factory.mktemp("bbroot") / "rootfs"
+    subprocess.run(["sh", str(REPO / "examples/make-busybox-rootfs.sh"), str(dest)], check=True)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def busybox_image(jocker, busybox_rootfs):
+    """`busybox:latest`, imported once per session with the real CLI."""
+    jocker("import", busybox_rootfs, "busybox:latest")
+    return "busybox:latest"
+
+
+def _snapshot_state(env) -> tuple[set[str], set[str]]:
+    root = env["JOCKER_DATASET"]
+    out = subprocess.run(["zfs", "list", "-H", "-r", "-t", "all", "-o", "name", root],
+                         capture_output=True, text=True)
+    datasets = set(out.stdout.split()) if out.returncode == 0 else set()
+    mnt = env["JOCKER_MOUNTPOINT"]
+    with open("/proc/self/mounts" if not IS_FREEBSD else os.devnull) as f:
+        mounts = {line.split()[1] for line in f if line.split()[1].startswith(mnt)}
+    return datasets, mounts
+
+
+@pytest.fixture(autouse=True)
+def leak_check(request):
+    """Fail a test that leaves datasets or mounts behind under the test root."""
+    if "jocker_env" not in request.fixturenames:
+        yield
+        return
+    env = request.getfixturevalue("jocker_env")
+    before = _snapshot_state(env)
+    yield
+    after = _snapshot_state(env)
+    leaked_ds = sorted(after[0] - before[0])
+    leaked_mounts = sorted(after[1] - before[1])
+    if leaked_ds or leaked_mounts:
+        pytest.fail(f"test leaked datasets {leaked_ds} and mounts {leaked_mounts}", pytrace=False)
