@@ -1,0 +1,323 @@
+"""Shell-like word processing of Dockerfile arguments (no shell is involved).
+
+Docker expands variables itself, before anything runs, in ADD, COPY, ENV,
+EXPOSE, FROM, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR and ARG. The rules are a
+small subset of POSIX sh: `$VAR`, `${VAR}`, `${VAR:-word}`, `${VAR:+word}`,
+`${VAR:?word}` (and the colon-less forms), single quotes (literal), double
+quotes (variables expanded), and the Dockerfile's escape character (`\\` or the
+backtick chosen by `# escape=`). Quote characters are removed, as the shell
+would remove them. RUN/CMD/ENTRYPOINT are not processed here: the shell in the
+container does it.
+
+Also here: the splitting passes that come before substitution (blank-split
+fields, quote-aware words for ENV/LABEL/ARG, `key=value` pairs, leading
+`--flags`). Pure functions; errors are `ShellWordError` with Docker's wording,
+which the Dockerfile parser prefixes with `file:line: INSTRUCTION:`.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Docker splits instruction arguments on these (note: no newline, lines are joined).
+_WHITESPACE = re.compile(r"[\t\v\f\r ]+")
+# Characters that name a special shell parameter after `$` (`$$`, `$?`, ...).
+# Docker treats them as variable names that are never set, so they expand to "".
+_SPECIAL_PARAMS = "@*#?-$!0"
+
+
+class ShellWordError(ValueError):
+    """A word that cannot be processed (unterminated quote or `${`...)."""
+
+
+def substitute(text: str, env: dict[str, str], escape: str = "\\") -> str:
+    """Expand variables and remove quotes/escapes, keeping whitespace (one word)."""
+    value, _ = _Lexer(text, env, escape).run()
+    return value
+
+
+def substitute_words(text: str, env: dict[str, str], escape: str = "\\") -> list[str]:
+    """Like `substitute`, then split into words; only EXPOSE does this in Docker.
+
+    Text that came from a variable splits on whitespace; quoted or escaped text
+    does not (so `EXPOSE $PORTS` with PORTS="80 443" gives two ports).
+    """
+    _, words = _Lexer(text, env, escape).run()
+    return words
+
+
+def split_fields(text: str) -> list[str]:
+    """Split on runs of blanks, without any quote handling (FROM, EXPOSE, COPY...)."""
+    text = text.strip()
+    return _WHITESPACE.split(text) if text else []
+
+
+def split_words(text: str, escape: str = "\\") -> list[str]:
+    """Split on unquoted whitespace, keeping quotes and escapes in the words.
+
+    This is the first pass for ENV, LABEL and ARG: `A="x y" B=z` gives
+    `['A="x y"', 'B=z']`; quote removal happens later in `substitute`.
+    A trailing lone escape character is dropped, as Docker does.
+    """
+    words: list[str] = []
+    word: list[str] = []
+    quote = ""
+    keep_empty = False  # a word made only of quotes (`""`) still counts
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if not quote and ch.isspace():
+            if word or keep_empty:
+                words.append("".join(word))
+            word, keep_empty = [], False
+        elif ch == escape and quote != "'":
+            if i + 1 < n:
+                word.append(text[i:i + 2])  # escape plus the escaped char, verbatim
+                i += 1
+            else:
+                quote = ""  # dangling escape at the end: drop it
+        else:
+            if quote and ch == quote:
+                quote = ""
+            elif not quote and ch in "'\"":
+                quote, keep_empty = ch, True
+            word.append(ch)
+        i += 1
+    if word or keep_empty:
+        words.append("".join(word))
+    return words
+
+
+def split_key_values(text: str, escape: str = "\\") -> list[tuple[str, str]]:
+    """The (raw) pairs of an ENV or LABEL line, in either of Docker's two forms.
+
+    `key=value key2="value 2"` gives one pair per word; the legacy form
+    `key value with spaces` (first word has no `=`) gives a single pair whose
+    value is the rest of the line. Values are still raw (quotes, `$VAR`).
+    """
+    words = split_words(text, escape)
+    if not words:
+        raise ShellWordError("requires at least one argument")
+    if "=" not in words[0]:
+        parts = _WHITESPACE.split(text.strip(), maxsplit=1)
+        if len(parts) < 2:
+            raise ShellWordError("must have two arguments")
+        pairs = [(parts[0], parts[1])]
+    else:
+        pairs = []
+        for word in words:
+            if "=" not in word:
+                raise ShellWordError(
+                    f"syntax error - can't find = in {word!r}. Must be of the form: name=value")
+            key, value = word.split("=", 1)
+            pairs.append((key, value))
+    if any(not key for key, _ in pairs):
+        raise ShellWordError("names can not be blank")
+    return pairs
+
+
+def extract_flags(text: str) -> tuple[str, list[str]]:
+    """Split leading `--name[=value]` words off the arguments; `--` ends them.
+
+    Flag words lose their quotes and backslashes (always `\\`, whatever the
+    escape directive says), as in Docker.
+    """
+    flags: list[str] = []
+    i = 0
+    while True:
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if not text.startswith("--", i):
+            return text[i:], flags
+        word, i, quoted = _flag_word(text, i)
+        if word == "--":
+            return text[i:], flags
+        if word or quoted:
+            flags.append(word)
+
+
+def _flag_word(text: str, i: int) -> tuple[str, int, bool]:
+    out: list[str] = []
+    quote, quoted = "", False
+    while i < len(text) and (quote or not text[i].isspace()):
+        ch = text[i]
+        i += 1
+        if ch == quote:
+            quote = ""
+            continue
+        if not quote and ch in "'\"":
+            quote, quoted = ch, True
+            continue
+        if ch == "\\":
+            if i == len(text):
+                break
+            ch = text[i]
+            i += 1
+        out.append(ch)
+    return "".join(out), i, quoted
+
+
+class _Words:
+    """Collects words for `substitute_words`: variable text splits, literal text does not."""
+
+    def __init__(self) -> None:
+        self.words: list[str] = []
+        self.word = ""
+        self.in_word = False
+
+    def add_splittable(self, text: str) -> None:
+        for ch in text:
+            if not ch.isspace():
+                self.add_literal(ch)
+            elif self.in_word and self.word:
+                self.words.append(self.word)
+                self.word, self.in_word = "", False
+
+    def add_literal(self, text: str) -> None:
+        self.word += text
+        self.in_word = True
+
+    def done(self) -> list[str]:
+        if self.word:
+            self.words.append(self.word)
+            self.word, self.in_word = "", False
+        return self.words
+
+
+class _Lexer:
+    """One pass over a word: expands `$...`, removes quotes and escapes."""
+
+    def __init__(self, text: str, env: dict[str, str], escape: str):
+        self.text = text
+        self.pos = 0
+        self.env = env
+        self.escape = escape
+
+    def peek(self) -> str:
+        """The next character, or "" at the end."""
+        return self.text[self.pos] if self.pos < len(self.text) else ""
+
+    def take(self) -> str:
+        ch = self.peek()
+        self.pos += len(ch)
+        return ch
+
+    def run(self, stop: str = "") -> tuple[str, list[str]]:
+        """Process up to `stop` (consumed) or the end; returns (text, words)."""
+        out: list[str] = []
+        words = _Words()
+        while self.peek():
+            ch = self.peek()
+            if stop and ch == stop:
+                self.pos += 1
+                return "".join(out), words.done()
+            if ch == "$":
+                piece = self._dollar()
+                words.add_splittable(piece)
+            elif ch == "'":
+                piece = self._single_quoted()
+                words.add_literal(piece)
+            elif ch == '"':
+                piece = self._double_quoted()
+                words.add_literal(piece)
+            else:
+                self.pos += 1
+                if ch == self.escape:
+                    ch = self.take()  # the escaped char is literal; a final escape vanishes
+                    if not ch:
+                        break
+                    words.add_literal(ch)
+                else:
+                    words.add_splittable(ch)
+                piece = ch
+            out.append(piece)
+        if stop:
+            raise ShellWordError(f"unexpected end of statement while looking for matching {stop}")
+        return "".join(out), words.done()
+
+    def _single_quoted(self) -> str:
+        end = self.text.find("'", self.pos + 1)
+        if end < 0:
+            raise ShellWordError("unexpected end of statement while looking for matching single-quote")
+        value = self.text[self.pos + 1:end]
+        self.pos = end + 1
+        return value
+
+    def _double_quoted(self) -> str:
+        self.pos += 1
+        out: list[str] = []
+        while True:
+            ch = self.peek()
+            if not ch:
+                raise ShellWordError("unexpected end of statement while looking for matching double-quote")
+            if ch == '"':
+                self.pos += 1
+                return "".join(out)
+            if ch == "$":
+                out.append(self._dollar())
+                continue
+            self.pos += 1
+            # Inside double quotes the escape only protects ", $ and itself;
+            # anything else keeps the escape character (like sh's backslash).
+            if ch == self.escape and self.peek() in ('"', "$", self.escape) and self.peek():
+                ch = self.take()
+            elif ch == self.escape and not self.peek():
+                continue
+            out.append(ch)
+
+    def _name(self) -> str:
+        """A variable name after `$`: digits, one special char, or [letters digits _]."""
+        start = self.pos
+        ch = self.peek()
+        if ch.isdecimal():
+            while self.peek().isdecimal():
+                self.pos += 1
+        elif ch and ch in _SPECIAL_PARAMS:
+            self.pos += 1
+        else:
+            while self.peek() and (self.peek().isalnum() or self.peek() == "_"):
+                self.pos += 1
+        return self.text[start:self.pos]
+
+    def _dollar(self) -> str:
+        self.pos += 1  # the `$`
+        if self.peek() != "{":
+            name = self._name()
+            return self.env.get(name, "") if name else "$"
+        self.pos += 1  # the `{`
+        if not self.peek():
+            raise ShellWordError("syntax error: missing '}'")
+        if self.peek() in "{}:":
+            raise ShellWordError("syntax error: bad substitution")
+        name = self._name()
+        ch = self.take()
+        if ch == "}":
+            return self.env.get(name, "")
+        if not ch:
+            raise ShellWordError("syntax error: missing '}'")
+        colon = ch == ":"
+        modifier = self.take() if colon else ch
+        if not modifier:
+            raise ShellWordError("syntax error: missing '}'")
+        if modifier not in "-+?":
+            raise ShellWordError(f"unsupported modifier ({modifier}) in substitution")
+        try:
+            word, _ = self.run(stop="}")  # the word may itself hold quotes and `$`
+        except ShellWordError:
+            if not self.peek():
+                raise ShellWordError("syntax error: missing '}'") from None
+            raise
+        return self._modify(name, modifier, colon, word)
+
+    def _modify(self, name: str, modifier: str, colon: bool, word: str) -> str:
+        """`${name-word}` and friends; with the colon an empty value counts as unset."""
+        value = self.env.get(name)
+        is_set = value is not None and (value != "" or not colon)
+        if modifier == "-":
+            return value if is_set else word  # type: ignore[return-value]
+        if modifier == "+":
+            return word if is_set else ""
+        if not is_set:  # "?"
+            reason = "is not allowed to be empty" if value == "" else "is not allowed to be unset"
+            raise ShellWordError(f"{name}: {word or reason}")
+        return value  # type: ignore[return-value]
