@@ -14,8 +14,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import IO
 
-# Native properties the engine reads in batch. User properties (with a ':')
-# that are set locally or received come along automatically.
+# Native properties the engine reads in batch, reported when their source is
+# local, received or none (statistics): an inherited or default mountpoint or
+# readonly is not reported. User properties (with a ':') come along when set
+# locally or received.
 STAT_PROPS = ("type", "creation", "used", "referenced", "usedbydataset",
               "usedbysnapshots", "origin", "mountpoint", "mounted", "readonly")
 
