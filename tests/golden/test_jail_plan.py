@@ -1,0 +1,338 @@
+"""Golden tests for the FreeBSD jail plan: exact jail.conf, fstab and argv lists.
+
+FreeBSD is not available on the workbench, so what the jail driver would
+write and run is pinned down here. Regenerate after an intended change with
+    UPDATE_GOLDEN=1 python -m pytest tests/golden/test_jail_plan.py
+and review the diff of tests/golden/data/.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+
+import pytest
+
+from jocker.errors import CannotRun, InvalidName, UsageError
+from jocker.runtime import jail_plan as jp
+from jocker.runtime.spec import ContainerSpec, Limits, Mount
+from jocker.templates import jailquote, render, template_dirs
+
+DATA = Path(__file__).parent / "data"
+UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
+CID = "ab12cd34ef56" + "7" * 52
+ROOT = f"/var/db/jocker/containers/{CID}/root"
+RUNDIR = f"/var/run/jocker/{CID}"
+PASSWD = ("# image passwd\nroot:*:0:0:Charlie &:/root:/bin/sh\n"
+          "www:*:80:80:World Wide Web Owner:/nonexistent:/usr/sbin/nologin\n"
+          "app:*:1001:1001:App:/home/app:/bin/sh\n")
+GROUP = "wheel:*:0:root\nwww:*:80:\napp:*:1001:\n"
+
+
+def make_spec(**kw) -> ContainerSpec:
+    base = dict(id=CID, name="web", rootfs=ROOT, rundir=RUNDIR, argv=["/bin/echo", "hi"])
+    base.update(kw)
+    return ContainerSpec(**base)
+
+
+CASES = {
+    "minimal": {},
+    "volumes": dict(mounts=[
+        Mount("/srv/conf", "/etc/app", readonly=True),
+        Mount("/var/db/jocker/volumes/data", "/data", kind="volume"),
+        Mount("/srv/logs", "/data/logs/"),
+        Mount("", "/tmp", kind="tmpfs"),
+        Mount("/srv/site", "/usr/local/www/./site", readonly=True),
+    ]),
+    "limits": dict(limits=Limits(memory=512 * 1024 * 1024, cpus=1.5, pids=100)),
+    "devices": dict(devices=["bpf*", "/dev/tun*", "bpf*"]),
+    "allow_params": dict(allow=["raw_sockets", "allow.chflags"], jail_params={
+        "osrelease": "14.3-RELEASE", "sysvshm": "inherit", "allow.mlock": "",
+        "allow.noset_hostname": "", "meta": 'tag "x" costs $5 \\o/'}),
+    "network_none": dict(network="none", securelevel=3, hostname="db.internal",
+                         stop_timeout=30),
+    "user_workdir": dict(user="www", workdir="/srv/app", argv=["php-fpm", "-F"]),
+    "env": dict(user="1001:1001", env=["PATH=/usr/local/bin:/usr/bin:/bin",
+                                       "GREETING=hello world", 'QUOTE="it\'s"', "EMPTY="]),
+}
+
+
+def golden(name: str, text: str) -> None:
+    path = DATA / name
+    if UPDATE:
+        DATA.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return
+    assert path.exists(), f"missing golden file {path}: run with UPDATE_GOLDEN=1"
+    assert text == path.read_text(encoding="utf-8"), f"{name} differs from its golden file"
+
+
+def _process(label: str, cmd) -> list[str]:
+    env = " ".join(shlex.quote(f"{k}={v}") for k, v in cmd.env.items())
+    return [f"# {label}", shlex.join(cmd.argv), f"#   env: {env or '(empty)'}"]
+
+
+def commands_text(spec: ContainerSpec) -> str:
+    p = jp.plan(spec)
+    name = p.name
+    user = jp.resolve_user(spec.user, PASSWD, GROUP)
+    env = jp.env_dict(spec.env)
+    lines = ["# devfs ruleset (per-container, only with --device)"]
+    lines += [shlex.join(c) for c in p.ruleset_commands]
+    lines += ["# create", shlex.join(jp.jail_create_command(p.conf_path, name)),
+              shlex.join(jp.applyset_command(spec.rootfs, p.devfs_ruleset))]
+    lines += [shlex.join(c) for c in p.rctl_add]
+    lines.append("# mount targets created without following symlinks")
+    lines += [t if isinstance(t, str) else t.target for t in p.mount_targets]
+    for label, has_d, wrapper in (("main, jexec -d available, image has /usr/bin/env", True, True),
+                                  ("main, no jexec -d", False, True),
+                                  ("main, image without /usr/bin/env", True, False)):
+        lines += _process(label, jp.jexec_command(
+            name, spec.argv, jail_user=user, workdir=spec.workdir, env=env,
+            has_workdir_flag=has_d, env_wrapper=wrapper))
+    lines += _process("exec", jp.jexec_command(
+        name, ["/bin/sh", "-c", "ls -l $HOME"], jail_user=user, workdir=spec.workdir,
+        env=jp.env_dict(spec.env, ["EXTRA=1"]), has_workdir_flag=True, env_wrapper=True))
+    lines += ["# signal, pids", shlex.join(jp.signal_command(name, 15)),
+              shlex.join(jp.pids_command(name))]
+    lines += ["# destroy", shlex.join(jp.jail_exists_command(name)),
+              shlex.join(jp.jail_remove_command(p.conf_path, name)),
+              shlex.join(jp.rctl_remove_command(name))]
+    if p.ruleset_commands:
+        lines.append(shlex.join(jp.ruleset_delete_command(p.devfs_ruleset)))
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_jail_conf_golden(case):
+    golden(f"{case}.conf", jp.plan(make_spec(**CASES[case])).conf_text)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_commands_golden(case):
+    golden(f"{case}.commands.txt", commands_text(make_spec(**CASES[case])))
+
+
+def test_fstab_golden():
+    p = jp.plan(make_spec(**CASES["volumes"]))
+    assert p.fstab_path == f"{RUNDIR}/fstab"
+    golden("volumes.fstab.txt", p.fstab_text)
+
+
+def test_no_fstab_without_mounts():
+    p = jp.plan(make_spec())
+    assert p.fstab_path is None and p.fstab_text is None
+    assert "mount.fstab =" not in p.conf_text
+
+
+def test_prepare_host_rulesets_golden():
+    text = "\n".join(shlex.join(c) for c in jp.ruleset_commands(100)
+                     + jp.ruleset_commands(101, vnet=True)) + "\n"
+    golden("rulesets.txt", text)
+
+
+# ---------------------------------------------------------------- names and small helpers
+
+def test_jail_name():
+    assert jp.jail_name(CID) == "jk_ab12cd34ef56"
+    assert jp.NAME_RE.match(jp.jail_name(CID))
+
+
+@pytest.mark.parametrize("bad", ["", "AB12CD34EF56", "ab12cd", "ab12cd34ef5g", "../etc/passwd"])
+def test_bad_container_id(bad):
+    with pytest.raises(InvalidName):
+        jp.jail_name(bad)
+
+
+def test_jailquote_escapes_backslash_quote_dollar():
+    assert jailquote('a\\b"c$d') == '"a\\\\b\\"c\\$d"'
+    assert jailquote("") == '""'
+
+
+@pytest.mark.parametrize("bad", ["a\nb", "a\rb", "a\0b", "a\x1bb"])
+def test_jailquote_refuses_control_characters(bad):
+    with pytest.raises(UsageError):
+        jailquote(bad)
+
+
+def test_templates_found_in_checkout():
+    assert template_dirs()[0] == Path(__file__).resolve().parents[2] / "templates"
+    with pytest.raises(Exception):   # StrictUndefined: a missing variable is an error
+        render("jail.fstab.j2")
+
+
+def test_unmount_order_deepest_first():
+    assert jp.unmount_order(["/r/a", "/r/a/b/c", "/r/dev", "/r/a/b"]) == \
+        ["/r/a/b/c", "/r/a/b", "/r/dev", "/r/a"]
+
+
+def test_leftover_mounts_from_mount_p():
+    mount_p = (f"zroot/jocker/containers/x\t{ROOT}\tzfs rw 0 0\n"
+               f"devfs\t\t\t{ROOT}/dev\tdevfs rw 0 0\n"
+               f"/srv/logs\t{ROOT}/data/logs\tnullfs rw 0 0\n"
+               f"/var/db/jocker/volumes/data\t{ROOT}/data\tnullfs rw 0 0\n"
+               f"/srv\t{ROOT}x/other\tnullfs rw 0 0\n")
+    assert jp.leftover_mounts(mount_p, ROOT) == [f"{ROOT}/data/logs", f"{ROOT}/dev", f"{ROOT}/data"]
+
+
+def test_device_ruleset_is_deterministic_and_skips_used_numbers():
+    cfg = jp.JailConfig(device_rulesets=(1000, 1003))
+    first = jp.device_ruleset_candidates(CID, cfg)
+    assert sorted(first) == [1000, 1001, 1002, 1003]
+    assert jp.pick_device_ruleset(CID, cfg, set()) == first[0]
+    assert jp.pick_device_ruleset(CID, cfg, {first[0]}) == first[1]
+    with pytest.raises(UsageError, match="no free devfs ruleset"):
+        jp.pick_device_ruleset(CID, cfg, {1000, 1001, 1002, 1003})
+
+
+def test_parse_showsets():
+    assert jp.parse_showsets("1\n2\n3\n4\n5\n100\n") == {1, 2, 3, 4, 5, 100}
+
+
+@pytest.mark.parametrize("cfg", [dict(base_ruleset=3), dict(device_rulesets=(10, 5)),
+                                 dict(base_ruleset=1000), dict(device_rulesets=(1, 70000))])
+def test_bad_ruleset_config(cfg):
+    with pytest.raises(UsageError):
+        jp.JailConfig(**cfg)
+
+
+@pytest.mark.parametrize("cpus,pct", [(0.29, 29), (0.5, 50), (1.5, 150), (2, 200), (0.333, 33)])
+def test_rctl_cpu_percent(cpus, pct):
+    assert jp.rctl_rules("jk_x", Limits(cpus=cpus)) == [f"jail:jk_x:pcpu:deny={pct}"]
+
+
+@pytest.mark.parametrize("limits", [Limits(memory=0), Limits(cpus=0.001), Limits(pids=-1)])
+def test_rctl_bad_limits(limits):
+    with pytest.raises(UsageError):
+        jp.rctl_rules("jk_x", limits)
+
+
+def test_signal_command_uses_names():
+    assert jp.signal_command("jk_x", 9) == ["pkill", "-KILL", "-j", "jk_x"]
+    assert jp.signal_command("jk_x", 1) == ["pkill", "-HUP", "-j", "jk_x"]
+
+
+def test_parse_pids():
+    assert jp.parse_pids("123\n456\n") == [123, 456]
+    assert jp.parse_pids("") == []
+
+
+@pytest.mark.parametrize("user,expected", [
+    ("", None), ("root", None), ("0", None), ("0:0", None), ("www", "www"), ("80", "www"),
+    ("80:80", "www"), ("www:www", "www"), ("app:1001", "app")])
+def test_resolve_user(user, expected):
+    assert jp.resolve_user(user, PASSWD, GROUP) == expected
+
+
+@pytest.mark.parametrize("user", ["4242", "nobody", "www:wheel", "app:0", "80:1001"])
+def test_resolve_user_refuses(user):
+    with pytest.raises(CannotRun):
+        jp.resolve_user(user, PASSWD, GROUP)
+
+
+def test_resolve_user_without_passwd_file():
+    assert jp.resolve_user("www", None, None) == "www"   # jexec reports it if missing
+    with pytest.raises(CannotRun):
+        jp.resolve_user("1000", None, None)
+
+
+def test_jexec_root_passes_env_through_process():
+    cmd = jp.jexec_command("jk_x", ["ls"], jail_user=None, workdir="/", env={"A": "1"},
+                           has_workdir_flag=False, env_wrapper=True)
+    assert cmd.argv == ["/usr/sbin/jexec", "jk_x", "ls"] and cmd.env == {"A": "1"}
+
+
+def test_jexec_workdir_fallback_is_argv_only():
+    cmd = jp.jexec_command("jk_x", ["ls", "-l"], jail_user=None, workdir="/a b", env={},
+                           has_workdir_flag=False, env_wrapper=False)
+    assert cmd.argv == ["/usr/sbin/jexec", "jk_x", "/bin/sh", "-c", 'cd "$1" && shift && exec "$@"',
+                        "sh", "/a b", "ls", "-l"]
+
+
+# ---------------------------------------------------------------- bad input is refused
+
+def _one_line_error(exc_type, **kw):
+    with pytest.raises(exc_type) as info:
+        jp.plan(make_spec(**kw))
+    msg = str(info.value)
+    assert msg and "\n" not in msg
+    return msg
+
+
+@pytest.mark.parametrize("key", [
+    "Foo", "1abc", "a-b", "a b", "", "path", "name", "persist", "nopersist", "vnet",
+    "vnet.interface", "devfs_ruleset", "mount", "mount.devfs", "mount.fstab", "exec.start",
+    "exec.poststop", "enforce_statfs", "children.max", "securelevel", "host.hostname",
+    "ip4.addr", "ip6", "stop.timeout", "allow.mount", "allow.mount.zfs", "allow.nomount",
+    "allow.bogus", "allow.sysvipc"])
+def test_bad_jail_param_keys(key):
+    _one_line_error(UsageError, jail_params={key: "1"})
+
+
+def test_jail_param_value_with_newline():
+    msg = _one_line_error(UsageError, jail_params={"osrelease": "14.3\nexec.start=x"})
+    assert "control character" in msg
+
+
+@pytest.mark.parametrize("hostname", ["evil\nhost", "a\rb", "x" * 256])
+def test_bad_hostname(hostname):
+    _one_line_error(UsageError, hostname=hostname)
+
+
+@pytest.mark.parametrize("target", ["relative/path", "data", "/data/../etc", "/../etc",
+                                    "/", "/dev", "/dev/fd", "/a b", "/a#b"])
+def test_bad_mount_targets(target):
+    _one_line_error(UsageError, mounts=[Mount("/srv/x", target)])
+
+
+@pytest.mark.parametrize("source", ["relative", "/srv/../etc", "/srv/a b"])
+def test_bad_mount_sources(source):
+    _one_line_error(UsageError, mounts=[Mount(source, "/x")])
+
+
+def test_duplicate_mount_target():
+    msg = _one_line_error(UsageError, mounts=[Mount("/a", "/x"), Mount("/b", "/x/")])
+    assert "duplicate" in msg
+
+
+def test_unknown_mount_kind():
+    _one_line_error(UsageError, mounts=[Mount("/a", "/x", kind="overlay")])
+
+
+@pytest.mark.parametrize("allow", ["bogus", "allow.nothing", "mount", "mount.devfs", "sysvipc",
+                                   "raw sockets"])
+def test_unknown_allow(allow):
+    msg = _one_line_error(UsageError, allow=[allow])
+    assert "allow" in msg
+
+
+@pytest.mark.parametrize("device", ["", "../mem", "a b", "bpf'", "/dev/", "-x", "*"])
+def test_bad_devices(device):
+    _one_line_error(UsageError, devices=[device])
+
+
+def test_bad_network_securelevel_timeout():
+    _one_line_error(UsageError, network="bridge")
+    _one_line_error(UsageError, securelevel=4)
+    _one_line_error(UsageError, stop_timeout=-1)
+
+
+def test_bad_env_and_argv():
+    with pytest.raises(UsageError):
+        jp.env_dict(["NOVALUE"])
+    with pytest.raises(UsageError):
+        jp.env_dict(["=x"])
+    with pytest.raises(UsageError, match="no command"):
+        jp.jexec_command("jk_x", [], jail_user=None, workdir="/", env={},
+                         has_workdir_flag=True, env_wrapper=False)
+    with pytest.raises(UsageError, match="absolute"):
+        jp.jexec_command("jk_x", ["ls"], jail_user=None, workdir="srv", env={},
+                         has_workdir_flag=True, env_wrapper=False)
+    with pytest.raises(UsageError, match="env"):
+        jp.jexec_command("jk_x", ["A=B"], jail_user="www", workdir="/", env={},
+                         has_workdir_flag=True, env_wrapper=True)
+
+
+def test_relative_workdir_refused_by_plan():
+    _one_line_error(UsageError, workdir="srv/app")
