@@ -37,11 +37,8 @@ class Engine:
     # -- drivers -------------------------------------------------------------
     @cached_property
     def zfs(self) -> ZfsDriver:
-        if self.config.zfs_driver == "libzfs":
-            from .storage.zfs_libzfs import ZfsLibzfs
-            return ZfsLibzfs()
-        from .storage.zfs_cli import ZfsCli
-        return ZfsCli(self.runner)
+        from .storage import make_driver
+        return make_driver(self.config.zfs_driver, self.runner)
 
     @cached_property
     def store(self):

@@ -23,6 +23,17 @@ COMMANDS = {
     "system": "system:system_group",
     "info": "system:info_cmd",
     "version": "system:version_cmd",
+    "run": "containers:run_cmd",
+    "create": "containers:create_cmd",
+    "start": "containers:start_cmd",
+    "stop": "containers:stop_cmd",
+    "restart": "containers:restart_cmd",
+    "kill": "containers:kill_cmd",
+    "rm": "containers:rm_cmd",
+    "ps": "containers:ps_cmd",
+    "logs": "containers:logs_cmd",
+    "wait": "containers:wait_cmd",
+    "rename": "containers:rename_cmd",
 }
 
 

@@ -1,0 +1,316 @@
+"""Container commands: run, create, start, stop, restart, kill, rm, ps, logs,
+wait, rename. Each parses flags, calls the engine, prints Docker's output."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..format import format_rows, table
+
+_RUN_OPTIONS = [
+    click.option("--name", help="Assign a name to the container."),
+    click.option("-e", "--env", multiple=True, help="Set environment variables (KEY=VALUE or KEY)."),
+    click.option("--env-file", multiple=True, help="Read environment variables from a file."),
+    click.option("-w", "--workdir", help="Working directory inside the container."),
+    click.option("-u", "--user", help="User name or UID[:GID] inside the container."),
+    click.option("-h", "--hostname", help="Container host name."),
+    click.option("-v", "--volume", "volumes", multiple=True,
+                 help="Bind mount /host:/ctr[:ro], named volume name:/ctr, or anonymous /ctr."),
+    click.option("--entrypoint", help="Overwrite the image's ENTRYPOINT ('' clears it)."),
+    click.option("--restart", default="no", help="no, on-failure[:N], always, unless-stopped."),
+    click.option("-m", "--memory", help="Memory limit (rctl memoryuse), e.g. 512m."),
+    click.option("--cpus", type=float, help="Number of CPUs (rctl pcpu), e.g. 1.5."),
+    click.option("--pids-limit", type=int, help="Maximum number of processes (rctl maxproc)."),
+    click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open."),
+    click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY."),
+    click.option("--rm", "autoremove", is_flag=True, help="Remove the container when it exits."),
+    click.option("-l", "--label", "labels", multiple=True, help="Set metadata KEY=VALUE."),
+    click.option("--network", "--net", default="host", help="host (default) or none."),
+    click.option("-p", "--publish", multiple=True, help="Publish a port (comes with networking)."),
+    click.option("--device", "devices", multiple=True, help="Unhide a /dev entry (devfs rule), e.g. bpf*."),
+    click.option("--allow", multiple=True, help="Jail allow.* permission, e.g. raw_sockets (FreeBSD)."),
+    click.option("--jail-param", "jail_params", multiple=True, help="Extra jail parameter KEY=VALUE (FreeBSD)."),
+    click.option("--stop-signal", help="Signal to stop the container (default: image's or SIGTERM)."),
+    click.option("--stop-timeout", type=int, help="Seconds to wait before killing (default 10)."),
+    click.option("--depends-on", multiple=True, help="Containers to start first at boot (jocker extension)."),
+]
+
+
+def run_options(f):
+    for opt in reversed(_RUN_OPTIONS):
+        f = opt(f)
+    return f
+
+
+def _opts(image, command, kw):
+    from ..containers.create import RunOptions
+    return RunOptions(image=image, command=list(command), name=kw["name"], env=list(kw["env"]),
+                      env_files=list(kw["env_file"]), workdir=kw["workdir"], user=kw["user"],
+                      hostname=kw["hostname"], volumes=list(kw["volumes"]), entrypoint=kw["entrypoint"],
+                      restart=kw["restart"], memory=kw["memory"], cpus=kw["cpus"],
+                      pids_limit=kw["pids_limit"], tty=kw["tty"], interactive=kw["interactive"],
+                      autoremove=kw["autoremove"], labels=list(kw["labels"]), network=kw["network"],
+                      publish=list(kw["publish"]), devices=list(kw["devices"]), allow=list(kw["allow"]),
+                      jail_params=list(kw["jail_params"]), stop_signal=kw["stop_signal"],
+                      stop_timeout=kw["stop_timeout"], depends_on=list(kw["depends_on"]))
+
+
+_CTX = {"ignore_unknown_options": False, "allow_interspersed_args": False}
+
+
+@click.command("run", context_settings=_CTX)
+@click.argument("image")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.option("-d", "--detach", is_flag=True, help="Run in the background and print the container ID.")
+@click.option("--sig-proxy/--no-sig-proxy", default=True, help="Forward signals to the container.")
+@run_options
+@click.pass_obj
+def run_cmd(obj, image, command, detach, sig_proxy, **kw):
+    """Create and start a container from IMAGE, running COMMAND.
+
+    \b
+    Examples:
+      jocker run --rm busybox echo hello
+      jocker run -d --name web -v /srv/www:/usr/local/www:ro nginx
+      jocker run -it --rm freebsd:14.3 /bin/sh
+    """
+    from ..containers.run import run
+    cid, code = run(obj.engine, _opts(image, command, kw), detach=detach, sig_proxy=sig_proxy)
+    if detach:
+        click.echo(cid)
+    else:
+        sys.exit(code)
+
+
+@click.command("create", context_settings=_CTX)
+@click.argument("image")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@run_options
+@click.pass_obj
+def create_cmd(obj, image, command, **kw):
+    """Create a container without starting it; prints its ID.
+
+    \b
+    Example:
+      jocker create --name db -v dbdata:/var/db/postgres postgres
+    """
+    from ..containers.create import create_container
+    from ..containers.run import _engine_error
+    from ..errors import JockerError
+    try:
+        c = create_container(obj.engine, _opts(image, command, kw))
+    except JockerError as e:
+        raise _engine_error(e)
+    click.echo(c.id)
+
+
+def _each(obj, names, action):
+    """Docker's habit: act on each argument, print it on success, report
+    failures one line each, exit 1 if any failed."""
+    from ..containers import lifecycle
+    from ..errors import JockerError
+    failed = False
+    for name in names:
+        try:
+            c = lifecycle.get(obj.engine, name)
+            action(c)
+            click.echo(name)
+        except JockerError as e:
+            click.echo(f"Error: {e}", err=True)
+            failed = True
+    if failed:
+        sys.exit(1)
+
+
+@click.command("start")
+@click.argument("containers", nargs=-1, required=True)
+@click.option("-a", "--attach", is_flag=True, help="Attach STDOUT/STDERR and forward signals.")
+@click.option("-i", "--interactive", is_flag=True, help="Attach the container's STDIN.")
+@click.pass_obj
+def start_cmd(obj, containers, attach, interactive):
+    """Start one or more stopped containers.
+
+    \b
+    Example:
+      jocker start -a web
+    """
+    from ..containers import lifecycle
+    if attach or interactive:
+        from ..containers.run import start_attached
+        c = lifecycle.get(obj.engine, containers[0])
+        sys.exit(start_attached(obj.engine, c, interactive=interactive))
+    _each(obj, containers, lambda c: lifecycle.start(obj.engine, c))
+
+
+@click.command("stop")
+@click.argument("containers", nargs=-1, required=True)
+@click.option("-t", "--time", "timeout", type=int, help="Seconds to wait before killing (default: the container's).")
+@click.option("-s", "--signal", "sig", help="Signal to send instead of the container's stop signal.")
+@click.pass_obj
+def stop_cmd(obj, containers, timeout, sig):
+    """Stop running containers: stop signal, then SIGKILL after the grace period.
+
+    \b
+    Example:
+      jocker stop -t 30 web
+    """
+    from ..containers import lifecycle
+    _each(obj, containers, lambda c: lifecycle.stop(obj.engine, c, timeout))
+
+
+@click.command("restart")
+@click.argument("containers", nargs=-1, required=True)
+@click.option("-t", "--time", "timeout", type=int, help="Seconds to wait before killing.")
+@click.pass_obj
+def restart_cmd(obj, containers, timeout):
+    """Restart one or more containers."""
+    from ..containers import lifecycle
+
+    def restart(c):
+        lifecycle.stop(obj.engine, c, timeout)
+        lifecycle.start(obj.engine, lifecycle.get(obj.engine, c.id))
+    _each(obj, containers, restart)
+
+
+@click.command("kill")
+@click.argument("containers", nargs=-1, required=True)
+@click.option("-s", "--signal", "sig", default="SIGKILL", help="Signal to send (default SIGKILL).")
+@click.pass_obj
+def kill_cmd(obj, containers, sig):
+    """Send a signal to the main process of running containers.
+
+    \b
+    Example:
+      jocker kill -s HUP web
+    """
+    from ..containers import lifecycle
+    _each(obj, containers, lambda c: lifecycle.kill(obj.engine, c, sig))
+
+
+@click.command("rm")
+@click.argument("containers", nargs=-1, required=True)
+@click.option("-f", "--force", is_flag=True, help="Kill and remove a running container.")
+@click.option("-v", "--volumes", is_flag=True, help="Remove its anonymous volumes too.")
+@click.pass_obj
+def rm_cmd(obj, containers, force, volumes):
+    """Remove one or more containers (their ZFS clone and logs).
+
+    \b
+    Example:
+      jocker rm -fv web
+    """
+    from ..containers import lifecycle
+    _each(obj, containers, lambda c: lifecycle.remove(obj.engine, c, force=force, volumes=volumes))
+
+
+@click.command("ps")
+@click.option("-a", "--all", "all_", is_flag=True, help="Show all containers (default: running).")
+@click.option("-q", "--quiet", is_flag=True, help="Only display container IDs.")
+@click.option("-s", "--size", is_flag=True, help="Display sizes (ZFS: written / referenced).")
+@click.option("-n", "--last", type=int, default=-1, help="Show the n last created containers.")
+@click.option("-l", "--latest", is_flag=True, help="Show the latest created container.")
+@click.option("-f", "--filter", "filters", multiple=True,
+              help="id, name, label, status, ancestor, exited, volume (KEY=VALUE).")
+@click.option("--format", "fmt", help="Go-template format, e.g. '{{.Names}} {{.Status}}'.")
+@click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
+@click.pass_obj
+def ps_cmd(obj, all_, quiet, size, last, latest, filters, fmt, no_trunc):
+    """List containers.
+
+    \b
+    Examples:
+      jocker ps -a
+      jocker ps -q --filter status=exited
+      jocker ps --format '{{.Names}}: {{.Status}}'
+    """
+    from ..containers.views import PS_FILTERS, ps_rows
+    from ..images.views import parse_filters
+    eng = obj.engine
+    flt = parse_filters(list(filters), PS_FILTERS)
+    rows = ps_rows(eng, eng.load_state(), all_=all_, filters=flt, last=1 if latest else last)
+    if no_trunc:
+        for r in rows:
+            r["ID"] = r["FullID"]
+    if quiet:
+        if rows:
+            click.echo("\n".join(r["ID"] for r in rows))
+        return
+    if fmt:
+        out = format_rows(fmt, rows)
+        if out:
+            click.echo(out)
+        return
+    headers = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+    cells = [[r["ID"], r["Image"], _quote(r["Command"], no_trunc), r["RunningFor"], r["Status"],
+              r["Ports"], r["Names"]] for r in rows]
+    if size:
+        headers.append("SIZE")
+        for row, r in zip(cells, rows):
+            row.append(r["Size"])
+    click.echo(table(headers, cells))
+
+
+def _quote(cmd: str, no_trunc: bool) -> str:
+    if not no_trunc and len(cmd) > 20:
+        cmd = cmd[:19] + "…"
+    return f'"{cmd}"'
+
+
+@click.command("logs")
+@click.argument("container")
+@click.option("-f", "--follow", is_flag=True, help="Follow log output.")
+@click.option("--tail", "-n", "tail", default="all", help="Number of lines from the end (default all).")
+@click.option("-t", "--timestamps", is_flag=True, help="Show timestamps.")
+@click.option("--since", help="Show logs since a timestamp or relative time (e.g. 10m).")
+@click.pass_obj
+def logs_cmd(obj, container, follow, tail, timestamps, since):
+    """Fetch the logs of a container (stdout to stdout, stderr to stderr).
+
+    \b
+    Examples:
+      jocker logs --tail 20 -f web
+      jocker logs --since 10m web
+    """
+    from ..containers import lifecycle
+    from ..containers.logs import follow as follow_logs, parse_since, read_logs
+    from ..containers.model import read_runtime
+    from ..errors import UsageError
+    eng = obj.engine
+    c = lifecycle.get(eng, container)
+    if tail != "all" and not tail.lstrip("-").isdigit():
+        raise UsageError(f"invalid --tail {tail!r}: a number or all")
+    path = lifecycle.log_path(eng, c)
+    entries, offset = read_logs(path, tail=None if tail == "all" else int(tail), since=parse_since(since))
+
+    def emit(e):
+        stream = sys.stderr if e.get("stream") == "stderr" else sys.stdout
+        text = e.get("log", "")
+        stream.write(f"{e.get('time', '')} {text}" if timestamps else text)
+        stream.flush()
+    for e in entries:
+        emit(e)
+    if follow:
+        for e in follow_logs(path, offset, lambda: bool(read_runtime(eng.layout, c.id))):
+            emit(e)
+
+
+@click.command("wait")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_obj
+def wait_cmd(obj, containers):
+    """Block until containers stop, then print their exit codes."""
+    from ..containers import lifecycle
+    for name in containers:
+        click.echo(lifecycle.wait(obj.engine, lifecycle.get(obj.engine, name)))
+
+
+@click.command("rename")
+@click.argument("container")
+@click.argument("new_name")
+@click.pass_obj
+def rename_cmd(obj, container, new_name):
+    """Rename a container."""
+    from ..containers import lifecycle
+    lifecycle.rename(obj.engine, lifecycle.get(obj.engine, container), new_name)

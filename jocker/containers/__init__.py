@@ -1,0 +1,1 @@
+"""Containers: creation, the supervisor, lifecycle, logs, files and views."""

@@ -1,0 +1,220 @@
+"""Container lifecycle: start (through a supervisor), stop, kill, restart,
+rm, wait, rename. The supervisor owns the running container; these functions
+talk to it with signals and a small job file, and never block on it longer
+than the user asked for."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+from ..errors import Conflict, JockerError, NotFound
+from ..runtime.spec import ContainerSpec, Limits, Mount
+from ..storage import props as P
+from . import etcfiles
+from .model import Container, load_containers, read_runtime
+from .remove import destroy_storage, storage_job
+
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def runtime_spec(engine, c: Container) -> ContainerSpec:
+    cfg, host = c.config, c.host
+    params = {}
+    for item in host.get("JailParams") or []:
+        k, _, v = item.partition("=")
+        params[k] = v
+    return ContainerSpec(
+        id=c.id, name=c.name, rootfs=engine.layout.container_rootfs(c.id),
+        rundir=engine.layout.container_rundir(c.id), argv=[c.spec["Path"], *c.spec.get("Args", [])],
+        hostname=cfg.get("Hostname", c.short), env=list(cfg.get("Env") or []),
+        user=cfg.get("User") or "", workdir=cfg.get("WorkingDir") or "/", tty=bool(cfg.get("Tty")),
+        stdin_open=bool(cfg.get("OpenStdin")),
+        mounts=[Mount(m["Source"], m["Destination"], not m.get("RW", True),
+                      "bind" if m["Type"] == "bind" else "volume") for m in c.spec.get("Mounts", [])],
+        limits=Limits(memory=host.get("Memory") or None,
+                      cpus=(host.get("NanoCpus") or 0) / 1e9 or None, pids=host.get("PidsLimit") or None),
+        network=host.get("NetworkMode", "host"), devices=list(host.get("Devices") or []),
+        allow=list(host.get("JailAllow") or []), jail_params=params,
+        stop_signal=cfg.get("StopSignal") or "SIGTERM",
+        stop_timeout=int(cfg.get("StopTimeout") if cfg.get("StopTimeout") is not None
+                         else engine.config.int("stop_timeout")))
+
+
+def get(engine, ref: str) -> Container:
+    from .model import resolve
+    return resolve(load_containers(engine.layout, engine.load_state().datasets), ref)
+
+
+@dataclass
+class Started:
+    main_pid: int
+    supervisor: subprocess.Popen
+    conn: object = None          # attach socket when attached
+
+
+def start(engine, c: Container, *, attach: bool = False) -> Started | None:
+    """Start c under a new supervisor; None if it is already running."""
+    if c.running:
+        return None
+    spec = runtime_spec(engine, c)
+    if not c.spec.get("HostConfig", {}).get("AutoRemove"):
+        _reconcile(engine, spec)
+    etcfiles.prepare(spec, engine.layout.container_dir(c.id))
+    os.makedirs(spec.rundir, exist_ok=True)
+    job = _job(engine, c, spec, attach)
+    job_path = os.path.join(spec.rundir, "job.json")
+    with open(job_path, "w") as f:
+        json.dump(job, f)
+    r, w = os.pipe()
+    env = dict(os.environ)
+    env["PYTHONPATH"] = PACKAGE_PARENT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    errlog = open(os.path.join(spec.rundir, "supervisor.err"), "ab")
+    proc = engine.runner.spawn([sys.executable, "-m", "jocker.containers.supervisor", job_path, str(w)],
+                               pass_fds=(w,), start_new_session=True, stdin=subprocess.DEVNULL,
+                               stdout=errlog, stderr=errlog, env=env, cwd="/")
+    os.close(w)
+    errlog.close()
+    ready = os.fdopen(r, "r")
+    conn = None
+    first = ready.readline().split()
+    if first[:1] == ["listening"] and attach:
+        from .attach import connect
+        conn = connect(os.path.join(spec.rundir, "attach.sock"))
+    words = ready.readline().split(maxsplit=2) if first[:1] == ["listening"] else first
+    if words[:1] != ["started"]:
+        code = int(words[1]) if len(words) > 1 and words[1].isdigit() else 125
+        msg = words[2] if len(words) > 2 else _supervisor_error(spec)
+        if conn:
+            conn.close()
+        proc.wait()
+        err = JockerError(f"failed to start container {c.short}: {msg}")
+        err.exit_code = code
+        raise err
+    if not attach:
+        ready.close()
+    return Started(int(words[1]), proc, conn)
+
+
+def _supervisor_error(spec: ContainerSpec) -> str:
+    try:
+        tail = open(os.path.join(spec.rundir, "supervisor.err")).read().strip().splitlines()
+        return tail[-1] if tail else "the supervisor exited"
+    except OSError:
+        return "the supervisor exited"
+
+
+def _job(engine, c: Container, spec: ContainerSpec, attach: bool) -> dict:
+    from dataclasses import asdict
+    job = storage_job(engine, c)
+    job.update({
+        "id": c.id, "name": c.name, "rundir": spec.rundir, "spec": asdict(spec),
+        "runtime": engine.config.runtime_name(), "devfs_ruleset": engine.config.int("devfs_ruleset"),
+        "restart": c.host.get("RestartPolicy") or {"Name": "no"},
+        "autoremove": bool(c.host.get("AutoRemove")), "attach": attach,
+        "log_path": log_path(engine, c), "stop_signal": spec.stop_signal,
+        "stop_timeout": spec.stop_timeout, "state": c.state,
+    })
+    return job
+
+
+def log_path(engine, c: Container) -> str:
+    return os.path.join(engine.layout.container_dir(c.id), f"{c.id}-json.log")
+
+
+def _reconcile(engine, spec: ContainerSpec) -> None:
+    """A supervisor that died (SIGKILL, reboot) may have left a jail behind."""
+    try:
+        engine.runtime.destroy(spec)
+    except JockerError:
+        pass
+
+
+def _wait_gone(engine, c: Container, timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if not read_runtime(engine.layout, c.id):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def stop(engine, c: Container, timeout: int | None = None) -> None:
+    """Stop signal, grace period, then SIGKILL of everything (by the supervisor)."""
+    rt = read_runtime(engine.layout, c.id)
+    if not rt:
+        return
+    t = timeout if timeout is not None else runtime_spec(engine, c).stop_timeout
+    with open(os.path.join(engine.layout.container_rundir(c.id), "stop-timeout"), "w") as f:
+        f.write(str(t))
+    try:
+        os.kill(int(rt["pid"]), signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    if not _wait_gone(engine, c, float(t) + 15):
+        raise JockerError(f"container {c.short} did not stop within {t}s + 15s",
+                          hint="its supervisor may be stuck; see supervisor.err in its run directory")
+
+
+def kill(engine, c: Container, sig: str = "SIGKILL") -> None:
+    from .create import check_signal
+    from ..containers.supervisor import _signum
+    rt = read_runtime(engine.layout, c.id)
+    if not rt or rt.get("status") != "running":
+        raise Conflict(f"Cannot kill container: {c.name}: Container {c.id} is not running")
+    signum = _signum(check_signal(sig))
+    spec = runtime_spec(engine, c)
+    if signum == signal.SIGKILL:
+        open(os.path.join(spec.rundir, "stop-timeout"), "w").write("0")
+        os.kill(int(rt["pid"]), signal.SIGTERM)       # the supervisor kills it all, no restart
+        _wait_gone(engine, c, 15)
+        return
+    signal_main = getattr(engine.runtime, "signal_main", None)
+    if signal_main:
+        signal_main(spec, signum, rt.get("main_pid"))
+    else:
+        os.kill(int(rt["main_pid"]), signum)
+
+
+def remove(engine, c: Container, *, force: bool = False, volumes: bool = False) -> None:
+    if c.running:
+        if not force:
+            raise Conflict(f"You cannot remove a running container {c.id}. Stop the container "
+                           "before attempting removal or force remove")
+        kill(engine, c, "SIGKILL")
+    with engine.lock.held():
+        _reconcile(engine, runtime_spec(engine, c))
+        job = storage_job(engine, c)
+        destroy_storage(engine.runner, job, volumes=volumes)
+
+
+def wait(engine, c: Container, poll: float = 0.05) -> int:
+    while read_runtime(engine.layout, c.id):
+        time.sleep(poll)
+    try:
+        return get(engine, c.id).exit_code
+    except NotFound:
+        return 0        # removed on exit (--rm)
+
+
+def rename(engine, c: Container, new: str) -> None:
+    from ..names import check_object_name
+    check_object_name(new)
+    with engine.lock.held():
+        containers = load_containers(engine.layout, engine.load_state().datasets)
+        clash = next((o for o in containers.values() if o.name == new), None)
+        if clash and clash.id != c.id:
+            raise Conflict(f'Conflict. The container name "/{new}" is already in use by container '
+                           f'"{clash.id}". You have to remove (or rename) that container to be able '
+                           "to reuse that name.")
+        engine.zfs.set_props(c.dataset, {"jocker:container.name": new})
+
+
+def record_user_stop(engine, c: Container) -> None:
+    state = dict(c.state, UserStopped=True)
+    engine.zfs.set_props(c.dataset, P.encode_json("container.state", state))

@@ -1,0 +1,128 @@
+"""Containers as jocker stores them, and their truthful state.
+
+Durable facts live on the container's clone as ZFS user properties
+(`jocker:container.name`, `.config`, `.state`): they survive reboots and
+travel with the dataset. Volatile facts (is a supervisor alive, which PID is
+the main process) live in `<rundir>/<id>/supervisor.json`. A container is
+running only if its supervisor process is alive; after a reboot or a
+SIGKILLed supervisor, `ps` says so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+from ..errors import InvalidName, NotFound
+from ..layout import Layout
+from ..storage import props as P
+from ..storage.base import Dataset
+
+LOST_EXIT = 255     # the supervisor died: the real exit status is unknown
+
+
+@dataclass
+class Container:
+    id: str
+    name: str
+    dataset: str
+    spec: dict                  # everything `create` decided: Config, HostConfig, Image, Mounts...
+    state: dict                 # StartedAt, FinishedAt, ExitCode, RestartCount, UserStopped, Error
+    rw_size: int = 0            # bytes written in the clone (usedbydataset)
+    size: int = 0               # bytes referenced (the whole filesystem)
+    origin: str = ""
+    runtime: dict = field(default_factory=dict)    # supervisor.json when alive
+
+    @property
+    def short(self) -> str:
+        return self.id[:12]
+
+    @property
+    def config(self) -> dict:
+        return self.spec.get("Config", {})
+
+    @property
+    def host(self) -> dict:
+        return self.spec.get("HostConfig", {})
+
+    @property
+    def image_id(self) -> str:
+        return self.spec.get("Image", "")
+
+    @property
+    def running(self) -> bool:
+        return bool(self.runtime) and self.runtime.get("status") in ("running", "restarting")
+
+    @property
+    def status(self) -> str:
+        """Docker's State.Status: created, running, restarting, exited."""
+        if self.runtime:
+            return self.runtime.get("status", "running")
+        if self.state.get("StartedAt"):
+            return "exited"
+        return "created"
+
+    @property
+    def exit_code(self) -> int:
+        if self.state.get("StartedAt") and not self.runtime and not self.finished_cleanly:
+            return LOST_EXIT
+        return int(self.state.get("ExitCode", 0))
+
+    @property
+    def finished_cleanly(self) -> bool:
+        """The supervisor recorded the end of the last run."""
+        return bool(self.state.get("FinishedAt")) and \
+            self.state.get("FinishedAt", "") >= self.state.get("StartedAt", "")
+
+    @property
+    def labels(self) -> dict:
+        return self.config.get("Labels") or {}
+
+
+def read_runtime(layout: Layout, cid: str) -> dict:
+    """supervisor.json if its supervisor is alive, else {}."""
+    path = os.path.join(layout.container_rundir(cid), "supervisor.json")
+    try:
+        with open(path) as f:
+            info = json.load(f)
+        os.kill(int(info["pid"]), 0)
+        return info
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+def load_containers(layout: Layout, datasets: dict[str, Dataset]) -> dict[str, Container]:
+    prefix = layout.containers + "/"
+    out: dict[str, Container] = {}
+    for name, ds in datasets.items():
+        if not name.startswith(prefix) or ds.is_snapshot or "/" in name[len(prefix):]:
+            continue
+        spec = P.decode_json(ds, "container.config")
+        cname = ds.get("jocker:container.name")
+        if not isinstance(spec, dict) or not cname:
+            continue            # a torn create: the garbage collector's business
+        cid = name[len(prefix):]
+        out[cid] = Container(id=cid, name=cname, dataset=name, spec=spec,
+                             state=P.decode_json(ds, "container.state", {}) or {},
+                             rw_size=ds.int("usedbydataset"), size=ds.int("referenced"),
+                             origin=ds.get("origin", ""), runtime=read_runtime(layout, cid))
+    return out
+
+
+def resolve(containers: dict[str, Container], ref: str) -> Container:
+    """By name (with or without Docker's leading /), full ID or unique prefix."""
+    if not ref:
+        raise InvalidName("a container name or ID is required")
+    name = ref[1:] if ref.startswith("/") else ref
+    for c in containers.values():
+        if c.name == name:
+            return c
+    if ref in containers:
+        return containers[ref]
+    matches = [c for cid, c in containers.items() if cid.startswith(ref)]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise NotFound(f"container ID prefix {ref!r} is ambiguous; give more characters")
+    raise NotFound(f"No such container: {ref}")

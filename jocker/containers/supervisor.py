@@ -1,0 +1,458 @@
+"""The per-container supervisor (Docker's containerd-shim, podman's conmon).
+
+One small process per running container, started by `jocker start/run` and
+surviving it. It is the parent of the container's main process: it streams
+stdout/stderr into Docker json-file log lines and to attached clients,
+records start, exit code and finish time in the container's ZFS properties,
+applies the restart policy with back-off, and turns a stop request (SIGTERM to
+the supervisor) into the stop signal, the grace period, then SIGKILL of
+everything in the container.
+
+Run as `python -m jocker.containers.supervisor JOB.json READY_FD`. It imports
+only what it needs, to stay small (see the RSS benchmark).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from ..runner import Runner
+from . import frames
+
+MAX_BACKOFF = 60.0
+LINE_LIMIT = 16 * 1024
+
+
+def now_rfc3339() -> str:
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int((t % 1) * 1e9):09d}Z"
+
+
+def _write_json(path: str, obj) -> None:
+    with open(path + ".tmp", "w") as f:
+        json.dump(obj, f)
+    os.replace(path + ".tmp", path)
+
+
+class LogWriter:
+    """Docker json-file lines: {"log": "...\\n", "stream": "stdout", "time": ...}."""
+
+    def __init__(self, path: str):
+        self.f = open(path, "a", buffering=1, encoding="utf-8")
+        self.partial = {"stdout": b"", "stderr": b""}
+
+    def write(self, stream: str, data: bytes) -> None:
+        buf = self.partial[stream] + data
+        while True:
+            nl = buf.find(b"\n")
+            if nl < 0:
+                break
+            self._emit(stream, buf[:nl + 1])
+            buf = buf[nl + 1:]
+        if len(buf) > LINE_LIMIT:
+            self._emit(stream, buf)
+            buf = b""
+        self.partial[stream] = buf
+
+    def flush(self) -> None:
+        for stream, buf in self.partial.items():
+            if buf:
+                self._emit(stream, buf)
+                self.partial[stream] = b""
+
+    def _emit(self, stream: str, data: bytes) -> None:
+        line = json.dumps({"log": data.decode("utf-8", "replace"), "stream": stream,
+                           "time": now_rfc3339()})
+        self.f.write(line + "\n")
+
+
+class Supervisor:
+    def __init__(self, job: dict, ready_fd: int):
+        self.job = job
+        self.ready = os.fdopen(ready_fd, "w", buffering=1) if ready_fd >= 0 else None
+        self.rundir = job["rundir"]
+        self.runner = Runner()
+        self.driver = self._driver()
+        self.spec = self._spec()
+        self.log = LogWriter(job["log_path"])
+        self.sel = selectors.DefaultSelector()
+        self.clients: list[socket.socket] = []
+        self.decoders: dict[socket.socket, frames.Decoder] = {}
+        self.stop_requested = False
+        self.stop_deadline: float | None = None
+        self.state = dict(job.get("state") or {})
+        self.proc: subprocess.Popen | None = None
+        self.main_pid: int | None = None
+        self.stdin_w: int | None = None
+        self.master: int | None = None
+
+    # -- setup ---------------------------------------------------------------
+    def _driver(self):
+        if self.job["runtime"] == "jail":
+            from ..runtime.freebsd_jail import JailDriver
+            from ..runtime.jail_plan import JailConfig
+            n = int(self.job.get("devfs_ruleset", 100))
+            return JailDriver(self.runner, JailConfig(base_ruleset=n, vnet_ruleset=n + 1))
+        from ..runtime.linux_ns import LinuxNamespaceDriver
+        return LinuxNamespaceDriver(self.runner)
+
+    def _spec(self):
+        from ..runtime.spec import ContainerSpec, Limits, Mount
+        s = dict(self.job["spec"])
+        s["mounts"] = [Mount(**m) for m in s.get("mounts", [])]
+        s["limits"] = Limits(**s.get("limits", {}))
+        return ContainerSpec(**s)
+
+    def report(self, *words) -> None:
+        if self.ready:
+            try:
+                self.ready.write(" ".join(str(w) for w in words) + "\n")
+            except OSError:
+                self.ready = None
+
+    def _status(self, status: str) -> None:
+        _write_json(os.path.join(self.rundir, "supervisor.json"),
+                    {"pid": os.getpid(), "main_pid": self.main_pid, "status": status,
+                     "started_at": self.state.get("StartedAt", ""),
+                     "restart_count": self.state.get("RestartCount", 0)})
+
+    def _save_state(self) -> None:
+        if self.job.get("autoremove"):
+            return          # the dataset is about to go: save the zfs writes
+        from ..storage import make_driver
+        from ..storage import props as P
+        try:
+            make_driver(self.job.get("zfs_driver", "cli"), self.runner).set_props(self.job["dataset"], P.encode_json("container.state", self.state))
+        except Exception as e:      # never let bookkeeping kill the container
+            self.log.write("stderr", f"jocker: could not record state: {e}\n".encode())
+
+    # -- main ----------------------------------------------------------------
+    def run(self) -> int:
+        os.makedirs(self.rundir, exist_ok=True)
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        self._status("starting")
+        listener = self._listen()
+        self.report("listening")
+        if self.job.get("attach"):
+            self._wait_for_client(listener, 30.0)
+        backoff = 0.1
+        first = True
+        code = 0
+        while True:
+            try:
+                self.driver.create(self.spec)
+                self._spawn()
+            except Exception as e:      # report the cause to the waiting CLI
+                code = getattr(e, "exit_code", 125)
+                self.report("error", code, str(e).replace("\n", " "))
+                self.state.update({"Error": str(e), "ExitCode": code, "FinishedAt": now_rfc3339()})
+                self._save_state()
+                break
+            self.state.update({"StartedAt": now_rfc3339(), "Error": "", "UserStopped": False})
+            self._status("running")
+            if first:
+                self.report("started", self.main_pid)
+                first = False
+            self._save_state()
+            started = time.monotonic()
+            code = self._pump()
+            self.state.update({"ExitCode": code, "FinishedAt": now_rfc3339(),
+                               "UserStopped": self.stop_requested})
+            self._save_state()
+            if not self._should_restart(code):
+                break
+            if time.monotonic() - started > 10:
+                backoff = 0.1
+            self.state["RestartCount"] = int(self.state.get("RestartCount", 0)) + 1
+            self._status("restarting")
+            self._teardown()
+            if self._sleep_unless_stopped(backoff):
+                break
+            backoff = min(backoff * 2, MAX_BACKOFF)
+        self._finish(code, listener)
+        return code
+
+    def _should_restart(self, code: int) -> bool:
+        if self.stop_requested:
+            return False
+        policy = self.job.get("restart") or {"Name": "no"}
+        name = policy.get("Name", "no")
+        if name in ("always", "unless-stopped"):
+            return True
+        if name == "on-failure" and code != 0:
+            limit = int(policy.get("MaximumRetryCount") or 0)
+            return limit == 0 or int(self.state.get("RestartCount", 0)) < limit
+        return False
+
+    def _sleep_unless_stopped(self, seconds: float) -> bool:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if self.stop_requested:
+                return True
+            time.sleep(min(0.05, end - time.monotonic()))
+        return self.stop_requested
+
+    def _teardown(self) -> None:
+        try:
+            self.driver.destroy(self.spec)
+        except Exception as e:
+            self.log.write("stderr", f"jocker: teardown: {e}\n".encode())
+            self.log.flush()
+
+    def _finish(self, code: int, listener: socket.socket) -> None:
+        self.log.flush()
+        self._teardown()
+        if self.job.get("autoremove"):
+            from .remove import destroy_storage
+            try:
+                destroy_storage(self.runner, self.job)
+            except Exception as e:
+                self.report("error", 125, f"could not remove the container: {e}")
+        for c in list(self.clients):
+            try:
+                c.sendall(frames.encode(frames.EXIT, str(code).encode()))
+                c.close()
+            except OSError:
+                pass
+        listener.close()
+        for name in ("supervisor.json", "attach.sock"):
+            try:
+                os.unlink(os.path.join(self.rundir, name))
+            except FileNotFoundError:
+                pass
+        self.report("exited", code)
+
+    # -- the container process ------------------------------------------------
+    def _spawn(self) -> None:
+        cmd = self.driver.main_command(self.spec)
+        env = cmd.env or None
+        tty = self.spec.tty
+        if tty:
+            import pty
+            self.master, slave = pty.openpty()
+            stdio = {"stdin": slave, "stdout": slave, "stderr": slave}
+        else:
+            stdio = {"stdin": subprocess.PIPE if self.spec.stdin_open else subprocess.DEVNULL,
+                     "stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+        self.proc = self.runner.spawn(cmd.argv, env=env, preexec_fn=_child_setup(tty), **stdio)
+        if tty:
+            os.close(slave)
+            self._register(self.master, "pty")
+            self.stdin_w = self.master if self.spec.stdin_open else None
+        else:
+            self._register(self.proc.stdout.fileno(), "stdout")
+            self._register(self.proc.stderr.fileno(), "stderr")
+            self.stdin_w = self.proc.stdin.fileno() if self.proc.stdin else None
+        init_pid = getattr(self.driver, "init_pid", None)
+        self.main_pid = (init_pid(self.spec) if init_pid else None) or self.proc.pid
+
+    def _register(self, fd: int, what: str) -> None:
+        os.set_blocking(fd, False)
+        self.sel.register(fd, selectors.EVENT_READ, what)
+
+    def _pump(self) -> int:
+        open_streams = 1 if self.spec.tty else 2
+        exited_at = None
+        while True:
+            timeout = 0.2
+            if self.stop_requested and self.stop_deadline is None:
+                self._send_stop_signal()
+            if self.stop_deadline is not None and time.monotonic() >= self.stop_deadline:
+                self.driver.signal_all(self.spec, signal.SIGKILL, self.main_pid)
+                self.stop_deadline = float("inf")
+            for key, _ in self.sel.select(timeout):
+                what = key.data
+                if what == "listener":
+                    self._accept(key.fileobj)
+                elif what == "client":
+                    self._from_client(key.fileobj)
+                else:
+                    if not self._read_output(key.fd, what):
+                        open_streams -= 1
+            if open_streams <= 0 or (self.proc.poll() is not None and self.spec.tty):
+                break
+            if self.proc.poll() is not None:
+                # The main process is gone but something it left behind still
+                # holds the output open (a jail has no PID 1 to take it down).
+                exited_at = exited_at or time.monotonic()
+                if time.monotonic() - exited_at > 0.5:
+                    break
+        code = self.proc.wait()
+        self._drain()
+        return 128 - code if code < 0 else code
+
+    def _drain(self) -> None:
+        for key in list(self.sel.get_map().values()):
+            if key.data in ("stdout", "stderr", "pty"):
+                while self._read_output(key.fd, key.data):
+                    pass
+        if self.master is not None:
+            os.close(self.master)
+            self.master = None
+        if self.proc and self.proc.stdin:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+        self.log.flush()
+
+    def _read_output(self, fd: int, what: str) -> bool:
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return True
+        except OSError:          # EIO: the pty's other side is gone
+            data = b""
+        if not data:
+            self.sel.unregister(fd)
+            return False
+        stream = "stderr" if what == "stderr" else "stdout"
+        self.log.write(stream, data)
+        kind = frames.STDERR if what == "stderr" else frames.STDOUT
+        for c in list(self.clients):
+            try:
+                c.sendall(frames.encode(kind, data))
+            except OSError:
+                self._drop(c)
+        return True
+
+    def _send_stop_signal(self) -> None:
+        signum = _signum(self.job.get("stop_signal", "SIGTERM"))
+        self._signal_main(signum)
+        self.stop_deadline = time.monotonic() + float(self._stop_timeout())
+
+    def _stop_timeout(self) -> float:
+        try:
+            with open(os.path.join(self.rundir, "stop-timeout")) as f:
+                return float(f.read().strip())
+        except (OSError, ValueError):
+            return float(self.job.get("stop_timeout", 10))
+
+    def _signal_main(self, signum: int) -> None:
+        signal_main = getattr(self.driver, "signal_main", None)
+        if signal_main:
+            signal_main(self.spec, signum, self.main_pid)
+        elif self.proc:
+            try:
+                os.kill(self.proc.pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def _on_stop(self, signum, frame) -> None:
+        self.stop_requested = True
+
+    # -- attach clients ---------------------------------------------------------
+    def _listen(self) -> socket.socket:
+        path = os.path.join(self.rundir, "attach.sock")
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(path)
+        os.chmod(path, 0o600)
+        s.listen(8)
+        s.setblocking(False)
+        self.sel.register(s, selectors.EVENT_READ, "listener")
+        return s
+
+    def _wait_for_client(self, listener: socket.socket, timeout: float) -> None:
+        end = time.monotonic() + timeout
+        while not self.clients and time.monotonic() < end and not self.stop_requested:
+            for key, _ in self.sel.select(0.1):
+                if key.data == "listener":
+                    self._accept(listener)
+
+    def _accept(self, listener: socket.socket) -> None:
+        try:
+            conn, _ = listener.accept()
+        except BlockingIOError:
+            return
+        conn.setblocking(True)
+        self.clients.append(conn)
+        self.decoders[conn] = frames.Decoder()
+        self.sel.register(conn, selectors.EVENT_READ, "client")
+
+    def _drop(self, conn: socket.socket) -> None:
+        if conn in self.clients:
+            self.clients.remove(conn)
+            try:
+                self.sel.unregister(conn)
+            except (KeyError, ValueError):
+                pass
+            conn.close()
+
+    def _from_client(self, conn: socket.socket) -> None:
+        try:
+            data = conn.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            self._drop(conn)
+            return
+        for kind, payload in self.decoders[conn].feed(data):
+            if kind == frames.STDIN and self.stdin_w is not None:
+                try:
+                    os.set_blocking(self.stdin_w, True)
+                    os.write(self.stdin_w, payload)
+                except OSError:
+                    pass
+            elif kind == frames.STDIN_EOF and self.stdin_w is not None and not self.spec.tty:
+                self.proc.stdin.close()
+                self.stdin_w = None
+            elif kind == frames.SIGNAL:
+                self._signal_main(int(payload))
+            elif kind == frames.RESIZE and self.master is not None:
+                rows, cols = (int(x) for x in payload.split())
+                _set_winsize(self.master, rows, cols)
+
+
+def _signum(name: str) -> int:
+    name = str(name).upper()
+    if name.isdigit():
+        return int(name)
+    return int(getattr(signal, name if name.startswith("SIG") else "SIG" + name, signal.SIGTERM))
+
+
+def _set_winsize(fd: int, rows: int, cols: int) -> None:
+    import fcntl
+    import struct
+    import termios
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+def _child_setup(tty: bool):
+    def setup():
+        os.setsid()
+        if tty:
+            import fcntl
+            import termios
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        if sys.platform.startswith("linux"):
+            # The container dies with its supervisor: state stays truthful.
+            import ctypes
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL)     # PR_SET_PDEATHSIG
+        for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
+            signal.signal(s, signal.SIG_DFL)
+    return setup
+
+
+def main() -> None:
+    job_path, ready_fd = sys.argv[1], int(sys.argv[2])
+    with open(job_path) as f:
+        job = json.load(f)
+    sys.exit(Supervisor(job, ready_fd).run() and 0)
+
+
+if __name__ == "__main__":
+    main()

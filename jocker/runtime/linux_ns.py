@@ -1,0 +1,151 @@
+"""Linux namespace runtime driver: the development and CI stand-in for jails.
+
+Each container's main process is `unshare --pid --mount --uts --ipc` running
+nsinit.py, whose child is PID 1 of the new PID namespace; it mounts /proc, a
+minimal /dev and the volumes inside its private mount
+namespace, and chroots into the ZFS clone. Everything it mounts disappears
+with the namespace, so there is nothing to unmount on the host afterwards.
+`exec` joins the namespaces of that PID 1 with nsenter.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+
+from ..errors import JockerError
+from ..runner import Runner, default_runner
+from .base import ProcessCommand, RuntimeDriver
+from .spec import ContainerSpec
+
+NSINIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nsinit.py")
+
+
+def _spec_json(spec: ContainerSpec) -> dict:
+    return {
+        "rootfs": spec.rootfs, "rundir": spec.rundir, "argv": spec.argv, "env": spec.env,
+        "user": spec.user, "workdir": spec.workdir, "hostname": spec.hostname,
+        "mounts": [{"source": m.source, "target": m.target, "readonly": m.readonly, "kind": m.kind}
+                   for m in spec.mounts],
+    }
+
+
+class LinuxNamespaceDriver(RuntimeDriver):
+    name = "linux"
+
+    def __init__(self, runner: Runner | None = None):
+        self.runner = runner or default_runner()
+
+    def prepare_host(self) -> None:
+        """Nothing global to prepare: namespaces are created per container."""
+
+    def create(self, spec: ContainerSpec) -> None:
+        if spec.network not in ("host", "none"):
+            raise JockerError(f"network {spec.network!r} is not available yet",
+                              hint="use --network host or --network none")
+        os.makedirs(spec.rundir, exist_ok=True)
+        for stale in ("init.pid",):
+            try:
+                os.unlink(os.path.join(spec.rundir, stale))
+            except FileNotFoundError:
+                pass
+        with open(os.path.join(spec.rundir, "spec.json"), "w") as f:
+            json.dump(_spec_json(spec), f)
+
+    def main_command(self, spec: ContainerSpec) -> ProcessCommand:
+        # No --fork: nsinit forks PID 1 itself so it can report the exact exit status.
+        argv = ["unshare", "--pid", "--mount", "--uts", "--ipc", "--propagation", "private"]
+        if spec.network == "none":
+            argv.append("--net")
+        argv += ["--", sys.executable, "-S", NSINIT, os.path.join(spec.rundir, "spec.json")]
+        return ProcessCommand(argv, {})
+
+    def init_pid(self, spec: ContainerSpec, timeout: float = 5.0) -> int | None:
+        """Host PID of the container's PID 1 (written by nsinit at start)."""
+        path = os.path.join(spec.rundir, "init.pid")
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return int(open(path).read())
+            except (FileNotFoundError, ValueError):
+                if time.monotonic() > deadline:
+                    return None
+                time.sleep(0.005)
+
+    def exec_command(self, spec, argv, *, user, workdir, env, tty, main_pid):
+        pid = main_pid or self.init_pid(spec, 0)
+        if not pid:
+            raise JockerError(f"container {spec.short_id} is not running")
+        merged = _merge_env(spec.env, env)
+        # The container's mount namespace still holds the host tree (only its
+        # PID 1 chrooted), so the host interpreter runs nsinit, which chroots.
+        inner = {"rootfs": spec.rootfs, "argv": argv, "env": merged,
+                 "user": user or spec.user, "workdir": workdir or spec.workdir}
+        cmd = ["nsenter", "--target", str(pid), "--pid", "--mount", "--uts", "--ipc",
+               "--", sys.executable, "-S", "-c", _EXEC_SNIPPET, NSINIT, json.dumps(inner)]
+        return ProcessCommand(cmd, {})
+
+    def signal_all(self, spec, signum, main_pid):
+        pid = main_pid or self.init_pid(spec, 0)
+        if not pid:
+            return
+        if signum == signal.SIGKILL:
+            # Killing PID 1 of a PID namespace kills everything in it.
+            _kill(pid, signal.SIGKILL)
+        else:
+            for p in self.pids(spec, pid):
+                _kill(p, signum)
+
+    def signal_main(self, spec, signum, main_pid):
+        pid = main_pid or self.init_pid(spec, 0)
+        if pid:
+            _kill(pid, signum)
+
+    def pids(self, spec, main_pid):
+        pid = main_pid or self.init_pid(spec, 0)
+        if not pid:
+            return []
+        try:
+            target = os.readlink(f"/proc/{pid}/ns/pid")
+        except OSError:
+            return []
+        out = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    if os.readlink(f"/proc/{entry}/ns/pid") == target:
+                        out.append(int(entry))
+                except OSError:
+                    continue
+        return sorted(out)
+
+    def destroy(self, spec: ContainerSpec) -> None:
+        pid = self.init_pid(spec, 0)
+        if pid and os.path.exists(f"/proc/{pid}"):
+            _kill(pid, signal.SIGKILL)
+        for name in ("init.pid", "spec.json"):
+            try:
+                os.unlink(os.path.join(spec.rundir, name))
+            except FileNotFoundError:
+                pass
+
+
+# Runs inside the target's namespaces: load nsinit by path and enter.
+_EXEC_SNIPPET = ("import sys, importlib.util as u; s = u.spec_from_file_location('nsinit', sys.argv[1]); "
+                 "m = u.module_from_spec(s); s.loader.exec_module(m); m.enter(__import__('json').loads(sys.argv[2]))")
+
+
+def _merge_env(base: list[str], extra: list[str]) -> list[str]:
+    env = dict(e.split("=", 1) for e in base if "=" in e)
+    env.update(dict(e.split("=", 1) for e in extra if "=" in e))
+    return [f"{k}={v}" for k, v in env.items()]
+
+
+def _kill(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass

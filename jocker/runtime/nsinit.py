@@ -1,0 +1,235 @@
+"""The first process inside a Linux container (the workbench's stand-in for
+what jail(8) + jexec do on FreeBSD).
+
+Started as `unshare --pid --mount --uts --ipc ... python3 -S nsinit.py
+SPEC.json`, it forks the PID 1 of a fresh PID namespace, records that child's
+host PID and waits for it. The child mounts /proc, a minimal /dev and the
+volumes (mount(2) through ctypes: syscalls, not host commands, and they vanish
+with the namespace), sets the hostname, chroots into the clone, switches user
+and working directory, and execs the container's command.
+
+With `--exec PID` it joins a running container instead (for `jocker exec`):
+nsenter has already entered the namespaces, it only chroots and execs.
+
+Standalone on purpose: stdlib only, imported by path with `python3 -S`, so
+each container start costs one small interpreter start.
+"""
+
+import ctypes
+import errno
+import json
+import os
+import socket
+import stat
+import sys
+
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+_libc = ctypes.CDLL(None, use_errno=True)
+
+DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
+           ("urandom", 1, 9), ("tty", 5, 0))
+
+
+def die(code, msg):
+    sys.stderr.write(f"jocker-init: {msg}\n")
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def mount(src, target, fstype, flags=0, data=""):
+    if _libc.mount(src.encode(), target.encode(), fstype.encode() if fstype else None,
+                   ctypes.c_ulong(flags), data.encode() if data else None) != 0:
+        e = ctypes.get_errno()
+        die(125, f"mount {src} on {target}: {os.strerror(e)}")
+
+
+def safe_path(root, path, *, make_dir=False, make_file=False):
+    """root + path, refusing any symlink on the way (an image must not be able
+    to redirect a host mount), creating what is missing if asked."""
+    cur = root
+    parts = [p for p in path.split("/") if p and p != "."]
+    for i, part in enumerate(parts):
+        if part == "..":
+            die(125, f"refusing path with '..': {path}")
+        cur = os.path.join(cur, part)
+        try:
+            st = os.lstat(cur)
+            if stat.S_ISLNK(st.st_mode):
+                die(125, f"refusing to mount over a symlink in the image: {path}")
+        except FileNotFoundError:
+            last = i == len(parts) - 1
+            if last and make_file:
+                open(cur, "a").close()
+            elif make_dir or make_file:
+                os.mkdir(cur, 0o755)
+            else:
+                raise
+    return cur
+
+
+def setup_dev(root):
+    dev = safe_path(root, "/dev", make_dir=True)
+    mount("tmpfs", dev, "tmpfs", MS_NOSUID, "mode=755,size=65536k")
+    for name, major, minor in DEVICES:
+        os.mknod(os.path.join(dev, name), 0o666 | stat.S_IFCHR, os.makedev(major, minor))
+        os.chmod(os.path.join(dev, name), 0o666)
+    for sub in ("pts", "shm"):
+        os.mkdir(os.path.join(dev, sub), 0o755)
+    mount("devpts", os.path.join(dev, "pts"), "devpts", MS_NOSUID | MS_NOEXEC,
+          "newinstance,ptmxmode=0666,mode=620")
+    os.symlink("pts/ptmx", os.path.join(dev, "ptmx"))
+    os.chmod(os.path.join(dev, "shm"), 0o1777)
+    for i, name in enumerate(("stdin", "stdout", "stderr")):
+        os.symlink(f"/proc/self/fd/{i}", os.path.join(dev, name))
+    os.symlink("/proc/self/fd", os.path.join(dev, "fd"))
+
+
+def setup_mounts(spec):
+    root = spec["rootfs"]
+    # Nothing we mount may propagate back to the host.
+    mount("none", "/", "", MS_REC | MS_PRIVATE)
+    proc = safe_path(root, "/proc", make_dir=True)
+    mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    setup_dev(root)
+    for m in spec.get("mounts", []):
+        if m["kind"] == "tmpfs":
+            target = safe_path(root, m["target"], make_dir=True)
+            mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
+            continue
+        is_dir = os.path.isdir(m["source"])
+        target = safe_path(root, m["target"], make_dir=is_dir, make_file=not is_dir)
+        mount(m["source"], target, "", MS_BIND | MS_REC)
+        if m.get("readonly"):
+            mount("none", target, "", MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC)
+
+
+def lookup_user(root, user):
+    """uid, gid, supplementary groups and home for `user` from the image's files."""
+    name, _, group = user.partition(":")
+    uid = gid = None
+    home = "/"
+    passwd = _read(root, "/etc/passwd")
+    for line in passwd:
+        f = line.split(":")
+        if len(f) >= 7 and (f[0] == name or (name.isdigit() and f[2] == name)):
+            uid, gid, home = int(f[2]), int(f[3]), f[5] or "/"
+            break
+    if uid is None:
+        if not name.isdigit():
+            die(126, f"unable to find user {name}: no matching entries in passwd file")
+        uid, gid = int(name), int(name) if not group else 0
+    if group:
+        gid = None
+        for line in _read(root, "/etc/group"):
+            f = line.split(":")
+            if len(f) >= 3 and (f[0] == group or (group.isdigit() and f[2] == group)):
+                gid = int(f[2])
+        if gid is None:
+            if not group.isdigit():
+                die(126, f"unable to find group {group}: no matching entries in group file")
+            gid = int(group)
+    groups = []
+    uname = name if not name.isdigit() else None
+    for line in _read(root, "/etc/group"):
+        f = line.split(":")
+        if len(f) >= 4 and uname and uname in f[3].split(","):
+            groups.append(int(f[2]))
+    return uid, gid, groups, home
+
+
+def _read(root, path):
+    try:
+        with open(safe_path(root, path)) as f:
+            return f.read().splitlines()
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        return []
+
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def find_executable(name, path):
+    """execvp's search, done by hand: after chroot the interpreter cannot
+    import the modules os.execvpe would load lazily."""
+    if "/" in name:
+        return name
+    for d in path.split(":"):
+        candidate = os.path.join(d or ".", name)
+        if os.path.isfile(candidate):
+            if os.access(candidate, os.X_OK):
+                return candidate
+            raise PermissionError(errno.EACCES, "permission denied")
+    raise FileNotFoundError(errno.ENOENT, name)
+
+
+def enter(spec):
+    """chroot, switch user, cd, exec: shared by start and exec."""
+    root = spec["rootfs"]
+    user = spec.get("user") or ""
+    ids = lookup_user(root, user) if user and user not in ("root", "0", "0:0") else None
+    os.chroot(root)
+    if ids:
+        uid, gid, groups, _home = ids
+        os.setgroups(groups)
+        os.setgid(gid)
+        os.setuid(uid)
+    workdir = spec.get("workdir") or "/"
+    try:
+        os.chdir(workdir)
+    except OSError as e:
+        die(126, f"cannot change to working directory {workdir}: {e.strerror}")
+    env = dict(e.split("=", 1) for e in spec.get("env", []) if "=" in e)
+    argv = spec["argv"]
+    try:
+        os.execve(find_executable(argv[0], env.get("PATH", DEFAULT_PATH)), argv, env)
+    except FileNotFoundError:
+        die(127, f'exec: "{argv[0]}": executable file not found in $PATH')
+    except PermissionError:
+        die(126, f'exec: "{argv[0]}": permission denied')
+    except OSError as e:
+        die(126 if e.errno in (errno.ENOEXEC, errno.EACCES) else 127, f'exec: "{argv[0]}": {e.strerror}')
+
+
+def set_parent_death_signal():
+    """Die with our parent (the supervisor's child): no orphaned containers."""
+    PR_SET_PDEATHSIG = 1
+    _libc.prctl(PR_SET_PDEATHSIG, 9)
+
+
+def main():
+    args = sys.argv[1:]
+    if args and args[0] == "--exec":
+        spec = json.loads(args[1])
+        enter(spec)
+        return
+    with open(args[0]) as f:
+        spec = json.load(f)
+    # unshare(1) ran us with CLONE_NEWPID: our first child is PID 1 of the new
+    # namespace. We stay outside it, wait, and exit with its exact status
+    # (128+N when a signal killed it), which unshare --fork cannot always do.
+    child = os.fork()
+    if child == 0:
+        set_parent_death_signal()
+        if spec.get("hostname"):
+            socket.sethostname(spec["hostname"])
+        setup_mounts(spec)
+        enter(spec)
+        os._exit(127)
+    pidfile = os.path.join(spec["rundir"], "init.pid")
+    with open(pidfile + ".tmp", "w") as f:
+        f.write(str(child))
+    os.rename(pidfile + ".tmp", pidfile)
+    while True:
+        try:
+            _, status = os.waitpid(child, 0)
+            break
+        except InterruptedError:
+            continue
+    if os.WIFSIGNALED(status):
+        os._exit(128 + os.WTERMSIG(status))
+    os._exit(os.WEXITSTATUS(status))
+
+
+if __name__ == "__main__":
+    main()
