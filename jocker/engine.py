@@ -73,7 +73,8 @@ class Engine:
                 created.append(self.layout.root)
             for name in self.layout.skeleton()[1:]:
                 if not self.zfs.exists(name):
-                    self.zfs.create(name)
+                    # atime off: reading a layer in a build step must not change it.
+                    self.zfs.create(name, {"atime": "off"} if name == self.layout.layers else None)
                     created.append(name)
         return created
 

@@ -11,8 +11,9 @@ from ..format import format_rows, table, to_json
 @click.argument("source")
 @click.argument("reference", required=False)
 @click.option("-m", "--message", default="", help="Commit message for the imported image.")
+@click.option("-c", "--change", "changes", multiple=True, help="Apply a Dockerfile instruction (CMD, ENV, ...).")
 @click.pass_obj
-def import_cmd(obj, source, reference, message):
+def import_cmd(obj, source, reference, message, changes):
     """Import a rootfs tarball, a directory or - (stdin) as an image.
 
     \b
@@ -21,10 +22,12 @@ def import_cmd(obj, source, reference, message):
       jocker import ./rootfs myroot:1
       fetch -o - https://.../base.txz | jocker import - freebsd:14.3
     """
+    from ..images.changes import parse_changes
     from ..images.importer import import_image
+    config = parse_changes(list(changes)) if changes else None
     eng = obj.engine
     eng.load_state()
-    img = import_image(eng.store, eng.runner, source, reference, message=message)
+    img = import_image(eng.store, eng.runner, source, reference, message=message, changes=config)
     click.echo(img.id)
 
 

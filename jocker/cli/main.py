@@ -34,6 +34,12 @@ COMMANDS = {
     "logs": "containers:logs_cmd",
     "wait": "containers:wait_cmd",
     "rename": "containers:rename_cmd",
+    "exec": "inside:exec_cmd",
+    "top": "inside:top_cmd",
+    "cp": "inside:cp_cmd",
+    "diff": "inside:diff_cmd",
+    "commit": "inside:commit_cmd",
+    "volume": "volumes:volume_group",
 }
 
 

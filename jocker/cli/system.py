@@ -152,3 +152,35 @@ def init_cmd(obj):
     for line in created:
         click.echo(f"created: {line}" if not line.startswith(("created", "imported", "started")) else line)
     click.echo(f"jocker storage ready: {eng.layout.root} mounted at {eng.layout.mountpoint}")
+
+
+@system_group.command("prepare")
+@click.pass_obj
+def prepare_cmd(obj):
+    """Prepare the host at boot: storage, devfs ruleset, runtime (rc.d start)."""
+    from ..containers.boot import prepare
+    for line in prepare(obj.engine):
+        click.echo(line)
+
+
+@system_group.command("boot")
+@click.pass_obj
+def boot_cmd(obj):
+    """Start containers whose restart policy says so, in dependency order (rc.d start)."""
+    from ..containers.boot import boot
+    failed = False
+    for name, result in boot(obj.engine):
+        click.echo(f"{name}: {result}")
+        failed |= result.startswith("failed")
+    if failed:
+        raise SystemExit(1)
+
+
+@system_group.command("shutdown")
+@click.option("-t", "--time", "timeout", type=int, help="Override every container's stop timeout.")
+@click.pass_obj
+def shutdown_cmd(obj, timeout):
+    """Stop all running containers gracefully, in parallel (rc.d stop)."""
+    from ..containers.boot import shutdown
+    for name, result in shutdown(obj.engine, timeout):
+        click.echo(f"{name}: {result}")

@@ -144,14 +144,20 @@ def _wait_gone(engine, c: Container, timeout: float) -> bool:
     return False
 
 
-def stop(engine, c: Container, timeout: int | None = None) -> None:
-    """Stop signal, grace period, then SIGKILL of everything (by the supervisor)."""
+def stop(engine, c: Container, timeout: int | None = None, *, by_user: bool = True) -> None:
+    """Stop signal, grace period, then SIGKILL of everything (by the supervisor).
+    A stop by the system (shutdown) does not count as the user's for
+    `unless-stopped`."""
     rt = read_runtime(engine.layout, c.id)
     if not rt:
         return
     t = timeout if timeout is not None else runtime_spec(engine, c).stop_timeout
-    with open(os.path.join(engine.layout.container_rundir(c.id), "stop-timeout"), "w") as f:
+    rundir = engine.layout.container_rundir(c.id)
+    with open(os.path.join(rundir, "stop-timeout"), "w") as f:
         f.write(str(t))
+    if not by_user:
+        with open(os.path.join(rundir, "stop-by-system"), "w") as f:
+            f.write("shutdown\n")
     try:
         os.kill(int(rt["pid"]), signal.SIGTERM)
     except ProcessLookupError:

@@ -166,8 +166,9 @@ class Supervisor:
             self._save_state()
             started = time.monotonic()
             code = self._pump()
+            by_system = os.path.exists(os.path.join(self.rundir, "stop-by-system"))
             self.state.update({"ExitCode": code, "FinishedAt": now_rfc3339(),
-                               "UserStopped": self.stop_requested})
+                               "UserStopped": self.stop_requested and not by_system})
             self._save_state()
             if not self._should_restart(code):
                 break
@@ -225,7 +226,7 @@ class Supervisor:
             except OSError:
                 pass
         listener.close()
-        for name in ("supervisor.json", "attach.sock"):
+        for name in ("supervisor.json", "attach.sock", "stop-by-system", "stop-timeout"):
             try:
                 os.unlink(os.path.join(self.rundir, name))
             except FileNotFoundError:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ..errors import JockerError
@@ -53,9 +54,11 @@ class ImageStore:
         pending = PendingLayer(lid, name, self.layout.layer_path(lid), parent)
         try:
             self.zfs.mount(name)
-        except JockerError:
-            self.abort_layer(pending)
-            raise
+        except JockerError as e:
+            # zfs-fuse mounts a clone even with canmount=noauto; that is fine.
+            if "already mounted" not in str(e):
+                self.abort_layer(pending)
+                raise
         return pending
 
     def finish_layer(self, pending: PendingLayer, diff_id: str) -> str:
@@ -77,6 +80,23 @@ class ImageStore:
     def release_layer(self, layer_id: str) -> None:
         """Drop our writer mark once an image holds the layer."""
         self.zfs.inherit(self.layout.layer(layer_id), "jocker:txn")
+
+    @contextmanager
+    def layer_mounted(self, layer_id: str):
+        """A sealed layer's files, mounted read-only for the duration (diff,
+        commit, build digests). Layers are canmount=noauto: nothing stays
+        mounted. Serialized by the engine lock, so concurrent users of the same
+        layer never unmount it under each other."""
+        name = self.layout.layer(layer_id)
+        with self.lock.held():
+            mounted = self.zfs.get(name).get("mounted") == "yes"
+            if not mounted:
+                self.zfs.mount(name)
+            try:
+                yield self.layout.layer_path(layer_id)
+            finally:
+                if not mounted:
+                    self.zfs.unmount(name)
 
     def find_layer(self, st: State, parent: str, diff_id: str, exclude: str = "") -> str | None:
         """An existing complete layer with the same parent and content."""

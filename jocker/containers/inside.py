@@ -1,0 +1,155 @@
+"""Working inside a container: exec, top, cp, diff and commit."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+from ..errors import Conflict, NotFound, UsageError
+from ..images import treediff
+from ..images.imageconfig import derive, now_rfc3339
+from .lifecycle import runtime_spec
+from .model import Container
+
+# Mount points, and the files jocker writes into every container (Docker
+# bind-mounts those, so they never show in diff or commit either).
+SKIP = ("/dev", "/proc", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf")
+
+
+def _require_running(c: Container) -> None:
+    if not c.running:
+        raise Conflict(f"container {c.id} is not running")
+
+
+def exec_process(engine, c: Container, argv: list[str], *, user: str = "", workdir: str = "",
+                 env: list[str] = (), tty: bool = False, interactive: bool = False,
+                 detach: bool = False) -> int:
+    """Run argv in the running container; the caller's terminal is the process's
+    (it inherits our stdio). Returns its exit status, or 0 when detached."""
+    _require_running(c)
+    if not argv:
+        raise UsageError("exec needs a command")
+    spec = runtime_spec(engine, c)
+    cmd = engine.runtime.exec_command(spec, list(argv), user=user, workdir=workdir, env=list(env),
+                                      tty=tty, main_pid=c.runtime.get("main_pid"))
+    kw: dict = {"env": cmd.env or None}
+    if detach:
+        kw.update(stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                  start_new_session=True)
+        engine.runner.spawn(cmd.argv, **kw)
+        return 0
+    if not interactive:
+        kw["stdin"] = subprocess.DEVNULL
+    proc = engine.runner.spawn(cmd.argv, **kw)
+    code = proc.wait()
+    return 128 - code if code < 0 else code
+
+
+def top(engine, c: Container, ps_args: list[str] = ()) -> tuple[list[str], list[list[str]]]:
+    """`docker top`: the host's ps over the container's processes."""
+    _require_running(c)
+    spec = runtime_spec(engine, c)
+    pids = engine.runtime.pids(spec, c.runtime.get("main_pid"))
+    if not pids:
+        return [], []
+    fields = ["user", "pid", "ppid", "stime", "time", "args"]
+    res = engine.runner.run(["ps", "-o", ",".join(fields), "-p", ",".join(map(str, pids))])
+    lines = res.stdout.splitlines()
+    headers = ["UID", "PID", "PPID", "STIME", "TIME", "CMD"]
+    rows = [line.split(None, len(fields) - 1) for line in lines[1:] if line.strip()]
+    return headers, rows
+
+
+def _in_root(root: str, path: str) -> str:
+    """A container path as a host path, resolving symlinks as a chroot would."""
+    from ..build.context import resolve_in_root
+    return resolve_in_root(root, path)
+
+
+def copy(engine, src: str, dest: str) -> None:
+    """`jocker cp`: CONTAINER:PATH -> host path, or host path -> CONTAINER:PATH."""
+    from .lifecycle import get
+    if ":" in src and not src.startswith(("/", ".")):
+        name, _, cpath = src.partition(":")
+        c = get(engine, name)
+        source = _in_root(engine.layout.container_rootfs(c.id), cpath)
+        if not os.path.lexists(source):
+            raise NotFound(f"Could not find the file {cpath} in container {name}")
+        _copy_path(source, dest)
+    elif ":" in dest and not dest.startswith(("/", ".")):
+        name, _, cpath = dest.partition(":")
+        c = get(engine, name)
+        if not os.path.lexists(src):
+            raise NotFound(f"no such file or directory: {src}")
+        target = _in_root(engine.layout.container_rootfs(c.id), cpath)
+        _copy_path(src, target)
+    else:
+        raise UsageError("copying between two local paths is not supported: one side must be CONTAINER:PATH")
+
+
+def _copy_path(source: str, dest: str) -> None:
+    """Docker's rules: into an existing directory, else to the new name."""
+    if os.path.isdir(dest) and not os.path.islink(dest):
+        dest = os.path.join(dest, os.path.basename(source.rstrip("/")))
+    parent = os.path.dirname(dest.rstrip("/")) or "."
+    if not os.path.isdir(parent):
+        raise NotFound(f"destination directory {parent} does not exist")
+    if os.path.isdir(source) and not os.path.islink(source):
+        shutil.copytree(source, dest, symlinks=True, dirs_exist_ok=True)
+    else:
+        shutil.copy2(source, dest, follow_symlinks=False)
+
+
+def _origin_layer(engine, st, c: Container):
+    img = st.images.get(c.image_id[7:])
+    if img is None:
+        raise NotFound(f"the image of container {c.name} ({c.image_id[:19]}) no longer exists")
+    return img
+
+
+def diff(engine, c: Container) -> list[treediff.Change]:
+    st = engine.load_state()
+    img = _origin_layer(engine, st, c)
+    since = st.datasets.get(img.snapshot, {}).get("creation", "0")
+    with engine.store.layer_mounted(img.layer) as base:
+        return treediff.diff_trees(base, engine.layout.container_rootfs(c.id), float(since), SKIP)
+
+
+def commit(engine, c: Container, ref: str | None, *, message: str = "", author: str = "",
+           changes: dict | None = None, pause: bool = True) -> str:
+    """The container's changes become one new layer on top of its image."""
+    from ..images.state import default_tag
+    tags = [default_tag(ref)] if ref else []
+    st = engine.load_state()
+    img = _origin_layer(engine, st, c)
+    since = float(st.datasets.get(img.snapshot, {}).get("creation", "0"))
+    rootfs = engine.layout.container_rootfs(c.id)
+    with engine.store.layer_mounted(img.layer) as base:
+        delta = treediff.diff_trees(base, rootfs, since, SKIP)
+    config = derive(img.config, parent=img.id)
+    if changes:
+        config.setdefault("config", {}).update(changes)
+    if author:
+        config["author"] = author
+    hist = {"created": now_rfc3339(), "created_by": " ".join([c.spec["Path"], *c.spec.get("Args", [])])}
+    if message:
+        hist["comment"] = message
+    if not delta:
+        hist["empty_layer"] = True
+        config["history"] = list(config.get("history", [])) + [hist]
+        return engine.store.create_image(img.layer, config, tags).id
+    pending = engine.store.begin_layer(img.layer)
+    try:
+        treediff.apply(rootfs, pending.path, delta)
+        diff_id = treediff.digest(rootfs, delta)
+        layer = engine.store.finish_layer(pending, diff_id)
+    except BaseException:
+        engine.store.abort_layer(pending)
+        raise
+    config["history"] = list(config.get("history", [])) + [hist]
+    config["rootfs"]["diff_ids"] = list(config["rootfs"].get("diff_ids", [])) + [diff_id]
+    try:
+        return engine.store.create_image(layer, config, tags).id
+    finally:
+        engine.store.release_layer(layer)
