@@ -17,8 +17,16 @@ PROXIED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.
 
 
 def connect(path: str) -> socket.socket:
+    """Connect by a relative name from the socket's directory: UNIX socket
+    paths are limited to ~104 bytes, deep run directories are not."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.connect(path)
+    here = os.open(".", os.O_RDONLY)
+    try:
+        os.chdir(os.path.dirname(path))
+        s.connect(os.path.basename(path))
+    finally:
+        os.fchdir(here)
+        os.close(here)
     return s
 
 

@@ -235,9 +235,12 @@ class Supervisor:
 
     # -- the container process ------------------------------------------------
     def _spawn(self) -> None:
+        tty = self.spec.tty
+        if tty and getattr(self.driver, "creates_console", False):
+            self._spawn_console()
+            return
         cmd = self.driver.main_command(self.spec)
         env = cmd.env or None
-        tty = self.spec.tty
         if tty:
             import pty
             self.master, slave = pty.openpty()
@@ -257,12 +260,34 @@ class Supervisor:
         init_pid = getattr(self.driver, "init_pid", None)
         self.main_pid = (init_pid(self.spec) if init_pid else None) or self.proc.pid
 
+    def _spawn_console(self) -> None:
+        """-t on a driver that allocates the terminal inside the container."""
+        ours, theirs = socket.socketpair()
+        cmd = self.driver.console_command(self.spec, theirs.fileno())
+        self.proc = self.runner.spawn(cmd.argv, env=cmd.env or None, preexec_fn=_child_setup(False),
+                                      pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        theirs.close()
+        self._register(self.proc.stdout.fileno(), "stdout")   # errors before the pty exists
+        ours.settimeout(30)
+        try:
+            _, fds, _, _ = socket.recv_fds(ours, 16, 1)
+        except OSError:
+            fds = []
+        ours.close()
+        if fds:
+            self.master = fds[0]
+            self._register(self.master, "pty")
+            self.stdin_w = self.master if self.spec.stdin_open else None
+        self.main_pid = self.driver.init_pid(self.spec) or self.proc.pid
+
     def _register(self, fd: int, what: str) -> None:
         os.set_blocking(fd, False)
         self.sel.register(fd, selectors.EVENT_READ, what)
 
     def _pump(self) -> int:
-        open_streams = 1 if self.spec.tty else 2
+        open_streams = len([k for k in self.sel.get_map().values()
+                            if k.data in ("stdout", "stderr", "pty")])
         exited_at = None
         while True:
             timeout = 0.2
@@ -360,7 +385,10 @@ class Supervisor:
         except FileNotFoundError:
             pass
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.bind(path)
+        # Bind by a relative name: socket paths are limited to ~104 bytes.
+        os.chdir(self.rundir)
+        s.bind("attach.sock")
+        os.chdir("/")
         os.chmod(path, 0o600)
         s.listen(8)
         s.setblocking(False)

@@ -24,8 +24,9 @@ from .spec import ContainerSpec
 NSINIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nsinit.py")
 
 
-def _spec_json(spec: ContainerSpec) -> dict:
+def _spec_json(spec: ContainerSpec, console_fd: int | None = None) -> dict:
     return {
+        "console_fd": console_fd,
         "rootfs": spec.rootfs, "rundir": spec.rundir, "argv": spec.argv, "env": spec.env,
         "user": spec.user, "workdir": spec.workdir, "hostname": spec.hostname,
         "mounts": [{"source": m.source, "target": m.target, "readonly": m.readonly, "kind": m.kind}
@@ -35,6 +36,9 @@ def _spec_json(spec: ContainerSpec) -> dict:
 
 class LinuxNamespaceDriver(RuntimeDriver):
     name = "linux"
+    # With -t the terminal is allocated inside the container's devpts; the
+    # supervisor receives its master over the socket given to console_command.
+    creates_console = True
 
     def __init__(self, runner: Runner | None = None):
         self.runner = runner or default_runner()
@@ -54,6 +58,12 @@ class LinuxNamespaceDriver(RuntimeDriver):
                 pass
         with open(os.path.join(spec.rundir, "spec.json"), "w") as f:
             json.dump(_spec_json(spec), f)
+
+    def console_command(self, spec: ContainerSpec, console_fd: int) -> ProcessCommand:
+        """main_command for -t: nsinit makes the pty and sends its master on console_fd."""
+        with open(os.path.join(spec.rundir, "spec.json"), "w") as f:
+            json.dump(_spec_json(spec, console_fd), f)
+        return self.main_command(spec)
 
     def main_command(self, spec: ContainerSpec) -> ProcessCommand:
         # No --fork: nsinit forks PID 1 itself so it can report the exact exit status.

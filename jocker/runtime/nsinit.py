@@ -191,6 +191,29 @@ def enter(spec):
         die(126 if e.errno in (errno.ENOEXEC, errno.EACCES) else 127, f'exec: "{argv[0]}": {e.strerror}')
 
 
+def make_console(root, sock_fd):
+    """Allocate the terminal inside the container's own devpts (so `tty` and
+    ttyname() see /dev/pts/N), hand the master to the supervisor over the
+    inherited socket, and make the slave our controlling terminal."""
+    import fcntl
+    import struct
+    TIOCSPTLCK, TIOCGPTN, TIOCSCTTY = 0x40045431, 0x80045430, 0x540E
+    master = os.open(os.path.join(root, "dev/pts/ptmx"), os.O_RDWR | os.O_NOCTTY)
+    fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
+    n = struct.unpack("I", fcntl.ioctl(master, TIOCGPTN, b"\0" * 4))[0]
+    slave = os.open(os.path.join(root, f"dev/pts/{n}"), os.O_RDWR | os.O_NOCTTY)
+    sock = socket.socket(fileno=sock_fd)
+    socket.send_fds(sock, [b"console"], [master])
+    sock.close()
+    os.close(master)
+    os.setsid()
+    fcntl.ioctl(slave, TIOCSCTTY, 0)
+    for fd in (0, 1, 2):
+        os.dup2(slave, fd)
+    if slave > 2:
+        os.close(slave)
+
+
 def set_parent_death_signal():
     """Die with our parent (the supervisor's child): no orphaned containers."""
     PR_SET_PDEATHSIG = 1
@@ -214,6 +237,8 @@ def main():
         if spec.get("hostname"):
             socket.sethostname(spec["hostname"])
         setup_mounts(spec)
+        if spec.get("console_fd") is not None:
+            make_console(spec["rootfs"], int(spec["console_fd"]))
         enter(spec)
         os._exit(127)
     pidfile = os.path.join(spec["rundir"], "init.pid")
