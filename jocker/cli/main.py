@@ -101,7 +101,9 @@ def cli(ctx, dataset, config_file, debug):
 def run() -> None:
     debug = "--debug" in sys.argv or "-D" in sys.argv
     try:
-        cli.main(standalone_mode=False)
+        rc = cli.main(prog_name="jocker", standalone_mode=False)
+        if isinstance(rc, int):
+            sys.exit(rc)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except click.ClickException as e:

@@ -184,3 +184,8 @@ def shutdown_cmd(obj, timeout):
     from ..containers.boot import shutdown
     for name, result in shutdown(obj.engine, timeout):
         click.echo(f"{name}: {result}")
+
+
+from .check import check_cmd  # noqa: E402
+
+system_group.add_command(check_cmd, "check")

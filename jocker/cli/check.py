@@ -1,0 +1,37 @@
+"""`jocker system check`: a table of host readiness checks."""
+
+from __future__ import annotations
+
+import click
+
+from ..format import format_rows, table
+
+
+@click.command("check")
+@click.option("--format", "fmt", help="Go-template format, e.g. '{{.Name}} {{.Status}}' or '{{json .}}'.")
+@click.pass_obj
+def check_cmd(obj, fmt):
+    """Check that this host can run containers, and say how to fix what is missing.
+
+    \b
+    Checks ZFS (pool, root dataset), the devfs ruleset, VIMAGE, the kernel
+    modules, pf and jocker's anchors in pf.conf, and racct on FreeBSD;
+    zfs-fuse, /dev/fuse and unshare/nsenter on the Linux workbench.
+    STATUS is ok, FAIL (required: containers cannot run safely), warn
+    (optional: a feature is unavailable) or n/a. Exits 1 if a required
+    check fails.
+    """
+    from .. import hostcheck
+    results = hostcheck.check_host(hostcheck.gather(obj.engine))
+    if fmt:
+        rows = [{"Name": r.name, "Status": r.status, "Ok": r.ok, "Required": r.required,
+                 "Detail": r.detail, "Fix": r.fix} for r in results]
+        click.echo(format_rows(fmt, rows))
+    else:
+        click.echo(table(["CHECK", "STATUS", "DETAIL", "FIX"],
+                         [[r.name, r.status, r.detail, r.fix or "-"] for r in results]))
+    failed = hostcheck.failed_required(results)
+    if failed:
+        # an error, not ctx.exit(1): the CLI runs click with standalone_mode=False
+        raise hostcheck.HostNotReady(f"{len(failed)} required check(s) failed: "
+                                     + ", ".join(r.name for r in failed), hint="see FIX above")
