@@ -8,16 +8,12 @@ Arguments are always lists; nothing is ever run through a shell.
 
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
+import sys
 import time
-from dataclasses import dataclass
-from typing import IO, Sequence
 
 from .errors import HostCommandError, HostCommandTimeout, JockerError
-
-log = logging.getLogger("jocker.runner")
 
 DEFAULT_TIMEOUT = 300.0
 # "busy" answers from zfs clear up within ~0.1 s (a fresh dataset on zfs-fuse,
@@ -26,15 +22,22 @@ BUSY_MARKERS = ("dataset is busy", "Device busy", "Resource busy", "pool or data
 BUSY_DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.5)
 
 
-@dataclass
 class Result:
-    argv: list[str]
-    returncode: int
-    stdout: str
-    stderr: str
+    __slots__ = ("argv", "returncode", "stdout", "stderr")
+
+    def __init__(self, argv: list[str], returncode: int, stdout: str, stderr: str):
+        self.argv, self.returncode, self.stdout, self.stderr = argv, returncode, stdout, stderr
 
 
-def _trace(argv: Sequence[str], seconds: float) -> None:
+def _debug(fmt: str, *args) -> None:
+    """Log through logging only where the CLI set it up: the supervisor stays
+    small by never importing it (see the supervisor RSS benchmark)."""
+    logging = sys.modules.get("logging")
+    if logging is not None:
+        logging.getLogger("jocker.runner").debug(fmt, *args)
+
+
+def _trace(argv, seconds: float) -> None:
     path = os.environ.get("JOCKER_TRACE")
     if not path:
         return
@@ -49,13 +52,13 @@ class Runner:
         self.timeout = timeout
         self.count = 0
 
-    def _check_argv(self, argv: Sequence[str]) -> list[str]:
+    def _check_argv(self, argv) -> list[str]:
         if isinstance(argv, (str, bytes)) or not argv:
             raise JockerError("internal error: host commands take a non-empty argument list")
         return [os.fspath(a) for a in argv]
 
-    def run(self, argv: Sequence[str], *, input: bytes | str | None = None,
-            stdin: IO | None = None, stdout: IO | None = None,
+    def run(self, argv, *, input: bytes | str | None = None,
+            stdin=None, stdout=None,
             timeout: float | None = None, check: bool = True,
             env: dict[str, str] | None = None, cwd: str | None = None,
             retry_busy: bool = False, hint: str | None = None) -> Result:
@@ -81,7 +84,7 @@ class Runner:
         if isinstance(input, str):
             input = input.encode()
         self.count += 1
-        log.debug("run: %s", " ".join(argv))
+        _debug("run: %s", " ".join(argv))
         start = time.monotonic()
         try:
             proc = subprocess.run(
@@ -105,17 +108,17 @@ class Runner:
         out = proc.stdout.decode("utf-8", "replace") if stdout is None else ""
         err = proc.stderr.decode("utf-8", "replace")
         if proc.returncode != 0:
-            log.debug("exit %d: %s", proc.returncode, err.strip())
+            _debug("exit %d: %s", proc.returncode, err.strip())
         return Result(argv, proc.returncode, out, err)
 
-    def spawn(self, argv: Sequence[str], **popen_kwargs) -> subprocess.Popen:
+    def spawn(self, argv, **popen_kwargs) -> subprocess.Popen:
         """Start a long-lived host process (a container's main process, a daemon).
 
         The caller owns the process; it is counted and logged like any other.
         """
         argv = self._check_argv(argv)
         self.count += 1
-        log.debug("spawn: %s", " ".join(argv))
+        _debug("spawn: %s", " ".join(argv))
         _trace(argv, 0.0)
         try:
             return subprocess.Popen(argv, **popen_kwargs)

@@ -75,7 +75,8 @@ def start(engine, c: Container, *, attach: bool = False) -> Started | None:
     env = dict(os.environ)
     env["PYTHONPATH"] = PACKAGE_PARENT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     errlog = open(os.path.join(spec.rundir, "supervisor.err"), "ab")
-    proc = engine.runner.spawn([sys.executable, "-m", "jocker.containers.supervisor", job_path, str(w)],
+    # -S: no site module (and no .pth imports): the supervisor stays small.
+    proc = engine.runner.spawn([sys.executable, "-S", "-m", "jocker.containers.supervisor", job_path, str(w)],
                                pass_fds=(w,), start_new_session=True, stdin=subprocess.DEVNULL,
                                stdout=errlog, stderr=errlog, env=env, cwd="/")
     os.close(w)

@@ -104,11 +104,14 @@ class Supervisor:
         return LinuxNamespaceDriver(self.runner)
 
     def _spec(self):
-        from ..runtime.spec import ContainerSpec, Limits, Mount
+        """The ContainerSpec as plain attributes: dataclasses (and the inspect
+        module behind them) would cost the supervisor megabytes of RSS."""
+        from types import SimpleNamespace
         s = dict(self.job["spec"])
-        s["mounts"] = [Mount(**m) for m in s.get("mounts", [])]
-        s["limits"] = Limits(**s.get("limits", {}))
-        return ContainerSpec(**s)
+        s["mounts"] = [SimpleNamespace(**m) for m in s.get("mounts", [])]
+        s["limits"] = SimpleNamespace(**s.get("limits", {}))
+        s["short_id"] = s["id"][:12]
+        return SimpleNamespace(**s)
 
     def report(self, *words) -> None:
         if self.ready:

@@ -11,17 +11,19 @@ and the engine calls these in order:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 
-from .spec import ContainerSpec
+# ContainerSpec appears in annotations only (not imported): the supervisor
+# imports drivers and must stay small.
 
 
-@dataclass
 class ProcessCommand:
     """A host argv that runs a process inside the container, and its environment."""
 
-    argv: list[str]
-    env: dict[str, str]
+    __slots__ = ("argv", "env")
+
+    def __init__(self, argv: list[str], env: dict[str, str]):
+        self.argv = argv
+        self.env = env
 
 
 class RuntimeDriver(ABC):

@@ -19,7 +19,8 @@ import time
 from ..errors import JockerError
 from ..runner import Runner, default_runner
 from .base import ProcessCommand, RuntimeDriver
-from .spec import ContainerSpec
+
+# ContainerSpec appears in annotations only: not imported, to keep the supervisor small.
 
 NSINIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nsinit.py")
 
@@ -89,14 +90,15 @@ class LinuxNamespaceDriver(RuntimeDriver):
         pid = main_pid or self.init_pid(spec, 0)
         if not pid:
             raise JockerError(f"container {spec.short_id} is not running")
-        merged = _merge_env(spec.env, env)
-        # The container's mount namespace still holds the host tree (only its
-        # PID 1 chrooted), so the host interpreter runs nsinit, which chroots.
-        inner = {"rootfs": spec.rootfs, "argv": argv, "env": merged,
-                 "user": user or spec.user, "workdir": workdir or spec.workdir}
-        cmd = ["nsenter", "--target", str(pid), "--pid", "--mount", "--uts", "--ipc",
-               "--", sys.executable, "-S", "-c", _EXEC_SNIPPET, NSINIT, json.dumps(inner)]
-        return ProcessCommand(cmd, {})
+        cmd = ["nsenter", "--target", str(pid), "--pid", "--mount", "--uts", "--ipc", "--root",
+               f"--wdns={workdir or spec.workdir or '/'}"]  # inside the new root (util-linux >= 2.38)
+        who = user or spec.user
+        if who and who not in ("root", "0", "0:0"):
+            from .nsinit import lookup_user     # the image's passwd/group, read from the host side
+            uid, gid, _groups, _home = lookup_user(spec.rootfs, who)
+            cmd += ["--setgid", str(gid), "--setuid", str(uid)]
+        env_map = dict(e.split("=", 1) for e in _merge_env(spec.env, env) if "=" in e)
+        return ProcessCommand(cmd + ["--", *argv], env_map)
 
     def signal_all(self, spec, signum, main_pid):
         pid = main_pid or self.init_pid(spec, 0)
@@ -141,11 +143,6 @@ class LinuxNamespaceDriver(RuntimeDriver):
                 os.unlink(os.path.join(spec.rundir, name))
             except FileNotFoundError:
                 pass
-
-
-# Runs inside the target's namespaces: load nsinit by path and enter.
-_EXEC_SNIPPET = ("import sys, importlib.util as u; s = u.spec_from_file_location('nsinit', sys.argv[1]); "
-                 "m = u.module_from_spec(s); s.loader.exec_module(m); m.enter(__import__('json').loads(sys.argv[2]))")
 
 
 def _merge_env(base: list[str], extra: list[str]) -> list[str]:

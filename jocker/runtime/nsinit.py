@@ -5,11 +5,11 @@ Started as `unshare --pid --mount --uts --ipc ... python3 -S nsinit.py
 SPEC.json`, it forks the PID 1 of a fresh PID namespace, records that child's
 host PID and waits for it. The child mounts /proc, a minimal /dev and the
 volumes (mount(2) through ctypes: syscalls, not host commands, and they vanish
-with the namespace), sets the hostname, chroots into the clone, switches user
-and working directory, and execs the container's command.
+with the namespace), sets the hostname, pivots into the clone (dropping the
+host's mounts), switches user and working directory, and execs the command.
 
-With `--exec PID` it joins a running container instead (for `jocker exec`):
-nsenter has already entered the namespaces, it only chroots and execs.
+`jocker exec` does not come here: nsenter joins the namespaces and the
+container's root directly (the host tree is gone from that namespace).
 
 Standalone on purpose: stdlib only, imported by path with `python3 -S`, so
 each container start costs one small interpreter start.
@@ -89,6 +89,7 @@ def setup_mounts(spec):
     root = spec["rootfs"]
     # Nothing we mount may propagate back to the host.
     mount("none", "/", "", MS_REC | MS_PRIVATE)
+    mount(root, root, "", MS_BIND | MS_REC)      # pivot_root needs a mount point
     proc = safe_path(root, "/proc", make_dir=True)
     mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     setup_dev(root)
@@ -163,12 +164,32 @@ def find_executable(name, path):
     raise FileNotFoundError(errno.ENOENT, name)
 
 
+MNT_DETACH = 2
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
+
+
+def pivot_into(root):
+    """Make root our / and drop every host mount from this namespace, so the
+    container holds no reference to other filesystems (ZFS could not destroy
+    another container's clone while a copy of its mount lived on here)."""
+    nr = SYS_PIVOT_ROOT.get(os.uname().machine)
+    if nr is None:
+        os.chroot(root)         # unknown architecture: fall back to chroot
+        return
+    os.chdir(root)
+    if _libc.syscall(nr, b".", b".") != 0:
+        die(125, f"pivot_root {root}: {os.strerror(ctypes.get_errno())}")
+    if _libc.umount2(b".", MNT_DETACH) != 0:
+        die(125, f"detaching the host root: {os.strerror(ctypes.get_errno())}")
+    os.chdir("/")
+
+
 def enter(spec):
-    """chroot, switch user, cd, exec: shared by start and exec."""
+    """Switch root, user and directory, then exec."""
     root = spec["rootfs"]
     user = spec.get("user") or ""
     ids = lookup_user(root, user) if user and user not in ("root", "0", "0:0") else None
-    os.chroot(root)
+    pivot_into(root)
     if ids:
         uid, gid, groups, _home = ids
         os.setgroups(groups)
@@ -222,10 +243,6 @@ def set_parent_death_signal():
 
 def main():
     args = sys.argv[1:]
-    if args and args[0] == "--exec":
-        spec = json.loads(args[1])
-        enter(spec)
-        return
     with open(args[0]) as f:
         spec = json.load(f)
     # unshare(1) ran us with CLONE_NEWPID: our first child is PID 1 of the new
