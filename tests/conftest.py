@@ -109,9 +109,14 @@ def jocker(jocker_env):
 
 @pytest.fixture(scope="session")
 def busybox_rootfs(tmp_path_factory):
+    """A tiny base rootfs: static busybox on Linux; on FreeBSD (the jail tier of
+    the same end-to-end tests) the statically linked tools of /rescue."""
+    dest = tmp_path_factory.mktemp("bbroot") / "rootfs"
+    if IS_FREEBSD:
+        subprocess.run(["sh", str(REPO / "examples/make-rescue-rootfs.sh"), str(dest)], check=True)
+        return dest
     if not (shutil.which("busybox") or os.path.exists("/bin/busybox")):
         pytest.skip("needs busybox-static (apt-get install busybox-static)")
-    dest = tmp_path_factory.mktemp("bbroot") / "rootfs"
     subprocess.run(["sh", str(REPO / "examples/make-busybox-rootfs.sh"), str(dest)], check=True)
     return dest
 

@@ -20,6 +20,10 @@ def check_cmd(obj, fmt):
     STATUS is ok, FAIL (required: containers cannot run safely), warn
     (optional: a feature is unavailable) or n/a. Exits 1 if a required
     check fails.
+
+    \b
+    Example:
+      jocker system check
     """
     from .. import hostcheck
     results = hostcheck.check_host(hostcheck.gather(obj.engine))

@@ -165,7 +165,12 @@ def stop_cmd(obj, containers, timeout, sig):
 @click.option("-t", "--time", "timeout", type=int, help="Seconds to wait before killing.")
 @click.pass_obj
 def restart_cmd(obj, containers, timeout):
-    """Restart one or more containers."""
+    """Restart one or more containers.
+
+    \b
+    Example:
+      jocker restart -t 5 web
+    """
     from ..containers import lifecycle
 
     def restart(c):
@@ -300,7 +305,12 @@ def logs_cmd(obj, container, follow, tail, timestamps, since):
 @click.argument("containers", nargs=-1, required=True)
 @click.pass_obj
 def wait_cmd(obj, containers):
-    """Block until containers stop, then print their exit codes."""
+    """Block until containers stop, then print their exit codes.
+
+    \b
+    Example:
+      code=$(jocker wait job)
+    """
     from ..containers import lifecycle
     for name in containers:
         click.echo(lifecycle.wait(obj.engine, lifecycle.get(obj.engine, name)))
@@ -311,6 +321,11 @@ def wait_cmd(obj, containers):
 @click.argument("new_name")
 @click.pass_obj
 def rename_cmd(obj, container, new_name):
-    """Rename a container."""
+    """Rename a container.
+
+    \b
+    Example:
+      jocker rename web web-old
+    """
     from ..containers import lifecycle
     lifecycle.rename(obj.engine, lifecycle.get(obj.engine, container), new_name)

@@ -168,7 +168,12 @@ def image_group():
 @click.option("-f", "--format", "fmt", help="Go-template format.")
 @click.pass_obj
 def image_inspect_cmd(obj, images, fmt):
-    """Display detailed information on one or more images."""
+    """Display detailed information on one or more images.
+
+    \b
+    Example:
+      jocker image inspect --format '{{.Os}}/{{.Architecture}}' busybox
+    """
     from .inspect import emit
     from ..images.views import inspect_image
     st = obj.engine.load_state()
@@ -181,7 +186,12 @@ def image_inspect_cmd(obj, images, fmt):
 @click.option("--filter", "filters", multiple=True, help="label=k[=v] or label!=k[=v].")
 @click.pass_obj
 def image_prune_cmd(obj, all_unused, force, filters):
-    """Remove unused images."""
+    """Remove unused images.
+
+    \b
+    Example:
+      jocker image prune -a -f
+    """
     from ..format import human_size
     from ..images.remove import prune_images
     from .system import label_filters

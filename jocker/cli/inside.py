@@ -41,7 +41,12 @@ def exec_cmd(obj, container, command, interactive, tty, user, workdir, env, deta
 @click.argument("container")
 @click.pass_obj
 def top_cmd(obj, container):
-    """Display the running processes of a container."""
+    """Display the running processes of a container.
+
+    \b
+    Example:
+      jocker top web
+    """
     from ..containers import lifecycle
     from ..containers.inside import top
     headers, rows = top(obj.engine, lifecycle.get(obj.engine, container))
@@ -68,7 +73,12 @@ def cp_cmd(obj, src, dest):
 @click.argument("container")
 @click.pass_obj
 def diff_cmd(obj, container):
-    """Show files added (A), changed (C) or deleted (D) in a container."""
+    """Show files added (A), changed (C) or deleted (D) in a container.
+
+    \b
+    Example:
+      jocker diff web
+    """
     from ..containers import lifecycle
     from ..containers.inside import diff
     for change in diff(obj.engine, lifecycle.get(obj.engine, container)):

@@ -23,7 +23,12 @@ def label_filters(items) -> list[tuple[str, str | None, bool]]:
 @click.option("-f", "--format", "fmt", help="Go-template format.")
 @click.pass_obj
 def version_cmd(obj, fmt):
-    """Show the jocker version information."""
+    """Show the jocker version information.
+
+    \b
+    Example:
+      jocker version --format '{{.Version}}'
+    """
     from ..format import render_template
     from ..system_info import version_info
     v = version_info()
@@ -42,7 +47,12 @@ def version_cmd(obj, fmt):
 @click.option("-f", "--format", "fmt", help="Go-template format, e.g. '{{json .}}'.")
 @click.pass_obj
 def info_cmd(obj, fmt):
-    """Display system-wide information."""
+    """Display system-wide information.
+
+    \b
+    Example:
+      jocker info --format '{{.Images}} images, {{.ContainersRunning}} running'
+    """
     from ..format import render_template
     from ..system_info import engine_info
     eng = obj.engine
@@ -93,6 +103,10 @@ def df_cmd(obj, verbose, fmt):
     ZFS counts each block once, so SIZE is what the data really occupies:
     layers shared by several images are not counted once per image as
     `docker system df` does.
+
+    \b
+    Example:
+      jocker system df -v
     """
     from ..format import format_rows
     from ..system_usage import usage
@@ -125,7 +139,12 @@ def _reclaim(r) -> str:
 @click.option("--filter", "filters", multiple=True, help="label=k[=v] or label!=k[=v].")
 @click.pass_obj
 def prune_cmd(obj, all_unused, force, volumes, filters):
-    """Remove stopped containers, unused images and leftovers of interrupted work."""
+    """Remove stopped containers, unused images and leftovers of interrupted work.
+
+    \b
+    Example:
+      jocker system prune -af --volumes
+    """
     from ..system_usage import prune
     warn = ("WARNING! This will remove:\n  - all stopped containers\n"
             + ("  - all anonymous volumes not used by at least one container\n" if volumes else "")
@@ -146,7 +165,13 @@ def prune_cmd(obj, all_unused, force, volumes, filters):
 @system_group.command("init")
 @click.pass_obj
 def init_cmd(obj):
-    """Create the root dataset, or the embedded file-backed pool when no dataset is configured."""
+    """Create the root dataset, or the embedded file-backed pool when no dataset is configured.
+
+    \b
+    Examples:
+      jocker system init
+      jocker --dataset zroot/jocker system init
+    """
     eng = obj.engine
     created = eng.init_storage()
     for line in created:
@@ -157,7 +182,12 @@ def init_cmd(obj):
 @system_group.command("prepare")
 @click.pass_obj
 def prepare_cmd(obj):
-    """Prepare the host at boot: storage, devfs ruleset, runtime (rc.d start)."""
+    """Prepare the host at boot: storage, devfs ruleset, runtime (rc.d start).
+
+    \b
+    Example:
+      jocker system prepare
+    """
     from ..containers.boot import prepare
     for line in prepare(obj.engine):
         click.echo(line)
@@ -166,7 +196,12 @@ def prepare_cmd(obj):
 @system_group.command("boot")
 @click.pass_obj
 def boot_cmd(obj):
-    """Start containers whose restart policy says so, in dependency order (rc.d start)."""
+    """Start containers whose restart policy says so, in dependency order (rc.d start).
+
+    \b
+    Example:
+      jocker system boot
+    """
     from ..containers.boot import boot
     failed = False
     for name, result in boot(obj.engine):
@@ -180,7 +215,12 @@ def boot_cmd(obj):
 @click.option("-t", "--time", "timeout", type=int, help="Override every container's stop timeout.")
 @click.pass_obj
 def shutdown_cmd(obj, timeout):
-    """Stop all running containers gracefully, in parallel (rc.d stop)."""
+    """Stop all running containers gracefully, in parallel (rc.d stop).
+
+    \b
+    Example:
+      jocker system shutdown -t 30
+    """
     from ..containers.boot import shutdown
     for name, result in shutdown(obj.engine, timeout):
         click.echo(f"{name}: {result}")

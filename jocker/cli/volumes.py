@@ -50,7 +50,12 @@ def _volumes(obj):
 @click.option("--format", "fmt", help="Go-template format.")
 @click.pass_obj
 def volume_ls(obj, quiet, filters, fmt):
-    """List volumes."""
+    """List volumes.
+
+    \b
+    Example:
+      jocker volume ls --filter dangling=true
+    """
     from ..images.views import parse_filters
     rows = []
     for v in sorted(_volumes(obj).values(), key=lambda v: v["Name"]):
@@ -78,7 +83,12 @@ def volume_ls(obj, quiet, filters, fmt):
 @click.argument("names", nargs=-1, required=True)
 @click.pass_obj
 def volume_inspect(obj, names):
-    """Display detailed information on volumes."""
+    """Display detailed information on volumes.
+
+    \b
+    Example:
+      jocker volume inspect pgdata
+    """
     from ..errors import NotFound
     vols = _volumes(obj)
     missing = [n for n in names if n not in vols]
@@ -92,7 +102,12 @@ def volume_inspect(obj, names):
 @click.option("-f", "--force", is_flag=True, help="Do not fail when a volume does not exist.")
 @click.pass_obj
 def volume_rm(obj, names, force):
-    """Remove volumes (refused while a container uses them)."""
+    """Remove volumes (refused while a container uses them).
+
+    \b
+    Example:
+      jocker volume rm pgdata
+    """
     from ..containers.volumes import remove_volume
     from ..errors import JockerError, NotFound
     failed = False
@@ -117,7 +132,12 @@ def volume_rm(obj, names, force):
 @click.option("--filter", "filters", multiple=True, help="label=k[=v] or label!=k[=v].")
 @click.pass_obj
 def volume_prune(obj, all_, force, filters):
-    """Remove volumes no container uses."""
+    """Remove volumes no container uses.
+
+    \b
+    Example:
+      jocker volume prune -f
+    """
     from ..containers.volumes import prune_volumes
     from ..format import human_size
     from .system import label_filters

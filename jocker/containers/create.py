@@ -205,6 +205,11 @@ def create_container(engine, opts: RunOptions) -> Container:
     if opts.name is not None:
         check_object_name(opts.name)
     _validate_limits(opts)
+    if (opts.memory or opts.cpus or opts.pids_limit) and engine.config.runtime_name() != "jail":
+        import logging
+        logging.getLogger("jocker").warning(
+            "resource limits are rctl rules on FreeBSD jails; the Linux development runtime "
+            "records them but does not enforce them")
     st = engine.load_state()
     try:
         image = st.resolve(opts.image)

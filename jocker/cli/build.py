@@ -1,0 +1,81 @@
+"""`jocker build`: parse the flags, run the builder, exit as Docker does."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from contextlib import contextmanager
+
+import click
+
+from ..errors import UsageError
+
+
+def _pairs(items: tuple[str, ...], flag: str, *, from_env: bool) -> dict[str, str]:
+    """K=V flags. A bare K takes its value from the environment (--build-arg,
+    as Docker) or is skipped when unset; for --label a bare K means K=""."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, has_value, value = item.partition("=")
+        if not key:
+            raise UsageError(f"invalid {flag} {item!r}: expected KEY=VALUE")
+        if not has_value and from_env:
+            if key not in os.environ:
+                continue
+            value = os.environ[key]
+        out[key] = value
+    return out
+
+
+@contextmanager
+def _interrupt_on_term():
+    """SIGTERM/SIGHUP unwind like Ctrl-C, so the build aborts its layer and
+    stops its build container instead of leaving them to the garbage collector."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+    old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+@click.command("build")
+@click.argument("context")
+@click.option("-t", "--tag", "tags", multiple=True, help="Name and optionally a tag (name:tag); repeatable.")
+@click.option("-f", "--file", "dockerfile", default="Dockerfile",
+              help="Dockerfile: relative to the context, or an absolute path (default: CONTEXT/Dockerfile).")
+@click.option("--build-arg", "build_args", multiple=True, help="Set a build-time variable (KEY=VALUE).")
+@click.option("--no-cache", is_flag=True, help="Do not use the cache when building the image.")
+@click.option("--target", help="Build only up to this stage.")
+@click.option("--label", "labels", multiple=True, help="Set a label on the image (KEY=VALUE).")
+@click.option("-q", "--quiet", is_flag=True, help="Suppress the build output; print the image ID.")
+@click.option("--network", default="host", type=click.Choice(["host", "none", "default"]),
+              help="Network for RUN steps (default host: builds reach the network).")
+@click.pass_obj
+def build_cmd(obj, context, tags, dockerfile, build_args, no_cache, target, labels, quiet, network):
+    """Build an image from a Dockerfile. CONTEXT is a directory, a tarball
+    or - (a Dockerfile or a tar context on stdin).
+
+    \b
+    Examples:
+      jocker build -t web:1.0 .
+      jocker build -f docker/Dockerfile.prod --build-arg VERSION=2 -t web:2 .
+      jocker build - < Dockerfile
+    """
+    from ..build.actions import RunFailed
+    from ..build.builder import BuildOptions, build
+    opts = BuildOptions(
+        context=context, dockerfile=dockerfile, tags=list(tags), no_cache=no_cache, target=target,
+        build_args=_pairs(build_args, "--build-arg", from_env=True),
+        labels=_pairs(labels, "--label", from_env=False), quiet=quiet,
+        network="host" if network == "default" else network)
+    with _interrupt_on_term():
+        try:
+            build(obj.engine, opts, stdin=sys.stdin.buffer)
+        except RunFailed as e:       # Docker prints this one bare
+            sys.stdout.flush()
+            click.echo(str(e), err=True)
+            raise SystemExit(e.exit_code)
