@@ -209,3 +209,18 @@ def test_large_config_is_chunked_and_read_back(engine, busybox_image):
     assert int(props["jocker:image.config.n"]) > 2
     from jocker.images.remove import remove_image
     remove_image(engine.store, "chunky:1")
+
+
+def test_interrupted_work_is_collected_but_live_work_is_not(engine, jocker, jocker_env):
+    """A layer whose writer died (a killed import or build) is removed by
+    `system prune`; one whose writer is alive is left alone."""
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    orphan = engine.store.begin_layer()
+    engine.zfs.set_props(orphan.dataset, {"jocker:txn": str(dead.pid)})
+    live = engine.store.begin_layer()          # our own pid: alive
+    out = jocker("system", "prune", "-f").stdout
+    names = _zfs_names(jocker_env)
+    assert orphan.dataset not in names and orphan.dataset in out
+    assert live.dataset in names
+    engine.store.abort_layer(live)
