@@ -12,14 +12,15 @@ from typing import Any, Iterable, Mapping, Sequence
 _UNITS = ("B", "kB", "MB", "GB", "TB", "PB")
 
 
-def human_size(n: float) -> str:
-    """Decimal units with 3 significant digits, as `docker images` prints."""
+def human_size(n: float, digits: int = 3) -> str:
+    """Decimal units (go-units): 3 significant digits as `docker images`
+    prints, 4 for the build's "Sending build context" line."""
     n = float(n)
     i = 0
     while n >= 1000 and i < len(_UNITS) - 1:
         n /= 1000.0
         i += 1
-    return f"{n:.3g}{_UNITS[i]}"
+    return f"{n:.{digits}g}{_UNITS[i]}"
 
 
 def human_duration(seconds: float) -> str:

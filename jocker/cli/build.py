@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from contextlib import contextmanager
 
 import click
 
@@ -26,20 +25,6 @@ def _pairs(items: tuple[str, ...], flag: str, *, from_env: bool) -> dict[str, st
             value = os.environ[key]
         out[key] = value
     return out
-
-
-@contextmanager
-def _interrupt_on_term():
-    """SIGTERM/SIGHUP unwind like Ctrl-C, so the build aborts its layer and
-    stops its build container instead of leaving them to the garbage collector."""
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-    old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
 
 
 @click.command("build")
@@ -72,10 +57,11 @@ def build_cmd(obj, context, tags, dockerfile, build_args, no_cache, target, labe
         build_args=_pairs(build_args, "--build-arg", from_env=True),
         labels=_pairs(labels, "--label", from_env=False), quiet=quiet,
         network="host" if network == "default" else network)
-    with _interrupt_on_term():
-        try:
-            build(obj.engine, opts, stdin=sys.stdin.buffer)
-        except RunFailed as e:       # Docker prints this one bare
-            sys.stdout.flush()
-            click.echo(str(e), err=True)
-            raise SystemExit(e.exit_code)
+    try:
+        # A signal stops the build container and aborts the step's layer.
+        build(obj.engine, opts, stdin=sys.stdin.buffer,
+              interrupt_on=(signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
+    except RunFailed as e:       # Docker prints this one bare
+        sys.stdout.flush()
+        click.echo(str(e), err=True)
+        raise SystemExit(e.exit_code)

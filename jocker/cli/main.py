@@ -40,6 +40,7 @@ COMMANDS = {
     "diff": "inside:diff_cmd",
     "commit": "inside:commit_cmd",
     "volume": "volumes:volume_group",
+    "build": "build:build_cmd",
 }
 
 

@@ -248,6 +248,10 @@ def main():
     # unshare(1) ran us with CLONE_NEWPID: our first child is PID 1 of the new
     # namespace. We stay outside it, wait, and exit with its exact status
     # (128+N when a signal killed it), which unshare --fork cannot always do.
+    # The child's pivot_root moves our root too (we share the mount namespace,
+    # and must: it is what drops the host's mounts from it), so reach the run
+    # directory through a descriptor opened before.
+    rundir_fd = os.open(spec["rundir"], os.O_RDONLY | os.O_DIRECTORY)
     child = os.fork()
     if child == 0:
         set_parent_death_signal()
@@ -258,10 +262,11 @@ def main():
             make_console(spec["rootfs"], int(spec["console_fd"]))
         enter(spec)
         os._exit(127)
-    pidfile = os.path.join(spec["rundir"], "init.pid")
-    with open(pidfile + ".tmp", "w") as f:
-        f.write(str(child))
-    os.rename(pidfile + ".tmp", pidfile)
+    fd = os.open("init.pid.tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644, dir_fd=rundir_fd)
+    os.write(fd, str(child).encode())
+    os.close(fd)
+    os.rename("init.pid.tmp", "init.pid", src_dir_fd=rundir_fd, dst_dir_fd=rundir_fd)
+    os.close(rundir_fd)
     while True:
         try:
             _, status = os.waitpid(child, 0)
