@@ -35,6 +35,28 @@ def _zfs_available() -> str | None:
     return None
 
 
+def _destroy_stale_pools(runner) -> None:
+    """Pools of earlier test sessions that were killed before their teardown
+    (named jt<pid>, the pid now dead): destroy them and their backing files."""
+    res = runner.run(["zpool", "list", "-H", "-o", "name"], check=False)
+    for name in res.stdout.split():
+        if not (name.startswith("jt") and name[2:].isdigit()):
+            continue
+        pid = int(name[2:])
+        try:
+            os.kill(pid, 0)
+            continue                    # that session is still running
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        status = runner.run(["zpool", "status", name], check=False).stdout
+        runner.run(["zpool", "destroy", "-f", name], check=False, retry_busy=True)
+        for word in status.split():
+            if word.startswith("/var/tmp/jocker-tests-") and word.endswith("/pool.img"):
+                shutil.rmtree(os.path.dirname(word), ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def zfs_pool():
     reason = _zfs_available()
@@ -44,6 +66,7 @@ def zfs_pool():
     if not IS_FREEBSD:
         from jocker.storage import zfsfuse
         zfsfuse.ensure_running(runner)
+    _destroy_stale_pools(runner)
     workdir = Path(tempfile.mkdtemp(prefix="jocker-tests-", dir="/var/tmp"))
     img = workdir / "pool.img"
     with open(img, "wb") as f:
