@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..format import format_rows, table, to_json
+from ..format import format_rows, table
 
 
 @click.command("import")

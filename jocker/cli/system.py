@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..format import human_size, table, to_json
+from ..format import human_size, table
 
 
 def label_filters(items) -> list[tuple[str, str | None, bool]]:

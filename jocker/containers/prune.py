@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .lifecycle import remove
 from .model import load_containers
-from .volumes import prune_volumes  # noqa: F401  (system prune imports it from here)
+from .volumes import prune_volumes  # noqa: F401 (re-exported for system prune)
 
 
 def prune_containers(engine, label_filters) -> tuple[list[str], int]:

@@ -4,7 +4,6 @@ and bind-mounted host directories are never touched."""
 
 from __future__ import annotations
 
-import os
 import shutil
 
 from ..runner import Runner

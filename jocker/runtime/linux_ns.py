@@ -20,7 +20,9 @@ from ..errors import JockerError
 from ..runner import Runner, default_runner
 from .base import ProcessCommand, RuntimeDriver
 
-# ContainerSpec appears in annotations only: not imported, to keep the supervisor small.
+TYPE_CHECKING = False    # typing's own constant costs the supervisor ~2 MB of RSS
+if TYPE_CHECKING:
+    from .spec import ContainerSpec
 
 NSINIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nsinit.py")
 

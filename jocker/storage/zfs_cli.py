@@ -10,8 +10,6 @@ command writes a dataset and its metadata. Setting several properties in one
 
 from __future__ import annotations
 
-from typing import IO
-
 from ..errors import HostCommandError, NotFound
 from ..runner import Runner, default_runner
 from .base import STAT_PROPS, Dataset, ZfsDriver
