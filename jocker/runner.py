@@ -9,17 +9,22 @@ Arguments are always lists; nothing is ever run through a shell.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 
+from . import process
 from .errors import HostCommandError, HostCommandTimeout, JockerError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import subprocess
 
 DEFAULT_TIMEOUT = 300.0
 # "busy" answers from zfs clear up within ~0.1 s (a fresh dataset on zfs-fuse,
-# a jail's processes still dying on FreeBSD); back off up to ~3 s in total.
+# a jail's processes still dying on FreeBSD); the first retry usually works
+# after a few milliseconds, so start small and back off up to ~3 s in total.
 BUSY_MARKERS = ("dataset is busy", "Device busy", "Resource busy", "pool or dataset is busy")
-BUSY_DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.5)
+BUSY_DELAYS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.5)
 
 
 class Result:
@@ -85,33 +90,42 @@ class Runner:
             input = input.encode()
         self.count += 1
         _debug("run: %s", " ".join(argv))
-        start = time.monotonic()
+        begin = time.monotonic()
         try:
-            proc = subprocess.run(
-                argv,
-                input=input,
-                stdin=stdin if input is None else None,
-                stdout=stdout if stdout is not None else subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                timeout=timeout,
-                env=env,
-                cwd=cwd,
-                check=False,
-            )
+            proc = process.start(
+                argv, env=env, cwd=cwd,
+                stdin=process.PIPE if input is not None else (stdin.fileno() if stdin is not None else None),
+                stdout=stdout.fileno() if stdout is not None else process.PIPE,
+                stderr=process.PIPE)
+            out, err, timed_out = process.communicate(proc, input, timeout)
+            if timed_out:
+                raise HostCommandTimeout(argv, timeout)
+            code = proc.wait()
         except FileNotFoundError:
             raise HostCommandError(argv, 127, f"{argv[0]}: command not found",
                                    hint=f"install {argv[0]} or check PATH")
-        except subprocess.TimeoutExpired:
-            raise HostCommandTimeout(argv, timeout)
         finally:
-            _trace(argv, time.monotonic() - start)
-        out = proc.stdout.decode("utf-8", "replace") if stdout is None else ""
-        err = proc.stderr.decode("utf-8", "replace")
-        if proc.returncode != 0:
-            _debug("exit %d: %s", proc.returncode, err.strip())
-        return Result(argv, proc.returncode, out, err)
+            _trace(argv, time.monotonic() - begin)
+        text = out.decode("utf-8", "replace")
+        errtext = err.decode("utf-8", "replace")
+        if code != 0:
+            _debug("exit %d: %s", code, errtext.strip())
+        return Result(argv, code, text, errtext)
 
-    def spawn(self, argv, **popen_kwargs) -> subprocess.Popen:
+    def start(self, argv, **kwargs) -> "process.Process":
+        """Start a long-lived host process without the subprocess module (the
+        supervisor's container): see jocker/process.py for the arguments."""
+        argv = self._check_argv(argv)
+        self.count += 1
+        _debug("start: %s", " ".join(argv))
+        _trace(argv if kwargs.get("child_main") is None else ["(in a forked child)", *argv], 0.0)
+        try:
+            return process.start(argv, **kwargs)
+        except FileNotFoundError:
+            raise HostCommandError(argv, 127, f"{argv[0]}: command not found",
+                                   hint=f"install {argv[0]} or check PATH")
+
+    def spawn(self, argv, **popen_kwargs) -> "subprocess.Popen":
         """Start a long-lived host process (a container's main process, a daemon).
 
         The caller owns the process; it is counted and logged like any other.
@@ -120,6 +134,7 @@ class Runner:
         self.count += 1
         _debug("spawn: %s", " ".join(argv))
         _trace(argv, 0.0)
+        import subprocess
         try:
             return subprocess.Popen(argv, **popen_kwargs)
         except FileNotFoundError:

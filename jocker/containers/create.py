@@ -210,16 +210,15 @@ def create_container(engine, opts: RunOptions) -> Container:
         logging.getLogger("jocker").warning(
             "resource limits are rctl rules on FreeBSD jails; the Linux development runtime "
             "records them but does not enforce them")
-    st = engine.load_state()
-    try:
-        image = st.resolve(opts.image)
-    except NotFound:
-        raise NotFound(f"Unable to find image '{opts.image}' locally",
-                       hint="import or build it first (pull comes with the registry capability)")
-    spec = build_spec(engine, opts, image)
-    cid = spec["Id"]
-    with engine.lock.held():
+    with engine.lock.held():        # one read of the store, under the lock
         st = engine.load_state()
+        try:
+            image = st.resolve(opts.image)
+        except NotFound:
+            raise NotFound(f"Unable to find image '{opts.image}' locally",
+                           hint="import or build it first (pull comes with the registry capability)")
+        spec = build_spec(engine, opts, image)
+        cid = spec["Id"]
         containers = load_containers(engine.layout, st.datasets)
         name = opts.name or _generate_name(containers)
         clash = next((c for c in containers.values() if c.name == name), None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 
+from ..errors import JockerError
 from ..runner import Runner
 from ..storage import make_driver
 
@@ -27,11 +28,18 @@ def _is_anonymous(engine, mount: dict) -> bool:
 
 def destroy_storage(runner: Runner, job: dict, *, volumes: bool = True) -> None:
     zfs = make_driver(job.get("zfs_driver", "cli"), runner)
-    if zfs.exists(job["dataset"]):
-        zfs.destroy(job["dataset"], recursive=True)
+    _destroy_if_there(zfs, job["dataset"], recursive=True)
     shutil.rmtree(job["container_dir"], ignore_errors=True)
     if volumes:
         for ds in job.get("anon_volumes", []):
-            if zfs.exists(ds):
-                zfs.destroy(ds)
+            _destroy_if_there(zfs, ds)
     shutil.rmtree(job["rundir"], ignore_errors=True)
+
+
+def _destroy_if_there(zfs, name: str, recursive: bool = False) -> None:
+    """Destroy; already gone is fine (one command instead of exists + destroy)."""
+    try:
+        zfs.destroy(name, recursive=recursive)
+    except JockerError as e:
+        if "does not exist" not in str(e):
+            raise

@@ -19,10 +19,10 @@ import os
 import selectors
 import signal
 import socket
-import subprocess
 import sys
 import time
 
+from .. import process
 from ..runner import Runner
 from . import frames
 
@@ -88,7 +88,7 @@ class Supervisor:
         self.stop_requested = False
         self.stop_deadline: float | None = None
         self.state = dict(job.get("state") or {})
-        self.proc: subprocess.Popen | None = None
+        self.proc: process.Process | None = None
         self.main_pid: int | None = None
         self.stdin_w: int | None = None
         self.master: int | None = None
@@ -245,21 +245,21 @@ class Supervisor:
         cmd = self.driver.main_command(self.spec)
         env = cmd.env or None
         if tty:
-            import pty
-            self.master, slave = pty.openpty()
+            self.master, slave = os.openpty()
             stdio = {"stdin": slave, "stdout": slave, "stderr": slave}
         else:
-            stdio = {"stdin": subprocess.PIPE if self.spec.stdin_open else subprocess.DEVNULL,
-                     "stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
-        self.proc = self.runner.spawn(cmd.argv, env=env, preexec_fn=_child_setup(tty), **stdio)
+            stdio = {"stdin": process.PIPE if self.spec.stdin_open else process.DEVNULL,
+                     "stdout": process.PIPE, "stderr": process.PIPE}
+        self.proc = self.runner.start(cmd.argv, env=env, child_setup=_child_setup(tty),
+                                      child_main=cmd.in_child, **stdio)
         if tty:
             os.close(slave)
             self._register(self.master, "pty")
             self.stdin_w = self.master if self.spec.stdin_open else None
         else:
-            self._register(self.proc.stdout.fileno(), "stdout")
-            self._register(self.proc.stderr.fileno(), "stderr")
-            self.stdin_w = self.proc.stdin.fileno() if self.proc.stdin else None
+            self._register(self.proc.stdout, "stdout")
+            self._register(self.proc.stderr, "stderr")
+            self.stdin_w = self.proc.stdin
         init_pid = getattr(self.driver, "init_pid", None)
         self.main_pid = (init_pid(self.spec) if init_pid else None) or self.proc.pid
 
@@ -267,11 +267,12 @@ class Supervisor:
         """-t on a driver that allocates the terminal inside the container."""
         ours, theirs = socket.socketpair()
         cmd = self.driver.console_command(self.spec, theirs.fileno())
-        self.proc = self.runner.spawn(cmd.argv, env=cmd.env or None, preexec_fn=_child_setup(False),
-                                      pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.proc = self.runner.start(cmd.argv, env=cmd.env or None, child_setup=_child_setup(False),
+                                      child_main=cmd.in_child,
+                                      pass_fds=(theirs.fileno(),), stdin=process.DEVNULL,
+                                      stdout=process.PIPE, stderr=process.STDOUT)
         theirs.close()
-        self._register(self.proc.stdout.fileno(), "stdout")   # errors before the pty exists
+        self._register(self.proc.stdout, "stdout")   # errors before the pty exists
         ours.settimeout(30)
         try:
             _, fds, _, _ = socket.recv_fds(ours, 16, 1)
@@ -328,9 +329,9 @@ class Supervisor:
         if self.master is not None:
             os.close(self.master)
             self.master = None
-        if self.proc and self.proc.stdin:
+        if self.proc:
             try:
-                self.proc.stdin.close()
+                self.proc.close_stdin()
             except OSError:
                 pass
         self.log.flush()
@@ -440,7 +441,7 @@ class Supervisor:
                 except OSError:
                     pass
             elif kind == frames.STDIN_EOF and self.stdin_w is not None and not self.spec.tty:
-                self.proc.stdin.close()
+                self.proc.close_stdin()
                 self.stdin_w = None
             elif kind == frames.SIGNAL:
                 self._signal_main(int(payload))

@@ -18,13 +18,19 @@ if TYPE_CHECKING:
 
 
 class ProcessCommand:
-    """A host argv that runs a process inside the container, and its environment."""
+    """A host argv that runs a process inside the container, and its environment.
 
-    __slots__ = ("argv", "env")
+    in_child, when set, does the same in a forked child of the caller without
+    exec'ing argv (the Linux driver enters its namespaces with unshare(2)
+    there, sparing an interpreter start per container); callers that must
+    exec (builds spawn through subprocess) use argv."""
 
-    def __init__(self, argv: list[str], env: dict[str, str]):
+    __slots__ = ("argv", "env", "in_child")
+
+    def __init__(self, argv: list[str], env: dict[str, str], in_child=None):
         self.argv = argv
         self.env = env
+        self.in_child = in_child
 
 
 class RuntimeDriver(ABC):

@@ -73,8 +73,9 @@ class LinuxNamespaceDriver(RuntimeDriver):
         argv = ["unshare", "--pid", "--mount", "--uts", "--ipc", "--propagation", "private"]
         if spec.network == "none":
             argv.append("--net")
-        argv += ["--", sys.executable, "-S", NSINIT, os.path.join(spec.rundir, "spec.json")]
-        return ProcessCommand(argv, {})
+        spec_path = os.path.join(spec.rundir, "spec.json")
+        argv += ["--", sys.executable, "-S", NSINIT, spec_path]
+        return ProcessCommand(argv, {}, in_child=_InNamespaces(spec_path, spec.network == "none"))
 
     def init_pid(self, spec: ContainerSpec, timeout: float = 5.0) -> int | None:
         """Host PID of the container's PID 1 (written by nsinit at start)."""
@@ -145,6 +146,32 @@ class LinuxNamespaceDriver(RuntimeDriver):
                 os.unlink(os.path.join(spec.rundir, name))
             except FileNotFoundError:
                 pass
+
+
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
+CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
+
+
+class _InNamespaces:
+    """What `unshare --pid --mount --uts --ipc [--net] python3 nsinit.py SPEC`
+    does, done in a forked child that already has Python loaded."""
+
+    def __init__(self, spec_path: str, no_network: bool):
+        self.spec_path = spec_path
+        self.no_network = no_network
+
+    def __call__(self) -> int:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID
+        if self.no_network:
+            flags |= CLONE_NEWNET
+        if libc.unshare(flags) != 0:
+            os.write(2, f"jocker-init: unshare: {os.strerror(ctypes.get_errno())}\n".encode())
+            return 125
+        from . import nsinit
+        nsinit.run(self.spec_path)      # forks PID 1, waits, exits with its status
+        return 125
 
 
 def _merge_env(base: list[str], extra: list[str]) -> list[str]:

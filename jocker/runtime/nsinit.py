@@ -242,8 +242,11 @@ def set_parent_death_signal():
 
 
 def main():
-    args = sys.argv[1:]
-    with open(args[0]) as f:
+    run(sys.argv[1])
+
+
+def run(spec_path):
+    with open(spec_path) as f:
         spec = json.load(f)
     # unshare(1) ran us with CLONE_NEWPID: our first child is PID 1 of the new
     # namespace. We stay outside it, wait, and exit with its exact status

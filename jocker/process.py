@@ -1,0 +1,184 @@
+"""Starting and waiting for host processes without the subprocess module.
+
+The per-container supervisor must stay small (the benchmark goal is 12 MB
+RSS), and importing subprocess (with threading, locale, warnings...) costs it
+about 1 MB per container. This is the little the runner needs: fork, wire
+the standard streams, exec, report an exec failure through a close-on-exec
+pipe, wait. Only the runner uses it.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+import time
+
+PIPE = -1
+DEVNULL = -2
+STDOUT = -3      # for stderr: the same pipe as stdout
+
+
+class Process:
+    """A started host process. Pipe ends are plain file descriptors."""
+
+    def __init__(self, pid: int, stdin: int | None, stdout: int | None, stderr: int | None):
+        self.pid = pid
+        self.stdin = stdin
+        self.stdout = stdout
+        self.stderr = stderr
+        self.returncode: int | None = None
+
+    def _status(self, status: int) -> int:
+        self.returncode = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        return self.returncode
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                return self.returncode
+            if pid:
+                self._status(status)
+        return self.returncode
+
+    def wait(self) -> int:
+        while self.returncode is None:
+            try:
+                _, status = os.waitpid(self.pid, 0)
+                self._status(status)
+            except InterruptedError:
+                continue
+        return self.returncode
+
+    def close_stdin(self) -> None:
+        if self.stdin is not None:
+            os.close(self.stdin)
+            self.stdin = None
+
+
+def _child_fd(spec, mode: int, ours: list[int]) -> tuple[int | None, int | None]:
+    """(fd for the child, fd we keep) for PIPE, DEVNULL, an fd or None (inherit)."""
+    if spec is None:
+        return None, None
+    if spec == DEVNULL:
+        fd = os.open(os.devnull, mode)
+        ours.append(fd)
+        return fd, None
+    if spec == PIPE:
+        r, w = os.pipe()
+        child, parent = (r, w) if mode == os.O_RDONLY else (w, r)
+        ours.append(child)
+        return child, parent
+    return spec, None
+
+
+def start(argv: list[str], *, env: dict | None = None, cwd: str | None = None,
+          stdin=None, stdout=None, stderr=None, pass_fds=(), new_session: bool = False,
+          child_setup=None, child_main=None) -> Process:
+    """fork + exec. Raises FileNotFoundError/PermissionError when exec fails.
+
+    With child_main, the child runs that function (our own code, already
+    loaded) instead of exec'ing argv, and exits with what it returns; argv
+    then only describes it."""
+    to_close: list[int] = []
+    in_c, in_p = _child_fd(stdin, os.O_RDONLY, to_close)
+    out_c, out_p = _child_fd(stdout, os.O_WRONLY, to_close)
+    err_c, err_p = (out_c, None) if stderr == STDOUT else _child_fd(stderr, os.O_WRONLY, to_close)
+    err_r, err_w = os.pipe()          # both ends close-on-exec (PEP 446)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            for src, dst in ((in_c, 0), (out_c, 1), (err_c, 2)):
+                if src is not None and src != dst:
+                    os.dup2(src, dst)
+            keep = {0, 1, 2, err_w, *pass_fds}
+            for fd in pass_fds:
+                os.set_inheritable(fd, True)
+            top = max(keep) + 1
+            for fd in range(3, top):
+                if fd not in keep:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+            os.closerange(top, 4096)
+            if new_session:
+                os.setsid()
+            if child_setup:
+                child_setup()
+            if cwd:
+                os.chdir(cwd)
+            if child_main is not None:
+                os.close(err_w)       # nothing will be exec'd: release the parent
+                code = 125
+                try:
+                    code = child_main()
+                finally:
+                    os._exit(code or 0)
+            os.execvpe(argv[0], argv, env if env is not None else os.environ)
+        except BaseException as e:    # tell the parent why, then die
+            code = getattr(e, "errno", None) or errno.EINVAL
+            try:
+                os.write(err_w, str(code).encode())
+            finally:
+                os._exit(127)
+    os.close(err_w)
+    for fd in to_close:
+        os.close(fd)
+    failure = b""
+    while True:
+        chunk = os.read(err_r, 64)
+        if not chunk:
+            break
+        failure += chunk
+    os.close(err_r)
+    if failure:
+        os.waitpid(pid, 0)
+        for fd in (in_p, out_p, err_p):
+            if fd is not None:
+                os.close(fd)
+        code = int(failure or errno.EINVAL)
+        if code == errno.ENOENT:
+            raise FileNotFoundError(code, os.strerror(code), argv[0])
+        raise OSError(code, os.strerror(code), argv[0])
+    return Process(pid, in_p, out_p, err_p)
+
+
+def communicate(proc: Process, data: bytes | None, timeout: float) -> tuple[bytes, bytes, bool]:
+    """Feed data to stdin, collect stdout/stderr until both close or timeout.
+    Returns (out, err, timed_out); on timeout the process is killed."""
+    out, err = bytearray(), bytearray()
+    readers = {fd: buf for fd, buf in ((proc.stdout, out), (proc.stderr, err)) if fd is not None}
+    writer = proc.stdin if data else None
+    if proc.stdin is not None and not data:
+        proc.close_stdin()
+    view = memoryview(data or b"")
+    deadline = time.monotonic() + timeout
+    while readers or writer is not None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            os.kill(proc.pid, 9)
+            proc.wait()
+            for fd in readers:
+                os.close(fd)
+            return bytes(out), bytes(err), True
+        r, w, _ = select.select(list(readers), [writer] if writer is not None else [], [], left)
+        for fd in r:
+            chunk = os.read(fd, 65536)
+            if chunk:
+                readers[fd] += chunk
+            else:
+                os.close(fd)
+                del readers[fd]
+        if w:
+            try:
+                n = os.write(writer, view[:65536])
+            except BrokenPipeError:
+                n = len(view)
+            view = view[n:]
+            if not view:
+                proc.close_stdin()
+                writer = None
+    return bytes(out), bytes(err), False
