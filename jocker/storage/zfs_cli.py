@@ -110,9 +110,9 @@ class ZfsCli(ZfsDriver):
     def inherit(self, name, prop):
         self._z("inherit", prop, name)
 
-    def _get(self, name: str, recursive: bool) -> dict[str, Dataset]:
+    def _get(self, name: str, recursive: bool, props: str = "all") -> dict[str, Dataset]:
         res = self._z("get", "-Hp", *(["-r"] if recursive else []), "-s", "local,received,none",
-                      "-o", "name,property,value,source", "all", name, check=False)
+                      "-o", "name,property,value,source", props, name, check=False)
         if res.returncode != 0:
             if "does not exist" in res.stderr:
                 raise NotFound(f"no such dataset: {name}")
@@ -126,7 +126,19 @@ class ZfsCli(ZfsDriver):
         return tree[name]
 
     def tree(self, root):
-        return self._get(root, True)
+        """Named properties rather than `all`: much faster on large stores. Rare
+        values chunked beyond what was named get one more targeted read."""
+        from . import props as P
+        tree = self._get(root, True, ",".join(STAT_PROPS + tuple(P.batch_names())))
+        extra = {n: P.missing_chunks(ds) for n, ds in tree.items()}
+        extra = {n: names for n, names in extra.items() if names}
+        if extra:
+            wanted = sorted({p for names in extra.values() for p in names})
+            res = self._z("get", "-Hp", "-s", "local,received", "-o", "name,property,value,source",
+                          ",".join(wanted), *sorted(extra))
+            for n, ds in parse_get_output(res.stdout).items():
+                tree[n].update(ds)
+        return tree
 
     def mount(self, name):
         self._z("mount", name)

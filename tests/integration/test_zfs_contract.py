@@ -38,19 +38,20 @@ def zfs(request, zfs_pool):
 
 
 def test_create_props_snapshot_clone_tree(zfs):
+    """tree() reports the user properties jocker writes (storage/props.py)."""
     drv, base, mnt = zfs
-    drv.create(f"{base}/a", {"jocker:x": "1"})
+    drv.create(f"{base}/a", {"jocker:layer.diffid": "sha256:1"})
     with open(os.path.join(mnt, "a", "file"), "w") as f:
         f.write("data")
-    drv.snapshot(f"{base}/a@s", {"jocker:snap": "yes"})
-    drv.clone(f"{base}/a@s", f"{base}/b", {"jocker:y": "2"})
+    drv.snapshot(f"{base}/a@s", {"jocker:image.id": "sha256:2"})
+    drv.clone(f"{base}/a@s", f"{base}/b", {"jocker:container.name": "web"})
     tree = drv.tree(base)
-    assert tree[f"{base}/a"]["jocker:x"] == "1"
-    assert tree[f"{base}/a@s"]["jocker:snap"] == "yes"
+    assert tree[f"{base}/a"]["jocker:layer.diffid"] == "sha256:1"
+    assert tree[f"{base}/a@s"]["jocker:image.id"] == "sha256:2"
     # Snapshots see their dataset's value as inherited: not reported as their own.
-    assert "jocker:x" not in tree[f"{base}/a@s"]
+    assert "jocker:layer.diffid" not in tree[f"{base}/a@s"]
     # Clones do not inherit from their origin.
-    assert "jocker:x" not in tree[f"{base}/b"] and tree[f"{base}/b"]["jocker:y"] == "2"
+    assert "jocker:layer.diffid" not in tree[f"{base}/b"] and tree[f"{base}/b"]["jocker:container.name"] == "web"
     assert tree[f"{base}/b"]["origin"] == f"{base}/a@s"
     assert tree[f"{base}/a@s"]["type"] == "snapshot"
     assert int(tree[f"{base}/a"]["referenced"]) > 0
@@ -58,6 +59,15 @@ def test_create_props_snapshot_clone_tree(zfs):
     assert open(os.path.join(mnt, "b", "file")).read() == "data"
     drv.destroy(f"{base}/b")
     drv.destroy(f"{base}/a", recursive=True)
+
+
+def test_tree_reads_values_chunked_beyond_the_batch(zfs):
+    from jocker.storage import props as P
+    drv, base, _ = zfs
+    value = "v" * (P.CHUNK * (P.READ_CHUNKS + 3))
+    drv.create(f"{base}/big", P.encode("image.config", value))
+    assert P.decode(drv.tree(base)[f"{base}/big"], "image.config") == value
+    drv.destroy(f"{base}/big")
 
 
 def test_set_inherit_get_and_missing(zfs):
