@@ -21,7 +21,6 @@ import copy
 import hashlib
 import logging
 import os
-import secrets
 import shutil
 import signal
 import tempfile
@@ -30,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from ..ids import new_id
 from ..errors import BuildError, JockerError, NotFound, UsageError
 from ..images import treediff
 from ..images.imageconfig import derive, new_config
@@ -258,7 +258,7 @@ class Builder:
             self.out.line(f" ---> {hit.short}")
             st.adopt(hit)
             return
-        cid = secrets.token_hex(32)
+        cid = new_id()
         self.out.line(f" ---> Running in {cid[:12]}")
         if plan.action is not None and not self._skip(st, plan):
             img = self._fs_step(st, plan, key, cid)

@@ -230,11 +230,16 @@ def ps_cmd(obj, all_, quiet, size, last, latest, filters, fmt, no_trunc):
       jocker ps -q --filter status=exited
       jocker ps --format '{{.Names}}: {{.Status}}'
     """
+    from ..containers.lifecycle import reconcile_orphans
+    from ..containers.model import load_containers
     from ..containers.views import PS_FILTERS, ps_rows
     from ..images.views import parse_filters
     eng = obj.engine
     flt = parse_filters(list(filters), PS_FILTERS)
-    rows = ps_rows(eng, eng.load_state(), all_=all_, filters=flt, last=1 if latest else last)
+    st = eng.load_state()
+    if reconcile_orphans(eng, load_containers(eng.layout, st.datasets)):
+        st = eng.load_state()
+    rows = ps_rows(eng, st, all_=all_, filters=flt, last=1 if latest else last)
     if no_trunc:
         for r in rows:
             r["ID"] = r["FullID"]

@@ -43,7 +43,9 @@ def wants_boot(c: Container) -> bool:
 
 def boot(engine) -> list[tuple[str, str]]:
     """Start every container that should run at boot; returns (name, result)."""
-    containers = load_containers(engine.layout, engine.load_state().datasets).values()
+    containers = load_containers(engine.layout, engine.load_state().datasets)
+    lifecycle.reconcile_orphans(engine, containers)     # after a crash or power loss
+    containers = containers.values()
     chosen = [c for c in containers if wants_boot(c) and not c.running]
     wanted = {c.name for c in chosen}
     results = []

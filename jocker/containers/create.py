@@ -6,10 +6,10 @@ so that two `run --name X` racing cannot both win."""
 from __future__ import annotations
 
 import os
-import secrets
 import signal as signal_mod
 from dataclasses import dataclass, field
 
+from ..ids import below, new_id, pick
 from ..errors import Conflict, JockerError, NotFound, UsageError
 from ..images.imageconfig import DEFAULT_PATH, now_rfc3339
 from ..names import check_object_name
@@ -156,7 +156,7 @@ def build_spec(engine, opts: RunOptions, image) -> dict:
     env = merge_env(icfg.get("Env") or [], parse_env(opts.env, opts.env_files))
     if not any(e.startswith("PATH=") for e in env):
         env.insert(0, DEFAULT_PATH)
-    cid = secrets.token_hex(32)
+    cid = new_id()
     hostname = opts.hostname or cid[:12]
     if any(c in hostname for c in " \t\n/"):
         raise UsageError(f"invalid hostname {hostname!r}")
@@ -288,9 +288,9 @@ _NOUN = ("bsd", "daemon", "beastie", "jail", "pool", "snapshot", "clone", "ancho
 def _generate_name(containers) -> str:
     used = {c.name for c in containers.values()}
     while True:
-        name = f"{secrets.choice(_ADJ)}_{secrets.choice(_NOUN)}"
+        name = f"{pick(_ADJ)}_{pick(_NOUN)}"
         if name not in used:
             return name
-        name += f"{secrets.randbelow(100)}"
+        name += f"{below(100)}"
         if name not in used:
             return name

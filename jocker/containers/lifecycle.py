@@ -227,3 +227,22 @@ def rename(engine, c: Container, new: str) -> None:
 def record_user_stop(engine, c: Container) -> None:
     state = dict(c.state, UserStopped=True)
     engine.zfs.set_props(c.dataset, P.encode_json("container.state", state))
+
+
+def reconcile_orphans(engine, containers: dict[str, Container]) -> list[str]:
+    """Containers whose supervisor died without recording the end of the run
+    (SIGKILL, power loss): make the world match what `ps` will say. Linux
+    containers died with their supervisor; a FreeBSD jail survives it, so it is
+    removed here. Records exit status 255 (unknown) and the time we noticed."""
+    from ..images.imageconfig import now_rfc3339
+    fixed = []
+    for c in containers.values():
+        if c.runtime or not c.state.get("StartedAt") or c.finished_cleanly:
+            continue
+        with engine.lock.held():
+            _reconcile(engine, runtime_spec(engine, c))
+            c.state = dict(c.state, ExitCode=c.exit_code, FinishedAt=now_rfc3339(),
+                           Error="the supervisor died; exit status unknown")
+            engine.zfs.set_props(c.dataset, P.encode_json("container.state", c.state))
+        fixed.append(c.id)
+    return fixed

@@ -67,7 +67,7 @@ class Container:
     def exit_code(self) -> int:
         if self.state.get("StartedAt") and not self.runtime and not self.finished_cleanly:
             return LOST_EXIT
-        return int(self.state.get("ExitCode", 0))
+        return int(self.state.get("ExitCode", 0) or 0)
 
     @property
     def finished_cleanly(self) -> bool:

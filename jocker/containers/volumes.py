@@ -5,10 +5,10 @@ prune` know them. Their data survives the containers that used them."""
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import time
 
+from ..ids import new_id
 from ..errors import Conflict, NotFound
 from ..images.imageconfig import now_rfc3339
 from ..names import check_object_name
@@ -42,7 +42,7 @@ def create_volume(engine, name: str | None, labels: dict | None = None, *,
     """Create a volume dataset; an existing named volume is reused (as Docker)."""
     if name:
         check_object_name(name, "volume name")
-    vname = name or secrets.token_hex(32)
+    vname = name or new_id()
     ds = engine.layout.volume(vname)
     if engine.zfs.exists(ds):
         return vname

@@ -10,11 +10,11 @@ its properties in one `zfs snapshot -o ...` command.
 from __future__ import annotations
 
 import os
-import secrets
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from ..ids import new_id
 from ..errors import JockerError
 from ..layout import Layout
 from ..lock import EngineLock
@@ -44,7 +44,7 @@ class ImageStore:
     # -- layers --------------------------------------------------------------
     def begin_layer(self, parent: str = "") -> PendingLayer:
         """A new writable layer dataset, mounted: a clone of parent@layer or empty."""
-        lid = secrets.token_hex(32)
+        lid = new_id()
         name = self.layout.layer(lid)
         props = {"canmount": "noauto", "jocker:txn": str(os.getpid())}
         if parent:
