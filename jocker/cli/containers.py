@@ -107,21 +107,14 @@ def create_cmd(obj, image, command, **kw):
 
 
 def _each(obj, names, action):
-    """Docker's habit: act on each argument, print it on success, report
-    failures one line each, exit 1 if any failed."""
+    """Act on each container argument and print it on success."""
     from ..containers import lifecycle
-    from ..errors import JockerError
-    failed = False
-    for name in names:
-        try:
-            c = lifecycle.get(obj.engine, name)
-            action(c)
-            click.echo(name)
-        except JockerError as e:
-            click.echo(f"Error: {e}", err=True)
-            failed = True
-    if failed:
-        sys.exit(1)
+    from .common import for_each
+
+    def one(name):
+        action(lifecycle.get(obj.engine, name))
+        return [name]
+    for_each(names, one)
 
 
 @click.command("start")

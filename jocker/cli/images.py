@@ -103,21 +103,12 @@ def rmi_cmd(obj, images, force, no_prune):
       jocker rmi web:1.0
       jocker rmi -f 3e1f5a7c9b2d
     """
-    from ..errors import JockerError
     from ..images.remove import remove_image
+    from .common import for_each
     eng = obj.engine
     eng.load_state()
-    failed = None
-    for ref in images:
-        try:
-            for line in remove_image(eng.store, ref, force=force, running=_running(eng),
-                                     prune_parents=not no_prune):
-                click.echo(line)
-        except JockerError as e:
-            click.echo(f"Error: {e}", err=True)
-            failed = e
-    if failed:
-        raise SystemExit(failed.exit_code)
+    for_each(images, lambda ref: remove_image(eng.store, ref, force=force, running=_running(eng),
+                                              prune_parents=not no_prune))
 
 
 def _running(eng) -> set[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 
 import click
 
@@ -109,21 +108,12 @@ def volume_rm(obj, names, force):
       jocker volume rm pgdata
     """
     from ..containers.volumes import remove_volume
-    from ..errors import JockerError, NotFound
-    failed = False
-    for name in names:
-        try:
-            remove_volume(obj.engine, name)
-            click.echo(name)
-        except NotFound:
-            if not force:
-                click.echo(f"Error: No such volume: {name}", err=True)
-                failed = True
-        except JockerError as e:
-            click.echo(f"Error: {e}", err=True)
-            failed = True
-    if failed:
-        sys.exit(1)
+    from .common import for_each
+
+    def rm(name):
+        remove_volume(obj.engine, name)
+        return [name]
+    for_each(names, rm, missing_ok=force)
 
 
 @volume_group.command("prune")

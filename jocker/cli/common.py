@@ -1,0 +1,30 @@
+"""Habits shared by the commands that take several names."""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable, Iterable
+
+import click
+
+from ..errors import JockerError, NotFound
+
+
+def for_each(names: Iterable[str], action: Callable[[str], Iterable[str]], *,
+             missing_ok: bool = False) -> None:
+    """Docker's way: act on each argument and print what it reports; a failure
+    is one `Error:` line and the others still run; exit 1 if any failed."""
+    failed = False
+    for name in names:
+        try:
+            for line in action(name):
+                click.echo(line)
+        except NotFound as e:
+            if not missing_ok:
+                click.echo(f"Error: {e}", err=True)
+                failed = True
+        except JockerError as e:
+            click.echo(f"Error: {e}", err=True)
+            failed = True
+    if failed:
+        sys.exit(1)
