@@ -107,12 +107,15 @@ def create_cmd(obj, image, command, **kw):
 
 
 def _each(obj, names, action):
-    """Act on each container argument and print it on success."""
-    from ..containers import lifecycle
+    """Act on each container argument and print it on success. The store is
+    read once for all the names (acting on one container changes no other)."""
+    from ..containers.model import load_containers, resolve
     from .common import for_each
+    eng = obj.engine
+    containers = load_containers(eng.layout, eng.load_state().datasets)
 
     def one(name):
-        action(lifecycle.get(obj.engine, name))
+        action(resolve(containers, name))
         return [name]
     for_each(names, one)
 
