@@ -70,31 +70,62 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
-_FIELD = re.compile(r"{{\s*(json\s+)?\.([A-Za-z_][A-Za-z0-9_]*)?\s*}}")
+_ACTION = re.compile(r"{{(.*?)}}")
+_PATH = r"\.(?:[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)?"
+_FORMS = re.compile(rf'^\s*(?:(json)\s+)?(?:(index)\s+)?({_PATH})(?:\s+"([^"]*)")?\s*$')
+_FIELD = re.compile(r"{{\s*(?:json\s+)?\.([A-Za-z_][A-Za-z0-9_.]*)?\s*}}")   # for table headers
+
+
+def _lookup(obj: Any, path: str) -> Any:
+    value = obj
+    for part in [p for p in path.split(".") if p]:
+        if isinstance(value, Mapping) and part in value:
+            value = value[part]
+        else:
+            return "<no value>"      # Go templates print this for a missing map key
+    return value
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"))
+    if value is None:
+        return "<nil>"
+    if value is True or value is False:
+        return "true" if value else "false"
+    return str(value)
 
 
 def render_template(template: str, obj: Mapping[str, Any]) -> str:
-    """A small Go-template subset: {{.Field}}, {{json .}}, {{json .Field}}."""
+    """The Go-template subset scripts use: {{.Field}}, {{.State.ExitCode}},
+    {{json .}}, {{json .Config}}, {{index .Config.Labels "key"}}."""
+    from .errors import UsageError
     template = template.replace("\\t", "\t").replace("\\n", "\n")
 
     def repl(m: re.Match) -> str:
-        as_json, field = m.group(1), m.group(2)
-        value = obj if field is None else obj.get(field, "")
-        if as_json:
-            return json.dumps(value, separators=(",", ":"))
-        if isinstance(value, (dict, list)):
-            return json.dumps(value, separators=(",", ":"))
-        return str(value)
+        form = _FORMS.match(m.group(1))
+        if not form:
+            raise UsageError(f"unsupported template action {m.group(0)!r}",
+                             hint="jocker supports {{.Field.Sub}}, {{json .X}} and {{index .X \"key\"}}")
+        as_json, index, path, key = form.groups()
+        value = _lookup(obj, path)
+        if index:
+            if key is None:
+                raise UsageError(f"template {m.group(0)!r}: index needs a quoted key")
+            value = value.get(key, "<no value>") if isinstance(value, Mapping) else "<no value>"
+        elif key is not None:
+            raise UsageError(f"unsupported template action {m.group(0)!r}")
+        return json.dumps(value, separators=(",", ":")) if as_json else _text(value)
 
-    return _FIELD.sub(repl, template)
+    return _ACTION.sub(repl, template)
 
 
 def format_rows(fmt: str, rows: list[Mapping[str, Any]]) -> str:
     """Apply --format to rows; a `table ` prefix keeps a header line."""
     if fmt.startswith("table"):
         body = fmt[len("table"):].strip()
-        headers = [re.sub(r"(?<!^)(?=[A-Z][a-z])", " ", f).upper()
-                   for _, f in _FIELD.findall(body)]
+        headers = [re.sub(r"(?<!^)(?=[A-Z][a-z])", " ", f.rsplit(".", 1)[-1]).upper()
+                   for f in _FIELD.findall(body)]
         cells = [render_template(body, r).split("\t") for r in rows]
         if "\t" in body.replace("\\t", "\t"):
             return table(headers, cells)

@@ -33,6 +33,7 @@ from ..ids import new_id
 from ..errors import BuildError, JockerError, NotFound, UsageError
 from ..images import treediff
 from ..images.imageconfig import derive, new_config
+from ..images.leases import Lease
 from ..images.remove import collect_garbage
 from ..images.state import Image, State, default_tag, txn_alive
 from .actions import Actions, new_tmpdir
@@ -116,6 +117,7 @@ class Builder:
         self.steps = self.cached = 0
         self.current = 0                             # index of the stage being built
         self.actions: Actions | None = None
+        self.lease: Lease | None = None
 
     # -- the build -----------------------------------------------------------
     def run(self, stdin: BinaryIO | None) -> BuildResult:
@@ -126,7 +128,8 @@ class Builder:
                              hint="use --network host or --network none")
         self.state = self._load_state()
         self.cache = CacheIndex(self.state, enabled=not opts.no_cache)
-        with BuildContext.open(opts.context, stdin=stdin, cache_path=self._hash_cache(opts.context)) as ctx:
+        with Lease(self.engine.layout.rundir) as self.lease, \
+                BuildContext.open(opts.context, stdin=stdin, cache_path=self._hash_cache(opts.context)) as ctx:
             df = self._parse(ctx)
             tmp = new_tmpdir(self.engine.layout.rundir)
             try:
@@ -225,7 +228,9 @@ class Builder:
 
     def _resolve_image(self, ref: str, what: str) -> Image:
         try:
-            return self.state.resolve(ref)
+            img = self.state.resolve(ref)
+            self.lease.add(img.id)
+            return img
         except NotFound:
             raise BuildError(f"{what} {ref}: no such image", hint="jocker build does not pull: "
                              "import or pull the image first") from None
@@ -346,6 +351,7 @@ class Builder:
         cfg.setdefault("history", []).append(entry)
         anchor = layer or st.layer or self._empty_layer()
         img = self.store.create_image(anchor, cfg, cache_key=key)
+        self.lease.add(img.id)      # prune and rmi keep it while we build on it
         if anchor in self.unreleased:
             self.store.release_layer(anchor)
             self.unreleased.discard(anchor)

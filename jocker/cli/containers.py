@@ -134,6 +134,9 @@ def start_cmd(obj, containers, attach, interactive):
     """
     from ..containers import lifecycle
     if attach or interactive:
+        if len(containers) > 1:
+            from ..errors import UsageError
+            raise UsageError("you cannot start and attach multiple containers at once")
         from ..containers.run import start_attached
         c = lifecycle.get(obj.engine, containers[0])
         sys.exit(start_attached(obj.engine, c, interactive=interactive))
@@ -153,7 +156,7 @@ def stop_cmd(obj, containers, timeout, sig):
       jocker stop -t 30 web
     """
     from ..containers import lifecycle
-    _each(obj, containers, lambda c: lifecycle.stop(obj.engine, c, timeout))
+    _each(obj, containers, lambda c: lifecycle.stop(obj.engine, c, timeout, sig=sig))
 
 
 @click.command("restart")

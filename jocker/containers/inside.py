@@ -68,7 +68,8 @@ def _in_root(root: str, path: str) -> str:
 
 
 def copy(engine, src: str, dest: str) -> None:
-    """`jocker cp`: CONTAINER:PATH -> host path, or host path -> CONTAINER:PATH."""
+    """`jocker cp`: CONTAINER:PATH -> host path, or host path -> CONTAINER:PATH.
+    Out of the container, symlinks are copied as links, never followed."""
     from .lifecycle import get
     if ":" in src and not src.startswith(("/", ".")):
         name, _, cpath = src.partition(":")
@@ -82,10 +83,25 @@ def copy(engine, src: str, dest: str) -> None:
         c = get(engine, name)
         if not os.path.lexists(src):
             raise NotFound(f"no such file or directory: {src}")
-        target = _in_root(engine.layout.container_rootfs(c.id), cpath)
-        _copy_path(src, target)
+        _copy_in(engine.layout.container_rootfs(c.id), src, cpath)
     else:
         raise UsageError("copying between two local paths is not supported: one side must be CONTAINER:PATH")
+
+
+def _copy_in(rootfs: str, src: str, cpath: str) -> None:
+    """Host -> container, with the build's writer: every path is resolved
+    inside the root as a chroot would, and files are written without following
+    symlinks, so a link in the container can never redirect a write onto the
+    host. Docker's rules: into an existing directory, else to the new name."""
+    from ..build.context import BuildContext, Source
+    target = cpath if cpath.startswith("/") else "/" + cpath
+    if os.path.isdir(_in_root(rootfs, target)):
+        target = target.rstrip("/") + "/" + os.path.basename(src.rstrip("/"))
+    parent = os.path.dirname(target.rstrip("/")) or "/"
+    if not os.path.isdir(_in_root(rootfs, parent)):
+        raise NotFound(f"destination directory {parent} does not exist in the container")
+    ctx = BuildContext(os.path.dirname(os.path.abspath(src)) or "/")
+    ctx.copy_into([Source.external(os.path.abspath(src))], rootfs, target)
 
 
 def _copy_path(source: str, dest: str) -> None:
@@ -125,6 +141,31 @@ def commit(engine, c: Container, ref: str | None, *, message: str = "", author: 
     img = _origin_layer(engine, st, c)
     since = float(st.datasets.get(img.snapshot, {}).get("creation", "0"))
     rootfs = engine.layout.container_rootfs(c.id)
+    with _paused(engine, c, pause):
+        return _commit_paused(engine, c, img, since, rootfs, tags, message, author, changes)
+
+
+def _paused(engine, c: Container, pause: bool):
+    """Freeze the container's processes (Docker's commit --pause, the default)
+    so nothing changes between the diff and the copy."""
+    from contextlib import contextmanager
+    import signal
+
+    @contextmanager
+    def frozen():
+        if not (pause and c.running):
+            yield
+            return
+        spec = runtime_spec(engine, c)
+        engine.runtime.signal_all(spec, signal.SIGSTOP, c.runtime.get("main_pid"))
+        try:
+            yield
+        finally:
+            engine.runtime.signal_all(spec, signal.SIGCONT, c.runtime.get("main_pid"))
+    return frozen()
+
+
+def _commit_paused(engine, c, img, since, rootfs, tags, message, author, changes) -> str:
     with engine.store.layer_mounted(img.layer) as base:
         delta = treediff.diff_trees(base, rootfs, since, SKIP)
     config = derive(img.config, parent=img.id)

@@ -14,11 +14,13 @@ import time
 from dataclasses import dataclass
 
 from ..errors import Conflict, JockerError, NotFound
+from ..lock import EngineLock
 from ..runtime.spec import ContainerSpec, Limits, Mount
 from ..storage import props as P
 from . import etcfiles
 from .model import Container, load_containers, read_runtime
 from .remove import destroy_storage, storage_job
+from .supervisor import ALREADY_RUNNING
 
 SUPERVISOR_MAIN = "from jocker.containers.supervisor import main; main()"
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -64,6 +66,17 @@ def start(engine, c: Container, *, attach: bool = False) -> Started | None:
     if c.running:
         return None
     spec = runtime_spec(engine, c)
+    os.makedirs(spec.rundir, exist_ok=True)
+    with EngineLock(os.path.join(spec.rundir, "start.lock")).held():
+        # Under this container's start lock: a racing start waits here, then
+        # finds the supervisor the first one started and leaves it alone
+        # (it must not "reconcile" a container that is starting).
+        if read_runtime(engine.layout, c.id):
+            return None
+        return _start_locked(engine, c, spec, attach)
+
+
+def _start_locked(engine, c: Container, spec: ContainerSpec, attach: bool) -> Started | None:
     if not c.spec.get("HostConfig", {}).get("AutoRemove"):
         _reconcile(engine, spec)
     etcfiles.prepare(spec, engine.layout.container_dir(c.id))
@@ -89,7 +102,11 @@ def start(engine, c: Container, *, attach: bool = False) -> Started | None:
     if first[:1] == ["listening"] and attach:
         from .attach import connect
         conn = connect(os.path.join(spec.rundir, "attach.sock"))
-    words = ready.readline().split(maxsplit=2) if first[:1] == ["listening"] else first
+    words = ready.readline().split(maxsplit=2) if first[:1] == ["listening"] else \
+        " ".join(first).split(maxsplit=2)
+    if words[:1] == ["error"] and len(words) > 2 and words[2].strip() == ALREADY_RUNNING:
+        proc.wait()
+        return None          # another start won the race: it is running, as asked
     if words[:1] != ["started"]:
         code = int(words[1]) if len(words) > 1 and words[1].isdigit() else 125
         msg = words[2] if len(words) > 2 else _supervisor_error(spec)
@@ -147,7 +164,8 @@ def _wait_gone(engine, c: Container, timeout: float) -> bool:
     return False
 
 
-def stop(engine, c: Container, timeout: int | None = None, *, by_user: bool = True) -> None:
+def stop(engine, c: Container, timeout: int | None = None, *, by_user: bool = True,
+         sig: str | None = None) -> None:
     """Stop signal, grace period, then SIGKILL of everything (by the supervisor).
     A stop by the system (shutdown) does not count as the user's for
     `unless-stopped`."""
@@ -161,6 +179,10 @@ def stop(engine, c: Container, timeout: int | None = None, *, by_user: bool = Tr
     if not by_user:
         with open(os.path.join(rundir, "stop-by-system"), "w") as f:
             f.write("shutdown\n")
+    if sig:
+        from .create import check_signal
+        with open(os.path.join(rundir, "stop-signal"), "w") as f:
+            f.write(check_signal(sig) + "\n")
     try:
         os.kill(int(rt["pid"]), signal.SIGTERM)
     except ProcessLookupError:
@@ -191,11 +213,11 @@ def kill(engine, c: Container, sig: str = "SIGKILL") -> None:
 
 
 def remove(engine, c: Container, *, force: bool = False, volumes: bool = False) -> None:
-    if c.running:
+    if c.runtime:            # running, restarting (in back-off) or starting
         if not force:
-            raise Conflict(f"You cannot remove a running container {c.id}. Stop the container "
+            raise Conflict(f"You cannot remove a {c.status} container {c.id}. Stop the container "
                            "before attempting removal or force remove")
-        kill(engine, c, "SIGKILL")
+        stop(engine, c, 0)   # the supervisor kills everything at once, no restart
     with engine.lock.held():
         _reconcile(engine, runtime_spec(engine, c))
         job = storage_job(engine, c)

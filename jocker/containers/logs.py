@@ -50,7 +50,7 @@ def read_logs(path: str, *, tail: int | None, since: float) -> tuple[list[dict],
         entries = [e for e in _entries(f) if not since or parse_time(e.get("time", "")) >= since]
         offset = f.tell()
     if tail is not None and tail >= 0:
-        entries = entries[len(entries) - tail:] if tail else []
+        entries = entries[max(0, len(entries) - tail):] if tail else []
     return entries, offset
 
 

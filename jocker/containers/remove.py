@@ -21,9 +21,12 @@ def storage_job(engine, c) -> dict:
 
 
 def _is_anonymous(engine, mount: dict) -> bool:
-    # Anonymous volumes are named by 64 hex characters, as Docker names them.
-    name = mount.get("Name", "")
-    return len(name) == 64 and all(ch in "0123456789abcdef" for ch in name)
+    """The volume's own mark, never its name: a named volume may well be 64
+    hex characters long, and `rm -v` must not take it."""
+    try:
+        return engine.zfs.get(engine.layout.volume(mount["Name"])).get("jocker:volume.anonymous") == "1"
+    except JockerError:
+        return False
 
 
 def destroy_storage(runner: Runner, job: dict, *, volumes: bool = True) -> None:

@@ -27,6 +27,7 @@ from ..runner import Runner
 from . import frames
 
 MAX_BACKOFF = 60.0
+ALREADY_RUNNING = "the container is already running"
 LINE_LIMIT = 16 * 1024
 
 
@@ -137,8 +138,23 @@ class Supervisor:
             self.log.write("stderr", f"jocker: could not record state: {e}\n".encode())
 
     # -- main ----------------------------------------------------------------
+    def _claim(self) -> bool:
+        """One supervisor per container: an exclusive lock held for our whole
+        life, so two racing `start`s cannot run the container twice."""
+        import fcntl
+        self._lock_fd = os.open(os.path.join(self.rundir, "supervisor.lock"),
+                                os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+
     def run(self) -> int:
         os.makedirs(self.rundir, exist_ok=True)
+        if not self._claim():
+            self.report("error", 125, ALREADY_RUNNING)
+            return 0
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -181,6 +197,10 @@ class Supervisor:
             self._status("restarting")
             self._teardown()
             if self._sleep_unless_stopped(backoff):
+                # Stopped while waiting to restart: that stop is the user's too.
+                by_system = os.path.exists(os.path.join(self.rundir, "stop-by-system"))
+                self.state["UserStopped"] = not by_system
+                self._save_state()
                 break
             backoff = min(backoff * 2, MAX_BACKOFF)
         self._finish(code, listener)
@@ -229,7 +249,7 @@ class Supervisor:
             except OSError:
                 pass
         listener.close()
-        for name in ("supervisor.json", "attach.sock", "stop-by-system", "stop-timeout"):
+        for name in ("supervisor.json", "attach.sock", "stop-by-system", "stop-timeout", "stop-signal"):
             try:
                 os.unlink(os.path.join(self.rundir, name))
             except FileNotFoundError:
@@ -357,7 +377,12 @@ class Supervisor:
         return True
 
     def _send_stop_signal(self) -> None:
-        signum = _signum(self.job.get("stop_signal", "SIGTERM"))
+        try:                 # `stop -s SIG` overrides the container's stop signal
+            with open(os.path.join(self.rundir, "stop-signal")) as f:
+                name = f.read().strip()
+        except OSError:
+            name = self.job.get("stop_signal", "SIGTERM")
+        signum = _signum(name)
         self._signal_main(signum)
         self.stop_deadline = time.monotonic() + float(self._stop_timeout())
 

@@ -70,14 +70,15 @@ def ps_rows(engine, st, *, all_: bool = False, filters=(), last: int = -1, now=N
     containers = load_containers(engine.layout, st.datasets)
     items = sorted(containers.values(), key=lambda c: c.spec.get("Created", ""), reverse=True)
     if last >= 0:
-        items = items[:last]
-        all_ = True
+        all_ = True          # -n/-l imply -a; like Docker, filters apply first
     rows = []
     for c in items:
         if not all_ and not c.running:
             continue
         if not _matches(c, st, list(filters)):
             continue
+        if 0 <= last <= len(rows):
+            break
         img = st.images.get(c.image_id[7:])
         image_name = c.config.get("Image") or (img.short if img else c.image_id[7:19])
         rows.append({

@@ -72,16 +72,17 @@ def copy_up(src_dir: str, volume_path: str) -> None:
 
 
 def remove_volume(engine, vname: str, *, force: bool = False) -> None:
-    st = engine.load_state()
     from .model import load_containers
-    containers = load_containers(engine.layout, st.datasets)
-    vols = list_volumes(engine, st.datasets)
-    if vname not in vols:
-        raise NotFound(f"No such volume: {vname}")
-    users = users_of(containers, vname)
-    if users:
-        raise Conflict(f"remove {vname}: volume is in use - [{', '.join(c.id for c in users)}]")
-    _destroy(engine, vname)
+    with engine.lock.held():      # no `run -v name:` may start using it meanwhile
+        st = engine.load_state()
+        containers = load_containers(engine.layout, st.datasets)
+        vols = list_volumes(engine, st.datasets)
+        if vname not in vols:
+            raise NotFound(f"No such volume: {vname}")
+        users = users_of(containers, vname)
+        if users:
+            raise Conflict(f"remove {vname}: volume is in use - [{', '.join(c.id for c in users)}]")
+        _destroy(engine, vname)
 
 
 def _destroy(engine, vname: str) -> None:

@@ -37,6 +37,8 @@ def _tar_directory(src: str, tmpdir: str) -> str:
 
     def add(tar: tarfile.TarFile, full: str, arc: str) -> None:
         info = tar.gettarinfo(full, arcname=arc)
+        if info is None:          # a socket: nothing to archive, as tar(1) skips it
+            return
         info.uname = info.gname = ""
         if info.isreg():
             with open(full, "rb") as f:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from ..errors import Conflict, JockerError
 from ..layout import Layout
 from ..storage.base import ZfsDriver
+from .leases import leased
 from .state import Image, State, txn_alive
 from .store import ImageStore
 
@@ -23,6 +24,10 @@ def remove_image(store: ImageStore, ref: str, *, force: bool = False,
     with store.lock.held():
         st = store.load()
         img = st.resolve(ref)
+        builder = leased(store.layout.rundir).get(img.id)
+        if builder and not force:
+            raise Conflict(f"conflict: unable to remove {ref}: image {img.short} is being used by "
+                           f"a running build (pid {builder})", hint="wait for the build, or use -f")
         live = st.live_tags(img)
         by_name = ref in img.tags or _normalized(ref) in img.tags
         out: list[str] = []
@@ -106,13 +111,14 @@ def prune_images(store: ImageStore, *, all_unused: bool = False,
     """
     out: list[str] = []
     with store.lock.held():
+        in_use = leased(store.layout.rundir)      # images running builds stand on
         before = _layers_used(store.load())
         changed = True
         while changed:          # removing a child can make its parent prunable
             changed = False
             st = store.load()
             for img in sorted(st.images.values(), key=lambda i: -i.created):
-                if img.containers or st.children_of(img):
+                if img.containers or st.children_of(img) or img.id in in_use:
                     continue
                 if not all_unused and not st.is_dangling(img):
                     continue

@@ -107,50 +107,132 @@ def _all_added(root: str, rel: str, out: list[Change]) -> None:
             out.append(Change(ADDED, "/" + os.path.join(base, name)))
 
 
+class ChangedUnderUs(Exception):
+    """A path's parent became a symlink while we worked on it."""
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _open_parent(root_fd: int, path: str) -> tuple[int, str]:
+    """(fd of the directory holding path, last name), walking from root_fd
+    without following any symlink: neither a container nor a half-built
+    layer can send a read or a write elsewhere."""
+    parts = [p for p in path.split("/") if p]
+    fd = os.dup(root_fd)
+    try:
+        for part in parts[:-1]:
+            nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+    except OSError as e:
+        os.close(fd)
+        raise ChangedUnderUs(f"{path}: a parent directory is missing or is a symlink ({e.strerror})")
+    return fd, parts[-1]
+
+
 def digest(root: str, changes: list[Change]) -> str:
     """sha256 over what the changes contain: the layer's content address."""
     h = hashlib.sha256()
-    for c in changes:
-        h.update(f"{c.kind}\0{c.path}\0".encode())
-        if c.kind == DELETED:
-            continue
-        p = os.path.join(root, c.path.lstrip("/"))
-        st = os.lstat(p)
-        h.update(f"{st.st_mode}\0{st.st_uid}\0{st.st_gid}\0{st.st_size}\0".encode())
-        if stat.S_ISLNK(st.st_mode):
-            h.update(os.readlink(p).encode())
-        elif stat.S_ISREG(st.st_mode):
-            with open(p, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
+    root_fd = os.open(root, _DIR_FLAGS)
+    try:
+        for c in changes:
+            h.update(f"{c.kind}\0{c.path}\0".encode())
+            if c.kind == DELETED:
+                continue
+            parent, name = _open_parent(root_fd, c.path)
+            try:
+                st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+                h.update(f"{st.st_mode}\0{st.st_uid}\0{st.st_gid}\0{st.st_size}\0".encode())
+                if stat.S_ISLNK(st.st_mode):
+                    h.update(os.readlink(name, dir_fd=parent).encode())
+                elif stat.S_ISREG(st.st_mode):
+                    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+                    with os.fdopen(fd, "rb") as f:
+                        for block in iter(lambda: f.read(1 << 20), b""):
+                            h.update(block)
+            finally:
+                os.close(parent)
+    finally:
+        os.close(root_fd)
     return "sha256:" + h.hexdigest()
 
 
+def _remove(parent: int, name: str) -> None:
+    try:
+        st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        shutil.rmtree(name, dir_fd=parent)      # symlink-attack resistant
+    else:
+        os.unlink(name, dir_fd=parent)
+
+
+def _copy_entry(sparent: int, dparent: int, name: str) -> os.stat_result:
+    st = os.stat(name, dir_fd=sparent, follow_symlinks=False)
+    try:
+        existing = os.stat(name, dir_fd=dparent, follow_symlinks=False)
+    except FileNotFoundError:
+        existing = None
+    if existing is not None and not (stat.S_ISDIR(st.st_mode) and stat.S_ISDIR(existing.st_mode)):
+        _remove(dparent, name)
+        existing = None
+    if stat.S_ISDIR(st.st_mode):
+        if existing is None:
+            os.mkdir(name, 0o700, dir_fd=dparent)
+    elif stat.S_ISLNK(st.st_mode):
+        os.symlink(os.readlink(name, dir_fd=sparent), name, dir_fd=dparent)
+    elif stat.S_ISREG(st.st_mode):
+        src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=sparent)
+        dst = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                      0o600, dir_fd=dparent)
+        with os.fdopen(src, "rb") as fin, os.fdopen(dst, "wb") as fout:
+            shutil.copyfileobj(fin, fout, 1 << 20)
+    else:
+        os.mknod(name, st.st_mode, st.st_rdev, dir_fd=dparent)
+    os.chown(name, st.st_uid, st.st_gid, dir_fd=dparent, follow_symlinks=False)
+    if not stat.S_ISLNK(st.st_mode):
+        os.chmod(name, stat.S_IMODE(st.st_mode), dir_fd=dparent)
+    if not stat.S_ISDIR(st.st_mode):
+        os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dparent, follow_symlinks=False)
+    return st
+
+
 def apply(src_root: str, dest_root: str, changes: list[Change]) -> None:
-    """Replay changes from src_root onto dest_root (a clone of the same origin)."""
-    for c in changes:
-        if c.kind == DELETED:
-            p = os.path.join(dest_root, c.path.lstrip("/"))
-            if os.path.isdir(p) and not os.path.islink(p):
-                shutil.rmtree(p)
-            elif os.path.lexists(p):
-                os.unlink(p)
-    for c in sorted((c for c in changes if c.kind != DELETED), key=lambda c: c.path.count("/")):
-        src = os.path.join(src_root, c.path.lstrip("/"))
-        dst = os.path.join(dest_root, c.path.lstrip("/"))
-        st = os.lstat(src)
-        if os.path.lexists(dst) and not (stat.S_ISDIR(st.st_mode) and os.path.isdir(dst)
-                                         and not os.path.islink(dst)):
-            shutil.rmtree(dst) if os.path.isdir(dst) and not os.path.islink(dst) else os.unlink(dst)
-        if stat.S_ISDIR(st.st_mode):
-            os.makedirs(dst, exist_ok=True)
-        elif stat.S_ISLNK(st.st_mode):
-            os.symlink(os.readlink(src), dst)
-        elif stat.S_ISREG(st.st_mode):
-            shutil.copyfile(src, dst, follow_symlinks=False)
-        else:
-            os.mknod(dst, st.st_mode, st.st_rdev)
-        os.lchown(dst, st.st_uid, st.st_gid)
-        if not stat.S_ISLNK(st.st_mode):
-            os.chmod(dst, stat.S_IMODE(st.st_mode))
-            os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
+    """Replay changes from src_root onto dest_root (a clone of the same origin).
+    Every path is reached through directory descriptors opened without
+    following symlinks, on both sides."""
+    src_fd = os.open(src_root, _DIR_FLAGS)
+    dst_fd = os.open(dest_root, _DIR_FLAGS)
+    dir_times: list[tuple[str, os.stat_result]] = []
+    try:
+        for c in changes:
+            if c.kind == DELETED:
+                parent, name = _open_parent(dst_fd, c.path)
+                try:
+                    _remove(parent, name)
+                finally:
+                    os.close(parent)
+        for c in sorted((c for c in changes if c.kind != DELETED), key=lambda c: c.path.count("/")):
+            sparent, name = _open_parent(src_fd, c.path)
+            try:
+                dparent, _ = _open_parent(dst_fd, c.path)
+                try:
+                    st = _copy_entry(sparent, dparent, name)
+                finally:
+                    os.close(dparent)
+            finally:
+                os.close(sparent)
+            if stat.S_ISDIR(st.st_mode):
+                dir_times.append((c.path, st))
+        # Directory times last: writing children bumps them.
+        for path, st in sorted(dir_times, key=lambda t: -t[0].count("/")):
+            parent, name = _open_parent(dst_fd, path)
+            try:
+                os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=parent, follow_symlinks=False)
+            finally:
+                os.close(parent)
+    finally:
+        os.close(src_fd)
+        os.close(dst_fd)

@@ -119,7 +119,7 @@ def lookup_user(root, user):
     if uid is None:
         if not name.isdigit():
             die(126, f"unable to find user {name}: no matching entries in passwd file")
-        uid, gid = int(name), int(name) if not group else 0
+        uid, gid = int(name), 0         # Docker: an unknown numeric uid gets gid 0
     if group:
         gid = None
         for line in _read(root, "/etc/group"):
@@ -261,6 +261,8 @@ def run(spec_path):
         if spec.get("hostname"):
             socket.sethostname(spec["hostname"])
         setup_mounts(spec)
+        # Docker creates a missing working directory (owned by root).
+        safe_path(spec["rootfs"], spec.get("workdir") or "/", make_dir=True)
         if spec.get("console_fd") is not None:
             make_console(spec["rootfs"], int(spec["console_fd"]))
         enter(spec)

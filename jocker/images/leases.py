@@ -1,0 +1,73 @@
+"""Leases: images a running process is using but holds no other reference to.
+
+A build creates untagged intermediate images one step at a time; until the
+build ends, `image prune` would see the newest as dangling and `rmi` could
+delete the FROM image under it. The build records the images it uses in
+`<rundir>/leases/<pid>.json`; prune and rmi leave leased images alone while
+that process lives.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+
+class Lease:
+    def __init__(self, rundir: str):
+        self.dir = os.path.join(rundir, "leases")
+        self.path = os.path.join(self.dir, f"{os.getpid()}.json")
+        self.ids: set[str] = set()
+
+    def __enter__(self) -> "Lease":
+        os.makedirs(self.dir, exist_ok=True)
+        self._write()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+    def add(self, image_id: str) -> None:
+        if image_id and image_id not in self.ids:
+            self.ids.add(image_id)
+            self._write()
+
+    def _write(self) -> None:
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(sorted(self.ids), f)
+        os.replace(tmp, self.path)
+
+
+def leased(rundir: str) -> dict[str, int]:
+    """image id -> pid of a live process holding a lease on it."""
+    out: dict[str, int] = {}
+    d = os.path.join(rundir, "leases")
+    try:
+        names = os.listdir(d)
+    except FileNotFoundError:
+        return out
+    for name in names:
+        if not name.endswith(".json"):
+            continue
+        try:
+            pid = int(name[:-5])
+            os.kill(pid, 0)
+        except (ValueError, ProcessLookupError):
+            try:
+                os.unlink(os.path.join(d, name))      # its process is gone
+            except OSError:
+                pass
+            continue
+        except PermissionError:
+            pass
+        try:
+            with open(os.path.join(d, name)) as f:
+                for image_id in json.load(f):
+                    out[image_id] = pid
+        except (OSError, ValueError):
+            continue
+    return out

@@ -1,0 +1,156 @@
+"""Regressions for bugs a review found: each test reproduces the original
+failure and asserts the fixed behaviour."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+
+def _wait_for(cond, timeout=15.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def cleanup(jocker):
+    names: list[str] = []
+    yield names
+    for n in names:
+        jocker("rm", "-fv", n, check=False)
+
+
+def test_cp_into_a_container_never_writes_through_its_symlinks(jocker, busybox_image, tmp_path, cleanup):
+    cleanup.append("cpx")
+    victim = tmp_path / "victim"
+    victim.write_text("ORIGINAL\n")
+    hostdir = tmp_path / "hostdir"
+    hostdir.mkdir()
+    jocker("run", "--name", "cpx", busybox_image, "sh", "-c",
+           f"ln -s {victim} /tmp/victim; mkdir -p /data/d; ln -s {hostdir} /data/d/conf")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "victim").write_text("PWNED\n")
+    jocker("cp", str(src / "victim"), "cpx:/tmp/")
+    assert victim.read_text() == "ORIGINAL\n"
+    tree = tmp_path / "d"
+    (tree / "conf").mkdir(parents=True)
+    (tree / "conf" / "planted").write_text("x")
+    jocker("cp", str(tree), "cpx:/data/")
+    assert not (hostdir / "planted").exists()
+    # The copies landed inside the container instead.
+    root = json.loads(jocker("inspect", "cpx").stdout)[0]["GraphDriver"]["Data"]["Mountpoint"]
+    assert open(os.path.join(root, "tmp/victim")).read() == "PWNED\n"
+
+
+def test_concurrent_starts_run_the_container_once(jocker, busybox_image, cleanup):
+    cleanup.append("dbl")
+    jocker("create", "--name", "dbl", busybox_image, "sh", "-c", "echo started; sleep 30")
+    cmd = [sys.executable, "-m", "jocker", "start", "dbl"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=jocker.env)
+             for _ in range(3)]
+    assert [p.wait(timeout=60) for p in procs] == [0, 0, 0]
+    assert _wait_for(lambda: "started" in jocker("logs", "dbl").stdout)
+    time.sleep(0.5)
+    assert jocker("logs", "dbl").stdout == "started\n"
+    jocker("stop", "-t", "1", "dbl")
+    jocker("rm", "dbl")
+
+
+def test_rm_v_keeps_a_named_volume_with_a_hex_name(jocker, busybox_image, cleanup):
+    name = "ab" * 32
+    cleanup.append("vc")
+    jocker("volume", "create", name)
+    jocker("run", "--name", "vc", "-v", f"{name}:/data", busybox_image, "sh", "-c", "echo precious > /data/f")
+    jocker("rm", "-v", "vc")
+    assert name in jocker("volume", "ls", "-q").stdout.split()
+    jocker("volume", "rm", name)
+
+
+def test_prune_leaves_images_a_running_build_leases(engine, busybox_image, jocker):
+    from jocker.images.imageconfig import new_config
+    from jocker.images.leases import Lease
+    from jocker.images.remove import prune_images
+    base = engine.load_state().resolve(busybox_image)
+    cfg = new_config(diff_ids=base.config["rootfs"]["diff_ids"], parent=base.id,
+                     container_config={"Labels": {"lease": "test"}})
+    img = engine.store.create_image(base.layer, cfg)          # untagged, no children: dangling
+    with Lease(engine.layout.rundir) as lease:
+        lease.add(img.id)
+        prune_images(engine.store)
+        assert img.hex in engine.load_state().images
+        p = jocker("rmi", img.id, check=False)
+        assert p.returncode == 1 and "running build" in p.stderr
+    lines, _ = prune_images(engine.store)
+    assert img.hex not in engine.load_state().images and any(img.id in l for l in lines)
+
+
+def test_rm_f_and_stop_of_a_restarting_container(jocker, busybox_image, cleanup):
+    cleanup += ["flap", "us2"]
+    jocker("run", "-d", "--name", "flap", "--restart", "always", busybox_image, "sh", "-c", "exit 1")
+    assert _wait_for(lambda: "Restarting" in jocker("ps", "--format", "{{.Status}}", "-a").stdout)
+    assert jocker("rm", "-f", "flap").stdout.strip() == "flap"
+    # A stop during the restart back-off is the user's stop: boot leaves it down.
+    jocker("run", "-d", "--name", "us2", "--restart", "unless-stopped", busybox_image, "sh", "-c", "exit 1")
+    time.sleep(1.5)
+    jocker("stop", "us2")
+    assert "us2" not in jocker("system", "boot").stdout
+
+
+def test_stop_with_a_signal(jocker, busybox_image, cleanup):
+    cleanup.append("sig")
+    jocker("run", "-d", "--name", "sig", busybox_image, "sh", "-c",
+           "trap 'echo got HUP; exit 42' HUP; trap 'echo got TERM' TERM; while :; do sleep 0.1; done")
+    time.sleep(0.5)
+    jocker("stop", "-s", "HUP", "-t", "5", "sig")
+    assert jocker("inspect", "-f", "{{.State.ExitCode}}", "sig").stdout.strip() == "42"
+    assert "got HUP" in jocker("logs", "sig").stdout
+
+
+def test_logs_tail_larger_than_the_log_and_ps_last_after_filters(jocker, busybox_image, cleanup):
+    cleanup += ["three", "newest"]
+    jocker("run", "--name", "three", busybox_image, "sh", "-c", "echo one; echo two; echo three")
+    assert jocker("logs", "--tail", "5", "three").stdout == "one\ntwo\nthree\n"
+    assert jocker("logs", "--tail", "1", "three").stdout == "three\n"
+    jocker("run", "-d", "--name", "newest", busybox_image, "sleep", "30")
+    out = jocker("ps", "-a", "-n", "1", "--filter", "status=exited", "--format", "{{.Names}}").stdout
+    assert out.split() == ["three"]
+
+
+def test_inspect_format_nested_fields(jocker, busybox_image, cleanup):
+    cleanup.append("nest")
+    jocker("run", "--name", "nest", "-l", "app=web", busybox_image, "sh", "-c", "exit 3", check=False)
+    out = jocker("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}} {{index .Config.Labels \"app\"}}",
+                 "nest").stdout
+    assert out.strip() == "exited 3 web"
+    p = jocker("inspect", "-f", "{{range .Mounts}}x{{end}}", "nest", check=False)
+    assert p.returncode == 125 and "unsupported template action" in p.stderr
+
+
+def test_import_directory_with_a_socket(jocker, tmp_path):
+    d = tmp_path / "sockdir"
+    d.mkdir()
+    (d / "file").write_text("x")
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(str(d / "sock"))
+    try:
+        jocker("import", str(d), "sockimg:1")
+    finally:
+        s.close()
+    jocker("rmi", "sockimg:1")
+
+
+def test_missing_workdir_is_created_and_attach_needs_one_container(jocker, busybox_image):
+    assert jocker("run", "--rm", "-w", "/new/dir", busybox_image, "pwd").stdout == "/new/dir\n"
+    p = jocker("start", "-a", "x", "y", check=False)
+    assert p.returncode == 125 and "multiple containers" in p.stderr
