@@ -121,7 +121,8 @@ def _running(eng) -> set[str]:
 
 @click.command("history")
 @click.argument("image")
-@click.option("-H", "--human", default=True, help="Print sizes and dates in human readable format.")
+@click.option("-H", "--human", type=click.BOOL, default=True, show_default=True,
+              help="Print sizes and dates in human readable format (-H false: bytes and RFC 3339).")
 @click.option("-q", "--quiet", is_flag=True, help="Only show image IDs.")
 @click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
 @click.option("--format", "fmt", help="Go-template format.")
@@ -145,8 +146,9 @@ def history_cmd(obj, image, human, quiet, no_trunc, fmt):
         return
     def trunc(s):
         return s if no_trunc or len(s) <= 45 else s[:44] + "…"
-    click.echo(table(["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
-                     [[r["ID"], r["CreatedSince"], trunc(r["CreatedBy"]), r["Size"], r["Comment"]] for r in rows]))
+    created, size = ("CreatedSince", "Size") if human else ("CreatedAt", "SizeBytes")
+    click.echo(table(["IMAGE", "CREATED" if human else "CREATED AT", "CREATED BY", "SIZE", "COMMENT"],
+                     [[r["ID"], r[created], trunc(r["CreatedBy"]), r[size], r["Comment"]] for r in rows]))
 
 
 @click.group("image")

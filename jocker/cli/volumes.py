@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from ..format import format_rows, table, to_json
+from ..format import format_rows, table
 
 
 @click.group("volume")
@@ -80,8 +80,9 @@ def volume_ls(obj, quiet, filters, fmt):
 
 @volume_group.command("inspect")
 @click.argument("names", nargs=-1, required=True)
+@click.option("-f", "--format", "fmt", help="Go-template format, e.g. '{{.Mountpoint}}'.")
 @click.pass_obj
-def volume_inspect(obj, names):
+def volume_inspect(obj, names, fmt):
     """Display detailed information on volumes.
 
     \b
@@ -93,7 +94,8 @@ def volume_inspect(obj, names):
     missing = [n for n in names if n not in vols]
     if missing:
         raise NotFound(f"No such volume: {missing[0]}")
-    click.echo(to_json([{k: v for k, v in vols[n].items() if k not in ("Size", "Anonymous")} for n in names]))
+    from .inspect import emit
+    emit([{k: v for k, v in vols[n].items() if k not in ("Size", "Anonymous")} for n in names], fmt)
 
 
 @volume_group.command("rm")

@@ -128,6 +128,7 @@ def history_rows(st: State, img: Image, now: float | None = None) -> list[dict[s
                      "CreatedSince": ago(parse_time(h.get("created", "")), now),
                      "CreatedAt": h.get("created", ""),
                      "CreatedBy": h.get("created_by", ""), "Size": human_size(sizes[i]),
+                     "SizeBytes": str(sizes[i]),
                      "Comment": h.get("comment", "")})
     return rows
 

@@ -154,3 +154,13 @@ def test_missing_workdir_is_created_and_attach_needs_one_container(jocker, busyb
     assert jocker("run", "--rm", "-w", "/new/dir", busybox_image, "pwd").stdout == "/new/dir\n"
     p = jocker("start", "-a", "x", "y", check=False)
     assert p.returncode == 125 and "multiple containers" in p.stderr
+
+
+def test_history_raw_and_volume_inspect_format(jocker, busybox_image):
+    raw = jocker("history", "-H", "false", busybox_image).stdout.splitlines()
+    assert raw[0].split()[:3] == ["IMAGE", "CREATED", "AT"]
+    assert raw[1].split()[1].startswith("20") and raw[1].split()[-1].isdigit()
+    jocker("volume", "create", "fmtv")
+    out = jocker("volume", "inspect", "-f", "{{.Driver}} {{.Name}}", "fmtv").stdout
+    assert out.strip() == "zfs fmtv"
+    jocker("volume", "rm", "fmtv")
