@@ -11,8 +11,6 @@ import functools
 import sys
 from pathlib import Path
 
-import jinja2
-
 from .errors import JockerError, UsageError
 
 
@@ -44,7 +42,10 @@ def jailquote(value: object) -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
+def _environment():
+    # jinja2 is imported only when something is rendered: the jail driver's
+    # other code runs in the per-container supervisor, which must stay small.
+    import jinja2
     dirs = template_dirs()
     if not dirs:
         raise JockerError("jocker templates not found",

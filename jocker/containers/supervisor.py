@@ -75,8 +75,9 @@ class LogWriter:
 
 
 class Supervisor:
-    def __init__(self, job: dict, ready_fd: int):
+    def __init__(self, job: dict, ready_fd: int, job_path: str = ""):
         self.job = job
+        self.job_path = job_path
         self.ready = os.fdopen(ready_fd, "w", buffering=1) if ready_fd >= 0 else None
         self.rundir = job["rundir"]
         self.runner = Runner()
@@ -169,7 +170,7 @@ class Supervisor:
         code = 0
         while True:
             try:
-                self.driver.create(self.spec)
+                self._create()
                 self._spawn()
             except Exception as e:      # report the cause to the waiting CLI
                 code = getattr(e, "exit_code", 125)
@@ -205,6 +206,21 @@ class Supervisor:
             backoff = min(backoff * 2, MAX_BACKOFF)
         self._finish(code, listener)
         return code
+
+    def _create(self) -> None:
+        if self.job["runtime"] != "jail":
+            self.driver.create(self.spec)
+            return
+        # jail.conf is rendered with jinja2: in a short-lived helper, so this
+        # process stays small for the container's whole life.
+        res = self.runner.run([sys.executable, "-c", "from jocker.runtime.jail_create import main; main()",
+                               self.job_path], check=False)
+        if res.returncode != 0:
+            from ..errors import JockerError
+            lines = res.stderr.strip().splitlines()
+            err = JockerError(lines[-1] if lines else f"jail creation failed ({res.returncode})")
+            err.exit_code = res.returncode
+            raise err
 
     def _should_restart(self, code: int) -> bool:
         if self.stop_requested:
@@ -509,7 +525,7 @@ def main() -> None:
     job_path, ready_fd = sys.argv[1], int(sys.argv[2])
     with open(job_path) as f:
         job = json.load(f)
-    sys.exit(Supervisor(job, ready_fd).run() and 0)
+    sys.exit(Supervisor(job, ready_fd, job_path).run() and 0)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,37 @@
+"""Create a container's jail in a short-lived process of its own.
+
+Rendering jail.conf needs jinja2 (and the plan's dataclasses), several
+megabytes the per-container supervisor should not carry for the container's
+whole life. So on FreeBSD the supervisor runs this helper through the runner
+for every (re)start: `python3 -c 'from jocker.runtime.jail_create import main;
+main()' JOB.json`. Exit status 0, or the error's own exit code with its one
+line on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def main() -> None:
+    from ..errors import JockerError
+    from ..runner import Runner
+    from .freebsd_jail import JailDriver
+    from .jail_plan import JailConfig
+    from .spec import ContainerSpec, Limits, Mount
+    with open(sys.argv[1]) as f:
+        job = json.load(f)
+    s = dict(job["spec"])
+    s["mounts"] = [Mount(**m) for m in s.get("mounts", [])]
+    s["limits"] = Limits(**s.get("limits", {}))
+    n = int(job.get("devfs_ruleset", 100))
+    try:
+        JailDriver(Runner(), JailConfig(base_ruleset=n, vnet_ruleset=n + 1)).create(ContainerSpec(**s))
+    except JockerError as e:
+        sys.stderr.write(f"{e}\n")
+        sys.exit(e.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""On FreeBSD the supervisor creates the jail through a short-lived helper
+process (jinja2 stays out of the long-lived supervisor)."""
+
+from __future__ import annotations
+
+import sys
+
+from jocker.containers.supervisor import Supervisor
+from jocker.runner import Result, Runner
+
+
+class Recording(Runner):
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def run(self, argv, **kw):
+        self.calls.append(list(argv))
+        return Result(list(argv), 0, "", "")
+
+
+def test_jail_runtime_creates_through_the_helper(tmp_path):
+    job = {"runtime": "jail", "rundir": str(tmp_path), "log_path": str(tmp_path / "log"),
+           "spec": {"id": "a" * 64, "name": "t", "rootfs": "/nonexistent", "rundir": str(tmp_path),
+                    "argv": ["/bin/sh"]}}
+    sup = Supervisor(job, -1, str(tmp_path / "job.json"))
+    sup.runner = Recording()
+    sup._create()
+    assert sup.runner.calls == [[sys.executable, "-c", "from jocker.runtime.jail_create import main; main()",
+                                 str(tmp_path / "job.json")]]
+
+
+def test_helper_failure_becomes_a_jocker_error_with_its_exit_code(tmp_path):
+    class Failing(Recording):
+        def run(self, argv, **kw):
+            return Result(list(argv), 125, "", "resource limits need racct: add kern.racct.enable=1\n")
+    job = {"runtime": "jail", "rundir": str(tmp_path), "log_path": str(tmp_path / "log"),
+           "spec": {"id": "b" * 64, "name": "t", "rootfs": "/nonexistent", "rundir": str(tmp_path),
+                    "argv": ["/bin/sh"]}}
+    sup = Supervisor(job, -1, str(tmp_path / "job.json"))
+    sup.runner = Failing()
+    try:
+        sup._create()
+    except Exception as e:
+        assert "racct" in str(e) and getattr(e, "exit_code") == 125
+    else:
+        raise AssertionError("a failed helper must raise")
