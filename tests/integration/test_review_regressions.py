@@ -164,3 +164,26 @@ def test_history_raw_and_volume_inspect_format(jocker, busybox_image):
     out = jocker("volume", "inspect", "-f", "{{.Driver}} {{.Name}}", "fmtv").stdout
     assert out.strip() == "zfs fmtv"
     jocker("volume", "rm", "fmtv")
+
+
+def test_logs_since_exec_detached_and_volume_prune(jocker, busybox_image, cleanup):
+    cleanup.append("misc")
+    jocker("run", "-d", "--name", "misc", busybox_image, "sh", "-c", "echo early; sleep 300")
+    assert _wait_for(lambda: "early" in jocker("logs", "misc").stdout)
+    assert jocker("logs", "--since", "1h", "misc").stdout == "early\n"
+    assert jocker("logs", "--since", "2100-01-01T00:00:00Z", "misc").stdout == ""
+    p = jocker("logs", "--since", "yesterday-ish", "misc", check=False)
+    assert p.returncode == 125 and "invalid --since" in p.stderr
+    assert jocker("exec", "-d", "misc", "sh", "-c", "sleep 0.2; echo done > /tmp/flag").stdout == ""
+    assert _wait_for(lambda: jocker("exec", "misc", "cat", "/tmp/flag", check=False).stdout == "done\n")
+    jocker("volume", "create", "-l", "keep=no", "scratchvol")
+    out = jocker("volume", "prune", "-f", "-a", "--filter", "label=keep=no").stdout
+    assert "scratchvol" in out and "scratchvol" not in jocker("volume", "ls", "-q").stdout
+
+
+def test_system_check_on_linux_says_what_is_freebsd_only(jocker):
+    if sys.platform.startswith("freebsd"):
+        pytest.skip("this checks the Linux workbench's report")
+    out = jocker("system", "check", check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "zfs-fuse" in out.stdout and "FreeBSD only" in out.stdout
