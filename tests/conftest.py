@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -176,3 +177,27 @@ def leak_check(request):
     leaked_mounts = sorted(after[1] - before[1])
     if leaked_ds or leaked_mounts:
         pytest.fail(f"test leaked datasets {leaked_ds} and mounts {leaked_mounts}", pytrace=False)
+
+
+def _wait_for(cond, timeout=15.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def wait_for():
+    """wait_for(condition, timeout=15): poll until true; False on timeout."""
+    return _wait_for
+
+
+@pytest.fixture
+def cleanup(jocker):
+    """Container names to `rm -fv` after the test, whatever happened."""
+    names: list[str] = []
+    yield names
+    for n in names:
+        jocker("rm", "-fv", n, check=False)

@@ -12,28 +12,12 @@ import subprocess
 import sys
 import time
 
-import pytest
 
 
 def _ids(jocker, *names):
     return [jocker("inspect", "-f", "{{.Id}}", n).stdout.strip() for n in names]
 
 
-def _wait_for(cond, timeout=10.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
-
-
-@pytest.fixture
-def cleanup(jocker):
-    names: list[str] = []
-    yield names
-    for n in names:
-        jocker("rm", "-fv", n, check=False)
 
 
 def test_run_output_and_exit_codes(jocker, busybox_image):
@@ -81,14 +65,14 @@ def test_stdin_and_real_tty(jocker, busybox_image):
     assert b"/dev/pts/" in out and b"is-a-tty" in out
 
 
-def test_detached_ps_logs_stop_escalation(jocker, busybox_image, cleanup):
+def test_detached_ps_logs_stop_escalation(jocker, busybox_image, cleanup, wait_for):
     cleanup.append("sleeper")
     cid = jocker("run", "-d", "--name", "sleeper", busybox_image, "sh", "-c",
                  "echo started; echo warn >&2; exec sleep 300").stdout.strip()
     assert len(cid) == 64
     ps = jocker("ps").stdout
     assert "sleeper" in ps and "Up " in ps
-    assert _wait_for(lambda: "started" in jocker("logs", "sleeper").stdout)
+    assert wait_for(lambda: "started" in jocker("logs", "sleeper").stdout)
     logs = jocker("logs", "sleeper")
     assert logs.stdout == "started\n" and logs.stderr == "warn\n"
     stamped = jocker("logs", "-t", "--tail", "1", "sleeper")        # the last line was stderr's
@@ -145,7 +129,7 @@ def test_rm_running_refuses_without_force(jocker, busybox_image, cleanup):
     assert jocker("ps", "-aq").stdout == ""
 
 
-def test_truthful_state_after_supervisor_sigkill_and_reboot(jocker, busybox_image, jocker_env, cleanup):
+def test_truthful_state_after_supervisor_sigkill_and_reboot(jocker, busybox_image, jocker_env, cleanup, wait_for):
     cleanup += ["victim", "finished"]
     cid = jocker("run", "-d", "--name", "victim", busybox_image, "sleep", "300").stdout.strip()
     info = json.load(open(os.path.join(jocker_env["JOCKER_RUNDIR"], cid, "supervisor.json")))
@@ -153,7 +137,7 @@ def test_truthful_state_after_supervisor_sigkill_and_reboot(jocker, busybox_imag
     # The container dies with its supervisor (Linux: parent-death signal; a
     # FreeBSD jail is removed by the next ps), and ps says so.
     if sys.platform.startswith("linux"):
-        assert _wait_for(lambda: not os.path.exists(f"/proc/{info['main_pid']}"))
+        assert wait_for(lambda: not os.path.exists(f"/proc/{info['main_pid']}"))
     assert "victim Exited (255)" in jocker("ps", "-a", "--format", "{{.Names}} {{.Status}}").stdout
     assert jocker("ps", "-q").stdout == ""
     # ps recorded what it found, so the state stays the same from now on.

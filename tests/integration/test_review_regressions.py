@@ -13,21 +13,6 @@ import time
 import pytest
 
 
-def _wait_for(cond, timeout=15.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
-
-
-@pytest.fixture
-def cleanup(jocker):
-    names: list[str] = []
-    yield names
-    for n in names:
-        jocker("rm", "-fv", n, check=False)
 
 
 def test_cp_into_a_container_never_writes_through_its_symlinks(jocker, busybox_image, tmp_path, cleanup):
@@ -53,14 +38,14 @@ def test_cp_into_a_container_never_writes_through_its_symlinks(jocker, busybox_i
     assert open(os.path.join(root, "tmp/victim")).read() == "PWNED\n"
 
 
-def test_concurrent_starts_run_the_container_once(jocker, busybox_image, cleanup):
+def test_concurrent_starts_run_the_container_once(jocker, busybox_image, cleanup, wait_for):
     cleanup.append("dbl")
     jocker("create", "--name", "dbl", busybox_image, "sh", "-c", "echo started; sleep 30")
     cmd = [sys.executable, "-m", "jocker", "start", "dbl"]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=jocker.env)
              for _ in range(3)]
     assert [p.wait(timeout=60) for p in procs] == [0, 0, 0]
-    assert _wait_for(lambda: "started" in jocker("logs", "dbl").stdout)
+    assert wait_for(lambda: "started" in jocker("logs", "dbl").stdout)
     time.sleep(0.5)
     assert jocker("logs", "dbl").stdout == "started\n"
     jocker("stop", "-t", "1", "dbl")
@@ -95,10 +80,10 @@ def test_prune_leaves_images_a_running_build_leases(engine, busybox_image, jocke
     assert img.hex not in engine.load_state().images and any(img.id in l for l in lines)
 
 
-def test_rm_f_and_stop_of_a_restarting_container(jocker, busybox_image, cleanup):
+def test_rm_f_and_stop_of_a_restarting_container(jocker, busybox_image, cleanup, wait_for):
     cleanup += ["flap", "us2"]
     jocker("run", "-d", "--name", "flap", "--restart", "always", busybox_image, "sh", "-c", "exit 1")
-    assert _wait_for(lambda: "Restarting" in jocker("ps", "--format", "{{.Status}}", "-a").stdout)
+    assert wait_for(lambda: "Restarting" in jocker("ps", "--format", "{{.Status}}", "-a").stdout)
     assert jocker("rm", "-f", "flap").stdout.strip() == "flap"
     # A stop during the restart back-off is the user's stop: boot leaves it down.
     jocker("run", "-d", "--name", "us2", "--restart", "unless-stopped", busybox_image, "sh", "-c", "exit 1")
@@ -166,16 +151,16 @@ def test_history_raw_and_volume_inspect_format(jocker, busybox_image):
     jocker("volume", "rm", "fmtv")
 
 
-def test_logs_since_exec_detached_and_volume_prune(jocker, busybox_image, cleanup):
+def test_logs_since_exec_detached_and_volume_prune(jocker, busybox_image, cleanup, wait_for):
     cleanup.append("misc")
     jocker("run", "-d", "--name", "misc", busybox_image, "sh", "-c", "echo early; sleep 300")
-    assert _wait_for(lambda: "early" in jocker("logs", "misc").stdout)
+    assert wait_for(lambda: "early" in jocker("logs", "misc").stdout)
     assert jocker("logs", "--since", "1h", "misc").stdout == "early\n"
     assert jocker("logs", "--since", "2100-01-01T00:00:00Z", "misc").stdout == ""
     p = jocker("logs", "--since", "yesterday-ish", "misc", check=False)
     assert p.returncode == 125 and "invalid --since" in p.stderr
     assert jocker("exec", "-d", "misc", "sh", "-c", "sleep 0.2; echo done > /tmp/flag").stdout == ""
-    assert _wait_for(lambda: jocker("exec", "misc", "cat", "/tmp/flag", check=False).stdout == "done\n")
+    assert wait_for(lambda: jocker("exec", "misc", "cat", "/tmp/flag", check=False).stdout == "done\n")
     jocker("volume", "create", "-l", "keep=no", "scratchvol")
     out = jocker("volume", "prune", "-f", "-a", "--filter", "label=keep=no").stdout
     assert "scratchvol" in out and "scratchvol" not in jocker("volume", "ls", "-q").stdout
