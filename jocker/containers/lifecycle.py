@@ -61,9 +61,53 @@ class Started:
     conn: object = None          # attach socket when attached
 
 
-def start(engine, c: Container, *, attach: bool = False) -> Started | None:
+class Prespawned:
+    """A supervisor started ahead of its container (`run` starts it before the
+    clone is made, so the interpreter's start-up overlaps ZFS work); it waits
+    for the path of its job file on its standard input."""
+
+    def __init__(self, proc, job_w: int, ready):
+        self.proc, self.job_w, self.ready = proc, job_w, ready
+
+    def hand_over(self, job_path: str) -> None:
+        os.write(self.job_w, (job_path + "\n").encode())
+        os.close(self.job_w)
+        self.job_w = -1
+
+    def cancel(self) -> None:
+        if self.job_w >= 0:
+            os.close(self.job_w)       # EOF: the supervisor exits without doing anything
+            self.job_w = -1
+            self.ready.close()
+            self.proc.wait()
+
+
+def _spawn_supervisor(engine, job_arg: str, stdin, errlog):
+    r, w = os.pipe()
+    env = dict(os.environ)
+    env["PYTHONPATH"] = PACKAGE_PARENT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    # -S: no site module (and no .pth imports); -c rather than -m, which loads
+    # runpy and importlib.util: the supervisor stays small (~1.4 MB less).
+    proc = engine.runner.spawn([sys.executable, "-S", "-c", SUPERVISOR_MAIN, job_arg, str(w)],
+                               pass_fds=(w,), start_new_session=True, stdin=stdin,
+                               stdout=errlog, stderr=errlog, env=env, cwd="/")
+    os.close(w)
+    return proc, os.fdopen(r, "r")
+
+
+def prespawn_supervisor(engine) -> Prespawned:
+    jr, jw = os.pipe()
+    proc, ready = _spawn_supervisor(engine, "-", jr, subprocess.DEVNULL)
+    os.close(jr)
+    return Prespawned(proc, jw, ready)
+
+
+def start(engine, c: Container, *, attach: bool = False,
+          prespawned: Prespawned | None = None) -> Started | None:
     """Start c under a new supervisor; None if it is already running."""
     if c.running:
+        if prespawned:
+            prespawned.cancel()
         return None
     spec = runtime_spec(engine, c)
     os.makedirs(spec.rundir, exist_ok=True)
@@ -72,11 +116,19 @@ def start(engine, c: Container, *, attach: bool = False) -> Started | None:
         # finds the supervisor the first one started and leaves it alone
         # (it must not "reconcile" a container that is starting).
         if read_runtime(engine.layout, c.id):
+            if prespawned:
+                prespawned.cancel()
             return None
-        return _start_locked(engine, c, spec, attach)
+        try:
+            return _start_locked(engine, c, spec, attach, prespawned)
+        except BaseException:
+            if prespawned:
+                prespawned.cancel()     # a no-op once it has its job
+            raise
 
 
-def _start_locked(engine, c: Container, spec: ContainerSpec, attach: bool) -> Started | None:
+def _start_locked(engine, c: Container, spec: ContainerSpec, attach: bool,
+                  prespawned: Prespawned | None) -> Started | None:
     if not c.spec.get("HostConfig", {}).get("AutoRemove"):
         _reconcile(engine, spec)
     etcfiles.prepare(spec, engine.layout.container_dir(c.id))
@@ -85,18 +137,12 @@ def _start_locked(engine, c: Container, spec: ContainerSpec, attach: bool) -> St
     job_path = os.path.join(spec.rundir, "job.json")
     with open(job_path, "w") as f:
         json.dump(job, f)
-    r, w = os.pipe()
-    env = dict(os.environ)
-    env["PYTHONPATH"] = PACKAGE_PARENT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    errlog = open(os.path.join(spec.rundir, "supervisor.err"), "ab")
-    # -S: no site module (and no .pth imports); -c rather than -m, which loads
-    # runpy and importlib.util: the supervisor stays small (~1.4 MB less).
-    proc = engine.runner.spawn([sys.executable, "-S", "-c", SUPERVISOR_MAIN, job_path, str(w)],
-                               pass_fds=(w,), start_new_session=True, stdin=subprocess.DEVNULL,
-                               stdout=errlog, stderr=errlog, env=env, cwd="/")
-    os.close(w)
-    errlog.close()
-    ready = os.fdopen(r, "r")
+    if prespawned is not None:
+        prespawned.hand_over(job_path)
+        proc, ready = prespawned.proc, prespawned.ready
+    else:
+        with open(os.path.join(spec.rundir, "supervisor.err"), "ab") as errlog:
+            proc, ready = _spawn_supervisor(engine, job_path, subprocess.DEVNULL, errlog)
     conn = None
     first = ready.readline().split()
     if first[:1] == ["listening"] and attach:

@@ -17,12 +17,15 @@ def _engine_error(e: JockerError) -> JockerError:
 
 def run(engine, opts: RunOptions, *, detach: bool, sig_proxy: bool = True) -> tuple[str, int | None]:
     """Returns (container id, exit code when attached)."""
+    # The supervisor's interpreter starts while the clone is being made.
+    early = lifecycle.prespawn_supervisor(engine)
     try:
         c = create_container(engine, opts)
-    except JockerError as e:
-        raise _engine_error(e)
+    except BaseException as e:
+        early.cancel()
+        raise _engine_error(e) if isinstance(e, JockerError) else e
     try:
-        started = lifecycle.start(engine, c, attach=not detach)
+        started = lifecycle.start(engine, c, attach=not detach, prespawned=early)
     except JockerError as e:
         if opts.autoremove:
             try:

@@ -523,8 +523,20 @@ def _child_setup(tty: bool):
 
 def main() -> None:
     job_path, ready_fd = sys.argv[1], int(sys.argv[2])
+    if job_path == "-":               # started ahead of its container (`run`)
+        job_path = sys.stdin.readline().strip()
+        if not job_path:
+            return                    # cancelled: the container was never made
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.close(devnull)
     with open(job_path) as f:
         job = json.load(f)
+    err = os.open(os.path.join(job["rundir"], "supervisor.err"),
+                  os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(err, 1)
+    os.dup2(err, 2)
+    os.close(err)
     sys.exit(Supervisor(job, ready_fd, job_path).run() and 0)
 
 

@@ -172,3 +172,15 @@ def test_system_check_on_linux_says_what_is_freebsd_only(jocker):
     out = jocker("system", "check", check=False)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "zfs-fuse" in out.stdout and "FreeBSD only" in out.stdout
+
+
+def test_run_leaves_no_waiting_supervisor_when_create_fails(jocker, busybox_image):
+    def waiting():
+        out = subprocess.run(["pgrep", "-f", "jocker.containers.supervisor import main; main() -"],
+                             capture_output=True, text=True).stdout
+        return out.split()
+    before = waiting()
+    for bad in (["nosuch:1", "true"], ["--name", "bad name", busybox_image, "true"]):
+        assert jocker("run", "--rm", *bad, check=False).returncode == 125
+    time.sleep(0.2)
+    assert waiting() == before
