@@ -130,16 +130,20 @@ def check_root_dataset(p: Probes) -> CheckResult:
 
 # -- FreeBSD kernel and host setup ------------------------------------------------
 
-def check_vimage(p: Probes) -> CheckResult:
-    name = "VIMAGE kernel"
+def _sysctl_is_one(p: Probes, name: str, key: str, sysctl: str, problem: str, fix: str) -> CheckResult:
+    """An optional FreeBSD feature that a sysctl reports as 1 when present."""
     if not _is_freebsd(p):
         return _na(name, FREEBSD_ONLY, required=False)
-    probe = p.get("vimage")
+    probe = p.get(key)
     if probe and probe.get("rc") == 0 and _first_line(probe.get("out")) == "1":
-        return CheckResult(name, True, "kern.features.vimage=1", required=False)
-    return CheckResult(name, False, "kernel built without VIMAGE: containers get no network stack of their own",
-                       "boot a GENERIC kernel (VIMAGE is in GENERIC since 12.0) or add `options VIMAGE`",
-                       required=False)
+        return CheckResult(name, True, f"{sysctl}=1", required=False)
+    return CheckResult(name, False, problem, fix, required=False)
+
+
+def check_vimage(p: Probes) -> CheckResult:
+    return _sysctl_is_one(p, "VIMAGE kernel", "vimage", "kern.features.vimage",
+                          "kernel built without VIMAGE: containers get no network stack of their own",
+                          "boot a GENERIC kernel (VIMAGE is in GENERIC since 12.0) or add `options VIMAGE`")
 
 
 def check_module(p: Probes, module: str) -> CheckResult:
@@ -194,14 +198,9 @@ def _has_hook(listing: str, hook: str) -> bool:
 
 
 def check_racct(p: Probes) -> CheckResult:
-    name = "racct"
-    if not _is_freebsd(p):
-        return _na(name, FREEBSD_ONLY, required=False)
-    probe = p.get("racct")
-    if probe and probe.get("rc") == 0 and _first_line(probe.get("out")) == "1":
-        return CheckResult(name, True, "kern.racct.enable=1", required=False)
-    return CheckResult(name, False, "resource accounting is off: --memory, --cpus and --pids-limit cannot work",
-                       "echo kern.racct.enable=1 >> /boot/loader.conf, then reboot", required=False)
+    return _sysctl_is_one(p, "racct", "racct", "kern.racct.enable",
+                          "resource accounting is off: --memory, --cpus and --pids-limit cannot work",
+                          "echo kern.racct.enable=1 >> /boot/loader.conf, then reboot")
 
 
 def check_devfs_stock(p: Probes) -> CheckResult:

@@ -41,7 +41,7 @@ if [ "${version}" != "${portversion}" ]; then
 	exit 1
 fi
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/jocker-sdist.XXXXXX")
+tmp=$(mktemp -d)     # a fresh scratch directory for the sdist
 trap 'rm -rf "${tmp}"' EXIT
 if [ -z "${distdir}" ]; then
 	distdir="${tmp}/dist"
