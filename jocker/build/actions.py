@@ -33,11 +33,13 @@ FromResolver = Callable[[str], tuple[str, str]]
 
 
 class RunFailed(BuildError):
-    """A RUN exited non-zero: Docker's message, and the build's exit code 1."""
+    """A RUN exited non-zero: Docker's message, and (as the classic builder)
+    the build exits with the command's own status."""
 
     def __init__(self, argv: list[str], code: int):
         super().__init__(f"The command '{' '.join(argv)}' returned a non-zero code: {code}")
         self.code = code
+        self.exit_code = code if 0 < code < 256 else 1
 
 
 class Actions:

@@ -32,7 +32,7 @@ from typing import BinaryIO
 from ..ids import new_id
 from ..errors import BuildError, JockerError, NotFound, UsageError
 from ..images import treediff
-from ..images.imageconfig import derive, new_config
+from ..images.imageconfig import DEFAULT_PATH, derive, new_config
 from ..images.leases import Lease
 from ..images.remove import collect_garbage
 from ..images.state import Image, State, default_tag, txn_alive
@@ -61,6 +61,7 @@ class BuildOptions:
     labels: dict[str, str] = field(default_factory=dict)
     quiet: bool = False
     network: str = "host"
+    dockerfile_text: str | None = None     # `-f -`: the Dockerfile came on stdin
 
 
 @dataclass
@@ -164,7 +165,9 @@ class Builder:
         return os.path.join(self.engine.layout.mountpoint, ".cache", "build", name + ".json")
 
     def _parse(self, ctx: BuildContext) -> Dockerfile:
-        text = ctx.dockerfile_text(self.opts.dockerfile)
+        text = self.opts.dockerfile_text
+        if text is None:
+            text = ctx.dockerfile_text(self.opts.dockerfile)
         stdin_file = (len(text.encode()),) if self.opts.context == "-" and not os.listdir(ctx.root) else ()
         size = context_size(ctx.root, ctx.ignore, stdin_file)
         self.out.line(f"Sending build context to jocker  {human_size(size)}")
@@ -211,6 +214,7 @@ class Builder:
             self.out.line(" ---> ")          # Docker prints an empty ID for scratch
             return st
         st.adopt(base)
+        _default_path(st)
         triggers = list(st.container.get("OnBuild") or [])
         if not triggers:
             self.out.line(f" ---> {base.short}")
@@ -415,6 +419,16 @@ class Builder:
         img = self._commit(final, plan, key)
         self.cache.add(img)
         return img
+
+
+def _default_path(st: StageState) -> None:
+    """Docker's classic builder gives every stage a PATH when its base has
+    none (imported images, FreeBSD's base.txz), so `ENV PATH=$PATH:/x` works."""
+    env = (st.config.get("config") or {}).get("Env") or []
+    if any(e.startswith("PATH=") for e in env):
+        return
+    st.config = copy.deepcopy(st.config)
+    st.config.setdefault("config", {})["Env"] = [DEFAULT_PATH, *env]
 
 
 def _remove_stale_rundirs(rundir: str) -> None:

@@ -30,8 +30,9 @@ def _pairs(items: tuple[str, ...], flag: str, *, from_env: bool) -> dict[str, st
 @click.command("build")
 @click.argument("context")
 @click.option("-t", "--tag", "tags", multiple=True, help="Name and optionally a tag (name:tag); repeatable.")
-@click.option("-f", "--file", "dockerfile", default="Dockerfile",
-              help="Dockerfile: relative to the context, or an absolute path (default: CONTEXT/Dockerfile).")
+@click.option("-f", "--file", "dockerfile", default=None,
+              help="Dockerfile: a path relative to the current directory (as Docker), - for stdin "
+                   "(default: CONTEXT/Dockerfile).")
 @click.option("--build-arg", "build_args", multiple=True, help="Set a build-time variable (KEY=VALUE).")
 @click.option("--no-cache", is_flag=True, help="Do not use the cache when building the image.")
 @click.option("--target", help="Build only up to this stage.")
@@ -52,8 +53,17 @@ def build_cmd(obj, context, tags, dockerfile, build_args, no_cache, target, labe
     """
     from ..build.actions import RunFailed
     from ..build.builder import BuildOptions, build
+    dockerfile_text = None
+    if dockerfile == "-":
+        if context == "-":
+            raise UsageError("the Dockerfile and the context cannot both come from stdin")
+        dockerfile_text = sys.stdin.read()
+    elif dockerfile and os.path.isdir(context):
+        # Docker: a relative -f is relative to the current directory, not the context.
+        dockerfile = os.path.abspath(dockerfile)
     opts = BuildOptions(
-        context=context, dockerfile=dockerfile, tags=list(tags), no_cache=no_cache, target=target,
+        context=context, dockerfile=dockerfile if dockerfile and dockerfile != "-" else "Dockerfile",
+        dockerfile_text=dockerfile_text, tags=list(tags), no_cache=no_cache, target=target,
         build_args=_pairs(build_args, "--build-arg", from_env=True),
         labels=_pairs(labels, "--label", from_env=False), quiet=quiet,
         network="host" if network == "default" else network)

@@ -22,15 +22,13 @@ from pathlib import Path
 import pytest
 
 # Until `build` is in jocker.cli.main.COMMANDS, register it on the fly: same CLI otherwise.
-_SHIM = ("import jocker.cli.main as m; m.COMMANDS.setdefault('build', 'build:build_cmd'); "
-         "m.run()")
 ARROW = re.compile(r"^ ---> ([0-9a-f]{12})$", re.M)
 
 
 @pytest.fixture
 def build(jocker):
     def run(*args, input=None, check=True, cwd=None, timeout=300):
-        proc = subprocess.run([sys.executable, "-c", _SHIM, "build", *map(str, args)], input=input,
+        proc = subprocess.run([sys.executable, "-m", "jocker", "build", *map(str, args)], input=input,
                               capture_output=True, text=True, env=jocker.env, cwd=cwd, timeout=timeout)
         if check and proc.returncode != 0:
             raise AssertionError(f"jocker build {' '.join(map(str, args))} exited {proc.returncode}:\n"
@@ -297,7 +295,7 @@ def test_stdin_dockerfile_and_quiet(build, jocker, tmp_path):
     assert _inspect(jocker, "bt-quiet")["Id"] == quiet.strip()
 
     failed = build("-q", "-", input="FROM busybox\nRUN echo explain; exit 3\n", check=False)
-    assert failed.returncode == 1 and failed.stdout == ""
+    assert failed.returncode == 3 and failed.stdout == ""   # the classic builder exits with RUN's status
     assert "explain" in failed.stderr and "returned a non-zero code: 3" in failed.stderr
 
 
@@ -410,7 +408,7 @@ def test_dockerfile_errors_exit_1(build, tmp_path):
 
 
 def _start_build(jocker, ctx):
-    proc = subprocess.Popen([sys.executable, "-c", _SHIM, "build", str(ctx)], env=jocker.env,
+    proc = subprocess.Popen([sys.executable, "-m", "jocker", "build", str(ctx)], env=jocker.env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for line in proc.stdout:
         if line.startswith("started"):
@@ -463,3 +461,21 @@ def test_etc_hosts_mounted_not_committed(build, jocker, engine):
         assert "localhost" in Path(root, "seen").read_text()
         assert Path(root, "etc/hosts").stat().st_size == 0
         assert Path(root, "etc/hostname").stat().st_size == 0
+
+
+def test_default_path_f_relative_to_cwd_and_f_stdin(build, jocker, tmp_path):
+    """Review findings: a stage gets Docker's default PATH when its base has
+    none (so ENV PATH=$PATH:/x keeps /bin), a relative -f is relative to the
+    current directory, and -f - reads the Dockerfile from stdin."""
+    ctx = _context(tmp_path, "FROM busybox\nENV PATH=$PATH:/opt/bin\nRUN echo ok > /ok\n")
+    build("-t", "bt-path", ctx)
+    env = _inspect(jocker, "bt-path")["Config"]["Env"]
+    assert any(e.startswith("PATH=/usr/local/sbin:") and e.endswith(":/opt/bin") for e in env)
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    (other / "Dockerfile.alt").write_text("FROM busybox\nRUN echo alt > /alt\n")
+    build("-f", "elsewhere/Dockerfile.alt", "-t", "bt-cwd", ctx, cwd=tmp_path)
+    assert jocker("run", "--rm", "bt-cwd", "cat", "/alt").stdout == "alt\n"
+    out = build("-f", "-", "-t", "bt-fstdin", ctx, input="FROM busybox\nRUN echo stdin > /s\n")
+    assert out.returncode == 0
+    assert jocker("run", "--rm", "bt-fstdin", "cat", "/s").stdout == "stdin\n"
