@@ -103,8 +103,12 @@ class State:
         return out
 
     def is_dangling(self, image: Image) -> bool:
+        """Untagged and no child image (an untagged parent is an intermediate
+        image, not a dangling one, as Docker counts them)."""
         tags = self.by_tag()
-        return not any(tags.get(t) is image for t in image.tags)
+        if any(tags.get(t) is image for t in image.tags):
+            return False
+        return not self.children_of(image)
 
     def live_tags(self, image: Image) -> list[str]:
         tags = self.by_tag()

@@ -135,6 +135,7 @@ def digest(root: str, changes: list[Change]) -> str:
     """sha256 over what the changes contain: the layer's content address."""
     h = hashlib.sha256()
     root_fd = os.open(root, _DIR_FLAGS)
+    first_path: dict[int, str] = {}       # inode -> first path: hard links are content too
     try:
         for c in changes:
             h.update(f"{c.kind}\0{c.path}\0".encode())
@@ -143,7 +144,12 @@ def digest(root: str, changes: list[Change]) -> str:
             parent, name = _open_parent(root_fd, c.path)
             try:
                 st = os.stat(name, dir_fd=parent, follow_symlinks=False)
-                h.update(f"{st.st_mode}\0{st.st_uid}\0{st.st_gid}\0{st.st_size}\0".encode())
+                # Everything a layer restores: two layers with equal digests must be
+                # interchangeable (builds share such layers).
+                link = first_path.setdefault(st.st_ino, c.path) if st.st_nlink > 1 and \
+                    not stat.S_ISDIR(st.st_mode) else ""
+                h.update(f"{st.st_mode}\0{st.st_uid}\0{st.st_gid}\0{st.st_size}\0{st.st_rdev}\0"
+                         f"{st.st_mtime_ns}\0{link}\0".encode())
                 if stat.S_ISLNK(st.st_mode):
                     h.update(os.readlink(name, dir_fd=parent).encode())
                 elif stat.S_ISREG(st.st_mode):

@@ -145,8 +145,12 @@ def unique_size(st: State, img: Image) -> int:
 
 
 def images_df(st: State) -> dict[str, Any]:
+    """TOTAL counts images as `images` lists them (intermediates left out);
+    RECLAIMABLE is every layer no image in use by a container needs."""
     total = sum(layer.own for layer in st.layers.values())
     active = [i for i in st.images.values() if i.containers]
-    reclaim = sum(unique_size(st, i) for i in st.images.values() if not i.containers)
-    return {"Type": "Images", "TotalCount": len(st.images), "Active": len(active),
+    needed = {layer.id for img in active for layer in st.chain(img.layer)}
+    reclaim = sum(layer.own for layer in st.layers.values() if layer.id not in needed)
+    listed = [i for i in st.images.values() if st.live_tags(i) or not st.children_of(i)]
+    return {"Type": "Images", "TotalCount": len(listed), "Active": len(active),
             "Size": total, "Reclaimable": reclaim}

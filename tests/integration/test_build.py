@@ -479,3 +479,16 @@ def test_default_path_f_relative_to_cwd_and_f_stdin(build, jocker, tmp_path):
     out = build("-f", "-", "-t", "bt-fstdin", ctx, input="FROM busybox\nRUN echo stdin > /s\n")
     assert out.returncode == 0
     assert jocker("run", "--rm", "bt-fstdin", "cat", "/s").stdout == "stdin\n"
+
+
+def test_dangling_excludes_intermediates_and_df_reclaims_unused_layers(build, jocker, tmp_path):
+    ctx = _context(tmp_path, "FROM busybox\nRUN echo 1 > /one\nRUN echo 2 > /two\n")
+    build("-t", "bt-dangle", ctx)
+    intermediates = set(jocker("images", "-a", "-q", "--no-trunc").stdout.split()) - \
+        set(jocker("images", "-q", "--no-trunc").stdout.split())
+    assert intermediates                  # the RUN steps' parents
+    dangling = set(jocker("images", "-a", "-q", "--no-trunc", "--filter", "dangling=true").stdout.split())
+    assert not (dangling & intermediates)
+    if not jocker("ps", "-aq").stdout.strip():      # nothing in use: everything is reclaimable
+        size, reclaim = jocker("system", "df", "--format", "{{.Size}} {{.Reclaimable}}").stdout.split()[:2]
+        assert size == reclaim

@@ -46,3 +46,24 @@ def test_apply_refuses_to_write_through_a_swapped_in_symlink(tmp_path):
         treediff.apply(str(src), str(dst), changes)
     assert (host / "f").read_text() == "HOST-ORIGINAL"
     assert os.path.islink(dst / "zz")          # replayed as the link it now is, not followed
+
+
+def test_digest_tells_hard_links_devices_and_times_apart(tmp_path):
+    """Builds share layers with equal digests: the digest must cover what a
+    layer restores (review finding: a copy and a hard link looked equal)."""
+    copy, link = tmp_path / "copy", tmp_path / "link"
+    for root in (copy, link):
+        root.mkdir()
+        (root / "x").write_text("a\n")
+        os.utime(root / "x", ns=(10**18, 10**18))
+    (copy / "y").write_text("a\n")
+    os.utime(copy / "y", ns=(10**18, 10**18))
+    os.link(link / "x", link / "y")
+    changes = [Change(ADDED, "/x"), Change(ADDED, "/y")]
+    assert treediff.digest(str(copy), changes) != treediff.digest(str(link), changes)
+    later = tmp_path / "later"
+    later.mkdir()
+    (later / "x").write_text("a\n")
+    os.utime(later / "x", ns=(2 * 10**18, 2 * 10**18))
+    one = [Change(ADDED, "/x")]
+    assert treediff.digest(str(copy), one) != treediff.digest(str(later), one)
