@@ -462,10 +462,11 @@ def test_api_server_under_daemon(rc):
     calls = rc.calls()
     assert calls[:2] == [["jocker", "--debug", "--config", str(conf), "system", "prepare"],
                          ["jocker", "--debug", "--config", str(conf), "system", "boot"]]
-    assert calls[2] == ["daemon", "-f", "-r", "-t", "jocker-api", "-P", str(rc.pidfile),
+    assert calls[2] == ["jocker", "serve", "--help"]      # is there an API server at all?
+    assert calls[3] == ["daemon", "-f", "-r", "-t", "jocker-api", "-P", str(rc.pidfile),
                         "-o", str(rc.apilog), str(rc.jocker), "--debug", "--config", str(conf),
                         "serve", "--host", "unix:///var/run/jk.sock", "--tls-off"]
-    assert len(calls) == 3
+    assert len(calls) == 4
     pid = int(rc.pidfile.read_text())
 
     proc = rc.run("status")
@@ -485,6 +486,14 @@ def test_api_server_under_daemon(rc):
 
     proc = rc.run("status")
     assert proc.returncode != 0 and "jocker API server is not running." in proc.stdout
+
+
+def test_api_enabled_without_a_server_warns_and_starts_no_daemon(rc):
+    rc.conf(jocker_enable="YES", jocker_api_enable="YES")
+    proc = rc.run("start", FAKE_JOCKER_FAIL="serve")
+    assert proc.returncode == 0, proc.stderr
+    assert "no API server" in proc.stderr
+    assert not any(c[0] == "daemon" for c in rc.calls()) and not rc.pidfile.exists()
 
 
 def test_api_disabled_starts_no_daemon(rc):
