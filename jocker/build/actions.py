@@ -111,7 +111,10 @@ class Actions:
         add = instr.cmd == "ADD"
         if "from" in instr.flags:
             return self._copy_from_plan(instr, workdir, chown, mode)
-        sources, content = self._sources(instr) if add else self._local(instr.sources)
+        try:
+            sources, content = self._sources(instr) if add else self._local(instr.sources)
+        except BuildError as e:              # Docker: "COPY failed: file not found in ..."
+            raise BuildError(f"{instr.cmd} failed: {e.message}", hint=e.hint) from None
         kind = ("dir" if sources[0].kind == "dir" else "file") if len(sources) == 1 else "multi"
 
         def action(rootfs: str, cid: str) -> None:

@@ -18,6 +18,7 @@ State shows leftovers) removes what a killed build left.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import logging
 import os
@@ -179,6 +180,14 @@ class Builder:
 
     def _run_stages(self, df: Dockerfile) -> StageState:
         stages = df.target_stages(self.opts.target)
+        if self.opts.labels:
+            # Docker's classic builder turns each --label into a LABEL step of
+            # the last stage, counted and printed like the others.
+            last = stages[-1]
+            extra = [Instruction("LABEL", [k, v], original=f'LABEL "{k}"="{v}"',
+                                 filename=df.filename, lineno=last.lineno)
+                     for k, v in sorted(self.opts.labels.items())]
+            stages = stages[:-1] + [dataclasses.replace(last, instructions=last.instructions + extra)]
         self.total = count_steps(stages, df.meta_args)
         self.consumed.update(df.global_args)
         for instr in df.meta_args:        # global ARGs: printed, applied at parse time
@@ -392,8 +401,6 @@ class Builder:
     # -- the end -------------------------------------------------------------
     def _finish(self, final: StageState, df: Dockerfile, tags: list[str]) -> Image:
         img = final.image
-        if self.opts.labels:
-            img = self._label_image(final)
         unused = sorted(set(self.opts.build_args) - self.consumed - PROXY_ARGS)
         if unused:
             self.out.line(f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed")
@@ -405,19 +412,6 @@ class Builder:
         if self.out.quiet:
             self.out.stream.write((img.id + "\n").encode())
             self.out.stream.flush()
-        return img
-
-    def _label_image(self, final: StageState) -> Image:
-        """--label: the final image plus the labels (cached like a LABEL step)."""
-        labels = dict(sorted(self.opts.labels.items()))
-        instr = Instruction("LABEL", [p for kv in labels.items() for p in kv], original="LABEL (--label)")
-        plan = meta_plan(final, instr)
-        key = step_key(final.image_id, "--label " + plan.text)
-        hit = self.cache.lookup(final.image_id, key)
-        if hit is not None:
-            return hit
-        img = self._commit(final, plan, key)
-        self.cache.add(img)
         return img
 
 

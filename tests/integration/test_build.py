@@ -206,7 +206,9 @@ ONBUILD RUN echo triggered
 ENTRYPOINT ["/bin/sh", "-c"]
 CMD ["echo hi"]
 """)
-    build("-t", "bt-config", "--label", "built-by=test", ctx)
+    out = build("-t", "bt-config", "--label", "built-by=test", ctx).stdout
+    steps = re.findall(r"^Step (\d+)/(\d+) : (.*)$", out, flags=re.M)
+    assert steps[-1] == (steps[-1][1], steps[-1][1], 'LABEL "built-by"="test"')   # Docker's extra step
     cfg = _inspect(jocker, "bt-config")["Config"]
     assert cfg["Cmd"] == ["echo hi"]
     assert cfg["Entrypoint"] == ["/bin/sh", "-c"]
@@ -282,7 +284,7 @@ def test_dockerignore_and_outside_context(build, jocker, tmp_path):
     assert "outside the build context" in proc.stderr and proc.stderr.startswith("Error: ")
     (ctx / "Dockerfile").write_text("FROM busybox\nCOPY secret.txt /x\n")
     proc = build(ctx, check=False)
-    assert proc.returncode == 1 and "excluded by .dockerignore" in proc.stderr
+    assert proc.returncode == 1 and "COPY failed: file not found in build context or excluded by .dockerignore" in proc.stderr
 
 
 def test_stdin_dockerfile_and_quiet(build, jocker, tmp_path):
