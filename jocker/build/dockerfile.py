@@ -17,11 +17,11 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 from jocker.build.substitute import (extract_flags, split_fields, split_key_values,
                                      split_words, substitute, substitute_words)
 from jocker.errors import UsageError
+from jocker.build.values import is_signal, parse_duration, parse_port_spec  # noqa: F401 (part of this API)
 
 INSTRUCTIONS = frozenset({
     "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK",
@@ -45,15 +45,7 @@ _DIRECTIVE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
 _KNOWN_DIRECTIVES = ("escape", "syntax", "check")
 _STAGE_NAME = re.compile(r"^[a-z][a-z0-9-_.]*$")
 _BLANKS = re.compile(r"[\t\v\f\r ]+")
-_PORT = re.compile(r"^(\d+)(?:-(\d+))?(?:/([A-Za-z]+))?$")
 _CHMOD = re.compile(r"^[0-7]{1,4}$")
-_SIGNALS = frozenset((
-    "HUP INT QUIT ILL TRAP ABRT IOT EMT FPE KILL BUS SEGV SYS PIPE ALRM TERM URG STOP "
-    "TSTP CONT CHLD CLD TTIN TTOU IO POLL XCPU XFSZ VTALRM PROF WINCH INFO USR1 USR2 "
-    "THR LIBRT PWR").split())
-_DURATION_PART = re.compile(r"(\d*)(?:\.(\d*))?(ns|us|µs|μs|ms|s|m|h)")
-_NS_PER_UNIT = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6,
-                "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
 _HEALTH_DURATIONS = (("interval", "Interval"), ("timeout", "Timeout"),
                      ("start-period", "StartPeriod"), ("start-interval", "StartInterval"))
 
@@ -557,46 +549,3 @@ def _check_expanded(instr: Instruction) -> None:
         raise instr.error(f"invalid signal: {instr.args[0]}")
     if instr.flags.get("chmod") and not _CHMOD.match(instr.flags["chmod"]):
         raise instr.error(f"invalid chmod parameter: {instr.flags['chmod']} (use octal, e.g. 0755)")
-
-
-def parse_port_spec(spec: str) -> list[str]:
-    """`80`, `53/udp`, `8000-8010/tcp` -> ["80/tcp"], ... one entry per port."""
-    match = _PORT.match(spec)
-    if not match:
-        raise ValueError(f"invalid port {spec!r} (expected PORT[-END][/PROTO])")
-    start = int(match.group(1))
-    end = int(match.group(2) or start)
-    proto = (match.group(3) or "tcp").lower()
-    if proto not in ("tcp", "udp", "sctp"):
-        raise ValueError(f"invalid proto {proto!r} in port {spec!r}")
-    if not 0 < start <= 65535 or not 0 < end <= 65535:
-        raise ValueError(f"invalid port {spec!r}: ports are 1-65535")
-    if end < start:
-        raise ValueError(f"invalid range specified for container port: {spec!r}")
-    return [f"{port}/{proto}" for port in range(start, end + 1)]
-
-
-def is_signal(text: str) -> bool:
-    """A STOPSIGNAL value Docker would accept: a positive number or a name (SIG optional)."""
-    if text.isdecimal():
-        return int(text) > 0
-    name = text.upper().removeprefix("SIG")
-    return name in _SIGNALS or re.fullmatch(r"RTMIN(\+\d+)?|RTMAX(-\d+)?", name) is not None
-
-
-def parse_duration(text: str) -> int:
-    """Go's time.ParseDuration (`1m30s`, `1.5h`, `500ms`) in nanoseconds."""
-    sign, body = (-1, text[1:]) if text.startswith("-") else (1, text.removeprefix("+"))
-    if body == "0":
-        return 0
-    total, pos = Fraction(0), 0
-    while pos < len(body):
-        part = _DURATION_PART.match(body, pos)
-        if not part or not (part.group(1) or part.group(2)):  # a unit needs a number
-            raise ValueError(f"invalid duration {text!r}")
-        whole, frac = part.group(1) or "0", part.group(2) or ""
-        total += (int(whole) + Fraction(int(frac or 0), 10 ** len(frac))) * _NS_PER_UNIT[part.group(3)]
-        pos = part.end()
-    if not body:
-        raise ValueError(f"invalid duration {text!r}")
-    return sign * int(total)
