@@ -9,7 +9,6 @@ comments. Unknown keys are an error naming the file and line.
 from __future__ import annotations
 
 import os
-import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,7 +72,7 @@ class Config:
     def runtime_name(self) -> str:
         value = self.values["runtime"]
         if value == "auto":
-            return "jail" if platform.system() == "FreeBSD" else "linux"
+            return "jail" if os.uname().sysname == "FreeBSD" else "linux"
         return value
 
 

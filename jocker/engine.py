@@ -6,7 +6,6 @@ a command touches only what it needs and nothing probes the host at import.
 from __future__ import annotations
 
 import os
-import platform
 from functools import cached_property
 
 from . import config as config_mod
@@ -57,7 +56,7 @@ class Engine:
         created: list[str] = []
         cfg = self.config
         with self.lock.held():
-            if platform.system() == "Linux":
+            if os.uname().sysname == "Linux":
                 from .storage import zfsfuse
                 if zfsfuse.ensure_running(self.runner):
                     created.append("started zfs-fuse")

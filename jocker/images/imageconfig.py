@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import platform
+import os
 import time
 from datetime import datetime, timezone
 from typing import Any
@@ -24,11 +24,11 @@ DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 
 
 def host_os() -> str:
-    return platform.system().lower()
+    return os.uname().sysname.lower()
 
 
 def host_arch() -> str:
-    machine = platform.machine().lower()
+    machine = os.uname().machine.lower()
     return {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
             "i386": "386", "i686": "386", "riscv64": "riscv64"}.get(machine, machine)
 
