@@ -32,6 +32,7 @@ _RUN_OPTIONS = [
     click.option("--device", "devices", multiple=True, help="Unhide a /dev entry (devfs rule), e.g. bpf*."),
     click.option("--allow", multiple=True, help="Jail allow.* permission, e.g. raw_sockets (FreeBSD)."),
     click.option("--jail-param", "jail_params", multiple=True, help="Extra jail parameter KEY=VALUE (FreeBSD)."),
+    click.option("--securelevel", type=int, help="The jail's kern.securelevel, -1..3 (FreeBSD)."),
     click.option("--stop-signal", help="Signal to stop the container (default: image's or SIGTERM)."),
     click.option("--stop-timeout", type=int, help="Seconds to wait before killing (default 10)."),
     click.option("--depends-on", multiple=True, help="Containers to start first at boot (jocker extension)."),
@@ -54,7 +55,8 @@ def _opts(image, command, kw):
                       autoremove=kw["autoremove"], labels=list(kw["labels"]), network=kw["network"],
                       publish=list(kw["publish"]), devices=list(kw["devices"]), allow=list(kw["allow"]),
                       jail_params=list(kw["jail_params"]), stop_signal=kw["stop_signal"],
-                      stop_timeout=kw["stop_timeout"], depends_on=list(kw["depends_on"]))
+                      stop_timeout=kw["stop_timeout"], depends_on=list(kw["depends_on"]),
+                      securelevel=kw["securelevel"])
 
 
 _CTX = {"ignore_unknown_options": False, "allow_interspersed_args": False}

@@ -50,6 +50,7 @@ class RunOptions:
     stop_timeout: int | None = None
     depends_on: list[str] = field(default_factory=list)
     read_only: bool = False
+    securelevel: int | None = None
 
 
 def parse_restart(value: str) -> dict:
@@ -185,7 +186,8 @@ def build_spec(engine, opts: RunOptions, image) -> dict:
             "NanoCpus": int((opts.cpus or 0) * 1e9), "PidsLimit": opts.pids_limit or 0,
             "NetworkMode": "none" if opts.network == "none" else "host",
             "Devices": list(opts.devices), "JailAllow": list(opts.allow),
-            "JailParams": list(opts.jail_params), "DependsOn": list(opts.depends_on),
+            "JailParams": list(opts.jail_params), "JailSecurelevel": opts.securelevel,
+            "DependsOn": list(opts.depends_on),
             "ReadonlyRootfs": opts.read_only,
         },
         "Mounts": [],
@@ -193,6 +195,8 @@ def build_spec(engine, opts: RunOptions, image) -> dict:
 
 
 def _validate_limits(opts: RunOptions) -> None:
+    if opts.securelevel is not None and not -1 <= opts.securelevel <= 3:
+        raise UsageError(f"invalid --securelevel {opts.securelevel}: use -1, 0, 1, 2 or 3")
     if opts.cpus is not None and opts.cpus <= 0:
         raise UsageError(f"invalid --cpus {opts.cpus}: it must be greater than 0")
     if opts.restart != "no" and opts.autoremove:

@@ -184,3 +184,18 @@ def test_run_leaves_no_waiting_supervisor_when_create_fails(jocker, busybox_imag
         assert jocker("run", "--rm", *bad, check=False).returncode == 125
     time.sleep(0.2)
     assert waiting() == before
+
+
+def test_securelevel_flag_reaches_the_jail_conf(jocker, engine, busybox_image):
+    from jocker.containers import lifecycle
+    from jocker.runtime import jail_plan
+    cid = jocker("create", "--name", "secure", "--securelevel", "2", busybox_image, "true").stdout.strip()
+    try:
+        c = lifecycle.get(engine, cid)
+        assert c.host["JailSecurelevel"] == 2
+        conf = jail_plan.plan(lifecycle.runtime_spec(engine, c), jail_plan.JailConfig()).conf_text
+        assert "securelevel = 2;" in conf
+    finally:
+        jocker("rm", "secure")
+    p = jocker("create", "--securelevel", "7", busybox_image, "true", check=False)
+    assert p.returncode == 125 and "invalid --securelevel" in p.stderr
