@@ -225,3 +225,30 @@ def cleanup(jocker):
     yield names
     for n in names:
         jocker("rm", "-fv", n, check=False)
+
+
+@pytest.fixture
+def zfs_names(jocker_env):
+    """zfs_names(): every dataset and snapshot under the test root, as a set."""
+    def names() -> set[str]:
+        out = subprocess.run(["zfs", "list", "-H", "-r", "-t", "all", "-o", "name",
+                              jocker_env["JOCKER_DATASET"]], capture_output=True, text=True, check=True)
+        return set(out.stdout.split())
+    return names
+
+
+@pytest.fixture
+def http_root(tmp_path):
+    """(directory, base URL) of a throwaway HTTP server on 127.0.0.1."""
+    import functools
+    import http.server
+    import threading
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()

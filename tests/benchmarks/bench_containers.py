@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import (PY, REPO, Sandbox, Summary, check_host, command_mix, fmt_ratio, log,  # noqa: E402
+from common import (PY, REPO, Sandbox, Summary, check_host, command_mix, fmt_ratio, listing_row, log,  # noqa: E402
                     median, ms, print_table, quartiles, ratio, run, time_interleaved, time_once)
 
 RUN_RUNS = 10
@@ -238,20 +238,9 @@ def bench_ps(sb: Sandbox, summary: Summary) -> None:
         create_rows.append([f"{have + 1} -> {n}", ms((time.perf_counter() - start) / (n - have))])
         have = n
         listed = len(sb.jocker("ps", "-aq").stdout.split())
-        ncmd, lines = sb.count_host_commands("ps", "-a")
+        ncmd, medians[n], row = listing_row(sb, "ps -a", n, PS_RUNS, medians.get(CONTAINER_COUNTS[0]), listed)
         counts.append(ncmd)
-        zget = next((l.split() for l in lines if l.startswith("zfs get")), None)
-        peers = {"jocker ps -a": lambda: sb.time_jocker("ps", "-a")}
-        if zget:
-            peers["zfs get alone"] = lambda: time_once(zget)
-        times = time_interleaved(peers, PS_RUNS)
-        t = times["jocker ps -a"]
-        q1, q3 = quartiles(t)
-        medians[n] = median(t)
-        zmed = median(times["zfs get alone"]) if zget else float("nan")
-        rows.append([n, listed, ncmd, command_mix(lines), ms(medians[n]), f"{ms(q1)} .. {ms(q3)}",
-                     fmt_ratio(ratio(medians[n], medians[CONTAINER_COUNTS[0]])), ms(zmed),
-                     f"{100 * zmed / medians[n]:.0f}%"])
+        rows.append(row)
     print_table(f"`jocker ps -a` with N containers (host commands from JOCKER_TRACE; median of {PS_RUNS} "
                 "runs, interleaved with its `zfs get -r` alone)",
                 ["N", "listed", "host cmds/call", "which", "median", "p25 .. p75",

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import (PY, REPO, Sandbox, Summary, check_host, command_mix, fmt_ratio, log,  # noqa: E402
+from common import (PY, REPO, Sandbox, Summary, check_host, fmt_ratio, listing_row, log,  # noqa: E402
                     median, ms, print_table, quartiles, ratio, time_interleaved, time_once)
 
 IMAGE_COUNTS = (10, 50, 200)
@@ -60,21 +60,9 @@ def bench_images_list(sb: Sandbox, summary: Summary) -> None:
         create_rows.append([f"{have + 1} -> {n}", ms(per_image)])
         have = n - 1
         listed = len(sb.jocker("images", "-q").stdout.split())
-        ncmd, lines = sb.count_host_commands("images")
+        ncmd, medians[n], row = listing_row(sb, "images", n, IMAGES_RUNS, medians.get(IMAGE_COUNTS[0]), listed)
         counts.append(ncmd)
-        # Peer: the store read alone (jocker's one `zfs get -r`, as traced).
-        zget = next((l.split() for l in lines if l.startswith("zfs get")), None)
-        peers = {"jocker images": lambda: sb.time_jocker("images")}
-        if zget:
-            peers["zfs get alone"] = lambda: time_once(zget)
-        times = time_interleaved(peers, IMAGES_RUNS)
-        t = times["jocker images"]
-        q1, q3 = quartiles(t)
-        medians[n] = median(t)
-        zmed = median(times["zfs get alone"]) if zget else float("nan")
-        rows.append([n, listed, ncmd, command_mix(lines), ms(medians[n]), f"{ms(q1)} .. {ms(q3)}",
-                     fmt_ratio(ratio(medians[n], medians[IMAGE_COUNTS[0]])), ms(zmed),
-                     f"{100 * zmed / medians[n]:.0f}%"])
+        rows.append(row)
     print_table(f"`jocker images` with N images (host commands from JOCKER_TRACE; "
                 f"median of {IMAGES_RUNS} runs of `python -m jocker images`, interleaved with "
                 "its `zfs get -r` alone)",

@@ -373,3 +373,25 @@ def command_mix(lines: Sequence[str]) -> str:
             k = "zfs get -r"
         counts[k] = counts.get(k, 0) + 1
     return ", ".join(f"{v}x {k}" for k, v in counts.items()) or "-"
+
+
+def listing_row(sb: "Sandbox", command: str, n: int, runs: int, baseline: float | None,
+                listed: int) -> tuple[int, float, list[object]]:
+    """One row of an `images`/`ps -a` scaling table: host commands per call,
+    the median time interleaved with jocker's own `zfs get -r` run alone, and
+    the share of that read. Returns (host commands, median, row)."""
+    ncmd, lines = sb.count_host_commands(*command.split())
+    zget = next((l.split() for l in lines if l.startswith("zfs get")), None)
+    label = f"jocker {command}"
+    peers = {label: lambda: sb.time_jocker(*command.split())}
+    if zget:
+        peers["zfs get alone"] = lambda: time_once(zget)
+    times = time_interleaved(peers, runs)
+    t = times[label]
+    q1, q3 = quartiles(t)
+    med = median(t)
+    zmed = median(times["zfs get alone"]) if zget else float("nan")
+    row = [n, listed, ncmd, command_mix(lines), ms(med), f"{ms(q1)} .. {ms(q3)}",
+           fmt_ratio(ratio(med, baseline if baseline is not None else med)), ms(zmed),
+           f"{100 * zmed / med:.0f}%"]
+    return ncmd, med, row

@@ -7,7 +7,6 @@ session's leak check sees no dataset left behind.
 from __future__ import annotations
 
 import functools
-import http.server
 import io
 import json
 import re
@@ -15,7 +14,6 @@ import signal
 import subprocess
 import sys
 import tarfile
-import threading
 import time
 from pathlib import Path
 
@@ -54,12 +52,6 @@ def cleanup_images(jocker, busybox_image):
         for iid in left:
             jocker("rmi", "-f", iid, check=False)
     pytest.fail(f"could not remove images {sorted(left)}")
-
-
-def _zfs_names(env) -> set[str]:
-    out = subprocess.run(["zfs", "list", "-H", "-r", "-t", "all", "-o", "name", env["JOCKER_DATASET"]],
-                         capture_output=True, text=True, check=True)
-    return set(out.stdout.split())
 
 
 def _inspect(jocker, ref) -> dict:
@@ -140,8 +132,8 @@ def test_changed_context_file_invalidates_copy(build, jocker, tmp_path):
     assert jocker("run", "--rm", "bt-ctx", "cat", "/data.txt").stdout == "two\n"
 
 
-def test_failing_run_stops_and_leaves_nothing(build, jocker, jocker_env, tmp_path):
-    before = _zfs_names(jocker_env)
+def test_failing_run_stops_and_leaves_nothing(build, jocker, jocker_env, tmp_path, zfs_names):
+    before = zfs_names()
     images_before = _all_image_ids(jocker)
     ctx = _context(tmp_path, "FROM busybox\nENV A=1\nRUN echo partial > /f && false\nRUN echo never\n")
     proc = build("-t", "bt-fail", ctx, check=False)
@@ -152,7 +144,7 @@ def test_failing_run_stops_and_leaves_nothing(build, jocker, jocker_env, tmp_pat
     # The ENV step's image stays as cache (as in Docker); remove it and nothing is left.
     for iid in _all_image_ids(jocker) - images_before:
         jocker("rmi", iid)
-    assert _zfs_names(jocker_env) == before
+    assert zfs_names() == before
     assert not list(Path(jocker_env["JOCKER_RUNDIR"]).glob("build-*"))
 
 
@@ -321,20 +313,6 @@ RUN echo "version=$VERSION unset=${UNSET:-none}" > /v
     assert "|1 VERSION=2.5 /bin/sh -c echo" in history
 
 
-@pytest.fixture
-def http_server(tmp_path):
-    root = tmp_path / "www"
-    root.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *a: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
 def _tarball(files: dict[str, bytes]) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
@@ -346,8 +324,8 @@ def _tarball(files: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-def test_add_tar_and_url(build, jocker, tmp_path, http_server):
-    www, url = http_server
+def test_add_tar_and_url(build, jocker, tmp_path, http_root):
+    www, url = http_root
     (www / "remote.txt").write_text("downloaded\n")
     ctx = _context(tmp_path, f"FROM busybox\nADD bundle.tar.gz /opt/\nADD {url}/remote.txt /dl/\n"
                    "COPY bundle.tar.gz /copied/\n",
@@ -418,18 +396,18 @@ def _start_build(jocker, ctx):
     raise AssertionError(f"the build did not start: {proc.stderr.read()}")
 
 
-def test_interrupted_build_cleans_up(build, jocker, jocker_env, tmp_path):
+def test_interrupted_build_cleans_up(build, jocker, jocker_env, tmp_path, zfs_names):
     """SIGTERM in the middle of a RUN: the build container is killed and the
     step's layer goes at once. SIGKILL: the next build's garbage collection
     removes what was left."""
-    before = _zfs_names(jocker_env)
+    before = zfs_names()
     ctx = _context(tmp_path / "term", "FROM busybox\nRUN echo started && sleep 60 && echo done\n")
     proc = _start_build(jocker, ctx)
     start = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 130
     assert time.monotonic() - start < 10                     # not the 60 s of the RUN
-    assert _zfs_names(jocker_env) == before
+    assert zfs_names() == before
     assert not list(Path(jocker_env["JOCKER_RUNDIR"]).glob("build-*"))
 
     ctx = _context(tmp_path / "kill", "FROM busybox\nRUN echo started && sleep 2 && echo done\n")
@@ -437,9 +415,9 @@ def test_interrupted_build_cleans_up(build, jocker, jocker_env, tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     time.sleep(2.5)          # the orphaned RUN finishes on its own
-    assert _zfs_names(jocker_env) != before                   # a pending layer is left...
+    assert zfs_names() != before                   # a pending layer is left...
     build("-", input="FROM busybox\n")                       # ...until the next build collects it
-    assert _zfs_names(jocker_env) == before
+    assert zfs_names() == before
     assert not list(Path(jocker_env["JOCKER_RUNDIR"]).glob("build-*"))
 
 

@@ -13,12 +13,6 @@ from pathlib import Path
 import pytest
 
 
-def _zfs_names(env, *extra):
-    out = subprocess.run(["zfs", "list", "-H", "-r", "-t", "all", "-o", "name", *extra,
-                          env["JOCKER_DATASET"]], capture_output=True, text=True, check=True)
-    return out.stdout.split()
-
-
 def _make_tar(path: Path, files: dict[str, bytes], compress=None, extra=()):
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
@@ -38,7 +32,7 @@ def _make_tar(path: Path, files: dict[str, bytes], compress=None, extra=()):
     return path
 
 
-def test_import_directory_and_list(jocker, busybox_image, jocker_env):
+def test_import_directory_and_list(jocker, busybox_image, jocker_env, zfs_names):
     out = jocker("images").stdout.splitlines()
     assert out[0].split() == ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]
     row = [line for line in out if line.startswith("busybox ")][0].split()
@@ -47,7 +41,7 @@ def test_import_directory_and_list(jocker, busybox_image, jocker_env):
     assert full.startswith("sha256:") and full[7:19] == row[2]
     # The image is a real snapshot carrying its config as user properties.
     snap = json.loads(jocker("inspect", busybox_image).stdout)[0]["GraphDriver"]["Data"]["Snapshot"]
-    assert snap in _zfs_names(jocker_env)
+    assert snap in zfs_names()
     prop = subprocess.run(["zfs", "get", "-H", "-o", "value", "jocker:image.id", snap],
                           capture_output=True, text=True).stdout.strip()
     assert prop == full
@@ -64,7 +58,7 @@ def test_import_tarball_compressions(jocker, tmp_path, compress):
     jocker("rmi", f"tarimg:{compress or 'plain'}")
 
 
-def test_identical_content_shares_one_layer(jocker, tmp_path, jocker_env):
+def test_identical_content_shares_one_layer(jocker, tmp_path, jocker_env, zfs_names):
     tarball = _make_tar(tmp_path / "same.tar", {"f": b"same"})
     a = json.loads(jocker("inspect", jocker("import", tarball, "same:a").stdout.strip()).stdout)[0]
     b = json.loads(jocker("inspect", jocker("import", "-m", "second", tarball, "same:b").stdout.strip()).stdout)[0]
@@ -72,9 +66,9 @@ def test_identical_content_shares_one_layer(jocker, tmp_path, jocker_env):
     assert a["GraphDriver"]["Data"]["Dataset"] == b["GraphDriver"]["Data"]["Dataset"]
     assert b["Comment"] == "second"
     jocker("rmi", "same:a")
-    assert a["GraphDriver"]["Data"]["Dataset"] in _zfs_names(jocker_env)   # still used by same:b
+    assert a["GraphDriver"]["Data"]["Dataset"] in zfs_names()   # still used by same:b
     jocker("rmi", "same:b")
-    assert a["GraphDriver"]["Data"]["Dataset"] not in _zfs_names(jocker_env)
+    assert a["GraphDriver"]["Data"]["Dataset"] not in zfs_names()
 
 
 def test_import_from_stdin(jocker, tmp_path):
@@ -86,8 +80,8 @@ def test_import_from_stdin(jocker, tmp_path):
     jocker("rmi", "stdin:1")
 
 
-def test_truncated_and_corrupt_tarballs_leave_nothing(jocker, tmp_path, jocker_env):
-    before = _zfs_names(jocker_env)
+def test_truncated_and_corrupt_tarballs_leave_nothing(jocker, tmp_path, jocker_env, zfs_names):
+    before = zfs_names()
     good = _make_tar(tmp_path / "g.tar.gz", {"big": bytes(200000)}, "gz")
     truncated = tmp_path / "t.tar.gz"
     truncated.write_bytes(good.read_bytes()[:-500])
@@ -97,12 +91,12 @@ def test_truncated_and_corrupt_tarballs_leave_nothing(jocker, tmp_path, jocker_e
         proc = jocker("import", bad, "broken:1", check=False)
         assert proc.returncode == 125
         assert "invalid archive" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
-    assert _zfs_names(jocker_env) == before
+    assert zfs_names() == before
     assert "broken" not in jocker("images").stdout
 
 
-def test_path_traversal_tarball_refused(jocker, tmp_path, jocker_env):
-    before = _zfs_names(jocker_env)
+def test_path_traversal_tarball_refused(jocker, tmp_path, jocker_env, zfs_names):
+    before = zfs_names()
     link = tarfile.TarInfo("etc")
     link.type = tarfile.SYMTYPE
     link.linkname = "/etc"
@@ -114,7 +108,7 @@ def test_path_traversal_tarball_refused(jocker, tmp_path, jocker_env):
         proc = jocker("import", tarball, "evil:1", check=False)
         assert proc.returncode == 125, proc.stdout
         assert "invalid archive" in proc.stderr
-    assert _zfs_names(jocker_env) == before
+    assert zfs_names() == before
 
 
 def _evil_through_symlink(path, link):
@@ -130,13 +124,13 @@ def _evil_through_symlink(path, link):
 
 @pytest.mark.parametrize("bad", ["UPPER:1", "has space", "a/../b", "-leading", "semi;colon",
                                  "x" * 300, "tab\tname", "ok:bad tag", "ok:" + "t" * 200, "ok:.dot"])
-def test_bad_names_refused_before_zfs(jocker, tmp_path, jocker_env, bad):
-    before = _zfs_names(jocker_env)
+def test_bad_names_refused_before_zfs(jocker, tmp_path, jocker_env, bad, zfs_names):
+    before = zfs_names()
     tarball = _make_tar(tmp_path / "n.tar", {"f": b"1"})
     proc = jocker("import", "--", tarball, bad, check=False)
     assert proc.returncode == 125
     assert proc.stderr.startswith("Error: invalid") and len(proc.stderr.strip().splitlines()) == 1
-    assert _zfs_names(jocker_env) == before
+    assert zfs_names() == before
 
 
 def test_tag_and_rmi_semantics(jocker, busybox_image):
@@ -211,7 +205,7 @@ def test_large_config_is_chunked_and_read_back(engine, busybox_image):
     remove_image(engine.store, "chunky:1")
 
 
-def test_interrupted_work_is_collected_but_live_work_is_not(engine, jocker, jocker_env):
+def test_interrupted_work_is_collected_but_live_work_is_not(engine, jocker, jocker_env, zfs_names):
     """A layer whose writer died (a killed import or build) is removed by
     `system prune`; one whose writer is alive is left alone."""
     dead = subprocess.Popen(["true"])
@@ -220,7 +214,7 @@ def test_interrupted_work_is_collected_but_live_work_is_not(engine, jocker, jock
     engine.zfs.set_props(orphan.dataset, {"jocker:txn": str(dead.pid)})
     live = engine.store.begin_layer()          # our own pid: alive
     out = jocker("system", "prune", "-f").stdout
-    names = _zfs_names(jocker_env)
+    names = zfs_names()
     assert orphan.dataset not in names and orphan.dataset in out
     assert live.dataset in names
     engine.store.abort_layer(live)

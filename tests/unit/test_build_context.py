@@ -1,13 +1,10 @@
 """Tests for the build context (jocker.build.context): real files under tmp_path."""
 
-import functools
 import gzip
-import http.server
 import io
 import os
 import stat
 import tarfile
-import threading
 
 import pytest
 
@@ -399,20 +396,6 @@ def test_add_tar_cannot_escape_through_image_symlinks(ctxdir, image, tmp_path):
 def test_is_url():
     assert is_url("http://x/y") and is_url("https://x/y")
     assert not is_url("ftp://x/y") and not is_url("file.txt") and not is_url("git@github.com:a/b")
-
-
-@pytest.fixture
-def http_root(tmp_path):
-    root = tmp_path / "www"
-    root.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *a, **k: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
 
 
 def test_download_from_local_server(http_root, tmp_path, ctxdir, image):
