@@ -219,6 +219,30 @@ def wait_for():
 
 
 @pytest.fixture
+def pty_run(jocker):
+    """pty_run(*args): `jocker ARGS` on a real terminal; (exit code, output bytes)."""
+    import pty
+
+    def run(*args):
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.environ.update(jocker.env)
+            os.execvp(sys.executable, [sys.executable, "-m", "jocker", *map(str, args)])
+        out = b""
+        while True:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        _, status = os.waitpid(pid, 0)
+        return os.waitstatus_to_exitcode(status), out
+    return run
+
+
+@pytest.fixture
 def cleanup(jocker):
     """Container names to `rm -fv` after the test, whatever happened."""
     names: list[str] = []

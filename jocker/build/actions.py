@@ -19,6 +19,7 @@ import tempfile
 from typing import Callable
 
 from ..containers.etcfiles import hosts_text, resolv_text
+from ..containers.identity import UnknownUser, ids_for_chown, read_image_file, user_id
 from ..errors import BuildError
 from ..runtime.oneshot import run_process
 from ..runtime.spec import ContainerSpec, Mount
@@ -76,7 +77,10 @@ class Actions:
                                  network=self.network, mounts=self._etc_mounts(rootfs, rundir, cid[:12]))
             self.out.begin_capture()
             self.running = spec
-            code = run_process(self.engine, spec, self.out.raw)
+            try:
+                code = run_process(self.engine, spec, self.out.raw)
+            except UnknownUser as e:    # USER names no one in the image: the build fails (1)
+                raise BuildError(str(e)) from None
         finally:
             self.running = None
             shutil.rmtree(rundir, ignore_errors=True)
@@ -194,48 +198,24 @@ def make_dirs(rootfs: str, path: str) -> None:
         os.chmod(d, 0o755)
 
 
-def _read_image_file(rootfs: str, path: str) -> list[str]:
-    host = resolve_in_root(rootfs, path)
-    try:
-        fd = os.open(host, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_CLOEXEC)
-    except OSError:
-        return []
-    with os.fdopen(fd, encoding="utf-8", errors="replace") as f:
-        return f.read().splitlines()
-
-
-def _lookup(rootfs: str, path: str, name: str) -> list[str] | None:
-    for line in _read_image_file(rootfs, path):
-        fields = line.split(":")
-        if len(fields) >= 3 and fields[0] == name:
-            return fields
-    return None
-
-
 def chown_ids(rootfs: str, spec: str) -> tuple[int, int] | None:
     """--chown=user[:group] as numbers, names looked up in the image's own
-    /etc/passwd and /etc/group. A user without a group uses the same number
-    as the group (Docker's documented rule)."""
+    /etc/passwd and /etc/group (identity.ids_for_chown has the rules)."""
     if not spec:
         return None
-    user, _, group = spec.partition(":")
-    if user.isdigit():
-        uid = int(user)
-    else:
-        entry = _lookup(rootfs, "/etc/passwd", user)
-        if entry is None or not entry[2].isdigit():
-            raise BuildError(f"unable to convert uid/gid chown string to host mapping: "
-                             f"can't find uid for user {user}: no such user: {user}")
-        uid = int(entry[2])
-    if not group:
-        return uid, uid
-    if group.isdigit():
-        return uid, int(group)
-    entry = _lookup(rootfs, "/etc/group", group)
-    if entry is None or not entry[2].isdigit():
+    passwd = read_image_file(rootfs, "/etc/passwd")
+    group = read_image_file(rootfs, "/etc/group")
+    user, _, grp = spec.partition(":")
+    try:
+        uid = user_id(user, passwd)
+    except UnknownUser:
         raise BuildError(f"unable to convert uid/gid chown string to host mapping: "
-                         f"can't find gid for group {group}: no such group: {group}")
-    return uid, int(entry[2])
+                         f"can't find uid for user {user}: no such user: {user}") from None
+    try:
+        return ids_for_chown(spec, passwd, group) if grp else (uid, uid)
+    except UnknownUser:
+        raise BuildError(f"unable to convert uid/gid chown string to host mapping: "
+                         f"can't find gid for group {grp}: no such group: {grp}") from None
 
 
 def _image_glob(root: str, rel: str) -> list[str]:

@@ -15,6 +15,7 @@ _RUN_OPTIONS = [
     click.option("--env-file", multiple=True, help="Read environment variables from a file."),
     click.option("-w", "--workdir", help="Working directory inside the container."),
     click.option("-u", "--user", help="User name or UID[:GID] inside the container."),
+    click.option("--group-add", multiple=True, help="Add a supplementary group (name or GID)."),
     click.option("-h", "--hostname", help="Container host name."),
     click.option("-v", "--volume", "volumes", multiple=True,
                  help="Bind mount /host:/ctr[:ro], named volume name:/ctr, or anonymous /ctr."),
@@ -49,6 +50,7 @@ def _opts(image, command, kw):
     from ..containers.create import RunOptions
     return RunOptions(image=image, command=list(command), name=kw["name"], env=list(kw["env"]),
                       env_files=list(kw["env_file"]), workdir=kw["workdir"], user=kw["user"],
+                      group_add=list(kw["group_add"]),
                       hostname=kw["hostname"], volumes=list(kw["volumes"]), entrypoint=kw["entrypoint"],
                       restart=kw["restart"], memory=kw["memory"], cpus=kw["cpus"],
                       pids_limit=kw["pids_limit"], tty=kw["tty"], interactive=kw["interactive"],

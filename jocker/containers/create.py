@@ -30,6 +30,7 @@ class RunOptions:
     env_files: list[str] = field(default_factory=list)
     workdir: str | None = None
     user: str | None = None
+    group_add: list[str] = field(default_factory=list)
     hostname: str | None = None
     volumes: list[str] = field(default_factory=list)
     entrypoint: str | None = None
@@ -181,7 +182,7 @@ def build_spec(engine, opts: RunOptions, image) -> dict:
             "StopTimeout": opts.stop_timeout, "ExposedPorts": icfg.get("ExposedPorts"),
         },
         "HostConfig": {
-            "Binds": list(opts.volumes), "RestartPolicy": parse_restart(opts.restart),
+            "Binds": list(opts.volumes), "GroupAdd": list(opts.group_add), "RestartPolicy": parse_restart(opts.restart),
             "AutoRemove": opts.autoremove, "Memory": parse_memory(opts.memory),
             "NanoCpus": int((opts.cpus or 0) * 1e9), "PidsLimit": opts.pids_limit or 0,
             "NetworkMode": "none" if opts.network == "none" else "host",

@@ -36,7 +36,7 @@ def runtime_spec(engine, c: Container) -> ContainerSpec:
         id=c.id, name=c.name, rootfs=engine.layout.container_rootfs(c.id),
         rundir=engine.layout.container_rundir(c.id), argv=[c.spec["Path"], *c.spec.get("Args", [])],
         hostname=cfg.get("Hostname", c.short), env=list(cfg.get("Env") or []),
-        user=cfg.get("User") or "", workdir=cfg.get("WorkingDir") or "/", tty=bool(cfg.get("Tty")),
+        user=cfg.get("User") or "", group_add=list(host.get("GroupAdd") or []), workdir=cfg.get("WorkingDir") or "/", tty=bool(cfg.get("Tty")),
         stdin_open=bool(cfg.get("OpenStdin")),
         mounts=[Mount(m["Source"], m["Destination"], not m.get("RW", True),
                       "bind" if m["Type"] == "bind" else "volume") for m in c.spec.get("Mounts", [])],

@@ -1,0 +1,104 @@
+"""Docker compatibility (issue 14), through the real CLI on ZFS: what a
+Docker user sees from `run` and `build`. Where Docker's behaviour comes from
+its source or documentation rather than a side-by-side run, the test's
+docstring says where."""
+
+from __future__ import annotations
+
+import pytest
+
+APP_DOCKERFILE = """FROM busybox:latest
+RUN echo 'app:x:1000:1000:app:/home/app:/bin/sh' >> /etc/passwd \\
+ && echo 'app:x:1000:' >> /etc/group \\
+ && echo 'devs:x:2000:nobody,app' >> /etc/group \\
+ && echo 'ops:x:3000:' >> /etc/group
+"""
+
+
+@pytest.fixture(scope="module")
+def app_image(jocker, busybox_image, tmp_path_factory):
+    ctx = tmp_path_factory.mktemp("appctx")
+    (ctx / "Dockerfile").write_text(APP_DOCKERFILE)
+    jocker("build", "-q", "-t", "compat-app:1", ctx)
+    yield "compat-app:1"
+    jocker("rmi", "compat-app:1", check=False)
+
+
+@pytest.fixture
+def own_images(jocker, busybox_image):
+    """Remove every image the test made (tagged, cached or dangling)."""
+    def ids():
+        return set(jocker("images", "-a", "-q", "--no-trunc").stdout.split())
+    before = ids()
+    yield
+    for iid in sorted(ids() - before, reverse=True):
+        jocker("rmi", "-f", iid, check=False)
+    for iid in sorted(ids() - before):
+        jocker("rmi", "-f", iid, check=False)
+
+
+def _env(jocker, *args):
+    out = jocker("run", "--rm", *args, "env").stdout
+    return [line for line in out.splitlines() if line]
+
+
+def test_environment_home_hostname_term(jocker, busybox_image, pty_run):
+    """Docker's container environment: PATH and HOSTNAME first, the image's
+    and -e's variables replacing or following them, TERM=xterm only with -t,
+    HOME from the passwd entry appended when unset, `/` without an entry
+    (moby container.CreateDaemonEnvironment; runc setupUser sets HOME).
+    Checked against Docker 20.10: `docker run --rm busybox env`."""
+    env = _env(jocker, "-h", "box", busybox_image)
+    assert env == ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                   "HOSTNAME=box", "HOME=/root"]
+    env = _env(jocker, "-e", "FOO=1", "-u", "nobody", busybox_image)
+    assert env[1].startswith("HOSTNAME=") and len(env[1]) == len("HOSTNAME=") + 12
+    assert env[2:] == ["FOO=1", "HOME=/nonexistent"]
+    assert _env(jocker, "-u", "4321", busybox_image)[-1] == "HOME=/"
+    assert _env(jocker, "-e", "HOME=/srv", busybox_image)[-1] == "HOME=/srv"
+    assert "TERM" not in "".join(_env(jocker, busybox_image))
+    code, out = pty_run("run", "-t", "--rm", "-h", "tty", busybox_image, "env")
+    assert code == 0
+    lines = out.replace(b"\r", b"").split(b"\n")
+    assert lines[1:4] == [b"HOSTNAME=tty", b"TERM=xterm", b"HOME=/root"]
+
+
+def test_exec_gets_the_same_environment(jocker, busybox_image, cleanup):
+    cleanup.append("compat-exec")
+    jocker("run", "-d", "--name", "compat-exec", "-h", "ex", busybox_image, "sleep", "60")
+    out = jocker("exec", "-u", "nobody", "compat-exec", "sh", "-c", "echo $HOSTNAME $HOME; id -u").stdout
+    assert out.split() == ["ex", "/nonexistent", "65534"]
+
+
+def test_groups_primary_memberships_and_group_add(jocker, app_image):
+    """Supplementary groups: the primary gid, the user's /etc/group
+    memberships, then --group-add (moby daemon/oci_linux.go getUser; runc
+    GetExecUser only adds memberships when -u names no group)."""
+    def ids(*args):
+        return jocker("run", "--rm", *args, app_image, "id").stdout.strip()
+    assert ids() == "uid=0(root) gid=0(root) groups=0(root)"
+    assert ids("-u", "app") == "uid=1000(app) gid=1000(app) groups=1000(app),2000(devs)"
+    assert ids("-u", "1000") == "uid=1000(app) gid=1000(app) groups=1000(app),2000(devs)"
+    assert ids("-u", "app:ops") == "uid=1000(app) gid=3000(ops) groups=3000(ops)"
+    assert ids("-u", "app", "--group-add", "ops", "--group-add", "4242") == \
+        "uid=1000(app) gid=1000(app) groups=1000(app),2000(devs),3000(ops),4242"
+    assert ids("-u", "777") == "uid=777 gid=0(root) groups=0(root)"
+    p = jocker("run", "--rm", "--group-add", "nosuchgroup", app_image, "id", check=False)
+    assert p.returncode == 125
+    assert "unable to find group nosuchgroup: no matching entries in group file" in p.stderr
+
+
+def test_unknown_user_exits_125_and_fails_a_build(jocker, busybox_image, tmp_path, own_images):
+    """`docker run -u nosuchuser busybox` fails before the command runs:
+    exit 125 and runc's "unable to find user nosuchuser: no matching entries
+    in passwd file". A RUN under such a USER fails the build (exit 1)."""
+    p = jocker("run", "--rm", "-u", "nosuchuser", busybox_image, "true", check=False)
+    assert p.returncode == 125, p.stderr
+    assert "unable to find user nosuchuser: no matching entries in passwd file" in p.stderr
+    p = jocker("run", "--rm", "-u", "9" * 4400, busybox_image, "true", check=False)
+    assert p.returncode == 125 and "must be in range 0-2147483647" in p.stderr
+    (tmp_path / "Dockerfile").write_text("FROM busybox:latest\nUSER nosuchuser\nRUN true\n")
+    p = jocker("build", "-t", "compat-nouser", tmp_path, check=False)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "unable to find user nosuchuser: no matching entries in passwd file" in p.stdout + p.stderr
+    assert jocker("images", "-q", "compat-nouser").stdout == ""
