@@ -61,20 +61,22 @@ class Actions:
         env = run_env(st, env_args)
         user = st.container.get("User") or ""
         workdir = st.container.get("WorkingDir") or "/"
+        scripts = instr.script_files()
 
         def action(rootfs: str, cid: str) -> None:
-            self._run(rootfs, cid, argv, env, user, workdir)
+            self._run(rootfs, cid, argv, env, user, workdir, scripts)
         return Plan(canonical(instr), run_created_by(argv, key_args), args=key_args, action=action)
 
     def _run(self, rootfs: str, cid: str, argv: list[str], env: list[str], user: str,
-             workdir: str) -> None:
+             workdir: str, scripts: dict[str, str] | None = None) -> None:
         # The pid in the name lets the next build remove what a killed one left.
         rundir = os.path.join(self.engine.layout.rundir, f"build-{os.getpid()}-{cid[:12]}")
         os.makedirs(rundir, exist_ok=True)
         try:
+            mounts = self._etc_mounts(rootfs, rundir, cid[:12]) + _script_mounts(rundir, scripts or {})
             spec = ContainerSpec(id=cid, name=f"build-{cid[:12]}", rootfs=rootfs, rundir=rundir,
                                  argv=argv, hostname=cid[:12], env=env, user=user, workdir=workdir,
-                                 network=self.network, mounts=self._etc_mounts(rootfs, rundir, cid[:12]))
+                                 network=self.network, mounts=mounts)
             self.out.begin_capture()
             self.running = spec
             try:
@@ -116,7 +118,10 @@ class Actions:
         if "from" in instr.flags:
             return self._copy_from_plan(instr, workdir, chown, mode)
         try:
-            sources, content = self._sources(instr) if add else self._local(instr.sources)
+            if instr.heredocs:
+                sources, content = self._heredoc_sources(instr)
+            else:
+                sources, content = self._sources(instr) if add else self._local(instr.sources)
         except BuildError as e:              # Docker: "COPY failed: file not found in ..."
             raise BuildError(f"{instr.cmd} failed: {e.message}", hint=e.hint) from None
         kind = ("dir" if sources[0].kind == "dir" else "file") if len(sources) == 1 else "multi"
@@ -130,6 +135,23 @@ class Actions:
     def _local(self, patterns: list[str]) -> tuple[list[Source], str]:
         sources = self.ctx.resolve_sources(patterns)
         return sources, self.ctx.content_hash(sources)
+
+    def _heredoc_sources(self, instr: Instruction) -> tuple[list[Source], str]:
+        """COPY/ADD <<EOF: each heredoc becomes a 0644 file named after its
+        delimiter, after any context sources."""
+        docs = {d.word: d for d in instr.heredocs}
+        local = [s for s in instr.sources if s not in docs]
+        sources, content = self._local(local) if local else ([], "")
+        h = hashlib.sha256(content.encode())
+        tmp = tempfile.mkdtemp(prefix="heredoc-", dir=self.tmpdir)
+        for n, doc in enumerate(d for w, d in docs.items() if w in instr.sources):
+            path = os.path.join(tmp, str(n))
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(doc.text)
+            os.chmod(path, 0o644)
+            h.update(f"\0{doc.name}\0{doc.text}".encode())
+            sources.append(Source.external(path, name=doc.name))
+        return sources, "sha256:" + h.hexdigest()
 
     def _sources(self, instr: Instruction) -> tuple[list[Source], str]:
         """ADD's sources: context files, then the downloaded URLs (fetched now:
@@ -196,6 +218,19 @@ def make_dirs(rootfs: str, path: str) -> None:
     for d in reversed(missing):
         os.mkdir(d)
         os.chmod(d, 0o755)
+
+
+def _script_mounts(rundir: str, scripts: dict[str, str]) -> list[Mount]:
+    """RUN <<EOF scripts starting with #!: host files mounted read-only at
+    their container path (buildkit's /dev/pipes/<name>, mode 0755)."""
+    mounts = []
+    for n, (target, text) in enumerate(sorted(scripts.items())):
+        host = os.path.join(rundir, f"heredoc-{n}")
+        with open(host, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(host, 0o755)
+        mounts.append(Mount(host, target, readonly=True))
+    return mounts
 
 
 def chown_ids(rootfs: str, spec: str) -> tuple[int, int] | None:

@@ -18,6 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from jocker.build import heredoc as H
 from jocker.build.substitute import (extract_flags, split_fields, split_key_values,
                                      split_words, substitute, substitute_words)
 from jocker.errors import UsageError
@@ -85,6 +86,7 @@ class Instruction:
     filename: str = "Dockerfile"
     escape: str = "\\"
     trigger: Instruction | None = None  # ONBUILD: the wrapped instruction
+    heredocs: list[H.Heredoc] = field(default_factory=list)  # RUN/COPY/ADD <<EOF bodies
 
     def __str__(self) -> str:
         return self.original
@@ -119,7 +121,13 @@ class Instruction:
         """RUN/CMD/ENTRYPOINT argv: exec form as is, shell form run through `shell`."""
         if self.json_form:
             return list(self.args)
+        if self.heredocs:
+            return H.run_argv(self.args[0], self.heredocs, list(shell))[0]
         return [*shell, self.args[0]] if self.args else []
+
+    def script_files(self) -> dict[str, str]:
+        """RUN <<EOF with a `#!` body: {path in the container: script} to provide."""
+        return H.run_argv(self.args[0], self.heredocs, [])[1] if self.heredocs else {}
 
     def healthcheck(self) -> dict:
         """HEALTHCHECK as Docker's HealthConfig JSON (durations in ns, zeros omitted)."""
@@ -218,10 +226,11 @@ def parse(text: str, filename: str = "Dockerfile", build_args: dict[str, str] | 
     escape = directives.get("escape", "\\")
     warnings: list[str] = []
     instructions = []
-    for start, end, line, had_blank in _logical_lines(lines, escape):
+    for start, end, line, had_blank, docs in _logical_lines(lines, escape, filename):
         if had_blank:
             warnings.append(f"[WARNING]: Empty continuation line found in:\n    {line}")
         instructions.append(parse_instruction(line, filename, start, end, escape))
+        instructions[-1].heredocs = docs
     if not instructions:
         raise DockerfileError(filename, 1, f"the Dockerfile ({filename}) cannot be empty")
     if warnings:
@@ -259,8 +268,9 @@ def _read_directives(lines: list[str], filename: str) -> dict[str, str]:
     return found
 
 
-def _logical_lines(lines: list[str], escape: str):
-    """Yield (first line, last line, joined text, had blank lines) per instruction.
+def _logical_lines(lines: list[str], escape: str, filename: str = "Dockerfile"):
+    """Yield (first line, last line, joined text, had blank lines, heredocs)
+    per instruction; heredoc bodies follow their instruction's line.
 
     Like Docker: a trailing escape (plus blanks) continues the line unless
     the character before it is the escape too (buildkit's rule: `\\\\` at the
@@ -288,8 +298,16 @@ def _logical_lines(lines: list[str], escape: str):
                 continue
             piece, more = _continuation(piece, escape)
             line += piece
-        if line.strip():  # a lone escape at the end of the file is no instruction
-            yield start, i, line, had_blank
+        if not line.strip():  # a lone escape at the end of the file is no instruction
+            continue
+        keyword, _, rest = _BLANKS.sub(" ", line.strip(), count=1).partition(" ")
+        docs = H.markers(keyword, rest, escape)
+        if docs:
+            i = H.read_bodies(lines, i, docs)
+            if i is None:
+                raise DockerfileError(filename, start, f"heredoc {docs[-1].name} has no terminating "
+                                      f"line: end it with a line holding just {docs[-1].name}")
+        yield start, i, line, had_blank, docs
 
 
 def _continuation(line: str, escape: str) -> tuple[str, bool]:
@@ -555,6 +573,10 @@ def expand(instr: Instruction, env: dict[str, str]) -> Instruction:
     elif instr.cmd == "ARG":
         new.args = [_sub(instr, name, env) + ("" if default is None else "=" + _sub(instr, default, env))
                     for name, default in instr.pairs]
+    elif instr.heredocs:     # COPY/ADD <<EOF: the bodies are expanded, not the words
+        words = {d.word for d in instr.heredocs}
+        new.args = [arg if arg in words else _sub(instr, arg, env) for arg in instr.args]
+        new.heredocs = _at(instr, H.expanded, instr.heredocs, env)
     else:  # keys and values alike for ENV/LABEL
         new.args = [_sub(instr, arg, env) for arg in instr.args]
     for flag in ("chown", "chmod"):

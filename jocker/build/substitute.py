@@ -33,9 +33,10 @@ class ShellWordError(ValueError):
     """A word that cannot be processed (unterminated quote or `${`...)."""
 
 
-def substitute(text: str, env: dict[str, str], escape: str = "\\") -> str:
-    """Expand variables and remove quotes/escapes, keeping whitespace (one word)."""
-    value, _ = _Lexer(text, env, escape).run()
+def substitute(text: str, env: dict[str, str], escape: str = "\\", *, quotes: bool = True) -> str:
+    """Expand variables and remove quotes/escapes, keeping whitespace (one word).
+    quotes=False leaves quote characters as they are (heredoc bodies)."""
+    value, _ = _Lexer(text, env, escape, quotes).run()
     return value
 
 
@@ -249,8 +250,9 @@ class _Lexer:
     with one regex step, so the time is linear in the input; `${...}`
     nesting is bounded (MAX_NESTING) instead of the interpreter's stack."""
 
-    def __init__(self, text: str, env: dict[str, str], escape: str):
+    def __init__(self, text: str, env: dict[str, str], escape: str, quotes: bool = True):
         self.text = text
+        self.quotes = "'\"" if quotes else ""
         self.pos = 0
         self.env = env
         self.escape = escape
@@ -273,7 +275,7 @@ class _Lexer:
         out: list[str] = []
         words = _Words()
         if stop not in self._plain:
-            self._plain[stop] = re.compile("[^$'\"" + re.escape(self.escape + stop) + "]+")
+            self._plain[stop] = re.compile("[^$" + re.escape(self.quotes + self.escape + stop) + "]+")
         ordinary = self._plain[stop]
         while self.pos < len(self.text):
             plain = ordinary.match(self.text, self.pos)

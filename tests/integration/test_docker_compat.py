@@ -102,3 +102,58 @@ def test_unknown_user_exits_125_and_fails_a_build(jocker, busybox_image, tmp_pat
     assert p.returncode == 1, p.stdout + p.stderr
     assert "unable to find user nosuchuser: no matching entries in passwd file" in p.stdout + p.stderr
     assert jocker("images", "-q", "compat-nouser").stdout == ""
+
+
+HEREDOC_DOCKERFILE = r"""FROM busybox:latest
+ARG WHO=world
+ENV GREETING=hello
+RUN <<EOF
+echo "script: $GREETING"
+echo two > /two
+EOF
+RUN <<EOF
+#!/bin/sh
+echo "shebang $0"
+EOF
+RUN cat <<A > /a && cat <<-'B' > /b
+first $GREETING
+A
+	second $GREETING
+	B
+COPY <<EOF /etc/motd
+Hello $WHO, "quoted" ${GREETING}
+EOF
+COPY --chmod=0600 <<"x1" <<x2 /dir/
+raw $WHO
+x1
+cooked $WHO
+x2
+CMD cat /two /a /b /etc/motd /dir/x1 /dir/x2
+"""
+
+
+def test_heredocs_in_run_copy_add(jocker, busybox_image, tmp_path, own_images):
+    """Heredocs as Docker's Dockerfile reference documents them ("Here-Documents"):
+    `RUN <<EOF` runs the body with the shell, a `#!` body runs as a file at
+    /dev/pipes/<name>, other RUN lines go to the shell with their bodies,
+    `<<-` strips tabs, COPY makes files (expanded unless the delimiter is
+    quoted; buildkit keeps quotes in the body)."""
+    (tmp_path / "Dockerfile").write_text(HEREDOC_DOCKERFILE)
+    out = jocker("build", "-t", "compat-heredoc", tmp_path).stdout
+    assert "Step 4/9 : RUN <<EOF" in out
+    assert "script: hello" in out and "shebang /dev/pipes/EOF" in out
+    got = jocker("run", "--rm", "compat-heredoc").stdout
+    assert got == ("two\nfirst hello\nsecond $GREETING\n"
+                   'Hello world, "quoted" hello\n'
+                   "raw $WHO\ncooked world\n")
+    modes = jocker("run", "--rm", "compat-heredoc", "stat", "-c", "%a %n",
+                   "/etc/motd", "/dir/x1", "/dir/x2").stdout.split("\n")
+    assert modes[:3] == ["644 /etc/motd", "600 /dir/x1", "600 /dir/x2"]
+    # The bodies are part of the cache key: a changed body rebuilds from there.
+    (tmp_path / "Dockerfile").write_text(HEREDOC_DOCKERFILE.replace("raw $WHO", "raw2"))
+    again = jocker("build", "-t", "compat-heredoc", tmp_path).stdout
+    assert again.count("Using cache") == 6
+    assert jocker("run", "--rm", "compat-heredoc", "cat", "/dir/x1").stdout == "raw2\n"
+    (tmp_path / "Dockerfile").write_text("FROM busybox:latest\nRUN <<EOF\necho never\n")
+    p = jocker("build", tmp_path, check=False)
+    assert p.returncode == 1 and "Dockerfile:2: heredoc EOF has no terminating line" in p.stderr

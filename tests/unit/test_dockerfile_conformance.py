@@ -91,7 +91,7 @@ def ast_node(line: str, escape: str) -> str:
 def dump(text: str) -> list[str]:
     lines = D._physical_lines(text)
     escape = D._read_directives(lines, "Dockerfile").get("escape", "\\")
-    return [ast_node(line, escape) for _, _, line, _ in D._logical_lines(lines, escape)]
+    return [ast_node(line, escape) for _, _, line, _, _ in D._logical_lines(lines, escape)]
 
 
 @pytest.mark.parametrize("case", _cases("testfiles"), ids=lambda p: p.name)

@@ -102,6 +102,29 @@ def test_lines_of_64_kib_are_refused_with_dockers_message():
     assert "Dockerfile:2:" in refused("FROM s\nLABEL a=" + "é" * 32768 + "\n")     # bytes, not characters
 
 
+def test_heredoc_parsing():
+    """Dockerfile reference, "Here-Documents" (buildkit: heredocs in RUN, COPY, ADD)."""
+    run, multi, copy, add, json_run, after = one(
+        "FROM s\nRUN <<EOF\necho $A\nEOF\n"
+        "RUN cat <<A >/a && cat <<-'B' >/b\nx\nA\n\ty $A\n\tB\n"
+        "COPY <<EOF /m\n$A \"q\"\nEOF\n"
+        "ADD <<'raw' <<cooked /d/\n$A\nraw\n$A\ncooked\n"
+        "RUN [\"cat\", \"<<EOF\"]\n"
+        "LABEL after=yes\n")
+    assert run.command() == ["/bin/sh", "-c", "echo $A\n"] and run.script_files() == {}
+    assert multi.command() == ["/bin/sh", "-c", "cat <<A >/a && cat <<-'B' >/b\nx\nA\n\ty $A\nB"]
+    assert [(d.name, d.expand, d.chomp, d.text) for d in multi.heredocs] == \
+        [("A", True, False, "x\n"), ("B", False, True, "y $A\n")]
+    assert expand(copy, {"A": "1"}).heredocs[0].text == '1 "q"\n'
+    assert [d.text for d in expand(add, {"A": "1"}).heredocs] == ["$A\n", "1\n"]
+    assert add.sources == ["<<'raw'", "<<cooked"] and not json_run.heredocs
+    assert after.args == ["after", "yes"] and after.lineno == 19
+    (script,) = one("FROM s\nRUN <<EOF\n#!/bin/sh\necho hi\nEOF\n")
+    assert script.command() == ["/dev/pipes/EOF"]
+    assert script.script_files() == {"/dev/pipes/EOF": "#!/bin/sh\necho hi\n"}
+    assert "heredoc EOF has no terminating line" in refused("FROM s\nRUN <<EOF\necho\n")
+
+
 # --------------------------------------------- what the fuzz run found (issue 14)
 
 def test_deeply_nested_substitution_is_an_error_not_a_recursion_error():
