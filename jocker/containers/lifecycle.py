@@ -13,7 +13,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from ..errors import Conflict, JockerError, NotFound
+from ..errors import Conflict, JockerError, NotFound, start_failure
 from ..lock import EngineLock
 from ..runtime.spec import ContainerSpec, Limits, Mount
 from ..storage import props as P
@@ -36,7 +36,8 @@ def runtime_spec(engine, c: Container) -> ContainerSpec:
         id=c.id, name=c.name, rootfs=engine.layout.container_rootfs(c.id),
         rundir=engine.layout.container_rundir(c.id), argv=[c.spec["Path"], *c.spec.get("Args", [])],
         hostname=cfg.get("Hostname", c.short), env=list(cfg.get("Env") or []),
-        user=cfg.get("User") or "", group_add=list(host.get("GroupAdd") or []), workdir=cfg.get("WorkingDir") or "/", tty=bool(cfg.get("Tty")),
+        user=cfg.get("User") or "", group_add=list(host.get("GroupAdd") or []),
+        workdir=cfg.get("WorkingDir") or "/", tty=bool(cfg.get("Tty")),
         stdin_open=bool(cfg.get("OpenStdin")),
         mounts=[Mount(m["Source"], m["Destination"], not m.get("RW", True),
                       "bind" if m["Type"] == "bind" else "volume") for m in c.spec.get("Mounts", [])],
@@ -160,9 +161,7 @@ def _start_locked(engine, c: Container, spec: ContainerSpec, attach: bool,
         if conn:
             conn.close()
         proc.wait()
-        err = JockerError(f"failed to start container {c.short}: {msg}")
-        err.exit_code = code
-        raise err
+        raise start_failure(code, f"failed to start container {c.short}: {msg}")
     if not attach:
         ready.close()
     return Started(int(words[1]), proc, conn)

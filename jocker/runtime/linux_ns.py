@@ -17,6 +17,7 @@ import sys
 import time
 
 from ..containers.identity import image_identity, process_env
+from ..envvars import merge_env
 from ..errors import JockerError
 from ..runner import Runner, default_runner
 from .base import ProcessCommand, RuntimeDriver
@@ -107,7 +108,7 @@ class LinuxNamespaceDriver(RuntimeDriver):
             # processes keep only their primary group here.
             cmd += ["--setgid", str(who.gid), "--setuid", str(who.uid)]
         env_map = dict(e.split("=", 1) for e in process_env(
-            _merge_env(spec.env, env), hostname=spec.hostname, tty=tty, home=who.home) if "=" in e)
+            merge_env(spec.env, env), hostname=spec.hostname, tty=tty, home=who.home) if "=" in e)
         return ProcessCommand(cmd + ["--", *argv], env_map)
 
     def signal_all(self, spec, signum, main_pid):
@@ -179,12 +180,6 @@ class _InNamespaces:
         from . import nsinit
         nsinit.run(self.spec_path)      # forks PID 1, waits, exits with its status
         return 125
-
-
-def _merge_env(base: list[str], extra: list[str]) -> list[str]:
-    env = dict(e.split("=", 1) for e in base if "=" in e)
-    env.update(dict(e.split("=", 1) for e in extra if "=" in e))
-    return [f"{k}={v}" for k, v in env.items()]
 
 
 def _kill(pid: int, signum: int) -> None:
