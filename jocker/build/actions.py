@@ -19,7 +19,7 @@ import tempfile
 from typing import Callable
 
 from ..containers.etcfiles import hosts_text, resolv_text
-from ..containers.identity import UnknownUser, ids_for_chown, read_image_file, user_id
+from ..containers.identity import UnknownUser, ids_for_chown, image_identity, read_image_file, user_id
 from ..errors import BuildError
 from ..runtime.oneshot import run_process
 from ..runtime.spec import ContainerSpec, Mount
@@ -34,13 +34,15 @@ FromResolver = Callable[[str], tuple[str, str]]
 
 
 class RunFailed(BuildError):
-    """A RUN exited non-zero: Docker's message, and (as the classic builder)
-    the build exits with the command's own status."""
+    """A RUN exited non-zero: the classic builder's message, and the build
+    exits 1 (current Docker)."""
 
     def __init__(self, argv: list[str], code: int):
         super().__init__(f"The command '{' '.join(argv)}' returned a non-zero code: {code}")
         self.code = code
-        self.status = code if 0 < code < 256 else 1   # the build exits with it
+        # The build exits 1, as Docker's default builder (BuildKit) does since
+        # Docker 23.0; the classic builder exited with the command's status.
+        self.status = 1
 
 
 class Actions:
@@ -128,7 +130,7 @@ class Actions:
 
         def action(rootfs: str, cid: str) -> None:
             self.ctx.copy_into(sources, rootfs, instr.dest, workdir, chown_ids(rootfs, chown),
-                               mode, unpack=add)
+                               mode, unpack=add, instruction=instr.cmd)
         created_by = f"{NOP}{instr.cmd} {kind}:{content.removeprefix('sha256:')} in {instr.dest} "
         return Plan(canonical(instr), created_by, content=content, action=action)
 
@@ -176,22 +178,30 @@ class Actions:
                 raise BuildError(f"COPY --from={instr.flags['from']}: that image has no files")
             with self.engine.store.layer_mounted(layer) as root:
                 sources = image_sources(root, instr.sources)
-                self.ctx.copy_into(sources, rootfs, instr.dest, workdir, owner, mode)
+                self.ctx.copy_into(sources, rootfs, instr.dest, workdir, owner, mode, keep_owner=True)
         created_by = f"{NOP}COPY multi:{content[7:]} in {instr.dest} "
         return Plan(canonical(instr), created_by, content=content, action=action)
 
     # -- WORKDIR ---------------------------------------------------------------
     @staticmethod
     def workdir_plan(st: StageState, instr: Instruction) -> Plan:
-        """WORKDIR sets the config and, like Docker's classic builder, creates the
-        directory (root-owned, 0755) when the image lacks it; when it exists the
-        step stays metadata-only (`skip_if`), costing no layer."""
+        """WORKDIR sets the config and creates the directory (0755) when the
+        image lacks it, owned by the stage's USER as Docker's default builder
+        (BuildKit) does since Docker 23.0; when it exists the step stays
+        metadata-only (`skip_if`), costing no layer."""
         path = workdir_path(st, instr.args[0])
+        user = st.container.get("User") or ""
 
         def apply(cfg: dict) -> None:
             cfg.setdefault("config", {})["WorkingDir"] = path
-        return Plan(canonical(instr), f"{NOP}WORKDIR {path}", apply=apply,
-                    action=lambda rootfs, cid: make_dirs(rootfs, path),
+
+        def action(rootfs: str, cid: str) -> None:
+            try:
+                who = image_identity(rootfs, user) if user else None
+            except UnknownUser as e:
+                raise BuildError(str(e)) from None
+            make_dirs(rootfs, path, (who.uid, who.gid) if who else None)
+        return Plan(canonical(instr), f"{NOP}WORKDIR {path}", apply=apply, action=action,
                     skip_if=lambda root: os.path.isdir(resolve_in_root(root, path)))
 
 
@@ -205,8 +215,9 @@ def _file_sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def make_dirs(rootfs: str, path: str) -> None:
-    """mkdir -p inside rootfs, resolving the image's symlinks chroot-style."""
+def make_dirs(rootfs: str, path: str, owner: tuple[int, int] | None = None) -> None:
+    """mkdir -p inside rootfs, resolving the image's symlinks chroot-style;
+    the directories it creates get `owner` when given."""
     host = resolve_in_root(rootfs, path)
     missing = []
     cur = host
@@ -218,6 +229,8 @@ def make_dirs(rootfs: str, path: str) -> None:
     for d in reversed(missing):
         os.mkdir(d)
         os.chmod(d, 0o755)
+        if owner is not None:
+            os.lchown(d, *owner)
 
 
 def _script_mounts(rundir: str, scripts: dict[str, str]) -> list[Mount]:

@@ -208,6 +208,8 @@ class Builder:
             base = self._resolve_image(stage.base, "FROM")
         if base is None:
             self.out.line(" ---> ")          # Docker prints an empty ID for scratch
+            # BuildKit (Docker >= 23.0) gives a scratch stage WorkingDir "/".
+            st.config["config"]["WorkingDir"] = "/"
             return st
         st.adopt(base)
         _default_path(st)

@@ -5,6 +5,8 @@ docstring says where."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 APP_DOCKERFILE = """FROM busybox:latest
@@ -157,3 +159,63 @@ def test_heredocs_in_run_copy_add(jocker, busybox_image, tmp_path, own_images):
     (tmp_path / "Dockerfile").write_text("FROM busybox:latest\nRUN <<EOF\necho never\n")
     p = jocker("build", tmp_path, check=False)
     assert p.returncode == 1 and "Dockerfile:2: heredoc EOF has no terminating line" in p.stderr
+
+
+COPY_FROM_DOCKERFILE = """FROM busybox:latest AS src
+RUN mkdir -p /d/sub && echo x > /d/sub/f && chown -R 1234:5678 /d/sub \\
+ && echo y > /g && chown 42:43 /g && chmod 640 /g
+FROM scratch AS empty
+FROM busybox:latest
+COPY --from=src /d /d
+COPY --from=src /g /g
+COPY --from=src --chown=7:8 /g /h
+COPY --from=src --chmod=0741 /g /i
+COPY --chmod=600 ctx.txt /j
+RUN echo 'app:x:1000:1000::/home/app:/bin/sh' >> /etc/passwd && echo 'app:x:1000:' >> /etc/group
+USER app
+WORKDIR /srv/app/work
+RUN touch mine
+USER root
+CMD stat -c '%u:%g %a %n' /d/sub /d/sub/f /g /h /i /j /srv /srv/app /srv/app/work /srv/app/work/mine
+"""
+
+
+def test_copy_from_ownership_chmod_and_workdir_owner(jocker, busybox_image, tmp_path, own_images):
+    """COPY --from keeps the source's owner unless --chown (Docker docs, COPY
+    --chown: only context copies become root's); --chmod sets the mode; a
+    WORKDIR created after USER belongs to that user (BuildKit, Docker's
+    default builder since 23.0: its WORKDIR mkdir runs as the stage's user)."""
+    (tmp_path / "Dockerfile").write_text(COPY_FROM_DOCKERFILE)
+    (tmp_path / "ctx.txt").write_text("c\n")
+    jocker("build", "-t", "compat-own", tmp_path)
+    got = jocker("run", "--rm", "compat-own").stdout.splitlines()
+    assert got == ["1234:5678 755 /d/sub", "1234:5678 644 /d/sub/f", "42:43 640 /g", "7:8 640 /h",
+                   "42:43 741 /i", "0:0 600 /j", "1000:1000 755 /srv", "1000:1000 755 /srv/app",
+                   "1000:1000 755 /srv/app/work", "1000:1000 644 /srv/app/work/mine"]
+
+
+def test_build_failures_and_scratch_workdir(jocker, busybox_image, tmp_path, own_images):
+    """Current Docker: a failing RUN fails the build with exit 1 (BuildKit,
+    default since 23.0; the classic step output and message stay), a scratch
+    stage has WorkingDir "/" (BuildKit). Several COPY sources onto a
+    destination without a trailing slash are refused with the classic
+    builder's message (BuildKit would overwrite one file: moby/buildkit#1853).
+    Checked against Docker 20.10's classic builder for the message."""
+    (tmp_path / "Dockerfile").write_text("FROM busybox:latest\nRUN echo out; exit 3\n")
+    p = jocker("build", tmp_path, check=False)
+    assert p.returncode == 1
+    assert "Step 2/2 : RUN echo out; exit 3" in p.stdout and "out" in p.stdout
+    assert "The command '/bin/sh -c echo out; exit 3' returned a non-zero code: 3" in p.stderr
+    (tmp_path / "a.txt").write_text("a")
+    (tmp_path / "b.txt").write_text("b")
+    for line in ("COPY a.txt b.txt /dest", "COPY *.txt /dest", "ADD a.txt b.txt /dest"):
+        (tmp_path / "Dockerfile").write_text(f"FROM busybox:latest\n{line}\n")
+        p = jocker("build", tmp_path, check=False)
+        word = line.split()[0]
+        assert p.returncode == 1, p.stdout + p.stderr
+        assert (f"When using {word} with more than one source file, the destination must be a "
+                "directory and end with a /") in p.stderr
+    (tmp_path / "Dockerfile").write_text("FROM scratch\nCOPY a.txt b.txt /dest/\n")
+    jocker("build", "-t", "compat-scratch", tmp_path)
+    cfg = json.loads(jocker("inspect", "compat-scratch").stdout)[0]["Config"]
+    assert cfg["WorkingDir"] == "/"
