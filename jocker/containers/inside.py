@@ -7,7 +7,7 @@ import shutil
 import subprocess
 
 from ..errors import Conflict, NotFound, UsageError
-from ..images import treediff
+from ..images import layertar, treediff
 from ..images.imageconfig import derive, now_rfc3339
 from .lifecycle import runtime_spec
 from .model import Container
@@ -183,7 +183,7 @@ def _commit_paused(engine, c, img, since, rootfs, tags, message, author, changes
     pending = engine.store.begin_layer(img.layer)
     try:
         treediff.apply(rootfs, pending.path, delta)
-        diff_id = treediff.digest(rootfs, delta)
+        diff_id, _ = layertar.write_layer(pending.path, delta)
         layer = engine.store.finish_layer(pending, diff_id)
     except BaseException:
         engine.store.abort_layer(pending)
