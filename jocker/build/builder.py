@@ -312,7 +312,7 @@ class Builder:
             if not changes:                 # identical consecutive layers are not duplicated
                 self.store.abort_layer(pending)
                 return self._commit(st, plan, key)
-            diff_id, _ = layertar.write_layer(pending.path, changes)
+            diff_id = layertar.seal_diff_id(self.store.zfs, pending, changes)
             layer = self._shared_layer(st.layer, diff_id)
             if layer:                       # the same change on the same parent exists: share it
                 self.store.abort_layer(pending)

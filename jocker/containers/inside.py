@@ -183,7 +183,7 @@ def _commit_paused(engine, c, img, since, rootfs, tags, message, author, changes
     pending = engine.store.begin_layer(img.layer)
     try:
         treediff.apply(rootfs, pending.path, delta)
-        diff_id, _ = layertar.write_layer(pending.path, delta)
+        diff_id = layertar.seal_diff_id(engine.store.zfs, pending, delta)
         layer = engine.store.finish_layer(pending, diff_id)
     except BaseException:
         engine.store.abort_layer(pending)

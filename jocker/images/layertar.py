@@ -177,6 +177,19 @@ def write_layer(root: str, changes: list[Change], out: IO[bytes] | None = None, 
     return sink.digest(), sink.size
 
 
+EPOCH_PROP = "jocker:layer.epoch"
+
+
+def seal_diff_id(zfs, pending, changes: list[Change]) -> str:
+    """The diff ID of a new layer (build step, commit), with mtimes clamped to
+    SOURCE_DATE_EPOCH when set; the clamp is recorded on the layer so the tar
+    written later for push or save is the same bytes."""
+    epoch = source_date_epoch()
+    if epoch is not None:
+        zfs.set_props(pending.dataset, {EPOCH_PROP: str(epoch)})
+    return write_layer(pending.path, changes, epoch=epoch)[0]
+
+
 def tree_changes(parent_root: str | None, root: str, since: float = 0.0, skip=()) -> list[Change]:
     """The changes of a layer against its parent tree (None: a base layer)."""
     from .treediff import diff_trees

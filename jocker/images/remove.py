@@ -13,6 +13,7 @@ from __future__ import annotations
 from ..errors import Conflict, JockerError
 from ..layout import Layout
 from ..storage.base import ZfsDriver
+from .blobs import BlobStore, referenced
 from .leases import leased
 from .state import Image, State, txn_alive
 from .store import ImageStore
@@ -65,7 +66,15 @@ def remove_image(store: ImageStore, ref: str, *, force: bool = False,
                 store.write_tags(img, {})
                 return out
         out += _delete(store, st, img, prune_parents)
+        prune_blobs(store)
         return out
+
+
+def prune_blobs(store: ImageStore) -> list[str]:
+    """Blobs no layer records and no live pull holds (blobs.py)."""
+    st = store.load()
+    keep = referenced(ds for name, ds in st.datasets.items() if name.startswith(store.layout.layers + "/"))
+    return BlobStore(store.layout.mountpoint).prune(keep | set(leased(store.layout.rundir)))
 
 
 def _normalized(ref: str) -> str:
@@ -129,6 +138,7 @@ def prune_images(store: ImageStore, *, all_unused: bool = False,
                 changed = True
                 break
         after = _layers_used(store.load())
+        prune_blobs(store)
     return out, max(0, before - after)
 
 
@@ -167,6 +177,7 @@ def collect_garbage(store: ImageStore) -> list[str]:
                 del st.layers[layer.id]
                 if layer.parent in st.layers:
                     st.layers[layer.parent].children.remove(layer.id)
+        prune_blobs(store)
     return removed
 
 

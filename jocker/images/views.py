@@ -53,6 +53,14 @@ def image_matches(st: State, img: Image, filters: list[tuple[str, str]], tag: st
     return True
 
 
+def _digest_of(img: Image, repo: str | None) -> str:
+    for ref in img.repo_digests:
+        name, _, digest = ref.partition("@")
+        if repo is None or name == repo:
+            return digest
+    return "<none>"
+
+
 def image_rows(st: State, *, all_images: bool = False, filters: list[tuple[str, str]] = (),
                now: float | None = None) -> list[dict[str, Any]]:
     """One row per (image, tag) like `docker images`; untagged images as <none>.
@@ -62,6 +70,8 @@ def image_rows(st: State, *, all_images: bool = False, filters: list[tuple[str, 
         tags = st.live_tags(img)
         if not tags and not all_images and st.children_of(img):
             continue
+        if not tags and img.repo_digests:     # pulled by digest: `name <none>`
+            tags = [r.split("@")[0] + ":<none>" for r in img.repo_digests]
         for tag in tags or [None]:
             if not image_matches(st, img, list(filters), tag):
                 continue
@@ -69,7 +79,8 @@ def image_rows(st: State, *, all_images: bool = False, filters: list[tuple[str, 
             rows.append({"Repository": repo, "Tag": t, "ID": img.short, "FullID": img.id,
                          "CreatedSince": ago(img.created, now), "CreatedAt": img.config.get("created", ""),
                          "Size": human_size(img.size), "VirtualSize": human_size(img.size),
-                         "Containers": str(len(img.containers)), "Digest": "<none>"})
+                         "Containers": str(len(img.containers)),
+                         "Digest": _digest_of(img, repo if tag else None)})
     return rows
 
 
@@ -80,7 +91,7 @@ def inspect_image(st: State, img: Image) -> dict[str, Any]:
     return {
         "Id": img.id,
         "RepoTags": st.live_tags(img),
-        "RepoDigests": [],
+        "RepoDigests": list(img.repo_digests),
         "Parent": img.parent,
         "Comment": (cfg.get("history") or [{}])[-1].get("comment", ""),
         "Created": cfg.get("created", ""),

@@ -1,0 +1,159 @@
+"""pull/push/login against a real registry (Debian's docker-registry) on
+127.0.0.1, validated with skopeo."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import urllib.request
+
+import pytest
+
+from registry_fixtures import Proxy, Registry, need
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    reason = need("docker-registry")
+    if reason:
+        pytest.skip(reason)
+    reg = Registry(tmp_path_factory.mktemp("registry"))
+    yield reg
+    reg.stop()
+
+
+def _build(jocker, tmp_path, base, tag, text):
+    ctx = tmp_path / f"ctx-{tag.replace('/', '_').replace(':', '_')}"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {base}\nRUN echo {text} > /hello && mkdir -p /data "
+                                    f"&& ln /hello /data/hard && rm -rf /etc/motd\nCMD [\"cat\", \"/hello\"]\n")
+    jocker("build", "-q", "-t", tag, ctx)
+
+
+def test_build_push_rmi_pull_run_round_trip(jocker, registry, busybox_image, tmp_path, images):
+    name = f"{registry.host}/rt/web:1"
+    images.append(name)
+    _build(jocker, tmp_path, busybox_image, name, "shipped")
+    before = json.loads(jocker("inspect", name).stdout)[0]
+    out = jocker("push", name).stdout
+    assert "1: digest: sha256:" in out
+    digest = out.split("digest: ")[1].split()[0]
+    assert json.loads(jocker("inspect", name).stdout)[0]["RepoDigests"] == [f"{registry.host}/rt/web@{digest}"]
+    again = jocker("push", name).stdout        # every blob already there
+    assert "Layer already exists" in again and "Pushed" not in again
+    jocker("rmi", name)
+    pulled = jocker("pull", name).stdout
+    assert f"Digest: {digest}" in pulled
+    after = json.loads(jocker("inspect", name).stdout)[0]
+    assert after["Id"] == before["Id"]         # same config bytes, same layers
+    assert after["RootFS"]["Layers"] == before["RootFS"]["Layers"]
+    run = jocker("run", "--rm", name)
+    assert run.stdout.strip() == "shipped"
+    # pull again: nothing to fetch, every layer already exists
+    again = jocker("pull", name).stdout
+    assert "Downloading" not in again
+    # by digest, and listed with --digests
+    jocker("pull", f"{registry.host}/rt/web@{digest}")
+    assert digest in jocker("images", "--digests").stdout
+    jocker("rmi", name)
+
+
+def test_skopeo_reads_what_jocker_pushed(jocker, registry, busybox_image, tmp_path, images):
+    reason = need("skopeo")
+    if reason:
+        pytest.skip(reason)
+    name = f"{registry.host}/sk/web:2"
+    images.append(name)
+    _build(jocker, tmp_path, busybox_image, name, "skopeo")
+    jocker("push", name)
+    insp = subprocess.run(["skopeo", "inspect", "--tls-verify=false", f"docker://{name}"],
+                          capture_output=True, text=True, check=True)
+    info = json.loads(insp.stdout)
+    img = json.loads(jocker("inspect", name).stdout)[0]
+    assert info["Layers"] and len(info["Layers"]) == len(img["RootFS"]["Layers"])
+    dest = tmp_path / "oci"
+    subprocess.run(["skopeo", "copy", "--src-tls-verify=false", f"docker://{name}", f"oci:{dest}:x"],
+                   capture_output=True, text=True, check=True)
+    index = json.loads((dest / "index.json").read_text())
+    manifest = json.loads((dest / "blobs" / "sha256" / index["manifests"][0]["digest"][7:]).read_text())
+    config = json.loads((dest / "blobs" / "sha256" / manifest["config"]["digest"][7:]).read_text())
+    assert config["rootfs"]["diff_ids"] == img["RootFS"]["Layers"]
+    jocker("rmi", name)
+
+
+def test_pull_errors_name_the_image(jocker, registry):
+    res = jocker("pull", f"{registry.host}/nope/missing:1", check=False)
+    assert res.returncode != 0
+    assert "nope/missing" in res.stderr and "404" in res.stderr
+    res = jocker("pull", f"{registry.host}/x/y:1", "--platform", "bogus", check=False)
+    assert res.returncode == 125 and "invalid platform" in res.stderr
+
+
+@pytest.fixture(scope="module")
+def shipped(jocker, registry, busybox_image, tmp_path_factory):
+    """An image jocker pushed to the registry, not present locally: (name on
+    the registry, its manifest)."""
+    name = f"{registry.host}/faults/web:1"
+    _build(jocker, tmp_path_factory.mktemp("shipped"), busybox_image, name, "faulty")
+    jocker("push", name)
+    jocker("rmi", name)
+    jocker("image", "prune", "-f")
+    req = urllib.request.Request(f"http://{registry.host}/v2/faults/web/manifests/1",
+                                 headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+    return "faults/web:1", json.loads(urllib.request.urlopen(req).read())
+
+
+@pytest.fixture
+def proxy(registry):
+    p = Proxy(registry.host)
+    yield p
+    p.stop()
+
+
+@pytest.mark.parametrize("where, fault, expect", [
+    ("layer", "corrupt", "digest mismatch"),
+    ("layer", "truncate", "layer 2/2"),
+    ("config", "corrupt", "config digest mismatch"),
+    ("manifests", "404", "404"),
+    ("manifests", "401", "401"),
+    ("manifests", "403", "403"),
+    ("manifests", "429", "rate-limits"),
+    ("manifests", "500", "500"),
+    ("manifests", "hang", "within 2s"),
+])
+def test_bad_registry_answers_leave_nothing(jocker, shipped, proxy, where, fault, expect, zfs_names):
+    name, manifest = shipped
+    key = {"layer": manifest["layers"][-1]["digest"], "config": manifest["config"]["digest"],
+           "manifests": "/manifests/"}[where]
+    proxy.faults[key] = fault
+    before = zfs_names()
+    res = jocker("pull", f"{proxy.host}/{name}", check=False, env={"JOCKER_REGISTRY_TIMEOUT": "2"})
+    assert res.returncode != 0
+    err = res.stderr.strip().splitlines()
+    assert len(err) == 1 and expect in err[0] and "faults/web" in err[0], res.stderr
+    assert zfs_names() == before                       # no partial layer or image
+    assert "faults/web" not in jocker("images", "-a").stdout
+
+
+def test_token_auth_login_logout(jocker, registry, busybox_image, tmp_path, images):
+    p = Proxy(registry.host, token_auth=True)
+    try:
+        env = {"DOCKER_CONFIG": str(tmp_path / "docker")}
+        name = f"{p.host}/tok/web:1"
+        images.append(name)
+        jocker("tag", busybox_image, name)
+        res = jocker("push", name, check=False, env=env)
+        assert res.returncode != 0 and "401" in res.stderr and "jocker login" in res.stderr
+        bad = jocker("login", "-u", "u", "--password-stdin", p.host, input="wrong\n", check=False, env=env)
+        assert bad.returncode != 0 and "401" in bad.stderr
+        jocker("login", "-u", "u", "--password-stdin", p.host, input="p\n", env=env)
+        stored = json.loads((tmp_path / "docker" / "config.json").read_text())
+        assert p.host in stored["auths"]
+        jocker("push", name, env=env)
+        jocker("rmi", name)
+        jocker("pull", name, env=env)
+        assert any(s.startswith("GET /token") for s in p.seen)
+        assert "Removing login credentials" in jocker("logout", p.host, env=env).stdout
+        assert p.host not in json.loads((tmp_path / "docker" / "config.json").read_text())["auths"]
+    finally:
+        p.stop()
