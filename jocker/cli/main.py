@@ -44,6 +44,8 @@ COMMANDS = {
     "push": "ship:push_cmd",
     "login": "ship:login_cmd",
     "logout": "ship:logout_cmd",
+    "save": "ship:save_cmd",
+    "load": "ship:load_cmd",
 }
 
 

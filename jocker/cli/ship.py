@@ -96,3 +96,50 @@ def logout_cmd(obj, server):
     registry, found = logout(obj.engine, server)
     click.echo(f"Removing login credentials for {registry}" if found
                else f"Not logged in to {registry}")
+
+
+@click.command("save")
+@click.argument("images", nargs=-1, required=True)
+@click.option("-o", "--output", help="Write to a file instead of standard output.")
+@click.pass_obj
+def save_cmd(obj, images, output):
+    """Save images to a tar archive (OCI layout and docker-archive in one).
+
+    \b
+    Examples:
+      jocker save -o web.tar web:1 web:2
+      jocker save web | ssh host2 jocker load
+    """
+    from ..distribution.archive import save, save_to_file
+    from ..errors import UsageError
+    if output:
+        save_to_file(obj.engine, list(images), output)
+        return
+    if sys.stdout.isatty():
+        raise UsageError("cowardly refusing to save to a terminal", hint="use -o FILE or redirect")
+    save(obj.engine, list(images), sys.stdout.buffer)
+    sys.stdout.buffer.flush()
+
+
+@click.command("load")
+@click.option("-i", "--input", "input_", help="Read from a tar archive file instead of standard input.")
+@click.option("--platform", help="os/arch for multi-platform archives.")
+@click.option("-q", "--quiet", is_flag=True, help="Suppress the load output.")
+@click.pass_obj
+def load_cmd(obj, input_, platform, quiet):
+    """Load images from a tar archive (docker-archive or OCI layout, plain,
+    gzip or xz, e.g. FreeBSD's OCI image .txz files).
+
+    \b
+    Examples:
+      jocker load -i web.tar
+      jocker load -i FreeBSD-15.0-RELEASE-amd64-container-image-runtime.txz
+    """
+    from ..distribution.archive import load
+    if input_:
+        with open(input_, "rb") as f:
+            lines = load(obj.engine, f, platform=platform)
+    else:
+        lines = load(obj.engine, sys.stdin.buffer, platform=platform)
+    for line in lines:
+        click.echo(line)

@@ -41,6 +41,14 @@ class Remote:
         return Remote(self.registry, self.repository, tag, None, self.local)
 
 
+def familiar(name: str) -> str:
+    """Docker's short form of a repository name: docker.io/library/alpine -> alpine."""
+    first, _, rest = name.partition("/")
+    if first not in (DOCKER_HUB, "index.docker.io") or not rest:
+        return name
+    return rest[len("library/"):] if rest.startswith("library/") and rest.count("/") == 1 else rest
+
+
 def has_registry(name: str) -> bool:
     first, sep, _ = name.partition("/")
     return bool(sep) and ("." in first or ":" in first or first == "localhost")
@@ -69,7 +77,7 @@ def resolve(text: str, search: list[str]) -> list[Remote]:
     out = []
     for reg in regs:
         r, repo = split(ref.repository, reg)
-        out.append(Remote(r, repo, ref.tag, ref.digest, ref.repository))
+        out.append(Remote(r, repo, ref.tag, ref.digest, familiar(ref.repository)))
     return out
 
 

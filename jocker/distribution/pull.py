@@ -11,18 +11,14 @@ image appears atomically with its tags.
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import json
-import os
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 
-from ..errors import JockerError, NotFound, UsageError
-from ..images.blobs import PROP, SOURCE_PROP, BlobRef, BlobStore, DigestMismatch
+from ..errors import NotFound, UsageError
+from ..images.blobs import BlobStore, DigestMismatch
 from ..images.imageconfig import host_arch, host_os
-from ..images.layertar import LayerError, apply_layer
 from ..images.leases import Lease
+from .assemble import Target, assemble, present, sha256
 from ..images.state import Image
 from .client import Client, RegistryError
 from .names import Remote
@@ -32,10 +28,6 @@ INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
 MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json",
                   "application/vnd.docker.distribution.manifest.v2+json")
 PARALLEL = 3
-
-
-def sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def parse_platform(text: str | None) -> tuple[str, str, str]:
@@ -86,17 +78,6 @@ def fetch_manifest(client: Client, remote: Remote, platform, what: str) -> tuple
     return doc, data, digest
 
 
-def _decompressor(media_type: str, path: str):
-    with open(path, "rb") as f:
-        head = f.read(4)
-    if head.startswith(b"\x1f\x8b"):
-        return gzip.open(path, "rb")
-    if head.startswith(b"\x28\xb5\x2f\xfd"):
-        raise UsageError(f"zstd layers need Python 3.14's compression.zstd ({media_type})",
-                         hint="pull an image with gzip layers")
-    return open(path, "rb")
-
-
 class Puller:
     def __init__(self, engine, client: Client, blobs: BlobStore, progress=None):
         self.engine = engine
@@ -127,42 +108,18 @@ class Puller:
         if len(layers) != len(diff_ids):
             raise RegistryError(f"{what}: the manifest lists {len(layers)} layers, the config "
                                 f"{len(diff_ids)} diff IDs")
-        st = self.engine.load_state()
-        # Layers already here (same diff ID on the same parent) are not fetched.
-        parent, have = "", []
-        for d in diff_ids:
-            lid = self.store.find_layer(st, parent, d)
-            if lid is None:
-                break
-            have.append(lid)
-            parent = lid
+        have = present(self.engine, diff_ids)
         for l in layers[:len(have)]:
             self.progress({"id": l["digest"][7:19], "status": "Already exists"})
         todo = list(enumerate(layers))[len(have):]
+        target = Target(what, raw, config, layers, tags, [f"{remote.local}@{digest}"],
+                        f"{remote.registry}/{remote.repository}")
         with Lease(self.engine.layout.rundir) as lease:     # prune keeps our blobs
             for _, desc in todo:
                 lease.add(desc["digest"])
             with ThreadPoolExecutor(PARALLEL) as pool:
                 list(pool.map(lambda item: self._download(remote, what, len(layers), *item), todo))
-            return self._assemble(remote, what, todo, diff_ids, parent, config, raw, tags, digest,
-                                  len(layers))
-
-    def _assemble(self, remote, what, todo, diff_ids, parent, config, raw, tags, digest, total):
-        made: list[str] = []
-        try:
-            for i, desc in todo:
-                parent = self._apply(remote, what, i, total, desc, diff_ids[i], parent)
-                made.append(parent)
-            top = parent or self._empty_anchor()
-            img = self.store.create_image(top, config, tags, raw=raw,
-                                          repo_digests=[f"{remote.local}@{digest}"])
-        except BaseException:
-            for lid in reversed(made):
-                self._drop(lid)
-            raise
-        for lid in made:
-            self.store.release_layer(lid)
-        return img, digest
+            return assemble(self.engine, self.blobs, target, have, self.progress), digest
 
     def _download(self, remote, what, total, i, desc) -> None:
         short = desc["digest"][7:19]
@@ -191,40 +148,6 @@ class Puller:
         finally:
             resp.close()
         self.progress({"id": short, "status": "Download complete"})
-
-    def _apply(self, remote, what, i, total, desc, diff_id, parent) -> str:
-        short = desc["digest"][7:19]
-        lwhat = f"{what}, layer {i + 1}/{total} ({desc['digest'][:19]})"
-        self.progress({"id": short, "status": "Extracting"})
-        pending = self.store.begin_layer(parent)
-        try:
-            path = self.blobs.path(desc["digest"])
-            try:
-                with _decompressor(desc.get("mediaType", ""), path) as plain:
-                    got, _ = apply_layer(plain, pending.path, what=lwhat)
-            except (OSError, EOFError, zlib.error) as e:
-                raise LayerError(f"{lwhat}: corrupt compressed data: {e}") from None
-            if got != diff_id:
-                raise DigestMismatch(f"{lwhat}: diff ID mismatch: the config says {diff_id}, "
-                                     f"the layer is {got}")
-            ref = BlobRef(desc.get("mediaType", ""), desc["digest"], os.path.getsize(path))
-            self.engine.zfs.set_props(pending.dataset, {
-                PROP: ref.encode(), SOURCE_PROP: f"{remote.registry}/{remote.repository}"})
-            lid = self.store.finish_layer(pending, diff_id)
-        except BaseException:
-            self.store.abort_layer(pending)
-            raise
-        self.progress({"id": short, "status": "Pull complete"})
-        return lid
-
-    def _drop(self, lid: str) -> None:
-        try:
-            self.engine.zfs.destroy(self.engine.layout.layer(lid), recursive=True)
-        except JockerError:
-            pass        # the garbage collector gets it (its writer pid is gone)
-
-    def _empty_anchor(self) -> str:
-        raise RegistryError("images without layers cannot be pulled yet")
 
 
 MAX_CONFIG = 8 << 20

@@ -11,6 +11,7 @@ import urllib.parse
 from ..images.blobs import SOURCE_PROP, BlobStore
 from ..images.export import MT_OCI_MANIFEST, ExportImage, prepare
 from ..images.state import Image
+from .assemble import sha256
 from .client import Client, RegistryError
 from .names import Remote
 
@@ -57,7 +58,6 @@ class Pusher:
                                             "Content-Length": str(len(manifest))},
                                    body=manifest, ok=(201, 200), what=f"pushing the manifest of {remote.local}")
         resp.close()
-        from .pull import sha256
         digest = sha256(manifest)
         if exp.config == img.raw.encode():
             self.engine.store.add_repo_digests(img, [f"{remote.local}@{digest}"])

@@ -31,6 +31,10 @@ MT_OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 MT_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MT_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 
+# Docker v2 layer types as their OCI equivalents (the manifests jocker writes are OCI).
+OCI_OF = {"application/vnd.docker.image.rootfs.diff.tar.gzip": MT_OCI_GZIP,
+          "application/vnd.docker.image.rootfs.diff.tar": MT_OCI_TAR, "": MT_OCI_TAR}
+
 
 @dataclass
 class ExportLayer:
@@ -56,7 +60,8 @@ class ExportImage:
             "mediaType": MT_OCI_MANIFEST,
             "config": {"mediaType": MT_OCI_CONFIG, "digest": self.config_digest,
                        "size": len(self.config)},
-            "layers": [{"mediaType": lay.blob.media_type, "digest": lay.blob.digest,
+            "layers": [{"mediaType": OCI_OF.get(lay.blob.media_type, lay.blob.media_type),
+                        "digest": lay.blob.digest,
                         "size": lay.blob.size} for lay in self.layers],
         }, separators=(",", ":")).encode()
 

@@ -164,3 +164,39 @@ class Proxy:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class Podman:
+    """podman with its own storage (vfs) and run directories, so the tests
+    never touch the host's containers or images."""
+
+    def __init__(self, workdir):
+        import tempfile
+        self.runroot = tempfile.mkdtemp(prefix="jpr-", dir="/tmp")     # must be short
+        self.argv = ["podman", "--root", str(workdir / "podman-root"), "--runroot", self.runroot,
+                     "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "none"]
+
+    def __call__(self, *args, check=True):
+        res = subprocess.run([*self.argv, *map(str, args)], capture_output=True, text=True, timeout=300)
+        if check and res.returncode != 0:
+            raise AssertionError(f"podman {' '.join(map(str, args))} exited {res.returncode}: {res.stderr}")
+        return res
+
+    def close(self) -> None:
+        self("rm", "-af", check=False)
+        self("rmi", "-af", check=False)
+        subprocess.run(["umount", "-R", self.runroot], capture_output=True)
+        shutil.rmtree(self.runroot, ignore_errors=True)
+
+    def file_of(self, image: str, path: str) -> bytes:
+        """A file of the image, read through `podman create` + `podman export`
+        (podman run needs cgroups that a CI container may not have)."""
+        import io
+        import tarfile
+        cid = self("create", image, "true").stdout.strip()
+        try:
+            data = subprocess.run([*self.argv, "export", cid], capture_output=True, check=True).stdout
+        finally:
+            self("rm", "-f", cid, check=False)
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            return tar.extractfile(path.lstrip("/")).read()
