@@ -8,7 +8,7 @@ import click
 
 
 def _printer(quiet: bool):
-    from ..distribution.progress import ProgressPrinter
+    from .progress import ProgressPrinter
     return ProgressPrinter(sys.stdout, tty=sys.stdout.isatty(), quiet=quiet)
 
 
@@ -27,15 +27,12 @@ def pull_cmd(obj, name, all_tags, platform, quiet):
       jocker pull localhost:5000/web:1
       jocker pull -a localhost:5000/web
     """
-    from ..distribution.verbs import pull
-    done = pull(obj.engine, name, platform=platform, all_tags=all_tags, progress=_printer(quiet))
+    done = obj.api.images.pull(name, platform=platform, all_tags=all_tags, progress=_printer(quiet))
     for p in done:
-        if quiet:
-            click.echo(p.reference)
-        else:
-            click.echo(f"Digest: {p.digest}")
-            click.echo(f"Status: Downloaded newer image for {p.reference}")
-            click.echo(p.reference)
+        if not quiet:
+            click.echo(f"Digest: {p['Digest']}")
+            click.echo(f"Status: Downloaded newer image for {p['Reference']}")
+        click.echo(p["Reference"])
 
 
 @click.command("push")
@@ -51,10 +48,9 @@ def push_cmd(obj, name, all_tags, quiet):
       jocker tag web localhost:5000/web:1
       jocker push localhost:5000/web:1
     """
-    from ..distribution.verbs import push
-    for tag, digest, size in push(obj.engine, name, all_tags=all_tags, progress=_printer(quiet)):
+    for p in obj.api.images.push(name, all_tags=all_tags, progress=_printer(quiet)):
         if not quiet:
-            click.echo(f"{tag}: digest: {digest} size: {size}")
+            click.echo(f"{p['Tag']}: digest: {p['Digest']} size: {p['Size']}")
 
 
 @click.command("login")
@@ -71,15 +67,14 @@ def login_cmd(obj, server, username, password, password_stdin):
       echo "$TOKEN" | jocker login -u me --password-stdin ghcr.io
       jocker login localhost:5000
     """
-    from ..distribution.verbs import login
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     if not username:
         username = click.prompt("Username")
     if not password:
         password = click.prompt("Password", hide_input=True)
-    _, where = login(obj.engine, server, username, password)
-    click.echo(f"Login Succeeded (credentials stored in {where})")
+    res = obj.api.images.login(server, username, password)
+    click.echo(f"Login Succeeded (credentials stored in {res['StoredIn']})")
 
 
 @click.command("logout")
@@ -92,10 +87,9 @@ def logout_cmd(obj, server):
     Examples:
       jocker logout ghcr.io
     """
-    from ..distribution.verbs import logout
-    registry, found = logout(obj.engine, server)
-    click.echo(f"Removing login credentials for {registry}" if found
-               else f"Not logged in to {registry}")
+    res = obj.api.images.logout(server)
+    click.echo(f"Removing login credentials for {res['Registry']}" if res["Removed"]
+               else f"Not logged in to {res['Registry']}")
 
 
 @click.command("save")
@@ -110,14 +104,13 @@ def save_cmd(obj, images, output):
       jocker save -o web.tar web:1 web:2
       jocker save web | ssh host2 jocker load
     """
-    from ..distribution.archive import save, save_to_file
     from ..errors import UsageError
     if output:
-        save_to_file(obj.engine, list(images), output)
+        obj.api.images.save_to_file(list(images), output)
         return
     if sys.stdout.isatty():
         raise UsageError("cowardly refusing to save to a terminal", hint="use -o FILE or redirect")
-    save(obj.engine, list(images), sys.stdout.buffer)
+    obj.api.images.save(list(images), sys.stdout.buffer)
     sys.stdout.buffer.flush()
 
 
@@ -135,11 +128,10 @@ def load_cmd(obj, input_, platform, quiet):
       jocker load -i web.tar
       jocker load -i FreeBSD-15.0-RELEASE-amd64-container-image-runtime.txz
     """
-    from ..distribution.archive import load
     if input_:
         with open(input_, "rb") as f:
-            lines = load(obj.engine, f, platform=platform)
+            lines = obj.api.images.load(f, platform=platform)
     else:
-        lines = load(obj.engine, sys.stdin.buffer, platform=platform)
+        lines = obj.api.images.load(sys.stdin.buffer, platform=platform)
     for line in lines:
         click.echo(line)
