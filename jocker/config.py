@@ -41,6 +41,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("insecure_registries", "", "registries reached over plain HTTP (space-separated "
            "host[:port]; localhost and 127.0.0.0/8 always are)"),
     Option("registry_timeout", "60", "seconds before a registry that does not answer is given up"),
+    Option("registry_chunk_size", "32M", "pushes send blobs larger than this in chunks of this size"),
 )
 _BY_KEY = {o.key: o for o in OPTIONS}
 _ENV_PREFIX = "JOCKER_"

@@ -11,7 +11,7 @@ from ..errors import JockerError, NotFound, UsageError
 from ..images.blobs import BlobStore
 from ..reference import parse_reference
 from .auth import CredentialStore, Credentials
-from .client import Client, Unauthorized
+from .client import Client, RegistryError
 from .names import DOCKER_HUB, Remote, is_insecure, resolve, split
 
 
@@ -60,7 +60,7 @@ def pull(engine, name: str, *, platform: str | None = None, all_tags: bool = Fal
                 engine.store.steal_repo_digests(img)
                 out.append(Pulled(img, f"{r.local}@{r.digest}" if r.digest else r.local_tag, digest))
             return out
-        except (NotFound, Unauthorized) as e:      # try the next search registry
+        except (NotFound, RegistryError) as e:      # try the next search registry
             last = e
     assert last is not None
     raise last
@@ -68,6 +68,7 @@ def pull(engine, name: str, *, platform: str | None = None, all_tags: bool = Fal
 
 def push(engine, name: str, *, all_tags: bool = False, progress=None) -> list[tuple[str, str, int]]:
     """Push name[:tag] (or every tag of name). Returns (tag, digest, size)."""
+    from ..engine import parse_size
     from .push import Pusher
     ref = parse_reference(name)
     if ref.digest:
@@ -86,7 +87,8 @@ def push(engine, name: str, *, all_tags: bool = False, progress=None) -> list[tu
         img = st.by_tag()[tag]
         remote = resolve(tag, search[:1])[0]
         client = client_for(engine, remote.registry, remote.api_host)
-        digest, size = Pusher(engine, client, blob_store(engine), progress).push(img, remote)
+        chunk = parse_size(engine.config.registry_chunk_size)
+        digest, size = Pusher(engine, client, blob_store(engine), progress, chunk).push(img, remote)
         out.append((remote.tag or "latest", digest, size))
     return out
 

@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from registry_fixtures import Proxy, Registry, need
+from registry_fixtures import Podman, Proxy, Registry, need
 
 
 @pytest.fixture(scope="module")
@@ -157,3 +157,54 @@ def test_token_auth_login_logout(jocker, registry, busybox_image, tmp_path, imag
         assert p.host not in json.loads((tmp_path / "docker" / "config.json").read_text())["auths"]
     finally:
         p.stop()
+
+
+def test_all_tags_chunks_mounts_and_search_registries(jocker, registry, busybox_image, tmp_path, images):
+    a, b = f"{registry.host}/multi/web:a", f"{registry.host}/multi/web:b"
+    images += [a, b]
+    _build(jocker, tmp_path, busybox_image, a, "tag-a")
+    jocker("tag", a, b)
+    # every tag; the busybox layer (bigger than the chunk size set here) in PATCH chunks
+    jocker("push", "-a", f"{registry.host}/multi/web", env={"JOCKER_REGISTRY_CHUNK_SIZE": "64K"})
+    # the same layers into another repository of the same registry: mounted, not uploaded
+    other = f"{registry.host}/other/web:1"
+    images.append(other)
+    jocker("tag", a, other)
+    out = jocker("push", other).stdout
+    assert "Mounted from multi/web" in out and "Pushed" not in out
+    jocker("rmi", a, b, other)
+    out = jocker("pull", "-a", f"{registry.host}/multi/web").stdout
+    assert f"{registry.host}/multi/web:a" in out and f"{registry.host}/multi/web:b" in out
+    assert jocker("run", "--rm", b).stdout.strip() == "tag-a"
+    # a short name found through the configured search registries
+    images.append("multi/web:a")
+    out = jocker("pull", "multi/web:a",
+                 env={"JOCKER_REGISTRIES_SEARCH": f"127.0.0.1:1 {registry.host}"}).stdout
+    assert "Status: Downloaded newer image for multi/web:a" in out
+
+
+def test_podman_pulls_what_jocker_pushed_and_back(jocker, registry, busybox_image, tmp_path, images):
+    reason = need("podman")
+    if reason:
+        pytest.skip(reason)
+    name = f"{registry.host}/pod/web:1"
+    images.append(name)
+    _build(jocker, tmp_path, busybox_image, name, "from-jocker")
+    jocker("push", name)
+    pod = Podman(tmp_path)
+    try:
+        pod("pull", "--tls-verify=false", name)
+        assert pod.file_of(name, "/hello") == b"from-jocker\n"
+        ctx = tmp_path / "podctx"
+        ctx.mkdir()
+        (ctx / "Containerfile").write_text(f"FROM {name}\nCOPY made-by-podman /made-by-podman\n"
+                                           "CMD [\"cat\", \"/made-by-podman\"]\n")
+        (ctx / "made-by-podman").write_text("podman built me\n")
+        built = f"{registry.host}/pod/built:1"
+        pod("build", "--isolation", "chroot", "-t", built, ctx)
+        pod("push", "--tls-verify=false", built)
+    finally:
+        pod.close()
+    images.append(built)
+    jocker("pull", built)
+    assert jocker("run", "--rm", built).stdout.strip() == "podman built me"
