@@ -46,6 +46,8 @@ def pull(engine, name: str, *, platform: str | None = None, all_tags: bool = Fal
     if all_tags and (ref.tag or ref.digest):
         raise UsageError("tag can't be used with --all-tags/-a")
     engine.load_state()
+    from ..images.remove import collect_garbage
+    collect_garbage(engine.store)          # what a killed pull or build left behind
     last: JockerError | None = None
     for remote in _candidates(engine, name):
         client = client_for(engine, remote.registry, remote.api_host)

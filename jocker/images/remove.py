@@ -33,6 +33,15 @@ def remove_image(store: ImageStore, ref: str, *, force: bool = False,
         live = st.live_tags(img)
         by_name = ref in img.tags or _normalized(ref) in img.tags
         out: list[str] = []
+        if "@" in ref and ref in img.repo_digests:      # a registry digest reference
+            rest = [r for r in img.repo_digests if r != ref]
+            store.write_json(img.snapshot, "image.repodigests", rest)
+            img.repo_digests = rest
+            out.append(f"Untagged: {ref}")
+            if not (live or rest or img.containers or st.children_of(img)):
+                out += _delete(store, st, img, prune_parents)
+                prune_blobs(store)
+            return out
         if by_name:
             tag = ref if ref in img.tags else _normalized(ref)
             if len(live) > 1 or st.children_of(img):
@@ -45,6 +54,7 @@ def remove_image(store: ImageStore, ref: str, *, force: bool = False,
             out.append(f"Untagged: {tag}")
             if img.containers:          # forced: untagged, but the clone still needs the data
                 return out
+            out += [f"Untagged: {r}" for r in img.repo_digests]
         else:
             if st.children_of(img):
                 raise Conflict(f"conflict: unable to delete {img.short} (cannot be forced) - "

@@ -70,7 +70,7 @@ class Proxy:
     """A small HTTP proxy in front of the registry that the tests steer:
     Bearer-token auth with its own token endpoint (`/token`, HTTP Basic
     user `u`/`p`), and injected faults per request path (`faults` maps a
-    path substring to corrupt | truncate | hang | <status code>)."""
+    path substring to corrupt | truncate | slow | hang | <status code>)."""
 
     def __init__(self, upstream: str, *, token_auth: bool = False):
         import http.server
@@ -139,6 +139,17 @@ class Proxy:
                            if k.lower() not in ("content-length", "transfer-encoding", "connection")]
                 if resp.status in (201, 202) or resp.status >= 300:
                     headers = [(k, v.replace(proxy.upstream, self.headers["Host"])) for k, v in headers]
+                if fault == "slow":          # a slow link: the body in small pieces
+                    import time
+                    self.send_response(resp.status)
+                    for k, v in headers:
+                        self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    for i in range(0, len(data), 65536):
+                        self.wfile.write(data[i:i + 65536])
+                        time.sleep(0.05)
+                    return
                 if fault == "truncate":
                     self.send_response(resp.status)
                     for k, v in headers:

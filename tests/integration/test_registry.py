@@ -94,7 +94,10 @@ def shipped(jocker, registry, busybox_image, tmp_path_factory):
     """An image jocker pushed to the registry, not present locally: (name on
     the registry, its manifest)."""
     name = f"{registry.host}/faults/web:1"
-    _build(jocker, tmp_path_factory.mktemp("shipped"), busybox_image, name, "faulty")
+    ctx = tmp_path_factory.mktemp("shipped")
+    (ctx / "Dockerfile").write_text(f"FROM {busybox_image}\n"
+                                    "RUN head -c 3000000 /dev/urandom > /big && echo faulty > /hello\n")
+    jocker("build", "-q", "-t", name, ctx)
     jocker("push", name)
     jocker("rmi", name)
     jocker("image", "prune", "-f")
@@ -208,3 +211,64 @@ def test_podman_pulls_what_jocker_pushed_and_back(jocker, registry, busybox_imag
     images.append(built)
     jocker("pull", built)
     assert jocker("run", "--rm", built).stdout.strip() == "podman built me"
+
+
+def test_repull_leaves_the_old_image_dangling_and_digest_refs_remove(jocker, registry, busybox_image,
+                                                                     tmp_path, images):
+    name = f"{registry.host}/again/web:1"
+    images.append(name)
+    (tmp_path / "v1").mkdir()
+    (tmp_path / "v2").mkdir()
+    _build(jocker, tmp_path / "v1", busybox_image, name, "version-one")
+    jocker("push", name)
+    jocker("rmi", name)
+    jocker("pull", name)                                   # A: version one, pulled
+    old = json.loads(jocker("inspect", name).stdout)[0]
+    _build(jocker, tmp_path / "v2", busybox_image, name, "version-two")
+    new_digest = jocker("push", name).stdout.split("digest: ")[1].split()[0]
+    jocker("rmi", name)
+    # A lost its tag to the build but keeps its registry digest: listed, not dangling
+    assert old["Id"][7:19] not in jocker("images", "-q", "-f", "dangling=true").stdout
+    assert old["RepoDigests"][0].split("@")[1] in jocker("images", "--digests").stdout
+    jocker("pull", name)                                   # the newer digest: A is dangling now
+    assert json.loads(jocker("inspect", name).stdout)[0]["RepoDigests"] == \
+        [f"{registry.host}/again/web@{new_digest}"]
+    assert old["Id"][7:19] in jocker("images", "-q", "-f", "dangling=true").stdout
+    assert old["Id"] in jocker("image", "prune", "-f").stdout
+    # by digest reference: removes that reference; with it the last name, the image
+    jocker("tag", name, "again-alias:1")
+    jocker("rmi", name)
+    out = jocker("rmi", f"{registry.host}/again/web@{new_digest}").stdout
+    assert out.strip() == f"Untagged: {registry.host}/again/web@{new_digest}"
+    assert jocker("inspect", "again-alias:1").returncode == 0
+    jocker("pull", f"{registry.host}/again/web@{new_digest}")
+    out = jocker("rmi", "again-alias:1").stdout         # the last tag: digest references go too
+    assert f"Untagged: {registry.host}/again/web@{new_digest}" in out and "Deleted:" in out
+
+
+@pytest.mark.parametrize("delay", [0.5, 2.4, 2.7, 3.0, 3.3])
+def test_a_killed_pull_leaves_nothing_the_next_pull_does_not_clean(jocker, shipped, proxy, delay,
+                                                                   zfs_names, jocker_env):
+    import os
+    import signal
+    import sys
+    import time
+    name, manifest = shipped
+    before = zfs_names()
+    proxy.faults[manifest["layers"][-1]["digest"]] = "slow"
+    proc = subprocess.Popen([sys.executable, "-m", "jocker", "pull", f"{proxy.host}/{name}"],
+                            env=jocker_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(delay)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    listed = jocker("images", "-a").stdout
+    if "faults/web" in listed:              # it finished first: nothing was killed halfway
+        jocker("rmi", f"{proxy.host}/{name}")
+    listed = jocker("images", "-a").stdout
+    assert "faults/web" not in listed
+    proxy.faults.clear()
+    jocker("pull", f"{proxy.host}/{name}")                 # cleans up, then pulls
+    jocker("rmi", f"{proxy.host}/{name}")
+    assert zfs_names() == before
+    blobs = os.path.join(jocker_env["JOCKER_MOUNTPOINT"], "blobs", "sha256")
+    assert not [n for n in os.listdir(blobs) if n.startswith(".tmp-")]
