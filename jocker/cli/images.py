@@ -186,3 +186,8 @@ image_group.add_command(rmi_cmd, "rm")
 image_group.add_command(tag_cmd, "tag")
 image_group.add_command(history_cmd, "history")
 image_group.add_command(import_cmd, "import")
+from .ship import image_have_cmd, image_receive_cmd, image_send_cmd, load_cmd, pull_cmd, push_cmd, save_cmd  # noqa: E402
+for _cmd in (image_send_cmd, image_receive_cmd, image_have_cmd):
+    image_group.add_command(_cmd)
+for _name, _cmd in (("pull", pull_cmd), ("push", push_cmd), ("save", save_cmd), ("load", load_cmd)):
+    image_group.add_command(_cmd, _name)

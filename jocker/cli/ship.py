@@ -135,3 +135,57 @@ def load_cmd(obj, input_, platform, quiet):
         lines = obj.api.images.load(sys.stdin.buffer, platform=platform)
     for line in lines:
         click.echo(line)
+
+
+@click.command("send")
+@click.argument("image")
+@click.option("--have", "have_file", help="The receiver's `jocker image have` output: its layers are left out.")
+@click.pass_obj
+def image_send_cmd(obj, image, have_file):
+    """Write an image as ZFS streams to standard output (for `jocker image receive`).
+
+    \b
+    Examples:
+      jocker image send web | ssh host2 jocker image receive
+      ssh host2 jocker image have > have.json
+      jocker image send --have have.json web | ssh host2 jocker image receive
+    """
+    import json
+    from ..errors import UsageError
+    have = set()
+    if have_file:
+        try:
+            with open(have_file, encoding="utf-8") as f:
+                have = set(json.load(f)["layers"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise UsageError(f"--have {have_file}: not `jocker image have` output ({e})") from None
+    if sys.stdout.isatty():
+        raise UsageError("cowardly refusing to write an image stream to a terminal",
+                         hint="pipe it: jocker image send NAME | ssh HOST jocker image receive")
+    obj.api.images.send(image, sys.stdout.buffer, have=have)
+
+
+@click.command("receive")
+@click.pass_obj
+def image_receive_cmd(obj):
+    """Read an image written by `jocker image send` from standard input.
+
+    \b
+    Example:
+      jocker image send web | ssh host2 jocker image receive
+    """
+    img = obj.api.images.receive(sys.stdin.buffer)
+    click.echo(f"Received image {img['Id']}" + "".join(f"\nLoaded image: {t}" for t in img["RepoTags"]))
+
+
+@click.command("have")
+@click.pass_obj
+def image_have_cmd(obj):
+    """Print the layers this host has, for `jocker image send --have`.
+
+    \b
+    Example:
+      ssh host2 jocker image have > have.json
+    """
+    import json
+    click.echo(json.dumps(obj.api.images.have()))

@@ -122,3 +122,19 @@ class Images:
         from ..distribution.verbs import logout
         registry, found = logout(self.engine, server)
         return {"Registry": registry, "Removed": found}
+
+    def send(self, name: str, out: BinaryIO, *, have: set[str] = frozenset(), progress=None) -> None:
+        """The image as ZFS streams (jocker/distribution/zfsship.py) written to out."""
+        from ..distribution.zfsship import send
+        send(self.engine, name, out, have_guids=set(have), progress=progress)
+
+    def receive(self, stream: BinaryIO, progress=None) -> dict:
+        """An image from `send`'s stream: {"Id", "RepoTags"}."""
+        from ..distribution.zfsship import receive
+        img = receive(self.engine, stream, progress)
+        return {"Id": img.id, "RepoTags": sorted(img.tags)}
+
+    def have(self) -> dict:
+        """The layers this host has, for `send(have=...)`."""
+        from ..distribution.zfsship import have
+        return have(self.engine)

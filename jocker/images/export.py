@@ -106,7 +106,9 @@ def prepare(store, st: State, img: Image, blobs: BlobStore, progress=None) -> Ex
     return ExportImage(img, raw, out)
 
 
-def _make_blob(store, st: State, lid: str, parent: str, blobs: BlobStore) -> tuple[str, BlobRef]:
+def layer_tar(store, st: State, lid: str, parent: str, out=None) -> str:
+    """Write layer lid's tar (its difference from parent) to out (None: only
+    hash it). Returns the tar's diff ID."""
     since = float((st.datasets.get(store.layout.layer_snapshot(parent)) or {}).get("creation", 0)) \
         if parent else 0.0
     with store.layer_mounted(lid) as root:
@@ -115,11 +117,14 @@ def _make_blob(store, st: State, lid: str, parent: str, blobs: BlobStore) -> tup
                 changes = tree_changes(base, root, since, BUILD_SKIP)
         else:
             changes = tree_changes(None, root)
-        ds = st.datasets.get(store.layout.layer(lid)) or {}
-        epoch = ds.get(EPOCH_PROP, "")
-        with blobs.writer() as w:
-            with gzip.GzipFile(fileobj=w, mode="wb", mtime=0, filename="",   # type: ignore[arg-type]
-                               compresslevel=GZIP_LEVEL) as gz:
-                diff_id, _ = write_layer(root, changes, gz, epoch=int(epoch) if epoch.isdigit() else None)
-            w.commit()
-            return diff_id, BlobRef(MT_OCI_GZIP, w.digest, w.size)
+        epoch = (st.datasets.get(store.layout.layer(lid)) or {}).get(EPOCH_PROP, "")
+        return write_layer(root, changes, out, epoch=int(epoch) if epoch.isdigit() else None)[0]
+
+
+def _make_blob(store, st: State, lid: str, parent: str, blobs: BlobStore) -> tuple[str, BlobRef]:
+    with blobs.writer() as w:
+        with gzip.GzipFile(fileobj=w, mode="wb", mtime=0, filename="",   # type: ignore[arg-type]
+                           compresslevel=GZIP_LEVEL) as gz:
+            diff_id = layer_tar(store, st, lid, parent, gz)
+        w.commit()
+        return diff_id, BlobRef(MT_OCI_GZIP, w.digest, w.size)
