@@ -15,8 +15,10 @@ def check_cmd(obj, fmt):
 
     \b
     Checks ZFS (pool, root dataset), the devfs ruleset, VIMAGE, the kernel
-    modules, pf and jocker's anchors in pf.conf, and racct on FreeBSD;
-    zfs-fuse, /dev/fuse and unshare/nsenter on the Linux workbench.
+    modules, pf and jocker's anchors in pf.conf, IP forwarding, pf's
+    filter_local and racct on FreeBSD; zfs-fuse, /dev/fuse, unshare/nsenter,
+    ip/nft and IP forwarding on the Linux workbench; a free subnet in the
+    network address pool on both.
     STATUS is ok, FAIL (required: containers cannot run safely), warn
     (optional: a feature is unavailable) or n/a. Exits 1 if a required
     check fails.
@@ -26,7 +28,9 @@ def check_cmd(obj, fmt):
       jocker system check
     """
     from .. import hostcheck
-    results = hostcheck.check_host(hostcheck.gather(obj.engine))
+    probes = hostcheck.gather(obj.engine)
+    hostcheck.gather_networks(obj.engine, probes)
+    results = hostcheck.check_host(probes)
     if fmt:
         rows = [{"Name": r.name, "Status": r.status, "Ok": r.ok, "Required": r.required,
                  "Detail": r.detail, "Fix": r.fix} for r in results]

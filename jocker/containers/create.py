@@ -15,6 +15,8 @@ from ..images.imageconfig import DEFAULT_PATH, now_rfc3339
 from ..names import check_object_name
 from ..storage import props as P
 from .model import Container, load_containers
+from ..net import networks as netops
+from ..net.hosts import check_dns, parse_add_host
 from .volumes import check_volume_target, copy_up, create_volume
 
 RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")
@@ -41,8 +43,15 @@ class RunOptions:
     interactive: bool = False
     autoremove: bool = False
     labels: list[str] = field(default_factory=list)
-    network: str = "host"
+    network: str = ""               # "" = the default `bridge` network; host, none or a network name
     publish: list[str] = field(default_factory=list)
+    publish_all: bool = False
+    ip: str | None = None
+    network_aliases: list[str] = field(default_factory=list)
+    dns: list[str] = field(default_factory=list)
+    dns_search: list[str] = field(default_factory=list)
+    dns_options: list[str] = field(default_factory=list)
+    add_hosts: list[str] = field(default_factory=list)
     devices: list[str] = field(default_factory=list)
     allow: list[str] = field(default_factory=list)
     jail_params: list[str] = field(default_factory=list)
@@ -141,12 +150,6 @@ def _parse_volume(spec: str) -> tuple[str, str, bool]:
 def build_spec(engine, opts: RunOptions, image) -> dict:
     """Everything the container is, Docker's field names where they exist."""
     icfg = image.config.get("config") or {}
-    if opts.publish:
-        raise UsageError("port publishing (-p) is not available yet: it comes with the "
-                         "networking capability", hint="use --network host and bind the port directly")
-    if opts.network not in ("host", "none", "default", "bridge"):
-        raise UsageError(f"network {opts.network!r} is not available yet",
-                         hint="use --network host or --network none")
     entrypoint = icfg.get("Entrypoint") or []
     if opts.entrypoint is not None:
         entrypoint = [opts.entrypoint] if opts.entrypoint else []
@@ -184,13 +187,17 @@ def build_spec(engine, opts: RunOptions, image) -> dict:
             "Binds": list(opts.volumes), "RestartPolicy": parse_restart(opts.restart),
             "AutoRemove": opts.autoremove, "Memory": parse_memory(opts.memory),
             "NanoCpus": int((opts.cpus or 0) * 1e9), "PidsLimit": opts.pids_limit or 0,
-            "NetworkMode": "none" if opts.network == "none" else "host",
+            "NetworkMode": opts.network or "bridge", "PortBindings": {},
+            "Dns": check_dns(opts.dns), "DnsSearch": list(opts.dns_search),
+            "DnsOptions": list(opts.dns_options),
+            "ExtraHosts": [f"{n}:{ip}" for n, ip in map(parse_add_host, opts.add_hosts)],
             "Devices": list(opts.devices), "JailAllow": list(opts.allow),
             "JailParams": list(opts.jail_params), "JailSecurelevel": opts.securelevel,
             "DependsOn": list(opts.depends_on),
             "ReadonlyRootfs": opts.read_only,
         },
         "Mounts": [],
+        "NetworkSettings": {"Networks": {}},
     }
 
 
@@ -230,6 +237,12 @@ def create_container(engine, opts: RunOptions) -> Container:
             raise Conflict(f'Conflict. The container name "/{name}" is already in use by container '
                            f'"{clash.id}". You have to remove (or rename) that container to be able '
                            "to reuse that name.")
+        net = netops.attach_new(engine, st, containers, network=opts.network, publish=opts.publish,
+                                publish_all=opts.publish_all, exposed=spec["Config"]["ExposedPorts"],
+                                ip=opts.ip, aliases=opts.network_aliases)
+        spec["HostConfig"]["NetworkMode"] = net["NetworkMode"]
+        spec["HostConfig"]["PortBindings"] = net["PortBindings"]
+        spec["NetworkSettings"]["Networks"] = net["Networks"]
         spec["Mounts"] = _prepare_mounts(engine, opts, image, spec)
         props = {"mountpoint": engine.layout.container_rootfs(cid), "jocker:container.name": name}
         props.update(P.encode_json("container.config", spec))
@@ -239,7 +252,9 @@ def create_container(engine, opts: RunOptions) -> Container:
         except JockerError:
             os.rmdir(engine.layout.container_dir(cid))
             raise
-    c = Container(id=cid, name=name, dataset=engine.layout.container(cid), spec=spec, state={})
+        c = Container(id=cid, name=name, dataset=engine.layout.container(cid), spec=spec, state={})
+        if net["Networks"]:
+            netops.refresh_members(engine, dict(containers, **{cid: c}), set(net["Networks"]))
     _copy_up_volumes(engine, c, image)
     return c
 

@@ -9,6 +9,7 @@ from typing import Any
 from ..errors import NotFound, UsageError
 from ..format import ago, human_duration, human_size
 from ..images.imageconfig import parse_time
+from ..net import views as net_views
 from .model import Container, load_containers, resolve
 
 PS_FILTERS = ("id", "name", "label", "status", "ancestor", "exited", "volume")
@@ -85,11 +86,11 @@ def ps_rows(engine, st, *, all_: bool = False, filters=(), last: int = -1, now=N
             "ID": c.short, "FullID": c.id, "Image": image_name, "Command": command_text(c),
             "CreatedAt": c.spec.get("Created", ""),
             "RunningFor": ago(parse_time(c.spec.get("Created", "")), now),
-            "Status": status_text(c, now), "State": c.status, "Ports": "", "Names": c.name,
+            "Status": status_text(c, now), "State": c.status, "Ports": net_views.ps_ports(c), "Names": c.name,
             "Size": f"{human_size(c.rw_size)} (virtual {human_size(c.size)})",
             "Labels": ",".join(f"{k}={v}" for k, v in c.labels.items()),
             "Mounts": ",".join(m.get("Name") or m.get("Source", "") for m in c.spec.get("Mounts", [])),
-            "Networks": c.host.get("NetworkMode", "host"),
+            "Networks": ",".join(net_views.network_settings(engine, c)["Networks"]),
         })
     return rows
 
@@ -127,7 +128,7 @@ def inspect_container(engine, st, c: Container) -> dict[str, Any]:
         "SizeRootFs": c.size,
         "Mounts": [{k: v for k, v in m.items() if k != "New"} for m in c.spec.get("Mounts", [])],
         "Config": dict(c.config),
-        "NetworkSettings": {"Networks": {c.host.get("NetworkMode", "host"): {}}},
+        "NetworkSettings": net_views.network_settings(engine, c),
     }
 
 
