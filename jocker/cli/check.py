@@ -15,10 +15,8 @@ def check_cmd(obj, fmt):
 
     \b
     Checks ZFS (pool, root dataset), the devfs ruleset, VIMAGE, the kernel
-    modules, pf and jocker's anchors in pf.conf, IP forwarding, pf's
-    filter_local and racct on FreeBSD; zfs-fuse, /dev/fuse, unshare/nsenter,
-    ip/nft and IP forwarding on the Linux workbench; a free subnet in the
-    network address pool on both.
+    modules, pf and jocker's anchors in pf.conf, and racct on FreeBSD;
+    zfs-fuse, /dev/fuse and unshare/nsenter on the Linux workbench.
     STATUS is ok, FAIL (required: containers cannot run safely), warn
     (optional: a feature is unavailable) or n/a. Exits 1 if a required
     check fails.
@@ -27,19 +25,11 @@ def check_cmd(obj, fmt):
     Example:
       jocker system check
     """
-    from .. import hostcheck
-    probes = hostcheck.gather(obj.engine)
-    hostcheck.gather_networks(obj.engine, probes)
-    results = hostcheck.check_host(probes)
+    results = obj.api.system.check()
     if fmt:
-        rows = [{"Name": r.name, "Status": r.status, "Ok": r.ok, "Required": r.required,
-                 "Detail": r.detail, "Fix": r.fix} for r in results]
-        click.echo(format_rows(fmt, rows))
+        click.echo(format_rows(fmt, results))
     else:
         click.echo(table(["CHECK", "STATUS", "DETAIL", "FIX"],
-                         [[r.name, r.status, r.detail, r.fix or "-"] for r in results]))
-    failed = hostcheck.failed_required(results)
-    if failed:
-        # an error, not ctx.exit(1): the CLI runs click with standalone_mode=False
-        raise hostcheck.HostNotReady(f"{len(failed)} required check(s) failed: "
-                                     + ", ".join(r.name for r in failed), hint="see FIX above")
+                         [[r["Name"], r["Status"], r["Detail"], r["Fix"] or "-"] for r in results]))
+    # an error, not ctx.exit(1): the CLI runs click with standalone_mode=False
+    obj.api.system.require_ready(results, hint="see FIX above")

@@ -32,11 +32,10 @@ def network_create(obj, name, driver, subnet, gateway, internal, labels):
     Example:
       jocker network create --subnet 10.89.0.0/16 backend
     """
-    from ..containers.create import parse_labels
-    from ..net import networks
-    rec = networks.create(obj.engine, name, subnet=subnet, gateway=gateway, internal=internal,
-                          labels=parse_labels(list(labels)), driver_name=driver)
-    click.echo(rec["Id"])
+    from ..engine_api.requests import parse_labels
+    res = obj.api.networks.create(name, driver=driver, subnet=subnet, gateway=gateway, internal=internal,
+                                  labels=parse_labels(list(labels)))
+    click.echo(res["Id"])
 
 
 @network_group.command("ls")
@@ -52,27 +51,10 @@ def network_ls(obj, quiet, filters, no_trunc, fmt):
     Example:
       jocker network ls --filter driver=bridge
     """
-    from ..images.views import parse_filters
-    from ..net import networks, views
-    rows = []
-    for rec in networks.listing(obj.engine):
-        ok = True
-        for key, value in parse_filters(list(filters), ("name", "driver", "label", "id")):
-            if key == "name":
-                ok &= value in rec["Name"]
-            elif key == "driver":
-                ok &= rec["Driver"] == value
-            elif key == "id":
-                ok &= rec["Id"].startswith(value)
-            else:
-                k, sep, val = value.partition("=")
-                labels = rec.get("Labels") or {}
-                ok &= k in labels and (not sep or labels[k] == val)
-        if ok:
-            row = views.ls_row(rec)
-            if no_trunc:
-                row["ID"] = rec["Id"]
-            rows.append(row)
+    from ..filters import NETWORK_FILTERS, from_flags
+    from .rows import network_row
+    rows = [network_row(rec, no_trunc)
+            for rec in obj.api.networks.list(filters=from_flags(list(filters), NETWORK_FILTERS))]
     if quiet:
         if rows:
             click.echo("\n".join(r["ID"] for r in rows))
@@ -94,9 +76,8 @@ def network_inspect(obj, names, fmt):
     Example:
       jocker network inspect -f '{{json .IPAM.Config}}' bridge
     """
-    from ..net import networks
     from .inspect import emit
-    emit([networks.inspect(obj.engine, n) for n in names], fmt)
+    emit([obj.api.networks.inspect(n) for n in names], fmt)
 
 
 @network_group.command("rm")
@@ -110,11 +91,10 @@ def network_rm(obj, names, force):
     Example:
       jocker network rm backend
     """
-    from ..net import networks
     from .common import for_each
 
     def rm(name):
-        networks.remove(obj.engine, name)
+        obj.api.networks.remove(name)
         return [name]
     for_each(names, rm, missing_ok=force)
 
@@ -129,11 +109,10 @@ def network_prune(obj, force):
     Example:
       jocker network prune -f
     """
-    from ..net import networks
     if not force and not click.confirm("WARNING! This will remove all custom networks not used by at least "
                                        "one container.\nAre you sure you want to continue?"):
         return
-    gone = networks.prune(obj.engine)
+    gone = obj.api.networks.prune()["NetworksDeleted"]
     if gone:
         click.echo("Deleted Networks:\n" + "\n".join(gone) + "\n")
 
@@ -151,8 +130,7 @@ def network_connect(obj, network, container, ip, aliases):
     Example:
       jocker network connect --alias cache backend redis
     """
-    from ..net import networks
-    networks.connect(obj.engine, network, container, ip=ip, aliases=list(aliases))
+    obj.api.networks.connect(network, container, ip=ip, aliases=list(aliases))
 
 
 @network_group.command("disconnect")
@@ -167,8 +145,7 @@ def network_disconnect(obj, network, container, force):
     Example:
       jocker network disconnect backend redis
     """
-    from ..net import networks
-    networks.disconnect(obj.engine, network, container, force=force)
+    obj.api.networks.disconnect(network, container, force=force)
 
 
 @click.command("port")
@@ -183,11 +160,15 @@ def port_cmd(obj, container, private_port):
       jocker port web
       jocker port web 80/tcp
     """
-    from ..containers.lifecycle import get
     from ..errors import NotFound
-    from ..net import views
-    lines = views.port_lines(get(obj.engine, container), private_port)
-    if private_port and not lines:
-        raise NotFound(f"Error: No public port '{private_port}' published for {container}")
+    ports = obj.api.networks.ports(container)
+    if private_port:
+        port, _, proto = private_port.partition("/")
+        lines = [f"{p['IP']}:{p['PublicPort']}" for p in ports
+                 if str(p["PrivatePort"]) == port and p["Type"] == (proto or "tcp")]
+        if not lines:
+            raise NotFound(f"Error: No public port '{private_port}' published for {container}")
+    else:
+        lines = [f"{p['PrivatePort']}/{p['Type']} -> {p['IP']}:{p['PublicPort']}" for p in ports]
     if lines:
         click.echo("\n".join(lines))

@@ -153,11 +153,12 @@ def _published(containers) -> dict[str, list[dict]]:
     return {c.name: ports.flatten(c.host.get("PortBindings")) for c in containers.values()}
 
 
-def attach_new(engine, st, containers, *, network: str, publish: list[str], publish_all: bool,
+def attach_new(engine, st, containers, *, network: str, bindings: dict, publish_all: bool,
                exposed: dict | None, ip: str | None, aliases: list[str]) -> dict:
     """Under the engine lock, at create: HostConfig's NetworkMode and
-    PortBindings and the container's NetworkSettings."""
-    bindings = ports.parse_publish(publish)
+    PortBindings (as given by -p or the API, checked here) and the
+    container's NetworkSettings."""
+    bindings = ports.check_bindings(bindings or {})
     if publish_all:
         for key in exposed or {}:
             if key.endswith(("/tcp", "/udp")) and key not in bindings:

@@ -10,7 +10,7 @@ import socket
 from ..build.values import parse_port_spec
 from ..errors import Conflict, UsageError
 
-_HINT = "use -p [IP:]HOSTPORT:CONTAINERPORT[/tcp|/udp], e.g. -p 8080:80 or -p 127.0.0.1:5353:53/udp"
+_HINT = "publish with -p [IP:]HOSTPORT:CONTAINERPORT[/tcp|/udp], e.g. -p 8080:80 or -p 127.0.0.1:5353:53/udp"
 
 
 def _port(text: str, spec: str, what: str) -> int:
@@ -60,6 +60,19 @@ def parse_publish(specs: list[str]) -> dict[str, list[dict]]:
         seen.add(ident)
         bindings.setdefault(key, []).append({"HostIp": host_ip, "HostPort": host_port})
     return bindings
+
+
+def check_bindings(bindings: dict) -> dict:
+    """PortBindings from the API: the same rules as -p (ports 1-65535,
+    tcp/udp, no port twice)."""
+    specs = []
+    for key, items in bindings.items():
+        if items is not None and not isinstance(items, list):
+            raise UsageError(f"invalid PortBindings[{key!r}]: expected a list")
+        for b in items or [{}]:
+            ip, port = (b or {}).get("HostIp") or "", str((b or {}).get("HostPort") or "")
+            specs.append(f"{ip}:{port}:{key}" if ip else f"{port}:{key}" if port else key)
+    return parse_publish(specs)
 
 
 def flatten(bindings: dict | None) -> list[dict]:
@@ -117,14 +130,3 @@ def resolve_bindings(bindings: dict, others: dict[str, list[dict]]) -> dict:
                                "is already using that port", hint="publish on another host port")
             out.setdefault(key, []).append(b)
     return out
-
-
-def format_ports(bindings: dict | None, exposed: dict | None = None) -> str:
-    """ps's PORTS column: 0.0.0.0:8080->80/tcp, 53/udp (exposed only)."""
-    parts = []
-    for p in flatten(bindings):
-        parts.append(f"{p['host_ip'] or '0.0.0.0'}:{p['host_port']}->{p['port']}/{p['proto']}")
-    for key in sorted(exposed or {}):
-        if key not in (bindings or {}):
-            parts.append(key)
-    return ", ".join(parts)

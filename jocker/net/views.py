@@ -49,23 +49,16 @@ def network_settings(engine, c) -> dict:
             "Networks": nets}
 
 
-def ps_ports(c) -> str:
-    return ports.format_ports(c.host.get("PortBindings") if c.running else {},
-                              c.config.get("ExposedPorts") if c.running else {})
-
-
-def port_lines(c, private: str | None = None) -> list[str]:
-    """`jocker port NAME [PORT[/PROTO]]` output lines."""
-    rows = ports.flatten(c.host.get("PortBindings")) if c.running else []
-    if private:
-        port, _, proto = private.partition("/")
-        rows = [p for p in rows if str(p["port"]) == port and p["proto"] == (proto or "tcp")]
-        return [f"{p['host_ip'] or '0.0.0.0'}:{p['host_port']}" for p in rows]
-    return [f"{p['port']}/{p['proto']} -> {p['host_ip'] or '0.0.0.0'}:{p['host_port']}" for p in rows]
-
-
-def ls_row(rec: dict) -> dict:
-    return {"ID": rec["Id"][:12], "Name": rec["Name"], "Driver": rec["Driver"], "Scope": rec["Scope"],
-            "IPv6": "false", "Internal": str(bool(rec.get("Internal"))).lower(),
-            "Labels": ",".join(f"{k}={v}" for k, v in (rec.get("Labels") or {}).items()),
-            "CreatedAt": rec.get("Created", "")}
+def api_ports(c) -> list[dict]:
+    """`GET /containers/json` Ports: published ones with their host side,
+    exposed ones alone (only while it runs)."""
+    if not c.running:
+        return []
+    out = [{"IP": p["host_ip"] or "0.0.0.0", "PrivatePort": p["port"], "PublicPort": p["host_port"],
+            "Type": p["proto"]} for p in ports.flatten(c.host.get("PortBindings"))]
+    published = {(p["PrivatePort"], p["Type"]) for p in out}
+    for key in sorted(c.config.get("ExposedPorts") or {}):
+        port, _, proto = key.partition("/")
+        if port.isdigit() and (int(port), proto or "tcp") not in published:
+            out.append({"PrivatePort": int(port), "Type": proto or "tcp"})
+    return out

@@ -82,9 +82,11 @@ def test_resolve_bindings_conflicts():
 
 
 def test_ps_ports_column():
-    b = {"80/tcp": [{"HostIp": "", "HostPort": "8080"}], "53/udp": [{"HostIp": "127.0.0.1", "HostPort": "53"}]}
-    assert ports.format_ports(b, {"9000/tcp": {}}) == \
-        "0.0.0.0:8080->80/tcp, 127.0.0.1:53->53/udp, 9000/tcp"
+    from jocker.cli.rows import format_api_ports
+    items = [{"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 8080, "Type": "tcp"},
+             {"IP": "127.0.0.1", "PrivatePort": 53, "PublicPort": 53, "Type": "udp"},
+             {"PrivatePort": 9000, "Type": "tcp"}]
+    assert format_api_ports(items) == "0.0.0.0:8080->80/tcp, 127.0.0.1:53->53/udp, 9000/tcp"
 
 
 NET = {"network": "bridge", "bridge": "jkbr0", "subnet": "10.88.0.0/16", "gateway": "10.88.0.1"}
