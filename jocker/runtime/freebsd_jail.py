@@ -268,6 +268,10 @@ class JailDriver(RuntimeDriver):
             self.runner.run(jp.ruleset_delete_command(number), check=False)
         os.unlink(record)
 
+    def _net(self):
+        from ..net.freebsd import FreeBSDNetworkDriver
+        return FreeBSDNetworkDriver(self.runner)
+
     # ---- create
 
     def create(self, spec: ContainerSpec) -> None:
@@ -282,13 +286,16 @@ class JailDriver(RuntimeDriver):
             plan = jp.plan(spec, self.config, device_ruleset=device_ruleset)
             self._write_files(plan)
             self._make_targets(spec, plan)
+            self._net().setup(spec.net)        # epairs, before vnet.interface moves them
             self.runner.run(jp.jail_create_command(plan.conf_path, plan.name))
         except BaseException:
             if device_ruleset is not None:     # only what this call allocated
                 self._release_device_ruleset(spec)
+            self._net().teardown(spec.net)
             raise
         try:
             self.runner.run(jp.applyset_command(spec.rootfs, plan.devfs_ruleset))
+            self._net().after_create(spec.net, plan.name)
             for argv in plan.rctl_add:
                 self.runner.run(argv)
         except BaseException:
@@ -399,6 +406,7 @@ class JailDriver(RuntimeDriver):
             res = self.runner.run(jp.rctl_remove_command(name), check=False)
             if res.returncode != 0:
                 log.warning("rctl -r jail:%s failed: %s", name, res.stderr.strip())
+        self._net().teardown(spec.net or {})
         mounts = self.runner.run(jp.mount_list_command()).stdout
         for point in jp.leftover_mounts(mounts, spec.rootfs):
             self.runner.run(jp.umount_command(point), retry_busy=True)

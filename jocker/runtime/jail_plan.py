@@ -227,13 +227,19 @@ def _hostname(spec: ContainerSpec) -> str:
     return name
 
 
-def _network(spec: ContainerSpec) -> tuple[str, str]:
-    if spec.network == "host":
-        return "inherit", "inherit"
-    if spec.network == "none":
-        return "disable", "disable"
-    raise UsageError(f"network {spec.network!r} is not supported by the jail driver yet "
-                     "(use host or none)")
+def _network(spec: ContainerSpec) -> list[tuple[str, str | None]]:
+    """jail.conf network parameters (jocker/net/freebsd_plan.py): `host`
+    inherits the host's stack; `none` and bridge networks are VNET jails
+    (`none` has only lo0 up, unlike ip4=disable which also took loopback)."""
+    from ..net.freebsd_plan import jail_params
+    if spec.network not in ("host", "none", "bridge"):
+        raise UsageError(f"network mode {spec.network!r} is unknown to the jail driver "
+                         "(host, none or bridge)")
+    att = dict(spec.net or {}, mode=spec.network)
+    if spec.network == "bridge" and not att.get("endpoints"):
+        raise UsageError("a bridge network needs its attachment (addresses and interfaces): "
+                         "create the container through the engine")
+    return jail_params(att)
 
 
 def _rootfs(spec: ContainerSpec) -> str:
@@ -250,11 +256,11 @@ def render_jail_conf(spec: ContainerSpec, *, devfs_ruleset: int, fstab: str | No
     sysv = [(k, spec.jail_params.get(k, v)) for k, v in SYSV_DEFAULTS]
     allow = [(a, None) for a in validate_allow(spec.allow) if a not in user_keys]
     params = allow + [(k, v) for k, v in user_params if k not in dict(SYSV_DEFAULTS)]
-    ip4, ip6 = _network(spec)   # ip6 on a kernel without INET6 is refused by jail(8) [U]
+    net_params = _network(spec)   # ip6 on a kernel without INET6 is refused by jail(8) [U]
     return render(
         "jail.conf.j2", container_id=spec.id, name=jail_name(spec.id),
         path=_rootfs(spec), hostname=_hostname(spec), securelevel=spec.securelevel,
-        ip4=ip4, ip6=ip6, sysv=sysv, devfs_ruleset=devfs_ruleset, fstab=fstab,
+        net_params=net_params, sysv=sysv, devfs_ruleset=devfs_ruleset, fstab=fstab,
         stop_timeout=int(spec.stop_timeout), params=params,
     )
 
