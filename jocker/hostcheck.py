@@ -154,7 +154,7 @@ def check_module(p: Probes, module: str) -> CheckResult:
     if probe and probe.get("rc") == 0:
         return CheckResult(name, True, "loaded", required=False)
     return CheckResult(name, False, "not loaded",
-                       f"kldload {module} && sysrc kld_list+={module} (or service jocker start)",
+                       f"kldload {module} && sysrc kld_list+={module}",
                        required=False)
 
 
