@@ -19,6 +19,7 @@ import os
 import sys
 import time
 
+from ..envvars import env_dict
 from ..errors import Conflict, HostCommandError, JockerError, UsageError
 from ..runner import Runner, default_runner
 from . import jail_devfs as devfs
@@ -272,7 +273,7 @@ class JailDriver(RuntimeDriver):
         from ..containers.identity import process_env
         env = process_env(list(spec.env) + list(extra), hostname=jp._hostname(spec),
                           tty=tty, home=identity.home)
-        return jp.env_dict(env)
+        return env_dict(env)
 
     def _process(self, plan: dict) -> ProcessCommand:
         argv = [sys.executable, "-S", jail_exec.__file__, json.dumps(plan)]

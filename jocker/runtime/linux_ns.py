@@ -16,6 +16,7 @@ import signal
 import sys
 import time
 
+from ..envvars import merge_env
 from ..errors import JockerError
 from ..runner import Runner, default_runner
 from .base import ProcessCommand, RuntimeDriver
@@ -100,7 +101,7 @@ class LinuxNamespaceDriver(RuntimeDriver):
             from .nsinit import lookup_user     # the image's passwd/group, read from the host side
             uid, gid, _groups, _home = lookup_user(spec.rootfs, who)
             cmd += ["--setgid", str(gid), "--setuid", str(uid)]
-        env_map = dict(e.split("=", 1) for e in _merge_env(spec.env, env) if "=" in e)
+        env_map = dict(e.split("=", 1) for e in merge_env(spec.env, env) if "=" in e)
         return ProcessCommand(cmd + ["--", *argv], env_map)
 
     def signal_all(self, spec, signum, main_pid):
@@ -172,12 +173,6 @@ class _InNamespaces:
         from . import nsinit
         nsinit.run(self.spec_path)      # forks PID 1, waits, exits with its status
         return 125
-
-
-def _merge_env(base: list[str], extra: list[str]) -> list[str]:
-    env = dict(e.split("=", 1) for e in base if "=" in e)
-    env.update(dict(e.split("=", 1) for e in extra if "=" in e))
-    return [f"{k}={v}" for k, v in env.items()]
 
 
 def _kill(pid: int, signum: int) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from jocker.containers import identity
+from jocker.envvars import env_dict
 from jocker.errors import InvalidName, UsageError
 from jocker.runtime import jail_devfs as devfs
 from jocker.runtime import jail_exec
@@ -91,7 +92,7 @@ def commands_text(spec: ContainerSpec) -> str:
     p = plan(spec)
     name = p.name
     ident = identity.resolve(spec.user, PASSWD, GROUP)
-    env = jp.env_dict(identity.process_env(spec.env, hostname=spec.hostname or spec.short_id,
+    env = env_dict(identity.process_env(spec.env, hostname=spec.hostname or spec.short_id,
                                            tty=False, home=ident.home))
     lines = ["# devfs ruleset (per-container, only with --device)"]
     lines += [shlex.join(c) for c in p.ruleset_commands]
@@ -103,7 +104,7 @@ def commands_text(spec: ContainerSpec) -> str:
     lines += _steps("main process (forked child of the supervisor)",
                     jail_exec.make_plan(7, ident, spec.workdir, spec.argv, env))
     lines += _steps("exec", jail_exec.make_plan(
-        7, ident, spec.workdir, ["/bin/sh", "-c", "ls -l $HOME"], jp.env_dict(
+        7, ident, spec.workdir, ["/bin/sh", "-c", "ls -l $HOME"], env_dict(
             identity.process_env(spec.env + ["EXTRA=1"], hostname="h", tty=True, home=ident.home))))
     lines += ["# signal, pids, top", shlex.join(jp.signal_command(name, 15)),
               shlex.join(jp.pids_command(name)), shlex.join(["ps", "-o", "x"] + jp.ps_selector(name))]
@@ -322,9 +323,9 @@ def test_bad_network_securelevel_timeout():
 
 def test_bad_env():
     with pytest.raises(UsageError):
-        jp.env_dict(["NOVALUE"])
+        env_dict(["NOVALUE"])
     with pytest.raises(UsageError):
-        jp.env_dict(["=x"])
+        env_dict(["=x"])
 
 
 def test_relative_workdir_refused_by_plan():
