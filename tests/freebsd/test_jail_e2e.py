@@ -291,3 +291,35 @@ def test_removed_jail_is_gone_before_destroy_returns(driver, runner, make):
     driver.destroy(spec)
     gone = runner.run(jp.jail_dying_command(jp.jail_name(spec.id)), check=False)
     assert gone.returncode != 0 or spec.rootfs not in runner.run(jp.mount_list_command()).stdout
+
+
+def test_jail_r_does_not_wait_a_second_grace_period(driver, make):
+    """Item 14: stop.timeout = 0, so `jail -r` kills what ignores SIGTERM at once
+    (usr.sbin/jail/command.c term_procs returns early for a zero timeout)."""
+    spec = make(["/bin/sh", "-c", "trap '' TERM; sleep 60"])
+    driver.create(spec)
+    cmd = driver.main_command(spec)
+    proc = driver.runner.spawn(cmd.argv, env=cmd.env)
+    try:
+        time.sleep(0.5)
+        assert "stop.timeout = 0;" in Path(spec.rundir, "jail.conf").read_text()
+        driver.destroy(spec)
+        assert proc.wait(timeout=30) == -9
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_stock_rulesets_are_loaded(runner):
+    """Item 13: jocker's rulesets include 1, 2 and 3."""
+    for n in (1, 2, 3):
+        assert runner.run(["devfs", "rule", "-s", str(n), "show"]).stdout.strip(), n
+
+
+def test_portlint_is_clean():
+    """Item 16: the port's form, checked by portlint itself when installed."""
+    if not shutil.which("portlint"):
+        pytest.skip("portlint is not installed (pkg install portlint)")
+    port = Path(__file__).resolve().parents[2] / "ports" / "sysutils" / "jocker"
+    res = subprocess.run(["portlint", "-A"], cwd=port, capture_output=True, text=True, timeout=120)
+    assert "FATAL" not in res.stdout, res.stdout
