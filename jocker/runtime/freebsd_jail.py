@@ -271,7 +271,7 @@ class JailDriver(RuntimeDriver):
 
     def _env(self, spec: ContainerSpec, identity, extra: list[str], tty: bool) -> dict[str, str]:
         from ..containers.identity import process_env
-        env = process_env(list(spec.env) + list(extra), hostname=jp._hostname(spec),
+        env = process_env(list(spec.env) + list(extra), hostname=jp.hostname(spec),
                           tty=tty, home=identity.home)
         return env_dict(env)
 

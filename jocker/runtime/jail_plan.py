@@ -203,7 +203,8 @@ def allow_params(spec: ContainerSpec, known: frozenset[str]) -> list[tuple[str, 
     return out + [(a, None) for a in user if a not in spec.jail_params]
 
 
-def _hostname(spec: ContainerSpec) -> str:
+def hostname(spec: ContainerSpec) -> str:
+    """host.hostname: --hostname, else the short id (Docker's default)."""
     name = spec.hostname or spec.id[:12]
     if len(name.encode()) > 255:
         raise UsageError(f"hostname {name[:40]!r}... is longer than 255 bytes")
@@ -235,7 +236,7 @@ def render_jail_conf(spec: ContainerSpec, *, devfs_ruleset: int, fstab: str | No
     ip4, ip6 = _network(spec)   # ip6 on a kernel without INET6 is refused by jail(8) [U]
     return render(
         "jail.conf.j2", container_id=spec.id, name=jail_name(spec.id),
-        path=container_path(spec.rootfs, "container rootfs"), hostname=_hostname(spec),
+        path=container_path(spec.rootfs, "container rootfs"), hostname=hostname(spec),
         securelevel=spec.securelevel, ip4=ip4, ip6=ip6, sysv=sysv,
         devfs_ruleset=devfs_ruleset, fstab=fstab, params=params,
     )
