@@ -597,3 +597,23 @@ def test_empty_device_ruleset_is_refused_and_released(paths):
     assert r.calls[-1] == ["devfs", "rule", "-s", str(n), "delset"]
     assert not any(c[0] == "jail" for c in r.calls)
     assert not Path(spec.rundir, "devfs_ruleset").exists()
+
+
+def test_ruleset_changes_wait_for_the_lock(paths):
+    """Item 7: two creates (or a create and `system prepare`) must not edit
+    rulesets at once; the driver holds an flock on <state_dir>/devfs-rulesets.lock."""
+    import fcntl
+    import threading
+    spec = make_spec(paths)
+    r = RecordingRunner()
+    d = driver(r, paths)
+    Path(d.config.state_dir).mkdir(parents=True, exist_ok=True)
+    fd = os.open(d.config.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    t = threading.Thread(target=d.create, args=(spec,))
+    t.start()
+    t.join(0.3)
+    assert t.is_alive() and not any(c[:2] == ["devfs", "rule"] for c in r.calls)
+    os.close(fd)
+    t.join(30)
+    assert not t.is_alive() and ["jail", "-f", f"{spec.rundir}/jail.conf", "-c", NAME] in r.calls
