@@ -355,14 +355,12 @@ class JailDriver(RuntimeDriver):
 
     def destroy(self, spec: ContainerSpec) -> None:
         name = jp.jail_name(spec.id)
-        removed = False
         if self.jail_exists(name):
             argv = jp.jail_remove_command(self._usable_conf(spec), name)
             res = self.runner.run(argv, check=False, retry_busy=True)
             if res.returncode != 0 and self.jail_exists(name):
                 raise HostCommandError(argv, res.returncode, res.stderr)
-            removed = True
-        gone = self._wait_dead(name) if removed else True
+        gone = self._wait_dead(name)      # also after an earlier destroy that gave up waiting
         record = rctl.rctl_record_path(spec.rundir)
         if os.path.exists(record):     # only what create added: rctl -r of nothing is ESRCH
             res = self.runner.run(rctl.rctl_remove_command(name), check=False)

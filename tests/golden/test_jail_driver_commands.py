@@ -436,7 +436,7 @@ def test_destroy_is_idempotent_when_already_gone(paths):
     d = driver(r, paths)
     d.destroy(spec)
     d.destroy(spec)
-    assert r.calls == [JID, ["mount", "-p"]] * 2
+    assert r.calls == [JID, ["jls", "-d", "-j", NAME, "jid"], ["mount", "-p"]] * 2
 
 
 def test_destroy_without_conf_uses_plain_remove(paths):
@@ -617,3 +617,10 @@ def test_ruleset_changes_wait_for_the_lock(paths):
     os.close(fd)
     t.join(30)
     assert not t.is_alive() and ["jail", "-f", f"{spec.rundir}/jail.conf", "-c", NAME] in r.calls
+
+
+def test_destroy_waits_for_a_jail_an_earlier_destroy_left_dying(paths):
+    spec = make_spec(paths)
+    r = RecordingRunner(exists=False, dying_polls=2)
+    driver(r, paths).destroy(spec)
+    assert r.calls.count(["jls", "-d", "-j", NAME, "jid"]) == 3
