@@ -20,7 +20,7 @@ import sys
 import time
 
 from ..envvars import env_dict
-from ..errors import Conflict, HostCommandError, JockerError, UsageError
+from ..errors import CannotRun, CommandNotFound, Conflict, HostCommandError, JockerError, UsageError
 from ..runner import Runner, default_runner
 from . import jail_devfs as devfs
 from . import jail_exec
@@ -69,6 +69,34 @@ class _Flock:
 
     def __exit__(self, *exc):
         os.close(self.fd)
+
+
+def check_command(rootfs: str, argv: list[str], env: dict[str, str], workdir: str) -> None:
+    """Docker's 127/126 before anything is spawned: argv[0] looked up on the
+    container's PATH in its rootfs, symlinks resolved as inside the jail
+    (the jail exists by now, so its nullfs mounts are visible below rootfs).
+    The child checks again after jail_attach (jail_exec.find_executable)."""
+    from ..build.rootfs import resolve_in_root
+    name = argv[0] if argv else ""
+    if not name:
+        raise UsageError("no command specified")
+    if "/" in name:
+        candidates = [name if name.startswith("/") else workdir.rstrip("/") + "/" + name]
+    else:
+        path = env.get("PATH", jail_exec.DEFAULT_PATH)
+        candidates = [(d or workdir).rstrip("/") + "/" + name for d in path.split(":")]
+    denied = False
+    for c in candidates:
+        host = resolve_in_root(rootfs, c if c.startswith("/") else workdir.rstrip("/") + "/" + c)
+        if os.path.isfile(host):
+            if os.stat(host).st_mode & 0o111:
+                return
+            denied = True
+    if denied:
+        raise CannotRun(f'exec: "{name}": permission denied')
+    if "/" in name:
+        raise CommandNotFound(f'exec: "{name}": no such file or directory')
+    raise CommandNotFound(f'exec: "{name}": executable file not found in $PATH')
 
 
 class JailDriver(RuntimeDriver):
@@ -225,6 +253,7 @@ class JailDriver(RuntimeDriver):
             for argv in plan.rctl_add:
                 self.runner.run(argv)
             env = self._env(spec, identity, [], spec.tty)
+            check_command(spec.rootfs, spec.argv, env, spec.workdir or "/")
             proc = jail_exec.make_plan(self._jid(plan.name), identity, spec.workdir or "/",
                                        spec.argv, env)
             _write_atomic(os.path.join(spec.rundir, PROCESS_FILE), json.dumps(proc))
@@ -294,9 +323,10 @@ class JailDriver(RuntimeDriver):
             raise UsageError("no command specified")
         identity = self._identity(spec.rootfs, user or spec.user)
         wd = jp.container_path(workdir or spec.workdir or "/", "working directory")
-        plan = jail_exec.make_plan(self._jid(jp.jail_name(spec.id)), identity, wd, argv,
-                                   self._env(spec, identity, env, tty))
-        return self._process(plan)
+        jid = self._jid(jp.jail_name(spec.id))
+        process_env = self._env(spec, identity, env, tty)
+        check_command(spec.rootfs, argv, process_env, wd)
+        return self._process(jail_exec.make_plan(jid, identity, wd, argv, process_env))
 
     def _jail_query(self, argv: list[str]):
         """pkill/pgrep: exit 1 = nothing matched; 2 + 'Invalid jail' = jail gone [I pkill.c]."""

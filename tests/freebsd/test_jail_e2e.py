@@ -12,6 +12,7 @@ real kernel.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -219,13 +220,24 @@ def test_top_selects_by_jail_with_start(driver, runner, make):
 
 
 @pytest.mark.parametrize("argv,code", [(["nosuchcmd"], 127), (["/etc/passwd"], 126)])
-def test_exit_codes_like_docker(driver, make, argv, code):
-    """Item 6: jexec exited 1 for these."""
+def test_exit_codes_like_docker(driver, runner, make, argv, code):
+    """Item 6: jexec exited 1 for these. Refused before spawning, jail removed;
+    and the child's own check (after jail_attach) gives the same codes."""
+    from jocker.errors import JockerError, start_status
     spec = make(argv)
     (Path(spec.rootfs) / "etc").mkdir(exist_ok=True)
     (Path(spec.rootfs) / "etc" / "passwd").write_text("root:*:0:0::/root:/bin/sh\n")
-    driver.create(spec)
-    assert run_main(driver, spec)[0] == code
+    with pytest.raises(JockerError) as info:
+        driver.create(spec)
+    assert start_status(info.value) == code
+    assert not driver.jail_exists(jp.jail_name(spec.id))
+    ok = make(["/bin/sleep", "60"])
+    driver.create(ok)
+    cmd = driver.exec_command(ok, ["/bin/echo"], user="", workdir="", env=[], tty=False,
+                              main_pid=None)
+    plan = dict(cmd.in_child.plan, argv=argv)
+    res = subprocess.run([sys.executable, "-S", cmd.argv[2], json.dumps(plan)], timeout=60)
+    assert res.returncode == code
 
 
 @pytest.mark.parametrize("user,uid", [("app", 1001), ("4242", 4242)])

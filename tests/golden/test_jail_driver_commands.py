@@ -110,7 +110,10 @@ def fresh_probes():
 @pytest.fixture
 def paths(tmp_path):
     root = tmp_path / "containers" / CID / "root"
-    root.mkdir(parents=True)
+    (root / "bin").mkdir(parents=True)
+    for tool in ("echo", "ps"):
+        (root / "bin" / tool).write_text("")
+        os.chmod(root / "bin" / tool, 0o755)
     rundir = tmp_path / "run" / CID
     return root, rundir
 
@@ -624,3 +627,29 @@ def test_destroy_waits_for_a_jail_an_earlier_destroy_left_dying(paths):
     r = RecordingRunner(exists=False, dying_polls=2)
     driver(r, paths).destroy(spec)
     assert r.calls.count(["jls", "-d", "-j", NAME, "jid"]) == 3
+
+
+@pytest.mark.parametrize("argv,env,error,code", [
+    (["nosuchcmd"], [], 'exec: "nosuchcmd": executable file not found in $PATH', 127),
+    (["/bin/nope"], [], 'exec: "/bin/nope": no such file or directory', 127),
+    (["data"], ["PATH=/bin"], 'exec: "data": permission denied', 126)])
+def test_command_is_checked_before_anything_is_spawned(paths, argv, env, error, code):
+    """Item 6: jexec exited 1 for these; Docker exits 127 / 126 (the
+    start status of CommandNotFound / CannotRun), and the jail is removed."""
+    from jocker.errors import start_status
+    (Path(paths[0]) / "bin" / "data").write_text("not executable")
+    r = RecordingRunner()
+    with pytest.raises(JockerError) as info:
+        driver(r, paths).create(make_spec(paths, argv=argv, env=env))
+    assert (str(info.value), start_status(info.value)) == (error, code)
+    assert ["jail", "-f", f"{paths[1]}/jail.conf", "-r", NAME] in r.calls
+    assert not Path(paths[1], "process.json").exists()
+
+
+def test_command_found_through_an_image_symlink(paths):
+    root = Path(paths[0])
+    (root / "usr/local/bin").mkdir(parents=True)
+    (root / "usr/local/bin/app").write_text("")
+    os.chmod(root / "usr/local/bin/app", 0o755)
+    os.symlink("/usr/local/bin/app", root / "bin" / "app")     # absolute: inside the image
+    fj.check_command(str(root), ["app"], {"PATH": "/bin"}, "/")

@@ -73,7 +73,9 @@ class JailFstabModel:
 @pytest.fixture
 def layout(tmp_path):
     root = tmp_path / "containers" / CID / "root"
-    root.mkdir(parents=True)
+    (root / "bin").mkdir(parents=True)
+    (root / "bin" / "true").write_text("")
+    os.chmod(root / "bin" / "true", 0o755)
     vol, logs, conf = tmp_path / "vol", tmp_path / "logs", tmp_path / "conf"
     for d in (vol, logs, conf):
         d.mkdir()
