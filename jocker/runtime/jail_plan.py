@@ -22,10 +22,10 @@ from . import jail_devfs as devfs
 from . import jail_mounts as mounts
 from . import jail_rctl as rctl
 from .jail_devfs import (  # noqa: F401  (the plan's public names)
-    applyset_command, parse_showsets, showsets_command, validate_devices)
+    applyset_command, parse_showsets, ruleset_commands, showsets_command, validate_devices)
 from .jail_mounts import (  # noqa: F401
-    FstabEntry, MountTarget, container_path, leftover_mounts, mount_list_command,
-    umount_command, unmount_order)
+    FstabEntry, MountTarget, container_path, fstab_entries, leftover_mounts, mount_list_command,
+    render_fstab, umount_command, unmount_order)
 from .jail_rctl import racct_command, rctl_add_commands, rctl_remove_command, rctl_rules  # noqa: F401
 
 TYPE_CHECKING = False
