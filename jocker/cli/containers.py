@@ -45,6 +45,13 @@ _RUN_OPTIONS = [
     click.option("--stop-signal", help="Signal to stop the container (default: image's or SIGTERM)."),
     click.option("--stop-timeout", type=int, help="Seconds to wait before killing (default 10)."),
     click.option("--depends-on", multiple=True, help="Containers to start first at boot (jocker extension)."),
+    click.option("--health-cmd", help="Command to run to check health (run by /bin/sh -c in the container)."),
+    click.option("--health-interval", help="Time between running the check (ms|s|m|h), default 30s."),
+    click.option("--health-timeout", help="Maximum time to allow one check to run, default 30s."),
+    click.option("--health-retries", type=int, help="Consecutive failures needed to report unhealthy, default 3."),
+    click.option("--health-start-period", help="Start period: failures in it do not count, default 0s."),
+    click.option("--health-start-interval", help="Time between checks during the start period, default 5s."),
+    click.option("--no-healthcheck", is_flag=True, help="Disable any container-specified HEALTHCHECK."),
 ]
 
 
@@ -55,7 +62,11 @@ def run_options(f):
 
 
 def _request(image, command, kw):
-    from ..engine_api.requests import CreateRequest
+    from ..engine_api.requests import CreateRequest, parse_health_flags
+    health = parse_health_flags(cmd=kw["health_cmd"], interval=kw["health_interval"],
+                                timeout=kw["health_timeout"], start_period=kw["health_start_period"],
+                                start_interval=kw["health_start_interval"], retries=kw["health_retries"],
+                                disabled=kw["no_healthcheck"])
     return CreateRequest.from_cli(
         image, list(command), name=kw["name"], env=kw["env"], env_files=kw["env_file"],
         workdir=kw["workdir"], user=kw["user"], group_add=kw["group_add"], hostname=kw["hostname"],
@@ -67,7 +78,7 @@ def _request(image, command, kw):
         dns_search=kw["dns_search"], dns_options=kw["dns_options"], add_hosts=kw["add_hosts"],
         devices=kw["devices"], allow=kw["allow"], jail_params=kw["jail_params"],
         securelevel=kw["securelevel"], stop_signal=kw["stop_signal"], stop_timeout=kw["stop_timeout"],
-        depends_on=kw["depends_on"])
+        depends_on=kw["depends_on"], healthcheck=health)
 
 
 def stdio_streams(interactive: bool = False):
