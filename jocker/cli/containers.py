@@ -219,7 +219,8 @@ def ps_cmd(obj, all_, quiet, size, last, latest, filters, fmt, no_trunc):
     from ..filters import from_flags
     from .rows import ps_row
     flt = from_flags(list(filters), PS_FILTERS)
-    rows = [ps_row(c) for c in obj.api.containers.list(all=all_, filters=flt, limit=1 if latest else last)]
+    found = obj.api.containers.list(all=all_, filters=flt, limit=1 if latest else last)
+    rows = [ps_row(c, trunc=not no_trunc) for c in found]
     if no_trunc:
         for r in rows:
             r["ID"] = r["FullID"]
@@ -233,19 +234,13 @@ def ps_cmd(obj, all_, quiet, size, last, latest, filters, fmt, no_trunc):
             click.echo(out)
         return
     headers = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
-    cells = [[r["ID"], r["Image"], _quote(r["Command"], no_trunc), r["RunningFor"], r["Status"],
+    cells = [[r["ID"], r["Image"], r["Command"], r["RunningFor"], r["Status"],
               r["Ports"], r["Names"]] for r in rows]
     if size:
         headers.append("SIZE")
         for row, r in zip(cells, rows):
             row.append(r["Size"])
     click.echo(table(headers, cells))
-
-
-def _quote(cmd: str, no_trunc: bool) -> str:
-    if not no_trunc and len(cmd) > 20:
-        cmd = cmd[:19] + "…"
-    return f'"{cmd}"'
 
 
 @click.command("logs")

@@ -121,6 +121,11 @@ def run() -> None:
             sys.exit(rc)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
+    except click.MissingParameter as e:
+        e.show()
+        # The docker CLI exits 1 for a missing positional ("requires at least
+        # 1 argument"); a missing flag value stays a flag error (125).
+        sys.exit(1 if isinstance(e.param, click.Argument) else 125)
     except click.ClickException as e:
         e.show()
         sys.exit(125)        # Docker's exit code for bad flags

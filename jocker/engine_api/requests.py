@@ -268,12 +268,10 @@ def parse_memory(value: str | None) -> int:
 def parse_env(items: list[str], files: list[str], environ) -> list[str]:
     """-e KEY=VALUE, -e KEY (the client's value, if set) and --env-file lines."""
     out: list[str] = []
+    from_files: list[str] = []
     for path in files:
-        try:
-            lines = open(path, encoding="utf-8").read().splitlines()
-        except OSError as e:
-            raise UsageError(f"--env-file {path}: {e.strerror}") from None
-        items = [l.strip() for l in lines if l.strip() and not l.lstrip().startswith("#")] + list(items)
+        from_files += env_file_lines(path)
+    items = from_files + list(items)
     for item in items:
         key, sep, value = item.partition("=")
         if not key or any(c in key for c in " \t\n\0"):
@@ -283,6 +281,34 @@ def parse_env(items: list[str], files: list[str], environ) -> list[str]:
                 out.append(f"{key}={environ[key]}")
             continue
         out.append(f"{key}={value}")
+    return out
+
+
+def env_file_lines(path: str) -> list[str]:
+    """An --env-file's KEY=value and KEY lines as the docker CLI reads them
+    (opts/envfile.go): leading whitespace and comment lines go, the value is
+    passed through untrimmed (only the line break goes), a key with
+    whitespace is an error."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise UsageError(f"--env-file {path}: {e.strerror}") from None
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        raise UsageError(f"--env-file {path}: invalid utf8 bytes") from None
+    out = []
+    for lineno, raw in enumerate(text.split("\n"), 1):
+        line = raw.removesuffix("\r").lstrip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if any(c in key for c in " \t\n\v\f\r"):
+            raise UsageError(f"--env-file {path}:{lineno}: variable '{key}' contains whitespaces")
+        if not key:
+            raise UsageError(f"--env-file {path}:{lineno}: no variable name on line '{line}'")
+        out.append(key + sep + value)
     return out
 
 

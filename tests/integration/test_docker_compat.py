@@ -6,6 +6,7 @@ docstring says where."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -219,3 +220,107 @@ def test_build_failures_and_scratch_workdir(jocker, busybox_image, tmp_path, own
     jocker("build", "-t", "compat-scratch", tmp_path)
     cfg = json.loads(jocker("inspect", "compat-scratch").stdout)[0]["Config"]
     assert cfg["WorkingDir"] == "/"
+
+
+def test_zfs_mount_retries_a_transient_busy(zfs_pool, tmp_path):
+    """zfs-fuse fails about one mount in ninety with "mountpoint or dataset is
+    busy" (issue 14, 7c): the mount is retried like destroys. A wrapper
+    around the real zfs(8) fails the first mount that way."""
+    import shutil
+    import subprocess
+
+    from jocker.runner import Runner
+    from jocker.storage.zfs_cli import ZfsCli
+    real = shutil.which("zfs")
+    wrapper = tmp_path / "zfs"
+    wrapper.write_text(f"""#!/bin/sh
+if [ "$1" = mount ] && [ ! -e {tmp_path}/failed ]; then
+    touch {tmp_path}/failed
+    echo "cannot mount '$2': mountpoint or dataset is busy" >&2
+    exit 1
+fi
+exec {real} "$@"
+""")
+    wrapper.chmod(0o755)
+    name = f"{zfs_pool['pool']}/busy-{os.getpid()}"
+    zfs = ZfsCli(Runner(), zfs=str(wrapper))
+    zfs.create(name, {"mountpoint": str(tmp_path / "mnt")})
+    try:
+        zfs.unmount(name)
+        zfs.mount(name)
+        assert (tmp_path / "failed").exists()
+        mounted = subprocess.run([real, "get", "-H", "-o", "value", "mounted", name],
+                                 capture_output=True, text=True).stdout.strip()
+        assert mounted == "yes"
+    finally:
+        subprocess.run([real, "destroy", name], capture_output=True)
+
+
+def test_env_file_values_pass_through_untrimmed(jocker, busybox_image, tmp_path):
+    """docker/cli opts/envfile.go: leading whitespace and comments go, the
+    value is kept as written (only the line break goes); a key with
+    whitespace is an error. Checked against Docker 20.10."""
+    env_file = tmp_path / "env"
+    env_file.write_bytes(b"\xef\xbb\xbfA=one  \r\n  B= two\n# C=no\n\nD=\"q\" \n")
+    out = jocker("run", "--rm", "--env-file", env_file, busybox_image, "sh", "-c",
+                 'printf "[%s]" "$A" "$B" "$D"').stdout
+    assert out == '[one  ][ two]["q" ]'
+    env_file.write_text("BAD KEY=1\n")
+    p = jocker("run", "--rm", "--env-file", env_file, busybox_image, "true", check=False)
+    assert p.returncode == 125 and "variable 'BAD KEY' contains whitespaces" in p.stderr
+
+
+def test_inspect_format_go_templates(jocker, busybox_image, cleanup):
+    """Go's text/template printing (%v: lists [a b], maps map[k:v] sorted)
+    and docker/cli's template functions (json, join, split, upper, lower,
+    title, len, index; range, if/else). Checked against Docker 20.10."""
+    cleanup.append("compat-fmt")
+    jocker("run", "--name", "compat-fmt", "-l", "b=2", "-l", "a=1", busybox_image,
+           "sh", "-c", "exit 3", check=False)
+
+    def fmt(template):
+        return jocker("inspect", "--format", template, "compat-fmt").stdout.rstrip("\n")
+    assert fmt("{{.Config.Cmd}}") == "[sh -c exit 3]"
+    assert fmt("{{.Config.Labels}}") == "map[a:1 b:2]"
+    assert fmt("{{json .Config.Cmd}}") == '["sh","-c","exit 3"]'
+    assert fmt('{{index .Config.Labels "b"}} {{index .Config.Cmd 2}}') == "2 exit 3"
+    assert fmt('{{join .Config.Cmd "+"}}') == "sh+-c+exit 3"
+    assert fmt('{{split "a:b:c" ":"}} {{len .Config.Cmd}}') == "[a b c] 3"
+    assert fmt('{{upper .Name}} {{lower "ABC"}} {{title "exit code"}}') == "/COMPAT-FMT abc Exit Code"
+    assert fmt("{{range .Config.Cmd}}<{{.}}>{{end}}") == "<sh><-c><exit 3>"
+    assert fmt("{{range $k, $v := .Config.Labels}}{{$k}}={{$v}};{{end}}") == "a=1;b=2;"
+    assert fmt("{{if .State.Running}}up{{else if eq .State.ExitCode 3}}three{{else}}down{{end}}") == "three"
+    assert fmt("{{.State.Running}} {{.NoSuchKey}}") == "false <no value>"
+    p = jocker("inspect", "--format", "{{.Config.Cmd", "compat-fmt", check=False)
+    assert p.returncode == 125 and "template" in p.stderr
+
+
+def test_ps_command_column_and_table_widths(jocker, busybox_image, cleanup):
+    """docker ps: moby's list puts each argument holding a space in single
+    quotes (daemon/list.go), the CLI truncates to 20 characters with "…"
+    unless --no-trunc and prints it Go-quoted; columns are at least 10 wide
+    (tabwriter minwidth 10, padding 3). Checked against Docker 20.10."""
+    cleanup.append("compat-ps")
+    jocker("run", "--name", "compat-ps", busybox_image, "sh", "-c", "exit 3", check=False)
+    out = jocker("ps", "-a", "--filter", "name=compat-ps").stdout.splitlines()
+    header, row = out[0], out[1]
+    assert header.startswith("CONTAINER ID   IMAGE            COMMAND            ")
+    assert '"sh -c \'exit 3\'"' in row
+    long = jocker("ps", "-a", "--format", "{{.Command}}", "--filter", "name=compat-ps").stdout
+    assert long == '"sh -c \'exit 3\'"\n'
+    cleanup.append("compat-ps2")
+    jocker("run", "--name", "compat-ps2", busybox_image, "echo", "a long argument list here")
+    short = jocker("ps", "-a", "--format", "{{.Command}}", "--filter", "name=compat-ps2").stdout
+    assert short == '"echo \'a long argume…"\n'
+    full = jocker("ps", "-a", "--no-trunc", "--format", "{{.Command}}", "--filter", "name=compat-ps2").stdout
+    assert full == '"echo \'a long argument list here\'"\n'
+
+
+def test_missing_positional_exits_1_flag_errors_125(jocker):
+    """The docker CLI: `docker run` / `docker rm` without their argument exit 1
+    ("requires at least 1 argument"); an unknown flag exits 125."""
+    for args in (["run"], ["rm"], ["inspect"], ["create"]):
+        p = jocker(*args, check=False)
+        assert p.returncode == 1, (args, p.stderr)
+        assert "Missing argument" in p.stderr
+    assert jocker("run", "--no-such-flag", "x", check=False).returncode == 125
