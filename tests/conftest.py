@@ -242,13 +242,25 @@ def pty_run(jocker):
     return run
 
 
-@pytest.fixture
-def cleanup(jocker):
-    """Container names to `rm -fv` after the test, whatever happened."""
+def _removed_after(jocker, *argv):
+    """A list the test fills; each entry gets `jocker *argv ENTRY` afterwards."""
     names: list[str] = []
     yield names
     for n in names:
-        jocker("rm", "-fv", n, check=False)
+        jocker(*argv, n, check=False)
+
+
+@pytest.fixture
+def cleanup(jocker):
+    """Container names to `rm -fv` after the test, whatever happened."""
+    yield from _removed_after(jocker, "rm", "-fv")
+
+
+@pytest.fixture
+def images(jocker):
+    """Image references to `rmi -f` after the test (then dangling ones pruned)."""
+    yield from _removed_after(jocker, "rmi", "-f")
+    jocker("image", "prune", "-f", check=False)
 
 
 @pytest.fixture

@@ -40,6 +40,12 @@ COMMANDS = {
     "commit": "inside:commit_cmd",
     "volume": "volumes:volume_group",
     "build": "build:build_cmd",
+    "pull": "ship:pull_cmd",
+    "push": "ship:push_cmd",
+    "login": "ship:login_cmd",
+    "logout": "ship:logout_cmd",
+    "save": "ship:save_cmd",
+    "load": "ship:load_cmd",
 }
 
 
