@@ -17,6 +17,8 @@ _RUN_OPTIONS = [
     click.option("-w", "--workdir", help="Working directory inside the container."),
     click.option("-u", "--user", help="User name or UID[:GID] inside the container."),
     click.option("--group-add", multiple=True, help="Add a supplementary group (name or GID)."),
+    click.option("--read-only", is_flag=True, help="Mount the root filesystem read-only (ZFS readonly=on)."),
+    click.option("--tmpfs", multiple=True, help="Mount a tmpfs: PATH[:OPTIONS], e.g. /run:size=64m."),
     click.option("-h", "--hostname", help="Container host name."),
     click.option("-v", "--volume", "volumes", multiple=True,
                  help="Bind mount /host:/ctr[:ro], named volume name:/ctr, or anonymous /ctr."),
@@ -58,7 +60,7 @@ def _request(image, command, kw):
         autoremove=kw["autoremove"], labels=kw["labels"], network=kw["network"], publish=kw["publish"],
         devices=kw["devices"], allow=kw["allow"], jail_params=kw["jail_params"],
         securelevel=kw["securelevel"], stop_signal=kw["stop_signal"], stop_timeout=kw["stop_timeout"],
-        depends_on=kw["depends_on"])
+        depends_on=kw["depends_on"], read_only=kw["read_only"], tmpfs=kw["tmpfs"])
 
 
 def stdio_streams(interactive: bool = False):

@@ -17,7 +17,7 @@ from ..errors import Conflict, JockerError, NotFound, start_failure
 from ..lock import EngineLock
 from ..runtime.spec import ContainerSpec, Limits, Mount
 from ..storage import props as P
-from . import etcfiles
+from . import etcfiles, readonly
 from .model import Container, load_containers, read_runtime
 from .remove import destroy_storage, storage_job
 from .supervisor import ALREADY_RUNNING
@@ -40,7 +40,8 @@ def runtime_spec(engine, c: Container) -> ContainerSpec:
         workdir=cfg.get("WorkingDir") or "/", tty=bool(cfg.get("Tty")),
         stdin_open=bool(cfg.get("OpenStdin")),
         mounts=[Mount(m["Source"], m["Destination"], not m.get("RW", True),
-                      "bind" if m["Type"] == "bind" else "volume") for m in c.spec.get("Mounts", [])],
+                      "bind" if m["Type"] == "bind" else "volume") for m in c.spec.get("Mounts", [])]
+        + [Mount("tmpfs", path, False, "tmpfs", opts) for path, opts in (host.get("Tmpfs") or {}).items()],
         limits=Limits(memory=host.get("Memory") or None,
                       cpus=(host.get("NanoCpus") or 0) / 1e9 or None, pids=host.get("PidsLimit") or None),
         network=host.get("NetworkMode", "host"), devices=list(host.get("Devices") or []),
@@ -133,7 +134,9 @@ def _start_locked(engine, c: Container, spec: ContainerSpec, attach: bool,
                   prespawned: Prespawned | None) -> Started | None:
     if not c.spec.get("HostConfig", {}).get("AutoRemove"):
         _reconcile(engine, spec)
+    readonly.open_for_start(engine, c)
     etcfiles.prepare(spec, engine.layout.container_dir(c.id))
+    readonly.seal(engine, c, spec)
     os.makedirs(spec.rundir, exist_ok=True)
     job = _job(engine, c, spec, attach)
     job_path = os.path.join(spec.rundir, "job.json")

@@ -156,6 +156,7 @@ class CreateRequest:
                  jail_params: list[str] | tuple = (), securelevel: int | None = None,
                  stop_signal: str | None = None, stop_timeout: int | None = None,
                  depends_on: list[str] | tuple = (), read_only: bool = False,
+                 tmpfs: list[str] | tuple = (),
                  environ: dict[str, str] | None = None) -> "CreateRequest":
         """`environ` is the client's environment (`-e NAME` passes its value)."""
         if cpus is not None and cpus <= 0:
@@ -169,7 +170,7 @@ class CreateRequest:
             StopTimeout=stop_timeout, Hostname=hostname or "")
         host = HostConfig(
             Binds=list(volumes), PortBindings=parse_publish(list(publish)), NetworkMode=network,
-            GroupAdd=list(group_add),
+            GroupAdd=list(group_add), Tmpfs=_tmpfs(tmpfs),
             RestartPolicy=parse_restart(restart), AutoRemove=autoremove, ReadonlyRootfs=read_only,
             Memory=parse_memory(memory), NanoCpus=int((cpus or 0) * 1e9), PidsLimit=pids_limit,
             Devices=[{"PathOnHost": d, "PathInContainer": d, "CgroupPermissions": "rwm"} for d in devices])
@@ -282,6 +283,12 @@ def parse_env(items: list[str], files: list[str], environ) -> list[str]:
             continue
         out.append(f"{key}={value}")
     return out
+
+
+def _tmpfs(items: list[str] | tuple) -> dict[str, str]:
+    """--tmpfs PATH[:OPTIONS] flags as HostConfig.Tmpfs."""
+    from ..runtime.tmpfs import parse
+    return dict(parse(item) for item in items)
 
 
 def env_file_lines(path: str) -> list[str]:

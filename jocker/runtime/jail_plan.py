@@ -17,6 +17,7 @@ from ..errors import CannotRun, InvalidName, UsageError
 from ..templates import jailquote, render
 from .base import ProcessCommand
 from .spec import ContainerSpec, Limits, Mount
+from .tmpfs import fstab_options
 
 JAIL_PREFIX = "jk_"
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
@@ -160,7 +161,7 @@ def _fstab_entry(m: Mount, target: str, root: str) -> FstabEntry:
     _check_fstab_word("mount target", mountpoint)
     rw = "ro" if m.readonly else "rw"
     if m.kind == "tmpfs":
-        return FstabEntry("tmpfs", mountpoint, "tmpfs", f"{rw},mode=1777", target, None)
+        return FstabEntry("tmpfs", mountpoint, "tmpfs", fstab_options(m.options, m.readonly), target, None)
     if m.kind not in ("bind", "volume"):
         raise UsageError(f"unknown mount type {m.kind!r} (bind, volume or tmpfs)")
     source = container_path(m.source, "mount source")
