@@ -39,6 +39,8 @@ COMMANDS = {
     "diff": "inside:diff_cmd",
     "commit": "inside:commit_cmd",
     "volume": "volumes:volume_group",
+    "network": "networks:network_group",
+    "port": "networks:port_cmd",
     "build": "build:build_cmd",
     "pull": "ship:pull_cmd",
     "push": "ship:push_cmd",

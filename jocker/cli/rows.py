@@ -12,17 +12,31 @@ def short_id(full: str) -> str:
     return full.split(":", 1)[-1][:12]
 
 
+def format_api_ports(items: list[dict]) -> str:
+    """ps's PORTS column: 0.0.0.0:8080->80/tcp, 9000/tcp."""
+    return ", ".join(f"{p['IP']}:{p['PublicPort']}->{p['PrivatePort']}/{p['Type']}" if "PublicPort" in p
+                     else f"{p['PrivatePort']}/{p['Type']}" for p in items)
+
+
+def network_row(rec: dict, no_trunc: bool = False) -> dict[str, Any]:
+    """`network ls` fields."""
+    return {"ID": rec["Id"] if no_trunc else rec["Id"][:12], "Name": rec["Name"], "Driver": rec["Driver"],
+            "Scope": rec["Scope"], "IPv6": "false", "Internal": str(bool(rec.get("Internal"))).lower(),
+            "Labels": ",".join(f"{k}={v}" for k, v in (rec.get("Labels") or {}).items()),
+            "CreatedAt": rec.get("Created", "")}
+
+
 def ps_row(c: dict, now: float | None = None, trunc: bool = True) -> dict[str, Any]:
     mounts = c.get("Mounts") or []
     command = ellipsis(c["Command"], 20) if trunc else c["Command"]
     return {
         "ID": short_id(c["Id"]), "FullID": c["Id"], "Image": c["Image"], "Command": go_quote(command),
         "CreatedAt": c["CreatedAt"], "RunningFor": ago(c["Created"], now), "Status": c["Status"],
-        "State": c["State"], "Ports": "", "Names": c["Names"][0].lstrip("/"),
+        "State": c["State"], "Ports": format_api_ports(c.get("Ports") or []), "Names": c["Names"][0].lstrip("/"),
         "Size": f"{human_size(c['SizeRw'])} (virtual {human_size(c['SizeRootFs'])})",
         "Labels": ",".join(f"{k}={v}" for k, v in c["Labels"].items()),
         "Mounts": ",".join(m.get("Name") or m.get("Source", "") for m in mounts),
-        "Networks": c["HostConfig"]["NetworkMode"],
+        "Networks": ",".join((c.get("NetworkSettings") or {}).get("Networks") or {}),
     }
 
 

@@ -18,6 +18,7 @@ from ..lock import EngineLock
 from ..runtime.spec import ContainerSpec, Limits, Mount
 from ..storage import props as P
 from . import etcfiles, readonly
+from ..net import networks as netops
 from .model import Container, load_containers, read_runtime
 from .remove import destroy_storage, storage_job
 from .supervisor import ALREADY_RUNNING
@@ -44,12 +45,17 @@ def runtime_spec(engine, c: Container) -> ContainerSpec:
         + [Mount("tmpfs", path, False, "tmpfs", opts) for path, opts in (host.get("Tmpfs") or {}).items()],
         limits=Limits(memory=host.get("Memory") or None,
                       cpus=(host.get("NanoCpus") or 0) / 1e9 or None, pids=host.get("PidsLimit") or None),
-        network=host.get("NetworkMode", "host"), devices=list(host.get("Devices") or []),
+        network=_runtime_network(host.get("NetworkMode", "host")),
+        net=netops.attachment_for(engine, c), devices=list(host.get("Devices") or []),
         allow=list(host.get("JailAllow") or []), jail_params=params,
         securelevel=host.get("JailSecurelevel"),
         stop_signal=cfg.get("StopSignal") or "SIGTERM",
         stop_timeout=int(cfg.get("StopTimeout") if cfg.get("StopTimeout") is not None
                          else engine.config.int("stop_timeout")))
+
+
+def _runtime_network(mode: str) -> str:
+    return mode if mode in ("host", "none") else "bridge"
 
 
 def get(engine, ref: str) -> Container:
@@ -135,7 +141,9 @@ def _start_locked(engine, c: Container, spec: ContainerSpec, attach: bool,
     if not c.spec.get("HostConfig", {}).get("AutoRemove"):
         _reconcile(engine, spec)
     readonly.open_for_start(engine, c)
-    etcfiles.prepare(spec, engine.layout.container_dir(c.id))
+    if spec.network == "bridge":
+        netops.ensure_bridges(engine, c)
+    etcfiles.prepare(spec, engine.layout.container_dir(c.id), **netops.etc_files(engine, c))
     readonly.seal(engine, c, spec)
     os.makedirs(spec.rundir, exist_ok=True)
     job = _job(engine, c, spec, attach)
@@ -271,6 +279,7 @@ def remove(engine, c: Container, *, force: bool = False, volumes: bool = False) 
         _reconcile(engine, runtime_spec(engine, c))
         job = storage_job(engine, c)
         destroy_storage(engine.runner, job, volumes=volumes)
+        netops.member_gone(engine, c)
 
 
 def wait(engine, c: Container, poll: float = 0.05) -> int:

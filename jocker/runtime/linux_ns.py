@@ -63,11 +63,14 @@ class LinuxNamespaceDriver(RuntimeDriver):
     def prepare_host(self) -> None:
         """Nothing global to prepare: namespaces are created per container."""
 
+    def _net(self):
+        from ..net.linux import LinuxNetworkDriver
+        return LinuxNetworkDriver(self.runner)
+
     def create(self, spec: ContainerSpec) -> None:
-        if spec.network not in ("host", "none"):
-            raise JockerError(f"network {spec.network!r} is not available yet",
-                              hint="use --network host or --network none")
         os.makedirs(spec.rundir, exist_ok=True)
+        if _netns(spec):
+            self._net().setup(spec.net)
         for stale in ("init.pid",):
             try:
                 os.unlink(os.path.join(spec.rundir, stale))
@@ -84,12 +87,15 @@ class LinuxNamespaceDriver(RuntimeDriver):
 
     def main_command(self, spec: ContainerSpec) -> ProcessCommand:
         # No --fork: nsinit forks PID 1 itself so it can report the exact exit status.
-        argv = ["unshare", "--pid", "--mount", "--uts", "--ipc", "--propagation", "private"]
-        if spec.network == "none":
+        netns = _netns(spec)
+        argv = ["nsenter", f"--net=/run/netns/{netns}", "--"] if netns else []
+        argv += ["unshare", "--pid", "--mount", "--uts", "--ipc", "--propagation", "private"]
+        if spec.network == "none" and not netns:
             argv.append("--net")
         spec_path = os.path.join(spec.rundir, "spec.json")
         argv += ["--", sys.executable, "-S", NSINIT, spec_path]
-        return ProcessCommand(argv, {}, in_child=_InNamespaces(spec_path, spec.network == "none"))
+        return ProcessCommand(argv, {}, in_child=_InNamespaces(spec_path, spec.network == "none" and not netns,
+                                                               netns))
 
     def init_pid(self, spec: ContainerSpec, timeout: float = 5.0) -> int | None:
         """Host PID of the container's PID 1 (written by nsinit at start)."""
@@ -107,7 +113,7 @@ class LinuxNamespaceDriver(RuntimeDriver):
         pid = main_pid or self.init_pid(spec, 0)
         if not pid:
             raise JockerError(f"container {spec.short_id} is not running")
-        cmd = ["nsenter", "--target", str(pid), "--pid", "--mount", "--uts", "--ipc", "--root",
+        cmd = ["nsenter", "--target", str(pid), "--pid", "--mount", "--uts", "--ipc", "--net", "--root",
                f"--wdns={workdir or spec.workdir or '/'}"]  # inside the new root (util-linux >= 2.38)
         who = image_identity(spec.rootfs, user or spec.user, spec.group_add)
         if not who.is_root or who.gid:
@@ -156,6 +162,8 @@ class LinuxNamespaceDriver(RuntimeDriver):
         pid = self.init_pid(spec, 0)
         if pid and os.path.exists(f"/proc/{pid}"):
             _kill(pid, signal.SIGKILL)
+        if _netns(spec):
+            self._net().teardown(spec.net)
         for name in ("init.pid", "spec.json"):
             try:
                 os.unlink(os.path.join(spec.rundir, name))
@@ -171,13 +179,21 @@ class _InNamespaces:
     """What `unshare --pid --mount --uts --ipc [--net] python3 nsinit.py SPEC`
     does, done in a forked child that already has Python loaded."""
 
-    def __init__(self, spec_path: str, no_network: bool):
+    def __init__(self, spec_path: str, no_network: bool, netns: str = ""):
         self.spec_path = spec_path
         self.no_network = no_network
+        self.netns = netns
 
     def __call__(self) -> int:
         import ctypes
         libc = ctypes.CDLL(None, use_errno=True)
+        if self.netns:          # the container's own stack, set up by the network driver
+            fd = os.open(f"/run/netns/{self.netns}", os.O_RDONLY | os.O_CLOEXEC)
+            ok = libc.setns(fd, CLONE_NEWNET) == 0
+            os.close(fd)
+            if not ok:
+                os.write(2, f"jocker-init: setns {self.netns}: {os.strerror(ctypes.get_errno())}\n".encode())
+                return 125
         flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID
         if self.no_network:
             flags |= CLONE_NEWNET
@@ -187,6 +203,12 @@ class _InNamespaces:
         from . import nsinit
         nsinit.run(self.spec_path)      # forks PID 1, waits, exits with its status
         return 125
+
+
+def _netns(spec) -> str:
+    """The named netns of a container with a stack of its own ("" otherwise)."""
+    net = getattr(spec, "net", None) or {}
+    return net.get("netns", "") if net.get("mode") in ("bridge", "none") else ""
 
 
 def _kill(pid: int, signum: int) -> None:
