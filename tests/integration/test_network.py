@@ -270,3 +270,36 @@ def test_port_conflicts_and_ip_and_subnet_checks(jocker, busybox_image, cleanup)
     finally:
         jocker("rm", "-f", "x", check=False)
         jocker("network", "rm", "tsub", check=False)
+
+
+@pytest.fixture
+def host_http(tmp_path):
+    """An HTTP server on all of this machine's addresses (traffic stays here)."""
+    import functools
+    import http.server
+    import threading
+    (tmp_path / "hello.txt").write_text("from-the-host\n")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("0.0.0.0", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_build_run_steps_use_the_default_network(jocker, busybox_image, host_http):
+    """RUN reaches this machine's own address from the default network (its
+    NAT reaches further when the host forwards); --network none cannot;
+    --network host shares the host's loopback."""
+    addr = _host_address()
+    df = f"FROM busybox\nRUN wget -q -O /got http://{addr}:{host_http}/hello.txt && cat /got\n"
+    out = jocker("build", "--no-cache", "-t", "bt-netrun", "-", input=df).stdout
+    assert "from-the-host" in out
+    res = jocker("build", "--no-cache", "--network", "none", "-", input=df, check=False)
+    assert res.returncode != 0
+    out = jocker("build", "--no-cache", "--network", "host", "-t", "bt-netrun-host", "-",
+                 input=df.replace(addr, "127.0.0.1")).stdout
+    assert "from-the-host" in out
+    jocker("rmi", "bt-netrun", "bt-netrun-host")
+    assert not os.listdir(os.path.join(jocker.env["JOCKER_RUNDIR"], "net-leases"))
