@@ -274,12 +274,48 @@ def wait_for():
 
 
 @pytest.fixture
-def cleanup(jocker):
-    """Container names to `rm -fv` after the test, whatever happened."""
+def pty_run(jocker):
+    """pty_run(*args): `jocker ARGS` on a real terminal; (exit code, output bytes)."""
+    import pty
+
+    def run(*args):
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.environ.update(jocker.env)
+            os.execvp(sys.executable, [sys.executable, "-m", "jocker", *map(str, args)])
+        out = b""
+        while True:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        _, status = os.waitpid(pid, 0)
+        return os.waitstatus_to_exitcode(status), out
+    return run
+
+
+def _removed_after(jocker, *argv):
+    """A list the test fills; each entry gets `jocker *argv ENTRY` afterwards."""
     names: list[str] = []
     yield names
     for n in names:
-        jocker("rm", "-fv", n, check=False)
+        jocker(*argv, n, check=False)
+
+
+@pytest.fixture
+def cleanup(jocker):
+    """Container names to `rm -fv` after the test, whatever happened."""
+    yield from _removed_after(jocker, "rm", "-fv")
+
+
+@pytest.fixture
+def images(jocker):
+    """Image references to `rmi -f` after the test (then dangling ones pruned)."""
+    yield from _removed_after(jocker, "rmi", "-f")
+    jocker("image", "prune", "-f", check=False)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ _RUN_OPTIONS = [
     click.option("--env-file", multiple=True, help="Read environment variables from a file."),
     click.option("-w", "--workdir", help="Working directory inside the container."),
     click.option("-u", "--user", help="User name or UID[:GID] inside the container."),
+    click.option("--group-add", multiple=True, help="Add a supplementary group (name or GID)."),
     click.option("-h", "--hostname", help="Container host name."),
     click.option("-v", "--volume", "volumes", multiple=True,
                  help="Bind mount /host:/ctr[:ro], named volume name:/ctr, or anonymous /ctr."),
@@ -57,7 +58,8 @@ def _request(image, command, kw):
     from ..engine_api.requests import CreateRequest
     return CreateRequest.from_cli(
         image, list(command), name=kw["name"], env=kw["env"], env_files=kw["env_file"],
-        workdir=kw["workdir"], user=kw["user"], hostname=kw["hostname"], volumes=kw["volumes"],
+        workdir=kw["workdir"], user=kw["user"], group_add=kw["group_add"], hostname=kw["hostname"],
+        volumes=kw["volumes"],
         entrypoint=kw["entrypoint"], restart=kw["restart"], memory=kw["memory"], cpus=kw["cpus"],
         pids_limit=kw["pids_limit"], tty=kw["tty"], interactive=kw["interactive"],
         autoremove=kw["autoremove"], labels=kw["labels"], network=kw["network"], publish=kw["publish"],

@@ -39,15 +39,25 @@ def ps_row(c: dict, now: float | None = None) -> dict[str, Any]:
     }
 
 
+def _digest(img: dict, repo: str | None) -> str:
+    for ref in img.get("RepoDigests") or []:
+        name, _, digest = ref.partition("@")
+        if repo is None or name == repo:
+            return digest
+    return "<none>"
+
+
 def image_rows(img: dict, now: float | None = None) -> list[dict[str, Any]]:
-    """One row per tag, like `docker images`; an untagged image as <none>."""
+    """One row per tag, like `docker images`; an untagged image as <none>
+    (`name <none>` when it was pulled by digest)."""
     rows = []
-    for tag in img["RepoTags"] or [None]:
+    tags = img["RepoTags"] or [r.split("@")[0] + ":<none>" for r in img.get("RepoDigests") or []]
+    for tag in tags or [None]:
         repo, _, t = tag.rpartition(":") if tag else ("<none>", "", "<none>")
         rows.append({"Repository": repo, "Tag": t, "ID": short_id(img["Id"]), "FullID": img["Id"],
                      "CreatedSince": ago(img["Created"], now), "CreatedAt": img["CreatedAt"],
                      "Size": human_size(img["Size"]), "VirtualSize": human_size(img["VirtualSize"]),
-                     "Containers": str(img["Containers"]), "Digest": "<none>"})
+                     "Containers": str(img["Containers"]), "Digest": _digest(img, repo if tag else None)})
     return rows
 
 

@@ -85,7 +85,8 @@ def build_spec(engine, req: CreateRequest, image) -> dict:
             "StopTimeout": cfg.StopTimeout, "ExposedPorts": icfg.get("ExposedPorts"),
         },
         "HostConfig": {
-            "Binds": list(host.Binds), "RestartPolicy": dict(host.RestartPolicy),
+            "Binds": list(host.Binds), "GroupAdd": list(host.GroupAdd),
+            "RestartPolicy": dict(host.RestartPolicy),
             "AutoRemove": host.AutoRemove, "Memory": host.Memory,
             "NanoCpus": host.NanoCpus, "PidsLimit": host.PidsLimit or 0,
             "NetworkMode": host.NetworkMode or "bridge", "PortBindings": {},

@@ -8,7 +8,7 @@ import subprocess
 
 from ..engine_api.streams import Streams
 from ..errors import Conflict, NotFound, UsageError
-from ..images import treediff
+from ..images import layertar, treediff
 from ..images.imageconfig import derive, now_rfc3339
 from .lifecycle import runtime_spec
 from .model import Container
@@ -213,7 +213,7 @@ def _commit_paused(engine, c, img, since, rootfs, tags, message, author, changes
     pending = engine.store.begin_layer(img.layer)
     try:
         treediff.apply(rootfs, pending.path, delta)
-        diff_id = treediff.digest(rootfs, delta)
+        diff_id = layertar.seal_diff_id(engine.store.zfs, pending, delta)
         layer = engine.store.finish_layer(pending, diff_id)
     except BaseException:
         engine.store.abort_layer(pending)

@@ -146,6 +146,7 @@ class CreateRequest:
     def from_cli(cls, image: str, command: list[str] | tuple = (), *, name: str | None = None,
                  env: list[str] | tuple = (), env_files: list[str] | tuple = (),
                  workdir: str | None = None, user: str | None = None, hostname: str | None = None,
+                 group_add: list[str] | tuple = (),
                  volumes: list[str] | tuple = (), entrypoint: str | None = None, restart: str = "no",
                  memory: str | None = None, cpus: float | None = None, pids_limit: int | None = None,
                  tty: bool = False, interactive: bool = False, autoremove: bool = False,
@@ -173,6 +174,7 @@ class CreateRequest:
             Binds=list(volumes), PortBindings=parse_publish(list(publish)), NetworkMode=network,
             PublishAllPorts=publish_all, Dns=list(dns), DnsSearch=list(dns_search),
             DnsOptions=list(dns_options), ExtraHosts=list(add_hosts),
+            GroupAdd=list(group_add),
             RestartPolicy=parse_restart(restart), AutoRemove=autoremove, ReadonlyRootfs=read_only,
             Memory=parse_memory(memory), NanoCpus=int((cpus or 0) * 1e9), PidsLimit=pids_limit,
             Devices=[{"PathOnHost": d, "PathInContainer": d, "CgroupPermissions": "rwm"} for d in devices])

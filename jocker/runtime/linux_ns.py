@@ -16,6 +16,7 @@ import signal
 import sys
 import time
 
+from ..containers.identity import image_identity, process_env
 from ..envvars import merge_env
 from ..errors import JockerError
 from ..runner import Runner, default_runner
@@ -29,10 +30,15 @@ NSINIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nsinit.py")
 
 
 def _spec_json(spec: ContainerSpec, console_fd: int | None = None) -> dict:
+    # The user is looked up here, on the host side, in the image's own files
+    # (an unknown one fails the start with Docker's message and 125).
+    who = image_identity(spec.rootfs, spec.user, spec.group_add)
     return {
         "console_fd": console_fd,
-        "rootfs": spec.rootfs, "rundir": spec.rundir, "argv": spec.argv, "env": spec.env,
-        "user": spec.user, "workdir": spec.workdir, "hostname": spec.hostname,
+        "rootfs": spec.rootfs, "rundir": spec.rundir, "argv": spec.argv,
+        "env": process_env(spec.env, hostname=spec.hostname, tty=spec.tty, home=who.home),
+        "uid": who.uid, "gid": who.gid, "groups": list(who.groups),
+        "workdir": spec.workdir, "hostname": spec.hostname,
         "mounts": [{"source": m.source, "target": m.target, "readonly": m.readonly, "kind": m.kind}
                    for m in spec.mounts],
     }
@@ -102,12 +108,13 @@ class LinuxNamespaceDriver(RuntimeDriver):
             raise JockerError(f"container {spec.short_id} is not running")
         cmd = ["nsenter", "--target", str(pid), "--pid", "--mount", "--uts", "--ipc", "--net", "--root",
                f"--wdns={workdir or spec.workdir or '/'}"]  # inside the new root (util-linux >= 2.38)
-        who = user or spec.user
-        if who and who not in ("root", "0", "0:0"):
-            from .nsinit import lookup_user     # the image's passwd/group, read from the host side
-            uid, gid, _groups, _home = lookup_user(spec.rootfs, who)
-            cmd += ["--setgid", str(gid), "--setuid", str(uid)]
-        env_map = dict(e.split("=", 1) for e in merge_env(spec.env, env) if "=" in e)
+        who = image_identity(spec.rootfs, user or spec.user, spec.group_add)
+        if not who.is_root or who.gid:
+            # nsenter --setgid clears the supplementary groups: exec'd
+            # processes keep only their primary group here.
+            cmd += ["--setgid", str(who.gid), "--setuid", str(who.uid)]
+        env_map = dict(e.split("=", 1) for e in process_env(
+            merge_env(spec.env, env), hostname=spec.hostname, tty=tty, home=who.home) if "=" in e)
         return ProcessCommand(cmd + ["--", *argv], env_map)
 
     def signal_all(self, spec, signum, main_pid):

@@ -34,6 +34,7 @@ class ContainerSpec:
     hostname: str = ""
     env: list[str] = field(default_factory=list)       # "KEY=value"
     user: str = ""                 # "", "name", "uid", "uid:gid", "name:group"
+    group_add: list[str] = field(default_factory=list)  # --group-add names or gids
     workdir: str = "/"
     tty: bool = False
     stdin_open: bool = False
