@@ -40,12 +40,14 @@ class LinuxNetworkDriver(NetworkDriver):
     def setup(self, att: dict) -> None:
         if att.get("mode") not in ("bridge", "none"):
             return
-        self.teardown(att)          # leftovers of a crashed run would make `netns add` fail
-        try:
-            self._run(lp.container_setup(att))
-        except JockerError:
-            self.teardown(att)
-            raise
+        for attempt in (1, 2):
+            try:
+                self._run(lp.container_setup(att))
+                return
+            except JockerError:
+                self.teardown(att)      # what this try made, or a crashed run's leftovers
+                if attempt == 2:
+                    raise
 
     def teardown(self, att: dict) -> None:
         self._run(lp.container_teardown(att))

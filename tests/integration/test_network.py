@@ -148,6 +148,9 @@ def test_names_resolve_on_a_user_network_and_not_across(jocker, busybox_image, c
         assert res.returncode == 1 and "active endpoints" in res.stderr
         jocker("rm", "-f", "cli")
         assert "cli" not in jocker("exec", "srv", "cat", "/etc/hosts").stdout
+        jocker("rename", "srv", "srv2")
+        assert " srv2 db\n" in jocker("exec", "srv2", "cat", "/etc/hosts").stdout
+        cleanup.append("srv2")
     finally:
         for n in cleanup:
             jocker("rm", "-fv", n, check=False)
