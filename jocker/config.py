@@ -153,9 +153,9 @@ def _validate(cfg: Config) -> None:
         raise UsageError(f"runtime must be auto, jail or linux, got {cfg.values['runtime']!r}")
     cfg.int("devfs_ruleset")
     cfg.int("stop_timeout")
+    cfg.int("registry_timeout")
     from .net.ipam import parse_subnet
     from .net.naming import check_prefix
     check_prefix(cfg.values["network_prefix"])
     parse_subnet(cfg.values["network_pool"])
     cfg.int("network_size")
-    cfg.int("registry_timeout")

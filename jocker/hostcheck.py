@@ -153,7 +153,7 @@ def check_module(p: Probes, module: str) -> CheckResult:
     if probe and probe.get("rc") == 0:
         return CheckResult(name, True, "loaded", required=False)
     return CheckResult(name, False, "not loaded",
-                       f"kldload {module} && sysrc kld_list+={module} (or service jocker start)",
+                       f"kldload {module} && sysrc kld_list+={module}",
                        required=False)
 
 
@@ -202,15 +202,26 @@ def check_racct(p: Probes) -> CheckResult:
                           "echo kern.racct.enable=1 >> /boot/loader.conf, then reboot")
 
 
+STOCK_RULESETS = {"1": "devfsrules_hide_all", "2": "devfsrules_unhide_basic",
+                  "3": "devfsrules_unhide_login"}
+
+
 def check_devfs_stock(p: Probes) -> CheckResult:
-    name = "devfs ruleset 1"
+    """jocker's rulesets include stock rulesets 1, 2 and 3 (runtime/jail_devfs):
+    an unloaded one is empty and its include hides or unhides nothing."""
+    name = "devfs rulesets 1-3"
     if not _is_freebsd(p):
         return _na(name, FREEBSD_ONLY)
-    probe = p.get("devfs_stock")
-    if probe and probe.get("rc") == 0 and (probe.get("out") or "").strip():
-        return CheckResult(name, True, "devfsrules_hide_all is loaded")
-    why = "empty" if probe and probe.get("rc") == 0 else _failure(probe, "devfs did not answer")
-    return CheckResult(name, False, f"the stock hide-all ruleset is {why}: jocker's rulesets include it",
+    probes = p.get("devfs_stock") or {}
+    missing = []
+    for n, label in STOCK_RULESETS.items():
+        probe = probes.get(n)
+        if not (probe and probe.get("rc") == 0 and (probe.get("out") or "").strip()):
+            why = "empty" if probe and probe.get("rc") == 0 else _failure(probe, "devfs did not answer")
+            missing.append(f"{n} ({label}) is {why}")
+    if not missing:
+        return CheckResult(name, True, "the stock rulesets jocker includes are loaded")
+    return CheckResult(name, False, "stock ruleset " + "; ".join(missing) + ": jocker's rulesets include it",
                        "service devfs restart")
 
 
@@ -376,7 +387,7 @@ def gather(engine, system: str | None = None) -> Probes:
         p["racct"] = _probe(run, ["sysctl", "-n", "kern.racct.enable"])
         p["forwarding"] = _probe(run, ["sysctl", "-n", "net.inet.ip.forwarding"])
         p["filter_local"] = _probe(run, ["sysctl", "-n", "net.pf.filter_local"])
-        p["devfs_stock"] = _probe(run, ["devfs", "rule", "-s", "1", "show"])
+        p["devfs_stock"] = {n: _probe(run, ["devfs", "rule", "-s", n, "show"]) for n in STOCK_RULESETS}
         p["devfs_rules"] = _probe(run, ["devfs", "rule", "-s", str(cfg.devfs_ruleset), "show"])
     return p
 

@@ -83,8 +83,10 @@ def top(engine, c: Container, ps_args: list[str] = ()) -> tuple[list[str], list[
     pids = engine.runtime.pids(spec, c.runtime.get("main_pid"))
     if not pids:
         return [], []
-    fields = ["user", "pid", "ppid", "stime", "time", "args"]
-    res = engine.runner.run(["ps", "-o", ",".join(fields), "-p", ",".join(map(str, pids))])
+    # `start`, not `stime`: FreeBSD's ps has no stime keyword (bin/ps/keyword.c)
+    # and procps has both. The driver selects the processes (ps -J on FreeBSD).
+    fields = ["user", "pid", "ppid", "start", "time", "args"]
+    res = engine.runner.run(["ps", "-o", ",".join(fields)] + engine.runtime.ps_selector(spec, pids))
     lines = res.stdout.splitlines()
     headers = ["UID", "PID", "PPID", "STIME", "TIME", "CMD"]
     rows = [line.split(None, len(fields) - 1) for line in lines[1:] if line.strip()]

@@ -172,9 +172,9 @@ class CreateRequest:
             StopTimeout=stop_timeout, Hostname=hostname or "")
         host = HostConfig(
             Binds=list(volumes), PortBindings=parse_publish(list(publish)), NetworkMode=network,
+            GroupAdd=list(group_add),
             PublishAllPorts=publish_all, Dns=list(dns), DnsSearch=list(dns_search),
             DnsOptions=list(dns_options), ExtraHosts=list(add_hosts),
-            GroupAdd=list(group_add),
             RestartPolicy=parse_restart(restart), AutoRemove=autoremove, ReadonlyRootfs=read_only,
             Memory=parse_memory(memory), NanoCpus=int((cpus or 0) * 1e9), PidsLimit=pids_limit,
             Devices=[{"PathOnHost": d, "PathInContainer": d, "CgroupPermissions": "rwm"} for d in devices])

@@ -38,7 +38,8 @@ GOOD_FREEBSD = {
     "racct": ok("1\n"),
     "forwarding": ok("1\n"),
     "filter_local": ok("1\n"),
-    "devfs_stock": ok("100 hide\n"),
+    "devfs_stock": {"1": ok("100 hide\n"), "2": ok("100 path null unhide\n"),
+                    "3": ok("100 path ptmx unhide\n")},
     "devfs_rules": ok("100 include 1\n200 include 2\n300 include 3\n"),
 }
 
@@ -55,7 +56,7 @@ BAD_FREEBSD = {
     "forwarding": ok("0\n"),
     "filter_local": bad("sysctl: unknown oid 'net.pf.filter_local'"),
     "racct": ok("0\n"),
-    "devfs_stock": ok(""),
+    "devfs_stock": {"1": ok("100 hide\n"), "2": ok(""), "3": bad("devfs: ioctl: Permission denied")},
     "devfs_rules": ok(""),
 }
 
@@ -103,12 +104,12 @@ def test_bad_freebsd_host_every_failure_has_a_fix():
     failed = [r for r in results if r.ok is False]
     assert {r.name for r in failed} == {
         "zfs pool", "root dataset", "VIMAGE kernel", "module if_epair", "module pf",
-        "pf enabled", "pf anchors", "racct", "devfs ruleset 1", "devfs ruleset 100", "IP forwarding",
+        "pf enabled", "pf anchors", "racct", "devfs rulesets 1-3", "devfs ruleset 100", "IP forwarding",
         "pf filter_local"}
     for r in failed:
         assert r.fix, f"{r.name} failed without a fix"
         assert r.detail
-    assert {r.name for r in hc.failed_required(results)} == {"zfs pool", "root dataset", "devfs ruleset 1"}
+    assert {r.name for r in hc.failed_required(results)} == {"zfs pool", "root dataset", "devfs rulesets 1-3"}
     r = by_name(results)
     assert "DEGRADED" in r["zfs pool"].detail and "zpool status" in r["zfs pool"].fix
     assert r["root dataset"].fix == "zfs mount zroot/jocker"
@@ -119,9 +120,12 @@ def test_bad_freebsd_host_every_failure_has_a_fix():
     for hook in hc.PF_HOOKS:
         assert hook in r["pf anchors"].fix
     assert "kern.racct.enable=1" in r["racct"].fix and "loader.conf" in r["racct"].fix
-    assert r["devfs ruleset 1"].fix == "service devfs restart"
+    assert r["devfs rulesets 1-3"].fix == "service devfs restart"
+    # all three are checked, not only 1 (issue 13 item 13)
+    assert "2 (devfsrules_unhide_basic) is empty" in r["devfs rulesets 1-3"].detail
+    assert "3 (devfsrules_unhide_login)" in r["devfs rulesets 1-3"].detail
     assert "built before the first container" in r["devfs ruleset 100"].detail
-    assert r["devfs ruleset 1"].status == "FAIL" and r["racct"].status == "warn"
+    assert r["devfs rulesets 1-3"].status == "FAIL" and r["racct"].status == "warn"
     assert r["devfs ruleset 100"].status == "warn"
     assert "net.inet.ip.forwarding=1" in r["IP forwarding"].fix
     assert r["pf filter_local"].fix.startswith("echo net.pf.filter_local=1 >> /etc/sysctl.conf")
@@ -178,7 +182,7 @@ def test_linux_workbench():
     assert hc.failed_required(results) == []
     r = by_name(results)
     for name in ("VIMAGE kernel", "module if_bridge", "pf enabled", "pf anchors", "racct",
-                 "devfs ruleset 1", "devfs ruleset 100"):
+                 "devfs rulesets 1-3", "devfs ruleset 100"):
         assert r[name].ok is None and r[name].detail == hc.FREEBSD_ONLY
     assert r["zfs-fuse"].ok and r["/dev/fuse"].ok
     assert r["unshare/nsenter"].detail == "/usr/bin/unshare, /usr/bin/nsenter"
@@ -226,7 +230,9 @@ def test_gather_on_freebsd_probes_through_the_runner(engine):
         ("sysctl", "-n", "kern.racct.enable"): GOOD_FREEBSD["racct"],
         ("sysctl", "-n", "net.inet.ip.forwarding"): GOOD_FREEBSD["forwarding"],
         ("sysctl", "-n", "net.pf.filter_local"): GOOD_FREEBSD["filter_local"],
-        ("devfs", "rule", "-s", "1", "show"): GOOD_FREEBSD["devfs_stock"],
+        ("devfs", "rule", "-s", "1", "show"): GOOD_FREEBSD["devfs_stock"]["1"],
+        ("devfs", "rule", "-s", "2", "show"): GOOD_FREEBSD["devfs_stock"]["2"],
+        ("devfs", "rule", "-s", "3", "show"): GOOD_FREEBSD["devfs_stock"]["3"],
         ("devfs", "rule", "-s", "42", "show"): GOOD_FREEBSD["devfs_rules"],
         **{("kldstat", "-q", "-m", m): ok() for m in hc.KERNEL_MODULES},
     }
@@ -245,7 +251,7 @@ def test_gather_survives_missing_commands(engine):
     assert p["zpool"]["rc"] == 127 and "root_props" not in p
     results = by_name(hc.check_host(p))
     assert "command not found" in results["zfs pool"].detail
-    assert results["devfs ruleset 42"].ok is False and results["devfs ruleset 1"].ok is False
+    assert results["devfs ruleset 42"].ok is False and results["devfs rulesets 1-3"].ok is False
 
 
 def test_gather_on_linux_skips_freebsd_probes(engine):
@@ -275,9 +281,9 @@ def test_check_command_table_and_exit_status(monkeypatch):
     res = _invoke(monkeypatch, BAD_FREEBSD)
     from jocker.cli.exitcodes import exit_code
     assert isinstance(res.exception, hc.HostNotReady) and exit_code(res.exception.kind) == 1
-    assert str(res.exception) == ("3 required check(s) failed: zfs pool, root dataset, devfs ruleset 1 "
+    assert str(res.exception) == ("3 required check(s) failed: zfs pool, root dataset, devfs rulesets 1-3 "
                                   "(see FIX above)")
-    assert any(line.startswith("devfs ruleset 1 ") and " FAIL " in line for line in res.output.splitlines())
+    assert any(line.startswith("devfs rulesets 1-3 ") and " FAIL " in line for line in res.output.splitlines())
 
 
 def test_optional_failures_do_not_fail_the_command(monkeypatch):
