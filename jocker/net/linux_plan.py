@@ -14,10 +14,6 @@ def _step(argv: list[str], input: str | None = None, check: bool = True) -> dict
     return {"argv": argv, "input": input, "check": check}
 
 
-def bridge_exists_command(bridge: str) -> list[str]:
-    return ["ip", "link", "show", "dev", bridge]
-
-
 def bridge_setup(net: dict, prefix: str) -> list[dict]:
     """net: {"bridge", "subnet", "gateway", "internal"}."""
     br = net["bridge"]

@@ -306,3 +306,31 @@ def test_build_run_steps_use_the_default_network(jocker, busybox_image, host_htt
     assert "from-the-host" in out
     jocker("rmi", "bt-netrun", "bt-netrun-host")
     assert not os.listdir(os.path.join(jocker.env["JOCKER_RUNDIR"], "net-leases"))
+
+
+def test_dns_add_host_hostname_publish_all_and_prune(jocker, busybox_image, tmp_path, cleanup):
+    cleanup.append("etc")
+    out = jocker("run", "--name", "etc", "--hostname", "box.example", "--dns", "192.0.2.53",
+                 "--dns-search", "corp.example", "--add-host", "db.local:10.1.2.3", busybox_image,
+                 "sh", "-c", "cat /etc/resolv.conf /etc/hosts; hostname").stdout
+    assert "nameserver 192.0.2.53\nsearch corp.example\n" in out
+    assert "10.1.2.3\tdb.local\n" in out and out.endswith("box.example\n")
+    info = _inspect(jocker, "etc")["HostConfig"]
+    assert info["Dns"] == ["192.0.2.53"] and info["ExtraHosts"] == ["db.local:10.1.2.3"]
+    res = jocker("run", "--rm", "--add-host", "nocolon", busybox_image, "true", check=False)
+    assert res.returncode == 125 and "--add-host" in res.stderr
+    # -P: every EXPOSEd port on a free host port
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nEXPOSE 80 53/udp\n")
+    jocker("build", "-q", "-t", "bt-exposed", str(tmp_path))
+    cleanup.append("pall")
+    jocker("run", "-d", "--name", "pall", "-P", "bt-exposed", "sleep", "300")
+    lines = jocker("port", "pall").stdout.splitlines()
+    assert sorted(l.split(" -> ")[0] for l in lines) == ["53/udp", "80/tcp"]
+    assert all(l.split(":")[-1].isdigit() for l in lines)
+    jocker("rm", "-f", "pall")
+    jocker("rmi", "bt-exposed")
+    # prune removes unused user networks, never the default one
+    jocker("network", "create", "tprune")
+    out = jocker("network", "prune", "-f").stdout
+    assert "tprune" in out and "bridge" not in out
+    assert "bridge" in jocker("network", "ls", "--format", "{{.Name}}").stdout
