@@ -302,6 +302,10 @@ def rename(engine, c: Container, new: str) -> None:
                            f'"{clash.id}". You have to remove (or rename) that container to be able '
                            "to reuse that name.")
         engine.zfs.set_props(c.dataset, {"jocker:container.name": new})
+        me = containers.get(c.id)
+        if me is not None:          # the members of its networks learn the new name
+            me.name = new
+            netops.refresh_members(engine, containers, set(me.spec.get("NetworkSettings", {}).get("Networks") or {}))
 
 
 def record_user_stop(engine, c: Container) -> None:

@@ -224,7 +224,7 @@ class BuildOptions:
     target: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
     quiet: bool = False
-    network: str = "host"
+    network: str = "default"
     dockerfile_text: str | None = None     # `-f -`: the Dockerfile came on stdin
 
 
