@@ -36,6 +36,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("devfs_ruleset", "100", "number of jocker's own devfs ruleset (FreeBSD)"),
     Option("stop_timeout", "10", "default seconds between the stop signal and SIGKILL"),
     Option("log_level", "warning", "debug, info, warning or error"),
+    Option("api_group", "jocker", "group owning the API socket of `jocker serve` (mode 0660)"),
 )
 _BY_KEY = {o.key: o for o in OPTIONS}
 _ENV_PREFIX = "JOCKER_"

@@ -40,6 +40,7 @@ COMMANDS = {
     "commit": "inside:commit_cmd",
     "volume": "volumes:volume_group",
     "build": "build:build_cmd",
+    "serve": "serve:serve_cmd",
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from ..format import human_size, table
@@ -172,8 +174,11 @@ def init_cmd(obj):
       jocker system init
       jocker --dataset zroot/jocker system init
     """
+    from ..hostgroup import ensure_group
     eng = obj.engine
     created = eng.init_storage()
+    if os.geteuid() == 0 and ensure_group(eng.runner, eng.config.api_group):
+        created.append(f"created group {eng.config.api_group} (for the API socket of jocker serve)")
     for line in created:
         click.echo(f"created: {line}" if not line.startswith(("created", "imported", "started")) else line)
     click.echo(f"jocker storage ready: {eng.layout.root} mounted at {eng.layout.mountpoint}")
