@@ -32,11 +32,12 @@ from typing import BinaryIO
 
 from ..ids import new_id
 from ..errors import BuildError, JockerError, NotFound, UsageError
-from ..images import treediff
+from ..images import layertar, treediff
 from ..images.imageconfig import DEFAULT_PATH, derive, new_config
 from ..images.leases import Lease
 from ..images.remove import collect_garbage
 from ..images.state import Image, State, default_tag, txn_alive
+from ..engine_api.requests import BuildOptions
 from .actions import Actions, new_tmpdir
 from .cache import CacheIndex, step_key
 from .context import BuildContext
@@ -46,23 +47,9 @@ from .steps import PROXY_ARGS, Plan, StageState, content_layer, declare_args, me
 
 log = logging.getLogger("jocker.build")
 
-SKIP = ("/dev", "/proc")          # the runtime's mount points, never layer content
-EMPTY_DIFF = "sha256:" + hashlib.sha256(b"").hexdigest()   # treediff.digest of no change
+SKIP = layertar.BUILD_SKIP          # the runtime's mount points, never layer content
+EMPTY_DIFF = layertar.EMPTY_ANCHOR
 NETWORKS = ("host", "none")
-
-
-@dataclass
-class BuildOptions:
-    context: str
-    dockerfile: str = "Dockerfile"
-    tags: list[str] = field(default_factory=list)
-    build_args: dict[str, str] = field(default_factory=dict)
-    no_cache: bool = False
-    target: str | None = None
-    labels: dict[str, str] = field(default_factory=dict)
-    quiet: bool = False
-    network: str = "host"
-    dockerfile_text: str | None = None     # `-f -`: the Dockerfile came on stdin
 
 
 @dataclass
@@ -221,6 +208,8 @@ class Builder:
             base = self._resolve_image(stage.base, "FROM")
         if base is None:
             self.out.line(" ---> ")          # Docker prints an empty ID for scratch
+            # BuildKit (Docker >= 23.0) gives a scratch stage WorkingDir "/".
+            st.config["config"]["WorkingDir"] = "/"
             return st
         st.adopt(base)
         _default_path(st)
@@ -312,7 +301,7 @@ class Builder:
             if not changes:                 # identical consecutive layers are not duplicated
                 self.store.abort_layer(pending)
                 return self._commit(st, plan, key)
-            diff_id = treediff.digest(pending.path, changes)
+            diff_id = layertar.seal_diff_id(self.store.zfs, pending, changes)
             layer = self._shared_layer(st.layer, diff_id)
             if layer:                       # the same change on the same parent exists: share it
                 self.store.abort_layer(pending)
