@@ -11,8 +11,7 @@ from __future__ import annotations
 import os
 import threading
 
-from ..errors import Conflict, JockerError, NotFound, UsageError
-from ..images.imageconfig import parse_time
+from ..errors import Conflict, JockerError, NotFound
 
 _config = None
 _runner = None
@@ -28,12 +27,13 @@ def engine():
     return Engine(_config, _runner)
 
 
+def api():
+    """The engine facade (jocker/engine_api) over a fresh Engine."""
+    from ..engine_api import JockerAPI
+    return JockerAPI(engine())
+
+
 # -- containers -----------------------------------------------------------------
-def _containers(eng, st=None):
-    from ..containers.model import load_containers
-    return load_containers(eng.layout, (st or eng.load_state()).datasets)
-
-
 def get_container(eng, ref: str):
     from ..containers.lifecycle import get
     return get(eng, ref)
@@ -41,7 +41,7 @@ def get_container(eng, ref: str):
 
 def load_one(eng, cid: str):
     """One container by full ID with a single `zfs get` (for polling waits);
-    None once it is gone."""
+    None once it is gone. (The facade has no single-container read.)"""
     from ..containers.model import Container, read_runtime
     from ..storage import props as P
     try:
@@ -56,95 +56,18 @@ def load_one(eng, cid: str):
                      runtime=read_runtime(eng.layout, cid))
 
 
-PS_FILTER_KEYS = ("id", "name", "label", "status", "ancestor", "exited", "volume", "before", "since")
-
-
 def list_containers(*, all_: bool, filters: dict[str, list[str]], limit: int, size: bool) -> list[dict]:
-    from ..containers.lifecycle import reconcile_orphans
-    from ..containers.views import ps_rows
-    eng = engine()
-    st = eng.load_state()
-    containers = _containers(eng, st)
-    if reconcile_orphans(eng, containers):
-        st = eng.load_state()
-        containers = _containers(eng, st)
-    flt = []
-    for key, values in filters.items():
-        if key not in PS_FILTER_KEYS:
-            raise UsageError(f"invalid filter '{key}'")
-        if key in ("before", "since"):
-            continue
-        flt += [(key, v) for v in values]
-    rows = ps_rows(eng, st, all_=all_ or bool(filters.get("before") or filters.get("since")),
-                   filters=flt)
-    rows = _before_since(containers, rows, filters)
-    if limit and limit > 0:
-        rows = rows[:limit]
-    return [container_summary(containers[r["FullID"]], st, size) for r in rows]
-
-
-def _before_since(containers, rows, filters):
-    from ..containers.model import resolve
-    for key in ("before", "since"):
-        for ref in filters.get(key, []):
-            pivot = parse_time(resolve(containers, ref).spec.get("Created", ""))
-            rows = [r for r in rows if (parse_time(r["CreatedAt"]) < pivot) == (key == "before")
-                    and r["FullID"] != resolve(containers, ref).id]
+    rows = api().containers.list(all=all_, filters=filters, limit=limit if limit and limit > 0 else -1)
+    for r in rows:
+        r.pop("CreatedAt", None)
+        if not size:
+            r.pop("SizeRw", None)
+            r.pop("SizeRootFs", None)
     return rows
 
 
-def container_summary(c, st, size: bool = False) -> dict:
-    from ..containers.views import command_text, status_text
-    img = st.images.get(c.image_id[7:])
-    out = {
-        "Id": c.id, "Names": ["/" + c.name],
-        "Image": c.config.get("Image") or (img.short if img else c.image_id),
-        "ImageID": c.image_id, "Command": command_text(c),
-        "Created": int(parse_time(c.spec.get("Created", ""))), "Ports": [],
-        "Labels": dict(c.labels), "State": c.status, "Status": status_text(c),
-        "HostConfig": {"NetworkMode": c.host.get("NetworkMode", "host")},
-        "NetworkSettings": {"Networks": {c.host.get("NetworkMode", "host"): _endpoint()}},
-        "Mounts": [_mount_point(m) for m in c.spec.get("Mounts", [])],
-    }
-    if size:
-        out["SizeRw"], out["SizeRootFs"] = c.rw_size, c.size
-    return out
-
-
-def _endpoint() -> dict:
-    return {"IPAMConfig": None, "Links": None, "Aliases": None, "NetworkID": "", "EndpointID": "",
-            "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
-            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": None}
-
-
-def _mount_point(m: dict) -> dict:
-    out = {"Type": m.get("Type", "volume"), "Source": m.get("Source", ""),
-           "Destination": m.get("Destination", ""), "Mode": m.get("Mode", ""),
-           "RW": bool(m.get("RW", True)), "Propagation": m.get("Propagation", "")}
-    if m.get("Type") == "volume":
-        out.update(Name=m.get("Name", ""), Driver=m.get("Driver", "zfs"))
-    return out
-
-
 def inspect_container(ref: str, size: bool = False) -> dict:
-    from ..containers.views import inspect_container as view
-    eng = engine()
-    st = eng.load_state()
-    from ..containers.model import resolve
-    c = resolve(_containers(eng, st), ref)
-    out = view(eng, st, c)
-    out["Mounts"] = [_mount_point(m) for m in c.spec.get("Mounts", [])]
-    out["NetworkSettings"] = {"Bridge": "", "SandboxID": "", "Ports": {}, "SandboxKey": "",
-                              "Networks": {c.host.get("NetworkMode", "host"): _endpoint()}}
-    host = dict(out["HostConfig"])
-    host.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
-    host.setdefault("PortBindings", {})
-    out["HostConfig"] = host
-    cfg = dict(out["Config"])
-    for k, v in (("AttachStdin", False), ("AttachStdout", False), ("AttachStderr", False),
-                 ("StdinOnce", False), ("Domainname", "")):
-        cfg.setdefault(k, v)
-    out["Config"] = cfg
+    out = api().containers.inspect(ref)
     if not size:
         out.pop("SizeRw", None)
         out.pop("SizeRootFs", None)
@@ -153,17 +76,14 @@ def inspect_container(ref: str, size: bool = False) -> dict:
 
 def create_container(name: str | None, body: dict) -> tuple[str, list[str]]:
     """POST /containers/create: Docker's Config + HostConfig JSON to a container."""
-    from ..containers.create import create_container as create
-    from .translate import run_options
-    eng = engine()
-    opts, warnings = run_options(name, body)
+    from ..engine_api import CreateRequest
+    req = CreateRequest.from_api(body, name=name or None)
     try:
-        c = create(eng, opts)
+        return api().containers.create(req), []
     except NotFound as e:
-        if "Unable to find image" in str(e):
-            raise NotFound(f"No such image: {_full_ref(opts.image)}") from None
+        if "No such image" in str(e) or "Unable to find image" in str(e):
+            raise NotFound(f"No such image: {_full_ref(req.image)}") from None
         raise
-    return c.id, warnings
 
 
 def _full_ref(ref: str) -> str:
@@ -210,49 +130,39 @@ def note_exit(cid: str, code: int) -> None:
 
 
 def stop_container(ref: str, timeout: int | None, sig: str | None) -> bool:
-    from ..containers import lifecycle
-    eng = engine()
-    c = get_container(eng, ref)
-    if not c.runtime:
+    """False when it was not running (Docker's 304)."""
+    facade = api()
+    if not facade.containers.get(ref).runtime:
         return False
-    lifecycle.stop(eng, c, timeout, sig=sig)
+    facade.containers.stop(ref, timeout, sig)
     return True
 
 
 def restart_container(ref: str, timeout: int | None) -> None:
-    from ..containers import lifecycle
-    eng = engine()
-    c = get_container(eng, ref)
-    lifecycle.stop(eng, c, timeout)
-    start_container(c.id)
+    facade = api()
+    cid = facade.containers.get(ref).id
+    facade.containers.stop(cid, timeout)
+    start_container(cid)          # through this server, so it reaps the supervisor
 
 
 def kill_container(ref: str, sig: str) -> None:
-    from ..containers import lifecycle
-    eng = engine()
-    lifecycle.kill(eng, get_container(eng, ref), sig or "SIGKILL")
+    api().containers.kill(ref, sig or "SIGKILL")
 
 
 def remove_container(ref: str, *, force: bool, volumes: bool) -> None:
-    from ..containers import lifecycle
-    eng = engine()
-    lifecycle.remove(eng, get_container(eng, ref), force=force, volumes=volumes)
+    api().containers.remove(ref, force=force, volumes=volumes)
 
 
 def rename_container(ref: str, new: str) -> None:
-    from ..containers import lifecycle
-    eng = engine()
-    lifecycle.rename(eng, get_container(eng, ref), new)
+    api().containers.rename(ref, new)
 
 
 def top(ref: str, ps_args: str) -> dict:
-    from ..containers.inside import top as top_
-    eng = engine()
-    c = get_container(eng, ref)
+    facade = api()
+    c = facade.containers.get(ref)
     if not c.running:
         raise Conflict(f"Container {c.id} is not running")
-    titles, rows = top_(eng, c)
-    return {"Titles": titles, "Processes": rows}
+    return facade.containers.top(c.id)
 
 
 def container_is_tty(ref: str) -> tuple[str, bool, bool]:
@@ -306,17 +216,15 @@ def log_source(ref: str):
         (lambda: bool(read_runtime(eng.layout, c.id)))
 
 
-def prune_containers(label_filters) -> tuple[list[str], int]:
+def prune_containers(filters: dict) -> dict:
     from ..containers.prune import prune_containers as prune
-    return prune(engine(), label_filters)
+    from ..filters import prune_label_filters
+    removed, space = prune(engine(), prune_label_filters(filters))
+    return {"ContainersDeleted": removed or None, "SpaceReclaimed": space}
 
 
 def changes(ref: str) -> list[dict]:
-    from ..containers.inside import diff
-    eng = engine()
-    c = get_container(eng, ref)
-    kinds = {"C": 0, "A": 1, "D": 2}
-    return [{"Path": ch.path, "Kind": kinds.get(ch.kind, 0)} for ch in diff(eng, c)]
+    return api().containers.changes(ref)
 
 
 def container_root(ref: str) -> tuple[str, str]:
@@ -345,172 +253,112 @@ def exec_command(ref: str, argv: list[str], *, user: str, workdir: str, env: lis
 
 
 # -- images -------------------------------------------------------------------
+def _image_ref(call, ref: str):
+    try:
+        return call()
+    except NotFound as e:
+        if "No such image" in str(e):
+            raise
+        raise NotFound(f"No such image: {ref}") from None
+
+
 def list_images(*, all_: bool, filters: dict[str, list[str]]) -> list[dict]:
-    from ..images.views import image_matches
-    st = engine().load_state()
-    allowed = ("dangling", "label", "reference", "before", "since")
-    flt = []
-    for key, values in filters.items():
-        if key not in allowed:
-            raise UsageError(f"invalid filter '{key}'")
-        flt += [(key, v) for v in values]
-    out = []
-    for img in sorted(st.images.values(), key=lambda i: (-i.created, i.hex)):
-        tags = st.live_tags(img)
-        if not tags and not all_ and st.children_of(img):
-            continue
-        if not any(image_matches(st, img, flt, t) for t in (tags or [None])):
-            continue
-        out.append({"Id": img.id, "ParentId": img.parent or "", "RepoTags": tags,
-                    "RepoDigests": [], "Created": int(img.created), "Size": img.size,
-                    "SharedSize": -1, "VirtualSize": img.size, "Labels": dict(img.labels),
-                    "Containers": len(img.containers)})
-    return out
+    return api().images.list(all=all_, filters=filters)
+
+
+ZERO_TIME = "0001-01-01T00:00:00Z"      # Go clients cannot parse "" as a time
 
 
 def inspect_image(ref: str) -> dict:
-    from ..images.views import inspect_image as view
-    st = engine().load_state()
-    try:
-        img = st.resolve(ref)
-    except NotFound:
-        raise NotFound(f"No such image: {ref}") from None
-    out = view(st, img)
-    out["VirtualSize"] = out["Size"]
-    out.setdefault("ContainerConfig", {})
+    out = _image_ref(lambda: api().images.inspect(ref), ref)
+    meta = out.setdefault("Metadata", {})
+    meta["LastTagTime"] = meta.get("LastTagTime") or ZERO_TIME
+    out["Created"] = out.get("Created") or ZERO_TIME
+    gd = out.get("GraphDriver") or {}
+    # Docker's GraphDriver.Data is a map of strings (overlay2 joins its layer dirs with ':').
+    gd["Data"] = {k: ":".join(v) if isinstance(v, list) else str(v) for k, v in (gd.get("Data") or {}).items()}
     return out
 
 
 def image_history(ref: str) -> list[dict]:
-    st = engine().load_state()
-    try:
-        img = st.resolve(ref)
-    except NotFound:
-        raise NotFound(f"No such image: {ref}") from None
-    from ..images.views import history_rows
-    out = []
-    for r in history_rows(st, img):
-        out.append({"Id": "sha256:" + r["ID"] if r["ID"] != "<missing>" else "<missing>",
-                    "Created": int(parse_time(r["CreatedAt"])), "CreatedBy": r["CreatedBy"],
-                    "Tags": None, "Size": int(r["SizeBytes"]), "Comment": r["Comment"]})
-    if out:
-        out[0]["Id"] = img.id
-        out[0]["Tags"] = st.live_tags(img) or None
-    return out
+    return _image_ref(lambda: api().images.history(ref), ref)
+
+
+def familiar(repo: str) -> str:
+    """docker.io/library/x -> x and docker.io/u/x -> u/x: the docker CLI sends
+    full names, jocker keeps Docker Hub names short (as `docker images` shows)."""
+    rest = repo.removeprefix("docker.io/")
+    if rest != repo and rest.startswith("library/") and "/" not in rest[len("library/"):]:
+        return rest[len("library/"):]
+    return rest
 
 
 def tag_image(ref: str, repo: str, tag: str) -> None:
-    from ..images.state import default_tag
-    target = default_tag(f"{repo}:{tag}" if tag else repo)     # validate before reading anything
-    eng = engine()
-    try:
-        img = eng.load_state().resolve(ref)
-    except NotFound:
-        raise NotFound(f"No such image: {ref}") from None
-    eng.store.tag(img, [target])
+    repo = familiar(repo)
+    target = f"{repo}:{tag}" if tag else repo
+    _image_ref(lambda: api().images.tag(ref, target), ref)
 
 
 def remove_image(ref: str, *, force: bool, noprune: bool) -> list[dict]:
-    from ..images.remove import remove_image as rmi
-    eng = engine()
-    try:
-        eng.load_state().resolve(ref)
-    except NotFound:
-        raise NotFound(f"No such image: {ref}") from None
-    from ..containers.status import running_ids
-    lines = rmi(eng.store, ref, force=force, running=running_ids(eng), prune_parents=not noprune)
-    out = []
-    for line in lines:
-        what, _, name = line.partition(": ")
-        out.append({"Untagged" if what == "Untagged" else "Deleted": name})
+    facade = api()
+    _image_ref(lambda: facade.images.inspect(ref), ref)
+    return facade.images.remove(ref, force=force, prune_parents=not noprune)
+
+
+def prune_images(*, all_unused: bool, filters: dict) -> dict:
+    out = api().images.prune(all=all_unused, filters=filters)
+    out["ImagesDeleted"] = out["ImagesDeleted"] or None
     return out
-
-
-def prune_images(*, all_unused: bool, label_filters) -> dict:
-    from ..images.remove import prune_images as prune
-    eng = engine()
-    removed, space = prune(eng.store, all_unused=all_unused, label_filters=label_filters)
-    return {"ImagesDeleted": [{"Deleted": r} for r in removed] or None, "SpaceReclaimed": space}
 
 
 def build_image(opts, out, err):
-    from ..build.builder import build
-    return build(engine(), opts, stdout=out, stderr=err)
+    return api().images.build(opts, stdout=out, stderr=err)
+
+
+def images_facade():
+    """pull/push/save/load with progress callbacks (jocker/distribution)."""
+    return api().images
 
 
 # -- volumes --------------------------------------------------------------------
-def _volume_view(eng, name: str, info: dict) -> dict:
-    return {"Name": name, "Driver": "zfs", "Mountpoint": eng.layout.volume_path(name),
-            "CreatedAt": info.get("CreatedAt", ""), "Labels": info.get("Labels") or {},
-            "Scope": "local", "Options": {}}
-
-
 def list_volumes(filters: dict[str, list[str]]) -> list[dict]:
-    from ..containers.volumes import list_volumes as lv
-    eng = engine()
-    st = eng.load_state()
-    vols = lv(eng, st.datasets)
-    out = []
-    for name, info in sorted(vols.items()):
-        v = _volume_view(eng, name, info)
-        if not _volume_matches(eng, st, name, v, filters):
-            continue
-        out.append(v)
+    return [_volume(v) for v in api().volumes.list(filters=filters)]
+
+
+def _volume(v: dict) -> dict:
+    out = {k: val for k, val in v.items() if k not in ("Size", "Anonymous", "UsedBy", "Dataset")}
+    out.setdefault("Options", {})
+    out["Labels"] = out.get("Labels") or {}
     return out
 
 
-def _volume_matches(eng, st, name, v, filters) -> bool:
-    for key, values in filters.items():
-        if key == "name":
-            if not any(x in name for x in values):
-                return False
-        elif key == "label":
-            for x in values:
-                k, sep, val = x.partition("=")
-                if k not in v["Labels"] or (sep and v["Labels"][k] != val):
-                    return False
-        elif key == "dangling":
-            from ..containers.volumes import users_of
-            used = bool(users_of(_containers(eng, st), name))
-            if any(x in ("true", "1") for x in values) == used:
-                return False
-        elif key != "driver":
-            raise UsageError(f"invalid filter '{key}'")
-    return True
-
-
 def create_volume(name: str | None, labels: dict) -> dict:
-    from ..containers.volumes import create_volume as cv, list_volumes as lv
-    eng = engine()
-    vname = cv(eng, name or None, labels)
-    info = lv(eng, eng.load_state().datasets).get(vname, {})
-    return _volume_view(eng, vname, info)
+    facade = api()
+    return _volume(facade.volumes.inspect(facade.volumes.create(name or None, labels)))
 
 
 def inspect_volume(name: str) -> dict:
-    from ..containers.volumes import list_volumes as lv
-    eng = engine()
-    vols = lv(eng, eng.load_state().datasets)
-    if name not in vols:
-        raise NotFound(f"get {name}: no such volume")
-    return _volume_view(eng, name, vols[name])
+    return _volume(api().volumes.inspect(name))
 
 
 def remove_volume(name: str, force: bool) -> None:
-    from ..containers.volumes import remove_volume as rv
-    rv(engine(), name, force=force)
+    api().volumes.remove(name)
 
 
-def prune_volumes(label_filters, anonymous_only: bool) -> tuple[list[str], int]:
-    from ..containers.volumes import prune_volumes as pv
-    return pv(engine(), label_filters, anonymous_only=anonymous_only)
+def prune_volumes(filters: dict, all_: bool) -> dict:
+    out = api().volumes.prune(all=all_, filters=filters)
+    out["VolumesDeleted"] = out["VolumesDeleted"] or None
+    return out
+
+
+# -- networks -------------------------------------------------------------------
+def networks():
+    return api().networks
 
 
 # -- system ---------------------------------------------------------------------
 def info() -> dict:
-    from ..system_info import engine_info
-    eng = engine()
-    return engine_info(eng, eng.load_state())
+    return api().system.info()
 
 
 def info_layers_size() -> int:

@@ -243,9 +243,7 @@ def _supervisor_connection(cid: str, q: queue.Queue):
 
 @route("POST", "/containers/prune")
 def prune(req):
-    from .translate import label_filters
-    removed, space = backend.prune_containers(label_filters(req.filters()))
-    req.send_json({"ContainersDeleted": removed or None, "SpaceReclaimed": space})
+    req.send_json(backend.prune_containers(req.filters()))
 
 
 @route("GET", "/containers/{ref}/changes")

@@ -14,7 +14,7 @@ from ..errors import Conflict, NotFound, UsageError
 from ..ids import new_id
 from . import backend
 from .routes import route
-from .translate import _get, _strings
+from .jsonargs import field as _get, strings as _strings
 from .wire import MULTIPLEXED, RAW_STREAM
 
 _KEEP = 1000            # finished exec records kept for inspect
@@ -133,7 +133,6 @@ def start(req, eid):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
         _track(e, proc, wait=False)
         _relay_pipes(e, proc, reader, client)
-    _finish(e, proc)
 
 
 def _track(e: Exec, proc, wait: bool = True) -> None:
@@ -143,6 +142,8 @@ def _track(e: Exec, proc, wait: bool = True) -> None:
 
 
 def _finish(e: Exec, proc) -> None:
+    if not e.running:
+        return
     code = proc.wait()
     e.exit_code = 128 - code if code < 0 else code
     e.running = False
@@ -195,7 +196,7 @@ def _relay_pipes(e: Exec, proc, reader, client) -> None:
     finally:
         proc.stdout.close()
         proc.stderr.close()
-        proc.wait()
+        _finish(e, proc)          # ExitCode is set before the client sees the end
         _close(client)
 
 
@@ -217,7 +218,7 @@ def _relay_tty(e: Exec, proc, master: int, reader, client) -> None:
             except OSError:
                 break
     finally:
-        proc.wait()
+        _finish(e, proc)
         _close(client)
 
 

@@ -10,11 +10,6 @@ from ..errors import JockerError, UsageError
 from . import backend
 from .routes import route
 from .status import Unsupported
-from .translate import label_filters
-
-REGISTRY_LATER = ("is not available through jocker's API yet: it comes with the registry "
-                  "capability (pull/push/save/load)")
-
 
 @route("GET", "/images/json")
 def list_(req):
@@ -48,32 +43,94 @@ def delete(req, name):
 @route("POST", "/images/prune")
 def prune(req):
     filters = req.filters()
-    dangling = filters.get("dangling", ["true"])
+    dangling = filters.pop("dangling", ["true"])
     all_unused = any(v in ("false", "0") for v in dangling)
-    req.send_json(backend.prune_images(all_unused=all_unused,
-                                       label_filters=label_filters(filters, ("dangling",))))
+    req.send_json(backend.prune_images(all_unused=all_unused, filters=filters))
+
+
+class _Progress:
+    """A progress callback that starts the JSON stream at its first event, so
+    a failure before any progress is still answered with its HTTP status."""
+
+    def __init__(self, req):
+        self.req = req
+        self.out = None
+
+    def __call__(self, event: dict) -> None:
+        self.begin().json(event)
+
+    def begin(self):
+        if self.out is None:
+            self.out = self.req.stream("application/json")
+        return self.out
+
+    def run(self, call) -> None:
+        try:
+            call()
+        except JockerError as e:
+            if self.out is None:
+                raise
+            self.out.json({"errorDetail": {"message": str(e)}, "error": str(e)})
+        self.begin().close()
 
 
 @route("POST", "/images/create")
 def create(req):
-    what = "import (fromSrc)" if req.arg("fromSrc") is not None else "pull"
-    raise Unsupported(f"image {what} {REGISTRY_LATER}")
+    progress = _Progress(req)
+    if req.arg("fromSrc") is not None:
+        src = req.arg("fromSrc")
+        if src != "-":
+            raise Unsupported("import from a URL (fromSrc=URL) is not supported; send the tarball "
+                              "as the body with fromSrc=-")
+        repo, tag = req.arg("repo") or "", req.arg("tag") or ""
+        ref = (f"{repo}:{tag}" if tag else repo) or None
+        images = backend.images_facade()
+        progress.run(lambda: progress({"status": images.import_(
+            "-", ref, message=req.arg("message") or "", changes=req.args("changes"), stdin=req.body)}))
+        return
+    name, tag = req.arg("fromImage") or "", req.arg("tag") or ""
+    if not name:
+        raise UsageError("pull needs fromImage")
+    if tag and "@" not in name:
+        name = f"{name}@{tag}" if tag.startswith("sha256:") else f"{name}:{tag}"
+    images = backend.images_facade()
+    progress.run(lambda: images.pull(name, platform=req.arg("platform") or None, progress=progress))
 
 
 @route("POST", "/images/{name:.+}/push")
 def push(req, name):
-    raise Unsupported(f"image push {REGISTRY_LATER}")
+    tag = req.arg("tag") or ""
+    ref = f"{name}:{tag}" if tag else name
+    progress = _Progress(req)
+    images = backend.images_facade()
+    progress.run(lambda: images.push(ref, all_tags=not tag and ":" not in name.rsplit("/", 1)[-1],
+                                     progress=progress))
 
 
 @route("GET", "/images/get")
 @route("GET", "/images/{name:.+}/get")
 def save(req, name=None):
-    raise Unsupported(f"image save {REGISTRY_LATER}")
+    names = [name] if name else req.args("names")
+    if not names:
+        raise UsageError("save needs at least one image (names=...)")
+    images = backend.images_facade()
+    for n in names:
+        backend.inspect_image(n)                 # 404 before the stream starts
+    out = req.stream("application/x-tar")
+    images.save(names, out)
+    out.close()
 
 
 @route("POST", "/images/load")
 def load(req):
-    raise Unsupported(f"image load {REGISTRY_LATER}")
+    with tempfile.TemporaryFile(dir=os.environ.get("TMPDIR", "/var/tmp")) as spool:
+        shutil.copyfileobj(req.body, spool, 1 << 20)
+        spool.seek(0)
+        lines = backend.images_facade().load(spool)
+    out = req.stream("application/json")
+    for line in lines:
+        out.json({"stream": line + "\n"})
+    out.close()
 
 
 @route("GET", "/images/search")

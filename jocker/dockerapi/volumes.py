@@ -5,7 +5,6 @@ from __future__ import annotations
 from ..errors import UsageError
 from . import backend
 from .routes import route
-from .translate import label_filters
 
 
 @route("GET", "/volumes")
@@ -44,6 +43,5 @@ def delete(req, name):
 def prune(req):
     filters = req.filters()
     # API 1.42+: only anonymous volumes unless all=true.
-    every = any(v in ("true", "1") for v in filters.get("all", []))
-    removed, space = backend.prune_volumes(label_filters(filters, ("all",)), not every)
-    req.send_json({"VolumesDeleted": removed or None, "SpaceReclaimed": space})
+    every = any(v in ("true", "1") for v in filters.pop("all", []))
+    req.send_json(backend.prune_volumes(filters, every))
