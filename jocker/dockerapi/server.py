@@ -41,6 +41,12 @@ class Handler(BaseHTTPRequestHandler):
             self.request.do_handshake()     # in this thread, not the accept loop
         super().setup()
 
+    def handle(self):
+        try:
+            super().handle()
+        except (ConnectionError, TimeoutError, ssl.SSLError) as e:
+            log.debug("api: client connection ended: %s", e)     # a client leaving is not an error
+
     def do_GET(self):
         self._dispatch("GET")
 
