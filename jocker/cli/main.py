@@ -42,6 +42,7 @@ COMMANDS = {
     "network": "networks:network_group",
     "port": "networks:port_cmd",
     "build": "build:build_cmd",
+    "serve": "serve:serve_cmd",
     "pull": "ship:pull_cmd",
     "push": "ship:push_cmd",
     "login": "ship:login_cmd",
