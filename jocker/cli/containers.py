@@ -35,6 +35,11 @@ _RUN_OPTIONS = [
     click.option("--securelevel", type=int, help="The jail's kern.securelevel, -1..3 (FreeBSD)."),
     click.option("--stop-signal", help="Signal to stop the container (default: image's or SIGTERM)."),
     click.option("--stop-timeout", type=int, help="Seconds to wait before killing (default 10)."),
+    click.option("--cap-add", multiple=True, help="Add a Linux capability (ALL for every one)."),
+    click.option("--cap-drop", multiple=True, help="Drop a Linux capability (ALL for every one)."),
+    click.option("--privileged", is_flag=True, help="Give every capability, no seccomp, no masked paths."),
+    click.option("--security-opt", multiple=True,
+                 help="no-new-privileges[=true|false] or seccomp=unconfined."),
     click.option("--depends-on", multiple=True, help="Containers to start first at boot (jocker extension)."),
 ]
 
@@ -56,7 +61,9 @@ def _opts(image, command, kw):
                       publish=list(kw["publish"]), devices=list(kw["devices"]), allow=list(kw["allow"]),
                       jail_params=list(kw["jail_params"]), stop_signal=kw["stop_signal"],
                       stop_timeout=kw["stop_timeout"], depends_on=list(kw["depends_on"]),
-                      securelevel=kw["securelevel"])
+                      securelevel=kw["securelevel"], cap_add=list(kw["cap_add"]),
+                      cap_drop=list(kw["cap_drop"]), privileged=kw["privileged"],
+                      security_opt=list(kw["security_opt"]))
 
 
 _CTX = {"ignore_unknown_options": False, "allow_interspersed_args": False}

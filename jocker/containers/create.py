@@ -13,6 +13,7 @@ from ..ids import below, new_id, pick
 from ..errors import Conflict, JockerError, NotFound, UsageError
 from ..images.imageconfig import DEFAULT_PATH, now_rfc3339
 from ..names import check_object_name
+from ..runtime.security import plan_security
 from ..storage import props as P
 from .model import Container, load_containers
 from .volumes import check_volume_target, copy_up, create_volume
@@ -50,6 +51,10 @@ class RunOptions:
     stop_timeout: int | None = None
     depends_on: list[str] = field(default_factory=list)
     read_only: bool = False
+    cap_add: list[str] = field(default_factory=list)
+    cap_drop: list[str] = field(default_factory=list)
+    privileged: bool = False
+    security_opt: list[str] = field(default_factory=list)
     securelevel: int | None = None
 
 
@@ -189,6 +194,8 @@ def build_spec(engine, opts: RunOptions, image) -> dict:
             "JailParams": list(opts.jail_params), "JailSecurelevel": opts.securelevel,
             "DependsOn": list(opts.depends_on),
             "ReadonlyRootfs": opts.read_only,
+            "CapAdd": list(opts.cap_add), "CapDrop": list(opts.cap_drop),
+            "Privileged": opts.privileged, "SecurityOpt": list(opts.security_opt),
         },
         "Mounts": [],
     }
@@ -203,12 +210,17 @@ def _validate_limits(opts: RunOptions) -> None:
         raise UsageError("conflicting options: --restart and --rm")
     for dep in opts.depends_on:
         check_object_name(dep)
+    plan_security(privileged=opts.privileged, cap_add=opts.cap_add, cap_drop=opts.cap_drop,
+                  security_opt=opts.security_opt)      # refuses unknown capabilities and options
 
 
 def create_container(engine, opts: RunOptions) -> Container:
     if opts.name is not None:
         check_object_name(opts.name)
     _validate_limits(opts)
+    if (opts.cap_add or opts.cap_drop or opts.privileged) and engine.config.runtime_name() == "jail":
+        raise UsageError("--cap-add, --cap-drop and --privileged are Linux capabilities; "
+                         "a jail's root has none", hint="use --allow PERMISSION (jail allow.*)")
     if (opts.memory or opts.cpus or opts.pids_limit) and engine.config.runtime_name() != "jail":
         import logging
         logging.getLogger("jocker").warning(

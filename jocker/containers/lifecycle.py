@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from ..errors import Conflict, JockerError, NotFound
 from ..lock import EngineLock
 from ..runtime.spec import ContainerSpec, Limits, Mount
+from ..runtime.security import plan_from_host_config
 from ..storage import props as P
 from . import etcfiles
 from .model import Container, load_containers, read_runtime
@@ -44,7 +45,7 @@ def runtime_spec(engine, c: Container) -> ContainerSpec:
                       cpus=(host.get("NanoCpus") or 0) / 1e9 or None, pids=host.get("PidsLimit") or None),
         network=host.get("NetworkMode", "host"), devices=list(host.get("Devices") or []),
         allow=list(host.get("JailAllow") or []), jail_params=params,
-        securelevel=host.get("JailSecurelevel"),
+        securelevel=host.get("JailSecurelevel"), security=plan_from_host_config(host),
         stop_signal=cfg.get("StopSignal") or "SIGTERM",
         stop_timeout=int(cfg.get("StopTimeout") if cfg.get("StopTimeout") is not None
                          else engine.config.int("stop_timeout")))

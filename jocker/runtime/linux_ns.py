@@ -25,13 +25,14 @@ if TYPE_CHECKING:
     from .spec import ContainerSpec
 
 NSINIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nsinit.py")
+NSEXEC = os.path.join(os.path.dirname(NSINIT), "nsexec.py")
 
 
 def _spec_json(spec: ContainerSpec, console_fd: int | None = None) -> dict:
     return {
         "console_fd": console_fd,
         "rootfs": spec.rootfs, "rundir": spec.rundir, "argv": spec.argv, "env": spec.env,
-        "user": spec.user, "workdir": spec.workdir, "hostname": spec.hostname,
+        "security": spec.security, "user": spec.user, "workdir": spec.workdir, "hostname": spec.hostname,
         "mounts": [{"source": m.source, "target": m.target, "readonly": m.readonly, "kind": m.kind}
                    for m in spec.mounts],
     }
@@ -90,18 +91,20 @@ class LinuxNamespaceDriver(RuntimeDriver):
                 time.sleep(0.005)
 
     def exec_command(self, spec, argv, *, user, workdir, env, tty, main_pid):
+        """nsexec.py joins the namespaces and applies the container's security
+        profile (nsenter alone would hand the process every capability)."""
         pid = main_pid or self.init_pid(spec, 0)
         if not pid:
             raise JockerError(f"container {spec.short_id} is not running")
-        cmd = ["nsenter", "--target", str(pid), "--pid", "--mount", "--uts", "--ipc", "--root",
-               f"--wdns={workdir or spec.workdir or '/'}"]  # inside the new root (util-linux >= 2.38)
         who = user or spec.user
+        ids = None
         if who and who not in ("root", "0", "0:0"):
             from .nsinit import lookup_user     # the image's passwd/group, read from the host side
-            uid, gid, _groups, _home = lookup_user(spec.rootfs, who)
-            cmd += ["--setgid", str(gid), "--setuid", str(uid)]
+            ids = list(lookup_user(spec.rootfs, who)[:3])
+        job = {"pid": pid, "security": spec.security, "ids": ids,
+               "workdir": workdir or spec.workdir or "/", "argv": list(argv)}
         env_map = dict(e.split("=", 1) for e in _merge_env(spec.env, env) if "=" in e)
-        return ProcessCommand(cmd + ["--", *argv], env_map)
+        return ProcessCommand([sys.executable, "-E", "-s", "-S", NSEXEC, json.dumps(job)], env_map)
 
     def signal_all(self, spec, signum, main_pid):
         pid = main_pid or self.init_pid(spec, 0)
