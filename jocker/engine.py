@@ -72,9 +72,10 @@ class Engine:
                 created.append(self.layout.root)
             for name in self.layout.skeleton()[1:]:
                 if not self.zfs.exists(name):
-                    # atime off: reading a layer in a build step must not change it.
-                    self.zfs.create(name, {"atime": "off"} if name == self.layout.layers else None)
+                    self.zfs.create(name, self.layout.dataset_props(name))
                     created.append(name)
+            for path in self.layout.private_dirs():
+                os.chmod(path, 0o700)
         return created
 
     def _ensure_embedded_pool(self) -> list[str]:

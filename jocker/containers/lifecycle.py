@@ -183,6 +183,7 @@ def _job(engine, c: Container, spec: ContainerSpec, attach: bool) -> dict:
     job.update({
         "id": c.id, "name": c.name, "rundir": spec.rundir, "spec": asdict(spec),
         "runtime": engine.config.runtime_name(), "devfs_ruleset": engine.config.int("devfs_ruleset"),
+        "store_dirs": engine.layout.clone_mount_dirs(),
         "restart": c.host.get("RestartPolicy") or {"Name": "no"},
         "autoremove": bool(c.host.get("AutoRemove")), "attach": attach,
         "log_path": log_path(engine, c), "stop_signal": spec.stop_signal,

@@ -103,7 +103,7 @@ class Supervisor:
             n = int(self.job.get("devfs_ruleset", 100))
             return JailDriver(self.runner, JailConfig(base_ruleset=n, vnet_ruleset=n + 1))
         from ..runtime.linux_ns import LinuxNamespaceDriver
-        return LinuxNamespaceDriver(self.runner)
+        return LinuxNamespaceDriver(self.runner, store_dirs=self.job.get("store_dirs", ()))
 
     def _spec(self):
         """The ContainerSpec as plain attributes: dataclasses (and the inspect

@@ -28,9 +28,9 @@ NSINIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nsinit.py")
 NSEXEC = os.path.join(os.path.dirname(NSINIT), "nsexec.py")
 
 
-def _spec_json(spec: ContainerSpec, console_fd: int | None = None) -> dict:
+def _spec_json(spec: ContainerSpec, store_dirs: list[str], console_fd: int | None = None) -> dict:
     return {
-        "console_fd": console_fd,
+        "console_fd": console_fd, "store_dirs": store_dirs,
         "rootfs": spec.rootfs, "rundir": spec.rundir, "argv": spec.argv, "env": spec.env,
         "security": spec.security, "user": spec.user, "workdir": spec.workdir, "hostname": spec.hostname,
         "mounts": [{"source": m.source, "target": m.target, "readonly": m.readonly, "kind": m.kind}
@@ -44,8 +44,11 @@ class LinuxNamespaceDriver(RuntimeDriver):
     # supervisor receives its master over the socket given to console_command.
     creates_console = True
 
-    def __init__(self, runner: Runner | None = None):
+    def __init__(self, runner: Runner | None = None, store_dirs: list[str] = ()):
         self.runner = runner or default_runner()
+        # Where other containers' clones and layers are mounted: nsinit keeps
+        # recursive binds from copying them (see linux_security.isolate_store).
+        self.store_dirs = list(store_dirs)
 
     def prepare_host(self) -> None:
         """Nothing global to prepare: namespaces are created per container."""
@@ -61,12 +64,12 @@ class LinuxNamespaceDriver(RuntimeDriver):
             except FileNotFoundError:
                 pass
         with open(os.path.join(spec.rundir, "spec.json"), "w") as f:
-            json.dump(_spec_json(spec), f)
+            json.dump(_spec_json(spec, self.store_dirs), f)
 
     def console_command(self, spec: ContainerSpec, console_fd: int) -> ProcessCommand:
         """main_command for -t: nsinit makes the pty and sends its master on console_fd."""
         with open(os.path.join(spec.rundir, "spec.json"), "w") as f:
-            json.dump(_spec_json(spec, console_fd), f)
+            json.dump(_spec_json(spec, self.store_dirs, console_fd), f)
         return self.main_command(spec)
 
     def main_command(self, spec: ContainerSpec) -> ProcessCommand:

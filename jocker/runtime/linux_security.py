@@ -86,10 +86,68 @@ def confine_proc(proc):
             _remount_ro(target)
 
 
-def remount_nodev(path, readonly=False):
-    """Add nodev (and nosuid for volumes) to a bind mount already in place."""
-    flags = MS_BIND | MS_REMOUNT | MS_NODEV | (MS_RDONLY if readonly else 0)
-    _mount("none", path, "", flags)
+def remount(path, flags, readonly=False):
+    """Set a bind mount's flags (replacing the host mount's: clones are
+    nosuid on the host, and get setuid back only where it can work)."""
+    _mount("none", path, "", MS_BIND | MS_REMOUNT | flags | (MS_RDONLY if readonly else 0))
+
+
+# --- the mounts of binds -------------------------------------------------------
+
+MS_UNBINDABLE = 1 << 17
+SYS_MOUNT_SETATTR = 442                 # the same number on every architecture
+AT_FDCWD, AT_RECURSIVE = -100, 0x8000
+MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV = 0x1, 0x2, 0x4
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+
+
+def mount_points(path="/proc/self/mountinfo"):
+    out = []
+    with open(path) as f:
+        for line in f:
+            mp = line.split(" ", 5)[4]
+            out.append(mp.encode().decode("unicode_escape") if "\\" in mp else mp)
+    return out
+
+
+def _below(path, top):
+    return path == top or path.startswith(top.rstrip("/") + "/")
+
+
+def isolate_store(store_dirs, own_root):
+    """Make the other containers' and layers' mounts in this namespace
+    unbindable, so `-v /:/host` (a recursive bind) does not copy them: a
+    copy would keep their clones busy and undestroyable."""
+    for mp in mount_points():
+        if any(_below(mp, d) and mp != d for d in store_dirs or ()) and not _below(mp, own_root):
+            if _libc.mount(None, mp.encode(), None, ctypes.c_ulong(MS_UNBINDABLE), None) != 0:
+                raise SecurityError(f"making {mp} unbindable: {os.strerror(ctypes.get_errno())}")
+
+
+def readonly_recursive(target, flags):
+    """Make a recursive bind read-only with everything mounted below it
+    (mount_setattr with AT_RECURSIVE, Linux >= 5.12). Without it, refuse a
+    tree that has submounts: remounting only the top would leave them
+    writable."""
+    attr = _MountAttr(MOUNT_ATTR_RDONLY | (MOUNT_ATTR_NODEV if flags & MS_NODEV else 0)
+                      | (MOUNT_ATTR_NOSUID if flags & MS_NOSUID else 0), 0, 0, 0)
+    rc = _libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, target.encode(), AT_RECURSIVE,
+                       ctypes.byref(attr), ctypes.sizeof(attr))
+    if rc == 0:
+        return
+    e = ctypes.get_errno()
+    if e not in (errno.ENOSYS, errno.EPERM):
+        raise SecurityError(f"read-only bind on {target}: {os.strerror(e)}")
+    subs = [mp for mp in mount_points() if _below(mp, target) and mp != target]
+    if subs:
+        raise SecurityError(f"cannot bind {target} read-only: {subs[0]} is mounted below it and this "
+                            "kernel lacks mount_setattr(2) to make submounts read-only too; "
+                            "bind the submounts separately or drop :ro")
+    remount(target, flags, readonly=True)
 
 
 # --- capabilities -----------------------------------------------------------
@@ -277,6 +335,11 @@ class Confinement:
     def __init__(self, plan):
         self.plan = plan
         self.confine_fs = bool(plan and plan.get("confine_fs"))
+        # Mount flags of the root and volumes: nodev when confined; nosuid
+        # too under no_new_privs, where setuid bits are ignored anyway.
+        self.mount_flags = 0
+        if self.confine_fs:
+            self.mount_flags = MS_NODEV | (MS_NOSUID if plan.get("no_new_privs", True) else 0)
         self.filter = None
         if plan and not plan.get("privileged") and plan.get("seccomp") == "default" \
                 and kernel_has_seccomp():

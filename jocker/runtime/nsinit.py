@@ -98,8 +98,8 @@ def setup_mounts(spec, confinement):
     # Nothing we mount may propagate back to the host.
     mount("none", "/", "", MS_REC | MS_PRIVATE)
     mount(root, root, "", MS_BIND | MS_REC)      # pivot_root needs a mount point
-    if confinement.confine_fs:
-        security.remount_nodev(root)
+    security.remount(root, confinement.mount_flags)
+    security.isolate_store(spec.get("store_dirs"), root)
     proc = safe_path(root, "/proc", make_dir=True)
     mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     if confinement.confine_fs:
@@ -114,9 +114,9 @@ def setup_mounts(spec, confinement):
         target = safe_path(root, m["target"], make_dir=is_dir, make_file=not is_dir)
         mount(m["source"], target, "", MS_BIND | MS_REC)
         if m.get("readonly"):
-            mount("none", target, "", MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC)
-        if confinement.confine_fs:
-            security.remount_nodev(target, readonly=bool(m.get("readonly")))
+            security.readonly_recursive(target, confinement.mount_flags)
+        elif confinement.mount_flags:
+            security.remount(target, confinement.mount_flags)
 
 
 def lookup_user(root, user):
