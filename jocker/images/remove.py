@@ -91,7 +91,7 @@ def _drop_unused_layers(zfs: ZfsDriver, st: State, layer_id: str) -> list[str]:
     out: list[str] = []
     while layer_id in st.layers:
         layer = st.layers[layer_id]
-        if layer.images or layer.children or txn_alive(layer.txn):
+        if layer.images or layer.children or txn_alive(layer.txn) or layer.foreign_snapshots:
             break
         zfs.destroy(layer.dataset, recursive=True)
         out.append(f"Deleted: {layer.diff_id or 'layer ' + layer.id[:12]}")
@@ -153,7 +153,7 @@ def collect_garbage(store: ImageStore) -> list[str]:
             store.zfs.destroy(snap)
             removed.append(snap)
         for layer in sorted(st.layers.values(), key=lambda l: -len(st.chain(l.id))):
-            if layer.id not in st.layers or txn_alive(layer.txn):
+            if layer.id not in st.layers or txn_alive(layer.txn) or layer.foreign_snapshots:
                 continue
             if not layer.complete or (not layer.images and not layer.children):
                 if _has_dependents(store.layout, st, layer.dataset):
