@@ -1,19 +1,40 @@
-"""The error model: one clear line per failure and Docker's exit codes.
+"""The error model: one clear line per failure, and a kind saying what sort
+of failure it is.
 
-Library code raises these; only the CLI layer turns them into an exit code.
-Messages say what failed, where, and (when known) how to fix it.
+Library code raises these; front ends map the kind to their own codes, each
+in one table: the CLI to Docker's exit statuses (`jocker/cli/exitcodes.py`),
+the API server to HTTP statuses. Messages say what failed, where, and (when
+known) how to fix it.
 """
+
+# The kinds. Strings, so that a kind crosses a pipe or a socket as itself.
+ENGINE = "engine"                        # jocker itself failed
+INVALID = "invalid"                      # bad flags, arguments or request fields
+NOT_FOUND = "not_found"                  # no such image, container, volume...
+CONFLICT = "conflict"                    # clashes with the current state (name in use...)
+NOT_IMPLEMENTED = "not_implemented"      # a Docker feature jocker does not have (yet)
+HOST_FAILURE = "host_failure"            # a host command (zfs, jail, ...) failed
+CANNOT_RUN = "cannot_run"                # the container command cannot be invoked
+COMMAND_NOT_FOUND = "command_not_found"  # the container command does not exist
+BUILD_FAILED = "build_failed"            # a build step failed
+INVALID_DOCKERFILE = "invalid_dockerfile"
+HOST_NOT_READY = "host_not_ready"        # `system check` found a required check failing
+
+KINDS = (ENGINE, INVALID, NOT_FOUND, CONFLICT, NOT_IMPLEMENTED, HOST_FAILURE, CANNOT_RUN,
+         COMMAND_NOT_FOUND, BUILD_FAILED, INVALID_DOCKERFILE, HOST_NOT_READY)
 
 
 class JockerError(Exception):
-    """An engine error. Docker exits 125 for errors of the engine itself."""
+    """An engine error."""
 
-    exit_code = 125
+    kind = ENGINE
 
-    def __init__(self, message: str, *, hint: str | None = None):
+    def __init__(self, message: str, *, hint: str | None = None, kind: str | None = None):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        if kind is not None:
+            self.kind = kind
 
     def __str__(self) -> str:
         if self.hint:
@@ -22,7 +43,9 @@ class JockerError(Exception):
 
 
 class UsageError(JockerError):
-    """Bad flags or arguments."""
+    """Bad flags, arguments or request fields."""
+
+    kind = INVALID
 
 
 class InvalidName(UsageError):
@@ -30,20 +53,27 @@ class InvalidName(UsageError):
 
 
 class NotFound(JockerError):
-    """No such image, container, volume... Docker exits 1 for these in rmi/inspect."""
+    """No such image, container, volume..."""
 
-    exit_code = 1
+    kind = NOT_FOUND
 
 
 class Conflict(JockerError):
-    """The operation clashes with current state (name in use, image in use...).
-    Docker's CLI exits 1 for these daemon-side refusals (run/create use 125)."""
+    """The operation clashes with current state (name in use, image in use...)."""
 
-    exit_code = 1
+    kind = CONFLICT
+
+
+class NotImplementedYet(JockerError):
+    """A Docker feature that jocker does not provide (yet)."""
+
+    kind = NOT_IMPLEMENTED
 
 
 class HostCommandError(JockerError):
     """A host command (zfs, jail, tar...) failed; names the command and its stderr."""
+
+    kind = HOST_FAILURE
 
     def __init__(self, argv: list[str], returncode: int, stderr: str, *, hint: str | None = None):
         self.argv = list(argv)
@@ -60,18 +90,37 @@ class HostCommandTimeout(HostCommandError):
 
 
 class CannotRun(JockerError):
-    """The container command cannot be invoked (Docker: 126)."""
+    """The container command cannot be invoked."""
 
-    exit_code = 126
+    kind = CANNOT_RUN
 
 
 class CommandNotFound(JockerError):
-    """The container command does not exist (Docker: 127)."""
+    """The container command does not exist."""
 
-    exit_code = 127
+    kind = COMMAND_NOT_FOUND
 
 
 class BuildError(JockerError):
-    """A build failed; for a failing RUN the exit code is the build's own 1."""
+    """A build failed. status: a failing RUN's own exit status, which the
+    build exits with (Docker's classic builder); None for other failures."""
 
-    exit_code = 1
+    kind = BUILD_FAILED
+    status: int | None = None
+
+
+# A container that fails to start records Docker's exit status for the cause
+# (the runtime reports it the same way: nsinit exits with it). This is the
+# container's state, not a front end's code: front ends map kinds themselves.
+START_STATUS = {CANNOT_RUN: 126, COMMAND_NOT_FOUND: 127}
+
+
+def start_status(e: BaseException) -> int:
+    """The exit status a container records when its start failed with e."""
+    return START_STATUS.get(getattr(e, "kind", ENGINE), 125)
+
+
+def start_failure(status: int | str, message: str) -> JockerError:
+    """The error for a start that failed with the recorded status."""
+    kind = next((k for k, v in START_STATUS.items() if str(v) == str(status)), ENGINE)
+    return JockerError(message, kind=kind)

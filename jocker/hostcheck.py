@@ -25,7 +25,7 @@ import shutil
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .errors import HostCommandError, JockerError
+from .errors import HOST_NOT_READY, HostCommandError, JockerError
 
 FREEBSD_ONLY = "FreeBSD only"
 LINUX_ONLY = "Linux workbench only"
@@ -38,7 +38,7 @@ KERNEL_MODULES = ("if_bridge", "if_epair", "pf")
 class HostNotReady(JockerError):
     """A required check failed; `jocker system check` exits 1."""
 
-    exit_code = 1
+    kind = HOST_NOT_READY
 
 
 @dataclass(frozen=True)

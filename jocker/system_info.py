@@ -53,9 +53,6 @@ def _container_counts(engine, st) -> dict[str, int]:
     prefix = engine.layout.containers + "/"
     ids = [n[len(prefix):] for n, ds in st.datasets.items()
            if n.startswith(prefix) and not ds.is_snapshot and "/" not in n[len(prefix):]]
-    try:
-        from .containers.status import running_ids
-        running = len(running_ids(engine) & set(ids))
-    except ImportError:
-        running = 0
+    from .containers.status import running_ids
+    running = len(running_ids(engine) & set(ids))
     return {"total": len(ids), "running": running}

@@ -39,7 +39,7 @@ class RunFailed(BuildError):
     def __init__(self, argv: list[str], code: int):
         super().__init__(f"The command '{' '.join(argv)}' returned a non-zero code: {code}")
         self.code = code
-        self.exit_code = code if 0 < code < 256 else 1
+        self.status = code if 0 < code < 256 else 1   # the build exits with it
 
 
 class Actions:

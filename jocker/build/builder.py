@@ -37,6 +37,7 @@ from ..images.imageconfig import DEFAULT_PATH, derive, new_config
 from ..images.leases import Lease
 from ..images.remove import collect_garbage
 from ..images.state import Image, State, default_tag, txn_alive
+from ..engine_api.requests import BuildOptions
 from .actions import Actions, new_tmpdir
 from .cache import CacheIndex, step_key
 from .context import BuildContext
@@ -49,20 +50,6 @@ log = logging.getLogger("jocker.build")
 SKIP = ("/dev", "/proc")          # the runtime's mount points, never layer content
 EMPTY_DIFF = "sha256:" + hashlib.sha256(b"").hexdigest()   # treediff.digest of no change
 NETWORKS = ("host", "none")
-
-
-@dataclass
-class BuildOptions:
-    context: str
-    dockerfile: str = "Dockerfile"
-    tags: list[str] = field(default_factory=list)
-    build_args: dict[str, str] = field(default_factory=dict)
-    no_cache: bool = False
-    target: str | None = None
-    labels: dict[str, str] = field(default_factory=dict)
-    quiet: bool = False
-    network: str = "host"
-    dockerfile_text: str | None = None     # `-f -`: the Dockerfile came on stdin
 
 
 @dataclass

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from jocker.build.substitute import (extract_flags, split_fields, split_key_values,
                                      split_words, substitute, substitute_words)
-from jocker.errors import UsageError
+from jocker.errors import INVALID_DOCKERFILE, UsageError
 from jocker.build.values import is_signal, parse_duration, parse_port_spec  # noqa: F401 (part of this API)
 
 INSTRUCTIONS = frozenset({
@@ -51,9 +51,9 @@ _HEALTH_DURATIONS = (("interval", "Interval"), ("timeout", "Timeout"),
 
 
 class DockerfileError(UsageError):
-    """A Dockerfile that cannot be built as written. Docker exits 1 for these."""
+    """A Dockerfile that cannot be built as written."""
 
-    exit_code = 1
+    kind = INVALID_DOCKERFILE
 
     def __init__(self, filename: str, lineno: int, message: str, instruction: str = ""):
         where = f"{filename}:{lineno}: " if lineno else f"{filename}: "

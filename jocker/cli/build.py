@@ -51,8 +51,8 @@ def build_cmd(obj, context, tags, dockerfile, build_args, no_cache, target, labe
       jocker build -f docker/Dockerfile.prod --build-arg VERSION=2 -t web:2 .
       jocker build - < Dockerfile
     """
-    from ..build.actions import RunFailed
-    from ..build.builder import BuildOptions, build
+    from ..engine_api.requests import BuildOptions
+    from ..errors import BuildError
     dockerfile_text = None
     if dockerfile == "-":
         if context == "-":
@@ -69,9 +69,12 @@ def build_cmd(obj, context, tags, dockerfile, build_args, no_cache, target, labe
         network="host" if network == "default" else network)
     try:
         # A signal stops the build container and aborts the step's layer.
-        build(obj.engine, opts, stdin=sys.stdin.buffer,
-              interrupt_on=(signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
-    except RunFailed as e:       # Docker prints this one bare
+        obj.api.images.build(opts, stdin=sys.stdin.buffer, stdout=sys.stdout.buffer,
+                             stderr=sys.stderr.buffer,
+                             interrupt_on=(signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
+    except BuildError as e:       # a failing RUN: Docker prints it bare and exits with its status
+        if e.status is None:
+            raise
         sys.stdout.flush()
         click.echo(str(e), err=True)
-        raise SystemExit(e.exit_code)
+        raise SystemExit(e.status)

@@ -25,17 +25,11 @@ def check_cmd(obj, fmt):
     Example:
       jocker system check
     """
-    from .. import hostcheck
-    results = hostcheck.check_host(hostcheck.gather(obj.engine))
+    results = obj.api.system.check()
     if fmt:
-        rows = [{"Name": r.name, "Status": r.status, "Ok": r.ok, "Required": r.required,
-                 "Detail": r.detail, "Fix": r.fix} for r in results]
-        click.echo(format_rows(fmt, rows))
+        click.echo(format_rows(fmt, results))
     else:
         click.echo(table(["CHECK", "STATUS", "DETAIL", "FIX"],
-                         [[r.name, r.status, r.detail, r.fix or "-"] for r in results]))
-    failed = hostcheck.failed_required(results)
-    if failed:
-        # an error, not ctx.exit(1): the CLI runs click with standalone_mode=False
-        raise hostcheck.HostNotReady(f"{len(failed)} required check(s) failed: "
-                                     + ", ".join(r.name for r in failed), hint="see FIX above")
+                         [[r["Name"], r["Status"], r["Detail"], r["Fix"] or "-"] for r in results]))
+    # an error, not ctx.exit(1): the CLI runs click with standalone_mode=False
+    obj.api.system.require_ready(results, hint="see FIX above")

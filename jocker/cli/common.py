@@ -10,10 +10,23 @@ import click
 from ..errors import JockerError, NotFound
 
 
+def report_each(results: Iterable[tuple[str, JockerError | None]], *, missing_ok: bool = False) -> None:
+    """Docker's way: print each name that succeeded; a failure is one `Error:`
+    line and the others still ran; exit 1 if any failed."""
+    failed = False
+    for name, err in results:
+        if err is None:
+            click.echo(name)
+        elif not (missing_ok and isinstance(err, NotFound)):
+            click.echo(f"Error: {err}", err=True)
+            failed = True
+    if failed:
+        sys.exit(1)
+
+
 def for_each(names: Iterable[str], action: Callable[[str], Iterable[str]], *,
              missing_ok: bool = False) -> None:
-    """Docker's way: act on each argument and print what it reports; a failure
-    is one `Error:` line and the others still run; exit 1 if any failed."""
+    """Act on each argument and print what it reports, as report_each."""
     failed = False
     for name in names:
         try:

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from ..filters import PS_FILTERS
 from ..format import format_rows, table
 
 _RUN_OPTIONS = [
@@ -50,20 +51,26 @@ def run_options(f):
     return f
 
 
-def _opts(image, command, kw):
-    from ..containers.create import RunOptions
-    return RunOptions(image=image, command=list(command), name=kw["name"], env=list(kw["env"]),
-                      env_files=list(kw["env_file"]), workdir=kw["workdir"], user=kw["user"],
-                      hostname=kw["hostname"], volumes=list(kw["volumes"]), entrypoint=kw["entrypoint"],
-                      restart=kw["restart"], memory=kw["memory"], cpus=kw["cpus"],
-                      pids_limit=kw["pids_limit"], tty=kw["tty"], interactive=kw["interactive"],
-                      autoremove=kw["autoremove"], labels=list(kw["labels"]), network=kw["network"],
-                      publish=list(kw["publish"]), devices=list(kw["devices"]), allow=list(kw["allow"]),
-                      jail_params=list(kw["jail_params"]), stop_signal=kw["stop_signal"],
-                      stop_timeout=kw["stop_timeout"], depends_on=list(kw["depends_on"]),
-                      securelevel=kw["securelevel"], cap_add=list(kw["cap_add"]),
-                      cap_drop=list(kw["cap_drop"]), privileged=kw["privileged"],
-                      security_opt=list(kw["security_opt"]))
+def _request(image, command, kw):
+    from ..engine_api.requests import CreateRequest
+    return CreateRequest.from_cli(
+        image, list(command), name=kw["name"], env=kw["env"], env_files=kw["env_file"],
+        workdir=kw["workdir"], user=kw["user"], hostname=kw["hostname"], volumes=kw["volumes"],
+        entrypoint=kw["entrypoint"], restart=kw["restart"], memory=kw["memory"], cpus=kw["cpus"],
+        pids_limit=kw["pids_limit"], tty=kw["tty"], interactive=kw["interactive"],
+        autoremove=kw["autoremove"], labels=kw["labels"], network=kw["network"], publish=kw["publish"],
+        devices=kw["devices"], allow=kw["allow"], jail_params=kw["jail_params"],
+        securelevel=kw["securelevel"], stop_signal=kw["stop_signal"], stop_timeout=kw["stop_timeout"],
+        depends_on=kw["depends_on"], cap_add=kw["cap_add"], cap_drop=kw["cap_drop"],
+        privileged=kw["privileged"], security_opt=kw["security_opt"])
+
+
+def stdio_streams(interactive: bool = False):
+    """The CLI's own stdio as the engine API's streams."""
+    from ..engine_api.streams import Streams
+    stdin = sys.stdin.fileno() if interactive else None
+    return Streams(stdout=sys.stdout.buffer, stderr=sys.stderr.buffer, stdin=stdin,
+                   terminal=sys.stdout.fileno() if sys.stdout.isatty() else None)
 
 
 _CTX = {"ignore_unknown_options": False, "allow_interspersed_args": False}
@@ -85,8 +92,9 @@ def run_cmd(obj, image, command, detach, sig_proxy, **kw):
       jocker run -d --name web -v /srv/www:/usr/local/www:ro nginx
       jocker run -it --rm freebsd:14.3 /bin/sh
     """
-    from ..containers.run import run
-    cid, code = run(obj.engine, _opts(image, command, kw), detach=detach, sig_proxy=sig_proxy)
+    req = _request(image, command, kw)
+    cid, code = obj.api.containers.run(req, detach=detach, sig_proxy=sig_proxy,
+                                       streams=None if detach else stdio_streams(req.config.OpenStdin))
     if detach:
         click.echo(cid)
     else:
@@ -105,28 +113,7 @@ def create_cmd(obj, image, command, **kw):
     Example:
       jocker create --name db -v dbdata:/var/db/postgres postgres
     """
-    from ..containers.create import create_container
-    from ..containers.run import _engine_error
-    from ..errors import JockerError
-    try:
-        c = create_container(obj.engine, _opts(image, command, kw))
-    except JockerError as e:
-        raise _engine_error(e)
-    click.echo(c.id)
-
-
-def _each(obj, names, action):
-    """Act on each container argument and print it on success. The store is
-    read once for all the names (acting on one container changes no other)."""
-    from ..containers.model import load_containers, resolve
-    from .common import for_each
-    eng = obj.engine
-    containers = load_containers(eng.layout, eng.load_state().datasets)
-
-    def one(name):
-        action(resolve(containers, name))
-        return [name]
-    for_each(names, one)
+    click.echo(obj.api.containers.create(_request(image, command, kw)))
 
 
 @click.command("start")
@@ -141,15 +128,14 @@ def start_cmd(obj, containers, attach, interactive):
     Example:
       jocker start -a web
     """
-    from ..containers import lifecycle
+    from .common import report_each
     if attach or interactive:
         if len(containers) > 1:
             from ..errors import UsageError
             raise UsageError("you cannot start and attach multiple containers at once")
-        from ..containers.run import start_attached
-        c = lifecycle.get(obj.engine, containers[0])
-        sys.exit(start_attached(obj.engine, c, interactive=interactive))
-    _each(obj, containers, lambda c: lifecycle.start(obj.engine, c))
+        sys.exit(obj.api.containers.start_attached(containers[0], stdio_streams(interactive),
+                                                   interactive=interactive))
+    report_each(obj.api.containers.start_many(list(containers)))
 
 
 @click.command("stop")
@@ -164,8 +150,8 @@ def stop_cmd(obj, containers, timeout, sig):
     Example:
       jocker stop -t 30 web
     """
-    from ..containers import lifecycle
-    _each(obj, containers, lambda c: lifecycle.stop(obj.engine, c, timeout, sig=sig))
+    from .common import report_each
+    report_each(obj.api.containers.stop_many(list(containers), timeout, sig))
 
 
 @click.command("restart")
@@ -179,12 +165,8 @@ def restart_cmd(obj, containers, timeout):
     Example:
       jocker restart -t 5 web
     """
-    from ..containers import lifecycle
-
-    def restart(c):
-        lifecycle.stop(obj.engine, c, timeout)
-        lifecycle.start(obj.engine, lifecycle.get(obj.engine, c.id))
-    _each(obj, containers, restart)
+    from .common import report_each
+    report_each(obj.api.containers.restart_many(list(containers), timeout))
 
 
 @click.command("kill")
@@ -198,8 +180,8 @@ def kill_cmd(obj, containers, sig):
     Example:
       jocker kill -s HUP web
     """
-    from ..containers import lifecycle
-    _each(obj, containers, lambda c: lifecycle.kill(obj.engine, c, sig))
+    from .common import report_each
+    report_each(obj.api.containers.kill_many(list(containers), sig))
 
 
 @click.command("rm")
@@ -214,8 +196,8 @@ def rm_cmd(obj, containers, force, volumes):
     Example:
       jocker rm -fv web
     """
-    from ..containers import lifecycle
-    _each(obj, containers, lambda c: lifecycle.remove(obj.engine, c, force=force, volumes=volumes))
+    from .common import report_each
+    report_each(obj.api.containers.remove_many(list(containers), force=force, volumes=volumes))
 
 
 @click.command("ps")
@@ -238,16 +220,10 @@ def ps_cmd(obj, all_, quiet, size, last, latest, filters, fmt, no_trunc):
       jocker ps -q --filter status=exited
       jocker ps --format '{{.Names}}: {{.Status}}'
     """
-    from ..containers.lifecycle import reconcile_orphans
-    from ..containers.model import load_containers
-    from ..containers.views import PS_FILTERS, ps_rows
-    from ..images.views import parse_filters
-    eng = obj.engine
-    flt = parse_filters(list(filters), PS_FILTERS)
-    st = eng.load_state()
-    if reconcile_orphans(eng, load_containers(eng.layout, st.datasets)):
-        st = eng.load_state()
-    rows = ps_rows(eng, st, all_=all_, filters=flt, last=1 if latest else last)
+    from ..filters import from_flags
+    from .rows import ps_row
+    flt = from_flags(list(filters), PS_FILTERS)
+    rows = [ps_row(c) for c in obj.api.containers.list(all=all_, filters=flt, limit=1 if latest else last)]
     if no_trunc:
         for r in rows:
             r["ID"] = r["FullID"]
@@ -291,27 +267,15 @@ def logs_cmd(obj, container, follow, tail, timestamps, since):
       jocker logs --tail 20 -f web
       jocker logs --since 10m web
     """
-    from ..containers import lifecycle
-    from ..containers.logs import follow as follow_logs, parse_since, read_logs
-    from ..containers.model import read_runtime
     from ..errors import UsageError
-    eng = obj.engine
-    c = lifecycle.get(eng, container)
     if tail != "all" and not tail.lstrip("-").isdigit():
         raise UsageError(f"invalid --tail {tail!r}: a number or all")
-    path = lifecycle.log_path(eng, c)
-    entries, offset = read_logs(path, tail=None if tail == "all" else int(tail), since=parse_since(since))
-
-    def emit(e):
+    for e in obj.api.containers.logs(container, tail=None if tail == "all" else int(tail),
+                                     since=since, follow=follow):
         stream = sys.stderr if e.get("stream") == "stderr" else sys.stdout
         text = e.get("log", "")
         stream.write(f"{e.get('time', '')} {text}" if timestamps else text)
         stream.flush()
-    for e in entries:
-        emit(e)
-    if follow:
-        for e in follow_logs(path, offset, lambda: bool(read_runtime(eng.layout, c.id))):
-            emit(e)
 
 
 @click.command("wait")
@@ -324,9 +288,8 @@ def wait_cmd(obj, containers):
     Example:
       code=$(jocker wait job)
     """
-    from ..containers import lifecycle
     for name in containers:
-        click.echo(lifecycle.wait(obj.engine, lifecycle.get(obj.engine, name)))
+        click.echo(obj.api.containers.wait(name))
 
 
 @click.command("rename")
@@ -340,5 +303,4 @@ def rename_cmd(obj, container, new_name):
     Example:
       jocker rename web web-old
     """
-    from ..containers import lifecycle
-    lifecycle.rename(obj.engine, lifecycle.get(obj.engine, container), new_name)
+    obj.api.containers.rename(container, new_name)

@@ -22,13 +22,9 @@ def import_cmd(obj, source, reference, message, changes):
       jocker import ./rootfs myroot:1
       fetch -o - https://.../base.txz | jocker import - freebsd:14.3
     """
-    from ..images.changes import parse_changes
-    from ..images.importer import import_image
-    config = parse_changes(list(changes)) if changes else None
-    eng = obj.engine
-    eng.load_state()
-    img = import_image(eng.store, eng.runner, source, reference, message=message, changes=config)
-    click.echo(img.id)
+    import sys
+    click.echo(obj.api.images.import_(source, reference, message=message, changes=list(changes),
+                                      stdin=sys.stdin.buffer))
 
 
 @click.command("images")
@@ -48,12 +44,12 @@ def images_cmd(obj, reference, all_images, quiet, no_trunc, filters, fmt):
       jocker images -q --filter dangling=true
       jocker images --format '{{.Repository}}:{{.Tag}} {{.Size}}'
     """
-    from ..images.views import image_rows, parse_filters
-    st = obj.engine.load_state()
-    flt = parse_filters(list(filters), ("dangling", "label", "reference", "before", "since"))
+    from ..filters import IMAGE_FILTERS, from_flags
+    from .rows import image_rows
+    flt = from_flags(list(filters), IMAGE_FILTERS)
     if reference:
-        flt.append(("reference", reference))
-    rows = image_rows(st, all_images=all_images, filters=flt)
+        flt.setdefault("reference", []).append(reference)
+    rows = [row for img in obj.api.images.list(all=all_images, filters=flt) for row in image_rows(img)]
     if no_trunc:
         for r in rows:
             r["ID"] = r["FullID"]
@@ -83,11 +79,7 @@ def tag_cmd(obj, source, target):
     Example:
       jocker tag web:latest registry.example.org:5000/web:1.0
     """
-    from ..images.state import default_tag
-    tag = default_tag(target)          # validate before reading anything
-    eng = obj.engine
-    img = eng.load_state().resolve(source)
-    eng.store.tag(img, [tag])
+    obj.api.images.tag(source, target)
 
 
 @click.command("rmi")
@@ -103,20 +95,10 @@ def rmi_cmd(obj, images, force, no_prune):
       jocker rmi web:1.0
       jocker rmi -f 3e1f5a7c9b2d
     """
-    from ..images.remove import remove_image
     from .common import for_each
-    eng = obj.engine
-    eng.load_state()
-    for_each(images, lambda ref: remove_image(eng.store, ref, force=force, running=_running(eng),
-                                              prune_parents=not no_prune))
-
-
-def _running(eng) -> set[str]:
-    try:
-        from ..containers.status import running_ids
-    except ImportError:
-        return set()
-    return running_ids(eng)
+    from .rows import report_lines
+    for_each(images, lambda ref: report_lines(obj.api.images.remove(ref, force=force,
+                                                                    prune_parents=not no_prune)))
 
 
 @click.command("history")
@@ -134,10 +116,8 @@ def history_cmd(obj, image, human, quiet, no_trunc, fmt):
     Example:
       jocker history web:latest
     """
-    from ..images.views import history_rows
-    st = obj.engine.load_state()
-    img = st.resolve(image)
-    rows = history_rows(st, img)
+    from .rows import history_row
+    rows = [history_row(h) for h in obj.api.images.history(image)]
     if quiet:
         click.echo("\n".join(r["ID"] for r in rows))
         return
@@ -168,9 +148,7 @@ def image_inspect_cmd(obj, images, fmt):
       jocker image inspect --format '{{.Os}}/{{.Architecture}}' busybox
     """
     from .inspect import emit
-    from ..images.views import inspect_image
-    st = obj.engine.load_state()
-    emit([inspect_image(st, st.resolve(i)) for i in images], fmt)
+    emit([obj.api.images.inspect(i) for i in images], fmt)
 
 
 @image_group.command("prune")
@@ -186,14 +164,13 @@ def image_prune_cmd(obj, all_unused, force, filters):
       jocker image prune -a -f
     """
     from ..format import human_size
-    from ..images.remove import prune_images
-    from .system import label_filters
+    from .rows import report_lines
+    from .system import prune_filters
     if not force and not click.confirm("WARNING! This will remove all dangling images.\n"
                                        "Are you sure you want to continue?", default=False):
         return
-    eng = obj.engine
-    eng.load_state()
-    lines, freed = prune_images(eng.store, all_unused=all_unused, label_filters=label_filters(filters))
+    report = obj.api.images.prune(all=all_unused, filters=prune_filters(filters))
+    lines, freed = report_lines(report["ImagesDeleted"], lower=True), report["SpaceReclaimed"]
     if lines:
         click.echo("Deleted Images:\n" + "\n".join(lines) + "\n")
     click.echo(f"Total reclaimed space: {human_size(freed)}")

@@ -27,14 +27,13 @@ def exec_cmd(obj, container, command, interactive, tty, user, workdir, env, deta
       jocker exec web ls /usr/local/www
       jocker exec -it web /bin/sh
     """
-    from ..containers import lifecycle
-    from ..containers.create import parse_env
-    from ..containers.inside import exec_process
-    eng = obj.engine
-    c = lifecycle.get(eng, container)
-    sys.exit(exec_process(eng, c, list(command), user=user, workdir=workdir,
-                          env=parse_env(list(env), []), tty=tty, interactive=interactive or tty,
-                          detach=detach))
+    import os
+    from ..engine_api.requests import parse_env
+    from .containers import stdio_streams
+    sys.stdout.flush()
+    sys.exit(obj.api.containers.exec(container, list(command), stdio_streams(interactive or tty),
+                                     user=user, workdir=workdir, env=parse_env(list(env), [], os.environ),
+                                     tty=tty, interactive=interactive or tty, detach=detach))
 
 
 @click.command("top")
@@ -47,10 +46,8 @@ def top_cmd(obj, container):
     Example:
       jocker top web
     """
-    from ..containers import lifecycle
-    from ..containers.inside import top
-    headers, rows = top(obj.engine, lifecycle.get(obj.engine, container))
-    click.echo(table(headers, rows))
+    top = obj.api.containers.top(container)
+    click.echo(table(top["Titles"], top["Processes"]))
 
 
 @click.command("cp")
@@ -65,8 +62,7 @@ def cp_cmd(obj, src, dest):
       jocker cp web:/etc/nginx.conf ./nginx.conf
       jocker cp ./index.html web:/usr/local/www/
     """
-    from ..containers.inside import copy
-    copy(obj.engine, src, dest)
+    obj.api.containers.copy(src, dest)
 
 
 @click.command("diff")
@@ -79,10 +75,8 @@ def diff_cmd(obj, container):
     Example:
       jocker diff web
     """
-    from ..containers import lifecycle
-    from ..containers.inside import diff
-    for change in diff(obj.engine, lifecycle.get(obj.engine, container)):
-        click.echo(str(change))
+    for change in obj.api.containers.changes(container):
+        click.echo(f"{'CAD'[change['Kind']]} {change['Path']}")
 
 
 @click.command("commit")
@@ -99,9 +93,5 @@ def commit_cmd(obj, container, reference, message, author, changes):
     Example:
       jocker commit -m "configured" web web:configured
     """
-    from ..containers import lifecycle
-    from ..containers.inside import commit
-    from ..images.changes import parse_changes
-    c = lifecycle.get(obj.engine, container)
-    click.echo(commit(obj.engine, c, reference, message=message, author=author,
-                      changes=parse_changes(list(changes), c.config)))
+    click.echo(obj.api.containers.commit(container, reference, message=message, author=author,
+                                         changes=list(changes)))

@@ -29,31 +29,8 @@ def inspect_cmd(obj, names, fmt, kind):
       jocker inspect web:latest
       jocker inspect -f '{{.Id}}' web
     """
-    from ..images.views import inspect_image
-    st = obj.engine.load_state()
-    out, missing = [], []
-    for name in names:
-        found = None
-        if kind in (None, "container"):
-            found = _container(obj.engine, st, name)
-        if found is None and kind in (None, "image"):
-            try:
-                found = inspect_image(st, st.resolve(name))
-            except NotFound:
-                found = None
-        if found is None:
-            missing.append(name)
-        else:
-            out.append(found)
+    out, missing = obj.api.inspect(list(names), kind)
     if out or not missing:
         emit(out, fmt)
     if missing:
         raise NotFound(f"No such object: {missing[0]}")
-
-
-def _container(engine, st, name):
-    try:
-        from ..containers.views import inspect_by_name
-    except ImportError:
-        return None
-    return inspect_by_name(engine, st, name)

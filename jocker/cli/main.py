@@ -59,21 +59,28 @@ class LazyGroup(click.Group):
 
 
 class Ctx:
-    """What every command gets: the global options and a lazily built engine."""
+    """What every command gets: the global options, the command's name (for
+    the exit-code table) and the engine API, built on first use."""
 
-    def __init__(self, config_file, overrides, debug):
-        self.config_file = config_file
-        self.overrides = overrides
-        self.debug = debug
-        self._engine = None
+    def __init__(self):
+        self.config_file = None
+        self.overrides: dict = {}
+        self.debug = False
+        self.command: str | None = None
+        self._api = None
+
+    @property
+    def api(self):
+        if self._api is None:
+            from ..engine_api import open_api
+            self._api = open_api(self.config_file, self.overrides)
+        return self._api
 
     @property
     def engine(self):
-        if self._engine is None:
-            from ..config import load
-            from ..engine import Engine
-            self._engine = Engine(load(self.config_file, self.overrides))
-        return self._engine
+        """Transitional, for commands other branches add before they move to
+        the facade; the AST test keeps jocker/cli from importing engine rooms."""
+        return self.api.engine
 
 
 @click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
@@ -99,13 +106,17 @@ def cli(ctx, dataset, config_file, debug):
         # the engine still reach stderr through logging's last-resort handler.
         import logging
         logging.basicConfig(level=logging.DEBUG, format="jocker: %(message)s")
-    ctx.obj = Ctx(config_file, {"dataset": dataset}, debug)
+    if ctx.obj is None:
+        ctx.obj = Ctx()
+    ctx.obj.config_file, ctx.obj.overrides, ctx.obj.debug = config_file, {"dataset": dataset}, debug
+    ctx.obj.command = ctx.invoked_subcommand
 
 
 def run() -> None:
     debug = "--debug" in sys.argv or "-D" in sys.argv
+    state = Ctx()
     try:
-        rc = cli.main(prog_name="jocker", standalone_mode=False)
+        rc = cli.main(prog_name="jocker", standalone_mode=False, obj=state)
         if isinstance(rc, int):
             sys.exit(rc)
     except click.exceptions.Exit as e:
@@ -119,8 +130,9 @@ def run() -> None:
         if debug:
             import traceback
             traceback.print_exc()
+        from .exitcodes import exit_code
         click.echo(f"Error: {e}", err=True)
-        sys.exit(e.exit_code)
+        sys.exit(exit_code(e.kind, state.command))
     except KeyboardInterrupt:
         sys.exit(130)
     except BrokenPipeError:

@@ -7,15 +7,15 @@ import click
 from ..format import human_size, table
 
 
-def label_filters(items) -> list[tuple[str, str | None, bool]]:
+def prune_filters(items) -> dict[str, list[str]]:
+    """prune's --filter flags (label=KEY[=VALUE], label!=KEY[=VALUE]) as the API's filters."""
     from ..errors import UsageError
-    out = []
+    out: dict[str, list[str]] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if key not in ("label", "label!") or not sep:
             raise UsageError(f"invalid filter {item!r}", hint="use label=KEY[=VALUE] or label!=KEY[=VALUE]")
-        k, s2, v = value.partition("=")
-        out.append((k, v if s2 else None, key == "label"))
+        out.setdefault(key, []).append(value)
     return out
 
 
@@ -30,8 +30,7 @@ def version_cmd(obj, fmt):
       jocker version --format '{{.Version}}'
     """
     from ..format import render_template
-    from ..system_info import version_info
-    v = version_info()
+    v = obj.api.system.version()
     if fmt:
         click.echo(render_template(fmt, v))
         return
@@ -54,9 +53,7 @@ def info_cmd(obj, fmt):
       jocker info --format '{{.Images}} images, {{.ContainersRunning}} running'
     """
     from ..format import render_template
-    from ..system_info import engine_info
-    eng = obj.engine
-    info = engine_info(eng, eng.load_state())
+    info = obj.api.system.info()
     if fmt:
         click.echo(render_template(fmt, info))
         return
@@ -108,10 +105,8 @@ def df_cmd(obj, verbose, fmt):
     Example:
       jocker system df -v
     """
-    from ..format import format_rows
-    from ..system_usage import usage
-    eng = obj.engine
-    rows = usage(eng, eng.load_state())
+    from ..format import ago, format_rows
+    rows = obj.api.system.df()
     if fmt:
         click.echo(format_rows(fmt, rows["summary"]))
         return
@@ -122,7 +117,7 @@ def df_cmd(obj, verbose, fmt):
         click.echo("\nImages space usage:\n")
         click.echo(table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "SHARED SIZE",
                           "UNIQUE SIZE", "CONTAINERS"],
-                         [[r["Repository"], r["Tag"], r["ID"], r["CreatedSince"], human_size(r["Size"]),
+                         [[r["Repository"], r["Tag"], r["ID"], ago(r["Created"]), human_size(r["Size"]),
                            human_size(r["SharedSize"]), human_size(r["UniqueSize"]), r["Containers"]]
                           for r in rows["images"]]))
 
@@ -145,7 +140,6 @@ def prune_cmd(obj, all_unused, force, volumes, filters):
     Example:
       jocker system prune -af --volumes
     """
-    from ..system_usage import prune
     warn = ("WARNING! This will remove:\n  - all stopped containers\n"
             + ("  - all anonymous volumes not used by at least one container\n" if volumes else "")
             + ("  - all images without at least one container associated to them\n" if all_unused
@@ -153,13 +147,13 @@ def prune_cmd(obj, all_unused, force, volumes, filters):
             + "\nAre you sure you want to continue?")
     if not force and not click.confirm(warn, default=False):
         return
-    eng = obj.engine
-    eng.load_state()
-    report = prune(eng, all_unused=all_unused, volumes=volumes, label_filters=label_filters(filters))
-    for title, lines in report["sections"]:
-        if lines:
-            click.echo(f"{title}:\n" + "\n".join(lines) + "\n")
-    click.echo(f"Total reclaimed space: {human_size(report['reclaimed'])}")
+    report = obj.api.system.prune(all=all_unused, volumes=volumes, filters=prune_filters(filters))
+    for key, title in (("ContainersDeleted", "Deleted Containers"), ("VolumesDeleted", "Deleted Volumes"),
+                       ("ImagesDeleted", "Deleted Images"),
+                       ("LeftoversRemoved", "Removed leftovers of interrupted work")):
+        if report.get(key):
+            click.echo(f"{title}:\n" + "\n".join(report[key]) + "\n")
+    click.echo(f"Total reclaimed space: {human_size(report['SpaceReclaimed'])}")
 
 
 @system_group.command("init")
@@ -172,11 +166,11 @@ def init_cmd(obj):
       jocker system init
       jocker --dataset zroot/jocker system init
     """
-    eng = obj.engine
-    created = eng.init_storage()
+    created = obj.api.system.init()
     for line in created:
         click.echo(f"created: {line}" if not line.startswith(("created", "imported", "started")) else line)
-    click.echo(f"jocker storage ready: {eng.layout.root} mounted at {eng.layout.mountpoint}")
+    where = obj.api.system.storage
+    click.echo(f"jocker storage ready: {where['Root']} mounted at {where['Mountpoint']}")
 
 
 @system_group.command("prepare")
@@ -188,8 +182,7 @@ def prepare_cmd(obj):
     Example:
       jocker system prepare
     """
-    from ..containers.boot import prepare
-    for line in prepare(obj.engine):
+    for line in obj.api.system.prepare():
         click.echo(line)
 
 
@@ -202,9 +195,8 @@ def boot_cmd(obj):
     Example:
       jocker system boot
     """
-    from ..containers.boot import boot
     failed = False
-    for name, result in boot(obj.engine):
+    for name, result in obj.api.system.boot():
         click.echo(f"{name}: {result}")
         failed |= result.startswith("failed")
     if failed:
@@ -221,8 +213,7 @@ def shutdown_cmd(obj, timeout):
     Example:
       jocker system shutdown -t 30
     """
-    from ..containers.boot import shutdown
-    for name, result in shutdown(obj.engine, timeout):
+    for name, result in obj.api.system.shutdown(timeout):
         click.echo(f"{name}: {result}")
 
 

@@ -24,23 +24,8 @@ def volume_create(obj, name, labels):
     Example:
       jocker volume create pgdata
     """
-    from ..containers.create import parse_labels
-    from ..containers.volumes import create_volume
-    eng = obj.engine
-    eng.load_state()
-    click.echo(create_volume(eng, name, parse_labels(list(labels))))
-
-
-def _volumes(obj):
-    from ..containers.model import load_containers
-    from ..containers.volumes import list_volumes, users_of
-    eng = obj.engine
-    st = eng.load_state()
-    cs = load_containers(eng.layout, st.datasets)
-    vols = list_volumes(eng, st.datasets)
-    for name, v in vols.items():
-        v["UsedBy"] = [c.name for c in users_of(cs, name)]
-    return vols
+    from ..engine_api.requests import parse_labels
+    click.echo(obj.api.volumes.create(name, parse_labels(list(labels))))
 
 
 @volume_group.command("ls")
@@ -55,20 +40,8 @@ def volume_ls(obj, quiet, filters, fmt):
     Example:
       jocker volume ls --filter dangling=true
     """
-    from ..images.views import parse_filters
-    rows = []
-    for v in sorted(_volumes(obj).values(), key=lambda v: v["Name"]):
-        ok = True
-        for key, value in parse_filters(list(filters), ("dangling", "name", "label")):
-            if key == "dangling":
-                ok &= (not v["UsedBy"]) == (value in ("true", "1"))
-            elif key == "name":
-                ok &= value in v["Name"]
-            else:
-                k, sep, val = value.partition("=")
-                ok &= k in v["Labels"] and (not sep or v["Labels"][k] == val)
-        if ok:
-            rows.append(v)
+    from ..filters import VOLUME_FILTERS, from_flags
+    rows = obj.api.volumes.list(filters=from_flags(list(filters), VOLUME_FILTERS))
     if quiet:
         if rows:
             click.echo("\n".join(v["Name"] for v in rows))
@@ -89,13 +62,8 @@ def volume_inspect(obj, names, fmt):
     Example:
       jocker volume inspect pgdata
     """
-    from ..errors import NotFound
-    vols = _volumes(obj)
-    missing = [n for n in names if n not in vols]
-    if missing:
-        raise NotFound(f"No such volume: {missing[0]}")
     from .inspect import emit
-    emit([{k: v for k, v in vols[n].items() if k not in ("Size", "Anonymous")} for n in names], fmt)
+    emit(obj.api.volumes.inspect_many(list(names)), fmt)
 
 
 @volume_group.command("rm")
@@ -109,11 +77,10 @@ def volume_rm(obj, names, force):
     Example:
       jocker volume rm pgdata
     """
-    from ..containers.volumes import remove_volume
     from .common import for_each
 
     def rm(name):
-        remove_volume(obj.engine, name)
+        obj.api.volumes.remove(name)
         return [name]
     for_each(names, rm, missing_ok=force)
 
@@ -130,14 +97,13 @@ def volume_prune(obj, all_, force, filters):
     Example:
       jocker volume prune -f
     """
-    from ..containers.volumes import prune_volumes
     from ..format import human_size
-    from .system import label_filters
+    from .system import prune_filters
     if not force and not click.confirm("WARNING! This will remove anonymous local volumes not used by at "
                                        "least one container.\nAre you sure you want to continue?"):
         return
-    obj.engine.load_state()
-    removed, freed = prune_volumes(obj.engine, label_filters(filters), anonymous_only=not all_)
+    report = obj.api.volumes.prune(all=all_, filters=prune_filters(filters))
+    removed, freed = report["VolumesDeleted"], report["SpaceReclaimed"]
     if removed:
         click.echo("Deleted Volumes:\n" + "\n".join(removed) + "\n")
     click.echo(f"Total reclaimed space: {human_size(freed)}")

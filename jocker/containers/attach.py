@@ -1,7 +1,9 @@
 """The attached side of `run` and `start -a`: relay the container's output to
-our stdout/stderr, our stdin to the container (-i), our terminal in raw mode
-(-t) with window-size changes, and forward signals (Docker's --sig-proxy).
-Returns the container's exit code, which `run` exits with."""
+the caller's streams, the caller's input to the container (-i), the caller's
+terminal in raw mode (-t) with window-size changes, and forward signals
+(Docker's --sig-proxy). The streams are parameters (the CLI passes its
+stdio, the API server an HTTP connection); signal handlers are installed only
+from the main thread. Returns the container's exit code."""
 
 from __future__ import annotations
 
@@ -9,41 +11,75 @@ import os
 import selectors
 import signal
 import socket
-import sys
+import threading
 
+from ..engine_api.streams import Streams
 from . import frames
 
 PROXIED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
 
+# sun_path is 104 bytes on FreeBSD, 108 on Linux; keep under both.
+_SUN_PATH_MAX = 100
+
+
 def connect(path: str) -> socket.socket:
-    """Connect by a relative name from the socket's directory: UNIX socket
-    paths are limited to ~104 bytes, deep run directories are not."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    here = os.open(".", os.O_RDONLY)
+    """Connect to a UNIX socket. Deep run directories exceed sun_path; then a
+    short-lived child changes to the socket's directory, connects by the
+    relative name and hands the connected socket back over a socketpair, so
+    this process's working directory never changes (threads share it)."""
+    if len(os.fsencode(path)) <= _SUN_PATH_MAX:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(path)
+        return s
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    pid = os.fork()
+    if pid == 0:                              # the child: chdir, connect, send, exit
+        code = 1
+        try:
+            parent.close()
+            os.chdir(os.path.dirname(path))
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(os.path.basename(path))
+            socket.send_fds(child, [b"ok"], [s.fileno()])
+            code = 0
+        except OSError as e:
+            try:
+                child.sendall(f"error {e.errno}".encode())
+            except OSError:
+                pass
+        finally:
+            os._exit(code)
+    child.close()
     try:
-        os.chdir(os.path.dirname(path))
-        s.connect(os.path.basename(path))
+        msg, fds, _, _ = socket.recv_fds(parent, 64, 1)
     finally:
-        os.fchdir(here)
-        os.close(here)
-    return s
+        parent.close()
+        os.waitpid(pid, 0)
+    if not fds:
+        err = int(msg.split()[1]) if msg.startswith(b"error ") else 0
+        raise OSError(err, f"cannot connect to {path}: {os.strerror(err) if err else 'no socket'}")
+    return socket.socket(fileno=fds[0])
 
 
-def _winsize() -> bytes | None:
+def _winsize(fd: int | None) -> bytes | None:
+    if fd is None:
+        return None
     try:
-        cols, rows = os.get_terminal_size(sys.stdout.fileno())
+        cols, rows = os.get_terminal_size(fd)
         return f"{rows} {cols}".encode()
     except OSError:
         return None
 
 
-def relay(conn: socket.socket, *, stdin_open: bool, tty: bool, sig_proxy: bool = True) -> int:
-    out = sys.stdout.buffer
-    err = sys.stderr.buffer
+def relay(conn: socket.socket, streams: Streams, *, stdin_open: bool, tty: bool,
+          sig_proxy: bool = True) -> int:
+    out = streams.stdout
+    err = streams.err
     sel = selectors.DefaultSelector()
     sel.register(conn, selectors.EVENT_READ, "conn")
-    stdin_fd = sys.stdin.fileno() if stdin_open else None
+    stdin_fd = streams.stdin if stdin_open else None
+    term = streams.terminal
     restore = None
     if stdin_fd is not None:
         sel.register(stdin_fd, selectors.EVENT_READ, "stdin")
@@ -54,15 +90,17 @@ def relay(conn: socket.socket, *, stdin_open: bool, tty: bool, sig_proxy: bool =
             tty_mod.setraw(stdin_fd)
     pending_signals: list[int] = []
     old = {}
-    if sig_proxy and not tty:
+    main_thread = threading.current_thread() is threading.main_thread()
+    if sig_proxy and not tty and main_thread:
         for s in PROXIED:
             old[s] = signal.signal(s, lambda n, f: pending_signals.append(n))
     if tty:
-        size = _winsize()
+        size = _winsize(term)
         if size:
             conn.sendall(frames.encode(frames.RESIZE, size))
-        old[signal.SIGWINCH] = signal.signal(
-            signal.SIGWINCH, lambda n, f: pending_signals.append(-1))
+        if term is not None and main_thread:
+            old[signal.SIGWINCH] = signal.signal(
+                signal.SIGWINCH, lambda n, f: pending_signals.append(-1))
     decoder = frames.Decoder()
     code = None
     try:
@@ -70,7 +108,7 @@ def relay(conn: socket.socket, *, stdin_open: bool, tty: bool, sig_proxy: bool =
             while pending_signals:
                 n = pending_signals.pop(0)
                 if n == -1:
-                    size = _winsize()
+                    size = _winsize(term)
                     if size:
                         conn.sendall(frames.encode(frames.RESIZE, size))
                 else:

@@ -7,118 +7,15 @@ from __future__ import annotations
 
 import os
 import signal as signal_mod
-from dataclasses import dataclass, field
 
+from ..envvars import merge_env
 from ..ids import below, new_id, pick
-from ..errors import Conflict, JockerError, NotFound, UsageError
+from ..engine_api.requests import CreateRequest
+from ..errors import Conflict, JockerError, NotFound, NotImplementedYet, UsageError
 from ..images.imageconfig import DEFAULT_PATH, now_rfc3339
-from ..names import check_object_name
-from ..runtime.security import plan_security
 from ..storage import props as P
 from .model import Container, load_containers
 from .volumes import check_volume_target, copy_up, create_volume
-
-RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")
-_SIZE = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-
-
-@dataclass
-class RunOptions:
-    image: str
-    command: list[str] = field(default_factory=list)
-    name: str | None = None
-    env: list[str] = field(default_factory=list)
-    env_files: list[str] = field(default_factory=list)
-    workdir: str | None = None
-    user: str | None = None
-    hostname: str | None = None
-    volumes: list[str] = field(default_factory=list)
-    entrypoint: str | None = None
-    restart: str = "no"
-    memory: str | None = None
-    cpus: float | None = None
-    pids_limit: int | None = None
-    tty: bool = False
-    interactive: bool = False
-    autoremove: bool = False
-    labels: list[str] = field(default_factory=list)
-    network: str = "host"
-    publish: list[str] = field(default_factory=list)
-    devices: list[str] = field(default_factory=list)
-    allow: list[str] = field(default_factory=list)
-    jail_params: list[str] = field(default_factory=list)
-    stop_signal: str | None = None
-    stop_timeout: int | None = None
-    depends_on: list[str] = field(default_factory=list)
-    read_only: bool = False
-    cap_add: list[str] = field(default_factory=list)
-    cap_drop: list[str] = field(default_factory=list)
-    privileged: bool = False
-    security_opt: list[str] = field(default_factory=list)
-    securelevel: int | None = None
-
-
-def parse_restart(value: str) -> dict:
-    name, _, count = value.partition(":")
-    if name not in RESTART_POLICIES or (count and name != "on-failure"):
-        raise UsageError(f"invalid restart policy {value!r}",
-                         hint="use no, on-failure[:max-retries], always or unless-stopped")
-    if count and not count.isdigit():
-        raise UsageError(f"invalid restart policy {value!r}: max-retries must be a number")
-    return {"Name": name, "MaximumRetryCount": int(count or 0)}
-
-
-def parse_memory(value: str | None) -> int:
-    if not value:
-        return 0
-    v = value.strip().lower()
-    unit = v[-1] if v[-1] in _SIZE else "b"
-    num = v[:-1] if v[-1] in _SIZE else v
-    try:
-        n = int(float(num) * _SIZE[unit])
-    except ValueError:
-        raise UsageError(f"invalid --memory {value!r}: use a size like 512m or 2g") from None
-    if n < 6 << 20:
-        raise UsageError(f"invalid --memory {value!r}: the minimum is 6m")
-    return n
-
-
-def parse_env(items: list[str], files: list[str]) -> list[str]:
-    out: list[str] = []
-    for path in files:
-        try:
-            lines = open(path, encoding="utf-8").read().splitlines()
-        except OSError as e:
-            raise UsageError(f"--env-file {path}: {e.strerror}") from None
-        items = [l.strip() for l in lines if l.strip() and not l.lstrip().startswith("#")] + list(items)
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not key or any(c in key for c in " \t\n\0"):
-            raise UsageError(f"invalid environment variable {item!r}")
-        if not sep:                 # `-e NAME` passes the caller's value, if any
-            if key in os.environ:
-                out.append(f"{key}={os.environ[key]}")
-            continue
-        out.append(f"{key}={value}")
-    return out
-
-
-def merge_env(base: list[str], extra: list[str]) -> list[str]:
-    env = dict(e.split("=", 1) for e in base if "=" in e)
-    for e in extra:
-        k, _, v = e.partition("=")
-        env[k] = v
-    return [f"{k}={v}" for k, v in env.items()]
-
-
-def parse_labels(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        k, _, v = item.partition("=")
-        if not k:
-            raise UsageError(f"invalid label {item!r}")
-        out[k] = v
-    return out
 
 
 def check_signal(name: str) -> str:
@@ -143,32 +40,38 @@ def _parse_volume(spec: str) -> tuple[str, str, bool]:
     return parts[0], check_volume_target(parts[1]), len(parts) == 3 and parts[2] == "ro"
 
 
-def build_spec(engine, opts: RunOptions, image) -> dict:
+def _devfs_pattern(dev: dict | str) -> str:
+    """A Devices entry as the devfs rule pattern it unhides (bpf*, /dev/bpf0...)."""
+    return dev if isinstance(dev, str) else dev.get("PathOnHost", "")
+
+
+def build_spec(engine, req: CreateRequest, image) -> dict:
     """Everything the container is, Docker's field names where they exist."""
     icfg = image.config.get("config") or {}
-    if opts.publish:
-        raise UsageError("port publishing (-p) is not available yet: it comes with the "
-                         "networking capability", hint="use --network host and bind the port directly")
-    if opts.network not in ("host", "none", "default", "bridge"):
-        raise UsageError(f"network {opts.network!r} is not available yet",
-                         hint="use --network host or --network none")
+    cfg, host, jail = req.config, req.host, req.jocker
+    if host.PortBindings or host.PublishAllPorts:
+        raise NotImplementedYet("port publishing (-p) is not available yet: it comes with the "
+                                "networking capability", hint="use --network host and bind the port directly")
+    if host.NetworkMode not in ("", "host", "none", "default", "bridge"):
+        raise NotImplementedYet(f"network {host.NetworkMode!r} is not available yet",
+                                hint="use --network host or --network none")
     entrypoint = icfg.get("Entrypoint") or []
-    if opts.entrypoint is not None:
-        entrypoint = [opts.entrypoint] if opts.entrypoint else []
-    cmd = list(opts.command) if opts.command else (icfg.get("Cmd") or [] if opts.entrypoint is None else [])
+    if cfg.Entrypoint is not None:
+        entrypoint = [w for w in cfg.Entrypoint] if cfg.Entrypoint != [""] else []
+    cmd = list(cfg.Cmd) if cfg.Cmd else (icfg.get("Cmd") or [] if cfg.Entrypoint is None else [])
     if not entrypoint and not cmd:
         raise UsageError("no command specified: the image has no CMD or ENTRYPOINT",
                          hint="give a command after the image name")
-    env = merge_env(icfg.get("Env") or [], parse_env(opts.env, opts.env_files))
+    env = merge_env(icfg.get("Env") or [], cfg.Env)
     if not any(e.startswith("PATH=") for e in env):
         env.insert(0, DEFAULT_PATH)
     cid = new_id()
-    hostname = opts.hostname or cid[:12]
+    hostname = cfg.Hostname or cid[:12]
     if any(c in hostname for c in " \t\n/"):
         raise UsageError(f"invalid hostname {hostname!r}")
     labels = dict(icfg.get("Labels") or {})
-    labels.update(parse_labels(opts.labels))
-    workdir = opts.workdir or icfg.get("WorkingDir") or "/"
+    labels.update(cfg.Labels)
+    workdir = cfg.WorkingDir or icfg.get("WorkingDir") or "/"
     if not workdir.startswith("/"):
         raise UsageError(f"invalid working directory {workdir!r}: it must be absolute")
     return {
@@ -178,50 +81,36 @@ def build_spec(engine, opts: RunOptions, image) -> dict:
         "Args": (entrypoint + cmd)[1:],
         "Image": image.id,
         "Config": {
-            "Hostname": hostname, "User": opts.user if opts.user is not None else icfg.get("User", ""),
-            "Tty": opts.tty, "OpenStdin": opts.interactive, "Env": env, "Cmd": cmd,
-            "Entrypoint": entrypoint or None, "Image": opts.image, "WorkingDir": workdir,
+            "Hostname": hostname, "User": cfg.User or icfg.get("User", ""),
+            "Tty": cfg.Tty, "OpenStdin": cfg.OpenStdin, "Env": env, "Cmd": cmd,
+            "Entrypoint": entrypoint or None, "Image": cfg.Image, "WorkingDir": workdir,
             "Labels": labels, "Volumes": icfg.get("Volumes") or None,
-            "StopSignal": check_signal(opts.stop_signal or icfg.get("StopSignal") or "SIGTERM"),
-            "StopTimeout": opts.stop_timeout, "ExposedPorts": icfg.get("ExposedPorts"),
+            "StopSignal": check_signal(cfg.StopSignal or icfg.get("StopSignal") or "SIGTERM"),
+            "StopTimeout": cfg.StopTimeout, "ExposedPorts": icfg.get("ExposedPorts"),
         },
         "HostConfig": {
-            "Binds": list(opts.volumes), "RestartPolicy": parse_restart(opts.restart),
-            "AutoRemove": opts.autoremove, "Memory": parse_memory(opts.memory),
-            "NanoCpus": int((opts.cpus or 0) * 1e9), "PidsLimit": opts.pids_limit or 0,
-            "NetworkMode": "none" if opts.network == "none" else "host",
-            "Devices": list(opts.devices), "JailAllow": list(opts.allow),
-            "JailParams": list(opts.jail_params), "JailSecurelevel": opts.securelevel,
-            "DependsOn": list(opts.depends_on),
-            "ReadonlyRootfs": opts.read_only,
-            "CapAdd": list(opts.cap_add), "CapDrop": list(opts.cap_drop),
-            "Privileged": opts.privileged, "SecurityOpt": list(opts.security_opt),
+            "Binds": list(host.Binds), "RestartPolicy": dict(host.RestartPolicy),
+            "AutoRemove": host.AutoRemove, "Memory": host.Memory,
+            "NanoCpus": host.NanoCpus, "PidsLimit": host.PidsLimit or 0,
+            "NetworkMode": "none" if host.NetworkMode == "none" else "host",
+            "Devices": [_devfs_pattern(d) for d in host.Devices], "JailAllow": list(jail.JailAllow),
+            "JailParams": list(jail.JailParams), "JailSecurelevel": jail.JailSecurelevel,
+            "DependsOn": list(jail.DependsOn),
+            "ReadonlyRootfs": host.ReadonlyRootfs,
+            "CapAdd": list(host.CapAdd), "CapDrop": list(host.CapDrop),
+            "Privileged": host.Privileged, "SecurityOpt": list(host.SecurityOpt),
         },
         "Mounts": [],
     }
 
 
-def _validate_limits(opts: RunOptions) -> None:
-    if opts.securelevel is not None and not -1 <= opts.securelevel <= 3:
-        raise UsageError(f"invalid --securelevel {opts.securelevel}: use -1, 0, 1, 2 or 3")
-    if opts.cpus is not None and opts.cpus <= 0:
-        raise UsageError(f"invalid --cpus {opts.cpus}: it must be greater than 0")
-    if opts.restart != "no" and opts.autoremove:
-        raise UsageError("conflicting options: --restart and --rm")
-    for dep in opts.depends_on:
-        check_object_name(dep)
-    plan_security(privileged=opts.privileged, cap_add=opts.cap_add, cap_drop=opts.cap_drop,
-                  security_opt=opts.security_opt)      # refuses unknown capabilities and options
-
-
-def create_container(engine, opts: RunOptions) -> Container:
-    if opts.name is not None:
-        check_object_name(opts.name)
-    _validate_limits(opts)
-    if (opts.cap_add or opts.cap_drop or opts.privileged) and engine.config.runtime_name() == "jail":
+def create_container(engine, req: CreateRequest) -> Container:
+    req.validate()
+    host = req.host
+    if (host.CapAdd or host.CapDrop or host.Privileged) and engine.config.runtime_name() == "jail":
         raise UsageError("--cap-add, --cap-drop and --privileged are Linux capabilities; "
                          "a jail's root has none", hint="use --allow PERMISSION (jail allow.*)")
-    if (opts.memory or opts.cpus or opts.pids_limit) and engine.config.runtime_name() != "jail":
+    if (host.Memory or host.NanoCpus or host.PidsLimit) and engine.config.runtime_name() != "jail":
         import logging
         logging.getLogger("jocker").warning(
             "resource limits are rctl rules on FreeBSD jails; the Linux development runtime "
@@ -229,20 +118,20 @@ def create_container(engine, opts: RunOptions) -> Container:
     with engine.lock.held():        # one read of the store, under the lock
         st = engine.load_state()
         try:
-            image = st.resolve(opts.image)
+            image = st.resolve(req.image)
         except NotFound:
-            raise NotFound(f"Unable to find image '{opts.image}' locally",
+            raise NotFound(f"Unable to find image '{req.image}' locally",
                            hint="import or build it first (pull comes with the registry capability)")
-        spec = build_spec(engine, opts, image)
+        spec = build_spec(engine, req, image)
         cid = spec["Id"]
         containers = load_containers(engine.layout, st.datasets)
-        name = opts.name or _generate_name(containers)
+        name = req.name or _generate_name(containers)
         clash = next((c for c in containers.values() if c.name == name), None)
         if clash:
             raise Conflict(f'Conflict. The container name "/{name}" is already in use by container '
                            f'"{clash.id}". You have to remove (or rename) that container to be able '
                            "to reuse that name.")
-        spec["Mounts"] = _prepare_mounts(engine, opts, image, spec)
+        spec["Mounts"] = _prepare_mounts(engine, req, image, spec)
         props = {"mountpoint": engine.layout.container_rootfs(cid), "jocker:container.name": name}
         props.update(P.encode_json("container.config", spec))
         os.makedirs(engine.layout.container_dir(cid), exist_ok=True)
@@ -256,10 +145,12 @@ def create_container(engine, opts: RunOptions) -> Container:
     return c
 
 
-def _prepare_mounts(engine, opts: RunOptions, image, spec: dict) -> list[dict]:
+def _prepare_mounts(engine, req: CreateRequest, image, spec: dict) -> list[dict]:
     mounts: list[dict] = []
     targets: set[str] = set()
-    for item in opts.volumes:
+    if req.host.Mounts or req.host.Tmpfs:
+        raise NotImplementedYet("HostConfig.Mounts and Tmpfs are not supported yet", hint="use Binds (-v)")
+    for item in list(req.host.Binds) + [t for t in req.config.Volumes if t not in req.host.Binds]:
         source, target, ro = _parse_volume(item)
         if target in targets:
             raise UsageError(f"duplicate mount point: {target}")

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 
+from ..engine_api.streams import Streams
 from ..errors import Conflict, NotFound, UsageError
 from ..images import treediff
 from ..images.imageconfig import derive, now_rfc3339
@@ -22,11 +23,12 @@ def _require_running(c: Container) -> None:
         raise Conflict(f"container {c.id} is not running")
 
 
-def exec_process(engine, c: Container, argv: list[str], *, user: str = "", workdir: str = "",
-                 env: list[str] = (), tty: bool = False, interactive: bool = False,
+def exec_process(engine, c: Container, argv: list[str], streams: Streams | None, *, user: str = "",
+                 workdir: str = "", env: list[str] = (), tty: bool = False, interactive: bool = False,
                  detach: bool = False) -> int:
-    """Run argv in the running container; the caller's terminal is the process's
-    (it inherits our stdio). Returns its exit status, or 0 when detached."""
+    """Run argv in the running container, its stdio connected to the caller's
+    streams (a stream without a file descriptor is fed through a pipe).
+    Returns its exit status, or 0 when detached."""
     _require_running(c)
     if not argv:
         raise UsageError("exec needs a command")
@@ -34,16 +36,44 @@ def exec_process(engine, c: Container, argv: list[str], *, user: str = "", workd
     cmd = engine.runtime.exec_command(spec, list(argv), user=user, workdir=workdir, env=list(env),
                                       tty=tty, main_pid=c.runtime.get("main_pid"))
     kw: dict = {"env": cmd.env or None}
-    if detach:
+    if detach or streams is None:
         kw.update(stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                   start_new_session=True)
         engine.runner.spawn(cmd.argv, **kw)
         return 0
-    if not interactive:
-        kw["stdin"] = subprocess.DEVNULL
+    out, err = _fd(streams.stdout), _fd(streams.err)
+    kw.update(stdin=streams.stdin if interactive and streams.stdin is not None else subprocess.DEVNULL,
+              stdout=out if out is not None else subprocess.PIPE,
+              stderr=err if err is not None else subprocess.PIPE)
     proc = engine.runner.spawn(cmd.argv, **kw)
+    _pump(proc, streams)
     code = proc.wait()
     return 128 - code if code < 0 else code
+
+
+def _fd(stream) -> int | None:
+    try:
+        return stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _pump(proc, streams: Streams) -> None:
+    """Copy piped output to streams that have no file descriptor."""
+    import selectors
+    sel = selectors.DefaultSelector()
+    for pipe, dest in ((proc.stdout, streams.stdout), (proc.stderr, streams.err)):
+        if pipe is not None:
+            sel.register(pipe, selectors.EVENT_READ, dest)
+    while sel.get_map():
+        for key, _ in sel.select():
+            data = os.read(key.fileobj.fileno(), 65536)
+            if not data:
+                sel.unregister(key.fileobj)
+                key.fileobj.close()
+                continue
+            key.data.write(data)
+            key.data.flush()
 
 
 def top(engine, c: Container, ps_args: list[str] = ()) -> tuple[list[str], list[list[str]]]:

@@ -13,7 +13,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from ..errors import Conflict, JockerError, NotFound
+from ..errors import Conflict, JockerError, NotFound, start_failure
 from ..lock import EngineLock
 from ..runtime.spec import ContainerSpec, Limits, Mount
 from ..runtime.security import plan_from_host_config
@@ -161,9 +161,7 @@ def _start_locked(engine, c: Container, spec: ContainerSpec, attach: bool,
         if conn:
             conn.close()
         proc.wait()
-        err = JockerError(f"failed to start container {c.short}: {msg}")
-        err.exit_code = code
-        raise err
+        raise start_failure(code, f"failed to start container {c.short}: {msg}")
     if not attach:
         ready.close()
     return Started(int(words[1]), proc, conn)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..filters import labels_match
 from .lifecycle import remove
 from .model import load_containers
 from .volumes import prune_volumes  # noqa: F401 (re-exported for system prune)
@@ -13,7 +14,7 @@ def prune_containers(engine, label_filters) -> tuple[list[str], int]:
     for c in load_containers(engine.layout, st.datasets).values():
         if c.running:
             continue
-        if not all((k in c.labels and (v is None or c.labels[k] == v)) == pos for k, v, pos in label_filters):
+        if not labels_match(c.labels, label_filters):
             continue
         remove(engine, c)
         removed.append(c.id)

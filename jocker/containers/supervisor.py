@@ -23,6 +23,7 @@ import sys
 import time
 
 from .. import process
+from ..errors import start_status
 from ..runner import Runner
 from . import frames
 
@@ -173,7 +174,7 @@ class Supervisor:
                 self._create()
                 self._spawn()
             except Exception as e:      # report the cause to the waiting CLI
-                code = getattr(e, "exit_code", 125)
+                code = start_status(e)
                 self.report("error", code, str(e).replace("\n", " "))
                 self.state.update({"Error": str(e), "ExitCode": code, "FinishedAt": now_rfc3339()})
                 self._save_state()
@@ -216,11 +217,10 @@ class Supervisor:
         res = self.runner.run([sys.executable, "-c", "from jocker.runtime.jail_create import main; main()",
                                self.job_path], check=False)
         if res.returncode != 0:
-            from ..errors import JockerError
+            from ..errors import start_failure
             lines = res.stderr.strip().splitlines()
-            err = JockerError(lines[-1] if lines else f"jail creation failed ({res.returncode})")
-            err.exit_code = res.returncode
-            raise err
+            raise start_failure(res.returncode, lines[-1] if lines else
+                                f"jail creation failed ({res.returncode})")
 
     def _should_restart(self, code: int) -> bool:
         if self.stop_requested:

@@ -7,11 +7,11 @@ import time
 from typing import Any
 
 from ..errors import NotFound, UsageError
-from ..format import ago, human_duration, human_size
+from ..filters import label_filter, labels_match
+from ..format import ago, human_duration
 from ..images.imageconfig import parse_time
 from .model import Container, load_containers, resolve
 
-PS_FILTERS = ("id", "name", "label", "status", "ancestor", "exited", "volume")
 
 
 def status_text(c: Container, now: float | None = None) -> str:
@@ -46,8 +46,7 @@ def _matches(c: Container, st, filters: list[tuple[str, str]]) -> bool:
             elif key == "name":
                 ok |= v in c.name
             elif key == "label":
-                k, sep, val = v.partition("=")
-                ok |= k in c.labels and (not sep or c.labels[k] == val)
+                ok |= labels_match(c.labels, [label_filter(v)])
             elif key == "status":
                 if v not in ("created", "running", "restarting", "exited", "paused", "removing", "dead"):
                     raise UsageError(f"invalid filter status={v!r}")
@@ -66,32 +65,36 @@ def _matches(c: Container, st, filters: list[tuple[str, str]]) -> bool:
     return True
 
 
-def ps_rows(engine, st, *, all_: bool = False, filters=(), last: int = -1, now=None) -> list[dict[str, Any]]:
+def container_list(engine, st, *, all_: bool = False, filters=(), last: int = -1,
+                   now=None) -> list[dict[str, Any]]:
+    """`GET /containers/json`: newest first, Docker's summary shape (Created
+    in Unix seconds, sizes in bytes, Status in Docker's words)."""
     containers = load_containers(engine.layout, st.datasets)
     items = sorted(containers.values(), key=lambda c: c.spec.get("Created", ""), reverse=True)
     if last >= 0:
         all_ = True          # -n/-l imply -a; like Docker, filters apply first
-    rows = []
+    out = []
     for c in items:
         if not all_ and not c.running:
             continue
         if not _matches(c, st, list(filters)):
             continue
-        if 0 <= last <= len(rows):
+        if 0 <= last <= len(out):
             break
         img = st.images.get(c.image_id[7:])
-        image_name = c.config.get("Image") or (img.short if img else c.image_id[7:19])
-        rows.append({
-            "ID": c.short, "FullID": c.id, "Image": image_name, "Command": command_text(c),
+        out.append({
+            "Id": c.id, "Names": ["/" + c.name],
+            "Image": c.config.get("Image") or (img.short if img else c.image_id[7:19]),
+            "ImageID": c.image_id, "Command": command_text(c),
+            "Created": int(parse_time(c.spec.get("Created", ""))),
             "CreatedAt": c.spec.get("Created", ""),
-            "RunningFor": ago(parse_time(c.spec.get("Created", "")), now),
-            "Status": status_text(c, now), "State": c.status, "Ports": "", "Names": c.name,
-            "Size": f"{human_size(c.rw_size)} (virtual {human_size(c.size)})",
-            "Labels": ",".join(f"{k}={v}" for k, v in c.labels.items()),
-            "Mounts": ",".join(m.get("Name") or m.get("Source", "") for m in c.spec.get("Mounts", [])),
-            "Networks": c.host.get("NetworkMode", "host"),
+            "State": c.status, "Status": status_text(c, now), "Ports": [],
+            "Labels": dict(c.labels), "SizeRw": c.rw_size, "SizeRootFs": c.size,
+            "HostConfig": {"NetworkMode": c.host.get("NetworkMode", "host")},
+            "NetworkSettings": {"Networks": {c.host.get("NetworkMode", "host"): {}}},
+            "Mounts": [{k: v for k, v in m.items() if k != "New"} for m in c.spec.get("Mounts", [])],
         })
-    return rows
+    return out
 
 
 def inspect_container(engine, st, c: Container) -> dict[str, Any]:
@@ -129,12 +132,3 @@ def inspect_container(engine, st, c: Container) -> dict[str, Any]:
         "Config": dict(c.config),
         "NetworkSettings": {"Networks": {c.host.get("NetworkMode", "host"): {}}},
     }
-
-
-def inspect_by_name(engine, st, name: str):
-    """For the generic `inspect`: None when no container has that name or ID."""
-    try:
-        c = resolve(load_containers(engine.layout, st.datasets), name)
-    except NotFound:
-        return None
-    return inspect_container(engine, st, c)

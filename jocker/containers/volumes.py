@@ -10,6 +10,7 @@ import time
 
 from ..ids import new_id
 from ..errors import Conflict, NotFound
+from ..filters import labels_match
 from ..images.imageconfig import now_rfc3339
 from ..names import check_object_name
 from ..storage import props as P
@@ -29,6 +30,28 @@ def list_volumes(engine, datasets) -> dict[str, dict]:
                 "Anonymous": ds.get("jocker:volume.anonymous") == "1",
                 "Scope": "local", "Size": ds.int("usedbydataset"),
             }
+    return out
+
+
+def volume_list(engine, st, filters: list[tuple[str, str]] = ()) -> list[dict]:
+    """Volumes by name, each with UsedBy (the names of the containers that
+    mount it), after Docker's filters: dangling, name (substring), label."""
+    from ..filters import label_filter
+    from .model import load_containers
+    cs = load_containers(engine.layout, st.datasets)
+    out = []
+    for name, v in sorted(list_volumes(engine, st.datasets).items()):
+        v["UsedBy"] = [c.name for c in users_of(cs, name)]
+        ok = True
+        for key, value in filters:
+            if key == "dangling":
+                ok &= (not v["UsedBy"]) == (value in ("true", "1"))
+            elif key == "name":
+                ok &= value in v["Name"]
+            else:
+                ok &= labels_match(v["Labels"], [label_filter(value)])
+        if ok:
+            out.append(v)
     return out
 
 
@@ -106,20 +129,12 @@ def prune_volumes(engine, label_filters, *, anonymous_only: bool = True) -> tupl
         for vname, v in list_volumes(engine, st.datasets).items():
             if anonymous_only and not v["Anonymous"]:
                 continue
-            if users_of(containers, vname) or not _labels_ok(v["Labels"], label_filters):
+            if users_of(containers, vname) or not labels_match(v["Labels"], label_filters):
                 continue
             _destroy(engine, vname)
             removed.append(vname)
             freed += v["Size"]
     return removed, freed
-
-
-def _labels_ok(labels: dict, filters) -> bool:
-    for key, value, positive in filters:
-        has = key in labels and (value is None or labels[key] == value)
-        if has != positive:
-            return False
-    return True
 
 
 def check_volume_target(target: str) -> str:

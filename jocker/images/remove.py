@@ -11,6 +11,7 @@ images left without children (intermediate build images).
 from __future__ import annotations
 
 from ..errors import Conflict, JockerError
+from ..filters import labels_match
 from ..layout import Layout
 from ..storage.base import ZfsDriver
 from .leases import leased
@@ -122,7 +123,7 @@ def prune_images(store: ImageStore, *, all_unused: bool = False,
                     continue
                 if not all_unused and not st.is_dangling(img):
                     continue
-                if not _labels_match(img, label_filters):
+                if not labels_match(img.labels, label_filters):
                     continue
                 out += [f"untagged: {t}" for t in st.live_tags(img)]
                 out += [line.replace("Deleted", "deleted") for line in _delete(store, st, img, False)]
@@ -130,14 +131,6 @@ def prune_images(store: ImageStore, *, all_unused: bool = False,
                 break
         after = _layers_used(store.load())
     return out, max(0, before - after)
-
-
-def _labels_match(img: Image, filters) -> bool:
-    for key, value, positive in filters:
-        has = key in img.labels and (value is None or img.labels[key] == value)
-        if has != positive:
-            return False
-    return True
 
 
 def _layers_used(st: State) -> int:

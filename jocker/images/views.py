@@ -7,25 +7,9 @@ import fnmatch
 from typing import Any
 
 from ..errors import UsageError
-from ..format import ago, human_size
+from ..filters import label_filter, labels_match
 from .imageconfig import CONFIG_KEYS
 from .state import Image, State
-
-
-def parse_filters(items: list[str], allowed: tuple[str, ...]) -> list[tuple[str, str]]:
-    out = []
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or key not in allowed:
-            raise UsageError(f"invalid filter {item!r}", hint="supported: " + ", ".join(
-                f"{k}=..." for k in allowed))
-        out.append((key, value))
-    return out
-
-
-def _label_filter(value: str) -> tuple[str, str | None]:
-    key, sep, val = value.partition("=")
-    return key, (val if sep else None)
 
 
 def image_matches(st: State, img: Image, filters: list[tuple[str, str]], tag: str | None) -> bool:
@@ -36,8 +20,7 @@ def image_matches(st: State, img: Image, filters: list[tuple[str, str]], tag: st
             if st.is_dangling(img) != (value in ("true", "1")):
                 return False
         elif key == "label":
-            k, v = _label_filter(value)
-            if k not in img.labels or (v is not None and img.labels[k] != v):
+            if not labels_match(img.labels, [label_filter(value)]):
                 return False
         elif key == "reference":
             pattern = value if ":" in value.rsplit("/", 1)[-1] else value + ":*"
@@ -53,24 +36,25 @@ def image_matches(st: State, img: Image, filters: list[tuple[str, str]], tag: st
     return True
 
 
-def image_rows(st: State, *, all_images: bool = False, filters: list[tuple[str, str]] = (),
-               now: float | None = None) -> list[dict[str, Any]]:
-    """One row per (image, tag) like `docker images`; untagged images as <none>.
-    Intermediate images (untagged parents of other images) only with -a."""
-    rows = []
+def image_list(st: State, *, all_images: bool = False,
+               filters: list[tuple[str, str]] = ()) -> list[dict[str, Any]]:
+    """`GET /images/json`, newest first. RepoTags holds the tags that pass the
+    filters; an untagged image has none. Intermediate images (untagged
+    parents of other images) only with all_images."""
+    out = []
     for img in sorted(st.images.values(), key=lambda i: (-i.created, i.hex)):
         tags = st.live_tags(img)
         if not tags and not all_images and st.children_of(img):
             continue
-        for tag in tags or [None]:
-            if not image_matches(st, img, list(filters), tag):
-                continue
-            repo, _, t = tag.rpartition(":") if tag else ("<none>", "", "<none>")
-            rows.append({"Repository": repo, "Tag": t, "ID": img.short, "FullID": img.id,
-                         "CreatedSince": ago(img.created, now), "CreatedAt": img.config.get("created", ""),
-                         "Size": human_size(img.size), "VirtualSize": human_size(img.size),
-                         "Containers": str(len(img.containers)), "Digest": "<none>"})
-    return rows
+        kept = [t for t in tags or [None] if image_matches(st, img, list(filters), t)]
+        if not kept:
+            continue
+        out.append({"Id": img.id, "ParentId": img.parent or "", "RepoTags": [t for t in kept if t],
+                    "RepoDigests": [], "Created": int(img.created),
+                    "CreatedAt": img.config.get("created", ""), "Size": img.size,
+                    "SharedSize": -1, "VirtualSize": img.size, "Labels": dict(img.labels),
+                    "Containers": len(img.containers)})
+    return out
 
 
 def inspect_image(st: State, img: Image) -> dict[str, Any]:
@@ -99,38 +83,39 @@ def inspect_image(st: State, img: Image) -> dict[str, Any]:
     }
 
 
-def history_rows(st: State, img: Image, now: float | None = None) -> list[dict[str, Any]]:
-    """Newest first. Entries that made a layer get that layer's own size
-    (ZFS usedbydataset: what the layer added, counted once)."""
-    history = img.config.get("history") or []
+def history(st: State, img: Image) -> list[dict[str, Any]]:
+    """`GET /images/{name}/history`, newest first. Entries that made a layer
+    get that layer's own size (ZFS usedbydataset: what the layer added,
+    counted once); Id is "<missing>" where no image of the chain ends."""
+    from .imageconfig import parse_time
+    entries = img.config.get("history") or []
     layers = st.chain(img.layer)
     sizes: list[int] = []
     li = 0
-    for h in history:
+    for h in entries:
         if h.get("empty_layer"):
             sizes.append(0)
         else:
             sizes.append(layers[li].own if li < len(layers) else 0)
             li += 1
     # Which history entries correspond to known images along the parent chain.
-    ids: dict[int, str] = {len(history) - 1: img.short}
+    ids: dict[int, Image] = {len(entries) - 1: img}
     parent = st.images.get(img.parent[7:]) if img.parent else None
     while parent is not None:
         n = len(parent.config.get("history") or [])
         if n:
-            ids.setdefault(n - 1, parent.short)
+            ids.setdefault(n - 1, parent)
         parent = st.images.get(parent.parent[7:]) if parent.parent else None
-    rows = []
-    for i in range(len(history) - 1, -1, -1):
-        h = history[i]
-        from .imageconfig import parse_time
-        rows.append({"ID": ids.get(i, "<missing>"),
-                     "CreatedSince": ago(parse_time(h.get("created", "")), now),
-                     "CreatedAt": h.get("created", ""),
-                     "CreatedBy": h.get("created_by", ""), "Size": human_size(sizes[i]),
-                     "SizeBytes": str(sizes[i]),
-                     "Comment": h.get("comment", "")})
-    return rows
+    out = []
+    for i in range(len(entries) - 1, -1, -1):
+        h = entries[i]
+        owner = ids.get(i)
+        out.append({"Id": owner.id if owner else "<missing>",
+                    "Created": int(parse_time(h.get("created", ""))),
+                    "CreatedAt": h.get("created", ""), "CreatedBy": h.get("created_by", ""),
+                    "Tags": st.live_tags(owner) if owner else [], "Size": sizes[i],
+                    "Comment": h.get("comment", "")})
+    return out
 
 
 def unique_size(st: State, img: Image) -> int:

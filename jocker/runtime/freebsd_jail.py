@@ -18,6 +18,7 @@ import os
 import re
 import stat
 
+from ..envvars import env_dict
 from ..errors import Conflict, HostCommandError, JockerError, UsageError
 from ..runner import Runner, default_runner
 from . import jail_plan as jp
@@ -340,13 +341,13 @@ class JailDriver(RuntimeDriver):
 
     def main_command(self, spec: ContainerSpec) -> ProcessCommand:
         return self._command(spec, spec.argv, spec.user, spec.workdir or "/",
-                             jp.env_dict(spec.env))
+                             env_dict(spec.env))
 
     def exec_command(self, spec: ContainerSpec, argv: list[str], *, user: str, workdir: str,
                      env: list[str], tty: bool, main_pid: int | None) -> ProcessCommand:
         # Docker's exec defaults to the container's user and workdir; env adds to the container's.
         return self._command(spec, argv, user or spec.user, workdir or spec.workdir or "/",
-                             jp.env_dict(spec.env, env))
+                             env_dict(spec.env, env))
 
     def _jail_query(self, argv: list[str]):
         """pkill/pgrep: exit 1 = nothing matched; 2 + 'Invalid jail' = jail gone [I pkill.c]."""

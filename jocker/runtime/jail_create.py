@@ -15,7 +15,7 @@ import sys
 
 
 def main() -> None:
-    from ..errors import JockerError
+    from ..errors import JockerError, start_status
     from ..runner import Runner
     from .freebsd_jail import JailDriver
     from .jail_plan import JailConfig
@@ -30,7 +30,7 @@ def main() -> None:
         JailDriver(Runner(), JailConfig(base_ruleset=n, vnet_ruleset=n + 1)).create(ContainerSpec(**s))
     except JockerError as e:
         sys.stderr.write(f"{e}\n")
-        sys.exit(e.exit_code)
+        sys.exit(start_status(e))
 
 
 if __name__ == "__main__":

@@ -427,20 +427,6 @@ def umount_command(path: str) -> list[str]:
 
 # ---------------------------------------------------------------- processes
 
-def env_dict(*lists: list[str]) -> dict[str, str]:
-    """KEY=value lists merged left to right (later wins)."""
-    env: dict[str, str] = {}
-    for entries in lists:
-        for entry in entries:
-            key, sep, value = entry.partition("=")
-            if not sep or not key:
-                raise UsageError(f"environment entry {entry!r} must be KEY=VALUE")
-            if "\0" in entry:
-                raise UsageError(f"environment entry {key!r} contains a NUL byte")
-            env[key] = value
-    return env
-
-
 def _passwd(text: str | None) -> list[list[str]]:
     if not text:
         return []

@@ -16,6 +16,7 @@ import signal
 import sys
 import time
 
+from ..envvars import merge_env
 from ..errors import JockerError
 from ..runner import Runner, default_runner
 from .base import ProcessCommand, RuntimeDriver
@@ -106,7 +107,7 @@ class LinuxNamespaceDriver(RuntimeDriver):
             ids = list(lookup_user(spec.rootfs, who)[:3])
         job = {"pid": pid, "security": spec.security, "ids": ids,
                "workdir": workdir or spec.workdir or "/", "argv": list(argv)}
-        env_map = dict(e.split("=", 1) for e in _merge_env(spec.env, env) if "=" in e)
+        env_map = dict(e.split("=", 1) for e in merge_env(spec.env, env) if "=" in e)
         return ProcessCommand([sys.executable, "-E", "-s", "-S", NSEXEC, json.dumps(job)], env_map)
 
     def signal_all(self, spec, signum, main_pid):
@@ -178,12 +179,6 @@ class _InNamespaces:
         from . import nsinit
         nsinit.run(self.spec_path)      # forks PID 1, waits, exits with its status
         return 125
-
-
-def _merge_env(base: list[str], extra: list[str]) -> list[str]:
-    env = dict(e.split("=", 1) for e in base if "=" in e)
-    env.update(dict(e.split("=", 1) for e in extra if "=" in e))
-    return [f"{k}={v}" for k, v in env.items()]
 
 
 def _kill(pid: int, signum: int) -> None:

@@ -79,7 +79,8 @@ def _context_100mb(root: Path) -> Path:
 
 
 def _build(sb: Sandbox, ctx: Path, tags=(), no_cache=False):
-    from jocker.build.builder import BuildOptions, build
+    from jocker.build.builder import build
+    from jocker.engine_api.requests import BuildOptions
     opts = BuildOptions(context=str(ctx), tags=list(tags), no_cache=no_cache)
     return build(sb.engine, opts, stdout=io.BytesIO(), stderr=io.BytesIO())
 

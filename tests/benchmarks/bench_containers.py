@@ -223,9 +223,10 @@ def bench_run(sb: Sandbox, summary: Summary, podman: Podman) -> None:
 
 # -- 2. ps -a with N containers -------------------------------------------------------------
 def add_containers(sb: Sandbox, count: int) -> None:
-    from jocker.containers.create import RunOptions, create_container
+    from jocker.engine_api import CreateRequest, JockerAPI
+    api = JockerAPI(sb.engine)
     for _ in range(count):
-        create_container(sb.engine, RunOptions(image="busybox:latest", command=["true"]))
+        api.containers.create(CreateRequest.from_cli("busybox:latest", ["true"]))
 
 
 def bench_ps(sb: Sandbox, summary: Summary) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from jocker.envvars import env_dict
 from jocker.errors import CannotRun, InvalidName, UsageError
 from jocker.runtime import jail_plan as jp
 from jocker.runtime.spec import ContainerSpec, Limits, Mount
@@ -77,7 +78,7 @@ def commands_text(spec: ContainerSpec) -> str:
     p = jp.plan(spec)
     name = p.name
     user = jp.resolve_user(spec.user, PASSWD, GROUP)
-    env = jp.env_dict(spec.env)
+    env = env_dict(spec.env)
     lines = ["# devfs ruleset (per-container, only with --device)"]
     lines += [shlex.join(c) for c in p.ruleset_commands]
     lines += ["# create", shlex.join(jp.jail_create_command(p.conf_path, name)),
@@ -93,7 +94,7 @@ def commands_text(spec: ContainerSpec) -> str:
             has_workdir_flag=has_d, env_wrapper=wrapper))
     lines += _process("exec", jp.jexec_command(
         name, ["/bin/sh", "-c", "ls -l $HOME"], jail_user=user, workdir=spec.workdir,
-        env=jp.env_dict(spec.env, ["EXTRA=1"]), has_workdir_flag=True, env_wrapper=True))
+        env=env_dict(spec.env, ["EXTRA=1"]), has_workdir_flag=True, env_wrapper=True))
     lines += ["# signal, pids", shlex.join(jp.signal_command(name, 15)),
               shlex.join(jp.pids_command(name))]
     lines += ["# destroy", shlex.join(jp.jail_exists_command(name)),
@@ -320,9 +321,9 @@ def test_bad_network_securelevel_timeout():
 
 def test_bad_env_and_argv():
     with pytest.raises(UsageError):
-        jp.env_dict(["NOVALUE"])
+        env_dict(["NOVALUE"])
     with pytest.raises(UsageError):
-        jp.env_dict(["=x"])
+        env_dict(["=x"])
     with pytest.raises(UsageError, match="no command"):
         jp.jexec_command("jk_x", [], jail_user=None, workdir="/", env={},
                          has_workdir_flag=True, env_wrapper=False)

@@ -476,7 +476,8 @@ def test_is_signal():
 
 def test_error_class():
     assert issubclass(DockerfileError, UsageError)
-    assert DockerfileError.exit_code == 1
+    from jocker.cli.exitcodes import exit_code
+    assert exit_code(DockerfileError.kind, "build") == 1
     err = DockerfileError("Dockerfile", 7, "requires at least two arguments", "COPY")
     assert (str(err), err.lineno, err.instruction) == (
         "Dockerfile:7: COPY: requires at least two arguments", 7, "COPY")
@@ -548,7 +549,7 @@ def test_parse_errors(text, message):
     with pytest.raises(DockerfileError) as info:
         parse(text)
     assert str(info.value).startswith(message)
-    assert info.value.exit_code == 1
+    assert info.value.kind == "invalid_dockerfile"
 
 
 def test_error_names_the_file():

@@ -237,7 +237,8 @@ def test_gather_on_linux_skips_freebsd_probes(engine):
 def _invoke(monkeypatch, probes, *args):
     """Like the real CLI: click in non-standalone mode, errors left to run()."""
     monkeypatch.setattr(hc, "gather", lambda engine, system=None: probes)
-    obj = types.SimpleNamespace(engine=object())
+    from jocker.engine_api import JockerAPI
+    obj = types.SimpleNamespace(api=JockerAPI(object()))
     return CliRunner().invoke(check_cmd, list(args), obj=obj, standalone_mode=False)
 
 
@@ -250,7 +251,8 @@ def test_check_command_table_and_exit_status(monkeypatch):
     assert any(line.startswith("address space") and " n/a " in line for line in lines)
 
     res = _invoke(monkeypatch, BAD_FREEBSD)
-    assert isinstance(res.exception, hc.HostNotReady) and res.exception.exit_code == 1
+    from jocker.cli.exitcodes import exit_code
+    assert isinstance(res.exception, hc.HostNotReady) and exit_code(res.exception.kind) == 1
     assert str(res.exception) == ("3 required check(s) failed: zfs pool, root dataset, devfs ruleset 1 "
                                   "(see FIX above)")
     assert any(line.startswith("devfs ruleset 1 ") and " FAIL " in line for line in res.output.splitlines())

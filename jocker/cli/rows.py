@@ -1,0 +1,53 @@
+"""The engine API's data as the Docker CLI's table rows: the fields its
+`--format` templates name, sizes and times in human words."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..format import ago, human_size
+
+
+def short_id(full: str) -> str:
+    return full.split(":", 1)[-1][:12]
+
+
+def ps_row(c: dict, now: float | None = None) -> dict[str, Any]:
+    mounts = c.get("Mounts") or []
+    return {
+        "ID": short_id(c["Id"]), "FullID": c["Id"], "Image": c["Image"], "Command": c["Command"],
+        "CreatedAt": c["CreatedAt"], "RunningFor": ago(c["Created"], now), "Status": c["Status"],
+        "State": c["State"], "Ports": "", "Names": c["Names"][0].lstrip("/"),
+        "Size": f"{human_size(c['SizeRw'])} (virtual {human_size(c['SizeRootFs'])})",
+        "Labels": ",".join(f"{k}={v}" for k, v in c["Labels"].items()),
+        "Mounts": ",".join(m.get("Name") or m.get("Source", "") for m in mounts),
+        "Networks": c["HostConfig"]["NetworkMode"],
+    }
+
+
+def image_rows(img: dict, now: float | None = None) -> list[dict[str, Any]]:
+    """One row per tag, like `docker images`; an untagged image as <none>."""
+    rows = []
+    for tag in img["RepoTags"] or [None]:
+        repo, _, t = tag.rpartition(":") if tag else ("<none>", "", "<none>")
+        rows.append({"Repository": repo, "Tag": t, "ID": short_id(img["Id"]), "FullID": img["Id"],
+                     "CreatedSince": ago(img["Created"], now), "CreatedAt": img["CreatedAt"],
+                     "Size": human_size(img["Size"]), "VirtualSize": human_size(img["VirtualSize"]),
+                     "Containers": str(img["Containers"]), "Digest": "<none>"})
+    return rows
+
+
+def history_row(h: dict, now: float | None = None) -> dict[str, Any]:
+    return {"ID": h["Id"] if h["Id"] == "<missing>" else short_id(h["Id"]),
+            "CreatedSince": ago(h["Created"], now), "CreatedAt": h["CreatedAt"],
+            "CreatedBy": h["CreatedBy"], "Size": human_size(h["Size"]), "SizeBytes": str(h["Size"]),
+            "Comment": h["Comment"]}
+
+
+def report_lines(items: list[dict], lower: bool = False) -> list[str]:
+    """[{"Untagged": ref}, {"Deleted": id}] as Docker prints them."""
+    out = []
+    for item in items:
+        for k, v in item.items():
+            out.append(f"{k.lower() if lower else k}: {v}")
+    return out

@@ -1,0 +1,196 @@
+"""Containers: create, run, start, stop, restart, kill, remove, list,
+inspect, logs, wait, rename, exec, top, cp, diff, commit.
+
+Every verb takes a container's name, full ID or unique ID prefix."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from ..containers import lifecycle
+from ..containers.model import Container, load_containers, resolve
+from ..errors import Conflict, JockerError
+from ..filters import PS_FILTERS, pairs
+from .requests import CreateRequest
+from .streams import Streams
+
+
+class Containers:
+    def __init__(self, engine):
+        self.engine = engine
+
+    # -- lookup ----------------------------------------------------------------
+    def get(self, ref: str) -> Container:
+        return resolve(load_containers(self.engine.layout, self.engine.load_state().datasets), ref)
+
+    def _each(self, refs: list[str], action) -> list[tuple[str, JockerError | None]]:
+        """Act on each ref; the store is read once for all of them (acting on
+        one container changes no other). Returns (ref, error or None)."""
+        containers = load_containers(self.engine.layout, self.engine.load_state().datasets)
+        out = []
+        for ref in refs:
+            try:
+                action(resolve(containers, ref))
+                out.append((ref, None))
+            except JockerError as e:
+                out.append((ref, e))
+        return out
+
+    # -- create and run --------------------------------------------------------
+    def create(self, req: CreateRequest) -> str:
+        """`POST /containers/create`: the new container's ID."""
+        from ..containers.create import create_container
+        return create_container(self.engine, req).id
+
+    def run(self, req: CreateRequest, *, detach: bool, streams: Streams | None = None,
+            sig_proxy: bool = True) -> tuple[str, int | None]:
+        """create + start (+ attach): (container ID, its exit status when attached)."""
+        from ..containers.create import create_container
+        eng = self.engine
+        # The supervisor's interpreter starts while the clone is being made.
+        early = lifecycle.prespawn_supervisor(eng)
+        try:
+            c = create_container(eng, req)
+        except BaseException:
+            early.cancel()
+            raise
+        try:
+            started = lifecycle.start(eng, c, attach=not detach, prespawned=early)
+        except JockerError:
+            if req.host.AutoRemove:
+                try:
+                    lifecycle.remove(eng, lifecycle.get(eng, c.id), force=True, volumes=True)
+                except JockerError:
+                    pass
+            raise
+        if detach:
+            return c.id, None
+        from ..containers.attach import relay
+        code = relay(started.conn, streams, stdin_open=req.config.OpenStdin, tty=req.config.Tty,
+                     sig_proxy=sig_proxy)
+        if req.host.AutoRemove:
+            started.supervisor.wait()
+        return c.id, code
+
+    # -- lifecycle -------------------------------------------------------------
+    def start(self, ref: str) -> bool:
+        """False when it was already running (Docker's 304)."""
+        return lifecycle.start(self.engine, self.get(ref)) is not None
+
+    def start_attached(self, ref: str, streams: Streams, *, interactive: bool = False) -> int:
+        """`start -a [-i]`: start, relay, return the exit status."""
+        c = self.get(ref)
+        started = lifecycle.start(self.engine, c, attach=True)
+        if started is None:
+            raise Conflict(f"container {c.name} is already running",
+                           hint="use jocker logs -f to follow its output")
+        from ..containers.attach import relay
+        return relay(started.conn, streams, stdin_open=interactive and bool(c.config.get("OpenStdin")),
+                     tty=bool(c.config.get("Tty")))
+
+    def start_many(self, refs: list[str]):
+        return self._each(refs, lambda c: lifecycle.start(self.engine, c))
+
+    def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
+        lifecycle.stop(self.engine, self.get(ref), timeout, sig=signal)
+
+    def stop_many(self, refs: list[str], timeout: int | None = None, signal: str | None = None):
+        return self._each(refs, lambda c: lifecycle.stop(self.engine, c, timeout, sig=signal))
+
+    def restart(self, ref: str, timeout: int | None = None) -> None:
+        self._restart(self.get(ref), timeout)
+
+    def restart_many(self, refs: list[str], timeout: int | None = None):
+        return self._each(refs, lambda c: self._restart(c, timeout))
+
+    def _restart(self, c: Container, timeout: int | None) -> None:
+        lifecycle.stop(self.engine, c, timeout)
+        lifecycle.start(self.engine, lifecycle.get(self.engine, c.id))   # re-read: it stopped
+
+    def kill(self, ref: str, signal: str = "SIGKILL") -> None:
+        lifecycle.kill(self.engine, self.get(ref), signal)
+
+    def kill_many(self, refs: list[str], signal: str = "SIGKILL"):
+        return self._each(refs, lambda c: lifecycle.kill(self.engine, c, signal))
+
+    def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> None:
+        lifecycle.remove(self.engine, self.get(ref), force=force, volumes=volumes)
+
+    def remove_many(self, refs: list[str], *, force: bool = False, volumes: bool = False):
+        return self._each(refs, lambda c: lifecycle.remove(self.engine, c, force=force, volumes=volumes))
+
+    def wait(self, ref: str) -> int:
+        return lifecycle.wait(self.engine, self.get(ref))
+
+    def rename(self, ref: str, new_name: str) -> None:
+        lifecycle.rename(self.engine, self.get(ref), new_name)
+
+    # -- views -----------------------------------------------------------------
+    def list(self, *, all: bool = False, filters: dict[str, list[str]] | None = None,
+             limit: int = -1) -> list[dict]:
+        """`GET /containers/json`. Containers whose supervisor died without
+        recording the end of their run are reconciled first, so the list
+        tells the truth; the store is read again only if one was."""
+        from ..containers.views import container_list
+        flt = pairs(filters, PS_FILTERS)
+        eng = self.engine
+        st = eng.load_state()
+        if lifecycle.reconcile_orphans(eng, load_containers(eng.layout, st.datasets)):
+            st = eng.load_state()
+        return container_list(eng, st, all_=all, filters=flt, last=limit)
+
+    def inspect(self, ref: str) -> dict:
+        from ..containers.views import inspect_container
+        st = self.engine.load_state()
+        c = resolve(load_containers(self.engine.layout, st.datasets), ref)
+        return inspect_container(self.engine, st, c)
+
+    def logs(self, ref: str, *, tail: int | None = None, since: str | None = None,
+             follow: bool = False) -> Iterator[dict]:
+        """Log entries, oldest first: {"stream": "stdout"|"stderr", "log": text,
+        "time": RFC 3339}. With follow, until the container stops."""
+        from ..containers.logs import follow as follow_logs, parse_since, read_logs
+        from ..containers.model import read_runtime
+        eng = self.engine
+        c = self.get(ref)
+        path = lifecycle.log_path(eng, c)
+        entries, offset = read_logs(path, tail=tail, since=parse_since(since))
+        yield from entries
+        if follow:
+            yield from follow_logs(path, offset, lambda: bool(read_runtime(eng.layout, c.id)))
+
+    # -- inside ----------------------------------------------------------------
+    def exec(self, ref: str, argv: list[str], streams: Streams | None, *, user: str = "",
+             workdir: str = "", env: list[str] = (), tty: bool = False, interactive: bool = False,
+             detach: bool = False) -> int:
+        """Run argv in the running container; its exit status (0 when detached)."""
+        from ..containers.inside import exec_process
+        return exec_process(self.engine, self.get(ref), list(argv), streams, user=user, workdir=workdir,
+                            env=list(env), tty=tty, interactive=interactive, detach=detach)
+
+    def top(self, ref: str) -> dict:
+        """`GET /containers/{id}/top`: {"Titles": [...], "Processes": [[...]]}."""
+        from ..containers.inside import top
+        titles, rows = top(self.engine, self.get(ref))
+        return {"Titles": titles, "Processes": rows}
+
+    def copy(self, src: str, dest: str) -> None:
+        """`cp`: CONTAINER:PATH -> host path, or host path -> CONTAINER:PATH."""
+        from ..containers.inside import copy
+        copy(self.engine, src, dest)
+
+    def changes(self, ref: str) -> list[dict]:
+        """`GET /containers/{id}/changes`: [{"Path", "Kind": 0 changed, 1 added, 2 deleted}]."""
+        from ..containers.inside import diff
+        return [{"Path": ch.path, "Kind": {"C": 0, "A": 1, "D": 2}[ch.kind]}
+                for ch in diff(self.engine, self.get(ref))]
+
+    def commit(self, ref: str, reference: str | None = None, *, message: str = "", author: str = "",
+               changes: list[str] = (), pause: bool = True) -> str:
+        """`POST /commit`: the new image's ID. changes are Dockerfile lines."""
+        from ..containers.inside import commit
+        from ..images.changes import parse_changes
+        c = self.get(ref)
+        return commit(self.engine, c, reference, message=message, author=author,
+                      changes=parse_changes(list(changes), c.config), pause=pause)
+

@@ -1,0 +1,318 @@
+"""The Docker-shaped create request, parsed once.
+
+`CreateRequest.from_api` reads the Engine API's `POST /containers/create`
+body (`Config` fields at the top level, `HostConfig`, `NetworkingConfig`);
+`CreateRequest.from_cli` builds the same request from `run`/`create` flags.
+Everything downstream (create, run, the API server) sees only this type.
+
+Field names are Docker's own, so the request reads like the API documents
+it. Fields the engine does not act on yet (ports, DNS, capabilities...) are
+carried so the branches adding them find them here; `create` refuses those
+it cannot honour rather than ignoring them silently. jocker's own extras
+(boot dependencies, jail permissions and parameters, securelevel) live in a
+separate FreeBSD/jocker section, `Jocker`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from ..errors import UsageError
+
+RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")
+_SIZE = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+MIN_MEMORY = 6 << 20
+
+
+@dataclass
+class ContainerConfig:
+    """Engine API `Config` (the top level of the create body)."""
+    Image: str = ""
+    Cmd: list[str] | None = None            # None: the image's CMD
+    Entrypoint: list[str] | None = None     # None: the image's; [] or [""]: cleared
+    Env: list[str] = field(default_factory=list)
+    User: str = ""                          # "": the image's
+    WorkingDir: str = ""                    # "": the image's, else /
+    Labels: dict[str, str] = field(default_factory=dict)
+    Tty: bool = False
+    OpenStdin: bool = False
+    StdinOnce: bool = False
+    AttachStdin: bool = False
+    AttachStdout: bool = True
+    AttachStderr: bool = True
+    StopSignal: str = ""
+    StopTimeout: int | None = None
+    Hostname: str = ""
+    Domainname: str = ""
+    ExposedPorts: dict[str, dict] = field(default_factory=dict)
+    Healthcheck: dict | None = None
+    Volumes: dict[str, dict] = field(default_factory=dict)   # anonymous volumes to create
+
+
+@dataclass
+class HostConfig:
+    """Engine API `HostConfig`."""
+    Binds: list[str] = field(default_factory=list)
+    Mounts: list[dict] = field(default_factory=list)
+    PortBindings: dict[str, list[dict]] = field(default_factory=dict)
+    PublishAllPorts: bool = False
+    NetworkMode: str = ""
+    Dns: list[str] = field(default_factory=list)
+    DnsSearch: list[str] = field(default_factory=list)
+    DnsOptions: list[str] = field(default_factory=list)
+    ExtraHosts: list[str] = field(default_factory=list)
+    RestartPolicy: dict = field(default_factory=lambda: {"Name": "no", "MaximumRetryCount": 0})
+    AutoRemove: bool = False
+    CapAdd: list[str] = field(default_factory=list)
+    CapDrop: list[str] = field(default_factory=list)
+    Privileged: bool = False
+    SecurityOpt: list[str] = field(default_factory=list)
+    ReadonlyRootfs: bool = False
+    Tmpfs: dict[str, str] = field(default_factory=dict)
+    GroupAdd: list[str] = field(default_factory=list)
+    Memory: int = 0
+    NanoCpus: int = 0
+    PidsLimit: int | None = None
+    Devices: list[dict] = field(default_factory=list)      # {PathOnHost, PathInContainer, CgroupPermissions}
+    Init: bool | None = None
+    LogConfig: dict = field(default_factory=lambda: {"Type": "json-file", "Config": {}})
+
+
+@dataclass
+class EndpointConfig:
+    """One entry of `NetworkingConfig.EndpointsConfig`."""
+    Aliases: list[str] = field(default_factory=list)
+    IPv4Address: str = ""          # from IPAMConfig.IPv4Address
+
+
+@dataclass
+class JockerConfig:
+    """FreeBSD/jocker extras, not part of Docker's API (sent as `Jocker`)."""
+    DependsOn: list[str] = field(default_factory=list)      # start these first at boot
+    JailAllow: list[str] = field(default_factory=list)      # allow.* permissions
+    JailParams: list[str] = field(default_factory=list)     # extra jail parameters KEY=VALUE
+    JailSecurelevel: int | None = None                       # kern.securelevel, -1..3
+
+
+@dataclass
+class CreateRequest:
+    config: ContainerConfig = field(default_factory=ContainerConfig)
+    host: HostConfig = field(default_factory=HostConfig)
+    endpoints: dict[str, EndpointConfig] = field(default_factory=dict)
+    jocker: JockerConfig = field(default_factory=JockerConfig)
+    name: str | None = None
+
+    @property
+    def image(self) -> str:
+        return self.config.Image
+
+    # -- from the Engine API -----------------------------------------------
+    @classmethod
+    def from_api(cls, body: dict, name: str | None = None) -> "CreateRequest":
+        """Parse a `POST /containers/create` body (unknown fields are ignored,
+        as Docker does; wrong types are refused)."""
+        if not isinstance(body, dict):
+            raise UsageError("the create request must be a JSON object")
+        config = _fill(ContainerConfig, body, "")
+        host = _fill(HostConfig, body.get("HostConfig") or {}, "HostConfig.")
+        endpoints = {}
+        net = (body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
+        if not isinstance(net, dict):
+            raise UsageError("NetworkingConfig.EndpointsConfig must be an object")
+        for netname, ep in net.items():
+            ep = ep or {}
+            endpoints[netname] = EndpointConfig(
+                Aliases=list(ep.get("Aliases") or []),
+                IPv4Address=str((ep.get("IPAMConfig") or {}).get("IPv4Address") or ""))
+        jocker = _fill(JockerConfig, body.get("Jocker") or {}, "Jocker.")
+        req = cls(config, host, endpoints, jocker, name)
+        req.validate()
+        return req
+
+    def to_api(self) -> dict:
+        """The request as an Engine API create body (round-trips from_api)."""
+        body: dict[str, Any] = asdict(self.config)
+        body["HostConfig"] = asdict(self.host)
+        body["NetworkingConfig"] = {"EndpointsConfig": {
+            n: {"Aliases": e.Aliases, "IPAMConfig": {"IPv4Address": e.IPv4Address} if e.IPv4Address else None}
+            for n, e in self.endpoints.items()}}
+        body["Jocker"] = asdict(self.jocker)
+        return body
+
+    # -- from the CLI's flags ------------------------------------------------
+    @classmethod
+    def from_cli(cls, image: str, command: list[str] | tuple = (), *, name: str | None = None,
+                 env: list[str] | tuple = (), env_files: list[str] | tuple = (),
+                 workdir: str | None = None, user: str | None = None, hostname: str | None = None,
+                 volumes: list[str] | tuple = (), entrypoint: str | None = None, restart: str = "no",
+                 memory: str | None = None, cpus: float | None = None, pids_limit: int | None = None,
+                 tty: bool = False, interactive: bool = False, autoremove: bool = False,
+                 labels: list[str] | tuple = (), network: str = "host", publish: list[str] | tuple = (),
+                 devices: list[str] | tuple = (), allow: list[str] | tuple = (),
+                 jail_params: list[str] | tuple = (), securelevel: int | None = None,
+                 stop_signal: str | None = None, stop_timeout: int | None = None,
+                 depends_on: list[str] | tuple = (), read_only: bool = False,
+                 cap_add: list[str] | tuple = (), cap_drop: list[str] | tuple = (),
+                 privileged: bool = False, security_opt: list[str] | tuple = (),
+                 environ: dict[str, str] | None = None) -> "CreateRequest":
+        """`environ` is the client's environment (`-e NAME` passes its value)."""
+        if cpus is not None and cpus <= 0:
+            raise UsageError(f"invalid --cpus {cpus}: it must be greater than 0")
+        config = ContainerConfig(
+            Image=image, Cmd=list(command) or None,
+            Entrypoint=None if entrypoint is None else ([entrypoint] if entrypoint else []),
+            Env=parse_env(list(env), list(env_files), os.environ if environ is None else environ),
+            User=user or "", WorkingDir=workdir or "", Labels=parse_labels(list(labels)),
+            Tty=tty, OpenStdin=interactive, AttachStdin=interactive, StopSignal=stop_signal or "",
+            StopTimeout=stop_timeout, Hostname=hostname or "")
+        host = HostConfig(
+            Binds=list(volumes), PortBindings=parse_publish(list(publish)), NetworkMode=network,
+            RestartPolicy=parse_restart(restart), AutoRemove=autoremove, ReadonlyRootfs=read_only,
+            CapAdd=list(cap_add), CapDrop=list(cap_drop), Privileged=privileged,
+            SecurityOpt=list(security_opt),
+            Memory=parse_memory(memory), NanoCpus=int((cpus or 0) * 1e9), PidsLimit=pids_limit,
+            Devices=[{"PathOnHost": d, "PathInContainer": d, "CgroupPermissions": "rwm"} for d in devices])
+        jocker = JockerConfig(DependsOn=list(depends_on), JailAllow=list(allow),
+                              JailParams=list(jail_params), JailSecurelevel=securelevel)
+        req = cls(config, host, {}, jocker, name)
+        req.validate()
+        return req
+
+    def validate(self) -> None:
+        """Checks that need no engine state; create does the rest."""
+        from ..names import check_object_name
+        if self.name is not None:
+            check_object_name(self.name)
+        if not self.config.Image:
+            raise UsageError("an image is required")
+        j, h = self.jocker, self.host
+        if j.JailSecurelevel is not None and not -1 <= j.JailSecurelevel <= 3:
+            raise UsageError(f"invalid --securelevel {j.JailSecurelevel}: use -1, 0, 1, 2 or 3")
+        from ..runtime.security import plan_security     # refuses unknown capabilities and options
+        plan_security(privileged=h.Privileged, cap_add=h.CapAdd, cap_drop=h.CapDrop,
+                      security_opt=h.SecurityOpt)
+        if h.NanoCpus < 0:
+            raise UsageError(f"invalid NanoCpus {h.NanoCpus}: it must not be negative")
+        if h.Memory and h.Memory < MIN_MEMORY:
+            raise UsageError(f"invalid memory limit {h.Memory}: the minimum is 6m")
+        policy = h.RestartPolicy.get("Name") or "no"
+        if policy not in RESTART_POLICIES:
+            raise UsageError(f"invalid restart policy {policy!r}",
+                             hint="use no, on-failure[:max-retries], always or unless-stopped")
+        if policy != "no" and h.AutoRemove:
+            raise UsageError("conflicting options: --restart and --rm")
+        for dep in j.DependsOn:
+            check_object_name(dep)
+
+
+@dataclass
+class BuildOptions:
+    """`POST /build` parameters (`jocker build` flags)."""
+    context: str
+    dockerfile: str = "Dockerfile"
+    tags: list[str] = field(default_factory=list)
+    build_args: dict[str, str] = field(default_factory=dict)
+    no_cache: bool = False
+    target: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    quiet: bool = False
+    network: str = "host"
+    dockerfile_text: str | None = None     # `-f -`: the Dockerfile came on stdin
+
+
+def _fill(cls, src: dict, where: str):
+    """A dataclass from the keys of src that name its fields, type-checked."""
+    if not isinstance(src, dict):
+        raise UsageError(f"{where.rstrip('.') or 'the request'} must be a JSON object")
+    kw = {}
+    for f in fields(cls):
+        if f.name not in src or src[f.name] is None:
+            continue
+        value = src[f.name]
+        want = str(f.type)
+        ok = (("list" in want and isinstance(value, list)) or ("dict" in want and isinstance(value, dict))
+              or ("bool" in want and isinstance(value, bool))
+              or ("int" in want and isinstance(value, int) and not isinstance(value, bool))
+              or ("str" in want and "list" not in want and "dict" not in want and isinstance(value, str)))
+        if not ok:
+            raise UsageError(f"invalid {where}{f.name}: {value!r} is not a valid {want}")
+        kw[f.name] = value
+    return cls(**kw)
+
+
+# -- Docker's flag value syntaxes ---------------------------------------------
+
+def parse_restart(value: str) -> dict:
+    name, _, count = value.partition(":")
+    if name not in RESTART_POLICIES or (count and name != "on-failure"):
+        raise UsageError(f"invalid restart policy {value!r}",
+                         hint="use no, on-failure[:max-retries], always or unless-stopped")
+    if count and not count.isdigit():
+        raise UsageError(f"invalid restart policy {value!r}: max-retries must be a number")
+    return {"Name": name, "MaximumRetryCount": int(count or 0)}
+
+
+def parse_memory(value: str | None) -> int:
+    if not value:
+        return 0
+    v = value.strip().lower()
+    unit = v[-1] if v[-1] in _SIZE else "b"
+    num = v[:-1] if v[-1] in _SIZE else v
+    try:
+        n = int(float(num) * _SIZE[unit])
+    except ValueError:
+        raise UsageError(f"invalid --memory {value!r}: use a size like 512m or 2g") from None
+    if n < MIN_MEMORY:
+        raise UsageError(f"invalid --memory {value!r}: the minimum is 6m")
+    return n
+
+
+def parse_env(items: list[str], files: list[str], environ) -> list[str]:
+    """-e KEY=VALUE, -e KEY (the client's value, if set) and --env-file lines."""
+    out: list[str] = []
+    for path in files:
+        try:
+            lines = open(path, encoding="utf-8").read().splitlines()
+        except OSError as e:
+            raise UsageError(f"--env-file {path}: {e.strerror}") from None
+        items = [l.strip() for l in lines if l.strip() and not l.lstrip().startswith("#")] + list(items)
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not key or any(c in key for c in " \t\n\0"):
+            raise UsageError(f"invalid environment variable {item!r}")
+        if not sep:
+            if key in environ:
+                out.append(f"{key}={environ[key]}")
+            continue
+        out.append(f"{key}={value}")
+    return out
+
+
+def parse_labels(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        k, _, v = item.partition("=")
+        if not k:
+            raise UsageError(f"invalid label {item!r}")
+        out[k] = v
+    return out
+
+
+_PUBLISH = re.compile(r"^(?:(?:(?P<ip>\[[0-9a-fA-F:.]+\]|[0-9.]+):)?(?P<host>\d*(?:-\d+)?):)?"
+                      r"(?P<ctr>\d+(?:-\d+)?)(?:/(?P<proto>tcp|udp|sctp))?$")
+
+
+def parse_publish(items: list[str]) -> dict[str, list[dict]]:
+    """-p [ip:][hostPort:]containerPort[/proto] -> PortBindings."""
+    out: dict[str, list[dict]] = {}
+    for item in items:
+        m = _PUBLISH.match(item)
+        if not m:
+            raise UsageError(f"invalid publish spec {item!r}",
+                             hint="use [ip:][hostPort:]containerPort[/proto], e.g. 8080:80")
+        key = f"{m['ctr']}/{m['proto'] or 'tcp'}"
+        out.setdefault(key, []).append({"HostIp": (m["ip"] or "").strip("[]"), "HostPort": m["host"] or ""})
+    return out

@@ -1,0 +1,76 @@
+"""The engine itself: version, info, disk usage, prune, storage set-up, the
+boot/shutdown hooks and the host readiness check."""
+
+from __future__ import annotations
+
+from ..filters import prune_label_filters
+
+
+class System:
+    def __init__(self, engine):
+        self.engine = engine
+
+    def version(self) -> dict:
+        """`GET /version`."""
+        from ..system_info import version_info
+        return version_info()
+
+    def info(self) -> dict:
+        """`GET /info`."""
+        from ..system_info import engine_info
+        return engine_info(self.engine, self.engine.load_state())
+
+    def df(self) -> dict:
+        """`GET /system/df`, from ZFS's own accounting: {"summary": [per type:
+        TotalCount, Active, Size, Reclaimable], "images": [...]} (bytes)."""
+        from ..system_usage import usage
+        return usage(self.engine, self.engine.load_state())
+
+    def prune(self, *, all: bool = False, volumes: bool = False,
+              filters: dict[str, list[str]] | None = None) -> dict:
+        """Stopped containers, unused images (and anonymous volumes), then the
+        leftovers of interrupted work: ContainersDeleted, VolumesDeleted (with
+        volumes), ImagesDeleted (report lines), LeftoversRemoved, SpaceReclaimed."""
+        from ..system_usage import prune
+        flt = prune_label_filters(filters)
+        self.engine.load_state()
+        return prune(self.engine, all_unused=all, volumes=volumes, label_filters=flt)
+
+    def init(self) -> list[str]:
+        """Create what is missing (pool, root dataset, children); what was created."""
+        return self.engine.init_storage()
+
+    @property
+    def storage(self) -> dict:
+        return {"Root": self.engine.layout.root, "Mountpoint": self.engine.layout.mountpoint}
+
+    def prepare(self) -> list[str]:
+        """rc.d start: storage, devfs ruleset, runtime."""
+        from ..containers.boot import prepare
+        return prepare(self.engine)
+
+    def boot(self) -> list[tuple[str, str]]:
+        """Start containers whose restart policy says so: (name, result)."""
+        from ..containers.boot import boot
+        return boot(self.engine)
+
+    def shutdown(self, timeout: int | None = None) -> list[tuple[str, str]]:
+        """Stop all running containers in parallel: (name, result)."""
+        from ..containers.boot import shutdown
+        return shutdown(self.engine, timeout)
+
+    def check(self) -> list[dict]:
+        """Host readiness: [{Name, Status, Ok, Required, Detail, Fix}]."""
+        from .. import hostcheck
+        return [{"Name": r.name, "Status": r.status, "Ok": r.ok, "Required": r.required,
+                 "Detail": r.detail, "Fix": r.fix}
+                for r in hostcheck.check_host(hostcheck.gather(self.engine))]
+
+    @staticmethod
+    def require_ready(results: list[dict], hint: str | None = None) -> None:
+        """Raise HostNotReady when a required check failed."""
+        from ..hostcheck import HostNotReady
+        failed = [r for r in results if r["Required"] and r["Ok"] is False]
+        if failed:
+            raise HostNotReady(f"{len(failed)} required check(s) failed: "
+                               + ", ".join(r["Name"] for r in failed), hint=hint)
