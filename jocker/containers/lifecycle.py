@@ -266,6 +266,8 @@ def remove(engine, c: Container, *, force: bool = False, volumes: bool = False) 
                            "before attempting removal or force remove")
         stop(engine, c, 0)   # the supervisor kills everything at once, no restart
     with engine.lock.held():
+        if not engine.zfs.exists(c.dataset):     # a racing rm won: one success, as in Docker
+            raise NotFound(f"No such container: {c.name}")
         _reconcile(engine, runtime_spec(engine, c))
         job = storage_job(engine, c)
         destroy_storage(engine.runner, job, volumes=volumes)
@@ -309,9 +311,17 @@ def reconcile_orphans(engine, containers: dict[str, Container]) -> list[str]:
         if c.runtime or not c.state.get("StartedAt") or c.finished_cleanly:
             continue
         with engine.lock.held():
+            # Read again under the lock: the supervisor may have recorded the
+            # real exit status since the snapshot the caller holds.
+            try:
+                fresh = P.decode_json(engine.zfs.get(c.dataset), "container.state", {}) or {}
+            except NotFound:
+                continue
+            c.state = fresh
+            if read_runtime(engine.layout, c.id) or c.finished_cleanly:
+                continue
             _reconcile(engine, runtime_spec(engine, c))
-            c.state = dict(c.state, ExitCode=c.exit_code, FinishedAt=now_rfc3339(),
-                           Error="the supervisor died; exit status unknown")
+            c.state = dict(c.state, ExitCode=c.exit_code, FinishedAt=now_rfc3339(), Error=c.error)
             engine.zfs.set_props(c.dataset, P.encode_json("container.state", c.state))
         fixed.append(c.id)
     return fixed
