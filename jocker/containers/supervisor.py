@@ -44,11 +44,21 @@ def _write_json(path: str, obj) -> None:
 
 
 class LogWriter:
-    """Docker json-file lines: {"log": "...\\n", "stream": "stdout", "time": ...}."""
+    """Docker json-file lines: {"log": "...\\n", "stream": "stdout", "time": ...}.
+
+    A write that fails (a full pool: ENOSPC, EDQUOT, EIO) is never fatal:
+    the supervisor and its container outlive it. Lines wait in a bounded
+    backlog retried with every new line; `failed` counts failed writes and
+    `dropped` the lines given up once the backlog is full."""
+
+    BACKLOG = 1 << 20
 
     def __init__(self, path: str):
-        self.f = open(path, "a", buffering=1, encoding="utf-8")
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
         self.partial = {"stdout": b"", "stderr": b""}
+        self.pending = bytearray()
+        self.failed = 0
+        self.dropped = 0
 
     def write(self, stream: str, data: bytes) -> None:
         buf = self.partial[stream] + data
@@ -71,8 +81,23 @@ class LogWriter:
 
     def _emit(self, stream: str, data: bytes) -> None:
         line = json.dumps({"log": data.decode("utf-8", "replace"), "stream": stream,
-                           "time": now_rfc3339()})
-        self.f.write(line + "\n")
+                           "time": now_rfc3339()}).encode() + b"\n"
+        if len(self.pending) + len(line) > self.BACKLOG:
+            self.dropped += 1
+        else:
+            self.pending += line
+        self._drain()
+
+    def _drain(self) -> None:
+        while self.pending:
+            try:
+                n = os.write(self.fd, self.pending)
+            except InterruptedError:
+                continue
+            except OSError:
+                self.failed += 1
+                return
+            del self.pending[:n]
 
 
 class Supervisor:

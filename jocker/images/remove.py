@@ -10,6 +10,9 @@ images left without children (intermediate build images).
 
 from __future__ import annotations
 
+import tempfile
+
+from .. import scratch
 from ..errors import Conflict, JockerError
 from ..filters import labels_match
 from ..layout import Layout
@@ -160,6 +163,8 @@ def collect_garbage(store: ImageStore) -> list[str]:
                 del st.layers[layer.id]
                 if layer.parent in st.layers:
                     st.layers[layer.parent].children.remove(layer.id)
+    # Spools of killed imports, contexts of killed `build -`.
+    removed += scratch.collect([store.layout.tmpdir, tempfile.gettempdir()])
     return removed
 
 
