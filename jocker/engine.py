@@ -57,9 +57,11 @@ class Engine:
         cfg = self.config
         with self.lock.held():
             if os.uname().sysname == "Linux":
-                from .storage import zfsfuse
+                from .storage import stale, zfsfuse
                 if zfsfuse.ensure_running(self.runner):
                     created.append("started zfs-fuse")
+                # After a zfs-fuse restart every old mount is stale: remount ours.
+                created += stale.heal(self.runner, self.zfs, self.layout.root, self.layout.mountpoint)
             if cfg.embedded:
                 created += self._ensure_embedded_pool()
             pool = cfg.root.split("/")[0]
