@@ -191,8 +191,13 @@ class Supervisor:
         self._status("starting")
         listener = self._listen()
         self.report("listening")
-        if self.job.get("attach"):
-            self._wait_for_client(listener, 30.0)
+        if self.job.get("attach") and not self._wait_for_client(listener, 30.0):
+            # The attached `run`/`start -a` died before it connected: never
+            # start with no one attached; the container stays Created, as
+            # Docker leaves it (and --rm does not apply to what never ran).
+            self.job["autoremove"] = False
+            self._finish(0, listener)
+            return 0
         backoff = 0.1
         first = True
         code = 0
@@ -467,12 +472,27 @@ class Supervisor:
         self.sel.register(s, selectors.EVENT_READ, "listener")
         return s
 
-    def _wait_for_client(self, listener: socket.socket, timeout: float) -> None:
+    def _wait_for_client(self, listener: socket.socket, timeout: float) -> bool:
+        """True once a client is attached; False when none came in time or
+        the CLI that started us is gone."""
         end = time.monotonic() + timeout
         while not self.clients and time.monotonic() < end and not self.stop_requested:
+            if self._starter_gone():
+                return False
             for key, _ in self.sel.select(0.1):
                 if key.data == "listener":
                     self._accept(listener)
+        return bool(self.clients) or self.stop_requested
+
+    def _starter_gone(self) -> bool:
+        """The CLI holds the read end of our ready pipe until the container
+        has started: POLLERR on our end means it died."""
+        if not self.ready:
+            return False
+        import select
+        p = select.poll()
+        p.register(self.ready.fileno(), 0)
+        return any(ev & (select.POLLERR | select.POLLHUP) for _fd, ev in p.poll(0))
 
     def _accept(self, listener: socket.socket) -> None:
         try:

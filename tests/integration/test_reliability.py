@@ -92,3 +92,34 @@ def test_concurrent_rm_has_one_winner(jocker, busybox_image):
     for code, err in results:
         if code:
             assert "No such container" in err and "Traceback" not in err
+
+
+def test_killed_attached_run_never_starts_unattended(jocker, jocker_env, busybox_image, wait_for):
+    """SIGKILL an attached `run` as soon as its supervisor listens: the
+    container either ran attached, or stays Created (Docker's behaviour),
+    never starting 30 s later with no one attached."""
+    run = jocker_env["JOCKER_RUNDIR"]
+    created = 0
+    for i in range(5):
+        name = f"killedrun{i}"
+        before = set(os.listdir(run)) if os.path.isdir(run) else set()
+        cli = subprocess.Popen([sys.executable, "-m", "jocker", "run", "--name", name, busybox_image,
+                                "echo", "ran"], env=jocker.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            new = set(os.listdir(run)) - before
+            if any(os.path.exists(os.path.join(run, d, "attach.sock")) for d in new):
+                break
+            time.sleep(0.001)
+        cli.kill()
+        cli.wait()
+        try:
+            assert wait_for(lambda: jocker("inspect", "-f", "{{.State.Status}}", name, check=False)
+                            .stdout.strip() in ("created", "exited"), timeout=8)
+            status = jocker("inspect", "-f", "{{.State.Status}} {{.State.StartedAt}}", name).stdout.split()
+            if status[0] == "created":
+                created += 1
+                assert status[1].startswith("0001-")         # never started
+        finally:
+            jocker("rm", "-f", name, check=False)
+    print(f"{created} of 5 killed before attaching stayed Created")
