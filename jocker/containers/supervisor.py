@@ -126,8 +126,9 @@ class Supervisor:
         if self.job["runtime"] == "jail":
             from ..runtime.freebsd_jail import JailDriver
             from ..runtime.jail_plan import JailConfig
-            n = int(self.job.get("devfs_ruleset", 100))
-            return JailDriver(self.runner, JailConfig(base_ruleset=n, vnet_ruleset=n + 1))
+            cfg = JailConfig(int(self.job.get("devfs_ruleset", 100)),
+                             state_dir=os.path.dirname(self.rundir.rstrip("/")))
+            return JailDriver(self.runner, cfg)
         from ..runtime.linux_ns import LinuxNamespaceDriver
         return LinuxNamespaceDriver(self.runner, store_dirs=self.job.get("store_dirs", ()))
 

@@ -11,6 +11,7 @@ line on stderr.
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 
@@ -25,9 +26,10 @@ def main() -> None:
     s = dict(job["spec"])
     s["mounts"] = [Mount(**m) for m in s.get("mounts", [])]
     s["limits"] = Limits(**s.get("limits", {}))
-    n = int(job.get("devfs_ruleset", 100))
+    cfg = JailConfig(int(job.get("devfs_ruleset", 100)),
+                     state_dir=os.path.dirname(job["rundir"].rstrip("/")))
     try:
-        JailDriver(Runner(), JailConfig(base_ruleset=n, vnet_ruleset=n + 1)).create(ContainerSpec(**s))
+        JailDriver(Runner(), cfg).create(ContainerSpec(**s))
     except JockerError as e:
         sys.stderr.write(f"{e}\n")
         sys.exit(start_status(e))

@@ -16,6 +16,7 @@ import signal
 import sys
 import time
 
+from ..containers.identity import image_identity, process_env
 from ..envvars import merge_env
 from ..errors import JockerError
 from ..runner import Runner, default_runner
@@ -30,10 +31,15 @@ NSEXEC = os.path.join(os.path.dirname(NSINIT), "nsexec.py")
 
 
 def _spec_json(spec: ContainerSpec, store_dirs: list[str], console_fd: int | None = None) -> dict:
+    # The user is looked up here, on the host side, in the image's own files
+    # (an unknown one fails the start with Docker's message and 125).
+    who = image_identity(spec.rootfs, spec.user, spec.group_add)
     return {
-        "console_fd": console_fd, "store_dirs": store_dirs,
-        "rootfs": spec.rootfs, "rundir": spec.rundir, "argv": spec.argv, "env": spec.env,
-        "security": spec.security, "user": spec.user, "workdir": spec.workdir, "hostname": spec.hostname,
+        "console_fd": console_fd, "store_dirs": store_dirs, "security": spec.security,
+        "rootfs": spec.rootfs, "rundir": spec.rundir, "argv": spec.argv,
+        "env": process_env(spec.env, hostname=spec.hostname, tty=spec.tty, home=who.home),
+        "uid": who.uid, "gid": who.gid, "groups": list(who.groups),
+        "workdir": spec.workdir, "hostname": spec.hostname,
         "mounts": [{"source": m.source, "target": m.target, "readonly": m.readonly, "kind": m.kind}
                    for m in spec.mounts],
     }
@@ -54,11 +60,14 @@ class LinuxNamespaceDriver(RuntimeDriver):
     def prepare_host(self) -> None:
         """Nothing global to prepare: namespaces are created per container."""
 
+    def _net(self):
+        from ..net.linux import LinuxNetworkDriver
+        return LinuxNetworkDriver(self.runner)
+
     def create(self, spec: ContainerSpec) -> None:
-        if spec.network not in ("host", "none"):
-            raise JockerError(f"network {spec.network!r} is not available yet",
-                              hint="use --network host or --network none")
         os.makedirs(spec.rundir, exist_ok=True)
+        if _netns(spec):
+            self._net().setup(spec.net)
         for stale in ("init.pid",):
             try:
                 os.unlink(os.path.join(spec.rundir, stale))
@@ -75,12 +84,15 @@ class LinuxNamespaceDriver(RuntimeDriver):
 
     def main_command(self, spec: ContainerSpec) -> ProcessCommand:
         # No --fork: nsinit forks PID 1 itself so it can report the exact exit status.
-        argv = ["unshare", "--pid", "--mount", "--uts", "--ipc", "--propagation", "private"]
-        if spec.network == "none":
+        netns = _netns(spec)
+        argv = ["nsenter", f"--net=/run/netns/{netns}", "--"] if netns else []
+        argv += ["unshare", "--pid", "--mount", "--uts", "--ipc", "--propagation", "private"]
+        if spec.network == "none" and not netns:
             argv.append("--net")
         spec_path = os.path.join(spec.rundir, "spec.json")
         argv += ["--", sys.executable, "-S", NSINIT, spec_path]
-        return ProcessCommand(argv, {}, in_child=_InNamespaces(spec_path, spec.network == "none"))
+        return ProcessCommand(argv, {}, in_child=_InNamespaces(spec_path, spec.network == "none" and not netns,
+                                                               netns))
 
     def init_pid(self, spec: ContainerSpec, timeout: float = 5.0) -> int | None:
         """Host PID of the container's PID 1 (written by nsinit at start)."""
@@ -100,14 +112,12 @@ class LinuxNamespaceDriver(RuntimeDriver):
         pid = main_pid or self.init_pid(spec, 0)
         if not pid:
             raise JockerError(f"container {spec.short_id} is not running")
-        who = user or spec.user
-        ids = None
-        if who and who not in ("root", "0", "0:0"):
-            from .nsinit import lookup_user     # the image's passwd/group, read from the host side
-            ids = list(lookup_user(spec.rootfs, who)[:3])
+        who = image_identity(spec.rootfs, user or spec.user, spec.group_add)
+        ids = None if who.is_root and not who.gid else [who.uid, who.gid, list(who.groups)]
         job = {"pid": pid, "security": spec.security, "ids": ids,
                "workdir": workdir or spec.workdir or "/", "argv": list(argv)}
-        env_map = dict(e.split("=", 1) for e in merge_env(spec.env, env) if "=" in e)
+        env_map = dict(e.split("=", 1) for e in process_env(
+            merge_env(spec.env, env), hostname=spec.hostname, tty=tty, home=who.home) if "=" in e)
         return ProcessCommand([sys.executable, "-E", "-s", "-S", NSEXEC, json.dumps(job)], env_map)
 
     def signal_all(self, spec, signum, main_pid):
@@ -148,6 +158,8 @@ class LinuxNamespaceDriver(RuntimeDriver):
         pid = self.init_pid(spec, 0)
         if pid and os.path.exists(f"/proc/{pid}"):
             _kill(pid, signal.SIGKILL)
+        if _netns(spec):
+            self._net().teardown(spec.net)
         for name in ("init.pid", "spec.json"):
             try:
                 os.unlink(os.path.join(spec.rundir, name))
@@ -163,13 +175,21 @@ class _InNamespaces:
     """What `unshare --pid --mount --uts --ipc [--net] python3 nsinit.py SPEC`
     does, done in a forked child that already has Python loaded."""
 
-    def __init__(self, spec_path: str, no_network: bool):
+    def __init__(self, spec_path: str, no_network: bool, netns: str = ""):
         self.spec_path = spec_path
         self.no_network = no_network
+        self.netns = netns
 
     def __call__(self) -> int:
         import ctypes
         libc = ctypes.CDLL(None, use_errno=True)
+        if self.netns:          # the container's own stack, set up by the network driver
+            fd = os.open(f"/run/netns/{self.netns}", os.O_RDONLY | os.O_CLOEXEC)
+            ok = libc.setns(fd, CLONE_NEWNET) == 0
+            os.close(fd)
+            if not ok:
+                os.write(2, f"jocker-init: setns {self.netns}: {os.strerror(ctypes.get_errno())}\n".encode())
+                return 125
         flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID
         if self.no_network:
             flags |= CLONE_NEWNET
@@ -179,6 +199,12 @@ class _InNamespaces:
         from . import nsinit
         nsinit.run(self.spec_path)      # forks PID 1, waits, exits with its status
         return 125
+
+
+def _netns(spec) -> str:
+    """The named netns of a container with a stack of its own ("" otherwise)."""
+    net = getattr(spec, "net", None) or {}
+    return net.get("netns", "") if net.get("mode") in ("bridge", "none") else ""
 
 
 def _kill(pid: int, signum: int) -> None:

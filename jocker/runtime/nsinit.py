@@ -119,48 +119,6 @@ def setup_mounts(spec, confinement):
             security.remount(target, confinement.mount_flags)
 
 
-def lookup_user(root, user):
-    """uid, gid, supplementary groups and home for `user` from the image's files."""
-    name, _, group = user.partition(":")
-    uid = gid = None
-    home = "/"
-    passwd = _read(root, "/etc/passwd")
-    for line in passwd:
-        f = line.split(":")
-        if len(f) >= 7 and (f[0] == name or (name.isdigit() and f[2] == name)):
-            uid, gid, home = int(f[2]), int(f[3]), f[5] or "/"
-            break
-    if uid is None:
-        if not name.isdigit():
-            die(126, f"unable to find user {name}: no matching entries in passwd file")
-        uid, gid = int(name), 0         # Docker: an unknown numeric uid gets gid 0
-    if group:
-        gid = None
-        for line in _read(root, "/etc/group"):
-            f = line.split(":")
-            if len(f) >= 3 and (f[0] == group or (group.isdigit() and f[2] == group)):
-                gid = int(f[2])
-        if gid is None:
-            if not group.isdigit():
-                die(126, f"unable to find group {group}: no matching entries in group file")
-            gid = int(group)
-    groups = []
-    uname = name if not name.isdigit() else None
-    for line in _read(root, "/etc/group"):
-        f = line.split(":")
-        if len(f) >= 4 and uname and uname in f[3].split(","):
-            groups.append(int(f[2]))
-    return uid, gid, groups, home
-
-
-def _read(root, path):
-    try:
-        with open(safe_path(root, path)) as f:
-            return f.read().splitlines()
-    except (FileNotFoundError, NotADirectoryError, PermissionError):
-        return []
-
-
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -200,22 +158,20 @@ def pivot_into(root):
 
 def enter(spec, confinement):
     """Switch root, then user and directory, then exec."""
-    root = spec["rootfs"]
-    user = spec.get("user") or ""
-    ids = lookup_user(root, user) if user and user not in ("root", "0", "0:0") else None
-    pivot_into(root)
+    # uid, gid and groups were looked up by the driver (jocker/containers/identity.py).
+    pivot_into(spec["rootfs"])
     env = dict(e.split("=", 1) for e in spec.get("env", []) if "=" in e)
-    exec_argv(spec["argv"], env, ids and ids[:3], spec.get("workdir") or "/", confinement)
+    ids = (spec.get("uid", 0), spec.get("gid", 0), spec.get("groups", [0]))
+    exec_argv(spec["argv"], env, ids, spec.get("workdir") or "/", confinement)
 
 
 def exec_argv(argv, env, ids, workdir, confinement):
-    """Inside the container's root: groups and ids (uid, gid, groups) with
-    the confinement around them, the directory, then exec (also `exec`'s path)."""
+    """Inside the container's root: groups and ids (uid, gid, groups; None
+    for root) with the confinement around them, the directory, then exec
+    (`exec` comes here too, through nsexec.py)."""
 
     def switch_user():
-        if not ids:
-            return False
-        uid, gid, groups = ids
+        uid, gid, groups = ids or (0, 0, [0])
         os.setgroups(groups)
         os.setgid(gid)
         os.setuid(uid)
