@@ -151,3 +151,9 @@ def run() -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
+    except OSError as e:            # a full pool or a stale mount: one line, not a traceback
+        from ..errors import STORAGE_ERRNOS, storage_failure
+        if e.errno not in STORAGE_ERRNOS or debug:
+            raise
+        click.echo(f"Error: {storage_failure(e)}", err=True)
+        sys.exit(125)
