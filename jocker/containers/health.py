@@ -103,6 +103,12 @@ def schedule(hc: dict | None, shell: list[str] | None = None) -> dict | None:
             "retries": int(hc.get("Retries") or 0) or DEFAULT_RETRIES}
 
 
+def patience(sched: dict) -> float:
+    """Seconds in which a check on this schedule has decided: the start
+    period, then every retry's interval and timeout, and one more."""
+    return sched["start_period"] + (sched["retries"] + 1) * (sched["interval"] + sched["timeout"])
+
+
 def go_duration(seconds: float) -> str:
     """Go's time.Duration text, as Docker prints it in the timeout message: 30s, 1m30s, 500ms."""
     ns = int(round(seconds * NS))

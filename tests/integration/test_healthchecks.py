@@ -168,3 +168,20 @@ def test_engine_api_wait_healthy(jocker, busybox_image, engine, cleanup):
     # the API's list shows Docker's Status words too
     rows = {r["Names"][0]: r["Status"] for r in api.containers.list(filters={"health": ["unhealthy"]})}
     assert list(rows) == ["/hc-bad"] and rows["/hc-bad"].endswith("(unhealthy)")
+
+
+def test_boot_starts_a_dependent_once_its_dependency_is_healthy(jocker, busybox_image, cleanup):
+    cleanup += ["hc-db", "hc-app"]
+    jocker("create", "--name", "hc-db", "--restart", "always", "--health-cmd", "test -e /tmp/up",
+           "--health-interval", "1h", "--health-start-period", "60s", "--health-start-interval", "200ms",
+           busybox_image, "sh", "-c", "sleep 3; touch /tmp/up; exec sleep 300")
+    jocker("create", "--name", "hc-app", "--restart", "always", "--depends-on", "hc-db",
+           busybox_image, "sleep", "300")
+    out = jocker("system", "boot").stdout
+    assert "hc-db: started" in out and "hc-app: started\n" in out + "\n"
+    db, app = _state(jocker, "hc-db"), _state(jocker, "hc-app")
+    # Probes every start interval until healthy, then hourly: one success, the last.
+    assert [e["ExitCode"] for e in db["Health"]["Log"]][-2:] == [1, 0]
+    healthy_at = db["Health"]["Log"][-1]["End"]
+    assert db["Health"]["FailingStreak"] == 0      # the failures were in the start period
+    assert app["StartedAt"] > healthy_at                    # app waited for db's healthcheck

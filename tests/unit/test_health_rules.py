@@ -119,6 +119,12 @@ def test_start_period_failures_do_not_count_and_use_the_start_interval():
     assert st2.next_delay(3.0) == 60.0
 
 
+def test_patience_covers_the_start_period_and_every_retry():
+    assert H.patience(H.schedule({"Test": ["CMD", "x"]})) == 240.0
+    assert H.patience(H.schedule({"Test": ["CMD", "x"], "Interval": S, "Timeout": S,
+                                  "StartPeriod": 10 * S, "Retries": 1})) == 14.0
+
+
 def test_go_duration_text():
     assert [H.go_duration(s) for s in (30, 90, 0.5, 1.5, 3600, 3725, 0.0005)] == \
         ["30s", "1m30s", "500ms", "1.5s", "1h0m0s", "1h2m5s", "500µs"]
