@@ -91,7 +91,8 @@ def schedule(hc: dict | None, shell: list[str] | None = None) -> dict | None:
     test = (hc or {}).get("Test") or []
     if not test or test[0] not in ("CMD", "CMD-SHELL"):
         return None
-    argv = list(test[1:]) if test[0] == "CMD" else [*(shell or DEFAULT_SHELL), " ".join(test[1:])]
+    # CMD-SHELL: the shell, then Test's words as moby passes them (sh -c WORD [ARG0 ARGS...]).
+    argv = list(test[1:]) if test[0] == "CMD" else [*(shell or DEFAULT_SHELL), *test[1:]]
 
     def seconds(key: str, default: float) -> float:
         return (hc.get(key) or 0) / NS or default

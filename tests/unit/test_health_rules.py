@@ -65,6 +65,16 @@ def test_api_healthcheck_round_trips():
     assert CreateRequest.from_api(req.to_api()).config.Healthcheck == hc
 
 
+def test_docker_py_healthcheck_with_nulls_is_accepted():
+    """docker-py's Healthcheck sends every key, null when unset (compose 1.29 goes through it)."""
+    body = {"Image": "busybox", "Healthcheck": {"Test": ["CMD-SHELL", "true"], "Interval": None,
+                                                "Timeout": None, "Retries": None, "StartPeriod": None}}
+    hc = CreateRequest.from_api(body).config.Healthcheck
+    assert H.schedule(hc)["argv"] == ["/bin/sh", "-c", "true"] and H.schedule(hc)["retries"] == 3
+    assert H.merge({"Test": ["CMD", "x"], "Interval": S}, hc) == {"Test": ["CMD-SHELL", "true"],
+                                                                   "Interval": S}
+
+
 def test_run_flags_as_docker_cli_builds_them():
     assert parse_health_flags() is None
     assert parse_health_flags(cmd="test -f /ok", interval="1m30s", timeout="500ms", start_period="10s",
