@@ -233,7 +233,7 @@ def rm_cmd(obj, containers, force, volumes):
 @click.option("-n", "--last", type=int, default=-1, help="Show the n last created containers.")
 @click.option("-l", "--latest", is_flag=True, help="Show the latest created container.")
 @click.option("-f", "--filter", "filters", multiple=True,
-              help="id, name, label, status, ancestor, exited, volume (KEY=VALUE).")
+              help="id, name, label, status, ancestor, exited, volume, health (KEY=VALUE).")
 @click.option("--format", "fmt", help="Go-template format, e.g. '{{.Names}} {{.Status}}'.")
 @click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
 @click.pass_obj
@@ -244,6 +244,7 @@ def ps_cmd(obj, all_, quiet, size, last, latest, filters, fmt, no_trunc):
     Examples:
       jocker ps -a
       jocker ps -q --filter status=exited
+      jocker ps --filter health=unhealthy
       jocker ps --format '{{.Names}}: {{.Status}}'
     """
     from ..filters import from_flags
