@@ -20,7 +20,12 @@ def health_of(engine, c: Container) -> dict | None:
     container has no healthcheck or has not run with it."""
     if H.schedule(c.config.get("Healthcheck")) is None:
         return None
-    return H.read(engine.layout.container_rundir(c.id))
+    h = H.read(engine.layout.container_rundir(c.id))
+    if h and not c.runtime and h["Status"] != H.UNHEALTHY:
+        # Its supervisor died without stopping the monitor (SIGKILL): no
+        # check runs any more, which Docker reports as unhealthy.
+        h = dict(h, Status=H.UNHEALTHY)
+    return h
 
 
 def status_text(c: Container, now: float | None = None, health: dict | None = None) -> str:

@@ -185,3 +185,18 @@ def test_boot_starts_a_dependent_once_its_dependency_is_healthy(jocker, busybox_
     healthy_at = db["Health"]["Log"][-1]["End"]
     assert db["Health"]["FailingStreak"] == 0      # the failures were in the start period
     assert app["StartedAt"] > healthy_at                    # app waited for db's healthcheck
+
+
+def test_a_killed_supervisor_leaves_an_unhealthy_container(jocker, busybox_image, jocker_env, cleanup,
+                                                          wait_for):
+    import os
+    import signal
+    cleanup.append("hc-victim")
+    cid = jocker("run", "-d", "--name", "hc-victim", "--health-cmd", "true", "--health-interval", "200ms",
+                 busybox_image, "sleep", "300").stdout.strip()
+    assert wait_for(lambda: _health(jocker, "hc-victim") == "healthy", 20)
+    info = json.load(open(os.path.join(jocker_env["JOCKER_RUNDIR"], cid, "supervisor.json")))
+    os.kill(info["pid"], signal.SIGKILL)
+    assert wait_for(lambda: _status(jocker, "hc-victim").startswith("Exited (255)"))
+    assert _health(jocker, "hc-victim") == "unhealthy"          # no check runs any more
+    assert "hc-victim" in jocker("ps", "-a", "--filter", "health=unhealthy", "--format", "{{.Names}}").stdout
