@@ -274,6 +274,19 @@ def wait_for():
 
 
 @pytest.fixture
+def own_images(jocker, busybox_image):
+    """Remove every image the test made (tagged, cached or dangling)."""
+    def ids():
+        return set(jocker("images", "-a", "-q", "--no-trunc").stdout.split())
+    before = ids()
+    yield
+    for iid in sorted(ids() - before, reverse=True):
+        jocker("rmi", "-f", iid, check=False)
+    for iid in sorted(ids() - before):
+        jocker("rmi", "-f", iid, check=False)
+
+
+@pytest.fixture
 def pty_run(jocker):
     """pty_run(*args): `jocker ARGS` on a real terminal; (exit code, output bytes)."""
     import pty
