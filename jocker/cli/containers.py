@@ -46,6 +46,11 @@ _RUN_OPTIONS = [
     click.option("--securelevel", type=int, help="The jail's kern.securelevel, -1..3 (FreeBSD)."),
     click.option("--stop-signal", help="Signal to stop the container (default: image's or SIGTERM)."),
     click.option("--stop-timeout", type=int, help="Seconds to wait before killing (default 10)."),
+    click.option("--cap-add", multiple=True, help="Add a Linux capability (ALL for every one)."),
+    click.option("--cap-drop", multiple=True, help="Drop a Linux capability (ALL for every one)."),
+    click.option("--privileged", is_flag=True, help="Give every capability, no seccomp, no masked paths."),
+    click.option("--security-opt", multiple=True,
+                 help="no-new-privileges[=true|false] or seccomp=unconfined."),
     click.option("--depends-on", multiple=True, help="Containers to start first at boot (jocker extension)."),
 ]
 
@@ -69,7 +74,9 @@ def _request(image, command, kw):
         dns_search=kw["dns_search"], dns_options=kw["dns_options"], add_hosts=kw["add_hosts"],
         devices=kw["devices"], allow=kw["allow"], jail_params=kw["jail_params"],
         securelevel=kw["securelevel"], stop_signal=kw["stop_signal"], stop_timeout=kw["stop_timeout"],
-        depends_on=kw["depends_on"], read_only=kw["read_only"], tmpfs=kw["tmpfs"])
+        depends_on=kw["depends_on"], read_only=kw["read_only"], tmpfs=kw["tmpfs"],
+        cap_add=kw["cap_add"], cap_drop=kw["cap_drop"],
+        privileged=kw["privileged"], security_opt=kw["security_opt"])
 
 
 def stdio_streams(interactive: bool = False):

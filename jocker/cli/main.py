@@ -42,6 +42,7 @@ COMMANDS = {
     "network": "networks:network_group",
     "port": "networks:port_cmd",
     "build": "build:build_cmd",
+    "serve": "serve:serve_cmd",
     "pull": "ship:pull_cmd",
     "push": "ship:push_cmd",
     "login": "ship:login_cmd",
@@ -150,3 +151,9 @@ def run() -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
+    except OSError as e:            # a full pool or a stale mount: one line, not a traceback
+        from ..errors import STORAGE_ERRNOS, storage_failure
+        if e.errno not in STORAGE_ERRNOS or debug:
+            raise
+        click.echo(f"Error: {storage_failure(e)}", err=True)
+        sys.exit(125)

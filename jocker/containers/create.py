@@ -98,6 +98,8 @@ def build_spec(engine, req: CreateRequest, image) -> dict:
             "JailParams": list(jail.JailParams), "JailSecurelevel": jail.JailSecurelevel,
             "DependsOn": list(jail.DependsOn),
             "ReadonlyRootfs": host.ReadonlyRootfs, "Tmpfs": dict(host.Tmpfs),
+            "CapAdd": list(host.CapAdd), "CapDrop": list(host.CapDrop),
+            "Privileged": host.Privileged, "SecurityOpt": list(host.SecurityOpt),
         },
         "Mounts": [],
         "NetworkSettings": {"Networks": {}},
@@ -107,6 +109,9 @@ def build_spec(engine, req: CreateRequest, image) -> dict:
 def create_container(engine, req: CreateRequest) -> Container:
     req.validate()
     host = req.host
+    if (host.CapAdd or host.CapDrop or host.Privileged) and engine.config.runtime_name() == "jail":
+        raise UsageError("--cap-add, --cap-drop and --privileged are Linux capabilities; "
+                         "a jail's root has none", hint="use --allow PERMISSION (jail allow.*)")
     if (host.Memory or host.NanoCpus or host.PidsLimit) and engine.config.runtime_name() != "jail":
         import logging
         logging.getLogger("jocker").warning(

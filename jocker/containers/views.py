@@ -114,7 +114,7 @@ def inspect_container(engine, st, c: Container) -> dict[str, Any]:
             "Status": c.status, "Running": c.status == "running", "Paused": False,
             "Restarting": c.status == "restarting", "OOMKilled": False, "Dead": False,
             "Pid": int(rt.get("main_pid") or 0) if rt else 0, "ExitCode": c.exit_code if c.status != "created" else 0,
-            "Error": state.get("Error", ""), "StartedAt": state.get("StartedAt", "0001-01-01T00:00:00Z"),
+            "Error": c.error, "StartedAt": state.get("StartedAt", "0001-01-01T00:00:00Z"),
             "FinishedAt": state.get("FinishedAt", "0001-01-01T00:00:00Z"),
         },
         "Image": c.image_id,

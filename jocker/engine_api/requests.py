@@ -160,6 +160,8 @@ class CreateRequest:
                  stop_signal: str | None = None, stop_timeout: int | None = None,
                  depends_on: list[str] | tuple = (), read_only: bool = False,
                  tmpfs: list[str] | tuple = (),
+                 cap_add: list[str] | tuple = (), cap_drop: list[str] | tuple = (),
+                 privileged: bool = False, security_opt: list[str] | tuple = (),
                  environ: dict[str, str] | None = None) -> "CreateRequest":
         """`environ` is the client's environment (`-e NAME` passes its value)."""
         if cpus is not None and cpus <= 0:
@@ -177,6 +179,8 @@ class CreateRequest:
             PublishAllPorts=publish_all, Dns=list(dns), DnsSearch=list(dns_search),
             DnsOptions=list(dns_options), ExtraHosts=list(add_hosts),
             RestartPolicy=parse_restart(restart), AutoRemove=autoremove, ReadonlyRootfs=read_only,
+            CapAdd=list(cap_add), CapDrop=list(cap_drop), Privileged=privileged,
+            SecurityOpt=list(security_opt),
             Memory=parse_memory(memory), NanoCpus=int((cpus or 0) * 1e9), PidsLimit=pids_limit,
             Devices=[{"PathOnHost": d, "PathInContainer": d, "CgroupPermissions": "rwm"} for d in devices])
         jocker = JockerConfig(DependsOn=list(depends_on), JailAllow=list(allow),
@@ -199,6 +203,9 @@ class CreateRequest:
         j, h = self.jocker, self.host
         if j.JailSecurelevel is not None and not -1 <= j.JailSecurelevel <= 3:
             raise UsageError(f"invalid --securelevel {j.JailSecurelevel}: use -1, 0, 1, 2 or 3")
+        from ..runtime.security import plan_security     # refuses unknown capabilities and options
+        plan_security(privileged=h.Privileged, cap_add=h.CapAdd, cap_drop=h.CapDrop,
+                      security_opt=h.SecurityOpt)
         if h.NanoCpus < 0:
             raise UsageError(f"invalid NanoCpus {h.NanoCpus}: it must not be negative")
         if h.Memory and h.Memory < MIN_MEMORY:
@@ -224,7 +231,7 @@ class BuildOptions:
     target: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
     quiet: bool = False
-    network: str = "host"
+    network: str = "default"
     dockerfile_text: str | None = None     # `-f -`: the Dockerfile came on stdin
 
 
