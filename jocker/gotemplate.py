@@ -16,7 +16,8 @@ its keys capitalised, as Docker's are) is an error, as for Docker's typed
 data; of any other object (labels, volumes) it prints `<no value>`. A
 template that does not parse raises TemplateError (docker exits 64), one
 that fails on the data TemplateError of kind TEMPLATE_FAILED (exit 1).
-A JSON null prints `<nil>` (Docker prints a nil list as `[]`).
+A JSON null prints `<nil>`, except in the fields Docker's types declare
+as lists or maps, where Go prints a nil slice `[]` and a nil map `map[]`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,28 @@ from typing import Any, Callable
 from .errors import INVALID_TEMPLATE, TEMPLATE_FAILED, UsageError
 
 NO_VALUE = "<no value>"
+
+# Fields of Docker's inspect types that are slices or maps: a null there is
+# Go's nil slice or map, which %v prints as [] or map[] (json still null).
+NIL_LISTS = frozenset(("Cmd", "Entrypoint", "Env", "OnBuild", "Shell", "Args", "Binds", "Dns",
+                       "DnsOptions", "DnsSearch", "ExtraHosts", "GroupAdd", "CapAdd", "CapDrop",
+                       "Links", "SecurityOpt", "Devices", "Mounts", "RepoTags", "RepoDigests",
+                       "Layers", "Healthcheck.Test", "Aliases", "Ulimits", "VolumesFrom"))
+NIL_MAPS = frozenset(("Labels", "Volumes", "ExposedPorts", "Tmpfs", "PortBindings", "Ports",
+                      "Networks", "StorageOpt", "Sysctls", "DriverOpts", "Options", "Data"))
+
+
+class _Nil:
+    """A typed nil reached through a field: prints [] or map[], JSON null."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __len__(self) -> int:
+        return 0
 
 
 class TemplateError(UsageError):
@@ -44,6 +67,8 @@ def go_str(value: Any) -> str:
     """fmt's %v of JSON-shaped data."""
     if value is None:
         return "<nil>"
+    if isinstance(value, _Nil):
+        return value.text
     if value is True or value is False:
         return "true" if value else "false"
     if isinstance(value, float):
@@ -91,13 +116,15 @@ def _sprint(*args: Any) -> str:
 
 
 def _truth(value: Any) -> bool:
-    return not (value is None or value is False or value == 0 or value == "" or
+    return not (value is None or isinstance(value, _Nil) or value is False or value == 0 or value == "" or
                 (isinstance(value, (list, tuple, dict)) and not value))
 
 
 # ----------------------------------------------------------------- functions
 
 def _json(value: Any) -> str:
+    if isinstance(value, _Nil):
+        return "null"
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -116,7 +143,7 @@ def _index(value: Any, *keys: Any) -> Any:
 
 
 def _len(value: Any) -> int:
-    if isinstance(value, (str, list, tuple, dict)):
+    if isinstance(value, (str, list, tuple, dict, _Nil)):
         return len(value)
     raise _failed(f"template: error calling len: len of type {type(value).__name__}")
 
@@ -344,7 +371,11 @@ def _field(base: Any, path: list[str]) -> Any:
             if part not in base and _is_struct(base):
                 raise _failed(f'template: executing at <.{".".join(path)}>: map has no entry for key "{part}"')
             base = base.get(part, NO_VALUE)
-        elif base is NO_VALUE or base is None:
+            if base is None and part in NIL_LISTS:
+                base = _Nil("[]")
+            elif base is None and part in NIL_MAPS:
+                base = _Nil("map[]")
+        elif base is NO_VALUE or base is None or isinstance(base, _Nil):
             return NO_VALUE
         else:
             raise _failed(f"template: executing at <.{'.'.join(path)}>: can't evaluate field {part} "
@@ -448,7 +479,7 @@ def _range(node: _Node, value: Any, dot: Any, scope: _Scope, out: list[str]) -> 
         items = [(k, value[k]) for k in sorted(value, key=str)]
     elif isinstance(value, (list, tuple)):
         items = list(enumerate(value))
-    elif value is None or value is NO_VALUE:
+    elif value is None or value is NO_VALUE or isinstance(value, _Nil):
         items = []
     elif isinstance(value, int) and not isinstance(value, bool):
         items = [(i, i) for i in range(value)]

@@ -265,8 +265,7 @@ def test_inspect_format_go_templates(jocker, busybox_image, cleanup):
     and docker/cli's template functions (json, join, split, upper, lower,
     title, len, index; range, if/else); a missing struct field fails (exit
     1), a template that does not parse exits 64. Checked against Docker 20.10
-    (`docker inspect --format` on the same container); one difference: a
-    JSON null prints <nil> where Docker's typed nil list prints []."""
+    (`docker inspect --format` on the same container)."""
     cleanup.append("compat-fmt")
     jocker("run", "--name", "compat-fmt", "-l", "b=2", "-l", "a=1", busybox_image,
            "sh", "-c", "exit 3", check=False)
@@ -284,6 +283,7 @@ def test_inspect_format_go_templates(jocker, busybox_image, cleanup):
     assert fmt("{{range $k, $v := .Config.Labels}}{{$k}}={{$v}};{{end}}") == "a=1;b=2;"
     assert fmt("{{if .State.Running}}up{{else if eq .State.ExitCode 3}}three{{else}}down{{end}}") == "three"
     assert fmt("{{.State.Running}} {{.Config.Labels.zz}}") == "false <no value>"
+    assert fmt("{{.Config.Entrypoint}} {{json .Config.Entrypoint}} {{.Config.Volumes}}") == "[] null map[]"
     p = jocker("inspect", "--format", "{{.NoSuchKey}}", "compat-fmt", check=False)
     assert p.returncode == 1 and 'map has no entry for key "NoSuchKey"' in p.stderr
     p = jocker("inspect", "--format", "{{.Config.Cmd", "compat-fmt", check=False)

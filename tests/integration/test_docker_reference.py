@@ -128,6 +128,7 @@ def test_env_file(both, tmp_path):
     "{{.State.ExitCode}} {{.State.Running}} {{.Config.Labels.zz}} {{.HostConfig.AutoRemove}}",
     "{{with .Config.User}}{{.}}{{else}}root{{end}} {{printf \"%s:%d\" .Name .State.ExitCode}}",
     "{{.NoSuchKey}}", "{{.Config.Cmd", "{{nosuchfunc .}}",
+    "{{.Config.Entrypoint}} {{json .Config.Entrypoint}} {{.Config.Volumes}} {{len .Config.Entrypoint}}",
 ])
 def test_inspect_format(both, docker, jocker, template):
     for run in (docker, jocker):
