@@ -17,6 +17,8 @@ _RUN_OPTIONS = [
     click.option("-w", "--workdir", help="Working directory inside the container."),
     click.option("-u", "--user", help="User name or UID[:GID] inside the container."),
     click.option("--group-add", multiple=True, help="Add a supplementary group (name or GID)."),
+    click.option("--read-only", is_flag=True, help="Mount the root filesystem read-only (ZFS readonly=on)."),
+    click.option("--tmpfs", multiple=True, help="Mount a tmpfs: PATH[:OPTIONS], e.g. /run:size=64m."),
     click.option("-h", "--hostname", help="Container host name."),
     click.option("-v", "--volume", "volumes", multiple=True,
                  help="Bind mount /host:/ctr[:ro], named volume name:/ctr, or anonymous /ctr."),
@@ -72,7 +74,8 @@ def _request(image, command, kw):
         dns_search=kw["dns_search"], dns_options=kw["dns_options"], add_hosts=kw["add_hosts"],
         devices=kw["devices"], allow=kw["allow"], jail_params=kw["jail_params"],
         securelevel=kw["securelevel"], stop_signal=kw["stop_signal"], stop_timeout=kw["stop_timeout"],
-        depends_on=kw["depends_on"], cap_add=kw["cap_add"], cap_drop=kw["cap_drop"],
+        depends_on=kw["depends_on"], read_only=kw["read_only"], tmpfs=kw["tmpfs"],
+        cap_add=kw["cap_add"], cap_drop=kw["cap_drop"],
         privileged=kw["privileged"], security_opt=kw["security_opt"])
 
 
@@ -234,7 +237,8 @@ def ps_cmd(obj, all_, quiet, size, last, latest, filters, fmt, no_trunc):
     from ..filters import from_flags
     from .rows import ps_row
     flt = from_flags(list(filters), PS_FILTERS)
-    rows = [ps_row(c) for c in obj.api.containers.list(all=all_, filters=flt, limit=1 if latest else last)]
+    found = obj.api.containers.list(all=all_, filters=flt, limit=1 if latest else last)
+    rows = [ps_row(c, trunc=not no_trunc) for c in found]
     if no_trunc:
         for r in rows:
             r["ID"] = r["FullID"]
@@ -248,19 +252,13 @@ def ps_cmd(obj, all_, quiet, size, last, latest, filters, fmt, no_trunc):
             click.echo(out)
         return
     headers = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
-    cells = [[r["ID"], r["Image"], _quote(r["Command"], no_trunc), r["RunningFor"], r["Status"],
+    cells = [[r["ID"], r["Image"], r["Command"], r["RunningFor"], r["Status"],
               r["Ports"], r["Names"]] for r in rows]
     if size:
         headers.append("SIZE")
         for row, r in zip(cells, rows):
             row.append(r["Size"])
     click.echo(table(headers, cells))
-
-
-def _quote(cmd: str, no_trunc: bool) -> str:
-    if not no_trunc and len(cmd) > 20:
-        cmd = cmd[:19] + "…"
-    return f'"{cmd}"'
 
 
 @click.command("logs")

@@ -18,7 +18,7 @@ from ..lock import EngineLock
 from ..runtime.spec import ContainerSpec, Limits, Mount
 from ..runtime.security import plan_from_host_config
 from ..storage import props as P
-from . import etcfiles
+from . import etcfiles, readonly
 from ..net import networks as netops
 from .model import Container, load_containers, read_runtime
 from .remove import destroy_storage, storage_job
@@ -42,7 +42,8 @@ def runtime_spec(engine, c: Container) -> ContainerSpec:
         workdir=cfg.get("WorkingDir") or "/", tty=bool(cfg.get("Tty")),
         stdin_open=bool(cfg.get("OpenStdin")),
         mounts=[Mount(m["Source"], m["Destination"], not m.get("RW", True),
-                      "bind" if m["Type"] == "bind" else "volume") for m in c.spec.get("Mounts", [])],
+                      "bind" if m["Type"] == "bind" else "volume") for m in c.spec.get("Mounts", [])]
+        + [Mount("tmpfs", path, False, "tmpfs", opts) for path, opts in (host.get("Tmpfs") or {}).items()],
         limits=Limits(memory=host.get("Memory") or None,
                       cpus=(host.get("NanoCpus") or 0) / 1e9 or None, pids=host.get("PidsLimit") or None),
         network=_runtime_network(host.get("NetworkMode", "host")),
@@ -140,9 +141,11 @@ def _start_locked(engine, c: Container, spec: ContainerSpec, attach: bool,
                   prespawned: Prespawned | None) -> Started | None:
     if not c.spec.get("HostConfig", {}).get("AutoRemove"):
         _reconcile(engine, spec)
+    readonly.open_for_start(engine, c)
     if spec.network == "bridge":
         netops.ensure_bridges(engine, c)
     etcfiles.prepare(spec, engine.layout.container_dir(c.id), **netops.etc_files(engine, c))
+    readonly.seal(engine, c, spec)
     os.makedirs(spec.rundir, exist_ok=True)
     job = _job(engine, c, spec, attach)
     job_path = os.path.join(spec.rundir, "job.json")
@@ -303,6 +306,10 @@ def rename(engine, c: Container, new: str) -> None:
                            f'"{clash.id}". You have to remove (or rename) that container to be able '
                            "to reuse that name.")
         engine.zfs.set_props(c.dataset, {"jocker:container.name": new})
+        me = containers.get(c.id)
+        if me is not None:          # the members of its networks learn the new name
+            me.name = new
+            netops.refresh_members(engine, containers, set(me.spec.get("NetworkSettings", {}).get("Networks") or {}))
 
 
 def record_user_stop(engine, c: Container) -> None:

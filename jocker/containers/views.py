@@ -31,8 +31,10 @@ def status_text(c: Container, now: float | None = None) -> str:
 
 
 def command_text(c: Container) -> str:
-    words = [c.spec.get("Path", "")] + list(c.spec.get("Args", []))
-    return " ".join(words)
+    """The API's Command as moby lists it: Path, then the arguments, each
+    one holding a space in single quotes (daemon/list.go)."""
+    args = [f"'{a}'" if " " in a else a for a in c.spec.get("Args", [])]
+    return " ".join([c.spec.get("Path", ""), *args]) if args else c.spec.get("Path", "")
 
 
 def _matches(c: Container, st, filters: list[tuple[str, str]]) -> bool:

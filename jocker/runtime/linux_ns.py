@@ -20,6 +20,7 @@ from ..containers.identity import image_identity, process_env
 from ..envvars import merge_env
 from ..errors import JockerError
 from ..runner import Runner, default_runner
+from . import tmpfs
 from .base import ProcessCommand, RuntimeDriver
 
 TYPE_CHECKING = False    # typing's own constant costs the supervisor ~2 MB of RSS
@@ -40,9 +41,15 @@ def _spec_json(spec: ContainerSpec, store_dirs: list[str], console_fd: int | Non
         "env": process_env(spec.env, hostname=spec.hostname, tty=spec.tty, home=who.home),
         "uid": who.uid, "gid": who.gid, "groups": list(who.groups),
         "workdir": spec.workdir, "hostname": spec.hostname,
-        "mounts": [{"source": m.source, "target": m.target, "readonly": m.readonly, "kind": m.kind}
-                   for m in spec.mounts],
+        "mounts": [_mount_json(m) for m in spec.mounts],
     }
+
+
+def _mount_json(m) -> dict:
+    out = {"source": m.source, "target": m.target, "readonly": m.readonly, "kind": m.kind}
+    if m.kind == "tmpfs":
+        out["flags"], out["data"] = tmpfs.linux_mount(m.options)
+    return out
 
 
 class LinuxNamespaceDriver(RuntimeDriver):

@@ -108,7 +108,8 @@ def setup_mounts(spec, confinement):
     for m in spec.get("mounts", []):
         if m["kind"] == "tmpfs":
             target = safe_path(root, m["target"], make_dir=True)
-            mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
+            mount("tmpfs", target, "tmpfs", m.get("flags", MS_NOSUID | MS_NODEV),
+                  m.get("data", "mode=1777"))
             continue
         is_dir = os.path.isdir(m["source"])
         target = safe_path(root, m["target"], make_dir=is_dir, make_file=not is_dir)

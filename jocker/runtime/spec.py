@@ -17,6 +17,7 @@ class Mount:
     target: str            # absolute path inside the container
     readonly: bool = False
     kind: str = "bind"     # bind (nullfs on FreeBSD) | volume | tmpfs
+    options: str = ""      # tmpfs: Docker's --tmpfs options (runtime/tmpfs.py)
 
 
 @dataclass
