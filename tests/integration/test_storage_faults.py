@@ -11,7 +11,7 @@ import tarfile
 
 import pytest
 
-from conftest import JockerCLI
+from support import JockerCLI
 
 pytestmark = pytest.mark.reliability
 
