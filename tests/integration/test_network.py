@@ -334,3 +334,16 @@ def test_dns_add_host_hostname_publish_all_and_prune(jocker, busybox_image, tmp_
     out = jocker("network", "prune", "-f").stdout
     assert "tprune" in out and "bridge" not in out
     assert "bridge" in jocker("network", "ls", "--format", "{{.Name}}").stdout
+
+
+def test_hairpin_from_the_same_network(jocker, busybox_image, cleanup):
+    if open("/proc/sys/net/ipv4/ip_forward").read().strip() != "1":
+        pytest.skip("hairpin is routed back out of the bridge: needs net.ipv4.ip_forward=1, "
+                    "which the tests never change on the host")
+    port = _free_port()
+    cleanup += ["hpweb", "hpcli"]
+    jocker("run", "-d", "--name", "hpweb", "-p", f"{port}:80", busybox_image,
+           "sh", "-c", "mkdir -p /w && echo hairpin > /w/index.html && httpd -f -p 80 -h /w")
+    out = jocker("run", "--name", "hpcli", busybox_image, "wget", "-q", "-O-",
+                 f"http://{_host_address()}:{port}/").stdout
+    assert out == "hairpin\n"
