@@ -62,15 +62,15 @@ class LinuxNamespaceDriver(RuntimeDriver):
 
     def create(self, spec: ContainerSpec) -> None:
         os.makedirs(spec.rundir, exist_ok=True)
-        if _netns(spec):
-            self._net().setup(spec.net)
         for stale in ("init.pid",):
             try:
                 os.unlink(os.path.join(spec.rundir, stale))
             except FileNotFoundError:
                 pass
         with open(os.path.join(spec.rundir, "spec.json"), "w") as f:
-            json.dump(_spec_json(spec), f)
+            json.dump(_spec_json(spec), f)      # may refuse (unknown user): before any host object
+        if _netns(spec):
+            self._net().setup(spec.net)
 
     def console_command(self, spec: ContainerSpec, console_fd: int) -> ProcessCommand:
         """main_command for -t: nsinit makes the pty and sends its master on console_fd."""

@@ -70,10 +70,10 @@ def test_publish_tcp_reaches_httpd_from_localhost_and_host_address(jocker, busyb
     assert f"0.0.0.0:{port}->80/tcp" in jocker("ps", "--filter", "name=web").stdout
     assert jocker("port", "web").stdout == f"80/tcp -> 0.0.0.0:{port}\n"
     assert jocker("port", "web", "80").stdout == f"0.0.0.0:{port}\n"
-    objs = net_objects()
-    assert any(n.startswith(f"{NET_PREFIX}ns-") for n in objs["netns"])
+    mine = f"{NET_PREFIX}ns-{_inspect(jocker, 'web')['Id'][:12]}"
+    assert mine in net_objects()["netns"]
     jocker("rm", "-f", "web")
-    assert not any(n.startswith(f"{NET_PREFIX}ns-") for n in net_objects()["netns"])
+    assert mine not in net_objects()["netns"]
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
 
