@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import IS_FREEBSD, NET_PREFIX, net_objects
+from support import IS_FREEBSD, NET_PREFIX, net_objects
 
 pytestmark = pytest.mark.skipif(IS_FREEBSD, reason="the Linux network driver; tests/freebsd covers jails")
 
