@@ -315,13 +315,23 @@ class JailDriver(RuntimeDriver):
         argv = [sys.executable, "-S", jail_exec.__file__, json.dumps(plan)]
         return ProcessCommand(argv=argv, env={}, in_child=jail_exec.InJail(plan))
 
-    def main_command(self, spec: ContainerSpec) -> ProcessCommand:
-        """The plan create wrote: resolved once, no lookups in the supervisor."""
+    def _main_plan(self, spec: ContainerSpec) -> dict:
+        """The main process's plan create wrote: resolved once, no lookups in the supervisor."""
         try:
             with open(os.path.join(spec.rundir, PROCESS_FILE), encoding="utf-8") as f:
-                return self._process(json.load(f))
+                return json.load(f)
         except FileNotFoundError:
             raise JockerError(f"container {spec.id[:12]} has no jail: create it first") from None
+
+    def main_command(self, spec: ContainerSpec) -> ProcessCommand:
+        return self._process(self._main_plan(spec))
+
+    def health_command(self, spec: ContainerSpec, argv: list[str], main_pid: int | None) -> ProcessCommand:
+        """The main process's plan (identity, environment, workdir resolved at
+        create) with the probe's argv: no passwd lookup and no jls in the
+        supervisor per probe, and no identity module in its memory."""
+        plan = dict(self._main_plan(spec), argv=list(argv))
+        return self._process(plan)
 
     def exec_command(self, spec: ContainerSpec, argv: list[str], *, user: str, workdir: str,
                      env: list[str], tty: bool, main_pid: int | None) -> ProcessCommand:
