@@ -26,9 +26,12 @@ def check_signal(name: str) -> str:
     n = name.upper()
     if not n.startswith("SIG") and not n.isdigit():
         n = "SIG" + n
-    if n.isdigit() or hasattr(signal_mod, n):
+    if n.isdigit() and 0 < int(n) < signal_mod.NSIG:
         return n
-    raise UsageError(f"invalid signal {name!r}")
+    if not n.isdigit() and n.isalnum() and isinstance(getattr(signal_mod, n, None), signal_mod.Signals):
+        return n
+    raise UsageError(f"invalid signal {name!r}", hint="use a name such as SIGTERM or a number from 1 "
+                     f"to {signal_mod.NSIG - 1}")
 
 
 def _parse_volume(spec: str) -> tuple[str, str, bool]:

@@ -15,6 +15,7 @@ separate FreeBSD/jocker section, `Jocker`.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -166,8 +167,10 @@ class CreateRequest:
                  environ: dict[str, str] | None = None) -> "CreateRequest":
         """`environ` is the client's environment (`-e NAME` passes its value);
         `healthcheck` comes from parse_health_flags."""
-        if cpus is not None and cpus <= 0:
-            raise UsageError(f"invalid --cpus {cpus}: it must be greater than 0")
+        if cpus is not None and not (math.isfinite(cpus) and 0 < cpus <= 1 << 20):
+            raise UsageError(f"invalid --cpus {cpus}: it must be a number of CPUs greater than 0")
+        if stop_signal is not None and not stop_signal.strip():
+            raise UsageError("invalid --stop-signal '': give a signal name or number")
         config = ContainerConfig(
             Image=image, Cmd=list(command) or None,
             Entrypoint=None if entrypoint is None else ([entrypoint] if entrypoint else []),
@@ -203,6 +206,8 @@ class CreateRequest:
         if not self.config.Image:
             raise UsageError("an image is required")
         j, h = self.jocker, self.host
+        check_hostname(self.config.Hostname)
+        check_user(self.config.User)
         if j.JailSecurelevel is not None and not -1 <= j.JailSecurelevel <= 3:
             raise UsageError(f"invalid --securelevel {j.JailSecurelevel}: use -1, 0, 1, 2 or 3")
         from ..runtime.security import plan_security     # refuses unknown capabilities and options
@@ -271,6 +276,27 @@ def parse_restart(value: str) -> dict:
     return {"Name": name, "MaximumRetryCount": int(count or 0)}
 
 
+MAX_INT64 = (1 << 63) - 1
+MAX_ID = (1 << 31) - 1          # uids and gids, as Docker checks them
+
+
+def check_hostname(name: str) -> None:
+    """Linux refuses more than 64 bytes (HOST_NAME_MAX), jail(8) likewise;
+    RFC 1123 letters, digits, '-' and '.' only."""
+    if not name:
+        return
+    if len(name.encode()) > 64 or not all(c.isascii() and (c.isalnum() or c in "-._") for c in name) \
+            or name.startswith(("-", ".")):
+        raise UsageError(f"invalid hostname {name!r}: at most 64 letters, digits, '-', '_' and '.'")
+
+
+def check_user(user: str) -> None:
+    """--user NAME|UID[:GROUP|GID]: numeric ids within 0..2^31-1."""
+    for part in user.split(":", 1) if user else ():
+        if any(c in part for c in "\0\n/") or (part.isdigit() and int(part) > MAX_ID):
+            raise UsageError(f"invalid user {user!r}: uids and gids go from 0 to {MAX_ID}")
+
+
 def parse_health_flags(*, cmd: str | None = None, interval: str | None = None,
                        timeout: str | None = None, start_period: str | None = None,
                        start_interval: str | None = None, retries: int | None = None,
@@ -312,12 +338,17 @@ def parse_memory(value: str | None) -> int:
     if not value:
         return 0
     v = value.strip().lower()
-    unit = v[-1] if v[-1] in _SIZE else "b"
-    num = v[:-1] if v[-1] in _SIZE else v
+    unit = v[-1:] if v[-1:] in _SIZE else "b"
+    num = v[:-1] if v[-1:] in _SIZE else v
     try:
-        n = int(float(num) * _SIZE[unit])
-    except ValueError:
+        f = float(num)
+        if not math.isfinite(f) or f < 0:
+            raise ValueError
+        n = int(f * _SIZE[unit])
+    except (ValueError, OverflowError):
         raise UsageError(f"invalid --memory {value!r}: use a size like 512m or 2g") from None
+    if n > MAX_INT64:
+        raise UsageError(f"invalid --memory {value!r}: it is larger than any machine's memory")
     if n < MIN_MEMORY:
         raise UsageError(f"invalid --memory {value!r}: the minimum is 6m")
     return n
@@ -332,7 +363,7 @@ def parse_env(items: list[str], files: list[str], environ) -> list[str]:
     items = from_files + list(items)
     for item in items:
         key, sep, value = item.partition("=")
-        if not key or any(c in key for c in " \t\n\0"):
+        if not key or any(c in key for c in " \t\n\0") or "\0" in value:
             raise UsageError(f"invalid environment variable {item!r}")
         if not sep:
             if key in environ:

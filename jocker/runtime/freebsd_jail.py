@@ -235,7 +235,7 @@ class JailDriver(RuntimeDriver):
         draft = self._plan(spec)                   # validate everything before touching the host
         if draft.rctl_add and not self.racct_enabled():
             raise JockerError(RACCT_MSG)
-        identity = self._identity(spec.rootfs, spec.user)
+        identity = self._identity(spec.rootfs, spec.user, spec.group_add)
         os.makedirs(spec.rundir, mode=0o700, exist_ok=True)
         if not spec.devices:
             with _Flock(self.config.lock_path):
@@ -300,10 +300,10 @@ class JailDriver(RuntimeDriver):
             raise JockerError(f"jail {name} is not running")
         return int(out)
 
-    def _identity(self, root: str, user: str):
+    def _identity(self, root: str, user: str, group_add=()):
         from ..containers.identity import resolve
         return resolve(user, read_file_nofollow(root, "/etc/passwd"),
-                       read_file_nofollow(root, "/etc/group"))
+                       read_file_nofollow(root, "/etc/group"), group_add)
 
     def _env(self, spec: ContainerSpec, identity, extra: list[str], tty: bool) -> dict[str, str]:
         from ..containers.identity import process_env
@@ -338,7 +338,7 @@ class JailDriver(RuntimeDriver):
         # Docker's exec defaults to the container's user and workdir; env adds to the container's.
         if not argv:
             raise UsageError("no command specified")
-        identity = self._identity(spec.rootfs, user or spec.user)
+        identity = self._identity(spec.rootfs, user or spec.user, spec.group_add)
         wd = jp.container_path(workdir or spec.workdir or "/", "working directory")
         jid = self._jid(jp.jail_name(spec.id))
         process_env = self._env(spec, identity, env, tty)

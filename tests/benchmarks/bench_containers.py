@@ -185,7 +185,8 @@ def _unmount_under(d: Path | None) -> None:
 
 # -- 1. run --rm true ------------------------------------------------------------------
 def bench_run(sb: Sandbox, summary: Summary, podman: Podman) -> None:
-    jocker_argv = sb.jocker_argv("run", "--rm", "busybox:latest", "true")
+    # --network host on both sides: the same work (bench_network.py compares bridges)
+    jocker_argv = sb.jocker_argv("run", "--rm", "--network", "host", "busybox:latest", "true")
     peers = {"jocker run --rm busybox true": lambda: time_once(jocker_argv, env=sb.env)}
     log("setting up podman")
     podman_ok = podman.setup(sb.busybox_rootfs())
@@ -194,7 +195,7 @@ def bench_run(sb: Sandbox, summary: Summary, podman: Podman) -> None:
         peers["podman run --rm ... true"] = lambda: time_once(podman_argv)
     else:
         print(f"podman: unavailable ({podman.reason})")
-    traced = sb.trace_host_commands("run", "--rm", "busybox:latest", "true")
+    traced = sb.trace_host_commands("run", "--rm", "--network", "host", "busybox:latest", "true")
     lines = [cmd for _, cmd in traced]
     # The runner traces every try: the same write command twice in a row is a
     # retry after a "busy" answer (reads are never retried).
@@ -282,7 +283,7 @@ def bench_supervisor_rss(sb: Sandbox, summary: Summary, run_flags: tuple[str, ..
     what = " ".join(("jocker run -d", *run_flags, "busybox sleep 300"))
     try:
         for _ in range(SUPERVISORS):
-            ids.append(sb.jocker("run", "-d", *run_flags, "busybox:latest", "sleep", "300").stdout.strip())
+            ids.append(sb.jocker("run", "-d", "--network", "host", *run_flags, "busybox:latest", "sleep", "300").stdout.strip())
         time.sleep(1.0)                 # let each supervisor settle into its loop (and probe)
         rows, rss = [], []
         for cid in ids:
