@@ -50,6 +50,7 @@ def runtime_spec(engine, c: Container) -> ContainerSpec:
         net=netops.attachment_for(engine, c), devices=list(host.get("Devices") or []),
         allow=list(host.get("JailAllow") or []), jail_params=params,
         securelevel=host.get("JailSecurelevel"), security=plan_from_host_config(host),
+        health=health.schedule(cfg.get("Healthcheck"), cfg.get("Shell")),
         stop_signal=cfg.get("StopSignal") or "SIGTERM",
         stop_timeout=int(cfg.get("StopTimeout") if cfg.get("StopTimeout") is not None
                          else engine.config.int("stop_timeout")))
@@ -198,7 +199,6 @@ def _job(engine, c: Container, spec: ContainerSpec, attach: bool) -> dict:
         "autoremove": bool(c.host.get("AutoRemove")), "attach": attach,
         "log_path": log_path(engine, c), "stop_signal": spec.stop_signal,
         "stop_timeout": spec.stop_timeout, "state": c.state,
-        "healthcheck": health.schedule(c.config.get("Healthcheck"), c.config.get("Shell")),
     })
     return job
 

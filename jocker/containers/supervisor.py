@@ -141,6 +141,7 @@ class Supervisor:
         s["mounts"] = [SimpleNamespace(**m) for m in s.get("mounts", [])]
         s["limits"] = SimpleNamespace(**s.get("limits", {}))
         s["short_id"] = s["id"][:12]
+        s.setdefault("health", None)       # a job written before healthchecks existed
         return SimpleNamespace(**s)
 
     def report(self, *words) -> None:
@@ -398,8 +399,8 @@ class Supervisor:
         return 128 - code if code < 0 else code
 
     def _health_start(self) -> None:
-        """Probe on the schedule the job carries (see health.py), if any."""
-        sched = self.job.get("healthcheck")
+        """Probe on the schedule the spec carries (see health.py), if any."""
+        sched = self.spec.health
         if sched:
             from .health import Monitor
             self.health = Monitor(sched, self.rundir, self.sel,

@@ -53,6 +53,8 @@ class ContainerSpec:
     security: dict = field(default_factory=plan_security)
     stop_signal: str = "SIGTERM"
     stop_timeout: int = 10
+    # containers/health.schedule(): the probe the supervisor runs, None without a healthcheck
+    health: dict | None = None
 
     @property
     def short_id(self) -> str:
