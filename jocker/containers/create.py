@@ -12,7 +12,8 @@ from ..envvars import merge_env
 from ..ids import below, new_id, pick
 from ..engine_api.requests import CreateRequest
 from ..errors import Conflict, JockerError, NotFound, NotImplementedYet, UsageError
-from ..images.imageconfig import DEFAULT_PATH, now_rfc3339
+from ..images.imageconfig import DEFAULT_PATH
+from ..times import now_rfc3339
 from ..storage import props as P
 from .model import Container, load_containers
 from .volumes import check_volume_target, copy_up, create_volume

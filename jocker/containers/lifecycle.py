@@ -301,7 +301,7 @@ def reconcile_orphans(engine, containers: dict[str, Container]) -> list[str]:
     (SIGKILL, power loss): make the world match what `ps` will say. Linux
     containers died with their supervisor; a FreeBSD jail survives it, so it is
     removed here. Records exit status 255 (unknown) and the time we noticed."""
-    from ..images.imageconfig import now_rfc3339
+    from ..times import now_rfc3339
     fixed = []
     for c in containers.values():
         if c.runtime or not c.state.get("StartedAt") or c.finished_cleanly:

@@ -23,24 +23,15 @@ import sys
 import time
 
 from .. import process
+from ..atomic import write_json
 from ..errors import start_status
+from ..times import now_rfc3339
 from ..runner import Runner
 from . import frames
 
 MAX_BACKOFF = 60.0
 ALREADY_RUNNING = "the container is already running"
 LINE_LIMIT = 16 * 1024
-
-
-def now_rfc3339() -> str:
-    t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int((t % 1) * 1e9):09d}Z"
-
-
-def _write_json(path: str, obj) -> None:
-    with open(path + ".tmp", "w") as f:
-        json.dump(obj, f)
-    os.replace(path + ".tmp", path)
 
 
 class LogWriter:
@@ -124,7 +115,7 @@ class Supervisor:
                 self.ready = None
 
     def _status(self, status: str) -> None:
-        _write_json(os.path.join(self.rundir, "supervisor.json"),
+        write_json(os.path.join(self.rundir, "supervisor.json"),
                     {"pid": os.getpid(), "main_pid": self.main_pid, "status": status,
                      "started_at": self.state.get("StartedAt", ""),
                      "restart_count": self.state.get("RestartCount", 0)})

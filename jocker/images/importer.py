@@ -17,7 +17,8 @@ from typing import IO
 
 from ..errors import UsageError
 from ..runner import Runner
-from .imageconfig import new_config, now_rfc3339
+from ..times import now_rfc3339
+from .imageconfig import new_config
 from .state import Image, default_tag
 from .store import ImageStore
 from .tarcheck import scan

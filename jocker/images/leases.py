@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 
+from ..atomic import write_json
+
 
 class Lease:
     def __init__(self, rundir: str):
@@ -36,10 +38,7 @@ class Lease:
             self._write()
 
     def _write(self) -> None:
-        tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(sorted(self.ids), f)
-        os.replace(tmp, self.path)
+        write_json(self.path, sorted(self.ids))
 
 
 def leased(rundir: str) -> dict[str, int]:

@@ -16,7 +16,7 @@ from ..layout import LAYER_SNAP, Layout
 from ..reference import DEFAULT_TAG, looks_like_id, parse_reference
 from ..storage import props as P
 from ..storage.base import Dataset
-from .imageconfig import parse_time
+from ..times import parse_time
 
 
 @dataclass
