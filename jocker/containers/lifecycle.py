@@ -225,7 +225,7 @@ def stop(engine, c: Container, timeout: int | None = None, *, by_user: bool = Tr
         with open(os.path.join(rundir, "stop-by-system"), "w") as f:
             f.write("shutdown\n")
     if sig:
-        from .create import check_signal
+        from ..signals import check_signal
         with open(os.path.join(rundir, "stop-signal"), "w") as f:
             f.write(check_signal(sig) + "\n")
     try:
@@ -238,8 +238,7 @@ def stop(engine, c: Container, timeout: int | None = None, *, by_user: bool = Tr
 
 
 def kill(engine, c: Container, sig: str = "SIGKILL") -> None:
-    from .create import check_signal
-    from ..containers.supervisor import _signum
+    from ..signals import check_signal, signum as _signum
     rt = read_runtime(engine.layout, c.id)
     if not rt or rt.get("status") != "running":
         raise Conflict(f"Cannot kill container: {c.name}: Container {c.id} is not running")

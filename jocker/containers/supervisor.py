@@ -25,6 +25,7 @@ import time
 from .. import process
 from ..atomic import write_json
 from ..errors import start_status
+from ..signals import signum as signal_number
 from ..times import now_rfc3339
 from ..runner import Runner
 from . import frames
@@ -389,7 +390,7 @@ class Supervisor:
                 name = f.read().strip()
         except OSError:
             name = self.job.get("stop_signal", "SIGTERM")
-        signum = _signum(name)
+        signum = signal_number(name)
         self._signal_main(signum)
         self.stop_deadline = time.monotonic() + float(self._stop_timeout())
 
@@ -480,13 +481,6 @@ class Supervisor:
             elif kind == frames.RESIZE and self.master is not None:
                 rows, cols = (int(x) for x in payload.split())
                 _set_winsize(self.master, rows, cols)
-
-
-def _signum(name: str) -> int:
-    name = str(name).upper()
-    if name.isdigit():
-        return int(name)
-    return int(getattr(signal, name if name.startswith("SIG") else "SIG" + name, signal.SIGTERM))
 
 
 def _set_winsize(fd: int, rows: int, cols: int) -> None:

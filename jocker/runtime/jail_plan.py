@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import posixpath
 import re
-import signal as _signal
 from dataclasses import dataclass, field
 
 from ..errors import CannotRun, InvalidName, UsageError
+from ..signals import short_name
 from ..templates import jailquote, render
 from .base import ProcessCommand
 from .spec import ContainerSpec, Limits, Mount
@@ -391,11 +391,7 @@ def jail_exists_command(name: str) -> list[str]:
 
 def signal_command(name: str, signum: int) -> list[str]:
     """pkill -j takes a jail name or JID [I pkill.c jail_getid]."""
-    try:
-        sig = _signal.Signals(signum).name[3:]   # names travel well; numbers differ by OS
-    except ValueError:
-        sig = str(int(signum))
-    return ["pkill", f"-{sig}", "-j", name]
+    return ["pkill", f"-{short_name(signum)}", "-j", name]
 
 
 def pids_command(name: str) -> list[str]:

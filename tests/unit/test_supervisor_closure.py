@@ -1,0 +1,53 @@
+"""The supervisor lives as long as its container, one per container: what it
+imports is its memory (budget 12 MB RSS, see tests/benchmarks). This pins
+its import closure on both runtimes, so growth shows up as a failing diff."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import jocker
+
+ROOT = os.path.dirname(os.path.dirname(jocker.__file__))
+
+PROBE = r"""
+import json, os, sys
+d = sys.argv[2]
+from jocker.containers.supervisor import Supervisor
+job = {"runtime": sys.argv[1], "rundir": d, "log_path": os.path.join(d, "log"),
+       "spec": {"id": "a" * 64, "name": "t", "rootfs": "/nonexistent", "rundir": d, "argv": ["/bin/sh"]}}
+sup = Supervisor(job, -1)
+sup._status("running")
+print(json.dumps(sorted(sys.modules)))
+"""
+
+COMMON = {"jocker", "jocker.atomic", "jocker.containers", "jocker.containers.frames",
+          "jocker.containers.supervisor", "jocker.envvars", "jocker.errors", "jocker.process",
+          "jocker.runner", "jocker.runtime", "jocker.runtime.base", "jocker.signals", "jocker.times"}
+JOCKER_MODULES = {
+    "linux": COMMON | {"jocker.runtime.linux_ns"},
+    # Known weight on FreeBSD: the jail driver brings logging, and the plan's
+    # dataclasses bring inspect (~2.5 MB more RSS measured on the workbench).
+    "jail": COMMON | {"jocker.lock", "jocker.runtime.freebsd_jail", "jocker.runtime.jail_plan",
+                     "jocker.runtime.spec", "jocker.templates"},
+}
+NEVER = {"click", "jinja2", "subprocess", "datetime", "typing", "jocker.engine", "jocker.engine_api",
+         "jocker.config", "jocker.images", "jocker.storage", "jocker.build"}
+NOT_ON_LINUX = {"dataclasses", "inspect", "logging", "threading"}
+
+
+@pytest.mark.parametrize("runtime", ["linux", "jail"])
+def test_supervisor_import_closure(runtime, tmp_path):
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    out = subprocess.run([sys.executable, "-S", "-c", PROBE, runtime, str(tmp_path)],
+                         capture_output=True, text=True, env=env, check=True)
+    modules = set(json.loads(out.stdout))
+    assert {m for m in modules if m.startswith("jocker")} == JOCKER_MODULES[runtime]
+    assert not modules & NEVER
+    if runtime == "linux":
+        assert not modules & NOT_ON_LINUX
