@@ -13,6 +13,7 @@ import json
 import os
 
 from ..atomic import write_json
+from ..process import pid_alive
 
 
 class Lease:
@@ -52,17 +53,13 @@ def leased(rundir: str) -> dict[str, int]:
     for name in names:
         if not name.endswith(".json"):
             continue
-        try:
-            pid = int(name[:-5])
-            os.kill(pid, 0)
-        except (ValueError, ProcessLookupError):
+        if not pid_alive(name[:-5]):
             try:
                 os.unlink(os.path.join(d, name))      # its process is gone
             except OSError:
                 pass
             continue
-        except PermissionError:
-            pass
+        pid = int(name[:-5])
         try:
             with open(os.path.join(d, name)) as f:
                 for image_id in json.load(f):
