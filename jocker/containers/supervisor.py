@@ -23,6 +23,7 @@ import sys
 import time
 
 from .. import process
+from .. import rundir as RD
 from ..atomic import write_json
 from ..errors import start_status
 from ..signals import signum as signal_number
@@ -82,6 +83,10 @@ class Supervisor:
         self.decoders: dict[socket.socket, frames.Decoder] = {}
         self.stop_requested = False
         self.stop_deadline: float | None = None
+        self.stop_signal: str | None = None        # a control `stop` may override these
+        self.stop_timeout: float | None = None
+        self.stop_by_system = False
+        self.controls: list[socket.socket] = []   # control connections: no output sent
         self.state = dict(job.get("state") or {})
         self.proc: process.Process | None = None
         self.main_pid: int | None = None
@@ -116,7 +121,7 @@ class Supervisor:
                 self.ready = None
 
     def _status(self, status: str) -> None:
-        write_json(os.path.join(self.rundir, "supervisor.json"),
+        write_json(RD.path(self.rundir, RD.SUPERVISOR_JSON),
                     {"pid": os.getpid(), "main_pid": self.main_pid, "status": status,
                      "started_at": self.state.get("StartedAt", ""),
                      "restart_count": self.state.get("RestartCount", 0)})
@@ -136,7 +141,7 @@ class Supervisor:
         """One supervisor per container: an exclusive lock held for our whole
         life, so two racing `start`s cannot run the container twice."""
         import fcntl
-        self._lock_fd = os.open(os.path.join(self.rundir, "supervisor.lock"),
+        self._lock_fd = os.open(RD.path(self.rundir, RD.SUPERVISOR_LOCK),
                                 os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -153,8 +158,8 @@ class Supervisor:
         signal.signal(signal.SIGINT, self._on_stop)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        listener = self._listen()        # first: whoever sees our status can reach us
         self._status("starting")
-        listener = self._listen()
         self.report("listening")
         if self.job.get("attach"):
             self._wait_for_client(listener, 30.0)
@@ -179,7 +184,7 @@ class Supervisor:
             self._save_state()
             started = time.monotonic()
             code = self._pump()
-            by_system = os.path.exists(os.path.join(self.rundir, "stop-by-system"))
+            by_system = self.stop_by_system
             self.state.update({"ExitCode": code, "FinishedAt": now_rfc3339(),
                                "UserStopped": self.stop_requested and not by_system})
             self._save_state()
@@ -192,7 +197,7 @@ class Supervisor:
             self._teardown()
             if self._sleep_unless_stopped(backoff):
                 # Stopped while waiting to restart: that stop is the user's too.
-                by_system = os.path.exists(os.path.join(self.rundir, "stop-by-system"))
+                by_system = self.stop_by_system
                 self.state["UserStopped"] = not by_system
                 self._save_state()
                 break
@@ -231,8 +236,16 @@ class Supervisor:
         while time.monotonic() < end:
             if self.stop_requested:
                 return True
-            time.sleep(min(0.05, end - time.monotonic()))
+            self._serve_clients(max(0.0, min(0.05, end - time.monotonic())))
         return self.stop_requested
+
+    def _serve_clients(self, timeout: float) -> None:
+        """Accept connections and read control messages while no container runs."""
+        for key, _ in self.sel.select(timeout):
+            if key.data == "listener":
+                self._accept(key.fileobj)
+            elif key.data == "client":
+                self._from_client(key.fileobj)
 
     def _teardown(self) -> None:
         try:
@@ -257,11 +270,9 @@ class Supervisor:
             except OSError:
                 pass
         listener.close()
-        for name in ("supervisor.json", "attach.sock", "stop-by-system", "stop-timeout", "stop-signal"):
-            try:
-                os.unlink(os.path.join(self.rundir, name))
-            except FileNotFoundError:
-                pass
+        for c in list(self.controls):
+            c.close()
+        RD.remove_running_files(self.rundir)
         self.report("exited", code)
 
     # -- the container process ------------------------------------------------
@@ -385,21 +396,15 @@ class Supervisor:
         return True
 
     def _send_stop_signal(self) -> None:
-        try:                 # `stop -s SIG` overrides the container's stop signal
-            with open(os.path.join(self.rundir, "stop-signal")) as f:
-                name = f.read().strip()
-        except OSError:
-            name = self.job.get("stop_signal", "SIGTERM")
-        signum = signal_number(name)
-        self._signal_main(signum)
-        self.stop_deadline = time.monotonic() + float(self._stop_timeout())
+        # `stop -s SIG` overrides the container's stop signal
+        name = self.stop_signal or self.job.get("stop_signal", "SIGTERM")
+        self._signal_main(signal_number(name))
+        self.stop_deadline = time.monotonic() + self._stop_timeout()
 
     def _stop_timeout(self) -> float:
-        try:
-            with open(os.path.join(self.rundir, "stop-timeout")) as f:
-                return float(f.read().strip())
-        except (OSError, ValueError):
-            return float(self.job.get("stop_timeout", 10))
+        if self.stop_timeout is not None:
+            return float(self.stop_timeout)
+        return float(self.job.get("stop_timeout", 10))
 
     def _signal_main(self, signum: int) -> None:
         signal_main = getattr(self.driver, "signal_main", None)
@@ -416,7 +421,7 @@ class Supervisor:
 
     # -- attach clients ---------------------------------------------------------
     def _listen(self) -> socket.socket:
-        path = os.path.join(self.rundir, "attach.sock")
+        path = RD.path(self.rundir, RD.ATTACH_SOCK)
         try:
             os.unlink(path)
         except FileNotFoundError:
@@ -424,7 +429,7 @@ class Supervisor:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         # Bind by a relative name: socket paths are limited to ~104 bytes.
         os.chdir(self.rundir)
-        s.bind("attach.sock")
+        s.bind(RD.ATTACH_SOCK)
         os.chdir("/")
         os.chmod(path, 0o600)
         s.listen(8)
@@ -450,8 +455,11 @@ class Supervisor:
         self.sel.register(conn, selectors.EVENT_READ, "client")
 
     def _drop(self, conn: socket.socket) -> None:
-        if conn in self.clients:
-            self.clients.remove(conn)
+        if conn in self.clients or conn in self.controls:
+            if conn in self.clients:
+                self.clients.remove(conn)
+            else:
+                self.controls.remove(conn)
             try:
                 self.sel.unregister(conn)
             except (KeyError, ValueError):
@@ -481,6 +489,47 @@ class Supervisor:
             elif kind == frames.RESIZE and self.master is not None:
                 rows, cols = (int(x) for x in payload.split())
                 _set_winsize(self.master, rows, cols)
+            elif kind == frames.CONTROL:
+                if conn in self.clients:         # a control connection gets no output
+                    self.clients.remove(conn)
+                    self.controls.append(conn)
+                try:
+                    self.control(json.loads(payload))
+                    reply = b"ok"
+                except Exception as e:           # a bad message must not kill the container
+                    reply = f"error {e}".encode()
+                try:
+                    conn.sendall(frames.encode(frames.REPLY, reply))
+                except OSError:
+                    self._drop(conn)
+
+    def control(self, msg: dict) -> None:
+        """The engine's control messages:
+            {"op": "stop", "timeout": s|null, "signal": name|null, "by": "user"|"system"}
+            {"op": "kill", "signal": number}   SIGKILL: everything at once, no restart
+            {"op": "resize", "rows": r, "cols": c}
+        SIGTERM to the supervisor stays a stop with the container's defaults."""
+        op = msg.get("op")
+        if op == "stop":
+            if msg.get("signal"):
+                self.stop_signal = str(msg["signal"])
+            if msg.get("timeout") is not None:
+                self.stop_timeout = float(msg["timeout"])
+                if self.stop_deadline is not None:     # already stopping: a shorter grace wins
+                    self.stop_deadline = min(self.stop_deadline, time.monotonic() + self.stop_timeout)
+            self.stop_by_system = msg.get("by") == "system"
+            self.stop_requested = True
+        elif op == "kill":
+            signum = int(msg["signal"])
+            if signum == signal.SIGKILL:
+                self.control({"op": "stop", "timeout": 0})
+            else:
+                self._signal_main(signum)
+        elif op == "resize":
+            if self.master is not None:
+                _set_winsize(self.master, int(msg["rows"]), int(msg["cols"]))
+        else:
+            raise ValueError(f"unknown control message {op!r}")
 
 
 def _set_winsize(fd: int, rows: int, cols: int) -> None:
@@ -517,7 +566,7 @@ def main() -> None:
         os.close(devnull)
     with open(job_path) as f:
         job = json.load(f)
-    err = os.open(os.path.join(job["rundir"], "supervisor.err"),
+    err = os.open(RD.path(job["rundir"], RD.SUPERVISOR_ERR),
                   os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(err, 1)
     os.dup2(err, 2)

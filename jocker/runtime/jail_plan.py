@@ -12,6 +12,7 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 
+from .. import rundir as RD
 from ..errors import CannotRun, InvalidName, UsageError
 from ..signals import short_name
 from ..templates import jailquote, render
@@ -96,16 +97,16 @@ def jail_name(container_id: str) -> str:
 
 
 def conf_path(rundir: str) -> str:
-    return posixpath.join(rundir, "jail.conf")
+    return posixpath.join(rundir, RD.JAIL_CONF)
 
 
 def fstab_path(rundir: str) -> str:
-    return posixpath.join(rundir, "fstab")
+    return posixpath.join(rundir, RD.FSTAB)
 
 
 def ruleset_record_path(rundir: str) -> str:
     """Where the driver records a per-container devfs ruleset number."""
-    return posixpath.join(rundir, "devfs_ruleset")
+    return posixpath.join(rundir, RD.DEVFS_RULESET)
 
 
 def _check_fstab_word(what: str, path: str) -> None:

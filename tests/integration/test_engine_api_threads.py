@@ -102,3 +102,32 @@ def test_images_and_volumes_return_numbers(api, cleanup):
         api.volumes.remove(name)
     df = api.system.df()
     assert {r["Type"] for r in df["summary"]} == {"Images", "Containers", "Local Volumes"}
+
+
+def test_control_messages_over_the_supervisor_socket(api, engine, cleanup, wait_for):
+    """stop, kill and resize travel over the supervisor's socket; no stop files."""
+    from jocker import rundir as RD
+    from jocker.containers import control
+    cleanup.append("api-ctl")
+    cid, _ = api.containers.run(CreateRequest.from_api(
+        {"Image": "busybox:latest", "Tty": True,
+         "Cmd": ["sh", "-c", "trap 'echo got-hup' HUP; trap 'exit 7' USR1; "
+                 "while :; do stty size; sleep 0.2; done"]},
+        name="api-ctl"), detach=True)
+    rundir = engine.layout.container_rundir(cid)
+    api.containers.kill("api-ctl", "HUP")
+    assert wait_for(lambda: any("got-hup" in e["log"] for e in api.containers.logs("api-ctl")))
+    from jocker.containers import lifecycle
+    lifecycle.resize(engine, api.containers.get("api-ctl"), 33, 77)
+    assert wait_for(lambda: any("33 77" in e["log"] for e in api.containers.logs("api-ctl")))
+    with pytest.raises(JockerError) as info:
+        control.send(rundir, {"op": "explode"})
+    assert "unknown control message" in str(info.value)
+    assert api.containers.inspect("api-ctl")["State"]["Running"]
+    api.containers.stop("api-ctl", timeout=20, signal="SIGUSR1")   # the trap exits 7 at once
+    state = api.containers.inspect("api-ctl")["State"]
+    assert not state["Running"] and state["ExitCode"] == 7
+    assert sorted(os.listdir(rundir)) == sorted(set(os.listdir(rundir)) - {RD.SUPERVISOR_JSON, RD.ATTACH_SOCK})
+    assert not [n for n in os.listdir(rundir) if n.startswith("stop-")]
+    with pytest.raises(control.NotListening):
+        control.send(rundir, {"op": "stop"}, wait=0.1)

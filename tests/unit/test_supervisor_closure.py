@@ -28,7 +28,8 @@ print(json.dumps(sorted(sys.modules)))
 
 COMMON = {"jocker", "jocker.atomic", "jocker.containers", "jocker.containers.frames",
           "jocker.containers.supervisor", "jocker.envvars", "jocker.errors", "jocker.process",
-          "jocker.runner", "jocker.runtime", "jocker.runtime.base", "jocker.signals", "jocker.times"}
+          "jocker.rundir", "jocker.runner", "jocker.runtime", "jocker.runtime.base", "jocker.signals",
+          "jocker.times"}
 JOCKER_MODULES = {
     "linux": COMMON | {"jocker.runtime.linux_ns"},
     # Known weight on FreeBSD: the jail driver brings logging, and the plan's
@@ -51,3 +52,10 @@ def test_supervisor_import_closure(runtime, tmp_path):
     assert not modules & NEVER
     if runtime == "linux":
         assert not modules & NOT_ON_LINUX
+
+
+def test_nsinit_names_the_run_dir_file_as_rundir_does():
+    """nsinit runs as a standalone script and cannot import jocker.rundir."""
+    from jocker import rundir
+    from jocker.runtime import nsinit
+    assert nsinit.INIT_PID == rundir.INIT_PID
