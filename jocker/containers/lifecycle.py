@@ -5,7 +5,6 @@ than the user asked for."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -19,6 +18,7 @@ from ..lock import EngineLock
 from ..runtime.spec import ContainerSpec, Limits, Mount
 from ..storage import props as P
 from . import etcfiles
+from .job import Job
 from .model import Container, load_containers, read_runtime
 from .remove import destroy_storage, storage_job
 from .supervisor import ALREADY_RUNNING
@@ -135,10 +135,8 @@ def _start_locked(engine, c: Container, spec: ContainerSpec, attach: bool,
         cleanup(engine, spec)
     etcfiles.prepare(spec, engine.layout.container_dir(c.id))
     os.makedirs(spec.rundir, exist_ok=True)
-    job = _job(engine, c, spec, attach)
     job_path = RD.path(spec.rundir, RD.JOB_JSON)
-    with open(job_path, "w") as f:
-        json.dump(job, f)
+    _job(engine, c, spec, attach).save(job_path)
     if prespawned is not None:
         prespawned.hand_over(job_path)
         proc, ready = prespawned.proc, prespawned.ready
@@ -175,18 +173,14 @@ def _supervisor_error(spec: ContainerSpec) -> str:
         return "the supervisor exited"
 
 
-def _job(engine, c: Container, spec: ContainerSpec, attach: bool) -> dict:
+def _job(engine, c: Container, spec: ContainerSpec, attach: bool) -> Job:
     from dataclasses import asdict
-    job = storage_job(engine, c)
-    job.update({
-        "id": c.id, "name": c.name, "rundir": spec.rundir, "spec": asdict(spec),
-        "runtime": engine.config.runtime_name(), "devfs_ruleset": engine.config.int("devfs_ruleset"),
-        "restart": c.host.get("RestartPolicy") or {"Name": "no"},
-        "autoremove": bool(c.host.get("AutoRemove")), "attach": attach,
-        "log_path": log_path(engine, c), "stop_signal": spec.stop_signal,
-        "stop_timeout": spec.stop_timeout, "state": c.state,
-    })
-    return job
+    return Job(id=c.id, name=c.name, rundir=spec.rundir, runtime=engine.config.runtime_name(),
+               spec=asdict(spec), devfs_ruleset=engine.config.int("devfs_ruleset"),
+               restart=c.host.get("RestartPolicy") or {"Name": "no"},
+               autoremove=bool(c.host.get("AutoRemove")), attach=attach, log_path=log_path(engine, c),
+               stop_signal=spec.stop_signal, stop_timeout=spec.stop_timeout, state=c.state,
+               storage=storage_job(engine, c))
 
 
 def log_path(engine, c: Container) -> str:

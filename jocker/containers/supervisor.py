@@ -30,6 +30,7 @@ from ..signals import signum as signal_number
 from ..times import now_rfc3339
 from ..runner import Runner
 from . import frames
+from .job import Job
 
 MAX_BACKOFF = 60.0
 ALREADY_RUNNING = "the container is already running"
@@ -69,15 +70,15 @@ class LogWriter:
 
 
 class Supervisor:
-    def __init__(self, job: dict, ready_fd: int, job_path: str = ""):
-        self.job = job
+    def __init__(self, job: Job | dict, ready_fd: int, job_path: str = ""):
+        self.job = job = job if isinstance(job, Job) else Job.from_dict(job)
         self.job_path = job_path
         self.ready = os.fdopen(ready_fd, "w", buffering=1) if ready_fd >= 0 else None
-        self.rundir = job["rundir"]
+        self.rundir = job.rundir
         self.runner = Runner()
         self.driver = self._driver()
         self.spec = self._spec()
-        self.log = LogWriter(job["log_path"])
+        self.log = LogWriter(job.log_path)
         self.sel = selectors.DefaultSelector()
         self.clients: list[socket.socket] = []
         self.decoders: dict[socket.socket, frames.Decoder] = {}
@@ -87,7 +88,7 @@ class Supervisor:
         self.stop_timeout: float | None = None
         self.stop_by_system = False
         self.controls: list[socket.socket] = []   # control connections: no output sent
-        self.state = dict(job.get("state") or {})
+        self.state = dict(job.state)
         self.proc: process.Process | None = None
         self.main_pid: int | None = None
         self.stdin_w: int | None = None
@@ -95,10 +96,10 @@ class Supervisor:
 
     # -- setup ---------------------------------------------------------------
     def _driver(self):
-        if self.job["runtime"] == "jail":
+        if self.job.runtime == "jail":
             from ..runtime.freebsd_jail import JailDriver
             from ..runtime.jail_plan import JailConfig
-            n = int(self.job.get("devfs_ruleset", 100))
+            n = self.job.devfs_ruleset
             return JailDriver(self.runner, JailConfig(base_ruleset=n, vnet_ruleset=n + 1))
         from ..runtime.linux_ns import LinuxNamespaceDriver
         return LinuxNamespaceDriver(self.runner)
@@ -107,7 +108,7 @@ class Supervisor:
         """The ContainerSpec as plain attributes: dataclasses (and the inspect
         module behind them) would cost the supervisor megabytes of RSS."""
         from types import SimpleNamespace
-        s = dict(self.job["spec"])
+        s = dict(self.job.spec)
         s["mounts"] = [SimpleNamespace(**m) for m in s.get("mounts", [])]
         s["limits"] = SimpleNamespace(**s.get("limits", {}))
         s["short_id"] = s["id"][:12]
@@ -127,12 +128,13 @@ class Supervisor:
                      "restart_count": self.state.get("RestartCount", 0)})
 
     def _save_state(self) -> None:
-        if self.job.get("autoremove"):
+        if self.job.autoremove:
             return          # the dataset is about to go: save the zfs writes
         from ..storage import make_driver
         from ..storage import props as P
         try:
-            make_driver(self.job.get("zfs_driver", "cli"), self.runner).set_props(self.job["dataset"], P.encode_json("container.state", self.state))
+            make_driver(self.job.storage.get("zfs_driver", "cli"), self.runner).set_props(
+                self.job.storage["dataset"], P.encode_json("container.state", self.state))
         except Exception as e:      # never let bookkeeping kill the container
             self.log.write("stderr", f"jocker: could not record state: {e}\n".encode())
 
@@ -161,7 +163,7 @@ class Supervisor:
         listener = self._listen()        # first: whoever sees our status can reach us
         self._status("starting")
         self.report("listening")
-        if self.job.get("attach"):
+        if self.job.attach:
             self._wait_for_client(listener, 30.0)
         backoff = 0.1
         first = True
@@ -206,7 +208,7 @@ class Supervisor:
         return code
 
     def _create(self) -> None:
-        if self.job["runtime"] != "jail":
+        if self.job.runtime != "jail":
             self.driver.create(self.spec)
             return
         # jail.conf is rendered with jinja2: in a short-lived helper, so this
@@ -222,7 +224,7 @@ class Supervisor:
     def _should_restart(self, code: int) -> bool:
         if self.stop_requested:
             return False
-        policy = self.job.get("restart") or {"Name": "no"}
+        policy = self.job.restart
         name = policy.get("Name", "no")
         if name in ("always", "unless-stopped"):
             return True
@@ -257,10 +259,10 @@ class Supervisor:
     def _finish(self, code: int, listener: socket.socket) -> None:
         self.log.flush()
         self._teardown()
-        if self.job.get("autoremove"):
+        if self.job.autoremove:
             from .remove import destroy_storage
             try:
-                destroy_storage(self.runner, self.job)
+                destroy_storage(self.runner, self.job.storage)
             except Exception as e:
                 self.report("error", 125, f"could not remove the container: {e}")
         for c in list(self.clients):
@@ -397,14 +399,14 @@ class Supervisor:
 
     def _send_stop_signal(self) -> None:
         # `stop -s SIG` overrides the container's stop signal
-        name = self.stop_signal or self.job.get("stop_signal", "SIGTERM")
+        name = self.stop_signal or self.job.stop_signal
         self._signal_main(signal_number(name))
         self.stop_deadline = time.monotonic() + self._stop_timeout()
 
     def _stop_timeout(self) -> float:
         if self.stop_timeout is not None:
             return float(self.stop_timeout)
-        return float(self.job.get("stop_timeout", 10))
+        return float(self.job.stop_timeout)
 
     def _signal_main(self, signum: int) -> None:
         signal_main = getattr(self.driver, "signal_main", None)
@@ -564,9 +566,8 @@ def main() -> None:
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.close(devnull)
-    with open(job_path) as f:
-        job = json.load(f)
-    err = os.open(RD.path(job["rundir"], RD.SUPERVISOR_ERR),
+    job = Job.load(job_path)
+    err = os.open(RD.path(job.rundir, RD.SUPERVISOR_ERR),
                   os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(err, 1)
     os.dup2(err, 2)

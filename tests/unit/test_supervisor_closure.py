@@ -27,7 +27,7 @@ print(json.dumps(sorted(sys.modules)))
 """
 
 COMMON = {"jocker", "jocker.atomic", "jocker.containers", "jocker.containers.frames",
-          "jocker.containers.supervisor", "jocker.envvars", "jocker.errors", "jocker.process",
+          "jocker.containers.job", "jocker.containers.supervisor", "jocker.envvars", "jocker.errors", "jocker.process",
           "jocker.rundir", "jocker.runner", "jocker.runtime", "jocker.runtime.base", "jocker.signals",
           "jocker.times"}
 JOCKER_MODULES = {
@@ -59,3 +59,16 @@ def test_nsinit_names_the_run_dir_file_as_rundir_does():
     from jocker import rundir
     from jocker.runtime import nsinit
     assert nsinit.INIT_PID == rundir.INIT_PID
+
+
+def test_job_round_trips_and_reads_older_jobs(tmp_path):
+    from jocker.containers.job import Job
+    job = Job(id="a" * 64, name="web", rundir=str(tmp_path), spec={"id": "a" * 64, "argv": ["/bin/sh"]},
+              log_path=str(tmp_path / "log"), restart={"Name": "always", "MaximumRetryCount": 0},
+              storage={"dataset": "pool/jocker/containers/x", "zfs_driver": "cli"})
+    path = str(tmp_path / "job.json")
+    job.save(path)
+    again = Job.load(path)
+    assert again.to_dict() == job.to_dict() and os.stat(path).st_mode & 0o777 == 0o600
+    old = Job.from_dict({"rundir": "/r", "spec": {}, "log_path": "/l", "dataset": "p/c", "zfs_driver": "cli"})
+    assert old.storage == {"dataset": "p/c", "rundir": "/r", "zfs_driver": "cli"} and old.restart == {"Name": "no"}
