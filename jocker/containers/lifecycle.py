@@ -174,9 +174,9 @@ def _supervisor_error(spec: ContainerSpec) -> str:
 
 
 def _job(engine, c: Container, spec: ContainerSpec, attach: bool) -> Job:
-    from dataclasses import asdict
+    from ..runtime.base import spec_to_dict
     return Job(id=c.id, name=c.name, rundir=spec.rundir, runtime=engine.config.runtime_name(),
-               spec=asdict(spec), devfs_ruleset=engine.config.int("devfs_ruleset"),
+               spec=spec_to_dict(spec), devfs_ruleset=engine.config.int("devfs_ruleset"),
                restart=c.host.get("RestartPolicy") or {"Name": "no"},
                autoremove=bool(c.host.get("AutoRemove")), attach=attach, log_path=log_path(engine, c),
                stop_signal=spec.stop_signal, stop_timeout=spec.stop_timeout, state=c.state,

@@ -280,7 +280,7 @@ class Supervisor:
     # -- the container process ------------------------------------------------
     def _spawn(self) -> None:
         tty = self.spec.tty
-        if tty and getattr(self.driver, "creates_console", False):
+        if tty and self.driver.creates_console:
             self._spawn_console()
             return
         cmd = self.driver.main_command(self.spec)
@@ -301,8 +301,7 @@ class Supervisor:
             self._register(self.proc.stdout, "stdout")
             self._register(self.proc.stderr, "stderr")
             self.stdin_w = self.proc.stdin
-        init_pid = getattr(self.driver, "init_pid", None)
-        self.main_pid = (init_pid(self.spec) if init_pid else None) or self.proc.pid
+        self.main_pid = self.driver.init_pid(self.spec) or self.proc.pid
 
     def _spawn_console(self) -> None:
         """-t on a driver that allocates the terminal inside the container."""
@@ -409,14 +408,7 @@ class Supervisor:
         return float(self.job.stop_timeout)
 
     def _signal_main(self, signum: int) -> None:
-        signal_main = getattr(self.driver, "signal_main", None)
-        if signal_main:
-            signal_main(self.spec, signum, self.main_pid)
-        elif self.proc:
-            try:
-                os.kill(self.proc.pid, signum)
-            except ProcessLookupError:
-                pass
+        self.driver.signal_main(self.spec, signum, self.main_pid or (self.proc.pid if self.proc else None))
 
     def _on_stop(self, signum, frame) -> None:
         self.stop_requested = True

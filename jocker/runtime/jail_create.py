@@ -18,15 +18,12 @@ def main() -> None:
     from ..runner import Runner
     from .freebsd_jail import JailDriver
     from .jail_plan import JailConfig
-    from .spec import ContainerSpec, Limits, Mount
+    from .spec import from_dict
     from ..containers.job import Job
     job = Job.load(sys.argv[1])
-    s = dict(job.spec)
-    s["mounts"] = [Mount(**m) for m in s.get("mounts", [])]
-    s["limits"] = Limits(**s.get("limits", {}))
     n = job.devfs_ruleset
     try:
-        JailDriver(Runner(), JailConfig(base_ruleset=n, vnet_ruleset=n + 1)).create(ContainerSpec(**s))
+        JailDriver(Runner(), JailConfig(base_ruleset=n, vnet_ruleset=n + 1)).create(from_dict(job.spec))
     except JockerError as e:
         sys.stderr.write(f"{e}\n")
         sys.exit(start_status(e))

@@ -20,7 +20,7 @@ from .. import rundir as RD
 from ..envvars import merge_env
 from ..errors import JockerError
 from ..runner import Runner, default_runner
-from .base import ProcessCommand, RuntimeDriver
+from .base import ProcessCommand, RuntimeDriver, spec_to_dict
 
 TYPE_CHECKING = False    # typing's own constant costs the supervisor ~2 MB of RSS
 if TYPE_CHECKING:
@@ -30,13 +30,8 @@ NSINIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nsinit.py")
 
 
 def _spec_json(spec: ContainerSpec, console_fd: int | None = None) -> dict:
-    return {
-        "console_fd": console_fd,
-        "rootfs": spec.rootfs, "rundir": spec.rundir, "argv": spec.argv, "env": spec.env,
-        "user": spec.user, "workdir": spec.workdir, "hostname": spec.hostname,
-        "mounts": [{"source": m.source, "target": m.target, "readonly": m.readonly, "kind": m.kind}
-                   for m in spec.mounts],
-    }
+    """nsinit's input: the spec's one serialisation, and the console fd for -t."""
+    return dict(spec_to_dict(spec), console_fd=console_fd)
 
 
 class LinuxNamespaceDriver(RuntimeDriver):
@@ -44,6 +39,8 @@ class LinuxNamespaceDriver(RuntimeDriver):
     # With -t the terminal is allocated inside the container's devpts; the
     # supervisor receives its master over the socket given to console_command.
     creates_console = True
+    reports_init_pid = True
+    binds_single_files = True
 
     def __init__(self, runner: Runner | None = None):
         self.runner = runner or default_runner()

@@ -50,3 +50,13 @@ class ContainerSpec:
     @property
     def short_id(self) -> str:
         return self.id[:12]
+
+
+# The one serialisation of a spec (the supervisor's job, jail_create, nsinit's
+# input) is runtime.base.spec_to_dict, which the supervisor can import; this
+# is its inverse.
+def from_dict(d: dict) -> ContainerSpec:
+    s = dict(d)
+    s["mounts"] = [Mount(**m) for m in s.get("mounts", [])]
+    s["limits"] = Limits(**(s.get("limits") or {}))
+    return ContainerSpec(**s)
