@@ -36,6 +36,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("devfs_ruleset", "100", "number of jocker's own devfs ruleset (FreeBSD)"),
     Option("stop_timeout", "10", "default seconds between the stop signal and SIGKILL"),
     Option("log_level", "warning", "debug, info, warning or error"),
+    Option("registries_search", "docker.io", "registries tried in order for short image names "
+           "(space-separated)"),
+    Option("insecure_registries", "", "registries reached over plain HTTP (space-separated "
+           "host[:port]; localhost and 127.0.0.0/8 always are)"),
+    Option("registry_timeout", "60", "seconds before a registry that does not answer is given up"),
+    Option("registry_chunk_size", "32M", "pushes send blobs larger than this in chunks of this size"),
+    Option("network_prefix", "jk", "first letters of every bridge, epair/veth, netns and nft table jocker creates"),
+    Option("network_pool", "10.88.0.0/13", "address pool networks get their subnets from (10.88.0.0/16 first)"),
+    Option("network_size", "16", "prefix length of a subnet taken from network_pool"),
 )
 _BY_KEY = {o.key: o for o in OPTIONS}
 _ENV_PREFIX = "JOCKER_"
@@ -144,3 +153,9 @@ def _validate(cfg: Config) -> None:
         raise UsageError(f"runtime must be auto, jail or linux, got {cfg.values['runtime']!r}")
     cfg.int("devfs_ruleset")
     cfg.int("stop_timeout")
+    cfg.int("registry_timeout")
+    from .net.ipam import parse_subnet
+    from .net.naming import check_prefix
+    check_prefix(cfg.values["network_prefix"])
+    parse_subnet(cfg.values["network_pool"])
+    cfg.int("network_size")

@@ -39,6 +39,11 @@ class Engine:
         from .runtime import select_driver
         return select_driver(self)
 
+    @cached_property
+    def network_driver(self):
+        from .net.driver import make_driver
+        return make_driver(self.runner, "FreeBSD" if self.config.runtime_name() == "jail" else "Linux")
+
     # -- storage -------------------------------------------------------------
     def init_storage(self) -> list[str]:
         """Create what is missing: the embedded pool, the root dataset and its

@@ -10,6 +10,7 @@ from .errors import UsageError
 PS_FILTERS = ("id", "name", "label", "status", "ancestor", "exited", "volume")
 IMAGE_FILTERS = ("dangling", "label", "reference", "before", "since")
 VOLUME_FILTERS = ("dangling", "name", "label")
+NETWORK_FILTERS = ("name", "driver", "label", "id")
 
 LabelFilter = tuple[str, "str | None", bool]      # key, value (None: any), positive
 

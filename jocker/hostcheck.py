@@ -29,9 +29,8 @@ from .errors import HOST_NOT_READY, HostCommandError, JockerError
 
 FREEBSD_ONLY = "FreeBSD only"
 LINUX_ONLY = "Linux workbench only"
-NETWORKING_LATER = "n/a until networking lands"
 
-PF_HOOKS = ('nat-anchor "jocker/*"', 'rdr-anchor "jocker/*"', 'anchor "jocker/*"')
+from .net.freebsd_plan import HOOK_LINES as PF_HOOKS  # noqa: E402  (one home for the hook lines)
 KERNEL_MODULES = ("if_bridge", "if_epair", "pf")
 
 
@@ -154,7 +153,7 @@ def check_module(p: Probes, module: str) -> CheckResult:
     if probe and probe.get("rc") == 0:
         return CheckResult(name, True, "loaded", required=False)
     return CheckResult(name, False, "not loaded",
-                       f"kldload {module} && sysrc kld_list+={module} (or service jocker start)",
+                       f"kldload {module} && sysrc kld_list+={module}",
                        required=False)
 
 
@@ -203,15 +202,26 @@ def check_racct(p: Probes) -> CheckResult:
                           "echo kern.racct.enable=1 >> /boot/loader.conf, then reboot")
 
 
+STOCK_RULESETS = {"1": "devfsrules_hide_all", "2": "devfsrules_unhide_basic",
+                  "3": "devfsrules_unhide_login"}
+
+
 def check_devfs_stock(p: Probes) -> CheckResult:
-    name = "devfs ruleset 1"
+    """jocker's rulesets include stock rulesets 1, 2 and 3 (runtime/jail_devfs):
+    an unloaded one is empty and its include hides or unhides nothing."""
+    name = "devfs rulesets 1-3"
     if not _is_freebsd(p):
         return _na(name, FREEBSD_ONLY)
-    probe = p.get("devfs_stock")
-    if probe and probe.get("rc") == 0 and (probe.get("out") or "").strip():
-        return CheckResult(name, True, "devfsrules_hide_all is loaded")
-    why = "empty" if probe and probe.get("rc") == 0 else _failure(probe, "devfs did not answer")
-    return CheckResult(name, False, f"the stock hide-all ruleset is {why}: jocker's rulesets include it",
+    probes = p.get("devfs_stock") or {}
+    missing = []
+    for n, label in STOCK_RULESETS.items():
+        probe = probes.get(n)
+        if not (probe and probe.get("rc") == 0 and (probe.get("out") or "").strip()):
+            why = "empty" if probe and probe.get("rc") == 0 else _failure(probe, "devfs did not answer")
+            missing.append(f"{n} ({label}) is {why}")
+    if not missing:
+        return CheckResult(name, True, "the stock rulesets jocker includes are loaded")
+    return CheckResult(name, False, "stock ruleset " + "; ".join(missing) + ": jocker's rulesets include it",
                        "service devfs restart")
 
 
@@ -232,8 +242,30 @@ def check_devfs_ruleset(p: Probes) -> CheckResult:
                        "service jocker start (or jocker system prepare)", required=False)
 
 
+def check_ip_forwarding(p: Probes) -> CheckResult:
+    return _sysctl_is_one(p, "IP forwarding", "forwarding", "net.inet.ip.forwarding",
+                          "forwarding is off: containers reach only this host (pf translates, it does not route)",
+                          "sysrc gateway_enable=YES && sysctl net.inet.ip.forwarding=1")
+
+
+def check_filter_local(p: Probes) -> CheckResult:
+    return _sysctl_is_one(p, "pf filter_local", "filter_local", "net.pf.filter_local",
+                          "pf ignores local traffic: published ports do not answer on 127.0.0.1 or from "
+                          "this host (and keep `set skip on lo0` out of pf.conf)",
+                          "echo net.pf.filter_local=1 >> /etc/sysctl.conf && sysctl net.pf.filter_local=1")
+
+
 def check_address_space(p: Probes) -> CheckResult:
-    return _na("address space", NETWORKING_LATER, required=False)
+    """The pool still has a subnet for a new network that no host route uses."""
+    from .net import ipam
+    name = "network address pool"
+    if "routes" not in p:
+        return _na(name, "the host's routes could not be read", required=False)
+    try:
+        free = ipam.choose_subnet(p["net_pool"], int(p["net_size"]), p.get("networks") or {}, p["routes"])
+    except JockerError as e:
+        return CheckResult(name, False, e.message, e.hint or "", required=False)
+    return CheckResult(name, True, f"next free subnet {free} (pool {p['net_pool']})", required=False)
 
 
 # -- Linux workbench --------------------------------------------------------------
@@ -259,6 +291,28 @@ def check_linux_tools(p: Probes) -> CheckResult:
     return CheckResult(name, True, ", ".join(tools[t] for t in ("unshare", "nsenter")))
 
 
+def check_linux_net_tools(p: Probes) -> CheckResult:
+    name = "ip/nft"
+    if p.get("os") != "Linux":
+        return _na(name, LINUX_ONLY)
+    tools = p.get("tools") or {}
+    missing = [t for t in ("ip", "nft") if not tools.get(t)]
+    if missing:
+        return CheckResult(name, False, "not found: " + ", ".join(missing) + " (containers on networks need them)",
+                           "apt-get install iproute2 nftables")
+    return CheckResult(name, True, ", ".join(tools[t] for t in ("ip", "nft")))
+
+
+def check_linux_forwarding(p: Probes) -> CheckResult:
+    name = "IP forwarding"
+    if p.get("os") != "Linux":
+        return _na(name, LINUX_ONLY, required=False)
+    if p.get("ip_forward") == "1":
+        return CheckResult(name, True, "net.ipv4.ip_forward=1", required=False)
+    return CheckResult(name, False, "net.ipv4.ip_forward=0: containers reach only this host",
+                       "sysctl -w net.ipv4.ip_forward=1", required=False)
+
+
 def check_dev_fuse(p: Probes) -> CheckResult:
     name = "/dev/fuse"
     if p.get("os") != "Linux":
@@ -270,11 +324,12 @@ def check_dev_fuse(p: Probes) -> CheckResult:
 
 
 CHECKS: tuple[Callable[[Probes], CheckResult], ...] = (
-    check_zfs_fuse, check_dev_fuse, check_linux_tools,
+    check_zfs_fuse, check_dev_fuse, check_linux_tools, check_linux_net_tools, check_linux_forwarding,
     check_zfs_pool, check_root_dataset,
     check_devfs_stock, check_devfs_ruleset, check_vimage,
     *(lambda p, m=m: check_module(p, m) for m in KERNEL_MODULES),
-    check_pf_enabled, check_pf_anchors, check_racct, check_address_space,
+    check_pf_enabled, check_pf_anchors, check_ip_forwarding, check_filter_local, check_racct,
+    check_address_space,
 )
 
 
@@ -314,7 +369,11 @@ def gather(engine, system: str | None = None) -> Probes:
         from .storage import zfsfuse
         p["zfs_fuse_running"] = zfsfuse.running()
         p["dev_fuse"] = os.path.exists("/dev/fuse")
-        p["tools"] = {t: shutil.which(t) for t in ("unshare", "nsenter")}
+        p["tools"] = {t: shutil.which(t) for t in ("unshare", "nsenter", "ip", "nft")}
+        try:
+            p["ip_forward"] = open("/proc/sys/net/ipv4/ip_forward").read().strip()
+        except OSError:
+            pass
     p["zpool"] = _probe(run, ["zpool", "list", "-H", "-o", "name,health", pool])
     if p["zpool"]["rc"] == 0:
         p["root_props"] = _probe(run, ["zfs", "get", "-H", "-o", "property,value",
@@ -326,6 +385,23 @@ def gather(engine, system: str | None = None) -> Probes:
         p["pf_nat"] = _probe(run, ["pfctl", "-s", "nat"])
         p["pf_rules"] = _probe(run, ["pfctl", "-s", "rules"])
         p["racct"] = _probe(run, ["sysctl", "-n", "kern.racct.enable"])
-        p["devfs_stock"] = _probe(run, ["devfs", "rule", "-s", "1", "show"])
+        p["forwarding"] = _probe(run, ["sysctl", "-n", "net.inet.ip.forwarding"])
+        p["filter_local"] = _probe(run, ["sysctl", "-n", "net.pf.filter_local"])
+        p["devfs_stock"] = {n: _probe(run, ["devfs", "rule", "-s", n, "show"]) for n in STOCK_RULESETS}
         p["devfs_rules"] = _probe(run, ["devfs", "rule", "-s", str(cfg.devfs_ruleset), "show"])
     return p
+
+
+def gather_networks(engine, p: Probes) -> None:
+    """Subnets of the stored networks and the host's routes, for the pool check."""
+    from .net import store
+    p["net_pool"], p["net_size"] = engine.config.network_pool, engine.config.network_size
+    try:
+        nets = store.load(engine.layout, engine.zfs.tree(engine.layout.root))
+    except JockerError:
+        nets = {}
+    p["networks"] = {n: store.subnet_of(r)[0] for n, r in nets.items()}
+    try:
+        p["routes"] = engine.network_driver.host_routes({store.bridge_of(r) for r in nets.values()})
+    except JockerError:
+        pass

@@ -5,6 +5,7 @@
     <root>/layers/<id>@<hex>    an image: a snapshot carrying the image config
     <root>/containers/<id>      a container: clone of an image snapshot
     <root>/volumes/<name>       named volumes
+    <root>/networks/<id>        user-defined networks (and the default `bridge`)
     <rundir>                    volatile state (PIDs, lock, generated jail.conf)
 """
 
@@ -36,8 +37,16 @@ class Layout:
     def volumes(self) -> str:
         return f"{self.root}/volumes"
 
+    @property
+    def networks(self) -> str:
+        return f"{self.root}/networks"
+
     def skeleton(self) -> list[str]:
-        return [self.root, self.layers, self.containers, self.volumes]
+        return [self.root, self.layers, self.containers, self.volumes, self.networks]
+
+    def network(self, net_id: str) -> str:
+        assert _HEX64.match(net_id), net_id
+        return f"{self.networks}/{net_id}"
 
     def layer(self, layer_id: str) -> str:
         assert _HEX64.match(layer_id), layer_id

@@ -13,21 +13,20 @@ garbage collection), never while a build step or a container runs.
 
 from __future__ import annotations
 
+import _thread          # not threading: the FreeBSD supervisor path imports this module
 import fcntl
 import os
-import threading
-from contextlib import contextmanager
 
 
 class _PathState:
     def __init__(self):
-        self.mutex = threading.RLock()
+        self.mutex = _thread.RLock()
         self.depth = 0               # only touched by the thread holding mutex
         self.fd: int | None = None
 
 
 _states: dict[str, _PathState] = {}
-_states_guard = threading.Lock()
+_states_guard = _thread.allocate_lock()
 
 
 def _state(path: str) -> _PathState:
@@ -39,18 +38,20 @@ def _state(path: str) -> _PathState:
         return st
 
 
-class EngineLock:
-    def __init__(self, path: str):
-        self.path = path
-        self._st = _state(path)
+class _Held:
+    __slots__ = ("lock",)
 
-    @contextmanager
-    def held(self):
-        st = self._st
-        with st.mutex:
+    def __init__(self, lock: "EngineLock"):
+        self.lock = lock
+
+    def __enter__(self):
+        lk = self.lock
+        st = lk._st
+        st.mutex.acquire()
+        try:
             if st.depth == 0:
-                os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                os.makedirs(os.path.dirname(lk.path) or ".", exist_ok=True)
+                fd = os.open(lk.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX)
                 except BaseException:
@@ -58,14 +59,31 @@ class EngineLock:
                     raise
                 st.fd = fd
             st.depth += 1
-            try:
-                yield
-            finally:
-                st.depth -= 1
-                if st.depth == 0 and st.fd is not None:
-                    fd, st.fd = st.fd, None
-                    fcntl.flock(fd, fcntl.LOCK_UN)
-                    os.close(fd)
+        except BaseException:
+            st.mutex.release()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        st = self.lock._st
+        try:
+            st.depth -= 1
+            if st.depth == 0 and st.fd is not None:
+                fd, st.fd = st.fd, None
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+        finally:
+            st.mutex.release()
+
+
+class EngineLock:
+    def __init__(self, path: str):
+        self.path = path
+        self._st = _state(path)
+
+    def held(self) -> "_Held":
+        """`with lock.held():` (a class, not contextlib: the supervisor imports this)."""
+        return _Held(self)
 
     def owned(self) -> bool:
         """This thread holds the lock (for assertions in tests)."""

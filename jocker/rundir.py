@@ -8,7 +8,7 @@ Who writes what:
                  (attach and control connections)
     engine       JOB_JSON (the supervisor's typed job), START_LOCK
     runtime      SPEC_JSON, INIT_PID (Linux namespaces); JAIL_CONF, FSTAB,
-                 DEVFS_RULESET (FreeBSD jails)
+                 DEVFS_RULESET, JAIL_PROCESS, RCTL_RULES (FreeBSD jails)
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ INIT_PID = "init.pid"
 JAIL_CONF = "jail.conf"
 FSTAB = "fstab"
 DEVFS_RULESET = "devfs_ruleset"
+JAIL_PROCESS = "process.json"
+RCTL_RULES = "rctl"
 
 # What a supervisor leaves behind only while it runs (removed when it ends,
 # or by the cleanup after it was killed).

@@ -18,7 +18,7 @@ NAMES = frozenset((
 def is_signal(text: str) -> bool:
     """A STOPSIGNAL value Docker would accept: a positive number or a name (SIG optional)."""
     if text.isdecimal():
-        return int(text) > 0
+        return text.isascii() and len(text) < 10 and int(text) > 0
     import re                     # here: the supervisor never needs it
     name = text.upper().removeprefix("SIG")
     return name in NAMES or re.fullmatch(r"RTMIN(\+\d+)?|RTMAX(-\d+)?", name) is not None

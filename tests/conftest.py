@@ -76,6 +76,7 @@ def zfs_pool():
     runner.run(["zpool", "create", "-m", "none", pool, str(img)])
     yield {"pool": pool, "workdir": workdir}
     _stop_leftover_processes(str(workdir))
+    _remove_net_objects()           # the session's bridges and their nft tables
     for _ in range(10):          # a dying namespace can keep a mount busy briefly
         if runner.run(["zpool", "destroy", "-f", pool], check=False, retry_busy=True).returncode == 0:
             break
@@ -103,6 +104,43 @@ def _stop_leftover_processes(workdir: str) -> None:
                 pass
 
 
+def _base36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while n:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+    return out or "0"
+
+
+NET_PREFIX = "t" + _base36(os.getpid() % 36 ** 4)
+
+
+def net_objects(prefix: str = NET_PREFIX) -> dict[str, set[str]]:
+    """This session's host network objects: links, netns, nft tables."""
+    if IS_FREEBSD or not shutil.which("ip"):
+        return {}
+    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    names = {line.split(":")[1].strip().split("@")[0] for line in links.splitlines() if ":" in line}
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout \
+        if shutil.which("nft") else ""
+    return {"links": {n for n in names if n.startswith(prefix)},
+            "netns": {l.split()[0] for l in netns.splitlines() if l.startswith(prefix)},
+            "nft": {l.split()[-1] for l in tables.splitlines() if l.split()[-1:] and
+                    l.split()[-1].startswith(prefix)}}
+
+
+def _remove_net_objects() -> None:
+    objs = net_objects()
+    for t in objs.get("nft", ()):
+        subprocess.run(["nft", "delete", "table", "ip", t], capture_output=True)
+    for n in objs.get("netns", ()):
+        subprocess.run(["ip", "netns", "del", n], capture_output=True)
+    for link in objs.get("links", ()):
+        subprocess.run(["ip", "link", "del", "dev", link], capture_output=True)
+
+
 @pytest.fixture(scope="session")
 def jocker_env(zfs_pool):
     """Environment variables pointing jocker at the throwaway pool."""
@@ -116,10 +154,18 @@ def jocker_env(zfs_pool):
         "JOCKER_MOUNTPOINT": str(work / "mnt"),
         "JOCKER_RUNDIR": str(work / "run"),
         "PYTHONPATH": str(REPO),
+        # Host network objects (bridges, veths, netns, nft tables) carry this
+        # session's prefix, and its subnets come from a pool of its own.
+        "JOCKER_NETWORK_PREFIX": NET_PREFIX,
+        "JOCKER_NETWORK_POOL": f"10.{100 + os.getpid() % 150}.0.0/16",
+        "JOCKER_NETWORK_SIZE": "24",
     })
     env.pop("JOCKER_TRACE", None)
     # Create the root and its skeleton now, so the leak check's baseline has them.
     subprocess.run([sys.executable, "-m", "jocker", "system", "init"], env=env, check=True,
+                   capture_output=True)
+    # ...and the default network (its dataset and bridge live for the session).
+    subprocess.run([sys.executable, "-m", "jocker", "network", "ls"], env=env, check=True,
                    capture_output=True)
     return env
 
@@ -195,12 +241,21 @@ def leak_check(request):
         return
     env = request.getfixturevalue("jocker_env")
     before = _snapshot_state(env)
+    net_before = net_objects()
     yield
     after = _snapshot_state(env)
     leaked_ds = sorted(after[0] - before[0])
     leaked_mounts = sorted(after[1] - before[1])
     if leaked_ds or leaked_mounts:
         pytest.fail(f"test leaked datasets {leaked_ds} and mounts {leaked_mounts}", pytrace=False)
+    # Bridges (and their tables) belong to networks, which may outlive a
+    # test (the default one does); per-container objects must not.
+    net_after = net_objects()
+    bridge = NET_PREFIX + "br"
+    leaked_net = {k: sorted(n for n in v - net_before.get(k, set()) if not n.startswith(bridge))
+                  for k, v in net_after.items()}
+    if any(leaked_net.values()):
+        pytest.fail(f"test leaked network objects {leaked_net}", pytrace=False)
 
 
 def _wait_for(cond, timeout=15.0):
@@ -219,12 +274,48 @@ def wait_for():
 
 
 @pytest.fixture
-def cleanup(jocker):
-    """Container names to `rm -fv` after the test, whatever happened."""
+def pty_run(jocker):
+    """pty_run(*args): `jocker ARGS` on a real terminal; (exit code, output bytes)."""
+    import pty
+
+    def run(*args):
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.environ.update(jocker.env)
+            os.execvp(sys.executable, [sys.executable, "-m", "jocker", *map(str, args)])
+        out = b""
+        while True:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        _, status = os.waitpid(pid, 0)
+        return os.waitstatus_to_exitcode(status), out
+    return run
+
+
+def _removed_after(jocker, *argv):
+    """A list the test fills; each entry gets `jocker *argv ENTRY` afterwards."""
     names: list[str] = []
     yield names
     for n in names:
-        jocker("rm", "-fv", n, check=False)
+        jocker(*argv, n, check=False)
+
+
+@pytest.fixture
+def cleanup(jocker):
+    """Container names to `rm -fv` after the test, whatever happened."""
+    yield from _removed_after(jocker, "rm", "-fv")
+
+
+@pytest.fixture
+def images(jocker):
+    """Image references to `rmi -f` after the test (then dangling ones pruned)."""
+    yield from _removed_after(jocker, "rmi", "-f")
+    jocker("image", "prune", "-f", check=False)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ import tempfile
 from typing import Callable
 
 from ..containers.etcfiles import hosts_text, resolv_text
+from ..containers.identity import UnknownUser, ids_for_chown, image_identity, read_image_file, user_id
 from ..errors import BuildError
 from ..runtime.oneshot import run_process
 from ..runtime.spec import ContainerSpec, Mount
@@ -33,13 +34,15 @@ FromResolver = Callable[[str], tuple[str, str]]
 
 
 class RunFailed(BuildError):
-    """A RUN exited non-zero: Docker's message, and (as the classic builder)
-    the build exits with the command's own status."""
+    """A RUN exited non-zero: the classic builder's message, and the build
+    exits 1 (current Docker)."""
 
     def __init__(self, argv: list[str], code: int):
         super().__init__(f"The command '{' '.join(argv)}' returned a non-zero code: {code}")
         self.code = code
-        self.status = code if 0 < code < 256 else 1   # the build exits with it
+        # The build exits 1, as Docker's default builder (BuildKit) does since
+        # Docker 23.0; the classic builder exited with the command's status.
+        self.status = 1
 
 
 class Actions:
@@ -60,23 +63,28 @@ class Actions:
         env = run_env(st, env_args)
         user = st.container.get("User") or ""
         workdir = st.container.get("WorkingDir") or "/"
+        scripts = instr.script_files()
 
         def action(rootfs: str, cid: str) -> None:
-            self._run(rootfs, cid, argv, env, user, workdir)
+            self._run(rootfs, cid, argv, env, user, workdir, scripts)
         return Plan(canonical(instr), run_created_by(argv, key_args), args=key_args, action=action)
 
     def _run(self, rootfs: str, cid: str, argv: list[str], env: list[str], user: str,
-             workdir: str) -> None:
+             workdir: str, scripts: dict[str, str] | None = None) -> None:
         # The pid in the name lets the next build remove what a killed one left.
         rundir = os.path.join(self.engine.layout.rundir, f"build-{os.getpid()}-{cid[:12]}")
         os.makedirs(rundir, exist_ok=True)
         try:
+            mounts = self._etc_mounts(rootfs, rundir, cid[:12]) + _script_mounts(rundir, scripts or {})
             spec = ContainerSpec(id=cid, name=f"build-{cid[:12]}", rootfs=rootfs, rundir=rundir,
                                  argv=argv, hostname=cid[:12], env=env, user=user, workdir=workdir,
-                                 network=self.network, mounts=self._etc_mounts(rootfs, rundir, cid[:12]))
+                                 network=self.network, mounts=mounts)
             self.out.begin_capture()
             self.running = spec
-            code = run_process(self.engine, spec, self.out.raw)
+            try:
+                code = run_process(self.engine, spec, self.out.raw)
+            except UnknownUser as e:    # USER names no one in the image: the build fails (1)
+                raise BuildError(str(e)) from None
         finally:
             self.running = None
             shutil.rmtree(rundir, ignore_errors=True)
@@ -112,20 +120,40 @@ class Actions:
         if "from" in instr.flags:
             return self._copy_from_plan(instr, workdir, chown, mode)
         try:
-            sources, content = self._sources(instr) if add else self._local(instr.sources)
+            if instr.heredocs:
+                sources, content = self._heredoc_sources(instr)
+            else:
+                sources, content = self._sources(instr) if add else self._local(instr.sources)
         except BuildError as e:              # Docker: "COPY failed: file not found in ..."
             raise BuildError(f"{instr.cmd} failed: {e.message}", hint=e.hint) from None
         kind = ("dir" if sources[0].kind == "dir" else "file") if len(sources) == 1 else "multi"
 
         def action(rootfs: str, cid: str) -> None:
             self.ctx.copy_into(sources, rootfs, instr.dest, workdir, chown_ids(rootfs, chown),
-                               mode, unpack=add)
+                               mode, unpack=add, instruction=instr.cmd)
         created_by = f"{NOP}{instr.cmd} {kind}:{content.removeprefix('sha256:')} in {instr.dest} "
         return Plan(canonical(instr), created_by, content=content, action=action)
 
     def _local(self, patterns: list[str]) -> tuple[list[Source], str]:
         sources = self.ctx.resolve_sources(patterns)
         return sources, self.ctx.content_hash(sources)
+
+    def _heredoc_sources(self, instr: Instruction) -> tuple[list[Source], str]:
+        """COPY/ADD <<EOF: each heredoc becomes a 0644 file named after its
+        delimiter, after any context sources."""
+        docs = {d.word: d for d in instr.heredocs}
+        local = [s for s in instr.sources if s not in docs]
+        sources, content = self._local(local) if local else ([], "")
+        h = hashlib.sha256(content.encode())
+        tmp = tempfile.mkdtemp(prefix="heredoc-", dir=self.tmpdir)
+        for n, doc in enumerate(d for w, d in docs.items() if w in instr.sources):
+            path = os.path.join(tmp, str(n))
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(doc.text)
+            os.chmod(path, 0o644)
+            h.update(f"\0{doc.name}\0{doc.text}".encode())
+            sources.append(Source.external(path, name=doc.name))
+        return sources, "sha256:" + h.hexdigest()
 
     def _sources(self, instr: Instruction) -> tuple[list[Source], str]:
         """ADD's sources: context files, then the downloaded URLs (fetched now:
@@ -150,22 +178,30 @@ class Actions:
                 raise BuildError(f"COPY --from={instr.flags['from']}: that image has no files")
             with self.engine.store.layer_mounted(layer) as root:
                 sources = image_sources(root, instr.sources)
-                self.ctx.copy_into(sources, rootfs, instr.dest, workdir, owner, mode)
+                self.ctx.copy_into(sources, rootfs, instr.dest, workdir, owner, mode, keep_owner=True)
         created_by = f"{NOP}COPY multi:{content[7:]} in {instr.dest} "
         return Plan(canonical(instr), created_by, content=content, action=action)
 
     # -- WORKDIR ---------------------------------------------------------------
     @staticmethod
     def workdir_plan(st: StageState, instr: Instruction) -> Plan:
-        """WORKDIR sets the config and, like Docker's classic builder, creates the
-        directory (root-owned, 0755) when the image lacks it; when it exists the
-        step stays metadata-only (`skip_if`), costing no layer."""
+        """WORKDIR sets the config and creates the directory (0755) when the
+        image lacks it, owned by the stage's USER as Docker's default builder
+        (BuildKit) does since Docker 23.0; when it exists the step stays
+        metadata-only (`skip_if`), costing no layer."""
         path = workdir_path(st, instr.args[0])
+        user = st.container.get("User") or ""
 
         def apply(cfg: dict) -> None:
             cfg.setdefault("config", {})["WorkingDir"] = path
-        return Plan(canonical(instr), f"{NOP}WORKDIR {path}", apply=apply,
-                    action=lambda rootfs, cid: make_dirs(rootfs, path),
+
+        def action(rootfs: str, cid: str) -> None:
+            try:
+                who = image_identity(rootfs, user) if user else None
+            except UnknownUser as e:
+                raise BuildError(str(e)) from None
+            make_dirs(rootfs, path, (who.uid, who.gid) if who else None)
+        return Plan(canonical(instr), f"{NOP}WORKDIR {path}", apply=apply, action=action,
                     skip_if=lambda root: os.path.isdir(resolve_in_root(root, path)))
 
 
@@ -179,8 +215,9 @@ def _file_sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def make_dirs(rootfs: str, path: str) -> None:
-    """mkdir -p inside rootfs, resolving the image's symlinks chroot-style."""
+def make_dirs(rootfs: str, path: str, owner: tuple[int, int] | None = None) -> None:
+    """mkdir -p inside rootfs, resolving the image's symlinks chroot-style;
+    the directories it creates get `owner` when given."""
     host = resolve_in_root(rootfs, path)
     missing = []
     cur = host
@@ -192,50 +229,41 @@ def make_dirs(rootfs: str, path: str) -> None:
     for d in reversed(missing):
         os.mkdir(d)
         os.chmod(d, 0o755)
+        if owner is not None:
+            os.lchown(d, *owner)
 
 
-def _read_image_file(rootfs: str, path: str) -> list[str]:
-    host = resolve_in_root(rootfs, path)
-    try:
-        fd = os.open(host, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_CLOEXEC)
-    except OSError:
-        return []
-    with os.fdopen(fd, encoding="utf-8", errors="replace") as f:
-        return f.read().splitlines()
-
-
-def _lookup(rootfs: str, path: str, name: str) -> list[str] | None:
-    for line in _read_image_file(rootfs, path):
-        fields = line.split(":")
-        if len(fields) >= 3 and fields[0] == name:
-            return fields
-    return None
+def _script_mounts(rundir: str, scripts: dict[str, str]) -> list[Mount]:
+    """RUN <<EOF scripts starting with #!: host files mounted read-only at
+    their container path (buildkit's /dev/pipes/<name>, mode 0755)."""
+    mounts = []
+    for n, (target, text) in enumerate(sorted(scripts.items())):
+        host = os.path.join(rundir, f"heredoc-{n}")
+        with open(host, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(host, 0o755)
+        mounts.append(Mount(host, target, readonly=True))
+    return mounts
 
 
 def chown_ids(rootfs: str, spec: str) -> tuple[int, int] | None:
     """--chown=user[:group] as numbers, names looked up in the image's own
-    /etc/passwd and /etc/group. A user without a group uses the same number
-    as the group (Docker's documented rule)."""
+    /etc/passwd and /etc/group (identity.ids_for_chown has the rules)."""
     if not spec:
         return None
-    user, _, group = spec.partition(":")
-    if user.isdigit():
-        uid = int(user)
-    else:
-        entry = _lookup(rootfs, "/etc/passwd", user)
-        if entry is None or not entry[2].isdigit():
-            raise BuildError(f"unable to convert uid/gid chown string to host mapping: "
-                             f"can't find uid for user {user}: no such user: {user}")
-        uid = int(entry[2])
-    if not group:
-        return uid, uid
-    if group.isdigit():
-        return uid, int(group)
-    entry = _lookup(rootfs, "/etc/group", group)
-    if entry is None or not entry[2].isdigit():
+    passwd = read_image_file(rootfs, "/etc/passwd")
+    group = read_image_file(rootfs, "/etc/group")
+    user, _, grp = spec.partition(":")
+    try:
+        uid = user_id(user, passwd)
+    except UnknownUser:
         raise BuildError(f"unable to convert uid/gid chown string to host mapping: "
-                         f"can't find gid for group {group}: no such group: {group}")
-    return uid, int(entry[2])
+                         f"can't find uid for user {user}: no such user: {user}") from None
+    try:
+        return ids_for_chown(spec, passwd, group) if grp else (uid, uid)
+    except UnknownUser:
+        raise BuildError(f"unable to convert uid/gid chown string to host mapping: "
+                         f"can't find gid for group {grp}: no such group: {grp}") from None
 
 
 def _image_glob(root: str, rel: str) -> list[str]:

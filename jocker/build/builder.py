@@ -32,7 +32,7 @@ from typing import BinaryIO
 
 from ..ids import new_id
 from ..errors import BuildError, JockerError, NotFound, UsageError
-from ..images import treediff
+from ..images import layertar, treediff
 from ..images.imageconfig import DEFAULT_PATH, derive, new_config
 from ..images.leases import Lease
 from ..images.remove import collect_garbage
@@ -47,8 +47,8 @@ from .steps import PROXY_ARGS, Plan, StageState, content_layer, declare_args, me
 
 log = logging.getLogger("jocker.build")
 
-SKIP = ("/dev", "/proc")          # the runtime's mount points, never layer content
-EMPTY_DIFF = "sha256:" + hashlib.sha256(b"").hexdigest()   # treediff.digest of no change
+SKIP = layertar.BUILD_SKIP          # the runtime's mount points, never layer content
+EMPTY_DIFF = layertar.EMPTY_ANCHOR
 NETWORKS = ("host", "none")
 
 
@@ -208,6 +208,8 @@ class Builder:
             base = self._resolve_image(stage.base, "FROM")
         if base is None:
             self.out.line(" ---> ")          # Docker prints an empty ID for scratch
+            # BuildKit (Docker >= 23.0) gives a scratch stage WorkingDir "/".
+            st.config["config"]["WorkingDir"] = "/"
             return st
         st.adopt(base)
         _default_path(st)
@@ -299,7 +301,7 @@ class Builder:
             if not changes:                 # identical consecutive layers are not duplicated
                 self.store.abort_layer(pending)
                 return self._commit(st, plan, key)
-            diff_id = treediff.digest(pending.path, changes)
+            diff_id = layertar.seal_diff_id(self.store.zfs, pending, changes)
             layer = self._shared_layer(st.layer, diff_id)
             if layer:                       # the same change on the same parent exists: share it
                 self.store.abort_layer(pending)

@@ -57,6 +57,11 @@ class Source:
         return cls(name or os.path.basename(path), os.path.abspath(path), kind, None)
 
 
+def _owner(st: os.stat_result, preserve: bool) -> tuple[int, int] | None:
+    """The source's owner when the copy keeps it (COPY --from), else None."""
+    return (st.st_uid, st.st_gid) if preserve else None
+
+
 class BuildContext:
     """A build context rooted at a host directory."""
 
@@ -332,13 +337,21 @@ class BuildContext:
 
     def copy_into(self, sources: list[Source], dest_root: str, dest: str, workdir: str = "/",
                   chown: tuple[int, int] | None = None, chmod: int | None = None,
-                  *, unpack: bool = False) -> list[str]:
+                  *, unpack: bool = False, keep_owner: bool = False,
+                  instruction: str = "COPY") -> list[str]:
         """COPY (or, with unpack=True, ADD) sources into the image at `dest_root`.
 
-        Returns the image paths written at the top level.
+        keep_owner (COPY --from) keeps each source's owner unless `chown` is
+        given; otherwise copies are root's. Returns the image paths written at
+        the top level.
         """
         if not sources:
             raise BuildError("no source files were specified")
+        if len(sources) > 1 and not dest.endswith("/"):
+            # The classic builder's rule; BuildKit would overwrite one file
+            # with the next (moby/buildkit#1853).
+            raise BuildError(f"When using {instruction} with more than one source file, "
+                             "the destination must be a directory and end with a /")
         if not os.path.isdir(dest_root):
             raise BuildError(f"the image root {dest_root} is not a directory")
         as_dir_syntax = dest.endswith("/") or dest == "." or dest.endswith("/.")
@@ -346,24 +359,26 @@ class BuildContext:
         owner = chown if chown is not None else _default_owner()
         writer = _Writer(dest_root, owner=owner, chmod=chmod, strict=False, err=BuildError,
                          keep_owner=chown is None and owner is not None)
+        preserve = keep_owner and chown is None and owner is not None
         written = []
         try:
             as_dir = (as_dir_syntax or len(sources) > 1
                       or os.path.isdir(resolve_in_root(writer.root, target)))
             for src in sources:
-                written.append(self._copy_one(writer, src, target, as_dir, unpack))
+                written.append(self._copy_one(writer, src, target, as_dir, unpack, preserve))
             writer.finish()
         except OSError as e:
             raise BuildError(f"copying to {target} failed: {e}") from e
         return written
 
-    def _copy_one(self, w: _Writer, src: Source, target: str, as_dir: bool, unpack: bool) -> str:
+    def _copy_one(self, w: _Writer, src: Source, target: str, as_dir: bool, unpack: bool,
+                  preserve: bool = False) -> str:
         st = os.stat(src.path)
         if src.kind == "dir":
             # A directory source copies its contents, never the directory itself.
             dirs = {target: w.ensure_dir(target, st.st_mode, st.st_mtime_ns)}
             for rel, path, est in self._walk(src):
-                self._copy_entry(w, dirs, posixpath.join(target, rel), path, est)
+                self._copy_entry(w, dirs, posixpath.join(target, rel), path, est, preserve)
             return target
         if unpack and src.base is not None and is_archive(src.path):
             with open(src.path, "rb") as f:
@@ -374,20 +389,21 @@ class BuildContext:
             raise BuildError(f"cannot copy {src.relpath} over the image root")
         parent = w.ensure_dir(posixpath.dirname(path))
         with open(src.path, "rb") as f:
-            w.put_file(parent, posixpath.basename(path), f, st.st_mode, st.st_mtime_ns)
+            w.put_file(parent, posixpath.basename(path), f, st.st_mode, st.st_mtime_ns, _owner(st, preserve))
         return path
 
     @staticmethod
     def _copy_entry(w: _Writer, dirs: dict[str, str], path: str, host: str,
-                    st: os.stat_result) -> None:
+                    st: os.stat_result, preserve: bool = False) -> None:
         parent_path, name = posixpath.split(path)
         parent = dirs.get(parent_path)
         if parent is None:  # its directory was ignored but this entry is not
             parent = dirs[parent_path] = w.ensure_dir(parent_path)
+        owner = _owner(st, preserve)
         if stat.S_ISDIR(st.st_mode):
-            dirs[path] = w.put_dir(parent, name, st.st_mode, st.st_mtime_ns)
+            dirs[path] = w.put_dir(parent, name, st.st_mode, st.st_mtime_ns, owner)
         elif stat.S_ISLNK(st.st_mode):
-            w.put_symlink(parent, name, os.readlink(host), st.st_mtime_ns)
+            w.put_symlink(parent, name, os.readlink(host), st.st_mtime_ns, owner)
         else:
             with _open_nofollow(host) as f:
-                w.put_file(parent, name, f, st.st_mode, st.st_mtime_ns)
+                w.put_file(parent, name, f, st.st_mode, st.st_mtime_ns, owner)

@@ -18,6 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from jocker.build import heredoc as H
 from jocker.build.substitute import (extract_flags, split_fields, split_key_values,
                                      split_words, substitute, substitute_words)
 from jocker.errors import INVALID_DOCKERFILE, UsageError
@@ -42,7 +43,8 @@ _FLAGS: dict[str, dict[str, bool]] = {
 }
 _BUILDKIT_ONLY_RUN_FLAGS = ("mount", "network", "security", "device")
 
-_DIRECTIVE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
+_DIRECTIVE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=(.*)$")   # linear: no lazy group before \s*$
+MAX_LINE = 65535        # Go's bufio.Scanner token limit, less the newline
 _KNOWN_DIRECTIVES = ("escape", "syntax", "check")
 _STAGE_NAME = re.compile(r"^[a-z][a-z0-9-_.]*$")
 _BLANKS = re.compile(r"[\t\v\f\r ]+")
@@ -85,6 +87,7 @@ class Instruction:
     filename: str = "Dockerfile"
     escape: str = "\\"
     trigger: Instruction | None = None  # ONBUILD: the wrapped instruction
+    heredocs: list[H.Heredoc] = field(default_factory=list)  # RUN/COPY/ADD <<EOF bodies
 
     def __str__(self) -> str:
         return self.original
@@ -119,7 +122,13 @@ class Instruction:
         """RUN/CMD/ENTRYPOINT argv: exec form as is, shell form run through `shell`."""
         if self.json_form:
             return list(self.args)
+        if self.heredocs:
+            return H.run_argv(self.args[0], self.heredocs, list(shell))[0]
         return [*shell, self.args[0]] if self.args else []
+
+    def script_files(self) -> dict[str, str]:
+        """RUN <<EOF with a `#!` body: {path in the container: script} to provide."""
+        return H.run_argv(self.args[0], self.heredocs, [])[1] if self.heredocs else {}
 
     def healthcheck(self) -> dict:
         """HEALTHCHECK as Docker's HealthConfig JSON (durations in ns, zeros omitted)."""
@@ -131,8 +140,8 @@ class Instruction:
             if self.flags.get(flag) and (nanos := self._duration(flag)):
                 config[key] = nanos
         if self.flags.get("retries"):
-            if not re.fullmatch(r"[+-]?[0-9]+", self.flags["retries"]):
-                raise self.error(f"--retries: invalid integer {self.flags['retries']!r}")
+            if not re.fullmatch(r"[+-]?[0-9]{1,19}", self.flags["retries"]):    # Go's int64
+                raise self.error(f"--retries: invalid integer {self.flags['retries'][:40]!r}")
             retries = int(self.flags["retries"])
             if retries < 0:
                 raise self.error(f"--retries cannot be negative ({retries})")
@@ -180,7 +189,7 @@ class Dockerfile:
         for stage in self.stages:
             if stage.name == ref.lower():
                 return stage
-        if ref.isdecimal() and int(ref) < len(self.stages):
+        if ref.isascii() and ref.isdecimal() and len(ref) < 10 and int(ref) < len(self.stages):
             return self.stages[int(ref)]
         return None
 
@@ -213,15 +222,16 @@ def is_url(source: str) -> bool:
 
 def parse(text: str, filename: str = "Dockerfile", build_args: dict[str, str] | None = None) -> Dockerfile:
     """Parse a Dockerfile; `build_args` (`--build-arg`) override global ARG defaults."""
-    lines = _physical_lines(text)
+    lines = _physical_lines(text, filename)
     directives = _read_directives(lines, filename)
     escape = directives.get("escape", "\\")
     warnings: list[str] = []
     instructions = []
-    for start, end, line, had_blank in _logical_lines(lines, escape):
+    for start, end, line, had_blank, docs in _logical_lines(lines, escape, filename):
         if had_blank:
             warnings.append(f"[WARNING]: Empty continuation line found in:\n    {line}")
         instructions.append(parse_instruction(line, filename, start, end, escape))
+        instructions[-1].heredocs = docs
     if not instructions:
         raise DockerfileError(filename, 1, f"the Dockerfile ({filename}) cannot be empty")
     if warnings:
@@ -229,9 +239,15 @@ def parse(text: str, filename: str = "Dockerfile", build_args: dict[str, str] | 
     return _assemble(instructions, filename, directives, escape, build_args or {}, warnings)
 
 
-def _physical_lines(text: str) -> list[str]:
-    # Only "\n" separates lines (like Go's scanner): no splitting on \f or \v.
-    return [line.removesuffix("\r") for line in text.removeprefix("\ufeff").split("\n")]
+def _physical_lines(text: str, filename: str = "Dockerfile") -> list[str]:
+    """Only "\n" separates lines (like Go's scanner: no splitting on \f or \v);
+    trailing carriage returns go (buildkit trims every "\r" before the "\n").
+    A line of 64 KiB or more is refused as Docker's scanner refuses it."""
+    lines = text.removeprefix("\ufeff").split("\n")
+    for lineno, line in enumerate(lines, 1):
+        if len(line) > MAX_LINE // 4 and len(line.encode("utf-8", "surrogatepass")) > MAX_LINE:
+            raise DockerfileError(filename, lineno, f"dockerfile line greater than max allowed size of {MAX_LINE}")
+    return [line.rstrip("\r") for line in lines]
 
 
 def _read_directives(lines: list[str], filename: str) -> dict[str, str]:
@@ -244,28 +260,32 @@ def _read_directives(lines: list[str], filename: str) -> dict[str, str]:
             break
         if key in found:
             raise DockerfileError(filename, lineno, f"only one {key} parser directive can be used")
-        value = match.group(2)
+        value = match.group(2).strip()
+        if not value:       # `# escape=` names nothing: a comment, which ends the directives
+            break
         if key == "escape" and value not in ("\\", "`"):
             raise DockerfileError(filename, lineno, f"invalid escape token '{value}' does not match ` or \\")
         found[key] = value
     return found
 
 
-def _logical_lines(lines: list[str], escape: str):
-    """Yield (first line, last line, joined text, had blank lines) per instruction.
+def _logical_lines(lines: list[str], escape: str, filename: str = "Dockerfile"):
+    """Yield (first line, last line, joined text, had blank lines, heredocs)
+    per instruction; heredoc bodies follow their instruction's line.
 
-    Like Docker: a trailing escape (plus blanks) continues the line, the pieces
-    are joined with nothing in between (their own indentation stays), and
-    comment or blank lines inside a continuation are skipped.
+    Like Docker: a trailing escape (plus blanks) continues the line unless
+    the character before it is the escape too (buildkit's rule: `\\\\` at the
+    end is an escaped escape, and so is `\\\\\\`), the pieces are joined with
+    nothing in between (their own indentation stays), and comment or blank
+    lines inside a continuation are skipped.
     """
-    continued = re.compile(re.escape(escape) + r"[ \t]*$")
     i = 0
     while i < len(lines):
         start, text = i + 1, lines[i].lstrip()
         i += 1
         if text.startswith("#"):
             continue
-        line, more = continued.subn("", text)
+        line, more = _continuation(text, escape)
         if not more and not line:
             continue
         had_blank = False
@@ -277,10 +297,26 @@ def _logical_lines(lines: list[str], escape: str):
             if not piece.strip():
                 had_blank = True
                 continue
-            piece, more = continued.subn("", piece)
+            piece, more = _continuation(piece, escape)
             line += piece
-        if line.strip():  # a lone escape at the end of the file is no instruction
-            yield start, i, line, had_blank
+        if not line.strip():  # a lone escape at the end of the file is no instruction
+            continue
+        keyword, _, rest = _BLANKS.sub(" ", line.strip(), count=1).partition(" ")
+        docs = H.markers(keyword, rest, escape)
+        if docs:
+            i = H.read_bodies(lines, i, docs)
+            if i is None:
+                raise DockerfileError(filename, start, f"heredoc {docs[-1].name} has no terminating "
+                                      f"line: end it with a line holding just {docs[-1].name}")
+        yield start, i, line, had_blank, docs
+
+
+def _continuation(line: str, escape: str) -> tuple[str, bool]:
+    """(line without its continuation escape, whether it continues)."""
+    body = line.rstrip(" \t")
+    if not body.endswith(escape) or body.endswith(escape * 2):
+        return line, False
+    return body[:-1], True
 
 
 def parse_instruction(line: str, filename: str = "Dockerfile", lineno: int = 1,
@@ -291,7 +327,7 @@ def parse_instruction(line: str, filename: str = "Dockerfile", lineno: int = 1,
     cmd = keyword.upper()
     if cmd not in INSTRUCTIONS:
         raise DockerfileError(filename, lineno, f"unknown instruction: {keyword}")
-    rest, flag_words = extract_flags(rest)
+    rest, flag_words = extract_flags(rest, escape)
     instr = Instruction(cmd, [], original=original, lineno=lineno, end_lineno=end_lineno or lineno,
                         filename=filename, escape=escape)
     instr.flags = _parse_flags(instr, flag_words)
@@ -323,21 +359,38 @@ def _parse_flags(instr: Instruction, words: list[str]) -> dict[str, str]:
 
 # ------------------------------------------------------------- per-instruction parsers
 
-def _json_array(instr: Instruction, rest: str) -> list[str] | None:
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")     # Go's decoder knows no NaN/Infinity
+
+
+_JSON = json.JSONDecoder(parse_constant=_no_constant, parse_int=lambda s: 0, parse_float=lambda s: 0)
+
+
+def exec_form(rest: str) -> list[str] | None:
     """The exec-form array, or None when `rest` is not a JSON array (shell form).
 
-    Like Docker, text after the closing `]` is ignored, and an array holding
-    anything but strings is an error rather than shell form.
+    As Docker: only a whole-line JSON array counts (text after the `]`
+    makes it shell form); an array holding anything but strings is an error
+    (ValueError) rather than shell form; NaN/Infinity are not JSON.
     """
     if not rest.startswith("["):
         return None
     try:
-        value, _ = json.JSONDecoder().raw_decode(rest)
-    except ValueError:
+        value, end = _JSON.raw_decode(rest)
+    except (ValueError, RecursionError):
+        # RecursionError: nesting deeper than Python's stack (Go's limit is
+        # 10000). Such input is shell form here, an error in Docker when
+        # every bracket is closed.
+        return None
+    if rest[end:].strip():
         return None
     if not all(isinstance(item, str) for item in value):
-        raise instr.error("when using JSON array syntax, arrays must be comprised of strings only")
+        raise ValueError("when using JSON array syntax, arrays must be comprised of strings only")
     return value
+
+
+def _json_array(instr: Instruction, rest: str) -> list[str] | None:
+    return _at(instr, exec_form, rest)
 
 
 def _exec_or_shell(instr: Instruction, rest: str, split: bool = False) -> None:
@@ -419,7 +472,7 @@ def _p_healthcheck(instr: Instruction, rest: str) -> None:
     kind, _, command = _BLANKS.sub(" ", rest, count=1).partition(" ")
     kind = kind.upper()
     if kind == "NONE":
-        if command or instr.flags:
+        if command:     # flags are accepted and ignored, as Docker does
             raise instr.error("HEALTHCHECK NONE takes no arguments")
         instr.args = ["NONE"]
         return
@@ -521,6 +574,10 @@ def expand(instr: Instruction, env: dict[str, str]) -> Instruction:
     elif instr.cmd == "ARG":
         new.args = [_sub(instr, name, env) + ("" if default is None else "=" + _sub(instr, default, env))
                     for name, default in instr.pairs]
+    elif instr.heredocs:     # COPY/ADD <<EOF: the bodies are expanded, not the words
+        words = {d.word for d in instr.heredocs}
+        new.args = [arg if arg in words else _sub(instr, arg, env) for arg in instr.args]
+        new.heredocs = _at(instr, H.expanded, instr.heredocs, env)
     else:  # keys and values alike for ENV/LABEL
         new.args = [_sub(instr, arg, env) for arg in instr.args]
     for flag in ("chown", "chmod"):

@@ -83,8 +83,10 @@ class Plan:
 
 def canonical(instr: Instruction) -> str:
     """An expanded instruction as stable text (flags sorted, exec/shell form kept)."""
-    return json.dumps([instr.cmd, instr.args, sorted(instr.flags.items()), instr.json_form],
-                      separators=(",", ":"))
+    key = [instr.cmd, instr.args, sorted(instr.flags.items()), instr.json_form]
+    if instr.heredocs:
+        key.append([[d.word, d.text] for d in instr.heredocs])
+    return json.dumps(key, separators=(",", ":"))
 
 
 def go_list(items: list[str]) -> str:

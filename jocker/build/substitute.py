@@ -3,7 +3,10 @@
 Docker expands variables itself, before anything runs, in ADD, COPY, ENV,
 EXPOSE, FROM, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR and ARG. The rules are a
 small subset of POSIX sh: `$VAR`, `${VAR}`, `${VAR:-word}`, `${VAR:+word}`,
-`${VAR:?word}` (and the colon-less forms), single quotes (literal), double
+`${VAR:?word}` (and the colon-less forms), the pattern operators `${VAR#pat}`,
+`${VAR##pat}`, `${VAR%pat}`, `${VAR%%pat}`, `${VAR/pat/repl}` and
+`${VAR//pat/repl}` (`*`, `?` and escapes; as buildkit's lexer, which moby's
+builder vendors), single quotes (literal), double
 quotes (variables expanded), and the Dockerfile's escape character (`\\` or the
 backtick chosen by `# escape=`). Quote characters are removed, as the shell
 would remove them. RUN/CMD/ENTRYPOINT are not processed here: the shell in the
@@ -30,9 +33,10 @@ class ShellWordError(ValueError):
     """A word that cannot be processed (unterminated quote or `${`...)."""
 
 
-def substitute(text: str, env: dict[str, str], escape: str = "\\") -> str:
-    """Expand variables and remove quotes/escapes, keeping whitespace (one word)."""
-    value, _ = _Lexer(text, env, escape).run()
+def substitute(text: str, env: dict[str, str], escape: str = "\\", *, quotes: bool = True) -> str:
+    """Expand variables and remove quotes/escapes, keeping whitespace (one word).
+    quotes=False leaves quote characters as they are (heredoc bodies)."""
+    value, _ = _Lexer(text, env, escape, quotes).run()
     return value
 
 
@@ -116,11 +120,11 @@ def split_key_values(text: str, escape: str = "\\") -> list[tuple[str, str]]:
     return pairs
 
 
-def extract_flags(text: str) -> tuple[str, list[str]]:
+def extract_flags(text: str, escape: str = "\\") -> tuple[str, list[str]]:
     """Split leading `--name[=value]` words off the arguments; `--` ends them.
 
-    Flag words lose their quotes and backslashes (always `\\`, whatever the
-    escape directive says), as in Docker.
+    Flag words lose their quotes and escape characters (the escape
+    directive's), as in Docker.
     """
     flags: list[str] = []
     i = 0
@@ -129,14 +133,14 @@ def extract_flags(text: str) -> tuple[str, list[str]]:
             i += 1
         if not text.startswith("--", i):
             return text[i:], flags
-        word, i, quoted = _flag_word(text, i)
+        word, i, quoted = _flag_word(text, i, escape)
         if word == "--":
             return text[i:], flags
         if word or quoted:
             flags.append(word)
 
 
-def _flag_word(text: str, i: int) -> tuple[str, int, bool]:
+def _flag_word(text: str, i: int, escape: str) -> tuple[str, int, bool]:
     out: list[str] = []
     quote, quoted = "", False
     while i < len(text) and (quote or not text[i].isspace()):
@@ -148,7 +152,7 @@ def _flag_word(text: str, i: int) -> tuple[str, int, bool]:
         if not quote and ch in "'\"":
             quote, quoted = ch, True
             continue
-        if ch == "\\":
+        if ch == escape:
             if i == len(text):
                 break
             ch = text[i]
@@ -162,36 +166,99 @@ class _Words:
 
     def __init__(self) -> None:
         self.words: list[str] = []
-        self.word = ""
+        self.parts: list[str] = []      # the current word, joined once (linear time)
         self.in_word = False
 
     def add_splittable(self, text: str) -> None:
-        for ch in text:
-            if not ch.isspace():
-                self.add_literal(ch)
-            elif self.in_word and self.word:
-                self.words.append(self.word)
-                self.word, self.in_word = "", False
+        pieces = _SPLIT.split(text)
+        for i, piece in enumerate(pieces):
+            if i:                       # whitespace came before this piece
+                self._end()
+            if piece:
+                self.add_literal(piece)
 
     def add_literal(self, text: str) -> None:
-        self.word += text
+        self.parts.append(text)
         self.in_word = True
 
+    def _end(self) -> None:
+        if self.in_word and self.parts:
+            word = "".join(self.parts)
+            if word:
+                self.words.append(word)
+        self.parts, self.in_word = [], False
+
     def done(self) -> list[str]:
-        if self.word:
-            self.words.append(self.word)
-            self.word, self.in_word = "", False
+        self._end()
         return self.words
 
 
-class _Lexer:
-    """One pass over a word: expands `$...`, removes quotes and escapes."""
+_SPLIT = re.compile(r"\s+")
+MAX_NESTING = 100       # ${a:-${b:-...}} levels; deeper input is refused, not a RecursionError
+_PATTERN_OPS = "#%/"
 
-    def __init__(self, text: str, env: dict[str, str], escape: str):
+
+def _glob_tokens(pattern: str) -> list[str]:
+    """A shell pattern as regex pieces: `*`, `?`, the escape (always `\\`
+    here: the pattern was read with escapes kept) makes the next character
+    literal; everything else, brackets included, is literal (as buildkit)."""
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        if ch == "*":
+            if not out or out[-1] not in (".*", ".*?"):
+                out.append(".*")
+        elif ch == "?":
+            out.append(".")
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return out
+
+
+def _trim(value: str, op: str, pattern: str) -> str:
+    """${v#p} ${v##p} (prefix) and ${v%p} ${v%%p} (suffix); the doubled form
+    removes the longest match. A suffix is matched as a prefix of the reversed
+    value with the pattern's pieces reversed."""
+    tokens = _glob_tokens(pattern)
+    longest = len(op) == 2
+    if op[0] == "%":
+        value, tokens = value[::-1], tokens[::-1]
+    rx = re.compile("".join(t if longest or t != ".*" else ".*?" for t in tokens), re.S)
+    m = rx.match(value)
+    rest = value[m.end():] if m else value
+    return rest[::-1] if op[0] == "%" else rest
+
+
+def _replace(value: str, every: bool, pattern: str, replacement: str) -> str:
+    """${v/p/r} (first, longest match) and ${v//p/r} (all); r is used as written."""
+    if not pattern and every:
+        return value
+    rx = re.compile("".join(_glob_tokens(pattern)), re.S)
+    return rx.sub(lambda _m: replacement, value, count=0 if every else 1)
+
+
+class _Lexer:
+    """One pass over a word: expands `$...`, removes quotes and escapes.
+
+    Output is collected in lists and joined once, and plain runs are taken
+    with one regex step, so the time is linear in the input; `${...}`
+    nesting is bounded (MAX_NESTING) instead of the interpreter's stack."""
+
+    def __init__(self, text: str, env: dict[str, str], escape: str, quotes: bool = True):
         self.text = text
+        self.quotes = "'\"" if quotes else ""
         self.pos = 0
         self.env = env
         self.escape = escape
+        self.depth = 0
+        self.stopped = ""
+        self._plain: dict[str, re.Pattern] = {}     # per stop set: runs of ordinary characters
 
     def peek(self) -> str:
         """The next character, or "" at the end."""
@@ -202,14 +269,26 @@ class _Lexer:
         self.pos += len(ch)
         return ch
 
-    def run(self, stop: str = "") -> tuple[str, list[str]]:
-        """Process up to `stop` (consumed) or the end; returns (text, words)."""
+    def run(self, stop: str = "", raw: bool = False) -> tuple[str, list[str]]:
+        """Process up to a character of `stop` (consumed) or the end; returns
+        (text, words). `raw` keeps escape characters (shell patterns)."""
         out: list[str] = []
         words = _Words()
-        while self.peek():
-            ch = self.peek()
-            if stop and ch == stop:
+        if stop not in self._plain:
+            self._plain[stop] = re.compile("[^$" + re.escape(self.quotes + self.escape + stop) + "]+")
+        ordinary = self._plain[stop]
+        while self.pos < len(self.text):
+            plain = ordinary.match(self.text, self.pos)
+            if plain:
+                piece = plain.group()
+                self.pos = plain.end()
+                words.add_splittable(piece)
+                out.append(piece)
+                continue
+            ch = self.text[self.pos]
+            if stop and ch in stop:
                 self.pos += 1
+                self.stopped = ch
                 return "".join(out), words.done()
             if ch == "$":
                 piece = self._dollar()
@@ -220,19 +299,17 @@ class _Lexer:
             elif ch == '"':
                 piece = self._double_quoted()
                 words.add_literal(piece)
-            else:
+            elif ch == self.escape:
                 self.pos += 1
-                if ch == self.escape:
-                    ch = self.take()  # the escaped char is literal; a final escape vanishes
-                    if not ch:
-                        break
-                    words.add_literal(ch)
-                else:
-                    words.add_splittable(ch)
-                piece = ch
+                ch = self.take()  # the escaped char is literal; a final escape vanishes
+                if not ch:
+                    break
+                words.add_literal(ch)
+                piece = ("\\" + ch) if raw else ch
             out.append(piece)
         if stop:
-            raise ShellWordError(f"unexpected end of statement while looking for matching {stop}")
+            shown = "}" if "}" in stop else stop
+            raise ShellWordError(f"unexpected end of statement while looking for matching {shown}")
         return "".join(out), words.done()
 
     def _single_quoted(self) -> str:
@@ -246,10 +323,14 @@ class _Lexer:
     def _double_quoted(self) -> str:
         self.pos += 1
         out: list[str] = []
+        special = re.compile('["$' + re.escape(self.escape) + "]")
         while True:
-            ch = self.peek()
-            if not ch:
+            m = special.search(self.text, self.pos)
+            if not m:
                 raise ShellWordError("unexpected end of statement while looking for matching double-quote")
+            out.append(self.text[self.pos:m.start()])
+            self.pos = m.start()
+            ch = self.text[self.pos]
             if ch == '"':
                 self.pos += 1
                 return "".join(out)
@@ -259,9 +340,9 @@ class _Lexer:
             self.pos += 1
             # Inside double quotes the escape only protects ", $ and itself;
             # anything else keeps the escape character (like sh's backslash).
-            if ch == self.escape and self.peek() in ('"', "$", self.escape) and self.peek():
+            if self.peek() in ('"', "$", self.escape) and self.peek():
                 ch = self.take()
-            elif ch == self.escape and not self.peek():
+            elif not self.peek():
                 continue
             out.append(ch)
 
@@ -299,15 +380,45 @@ class _Lexer:
         modifier = self.take() if colon else ch
         if not modifier:
             raise ShellWordError("syntax error: missing '}'")
+        if modifier in _PATTERN_OPS and not colon:
+            return self._nested(self._pattern_op, name, modifier)
         if modifier not in "-+?":
             raise ShellWordError(f"unsupported modifier ({modifier}) in substitution")
+        word = self._nested(self._word)
+        return self._modify(name, modifier, colon, word)
+
+    def _nested(self, func, *args) -> str:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise ShellWordError(f"${{...}} nested more than {MAX_NESTING} levels deep")
         try:
-            word, _ = self.run(stop="}")  # the word may itself hold quotes and `$`
+            return func(*args)
+        finally:
+            self.depth -= 1
+
+    def _word(self, stop: str = "}", raw: bool = False) -> str:
+        try:
+            word, _ = self.run(stop=stop, raw=raw)  # the word may itself hold quotes and `$`
         except ShellWordError:
             if not self.peek():
                 raise ShellWordError("syntax error: missing '}'") from None
             raise
-        return self._modify(name, modifier, colon, word)
+        return word
+
+    def _pattern_op(self, name: str, op: str) -> str:
+        """`${name#pat}`, `##`, `%`, `%%`, `/pat/repl`, `//pat/repl`."""
+        if op in "#%" and self.peek() == op:
+            op += self.take()
+        elif op == "/" and self.peek() == "/":
+            op += self.take()
+        value = self.env.get(name, "")
+        if op[0] != "/":
+            return _trim(value, op, self._word(raw=True))
+        pattern = self._word(stop="/}", raw=True)
+        if self.stopped != "/":
+            raise ShellWordError(f"syntax error: missing '/' in ${{{name}{op}{pattern}}}")
+        replacement = self._word(raw=True)
+        return _replace(value, op == "//", pattern, replacement)
 
     def _modify(self, name: str, modifier: str, colon: bool, word: str) -> str:
         """`${name-word}` and friends; with the colon an empty value counts as unset."""

@@ -14,7 +14,7 @@ _NS_PER_UNIT = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6,
 
 def parse_port_spec(spec: str) -> list[str]:
     """`80`, `53/udp`, `8000-8010/tcp` -> ["80/tcp"], ... one entry per port."""
-    match = _PORT.match(spec)
+    match = _PORT.match(spec) if len(spec) < 64 else None
     if not match:
         raise ValueError(f"invalid port {spec!r} (expected PORT[-END][/PROTO])")
     start = int(match.group(1))
@@ -40,6 +40,8 @@ def parse_duration(text: str) -> int:
         if not part or not (part.group(1) or part.group(2)):  # a unit needs a number
             raise ValueError(f"invalid duration {text!r}")
         whole, frac = part.group(1) or "0", part.group(2) or ""
+        if len(whole) > 20 or len(frac) > 30:       # beyond Go's int64 nanoseconds
+            raise ValueError(f"invalid duration {text[:40]!r}")
         total += (int(whole) + Fraction(int(frac or 0), 10 ** len(frac))) * _NS_PER_UNIT[part.group(3)]
         pos = part.end()
     if not body:

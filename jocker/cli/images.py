@@ -32,10 +32,11 @@ def import_cmd(obj, source, reference, message, changes):
 @click.option("-a", "--all", "all_images", is_flag=True, help="Show all images (default hides intermediate images).")
 @click.option("-q", "--quiet", is_flag=True, help="Only show image IDs.")
 @click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
+@click.option("--digests", is_flag=True, help="Show registry digests.")
 @click.option("-f", "--filter", "filters", multiple=True, help="Filter: dangling=true, reference=..., label=k[=v], before=, since=.")
 @click.option("--format", "fmt", help="Go-template format, e.g. '{{.Repository}}:{{.Tag}}' or 'table {{.ID}}\\t{{.Size}}'.")
 @click.pass_obj
-def images_cmd(obj, reference, all_images, quiet, no_trunc, filters, fmt):
+def images_cmd(obj, reference, all_images, quiet, no_trunc, digests, filters, fmt):
     """List images.
 
     \b
@@ -63,6 +64,10 @@ def images_cmd(obj, reference, all_images, quiet, no_trunc, filters, fmt):
         out = format_rows(fmt, rows)
         if out:
             click.echo(out)
+    elif digests:
+        click.echo(table(["REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "CREATED", "SIZE"],
+                         [[r["Repository"], r["Tag"], r["Digest"], r["ID"], r["CreatedSince"], r["Size"]]
+                          for r in rows]))
     else:
         click.echo(table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"],
                          [[r["Repository"], r["Tag"], r["ID"], r["CreatedSince"], r["Size"]] for r in rows]))
@@ -181,3 +186,8 @@ image_group.add_command(rmi_cmd, "rm")
 image_group.add_command(tag_cmd, "tag")
 image_group.add_command(history_cmd, "history")
 image_group.add_command(import_cmd, "import")
+from .ship import image_have_cmd, image_receive_cmd, image_send_cmd, load_cmd, pull_cmd, push_cmd, save_cmd  # noqa: E402
+for _cmd in (image_send_cmd, image_receive_cmd, image_have_cmd):
+    image_group.add_command(_cmd)
+for _name, _cmd in (("pull", pull_cmd), ("push", push_cmd), ("save", save_cmd), ("load", load_cmd)):
+    image_group.add_command(_cmd, _name)

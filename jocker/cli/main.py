@@ -39,7 +39,15 @@ COMMANDS = {
     "diff": "inside:diff_cmd",
     "commit": "inside:commit_cmd",
     "volume": "volumes:volume_group",
+    "network": "networks:network_group",
+    "port": "networks:port_cmd",
     "build": "build:build_cmd",
+    "pull": "ship:pull_cmd",
+    "push": "ship:push_cmd",
+    "login": "ship:login_cmd",
+    "logout": "ship:logout_cmd",
+    "save": "ship:save_cmd",
+    "load": "ship:load_cmd",
 }
 
 

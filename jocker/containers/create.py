@@ -15,6 +15,8 @@ from ..images.imageconfig import DEFAULT_PATH
 from ..times import now_rfc3339
 from ..signals import check_signal
 from ..storage import props as P
+from ..net import networks as netops
+from ..net.hosts import check_dns, parse_add_host
 from .model import Container, load_containers
 from .volumes import check_volume_target, copy_up, create_volume
 
@@ -41,12 +43,6 @@ def build_spec(engine, req: CreateRequest, image) -> dict:
     """Everything the container is, Docker's field names where they exist."""
     icfg = image.config.get("config") or {}
     cfg, host, jail = req.config, req.host, req.jocker
-    if host.PortBindings or host.PublishAllPorts:
-        raise NotImplementedYet("port publishing (-p) is not available yet: it comes with the "
-                                "networking capability", hint="use --network host and bind the port directly")
-    if host.NetworkMode not in ("", "host", "none", "default", "bridge"):
-        raise NotImplementedYet(f"network {host.NetworkMode!r} is not available yet",
-                                hint="use --network host or --network none")
     entrypoint = icfg.get("Entrypoint") or []
     if cfg.Entrypoint is not None:
         entrypoint = [w for w in cfg.Entrypoint] if cfg.Entrypoint != [""] else []
@@ -81,16 +77,21 @@ def build_spec(engine, req: CreateRequest, image) -> dict:
             "StopTimeout": cfg.StopTimeout, "ExposedPorts": icfg.get("ExposedPorts"),
         },
         "HostConfig": {
-            "Binds": list(host.Binds), "RestartPolicy": dict(host.RestartPolicy),
+            "Binds": list(host.Binds), "GroupAdd": list(host.GroupAdd),
+            "RestartPolicy": dict(host.RestartPolicy),
             "AutoRemove": host.AutoRemove, "Memory": host.Memory,
             "NanoCpus": host.NanoCpus, "PidsLimit": host.PidsLimit or 0,
-            "NetworkMode": "none" if host.NetworkMode == "none" else "host",
+            "NetworkMode": host.NetworkMode or "bridge", "PortBindings": {},
+            "Dns": check_dns(host.Dns), "DnsSearch": list(host.DnsSearch),
+            "DnsOptions": list(host.DnsOptions),
+            "ExtraHosts": [f"{n}:{ip}" for n, ip in map(parse_add_host, host.ExtraHosts)],
             "Devices": [_devfs_pattern(d) for d in host.Devices], "JailAllow": list(jail.JailAllow),
             "JailParams": list(jail.JailParams), "JailSecurelevel": jail.JailSecurelevel,
             "DependsOn": list(jail.DependsOn),
             "ReadonlyRootfs": host.ReadonlyRootfs,
         },
         "Mounts": [],
+        "NetworkSettings": {"Networks": {}},
     }
 
 
@@ -118,6 +119,14 @@ def create_container(engine, req: CreateRequest) -> Container:
             raise Conflict(f'Conflict. The container name "/{name}" is already in use by container '
                            f'"{clash.id}". You have to remove (or rename) that container to be able '
                            "to reuse that name.")
+        ep = req.endpoints.get(host.NetworkMode or "bridge") or next(iter(req.endpoints.values()), None)
+        net = netops.attach_new(engine, st, containers, network=host.NetworkMode,
+                                bindings=host.PortBindings, publish_all=host.PublishAllPorts,
+                                exposed=spec["Config"]["ExposedPorts"], ip=ep.IPv4Address if ep else None,
+                                aliases=ep.Aliases if ep else [])
+        spec["HostConfig"]["NetworkMode"] = net["NetworkMode"]
+        spec["HostConfig"]["PortBindings"] = net["PortBindings"]
+        spec["NetworkSettings"]["Networks"] = net["Networks"]
         spec["Mounts"] = _prepare_mounts(engine, req, image, spec)
         props = {"mountpoint": engine.layout.container_rootfs(cid), "jocker:container.name": name}
         props.update(P.encode_json("container.config", spec))
@@ -127,7 +136,9 @@ def create_container(engine, req: CreateRequest) -> Container:
         except JockerError:
             os.rmdir(engine.layout.container_dir(cid))
             raise
-    c = Container(id=cid, name=name, dataset=engine.layout.container(cid), spec=spec, state={})
+        c = Container(id=cid, name=name, dataset=engine.layout.container(cid), spec=spec, state={})
+        if net["Networks"]:
+            netops.refresh_members(engine, dict(containers, **{cid: c}), set(net["Networks"]))
     _copy_up_volumes(engine, c, image)
     return c
 

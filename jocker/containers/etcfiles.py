@@ -52,11 +52,35 @@ def resolv_text() -> str:
     return "\n".join(l for l in lines if l.strip() and not l.startswith("#")) + "\n"
 
 
-def prepare(spec: ContainerSpec, container_dir: str) -> None:
+def write_file(rootfs: str, name: str, text: str) -> None:
+    """One file of the container's /etc, written without following symlinks."""
+    etc = _etc_fd(rootfs)
+    try:
+        _write(etc, name, text)
+    finally:
+        os.close(etc)
+
+
+def read_file(rootfs: str, name: str) -> str:
+    etc = _etc_fd(rootfs)
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=etc)
+        with os.fdopen(fd) as f:
+            return f.read(65536)
+    except OSError:
+        return ""
+    finally:
+        os.close(etc)
+
+
+def prepare(spec: ContainerSpec, container_dir: str, *, hosts: str | None = None,
+            resolv: str | None = None) -> None:
+    """hosts/resolv: the network's versions (jocker.net.hosts); by default the
+    host-network ones."""
     etc = _etc_fd(spec.rootfs)
     try:
         _write(etc, "hostname", spec.hostname + "\n")
-        _write(etc, "hosts", hosts_text(spec.hostname))
-        _write(etc, "resolv.conf", resolv_text())
+        _write(etc, "hosts", hosts if hosts is not None else hosts_text(spec.hostname))
+        _write(etc, "resolv.conf", resolv if resolv is not None else resolv_text())
     finally:
         os.close(etc)

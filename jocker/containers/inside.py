@@ -8,7 +8,7 @@ import subprocess
 
 from ..engine_api.streams import Streams
 from ..errors import Conflict, NotFound, UsageError
-from ..images import treediff
+from ..images import layertar, treediff
 from ..images.imageconfig import derive
 from ..times import now_rfc3339
 from .lifecycle import runtime_spec
@@ -84,8 +84,10 @@ def top(engine, c: Container, ps_args: list[str] = ()) -> tuple[list[str], list[
     pids = engine.runtime.pids(spec, c.runtime.get("main_pid"))
     if not pids:
         return [], []
-    fields = ["user", "pid", "ppid", "stime", "time", "args"]
-    res = engine.runner.run(["ps", "-o", ",".join(fields), "-p", ",".join(map(str, pids))])
+    # `start`, not `stime`: FreeBSD's ps has no stime keyword (bin/ps/keyword.c)
+    # and procps has both. The driver selects the processes (ps -J on FreeBSD).
+    fields = ["user", "pid", "ppid", "start", "time", "args"]
+    res = engine.runner.run(["ps", "-o", ",".join(fields)] + engine.runtime.ps_selector(spec, pids))
     lines = res.stdout.splitlines()
     headers = ["UID", "PID", "PPID", "STIME", "TIME", "CMD"]
     rows = [line.split(None, len(fields) - 1) for line in lines[1:] if line.strip()]
@@ -214,7 +216,7 @@ def _commit_paused(engine, c, img, since, rootfs, tags, message, author, changes
     pending = engine.store.begin_layer(img.layer)
     try:
         treediff.apply(rootfs, pending.path, delta)
-        diff_id = treediff.digest(rootfs, delta)
+        diff_id = layertar.seal_diff_id(engine.store.zfs, pending, delta)
         layer = engine.store.finish_layer(pending, diff_id)
     except BaseException:
         engine.store.abort_layer(pending)

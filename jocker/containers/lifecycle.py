@@ -18,6 +18,7 @@ from ..lock import EngineLock
 from ..runtime.spec import ContainerSpec, Limits, Mount
 from ..storage import props as P
 from . import etcfiles
+from ..net import networks as netops
 from .job import Job
 from .model import Container, load_containers, read_runtime
 from .remove import destroy_storage, storage_job
@@ -37,18 +38,24 @@ def runtime_spec(engine, c: Container) -> ContainerSpec:
         id=c.id, name=c.name, rootfs=engine.layout.container_rootfs(c.id),
         rundir=engine.layout.container_rundir(c.id), argv=[c.spec["Path"], *c.spec.get("Args", [])],
         hostname=cfg.get("Hostname", c.short), env=list(cfg.get("Env") or []),
-        user=cfg.get("User") or "", workdir=cfg.get("WorkingDir") or "/", tty=bool(cfg.get("Tty")),
+        user=cfg.get("User") or "", group_add=list(host.get("GroupAdd") or []),
+        workdir=cfg.get("WorkingDir") or "/", tty=bool(cfg.get("Tty")),
         stdin_open=bool(cfg.get("OpenStdin")),
         mounts=[Mount(m["Source"], m["Destination"], not m.get("RW", True),
                       "bind" if m["Type"] == "bind" else "volume") for m in c.spec.get("Mounts", [])],
         limits=Limits(memory=host.get("Memory") or None,
                       cpus=(host.get("NanoCpus") or 0) / 1e9 or None, pids=host.get("PidsLimit") or None),
-        network=host.get("NetworkMode", "host"), devices=list(host.get("Devices") or []),
+        network=_runtime_network(host.get("NetworkMode", "host")),
+        net=netops.attachment_for(engine, c), devices=list(host.get("Devices") or []),
         allow=list(host.get("JailAllow") or []), jail_params=params,
         securelevel=host.get("JailSecurelevel"),
         stop_signal=cfg.get("StopSignal") or "SIGTERM",
         stop_timeout=int(cfg.get("StopTimeout") if cfg.get("StopTimeout") is not None
                          else engine.config.int("stop_timeout")))
+
+
+def _runtime_network(mode: str) -> str:
+    return mode if mode in ("host", "none") else "bridge"
 
 
 def get(engine, ref: str) -> Container:
@@ -133,7 +140,9 @@ def _start_locked(engine, c: Container, spec: ContainerSpec, attach: bool,
                   prespawned: Prespawned | None) -> Started | None:
     if not c.spec.get("HostConfig", {}).get("AutoRemove"):
         cleanup(engine, spec)
-    etcfiles.prepare(spec, engine.layout.container_dir(c.id))
+    if spec.network == "bridge":
+        netops.ensure_bridges(engine, c)
+    etcfiles.prepare(spec, engine.layout.container_dir(c.id), **netops.etc_files(engine, c))
     os.makedirs(spec.rundir, exist_ok=True)
     job_path = RD.path(spec.rundir, RD.JOB_JSON)
     _job(engine, c, spec, attach).save(job_path)
@@ -278,6 +287,7 @@ def remove(engine, c: Container, *, force: bool = False, volumes: bool = False) 
         cleanup(engine, runtime_spec(engine, c))
         job = storage_job(engine, c)
         destroy_storage(engine.runner, job, volumes=volumes)
+        netops.member_gone(engine, c)
 
 
 def wait(engine, c: Container, poll: float = 0.05) -> int:

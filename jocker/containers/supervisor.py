@@ -99,8 +99,8 @@ class Supervisor:
         if self.job.runtime == "jail":
             from ..runtime.freebsd_jail import JailDriver
             from ..runtime.jail_plan import JailConfig
-            n = self.job.devfs_ruleset
-            return JailDriver(self.runner, JailConfig(base_ruleset=n, vnet_ruleset=n + 1))
+            cfg = JailConfig(self.job.devfs_ruleset, state_dir=os.path.dirname(self.rundir.rstrip("/")))
+            return JailDriver(self.runner, cfg)
         from ..runtime.linux_ns import LinuxNamespaceDriver
         return LinuxNamespaceDriver(self.runner)
 

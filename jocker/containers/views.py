@@ -9,6 +9,7 @@ from typing import Any
 from ..errors import NotFound, UsageError
 from ..filters import label_filter, labels_match
 from ..format import ago, human_duration
+from ..net import views as net_views
 from ..times import parse_time
 from .model import Container, load_containers, resolve
 
@@ -88,10 +89,10 @@ def container_list(engine, st, *, all_: bool = False, filters=(), last: int = -1
             "ImageID": c.image_id, "Command": command_text(c),
             "Created": int(parse_time(c.spec.get("Created", ""))),
             "CreatedAt": c.spec.get("Created", ""),
-            "State": c.status, "Status": status_text(c, now), "Ports": [],
+            "State": c.status, "Status": status_text(c, now), "Ports": net_views.api_ports(c),
             "Labels": dict(c.labels), "SizeRw": c.rw_size, "SizeRootFs": c.size,
             "HostConfig": {"NetworkMode": c.host.get("NetworkMode", "host")},
-            "NetworkSettings": {"Networks": {c.host.get("NetworkMode", "host"): {}}},
+            "NetworkSettings": {"Networks": net_views.network_settings(engine, c)["Networks"]},
             "Mounts": [{k: v for k, v in m.items() if k != "New"} for m in c.spec.get("Mounts", [])],
         })
     return out
@@ -130,5 +131,5 @@ def inspect_container(engine, st, c: Container) -> dict[str, Any]:
         "SizeRootFs": c.size,
         "Mounts": [{k: v for k, v in m.items() if k != "New"} for m in c.spec.get("Mounts", [])],
         "Config": dict(c.config),
-        "NetworkSettings": {"Networks": {c.host.get("NetworkMode", "host"): {}}},
+        "NetworkSettings": net_views.network_settings(engine, c),
     }

@@ -41,6 +41,11 @@ class JockerAPI:
         return Volumes(self.engine)
 
     @cached_property
+    def networks(self):
+        from .networks import Networks
+        return Networks(self.engine)
+
+    @cached_property
     def system(self):
         from .system import System
         return System(self.engine)

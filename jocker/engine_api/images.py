@@ -82,3 +82,59 @@ class Images:
         eng.load_state()
         lines, freed = prune_images(eng.store, all_unused=all, label_filters=flt)
         return {"ImagesDeleted": _items(lines), "SpaceReclaimed": freed}
+
+    # -- shipping (jocker/distribution): streams and callbacks, never stdio --
+    def pull(self, name: str, *, platform: str | None = None, all_tags: bool = False,
+             progress=None) -> list[dict]:
+        """`POST /images/create?fromImage=`: [{"Reference", "Id", "Digest"}].
+        progress(event) receives Docker's JSON progress messages as dicts."""
+        from ..distribution.verbs import pull
+        return [{"Reference": p.reference, "Id": p.image.id, "Digest": p.digest}
+                for p in pull(self.engine, name, platform=platform, all_tags=all_tags, progress=progress)]
+
+    def push(self, name: str, *, all_tags: bool = False, progress=None) -> list[dict]:
+        """`POST /images/{name}/push`: [{"Tag", "Digest", "Size"}]."""
+        from ..distribution.verbs import push
+        return [{"Tag": t, "Digest": d, "Size": s}
+                for t, d, s in push(self.engine, name, all_tags=all_tags, progress=progress)]
+
+    def save(self, names: list[str], out: BinaryIO, progress=None) -> None:
+        """`GET /images/get`: an OCI-layout + docker-archive tar written to out."""
+        from ..distribution.archive import save
+        save(self.engine, list(names), out, progress)
+
+    def save_to_file(self, names: list[str], path: str) -> None:
+        from ..distribution.archive import save_to_file
+        save_to_file(self.engine, list(names), path)
+
+    def load(self, stream: BinaryIO, *, platform: str | None = None, progress=None) -> list[str]:
+        """`POST /images/load`: Docker's `Loaded image: ...` lines."""
+        from ..distribution.archive import load
+        return load(self.engine, stream, platform=platform, progress=progress)
+
+    def login(self, server: str | None, username: str, password: str) -> dict:
+        """`POST /auth`: checks and stores the credentials."""
+        from ..distribution.verbs import login
+        registry, where = login(self.engine, server, username, password)
+        return {"Status": "Login Succeeded", "Registry": registry, "StoredIn": where}
+
+    def logout(self, server: str | None) -> dict:
+        from ..distribution.verbs import logout
+        registry, found = logout(self.engine, server)
+        return {"Registry": registry, "Removed": found}
+
+    def send(self, name: str, out: BinaryIO, *, have: set[str] = frozenset(), progress=None) -> None:
+        """The image as ZFS streams (jocker/distribution/zfsship.py) written to out."""
+        from ..distribution.zfsship import send
+        send(self.engine, name, out, have_guids=set(have), progress=progress)
+
+    def receive(self, stream: BinaryIO, progress=None) -> dict:
+        """An image from `send`'s stream: {"Id", "RepoTags"}."""
+        from ..distribution.zfsship import receive
+        img = receive(self.engine, stream, progress)
+        return {"Id": img.id, "RepoTags": sorted(img.tags)}
+
+    def have(self) -> dict:
+        """The layers this host has, for `send(have=...)`."""
+        from ..distribution.zfsship import have
+        return have(self.engine)

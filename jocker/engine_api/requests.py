@@ -16,7 +16,6 @@ separate FreeBSD/jocker section, `Jocker`.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -147,10 +146,15 @@ class CreateRequest:
     def from_cli(cls, image: str, command: list[str] | tuple = (), *, name: str | None = None,
                  env: list[str] | tuple = (), env_files: list[str] | tuple = (),
                  workdir: str | None = None, user: str | None = None, hostname: str | None = None,
+                 group_add: list[str] | tuple = (),
                  volumes: list[str] | tuple = (), entrypoint: str | None = None, restart: str = "no",
                  memory: str | None = None, cpus: float | None = None, pids_limit: int | None = None,
                  tty: bool = False, interactive: bool = False, autoremove: bool = False,
-                 labels: list[str] | tuple = (), network: str = "host", publish: list[str] | tuple = (),
+                 labels: list[str] | tuple = (), network: str = "", publish: list[str] | tuple = (),
+                 publish_all: bool = False, ip: str | None = None,
+                 network_aliases: list[str] | tuple = (), dns: list[str] | tuple = (),
+                 dns_search: list[str] | tuple = (), dns_options: list[str] | tuple = (),
+                 add_hosts: list[str] | tuple = (),
                  devices: list[str] | tuple = (), allow: list[str] | tuple = (),
                  jail_params: list[str] | tuple = (), securelevel: int | None = None,
                  stop_signal: str | None = None, stop_timeout: int | None = None,
@@ -168,12 +172,19 @@ class CreateRequest:
             StopTimeout=stop_timeout, Hostname=hostname or "")
         host = HostConfig(
             Binds=list(volumes), PortBindings=parse_publish(list(publish)), NetworkMode=network,
+            GroupAdd=list(group_add),
+            PublishAllPorts=publish_all, Dns=list(dns), DnsSearch=list(dns_search),
+            DnsOptions=list(dns_options), ExtraHosts=list(add_hosts),
             RestartPolicy=parse_restart(restart), AutoRemove=autoremove, ReadonlyRootfs=read_only,
             Memory=parse_memory(memory), NanoCpus=int((cpus or 0) * 1e9), PidsLimit=pids_limit,
             Devices=[{"PathOnHost": d, "PathInContainer": d, "CgroupPermissions": "rwm"} for d in devices])
         jocker = JockerConfig(DependsOn=list(depends_on), JailAllow=list(allow),
                               JailParams=list(jail_params), JailSecurelevel=securelevel)
-        req = cls(config, host, {}, jocker, name)
+        endpoints = {}
+        if ip or network_aliases:
+            endpoints[network or "bridge"] = EndpointConfig(Aliases=list(network_aliases),
+                                                            IPv4Address=ip or "")
+        req = cls(config, host, endpoints, jocker, name)
         req.validate()
         return req
 
@@ -291,18 +302,7 @@ def parse_labels(items: list[str]) -> dict:
     return out
 
 
-_PUBLISH = re.compile(r"^(?:(?:(?P<ip>\[[0-9a-fA-F:.]+\]|[0-9.]+):)?(?P<host>\d*(?:-\d+)?):)?"
-                      r"(?P<ctr>\d+(?:-\d+)?)(?:/(?P<proto>tcp|udp|sctp))?$")
-
-
 def parse_publish(items: list[str]) -> dict[str, list[dict]]:
-    """-p [ip:][hostPort:]containerPort[/proto] -> PortBindings."""
-    out: dict[str, list[dict]] = {}
-    for item in items:
-        m = _PUBLISH.match(item)
-        if not m:
-            raise UsageError(f"invalid publish spec {item!r}",
-                             hint="use [ip:][hostPort:]containerPort[/proto], e.g. 8080:80")
-        key = f"{m['ctr']}/{m['proto'] or 'tcp'}"
-        out.setdefault(key, []).append({"HostIp": (m["ip"] or "").strip("[]"), "HostPort": m["host"] or ""})
-    return out
+    """-p [ip:][hostPort:]containerPort[/proto] -> PortBindings (jocker/net/ports.py)."""
+    from ..net.ports import parse_publish as parse
+    return parse(items)

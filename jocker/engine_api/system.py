@@ -62,9 +62,11 @@ class System:
     def check(self) -> list[dict]:
         """Host readiness: [{Name, Status, Ok, Required, Detail, Fix}]."""
         from .. import hostcheck
+        probes = hostcheck.gather(self.engine)
+        hostcheck.gather_networks(self.engine, probes)
         return [{"Name": r.name, "Status": r.status, "Ok": r.ok, "Required": r.required,
                  "Detail": r.detail, "Fix": r.fix}
-                for r in hostcheck.check_host(hostcheck.gather(self.engine))]
+                for r in hostcheck.check_host(probes)]
 
     @staticmethod
     def require_ready(results: list[dict], hint: str | None = None) -> None:

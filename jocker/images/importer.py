@@ -19,6 +19,7 @@ from ..errors import UsageError
 from ..runner import Runner
 from ..times import now_rfc3339
 from .imageconfig import new_config
+from .layertar import tree_changes, write_layer
 from .state import Image, default_tag
 from .store import ImageStore
 from .tarcheck import scan
@@ -71,16 +72,19 @@ def import_image(store: ImageStore, runner: Runner, source: str, ref: str | None
         else:
             raise UsageError(f"import source {source!r} is neither a file, a directory nor '-'",
                              hint="give a rootfs tarball (e.g. base.txz), a directory, or - for stdin")
-        checked = scan(path)
+        scan(path)
         pending = store.begin_layer()
         try:
             runner.run(["tar", "-x", "-p", "-f", path, "-C", pending.path, "--numeric-owner"],
                        timeout=3600, hint="the archive could not be extracted")
+            # The layer's identity is its canonical layer tar (layertar), not
+            # the bytes of the archive given: that is what save/push write.
+            diff_id, _ = write_layer(pending.path, tree_changes(None, pending.path))
             st = store.load()
-            layer_id = store.find_layer(st, "", checked.diff_id, exclude=pending.id)
+            layer_id = store.find_layer(st, "", diff_id, exclude=pending.id)
             fresh = layer_id is None
             if fresh:
-                layer_id = store.finish_layer(pending, checked.diff_id)
+                layer_id = store.finish_layer(pending, diff_id)
             else:                   # the same content is already a layer: share it
                 store.abort_layer(pending)
         except BaseException:
@@ -89,7 +93,7 @@ def import_image(store: ImageStore, runner: Runner, source: str, ref: str | None
         created = now_rfc3339()
         origin = "-" if source == "-" else os.path.basename(source.rstrip("/")) or source
         config = new_config(
-            diff_ids=[checked.diff_id], created=created,
+            diff_ids=[diff_id], created=created,
             container_config=dict(changes or {}),
             history=[{"created": created, "created_by": f"jocker import {origin}",
                       **({"comment": message} if message else {})}])

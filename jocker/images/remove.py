@@ -14,6 +14,7 @@ from ..errors import Conflict, JockerError
 from ..filters import labels_match
 from ..layout import Layout
 from ..storage.base import ZfsDriver
+from .blobs import BlobStore, referenced
 from .leases import leased
 from .state import Image, State, txn_alive
 from .store import ImageStore
@@ -32,6 +33,15 @@ def remove_image(store: ImageStore, ref: str, *, force: bool = False,
         live = st.live_tags(img)
         by_name = ref in img.tags or _normalized(ref) in img.tags
         out: list[str] = []
+        if "@" in ref and ref in img.repo_digests:      # a registry digest reference
+            rest = [r for r in img.repo_digests if r != ref]
+            store.write_json(img.snapshot, "image.repodigests", rest)
+            img.repo_digests = rest
+            out.append(f"Untagged: {ref}")
+            if not (live or rest or img.containers or st.children_of(img)):
+                out += _delete(store, st, img, prune_parents)
+                prune_blobs(store)
+            return out
         if by_name:
             tag = ref if ref in img.tags else _normalized(ref)
             if len(live) > 1 or st.children_of(img):
@@ -44,6 +54,7 @@ def remove_image(store: ImageStore, ref: str, *, force: bool = False,
             out.append(f"Untagged: {tag}")
             if img.containers:          # forced: untagged, but the clone still needs the data
                 return out
+            out += [f"Untagged: {r}" for r in img.repo_digests]
         else:
             if st.children_of(img):
                 raise Conflict(f"conflict: unable to delete {img.short} (cannot be forced) - "
@@ -66,7 +77,15 @@ def remove_image(store: ImageStore, ref: str, *, force: bool = False,
                 store.write_tags(img, {})
                 return out
         out += _delete(store, st, img, prune_parents)
+        prune_blobs(store)
         return out
+
+
+def prune_blobs(store: ImageStore) -> list[str]:
+    """Blobs no layer records and no live pull holds (blobs.py)."""
+    st = store.load()
+    keep = referenced(ds for name, ds in st.datasets.items() if name.startswith(store.layout.layers + "/"))
+    return BlobStore(store.layout.mountpoint).prune(keep | set(leased(store.layout.rundir)))
 
 
 def _normalized(ref: str) -> str:
@@ -130,6 +149,7 @@ def prune_images(store: ImageStore, *, all_unused: bool = False,
                 changed = True
                 break
         after = _layers_used(store.load())
+        prune_blobs(store)
     return out, max(0, before - after)
 
 
@@ -160,6 +180,7 @@ def collect_garbage(store: ImageStore) -> list[str]:
                 del st.layers[layer.id]
                 if layer.parent in st.layers:
                     st.layers[layer.parent].children.remove(layer.id)
+        prune_blobs(store)
     return removed
 
 

@@ -44,6 +44,7 @@ class Image:
     size: int = 0
     containers: list[str] = field(default_factory=list)
     cache_key: str = ""
+    repo_digests: list[str] = field(default_factory=list)   # name@sha256:... in registries
 
     @property
     def hex(self) -> str:
@@ -106,7 +107,7 @@ class State:
         """Untagged and no child image (an untagged parent is an intermediate
         image, not a dangling one, as Docker counts them)."""
         tags = self.by_tag()
-        if any(tags.get(t) is image for t in image.tags):
+        if any(tags.get(t) is image for t in image.tags) or image.repo_digests:
             return False
         return not self.children_of(image)
 
@@ -135,6 +136,11 @@ class State:
                 img = self.by_tag().get(parsed.name_tag)
                 if img is not None:
                     return img
+            if parsed is not None and parsed.digest:
+                want = f"{parsed.repository}@{parsed.digest}"
+                for img in self.images.values():
+                    if want in img.repo_digests:
+                        return img
         if hexpart:
             matches = [i for h, i in self.images.items() if h.startswith(hexpart)]
             if len(matches) == 1:
@@ -192,7 +198,8 @@ def load_state(layout: Layout, tree: dict[str, Dataset]) -> State:
         tags = P.decode_json(ds, "image.tags", {}) or {}
         img = Image(id=image_id, snapshot=ds.name, layer=lid, config=config, raw=raw,
                     tags={str(k): float(v) for k, v in tags.items()}, size=ds.int("referenced"),
-                    cache_key=ds.get("jocker:image.cache", ""))
+                    cache_key=ds.get("jocker:image.cache", ""),
+                    repo_digests=list(P.decode_json(ds, "image.repodigests", []) or []))
         st.images[snap] = img
         layer.images.append(snap)
     for layer in st.layers.values():

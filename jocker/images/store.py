@@ -108,9 +108,13 @@ class ImageStore:
 
     # -- images --------------------------------------------------------------
     def create_image(self, layer_id: str, config: dict, tags: list[str] = (),
-                     cache_key: str = "") -> Image:
-        """Create (or find) the image for config on layer_id and apply tags."""
-        raw = canonical(config)
+                     cache_key: str = "", *, raw: bytes | None = None,
+                     repo_digests: list[str] = ()) -> Image:
+        """Create (or find) the image for config on layer_id and apply tags.
+        raw: the config's exact bytes when they came from elsewhere (pull,
+        load): the image ID is their digest. repo_digests: `name@digest`
+        references the image is known by in registries."""
+        raw = raw if raw is not None else canonical(config)
         iid = image_id(raw)
         hexid = iid[7:]
         with self.lock.held():
@@ -123,14 +127,40 @@ class ImageStore:
                 props.update(P.encode_json("image.tags", {t: now for t in tags}))
                 if cache_key:
                     props["jocker:image.cache"] = cache_key
+                if repo_digests:
+                    props.update(P.encode_json("image.repodigests", sorted(set(repo_digests))))
                 snap = self.layout.image_snapshot(layer_id, hexid)
                 self.zfs.snapshot(snap, props)
                 img = Image(id=iid, snapshot=snap, layer=layer_id, config=config,
-                            raw=raw.decode(), tags={t: now for t in tags}, cache_key=cache_key)
+                            raw=raw.decode(), tags={t: now for t in tags}, cache_key=cache_key,
+                            repo_digests=sorted(set(repo_digests)))
                 self._steal_tags(st, img, list(tags))
-            elif tags:
-                self._add_tags(st, img, list(tags))
+            else:
+                if tags:
+                    self._add_tags(st, img, list(tags))
+                self.add_repo_digests(img, repo_digests)
             return img
+
+    def add_repo_digests(self, img: Image, refs) -> None:
+        """Record `name@digest` references; one digest per repository name
+        (a re-pull or push replaces the old one)."""
+        if not refs:
+            return
+        names = {r.split("@")[0] for r in refs}
+        merged = sorted({r for r in img.repo_digests if r.split("@")[0] not in names} | set(refs))
+        if merged != img.repo_digests:
+            self.write_json(img.snapshot, "image.repodigests", merged)
+            img.repo_digests = merged
+
+    def steal_repo_digests(self, img: Image) -> None:
+        """A newer pull of a name: older images of that name lose their
+        registry digest (and so become dangling once untagged, as in Docker)."""
+        names = {r.split("@")[0] for r in img.repo_digests}
+        with self.lock.held():
+            for other in self.load().images.values():
+                if other.hex != img.hex and any(r.split("@")[0] in names for r in other.repo_digests):
+                    keep = [r for r in other.repo_digests if r.split("@")[0] not in names]
+                    self.write_json(other.snapshot, "image.repodigests", keep)
 
     def tag(self, image: Image, tags: list[str]) -> None:
         with self.lock.held():

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import bz2
 import gzip
-import hashlib
 import lzma
 import posixpath
 import tarfile
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from typing import IO
 
 from ..errors import UsageError
+from .layertar import HashingReader
 
 _MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"),
           (b"\x28\xb5\x2f\xfd", "zstd"))
@@ -31,25 +31,6 @@ class TarScan:
     size: int              # uncompressed bytes
     members: int
     compression: str       # none | gzip | bzip2 | xz
-
-
-class _Hashing:
-    """A read-only file wrapper that hashes everything read through it."""
-
-    def __init__(self, raw: IO[bytes]):
-        self.raw = raw
-        self.sha = hashlib.sha256()
-        self.size = 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.raw.read(n)
-        self.sha.update(data)
-        self.size += len(data)
-        return data
-
-    def drain(self) -> None:
-        while self.read(BLOCK):
-            pass
 
 
 def sniff(path: str) -> str:
@@ -110,7 +91,7 @@ def scan(path: str) -> TarScan:
     count = 0
     try:
         with open_plain(path, compression) as plain:
-            hashing = _Hashing(plain)
+            hashing = HashingReader(plain)
             with tarfile.open(fileobj=hashing, mode="r|") as tar:   # type: ignore[arg-type]
                 for member in tar:
                     _check_member(member, symlinks)

@@ -1,5 +1,5 @@
 """What changed between a ZFS clone and its origin: `jocker diff`, `commit`,
-and the content digest of a build layer.
+and the change set a layer tar is written from (layertar).
 
 zfs-fuse has no `zfs diff`, so both trees are walked. A clone shares inode
 numbers with its origin, so an entry whose inode, type, mode, owner, size,
@@ -11,7 +11,6 @@ the answer exact.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import stat
@@ -129,39 +128,6 @@ def _open_parent(root_fd: int, path: str) -> tuple[int, str]:
         os.close(fd)
         raise ChangedUnderUs(f"{path}: a parent directory is missing or is a symlink ({e.strerror})")
     return fd, parts[-1]
-
-
-def digest(root: str, changes: list[Change]) -> str:
-    """sha256 over what the changes contain: the layer's content address."""
-    h = hashlib.sha256()
-    root_fd = os.open(root, _DIR_FLAGS)
-    first_path: dict[int, str] = {}       # inode -> first path: hard links are content too
-    try:
-        for c in changes:
-            h.update(f"{c.kind}\0{c.path}\0".encode())
-            if c.kind == DELETED:
-                continue
-            parent, name = _open_parent(root_fd, c.path)
-            try:
-                st = os.stat(name, dir_fd=parent, follow_symlinks=False)
-                # Everything a layer restores: two layers with equal digests must be
-                # interchangeable (builds share such layers).
-                link = first_path.setdefault(st.st_ino, c.path) if st.st_nlink > 1 and \
-                    not stat.S_ISDIR(st.st_mode) else ""
-                h.update(f"{st.st_mode}\0{st.st_uid}\0{st.st_gid}\0{st.st_size}\0{st.st_rdev}\0"
-                         f"{st.st_mtime_ns}\0{link}\0".encode())
-                if stat.S_ISLNK(st.st_mode):
-                    h.update(os.readlink(name, dir_fd=parent).encode())
-                elif stat.S_ISREG(st.st_mode):
-                    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
-                    with os.fdopen(fd, "rb") as f:
-                        for block in iter(lambda: f.read(1 << 20), b""):
-                            h.update(block)
-            finally:
-                os.close(parent)
-    finally:
-        os.close(root_fd)
-    return "sha256:" + h.hexdigest()
 
 
 def _remove(parent: int, name: str) -> None:

@@ -50,7 +50,7 @@ def image_list(st: State, *, all_images: bool = False,
         if not kept:
             continue
         out.append({"Id": img.id, "ParentId": img.parent or "", "RepoTags": [t for t in kept if t],
-                    "RepoDigests": [], "Created": int(img.created),
+                    "RepoDigests": list(img.repo_digests), "Created": int(img.created),
                     "CreatedAt": img.config.get("created", ""), "Size": img.size,
                     "SharedSize": -1, "VirtualSize": img.size, "Labels": dict(img.labels),
                     "Containers": len(img.containers)})
@@ -64,7 +64,7 @@ def inspect_image(st: State, img: Image) -> dict[str, Any]:
     return {
         "Id": img.id,
         "RepoTags": st.live_tags(img),
-        "RepoDigests": [],
+        "RepoDigests": list(img.repo_digests),
         "Parent": img.parent,
         "Comment": (cfg.get("history") or [{}])[-1].get("comment", ""),
         "Created": cfg.get("created", ""),

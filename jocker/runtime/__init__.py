@@ -8,6 +8,6 @@ def select_driver(engine):
         from .freebsd_jail import JailDriver
         from .jail_plan import JailConfig
         n = engine.config.int("devfs_ruleset")
-        return JailDriver(engine.runner, JailConfig(base_ruleset=n, vnet_ruleset=n + 1))
+        return JailDriver(engine.runner, JailConfig(n, state_dir=engine.layout.rundir))
     from .linux_ns import LinuxNamespaceDriver
     return LinuxNamespaceDriver(engine.runner)

@@ -82,6 +82,10 @@ class RuntimeDriver(ABC):
     def pids(self, spec: ContainerSpec, main_pid: int | None) -> list[int]:
         """Host PIDs of the container's processes (for `top`)."""
 
+    def ps_selector(self, spec: ContainerSpec, pids: list[int]) -> list[str]:
+        """ps(1) options that select the container's processes (for `top`)."""
+        return ["-p", ",".join(map(str, pids))]
+
     @abstractmethod
     def destroy(self, spec: ContainerSpec) -> None:
         """Tear down: remove the jail/namespace, unmount in reverse order. Idempotent."""

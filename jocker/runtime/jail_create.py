@@ -10,6 +10,7 @@ line on stderr.
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -21,9 +22,9 @@ def main() -> None:
     from .spec import from_dict
     from ..containers.job import Job
     job = Job.load(sys.argv[1])
-    n = job.devfs_ruleset
+    cfg = JailConfig(job.devfs_ruleset, state_dir=os.path.dirname(job.rundir.rstrip("/")))
     try:
-        JailDriver(Runner(), JailConfig(base_ruleset=n, vnet_ruleset=n + 1)).create(from_dict(job.spec))
+        JailDriver(Runner(), cfg).create(from_dict(job.spec))
     except JockerError as e:
         sys.stderr.write(f"{e}\n")
         sys.exit(start_status(e))

@@ -16,11 +16,12 @@ import signal
 import sys
 import time
 
+from ..containers.identity import image_identity, process_env
 from .. import rundir as RD
 from ..envvars import merge_env
 from ..errors import JockerError
 from ..runner import Runner, default_runner
-from .base import ProcessCommand, RuntimeDriver, spec_to_dict
+from .base import ProcessCommand, RuntimeDriver
 
 TYPE_CHECKING = False    # typing's own constant costs the supervisor ~2 MB of RSS
 if TYPE_CHECKING:
@@ -30,8 +31,18 @@ NSINIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nsinit.py")
 
 
 def _spec_json(spec: ContainerSpec, console_fd: int | None = None) -> dict:
-    """nsinit's input: the spec's one serialisation, and the console fd for -t."""
-    return dict(spec_to_dict(spec), console_fd=console_fd)
+    # The user is looked up here, on the host side, in the image's own files
+    # (an unknown one fails the start with Docker's message and 125).
+    who = image_identity(spec.rootfs, spec.user, spec.group_add)
+    return {
+        "console_fd": console_fd,
+        "rootfs": spec.rootfs, "rundir": spec.rundir, "argv": spec.argv,
+        "env": process_env(spec.env, hostname=spec.hostname, tty=spec.tty, home=who.home),
+        "uid": who.uid, "gid": who.gid, "groups": list(who.groups),
+        "workdir": spec.workdir, "hostname": spec.hostname,
+        "mounts": [{"source": m.source, "target": m.target, "readonly": m.readonly, "kind": m.kind}
+                   for m in spec.mounts],
+    }
 
 
 class LinuxNamespaceDriver(RuntimeDriver):
@@ -48,11 +59,14 @@ class LinuxNamespaceDriver(RuntimeDriver):
     def prepare_host(self) -> None:
         """Nothing global to prepare: namespaces are created per container."""
 
+    def _net(self):
+        from ..net.linux import LinuxNetworkDriver
+        return LinuxNetworkDriver(self.runner)
+
     def create(self, spec: ContainerSpec) -> None:
-        if spec.network not in ("host", "none"):
-            raise JockerError(f"network {spec.network!r} is not available yet",
-                              hint="use --network host or --network none")
         os.makedirs(spec.rundir, exist_ok=True)
+        if _netns(spec):
+            self._net().setup(spec.net)
         try:
             os.unlink(RD.path(spec.rundir, RD.INIT_PID))
         except FileNotFoundError:
@@ -68,12 +82,15 @@ class LinuxNamespaceDriver(RuntimeDriver):
 
     def main_command(self, spec: ContainerSpec) -> ProcessCommand:
         # No --fork: nsinit forks PID 1 itself so it can report the exact exit status.
-        argv = ["unshare", "--pid", "--mount", "--uts", "--ipc", "--propagation", "private"]
-        if spec.network == "none":
+        netns = _netns(spec)
+        argv = ["nsenter", f"--net=/run/netns/{netns}", "--"] if netns else []
+        argv += ["unshare", "--pid", "--mount", "--uts", "--ipc", "--propagation", "private"]
+        if spec.network == "none" and not netns:
             argv.append("--net")
         spec_path = RD.path(spec.rundir, RD.SPEC_JSON)
         argv += ["--", sys.executable, "-S", NSINIT, spec_path]
-        return ProcessCommand(argv, {}, in_child=_InNamespaces(spec_path, spec.network == "none"))
+        return ProcessCommand(argv, {}, in_child=_InNamespaces(spec_path, spec.network == "none" and not netns,
+                                                               netns))
 
     def init_pid(self, spec: ContainerSpec, timeout: float = 5.0) -> int | None:
         """Host PID of the container's PID 1 (written by nsinit at start)."""
@@ -91,14 +108,15 @@ class LinuxNamespaceDriver(RuntimeDriver):
         pid = main_pid or self.init_pid(spec, 0)
         if not pid:
             raise JockerError(f"container {spec.short_id} is not running")
-        cmd = ["nsenter", "--target", str(pid), "--pid", "--mount", "--uts", "--ipc", "--root",
+        cmd = ["nsenter", "--target", str(pid), "--pid", "--mount", "--uts", "--ipc", "--net", "--root",
                f"--wdns={workdir or spec.workdir or '/'}"]  # inside the new root (util-linux >= 2.38)
-        who = user or spec.user
-        if who and who not in ("root", "0", "0:0"):
-            from .nsinit import lookup_user     # the image's passwd/group, read from the host side
-            uid, gid, _groups, _home = lookup_user(spec.rootfs, who)
-            cmd += ["--setgid", str(gid), "--setuid", str(uid)]
-        env_map = dict(e.split("=", 1) for e in merge_env(spec.env, env) if "=" in e)
+        who = image_identity(spec.rootfs, user or spec.user, spec.group_add)
+        if not who.is_root or who.gid:
+            # nsenter --setgid clears the supplementary groups: exec'd
+            # processes keep only their primary group here.
+            cmd += ["--setgid", str(who.gid), "--setuid", str(who.uid)]
+        env_map = dict(e.split("=", 1) for e in process_env(
+            merge_env(spec.env, env), hostname=spec.hostname, tty=tty, home=who.home) if "=" in e)
         return ProcessCommand(cmd + ["--", *argv], env_map)
 
     def signal_all(self, spec, signum, main_pid):
@@ -139,6 +157,8 @@ class LinuxNamespaceDriver(RuntimeDriver):
         pid = self.init_pid(spec, 0)
         if pid and os.path.exists(f"/proc/{pid}"):
             _kill(pid, signal.SIGKILL)
+        if _netns(spec):
+            self._net().teardown(spec.net)
         for name in (RD.INIT_PID, RD.SPEC_JSON):
             try:
                 os.unlink(os.path.join(spec.rundir, name))
@@ -154,13 +174,21 @@ class _InNamespaces:
     """What `unshare --pid --mount --uts --ipc [--net] python3 nsinit.py SPEC`
     does, done in a forked child that already has Python loaded."""
 
-    def __init__(self, spec_path: str, no_network: bool):
+    def __init__(self, spec_path: str, no_network: bool, netns: str = ""):
         self.spec_path = spec_path
         self.no_network = no_network
+        self.netns = netns
 
     def __call__(self) -> int:
         import ctypes
         libc = ctypes.CDLL(None, use_errno=True)
+        if self.netns:          # the container's own stack, set up by the network driver
+            fd = os.open(f"/run/netns/{self.netns}", os.O_RDONLY | os.O_CLOEXEC)
+            ok = libc.setns(fd, CLONE_NEWNET) == 0
+            os.close(fd)
+            if not ok:
+                os.write(2, f"jocker-init: setns {self.netns}: {os.strerror(ctypes.get_errno())}\n".encode())
+                return 125
         flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID
         if self.no_network:
             flags |= CLONE_NEWNET
@@ -170,6 +198,12 @@ class _InNamespaces:
         from . import nsinit
         nsinit.run(self.spec_path)      # forks PID 1, waits, exits with its status
         return 125
+
+
+def _netns(spec) -> str:
+    """The named netns of a container with a stack of its own ("" otherwise)."""
+    net = getattr(spec, "net", None) or {}
+    return net.get("netns", "") if net.get("mode") in ("bridge", "none") else ""
 
 
 def _kill(pid: int, signum: int) -> None:

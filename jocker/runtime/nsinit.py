@@ -107,48 +107,6 @@ def setup_mounts(spec):
             mount("none", target, "", MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC)
 
 
-def lookup_user(root, user):
-    """uid, gid, supplementary groups and home for `user` from the image's files."""
-    name, _, group = user.partition(":")
-    uid = gid = None
-    home = "/"
-    passwd = _read(root, "/etc/passwd")
-    for line in passwd:
-        f = line.split(":")
-        if len(f) >= 7 and (f[0] == name or (name.isdigit() and f[2] == name)):
-            uid, gid, home = int(f[2]), int(f[3]), f[5] or "/"
-            break
-    if uid is None:
-        if not name.isdigit():
-            die(126, f"unable to find user {name}: no matching entries in passwd file")
-        uid, gid = int(name), 0         # Docker: an unknown numeric uid gets gid 0
-    if group:
-        gid = None
-        for line in _read(root, "/etc/group"):
-            f = line.split(":")
-            if len(f) >= 3 and (f[0] == group or (group.isdigit() and f[2] == group)):
-                gid = int(f[2])
-        if gid is None:
-            if not group.isdigit():
-                die(126, f"unable to find group {group}: no matching entries in group file")
-            gid = int(group)
-    groups = []
-    uname = name if not name.isdigit() else None
-    for line in _read(root, "/etc/group"):
-        f = line.split(":")
-        if len(f) >= 4 and uname and uname in f[3].split(","):
-            groups.append(int(f[2]))
-    return uid, gid, groups, home
-
-
-def _read(root, path):
-    try:
-        with open(safe_path(root, path)) as f:
-            return f.read().splitlines()
-    except (FileNotFoundError, NotADirectoryError, PermissionError):
-        return []
-
-
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -188,15 +146,11 @@ def pivot_into(root):
 
 def enter(spec):
     """Switch root, user and directory, then exec."""
-    root = spec["rootfs"]
-    user = spec.get("user") or ""
-    ids = lookup_user(root, user) if user and user not in ("root", "0", "0:0") else None
-    pivot_into(root)
-    if ids:
-        uid, gid, groups, _home = ids
-        os.setgroups(groups)
-        os.setgid(gid)
-        os.setuid(uid)
+    # uid, gid and groups were looked up by the driver (jocker/containers/identity.py).
+    pivot_into(spec["rootfs"])
+    os.setgroups(spec.get("groups", [0]))
+    os.setgid(spec.get("gid", 0))
+    os.setuid(spec.get("uid", 0))
     workdir = spec.get("workdir") or "/"
     try:
         os.chdir(workdir)

@@ -34,12 +34,14 @@ class ContainerSpec:
     hostname: str = ""
     env: list[str] = field(default_factory=list)       # "KEY=value"
     user: str = ""                 # "", "name", "uid", "uid:gid", "name:group"
+    group_add: list[str] = field(default_factory=list)  # --group-add names or gids
     workdir: str = "/"
     tty: bool = False
     stdin_open: bool = False
     mounts: list[Mount] = field(default_factory=list)
     limits: Limits = field(default_factory=Limits)
-    network: str = "host"          # host | none  (bridge networks come with networking)
+    network: str = "host"          # host | none | bridge (a stack of its own on jocker's networks)
+    net: dict = field(default_factory=dict)   # the attachment (jocker/net/attachment.py)
     devices: list[str] = field(default_factory=list)    # extra /dev globs to unhide, e.g. "bpf*"
     allow: list[str] = field(default_factory=list)      # jail allow.* names, e.g. "raw_sockets"
     jail_params: dict[str, str] = field(default_factory=dict)  # --jail-param KEY=VALUE

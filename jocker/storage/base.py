@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 # readonly is not reported. User properties (with a ':') come along when set
 # locally or received.
 STAT_PROPS = ("type", "creation", "used", "referenced", "usedbydataset",
-              "usedbysnapshots", "origin", "mountpoint", "mounted", "readonly")
+              "usedbysnapshots", "origin", "mountpoint", "mounted", "readonly", "guid")
 
 
 class Dataset(dict):

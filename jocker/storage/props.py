@@ -20,9 +20,10 @@ if TYPE_CHECKING:
 PREFIX = "jocker:"
 # Every user property jocker writes, so a batched read can name them instead of
 # asking for `all` (3x faster on zfs-fuse with hundreds of snapshots).
-SCALAR_KEYS = ("layer.diffid", "txn", "image.id", "image.cache", "container.name",
-               "volume.created", "volume.anonymous")
-CHUNKED_KEYS = ("image.config", "image.tags", "container.config", "container.state", "volume.labels")
+SCALAR_KEYS = ("layer.diffid", "layer.blob", "layer.source", "layer.epoch", "txn", "image.id", "image.cache",
+               "container.name", "volume.created", "volume.anonymous")
+CHUNKED_KEYS = ("image.config", "image.tags", "image.repodigests", "container.config",
+                "container.state", "volume.labels", "network.config")
 READ_CHUNKS = 8       # chunks named in a batched read; more need a second, targeted read
 # Comfortably below the 8191-byte kernel limit (and zfs-fuse's E2BIG at ~8 KiB).
 CHUNK = 4000

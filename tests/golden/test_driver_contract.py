@@ -41,6 +41,11 @@ def driver(request):
 def spec(tmp_path):
     root = tmp_path / "root"
     (root / "etc").mkdir(parents=True)
+    (root / "bin").mkdir()
+    (root / "bin" / "echo").write_text("#!/bin/sh\n")
+    (root / "bin" / "echo").chmod(0o755)
+    (root / "bin" / "sh").write_text("")
+    (root / "bin" / "sh").chmod(0o755)
     return ContainerSpec(id=CID, name="web", rootfs=str(root), rundir=str(tmp_path / "run"),
                          argv=["/bin/echo", "hi"], env=["A=1"], workdir="/",
                          mounts=[Mount("/srv", "/data", True)], limits=Limits(memory=64 << 20))
@@ -62,8 +67,9 @@ def test_capabilities_match_the_methods(driver):
     assert (cls.init_pid is not base.RuntimeDriver.init_pid) == cls.reports_init_pid
 
 
-def test_commands_are_argv_lists(driver, spec):
+def test_create_then_commands_are_argv_lists(driver, spec):
     d, _ = driver
+    d.create(spec)
     for cmd in (d.main_command(spec),
                 d.exec_command(spec, ["/bin/sh", "-c", "true"], user="", workdir="/", env=["B=2"],
                                tty=False, main_pid=os.getpid())):

@@ -8,14 +8,18 @@ and review the diff of tests/golden/data/.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 from pathlib import Path
 
 import pytest
 
+from jocker.containers import identity
 from jocker.envvars import env_dict
-from jocker.errors import CannotRun, InvalidName, UsageError
+from jocker.errors import InvalidName, UsageError
+from jocker.runtime import jail_devfs as devfs
+from jocker.runtime import jail_exec
 from jocker.runtime import jail_plan as jp
 from jocker.runtime.spec import ContainerSpec, Limits, Mount
 from jocker.templates import jailquote, render, template_dirs
@@ -29,6 +33,11 @@ PASSWD = ("# image passwd\nroot:*:0:0:Charlie &:/root:/bin/sh\n"
           "www:*:80:80:World Wide Web Owner:/nonexistent:/usr/sbin/nologin\n"
           "app:*:1001:1001:App:/home/app:/bin/sh\n")
 GROUP = "wheel:*:0:root\nwww:*:80:\napp:*:1001:\n"
+PHYSMEM = 8 << 30
+# `sysctl -N security.jail.param.allow` as a 14.x kernel without vmm.ko prints
+# it: the names of kern_jail.c's pr_flag_allow table plus the ones modules
+# register (SYSCTL_JAIL_PARAM), subnodes with a trailing dot.
+KNOWN = jp.parse_allow((DATA / "sysctl-N-allow.txt").read_text())
 
 
 def make_spec(**kw) -> ContainerSpec:
@@ -39,13 +48,15 @@ def make_spec(**kw) -> ContainerSpec:
 
 CASES = {
     "minimal": {},
-    "volumes": dict(mounts=[
+    "volumes": dict(workdir="/data/app", mounts=[
         Mount("/srv/conf", "/etc/app", readonly=True),
         Mount("/var/db/jocker/volumes/data", "/data", kind="volume"),
         Mount("/srv/logs", "/data/logs/"),
+        Mount("/srv/logs/archive", "/data/logs/old"),
         Mount("", "/tmp", kind="tmpfs"),
         Mount("/srv/site", "/usr/local/www/./site", readonly=True),
     ]),
+    "tmpfs_memory": dict(limits=Limits(memory=256 << 20), mounts=[Mount("", "/run", kind="tmpfs")]),
     "limits": dict(limits=Limits(memory=512 * 1024 * 1024, cpus=1.5, pids=100)),
     "devices": dict(devices=["bpf*", "/dev/tun*", "bpf*"]),
     "allow_params": dict(allow=["raw_sockets", "allow.chflags"], jail_params={
@@ -69,45 +80,47 @@ def golden(name: str, text: str) -> None:
     assert text == path.read_text(encoding="utf-8"), f"{name} differs from its golden file"
 
 
-def _process(label: str, cmd) -> list[str]:
-    env = " ".join(shlex.quote(f"{k}={v}") for k, v in cmd.env.items())
-    return [f"# {label}", shlex.join(cmd.argv), f"#   env: {env or '(empty)'}"]
+def _steps(label: str, plan: dict) -> list[str]:
+    return [f"# {label}"] + ["  " + " ".join(json.dumps(a) for a in step) for step in jail_exec.steps(plan)]
+
+
+def plan(spec: ContainerSpec, **kw):
+    return jp.plan(spec, known_allow=KNOWN, physmem=PHYSMEM, **kw)
 
 
 def commands_text(spec: ContainerSpec) -> str:
-    p = jp.plan(spec)
+    p = plan(spec)
     name = p.name
-    user = jp.resolve_user(spec.user, PASSWD, GROUP)
-    env = env_dict(spec.env)
+    ident = identity.resolve(spec.user, PASSWD, GROUP)
+    env = env_dict(identity.process_env(spec.env, hostname=spec.hostname or spec.short_id,
+                                           tty=False, home=ident.home))
     lines = ["# devfs ruleset (per-container, only with --device)"]
     lines += [shlex.join(c) for c in p.ruleset_commands]
     lines += ["# create", shlex.join(jp.jail_create_command(p.conf_path, name)),
               shlex.join(jp.applyset_command(spec.rootfs, p.devfs_ruleset))]
     lines += [shlex.join(c) for c in p.rctl_add]
-    lines.append("# mount targets created without following symlinks")
-    lines += [t if isinstance(t, str) else t.target for t in p.mount_targets]
-    for label, has_d, wrapper in (("main, jexec -d available, image has /usr/bin/env", True, True),
-                                  ("main, no jexec -d", False, True),
-                                  ("main, image without /usr/bin/env", True, False)):
-        lines += _process(label, jp.jexec_command(
-            name, spec.argv, jail_user=user, workdir=spec.workdir, env=env,
-            has_workdir_flag=has_d, env_wrapper=wrapper))
-    lines += _process("exec", jp.jexec_command(
-        name, ["/bin/sh", "-c", "ls -l $HOME"], jail_user=user, workdir=spec.workdir,
-        env=env_dict(spec.env, ["EXTRA=1"]), has_workdir_flag=True, env_wrapper=True))
-    lines += ["# signal, pids", shlex.join(jp.signal_command(name, 15)),
-              shlex.join(jp.pids_command(name))]
+    lines.append("# mount targets: created in BASE at PATH without following symlinks")
+    lines += [f"{t.base} {t.path}" for t in p.mount_targets]
+    lines += _steps("main process (forked child of the supervisor)",
+                    jail_exec.make_plan(7, ident, spec.workdir, spec.argv, env))
+    lines += _steps("exec", jail_exec.make_plan(
+        7, ident, spec.workdir, ["/bin/sh", "-c", "ls -l $HOME"], env_dict(
+            identity.process_env(spec.env + ["EXTRA=1"], hostname="h", tty=True, home=ident.home))))
+    lines += ["# signal, pids, top", shlex.join(jp.signal_command(name, 15)),
+              shlex.join(jp.pids_command(name)), shlex.join(["ps", "-o", "x"] + jp.ps_selector(name))]
     lines += ["# destroy", shlex.join(jp.jail_exists_command(name)),
               shlex.join(jp.jail_remove_command(p.conf_path, name)),
-              shlex.join(jp.rctl_remove_command(name))]
+              shlex.join(jp.jail_dying_command(name))]
+    if p.rctl_add:
+        lines.append(shlex.join(jp.rctl_remove_command(name)))
     if p.ruleset_commands:
-        lines.append(shlex.join(jp.ruleset_delete_command(p.devfs_ruleset)))
+        lines.append(shlex.join(devfs.delete_command(p.devfs_ruleset)))
     return "\n".join(lines) + "\n"
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_jail_conf_golden(case):
-    golden(f"{case}.conf", jp.plan(make_spec(**CASES[case])).conf_text)
+    golden(f"{case}.conf", plan(make_spec(**CASES[case])).conf_text)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -116,20 +129,20 @@ def test_commands_golden(case):
 
 
 def test_fstab_golden():
-    p = jp.plan(make_spec(**CASES["volumes"]))
+    p = plan(make_spec(**CASES["volumes"]))
     assert p.fstab_path == f"{RUNDIR}/fstab"
     golden("volumes.fstab.txt", p.fstab_text)
 
 
 def test_no_fstab_without_mounts():
-    p = jp.plan(make_spec())
+    p = plan(make_spec())
     assert p.fstab_path is None and p.fstab_text is None
     assert "mount.fstab =" not in p.conf_text
 
 
 def test_prepare_host_rulesets_golden():
-    text = "\n".join(shlex.join(c) for c in jp.ruleset_commands(100)
-                     + jp.ruleset_commands(101, vnet=True)) + "\n"
+    text = "\n".join(shlex.join(c) for c in devfs.ruleset_commands(100)
+                      + devfs.ruleset_commands(101, vnet=True)) + "\n"
     golden("rulesets.txt", text)
 
 
@@ -178,13 +191,12 @@ def test_leftover_mounts_from_mount_p():
 
 
 def test_device_ruleset_is_deterministic_and_skips_used_numbers():
-    cfg = jp.JailConfig(device_rulesets=(1000, 1003))
-    first = jp.device_ruleset_candidates(CID, cfg)
+    first = devfs.device_ruleset_candidates(CID, 1000, 1003)
     assert sorted(first) == [1000, 1001, 1002, 1003]
-    assert jp.pick_device_ruleset(CID, cfg, set()) == first[0]
-    assert jp.pick_device_ruleset(CID, cfg, {first[0]}) == first[1]
+    assert devfs.pick_device_ruleset(CID, 1000, 1003, set()) == first[0]
+    assert devfs.pick_device_ruleset(CID, 1000, 1003, {first[0]}) == first[1]
     with pytest.raises(UsageError, match="no free devfs ruleset"):
-        jp.pick_device_ruleset(CID, cfg, {1000, 1001, 1002, 1003})
+        devfs.pick_device_ruleset(CID, 1000, 1003, {1000, 1001, 1002, 1003})
 
 
 def test_parse_showsets():
@@ -219,43 +231,33 @@ def test_parse_pids():
     assert jp.parse_pids("") == []
 
 
-@pytest.mark.parametrize("user,expected", [
-    ("", None), ("root", None), ("0", None), ("0:0", None), ("www", "www"), ("80", "www"),
-    ("80:80", "www"), ("www:www", "www"), ("app:1001", "app")])
-def test_resolve_user(user, expected):
-    assert jp.resolve_user(user, PASSWD, GROUP) == expected
+@pytest.mark.parametrize("user,uid,gid,groups,home", [
+    ("", 0, 0, (0,), "/root"), ("www", 80, 80, (80,), "/nonexistent"), ("80:80", 80, 80, (80,), "/nonexistent"),
+    ("app:wheel", 1001, 0, (0,), "/home/app"),
+    # Docker runs an unknown numeric uid with gid 0 and HOME /; jexec -U could not
+    ("4242", 4242, 0, (0,), "/"), ("4242:4242", 4242, 4242, (4242,), "/")])
+def test_identity_from_the_images_files(user, uid, gid, groups, home):
+    ident = identity.resolve(user, PASSWD, GROUP)
+    assert (ident.uid, ident.gid, ident.groups, ident.home) == (uid, gid, groups, home)
 
 
-@pytest.mark.parametrize("user", ["4242", "nobody", "www:wheel", "app:0", "80:1001"])
-def test_resolve_user_refuses(user):
-    with pytest.raises(CannotRun):
-        jp.resolve_user(user, PASSWD, GROUP)
+@pytest.mark.parametrize("user", ["nobody", "www:nogroup"])
+def test_identity_unknown_names(user):
+    with pytest.raises(identity.UnknownUser, match="unable to find"):
+        identity.resolve(user, PASSWD, GROUP)
 
 
-def test_resolve_user_without_passwd_file():
-    assert jp.resolve_user("www", None, None) == "www"   # jexec reports it if missing
-    with pytest.raises(CannotRun):
-        jp.resolve_user("1000", None, None)
-
-
-def test_jexec_root_passes_env_through_process():
-    cmd = jp.jexec_command("jk_x", ["ls"], jail_user=None, workdir="/", env={"A": "1"},
-                           has_workdir_flag=False, env_wrapper=True)
-    assert cmd.argv == ["/usr/sbin/jexec", "jk_x", "ls"] and cmd.env == {"A": "1"}
-
-
-def test_jexec_workdir_fallback_is_argv_only():
-    cmd = jp.jexec_command("jk_x", ["ls", "-l"], jail_user=None, workdir="/a b", env={},
-                           has_workdir_flag=False, env_wrapper=False)
-    assert cmd.argv == ["/usr/sbin/jexec", "jk_x", "/bin/sh", "-c", 'cd "$1" && shift && exec "$@"',
-                        "sh", "/a b", "ls", "-l"]
+def test_process_env_docker_defaults():
+    env = identity.process_env(["PATH=/bin", "A=1"], hostname="web", tty=True, home="/home/app")
+    assert env == ["PATH=/bin", "HOSTNAME=web", "TERM=xterm", "A=1", "HOME=/home/app"]
+    assert "HOME=/x" in identity.process_env(["HOME=/x"], hostname="h", tty=False, home="/y")
 
 
 # ---------------------------------------------------------------- bad input is refused
 
 def _one_line_error(exc_type, **kw):
     with pytest.raises(exc_type) as info:
-        jp.plan(make_spec(**kw))
+        plan(make_spec(**kw))
     msg = str(info.value)
     assert msg and "\n" not in msg
     return msg
@@ -319,20 +321,11 @@ def test_bad_network_securelevel_timeout():
     _one_line_error(UsageError, stop_timeout=-1)
 
 
-def test_bad_env_and_argv():
+def test_bad_env():
     with pytest.raises(UsageError):
         env_dict(["NOVALUE"])
     with pytest.raises(UsageError):
         env_dict(["=x"])
-    with pytest.raises(UsageError, match="no command"):
-        jp.jexec_command("jk_x", [], jail_user=None, workdir="/", env={},
-                         has_workdir_flag=True, env_wrapper=False)
-    with pytest.raises(UsageError, match="absolute"):
-        jp.jexec_command("jk_x", ["ls"], jail_user=None, workdir="srv", env={},
-                         has_workdir_flag=True, env_wrapper=False)
-    with pytest.raises(UsageError, match="env"):
-        jp.jexec_command("jk_x", ["A=B"], jail_user="www", workdir="/", env={},
-                         has_workdir_flag=True, env_wrapper=True)
 
 
 def test_relative_workdir_refused_by_plan():

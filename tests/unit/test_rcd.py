@@ -316,7 +316,10 @@ def test_rc_conventions():
     assert "# PROVIDE: jocker" in lines
     require = next(line for line in lines if line.startswith("# REQUIRE:")).split()[2:]
     assert {"LOGIN", "zfs"} <= set(require)
-    assert "# KEYWORD: shutdown" in lines
+    # base libexec/rc/rc.d/jail: KEYWORD nojail shutdown; ports sysutils/iocage/files/iocage.in: BEFORE securelevel
+    assert "# KEYWORD: nojail shutdown" in lines
+    assert "# BEFORE: securelevel" in lines
+    assert "kernel modules, pf anchors" not in text, "system prepare loads no kernel modules"
     assert 'name="jocker"' in lines and 'rcvar="jocker_enable"' in lines
     assert "/usr/local" not in text, "use %%PREFIX%%, never a literal /usr/local"
     load = lines.index("load_rc_config $name")
@@ -463,7 +466,7 @@ def test_api_server_under_daemon(rc):
     assert calls[:2] == [["jocker", "--debug", "--config", str(conf), "system", "prepare"],
                          ["jocker", "--debug", "--config", str(conf), "system", "boot"]]
     assert calls[2] == ["jocker", "serve", "--help"]      # is there an API server at all?
-    assert calls[3] == ["daemon", "-f", "-r", "-t", "jocker-api", "-P", str(rc.pidfile),
+    assert calls[3] == ["daemon", "-f", "-r", "-H", "-t", "jocker-api", "-P", str(rc.pidfile),
                         "-o", str(rc.apilog), str(rc.jocker), "--debug", "--config", str(conf),
                         "serve", "--host", "unix:///var/run/jk.sock", "--tls-off"]
     assert len(calls) == 4

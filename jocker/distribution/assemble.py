@@ -1,0 +1,126 @@
+"""Turning verified blobs into a local image: used by pull and load.
+
+`present()` finds the layers already here (the same diff ID on the same
+parent: not fetched again); `assemble()` applies the missing layer blobs in
+order onto clones, checks each against the diff ID its config lists, and
+creates the image snapshot in one step. On any failure the layers it made are
+destroyed; a killed process leaves them marked with its pid, for the garbage
+collector.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import lzma
+import os
+import zlib
+from dataclasses import dataclass
+
+from ..errors import JockerError, UsageError
+from ..images.blobs import PROP, SOURCE_PROP, BlobRef, BlobStore, DigestMismatch
+from ..images.layertar import LayerError, apply_layer
+from ..images.state import Image
+
+
+def sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class Target:
+    """What to make: the config (exact bytes), the layer descriptors, names."""
+    what: str                   # "image NAME" for error messages
+    raw: bytes
+    config: dict
+    layers: list[dict]          # {"mediaType", "digest", "size"}, blobs in the store
+    tags: list[str]
+    repo_digests: list[str]
+    source: str = ""            # "<registry>/<repository>" the blobs came from
+
+    @property
+    def diff_ids(self) -> list[str]:
+        return list((self.config.get("rootfs") or {}).get("diff_ids") or [])
+
+    def layer_what(self, i: int) -> str:
+        return f"{self.what}, layer {i + 1}/{len(self.layers)} ({self.layers[i]['digest'][:19]})"
+
+
+def present(engine, diff_ids: list[str]) -> list[str]:
+    """Layer IDs of the longest prefix of diff_ids already stored."""
+    st = engine.load_state()
+    parent, have = "", []
+    for d in diff_ids:
+        lid = engine.store.find_layer(st, parent, d)
+        if lid is None:
+            break
+        have.append(lid)
+        parent = lid
+    return have
+
+
+def open_plain(path: str, media_type: str, what: str):
+    with open(path, "rb") as f:
+        head = f.read(6)
+    if head.startswith(b"\x1f\x8b"):
+        return gzip.open(path, "rb")
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return lzma.open(path, "rb")
+    if head.startswith(b"\x28\xb5\x2f\xfd"):
+        # No zstd in Python's standard library before 3.14 (compression.zstd).
+        raise UsageError(f"{what}: zstd-compressed layers ({media_type}) are not supported",
+                         hint="use an image with gzip or uncompressed layers")
+    return open(path, "rb")
+
+
+def assemble(engine, blobs: BlobStore, target: Target, have: list[str], progress) -> Image:
+    store = engine.store
+    parent = have[-1] if have else ""
+    made: list[str] = []
+    try:
+        for i in range(len(have), len(target.layers)):
+            parent = _apply(engine, blobs, target, i, parent, progress)
+            made.append(parent)
+        if not parent:
+            raise JockerError(f"{target.what}: images without layers are not supported")
+        img = store.create_image(parent, target.config, target.tags, raw=target.raw,
+                                 repo_digests=target.repo_digests)
+    except BaseException:
+        for lid in reversed(made):
+            try:
+                engine.zfs.destroy(engine.layout.layer(lid), recursive=True)
+            except JockerError:
+                pass        # the garbage collector gets it (its writer pid is gone)
+        raise
+    for lid in made:
+        store.release_layer(lid)
+    return img
+
+
+def _apply(engine, blobs: BlobStore, target: Target, i: int, parent: str, progress) -> str:
+    desc = target.layers[i]
+    short = desc["digest"][7:19]
+    lwhat = target.layer_what(i)
+    diff_id = target.diff_ids[i]
+    progress({"id": short, "status": "Extracting"})
+    pending = engine.store.begin_layer(parent)
+    try:
+        path = blobs.path(desc["digest"])
+        try:
+            with open_plain(path, desc.get("mediaType", ""), lwhat) as plain:
+                got, _ = apply_layer(plain, pending.path, what=lwhat)
+        except (OSError, EOFError, zlib.error, lzma.LZMAError) as e:
+            raise LayerError(f"{lwhat}: corrupt compressed data: {e}") from None
+        if got != diff_id:
+            raise DigestMismatch(f"{lwhat}: diff ID mismatch: the config says {diff_id}, "
+                                 f"the layer is {got}")
+        props = {PROP: BlobRef(desc.get("mediaType", ""), desc["digest"], os.path.getsize(path)).encode()}
+        if target.source:
+            props[SOURCE_PROP] = target.source
+        engine.zfs.set_props(pending.dataset, props)
+        lid = engine.store.finish_layer(pending, diff_id)
+    except BaseException:
+        engine.store.abort_layer(pending)
+        raise
+    progress({"id": short, "status": "Pull complete"})
+    return lid

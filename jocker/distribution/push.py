@@ -1,0 +1,126 @@
+"""`jocker push`: each layer blob is checked (HEAD) and skipped when the
+registry has it, mounted from another repository of the same registry when
+jocker knows one that holds it, or uploaded (one PUT, or PATCH chunks for big
+blobs); then the config, then the OCI manifest under the tag. The manifest
+digest becomes a RepoDigest of the local image."""
+
+from __future__ import annotations
+
+import urllib.parse
+
+from ..images.blobs import SOURCE_PROP, BlobStore
+from ..images.export import MT_OCI_MANIFEST, ExportImage, prepare
+from ..images.state import Image
+from .assemble import sha256
+from .client import Client, RegistryError
+from .names import Remote
+
+CHUNK = 32 << 20                 # blobs larger than this go up in PATCH chunks
+
+
+def _with_digest(location: str, digest: str) -> str:
+    return location + ("&" if "?" in location else "?") + urllib.parse.urlencode({"digest": digest})
+
+
+class Pusher:
+    def __init__(self, engine, client: Client, blobs: BlobStore, progress=None, chunk: int = CHUNK):
+        self.engine = engine
+        self.client = client
+        self.blobs = blobs
+        self.progress = progress or (lambda event: None)
+        self.chunk = chunk
+
+    def push(self, img: Image, remote: Remote) -> tuple[str, int]:
+        repo = remote.repository
+        scope = f"repository:{repo}:pull,push"
+        self.progress({"status": f"The push refers to repository [{remote.registry}/{repo}]"})
+        st = self.engine.load_state()
+        exp: ExportImage = prepare(self.engine.store, st, img, self.blobs, self.progress)
+        for lay in exp.layers:
+            short = lay.blob.digest[7:19]
+            ds = st.datasets.get(self.engine.layout.layer(lay.layer_id)) or {}
+            source = ds.get(SOURCE_PROP, "")
+            if self.client.has_blob(repo, lay.blob.digest, scope):
+                self.progress({"id": short, "status": "Layer already exists"})
+            elif self._mount(repo, lay.blob.digest, source, remote, scope):
+                self.progress({"id": short, "status": f"Mounted from {source.split('/', 1)[1]}"})
+            else:
+                self._upload(repo, scope, lay.blob.digest, lay.blob.size, short,
+                             path=self.blobs.path(lay.blob.digest))
+                self.progress({"id": short, "status": "Pushed"})
+            self.engine.zfs.set_props(self.engine.layout.layer(lay.layer_id),
+                                      {SOURCE_PROP: f"{remote.registry}/{repo}"})
+        if not self.client.has_blob(repo, exp.config_digest, scope):
+            self._upload(repo, scope, exp.config_digest, len(exp.config), "config", data=exp.config)
+        manifest = exp.manifest()
+        resp = self.client.request("PUT", f"/v2/{repo}/manifests/{remote.tag or 'latest'}", scope=scope,
+                                   headers={"Content-Type": MT_OCI_MANIFEST,
+                                            "Content-Length": str(len(manifest))},
+                                   body=manifest, ok=(201, 200), what=f"pushing the manifest of {remote.local}")
+        resp.close()
+        digest = sha256(manifest)
+        if exp.config == img.raw.encode():
+            self.engine.store.add_repo_digests(img, [f"{remote.local}@{digest}"])
+        return digest, len(manifest)
+
+    def _mount(self, repo: str, digest: str, source: str, remote: Remote, scope: str) -> bool:
+        reg, _, src_repo = source.partition("/")
+        if reg != remote.registry or not src_repo or src_repo == repo:
+            return False
+        q = urllib.parse.urlencode({"mount": digest, "from": src_repo})
+        resp = self.client.request("POST", f"/v2/{repo}/blobs/uploads/?{q}",
+                                   scope=f"{scope} repository:{src_repo}:pull",
+                                   headers={"Content-Length": "0"}, ok=(201, 202),
+                                   what=f"mounting {digest[:19]} from {src_repo}")
+        resp.close()
+        if resp.status == 202:          # not mounted: cancel the upload it opened
+            loc = resp.header("location")
+            if loc:
+                try:
+                    self.client.request("DELETE", urllib.parse.urljoin(self.client.base + "/", loc),
+                                        scope=scope, ok=(204, 200, 404, 405)).close()
+                except RegistryError:
+                    pass
+        return resp.status == 201
+
+    def _start(self, repo: str, scope: str) -> str:
+        resp = self.client.request("POST", f"/v2/{repo}/blobs/uploads/", scope=scope,
+                                   headers={"Content-Length": "0"}, ok=(202,),
+                                   what=f"starting an upload to {repo}")
+        resp.close()
+        loc = resp.header("location")
+        if not loc:
+            raise RegistryError(f"registry {self.client.registry}: upload started without a Location")
+        return urllib.parse.urljoin(self.client.base + "/", loc)
+
+    def _upload(self, repo: str, scope: str, digest: str, size: int, short: str, *,
+                path: str | None = None, data: bytes | None = None) -> None:
+        what = f"uploading {digest[:19]} to {repo}"
+        loc = self._start(repo, scope)
+        if data is not None or size <= self.chunk:
+            body = data if data is not None else open(path, "rb")
+            try:
+                resp = self.client.request("PUT", _with_digest(loc, digest), scope=scope, body=body,
+                                           headers={"Content-Type": "application/octet-stream",
+                                                    "Content-Length": str(size)}, ok=(201,), what=what)
+                resp.close()
+            finally:
+                if data is None:
+                    body.close()
+            return
+        sent = 0
+        with open(path, "rb") as f:
+            while sent < size:
+                block = f.read(self.chunk)
+                resp = self.client.request("PATCH", loc, scope=scope, body=block, ok=(202,), what=what,
+                                           headers={"Content-Type": "application/octet-stream",
+                                                    "Content-Length": str(len(block)),
+                                                    "Content-Range": f"{sent}-{sent + len(block) - 1}"})
+                resp.close()
+                sent += len(block)
+                loc = urllib.parse.urljoin(loc, resp.header("location") or loc)
+                self.progress({"id": short, "status": "Pushing", "current": sent, "total": size})
+        resp = self.client.request("PUT", _with_digest(loc, digest), scope=scope, body=b"",
+                                   headers={"Content-Length": "0"}, ok=(201,), what=what)
+        resp.close()
+

@@ -1,0 +1,125 @@
+"""The shipping verbs front ends call: pull, push, login, logout (and, in
+archive.py, save and load). Stream-based: progress goes to a callback
+(`progress(event)`, event a dict with `status` and optionally `id`,
+`current`, `total`, as Docker's JSON progress messages), never to stdout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import JockerError, NotFound, UsageError
+from ..images.blobs import BlobStore
+from ..reference import parse_reference
+from .auth import CredentialStore, Credentials
+from .client import Client, RegistryError
+from .names import DOCKER_HUB, Remote, is_insecure, resolve, split
+
+
+@dataclass
+class Pulled:
+    image: object
+    reference: str          # what was pulled, e.g. localhost:5000/web:1
+    digest: str
+
+
+def blob_store(engine) -> BlobStore:
+    return BlobStore(engine.layout.mountpoint)
+
+
+def client_for(engine, registry: str, api_host: str | None = None) -> Client:
+    cfg = engine.config
+    insecure = is_insecure(registry, cfg.insecure_registries.split())
+    creds = CredentialStore(engine.runner).get(registry)
+    return Client(registry, api_host or registry, insecure=insecure, creds=creds,
+                  timeout=float(cfg.int("registry_timeout")))
+
+
+def _candidates(engine, name: str) -> list[Remote]:
+    return resolve(name, engine.config.registries_search.split())
+
+
+def pull(engine, name: str, *, platform: str | None = None, all_tags: bool = False,
+         progress=None) -> list[Pulled]:
+    from .pull import Puller, parse_platform
+    plat = parse_platform(platform)
+    ref = parse_reference(name)
+    if all_tags and (ref.tag or ref.digest):
+        raise UsageError("tag can't be used with --all-tags/-a")
+    engine.load_state()
+    from ..images.remove import collect_garbage
+    collect_garbage(engine.store)          # what a killed pull or build left behind
+    last: JockerError | None = None
+    for remote in _candidates(engine, name):
+        client = client_for(engine, remote.registry, remote.api_host)
+        puller = Puller(engine, client, blob_store(engine), progress)
+        try:
+            targets = [remote.with_tag(t) for t in client.tags(remote.repository)] if all_tags \
+                else [remote]
+            out = []
+            for r in targets:
+                tags = [] if r.digest else [r.local_tag]
+                img, digest = puller.pull(r, plat, tags)
+                engine.store.steal_repo_digests(img)
+                out.append(Pulled(img, f"{r.local}@{r.digest}" if r.digest else r.local_tag, digest))
+            return out
+        except (NotFound, RegistryError) as e:      # try the next search registry
+            last = e
+    assert last is not None
+    raise last
+
+
+def push(engine, name: str, *, all_tags: bool = False, progress=None) -> list[tuple[str, str, int]]:
+    """Push name[:tag] (or every tag of name). Returns (tag, digest, size)."""
+    from ..engine import parse_size
+    from .push import Pusher
+    ref = parse_reference(name)
+    if ref.digest:
+        raise UsageError(f"cannot push a digest reference: {name}", hint="push NAME[:TAG]")
+    st = engine.load_state()
+    if all_tags:
+        tags = [t for t in st.by_tag() if t.rsplit(":", 1)[0] == ref.repository]
+    else:
+        tags = [ref.name_tag]
+    if not tags or ref.name_tag not in st.by_tag() and not all_tags:
+        raise NotFound(f"An image does not exist locally with the tag: {ref.repository}",
+                       hint=f"tag one first: jocker tag IMAGE {ref.name_tag}")
+    search = engine.config.registries_search.split()
+    out = []
+    for tag in sorted(tags):
+        img = st.by_tag()[tag]
+        remote = resolve(tag, search[:1])[0]
+        client = client_for(engine, remote.registry, remote.api_host)
+        chunk = parse_size(engine.config.registry_chunk_size)
+        digest, size = Pusher(engine, client, blob_store(engine), progress, chunk).push(img, remote)
+        out.append((remote.tag or "latest", digest, size))
+    return out
+
+
+def _registry_of(server: str | None) -> str:
+    if not server:
+        return DOCKER_HUB
+    server = server.removeprefix("https://").removeprefix("http://").rstrip("/")
+    if server.endswith("/v1") or server.endswith("/v2"):
+        server = server[:-3]
+    reg, _ = split(server + "/x") if "/" not in server else (server.split("/")[0], "")
+    return reg
+
+
+def login(engine, server: str | None, username: str, password: str) -> tuple[str, str]:
+    """Check the credentials against the registry and store them. Returns
+    (registry, where they were stored)."""
+    if not username or not password:
+        raise UsageError("login needs a username and a password",
+                         hint="jocker login -u USER --password-stdin REGISTRY")
+    registry = _registry_of(server)
+    api = "registry-1.docker.io" if registry == DOCKER_HUB else registry
+    client = client_for(engine, registry, api)
+    client.creds = Credentials(username, password)
+    client.ping()
+    where = CredentialStore(engine.runner).store(registry, client.creds)
+    return registry, where
+
+
+def logout(engine, server: str | None) -> tuple[str, bool]:
+    registry = _registry_of(server)
+    return registry, CredentialStore(engine.runner).erase(registry)

@@ -1,0 +1,163 @@
+"""Content-addressed blobs kept beside the layers: the compressed (or plain)
+layer tar a pulled or loaded layer came from, and the gzip blob made the first
+time a local layer is pushed. Keeping them makes a layer's digest stable
+across push, pull and save (a tree rewritten into a new tar would not be the
+same bytes) and lets a second push skip the compression.
+
+    <mountpoint>/blobs/sha256/<hex>
+
+A layer records its blob in `jocker:layer.blob` = "<mediaType> <digest>
+<size>". A blob no layer records is garbage (`prune`). Every write goes to a
+temporary file, is verified against the expected digest, and is renamed into
+place, so a killed pull leaves only `.tmp-<pid>-*` files that `prune`
+removes once that process is gone. A pull holds a lease (leases.py) on the
+blobs it fetched until their layers record them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import IO
+
+from ..errors import JockerError
+from ..names import DIGEST_RE
+from ..storage.base import Dataset
+from .state import txn_alive
+
+PROP = "jocker:layer.blob"
+SOURCE_PROP = "jocker:layer.source"   # "<registry>/<repository>" known to hold the blob
+CHUNK = 1 << 20
+
+
+class DigestMismatch(JockerError):
+    """Content that does not hash to the digest that names it."""
+
+
+@dataclass(frozen=True)
+class BlobRef:
+    media_type: str
+    digest: str
+    size: int
+
+    def encode(self) -> str:
+        return f"{self.media_type} {self.digest} {self.size}"
+
+    @classmethod
+    def decode(cls, text: str) -> "BlobRef | None":
+        parts = text.split()
+        if len(parts) != 3 or not DIGEST_RE.match(parts[1]) or not parts[2].isdigit():
+            return None
+        return cls(parts[0], parts[1], int(parts[2]))
+
+    @classmethod
+    def of(cls, ds: Dataset) -> "BlobRef | None":
+        return cls.decode(ds.get(PROP, ""))
+
+
+class BlobStore:
+    def __init__(self, mountpoint: str):
+        self.dir = os.path.join(mountpoint, "blobs", "sha256")
+
+    def path(self, digest: str) -> str:
+        if not DIGEST_RE.match(digest):
+            raise JockerError(f"invalid digest {digest!r}")
+        return os.path.join(self.dir, digest[7:])
+
+    def has(self, digest: str) -> bool:
+        return os.path.isfile(self.path(digest))
+
+    @contextmanager
+    def writer(self):
+        """A temporary file to write a blob into; call .commit(digest) on the
+        yielded object to verify and keep it; anything else removes it."""
+        os.makedirs(self.dir, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".tmp-{os.getpid()}-", dir=self.dir)
+        w = _BlobWriter(self, os.fdopen(fd, "wb"), tmp)
+        try:
+            yield w
+        finally:
+            w.f.close()
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def ingest(self, src: IO[bytes], digest: str, *, what: str = "blob",
+               limit: int | None = None) -> str:
+        """Copy src into the store, verifying digest. Returns the path."""
+        if self.has(digest):
+            return self.path(digest)
+        with self.writer() as w:
+            while True:
+                data = src.read(CHUNK)
+                if not data:
+                    break
+                w.write(data)
+                if limit is not None and w.size > limit:
+                    raise DigestMismatch(f"{what}: more data than the {limit} bytes announced")
+            return w.commit(digest, what=what)
+
+    def prune(self, keep: set[str]) -> list[str]:
+        """Remove blobs not in keep (digests) and leftover temporary files."""
+        removed = []
+        try:
+            names = os.listdir(self.dir)
+        except FileNotFoundError:
+            return removed
+        for name in names:
+            if name.startswith(".tmp-"):
+                pid = name.split("-")[1]
+                if pid.isdigit() and txn_alive(pid):
+                    continue            # a download in progress
+            elif "sha256:" + name in keep:
+                continue
+            try:
+                os.unlink(os.path.join(self.dir, name))
+                removed.append(name)
+            except OSError:
+                pass
+        return removed
+
+
+class _BlobWriter:
+    def __init__(self, store: BlobStore, f, tmp: str):
+        self.store, self.f, self.tmp = store, f, tmp
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data) -> int:
+        self.sha.update(data)
+        self.size += len(data)
+        return self.f.write(data)
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        self.f.flush()
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + self.sha.hexdigest()
+
+    def commit(self, expected: str | None = None, *, what: str = "blob") -> str:
+        self.f.close()
+        got = self.digest
+        if expected is not None and got != expected:
+            raise DigestMismatch(f"{what}: digest mismatch: expected {expected}, got {got}",
+                                 hint="the data is corrupt or was truncated; retry")
+        dest = self.store.path(got)
+        os.replace(self.tmp, dest)
+        return dest
+
+
+def referenced(datasets) -> set[str]:
+    """Digests every layer dataset records."""
+    out = set()
+    for ds in datasets:
+        ref = BlobRef.of(ds)
+        if ref is not None:
+            out.add(ref.digest)
+    return out

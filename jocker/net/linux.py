@@ -1,0 +1,57 @@
+"""The Linux network driver (the workbench's stand-in for VNET + pf): runs
+linux_plan's steps through the runner. Imported by the supervisor: keep it
+small (no dataclasses)."""
+
+from __future__ import annotations
+
+from ..errors import JockerError
+from . import linux_plan as lp
+from .driver import NetworkDriver
+
+
+class LinuxNetworkDriver(NetworkDriver):
+    name = "linux"
+    vnet = True
+    publish_udp = True
+    publish_localhost = True     # DNAT in the output hook + route_localnet on the bridge
+    hairpin = True               # needs net.ipv4.ip_forward=1 (routed back out the bridge)
+
+    def _run(self, steps: list[dict]) -> None:
+        for s in steps:
+            self.runner.run(s["argv"], input=s["input"], check=s["check"])
+
+    def host_routes(self, own_bridges: set[str]) -> list[str]:
+        res = self.runner.run(lp.routes_command(), check=False)
+        return lp.parse_routes(res.stdout, own_bridges)
+
+    def ensure_network(self, net: dict, prefix: str) -> bool:
+        if self.runner.run(lp.bridge_exists_command(net["bridge"]), check=False).returncode == 0:
+            return False
+        try:
+            self._run(lp.bridge_setup(net, prefix))
+        except JockerError:
+            self._run(lp.bridge_teardown(net["bridge"]))
+            raise
+        return True
+
+    def remove_network(self, net: dict) -> None:
+        self._run(lp.bridge_teardown(net["bridge"]))
+
+    def setup(self, att: dict) -> None:
+        if att.get("mode") not in ("bridge", "none"):
+            return
+        self.teardown(att)          # leftovers of a crashed run would make `netns add` fail
+        try:
+            self._run(lp.container_setup(att))
+        except JockerError:
+            self.teardown(att)
+            raise
+
+    def teardown(self, att: dict) -> None:
+        self._run(lp.container_teardown(att))
+
+    def connect_live(self, att: dict, index: int) -> None:
+        self._run(lp.endpoint_add(att, index))
+
+    def disconnect_live(self, att: dict, index: int) -> None:
+        self._run(lp.endpoint_remove(att, index))

@@ -1,0 +1,151 @@
+"""Linux (workbench) network plans, pure: a bridge per network, a named netns
+per container with a veth pair (eth<i> inside), and nftables rules in tables
+of jocker's own (one per network for NAT and isolation, one per container for
+published ports), never touching the host's tables.
+
+A step is {"argv": [...], "input": text or None, "check": bool}."""
+
+from __future__ import annotations
+
+from . import naming
+
+
+def _step(argv: list[str], input: str | None = None, check: bool = True) -> dict:
+    return {"argv": argv, "input": input, "check": check}
+
+
+def bridge_exists_command(bridge: str) -> list[str]:
+    return ["ip", "link", "show", "dev", bridge]
+
+
+def bridge_setup(net: dict, prefix: str) -> list[dict]:
+    """net: {"bridge", "subnet", "gateway", "internal"}."""
+    br = net["bridge"]
+    plen = net["subnet"].split("/")[1]
+    return [
+        _step(["ip", "-b", "-"], f"link add {br} type bridge\naddr add {net['gateway']}/{plen} dev {br}\n"
+                                 f"link set {br} up\n"),
+        # Published ports on 127.0.0.1: DNAT'ed loopback packets may leave
+        # through this bridge only with route_localnet on it (jocker's own
+        # interface; the host's settings are left alone).
+        _step(["sysctl", "-q", "-w", f"net.ipv4.conf.{br}.route_localnet=1"]),
+        _step(["nft", "-f", "-"], network_nft(net, prefix)),
+    ]
+
+
+def bridge_teardown(bridge: str) -> list[dict]:
+    return [_step(["nft", "delete", "table", "ip", naming.network_table(bridge)], check=False),
+            _step(["ip", "link", "del", "dev", bridge], check=False)]
+
+
+def network_nft(net: dict, prefix: str) -> str:
+    br, subnet = net["bridge"], net["subnet"]
+    others = f'{naming.check_prefix(prefix)}br*'
+    if net.get("internal"):
+        fwd = f'\t\tiifname "{br}" oifname != "{br}" drop\n\t\toifname "{br}" iifname != "{br}" drop\n'
+        post = ""
+    else:
+        fwd = f'\t\tiifname "{br}" oifname != "{br}" oifname "{others}" drop\n'
+        post = f'\t\tip saddr {subnet} ip daddr != {subnet} oifname != "{br}" masquerade\n'
+    return (f"table ip {naming.network_table(br)} {{\n"
+            "\tchain postrouting {\n\t\ttype nat hook postrouting priority 100; policy accept;\n"
+            f"{post}\t}}\n"
+            "\tchain forward {\n\t\ttype filter hook forward priority 0; policy accept;\n"
+            f"{fwd}\t}}\n}}\n")
+
+
+def _endpoint_lines(ns: str, e: dict) -> tuple[list[str], list[str]]:
+    """(host side, inside) `ip -b` lines of one endpoint; the peer is
+    created directly in the netns, so eth0 never meets the host's eth0."""
+    return ([f"link add {e['host_if']} type veth peer name {e['ifname']} address {e['mac']} netns {ns}",
+             f"link set {e['host_if']} master {e['bridge']} up"],
+            [f"addr add {e['ip']}/{e['prefixlen']} dev {e['ifname']}", f"link set {e['ifname']} up"])
+
+
+def endpoint_add(att: dict, index: int) -> list[dict]:
+    """`network connect` to a running container: one more veth into its netns."""
+    e = next(e for e in att["endpoints"] if e["index"] == index)
+    host, inside = _endpoint_lines(att["netns"], e)
+    return [_step(["ip", "-b", "-"], "\n".join(host) + "\n"),
+            _step(["ip", "-n", att["netns"], "-b", "-"], "\n".join(inside) + "\n")]
+
+
+def endpoint_remove(att: dict, index: int) -> list[dict]:
+    e = next(e for e in att["endpoints"] if e["index"] == index)
+    return [_step(["ip", "link", "del", "dev", e["host_if"]], check=False)]
+
+
+def container_setup(att: dict) -> list[dict]:
+    ns = att["netns"]
+    steps = [_step(["ip", "netns", "add", ns])]
+    host, inside = [], ["link set lo up"]
+    for e in att["endpoints"]:
+        h, i = _endpoint_lines(ns, e)
+        host += h
+        inside += i
+    if att["endpoints"]:
+        inside.append(f"route add default via {att['endpoints'][0]['gateway']}")
+        steps.append(_step(["ip", "-b", "-"], "\n".join(host) + "\n"))
+    steps.append(_step(["ip", "-n", ns, "-b", "-"], "\n".join(inside) + "\n"))
+    if att.get("ports"):
+        steps.append(_step(["nft", "-f", "-"], container_nft(att)))
+    return steps
+
+
+def container_teardown(att: dict) -> list[dict]:
+    """Idempotent: each step may find its object already gone."""
+    if att.get("mode") not in ("bridge", "none"):
+        return []
+    steps = []
+    if att.get("table"):
+        steps.append(_step(["nft", "delete", "table", "ip", att["table"]], check=False))
+    steps.append(_step(["ip", "netns", "del", att["netns"]], check=False))
+    for e in att.get("endpoints", []):
+        steps.append(_step(["ip", "link", "del", "dev", e["host_if"]], check=False))
+    return steps
+
+
+def _match(p: dict) -> str:
+    dst = f"ip daddr {p['host_ip']}" if p["host_ip"] and p["host_ip"] != "0.0.0.0" else "fib daddr type local"
+    return f"{dst} {p['proto']} dport {p['host_port']}"
+
+
+def container_nft(att: dict) -> str:
+    """DNAT from the host's addresses (and 127.0.0.1, from the host itself)
+    to the container; masquerade loopback-sourced and same-network (hairpin)
+    connections so the replies come back through the host."""
+    e = att["endpoints"][0]
+    ip = e["ip"]
+    dnat = [f"\t\t{_match(p)} dnat to {ip}:{p['port']}\n" for p in att["ports"]]
+    snat = []
+    for p in att["ports"]:
+        snat.append(f"\t\tip saddr 127.0.0.0/8 ip daddr {ip} {p['proto']} dport {p['port']} masquerade\n")
+        snat.append(f"\t\tip saddr {e['subnet']} ip daddr {ip} {p['proto']} dport {p['port']} masquerade\n")
+    # Numeric priorities (-100 dstnat, 100 srcnat): older nft knows no names for the output hook.
+    chain = "\t\ttype nat hook {hook} priority {prio}; policy accept;\n"
+    return (f"table ip {att['table']} {{\n"
+            "\tchain prerouting {\n" + chain.format(hook="prerouting", prio="-100") + "".join(dnat) + "\t}\n"
+            "\tchain output {\n" + chain.format(hook="output", prio="-100") + "".join(dnat) + "\t}\n"
+            "\tchain postrouting {\n" + chain.format(hook="postrouting", prio="100") + "".join(snat)
+            + "\t}\n}\n")
+
+
+def routes_command() -> list[str]:
+    return ["ip", "-4", "route", "show"]
+
+
+def parse_routes(text: str, own_bridges: set[str]) -> list[str]:
+    """Destinations of the host's routes (not the default route, not routes
+    of jocker's own bridges): subnets a network must not overlap."""
+    out = []
+    for line in text.splitlines():
+        words = line.split()
+        if not words or words[0] == "default":
+            continue
+        dev = words[words.index("dev") + 1] if "dev" in words else ""
+        if dev in own_bridges:
+            continue
+        dst = words[0] if "/" in words[0] else words[0] + "/32"
+        if dst[0].isdigit():
+            out.append(dst)
+    return out

@@ -1,0 +1,113 @@
+"""save/load: jocker's archives round-trip, share layers, and are read by
+skopeo and podman; jocker reads what they write."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import tarfile
+
+import pytest
+
+from registry_fixtures import Podman, need
+
+
+def _build(jocker, tmp_path, tag, text):
+    ctx = tmp_path / f"ctx-{text}"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM busybox\nRUN echo {text} > /hello\nCMD [\"cat\", \"/hello\"]\n")
+    jocker("build", "-q", "-t", tag, ctx)
+
+
+def test_save_load_round_trip_shares_layers(jocker, busybox_image, tmp_path, images):
+    images += ["arch/one:1", "arch/two:1"]
+    _build(jocker, tmp_path, "arch/one:1", "one")
+    _build(jocker, tmp_path, "arch/two:1", "two")
+    ids = {n: json.loads(jocker("inspect", n).stdout)[0]["Id"] for n in ("arch/one:1", "arch/two:1")}
+    out = tmp_path / "both.tar"
+    jocker("save", "-o", out, "arch/one:1", "arch/two:1")
+    with tarfile.open(out) as tar:
+        names = tar.getnames()
+        manifest = json.load(tar.extractfile("manifest.json"))
+        index = json.load(tar.extractfile("index.json"))
+    assert {"oci-layout", "index.json", "manifest.json", "repositories"} <= set(names)
+    assert [m["RepoTags"] for m in manifest] == [["arch/one:1"], ["arch/two:1"]]
+    assert manifest[0]["Layers"][0] == manifest[1]["Layers"][0]       # the shared busybox layer
+    assert len([n for n in names if n.startswith("blobs/")]) == len(set(names) & {n for n in names if n.startswith("blobs/")})
+    assert len(index["manifests"]) == 2
+    jocker("rmi", "arch/one:1", "arch/two:1")
+    res = jocker("load", "-i", out)
+    assert "Loaded image: arch/one:1" in res.stdout and "Loaded image: arch/two:1" in res.stdout
+    for n, iid in ids.items():
+        assert json.loads(jocker("inspect", n).stdout)[0]["Id"] == iid
+    assert jocker("run", "--rm", "arch/two:1").stdout.strip() == "two"
+    # stdout and stdin
+    data = subprocess.run([*jocker_cmd(jocker), "save", "arch/one:1"], capture_output=True,
+                          env=jocker.env, check=True).stdout
+    jocker("rmi", "arch/one:1")
+    proc = subprocess.run([*jocker_cmd(jocker), "load"], input=data, capture_output=True, env=jocker.env)
+    assert proc.returncode == 0 and b"Loaded image: arch/one:1" in proc.stdout
+
+
+def jocker_cmd(jocker):
+    import sys
+    return [sys.executable, "-m", "jocker"]
+
+
+def test_load_refuses_bad_archives(jocker, tmp_path, zfs_names):
+    before = zfs_names()
+    res = jocker("load", "-i", __file__, check=False)
+    assert res.returncode == 125 and "invalid or truncated image archive" in res.stderr
+    evil = tmp_path / "evil.tar"
+    with tarfile.open(evil, "w") as tar:
+        info = tarfile.TarInfo("../../escape")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"x"))
+    res = jocker("load", "-i", evil, check=False)
+    assert res.returncode == 125 and "escapes" in res.stderr
+    assert zfs_names() == before
+
+
+def test_truncated_save_output_loads_nothing(jocker, busybox_image, tmp_path, zfs_names, images):
+    images.append("arch/trunc:1")
+    _build(jocker, tmp_path, "arch/trunc:1", "trunc")
+    out = tmp_path / "t.tar"
+    jocker("save", "-o", out, "arch/trunc:1")
+    jocker("rmi", "arch/trunc:1")
+    before = zfs_names()
+    data = out.read_bytes()
+    (tmp_path / "cut.tar").write_bytes(data[: len(data) // 2])
+    res = jocker("load", "-i", tmp_path / "cut.tar", check=False)
+    assert res.returncode != 0 and len(res.stderr.strip().splitlines()) == 1
+    assert zfs_names() == before
+
+
+def test_skopeo_and_podman_read_jocker_archives_and_back(jocker, busybox_image, tmp_path, images):
+    reason = need("skopeo", "podman")
+    if reason:
+        pytest.skip(reason)
+    images.append("arch/interop:1")
+    _build(jocker, tmp_path, "arch/interop:1", "interop")
+    out = tmp_path / "i.tar"
+    jocker("save", "-o", out, "arch/interop:1")
+    oci = tmp_path / "oci"
+    subprocess.run(["skopeo", "copy", f"docker-archive:{out}", f"oci:{oci}:x"], check=True,
+                   capture_output=True)
+    subprocess.run(["skopeo", "copy", f"oci:{oci}:x",
+                    f"docker-archive:{tmp_path / 'back.tar'}:arch/back:1"], check=True, capture_output=True)
+    images.append("arch/back:1")
+    assert "Loaded image: arch/back:1" in jocker("load", "-i", tmp_path / "back.tar").stdout
+    assert jocker("run", "--rm", "arch/back:1").stdout.strip() == "interop"
+    pod = Podman(tmp_path)
+    try:
+        pod("load", "-i", out)
+        assert "arch/interop" in pod("images").stdout
+        assert pod.file_of("arch/interop:1", "/hello") == b"interop\n"
+        pod("save", "--format", "oci-archive", "-o", tmp_path / "p.tar", "arch/interop:1")
+    finally:
+        pod.close()
+    jocker("rmi", "arch/interop:1")
+    images.append("localhost/arch/interop:1")         # podman's name for it
+    assert "Loaded image: localhost/arch/interop:1" in jocker("load", "-i", tmp_path / "p.tar").stdout
+    assert jocker("run", "--rm", "localhost/arch/interop:1").stdout.strip() == "interop"

@@ -1,0 +1,272 @@
+"""Networking end to end on the Linux workbench: a netns per container on a
+bridge of the session's own, nftables DNAT for -p (TCP and UDP, 127.0.0.1
+and the host's own address), names through /etc/hosts, teardown on rm and
+after a SIGKILLed supervisor. The leak check (conftest) fails any test that
+leaves this session's netns, veths or nft tables behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from conftest import IS_FREEBSD, NET_PREFIX, net_objects
+
+pytestmark = pytest.mark.skipif(IS_FREEBSD, reason="the Linux network driver; tests/freebsd covers jails")
+
+
+def _free_port(kind=socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("0.0.0.0", 0))
+        return s.getsockname()[1]
+
+
+def _host_address() -> str:
+    """An address of this machine other than loopback (traffic stays here)."""
+    out = subprocess.run(["ip", "-4", "-o", "addr", "show", "scope", "global"], capture_output=True,
+                         text=True).stdout
+    for line in out.splitlines():
+        words = line.split()
+        if not words[1].startswith(NET_PREFIX) and "inet" in words:
+            return words[words.index("inet") + 1].split("/")[0]
+    pytest.skip("this machine has no global IPv4 address besides jocker's bridges")
+
+
+def _http_get(url: str, timeout=10.0) -> str:
+    end = time.time() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                return r.read().decode()
+        except OSError:
+            if time.time() > end:
+                raise
+            time.sleep(0.1)
+
+
+def _inspect(jocker, name):
+    return json.loads(jocker("inspect", name).stdout)[0]
+
+
+def test_publish_tcp_reaches_httpd_from_localhost_and_host_address(jocker, busybox_image, cleanup):
+    port = _free_port()
+    cleanup.append("web")
+    jocker("run", "-d", "--name", "web", "-p", f"{port}:80", busybox_image,
+           "sh", "-c", "mkdir -p /www && echo hello-from-web > /www/index.html && httpd -f -p 80 -h /www")
+    assert _http_get(f"http://127.0.0.1:{port}/") == "hello-from-web\n"
+    assert _http_get(f"http://{_host_address()}:{port}/") == "hello-from-web\n"
+    info = _inspect(jocker, "web")
+    ns = info["NetworkSettings"]
+    assert ns["Ports"] == {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": str(port)}]}
+    assert ns["IPAddress"] and ns["Networks"]["bridge"]["IPAddress"] == ns["IPAddress"]
+    assert info["HostConfig"]["NetworkMode"] == "bridge"
+    assert f"0.0.0.0:{port}->80/tcp" in jocker("ps", "--filter", "name=web").stdout
+    assert jocker("port", "web").stdout == f"80/tcp -> 0.0.0.0:{port}\n"
+    assert jocker("port", "web", "80").stdout == f"0.0.0.0:{port}\n"
+    objs = net_objects()
+    assert any(n.startswith(f"{NET_PREFIX}ns-") for n in objs["netns"])
+    jocker("rm", "-f", "web")
+    assert not any(n.startswith(f"{NET_PREFIX}ns-") for n in net_objects()["netns"])
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
+
+
+UDP_ECHO = """
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 5353))
+while True:
+    data, peer = s.recvfrom(100)
+    s.sendto(b"pong:" + data, peer)
+"""
+
+
+def _host_python_args() -> list[str]:
+    """busybox has no UDP server: run the host's python3 (its /usr mounted
+    read-only at /hostusr) through its own dynamic loader."""
+    import glob
+    import sys
+    real = os.path.realpath("/usr/bin/python3")
+    loaders = glob.glob("/usr/lib/*-linux-gnu/ld-linux*.so.*")
+    if not real.startswith("/usr/") or not loaders:
+        pytest.skip("needs a system python3 under /usr with a glibc loader (Debian)")
+    libdir = os.path.dirname(loaders[0])
+    return ["-v", "/usr:/hostusr:ro", "-e", "PYTHONHOME=/hostusr", "busybox:latest",
+            "/hostusr" + loaders[0][4:], "--library-path", "/hostusr" + libdir[4:],
+            "/hostusr" + real[4:], "-S", "-c", UDP_ECHO]
+
+
+def test_publish_udp_on_localhost_only(jocker, busybox_image, cleanup):
+    port = _free_port(socket.SOCK_DGRAM)
+    cleanup.append("udp")
+    jocker("run", "-d", "--name", "udp", "-p", f"127.0.0.1:{port}:5353/udp", *_host_python_args())
+    assert jocker("port", "udp").stdout == f"5353/udp -> 127.0.0.1:{port}\n"
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(0.5)
+    got = b""
+    for _ in range(30):
+        s.sendto(b"ping", ("127.0.0.1", port))
+        try:
+            got = s.recv(100)
+            break
+        except socket.timeout:
+            continue
+    s.close()
+    assert got == b"pong:ping"
+
+
+def test_names_resolve_on_a_user_network_and_not_across(jocker, busybox_image, cleanup):
+    cleanup += ["srv", "cli", "stranger"]
+    jocker("network", "create", "--subnet", "10.199.7.0/24", "tnet")
+    try:
+        jocker("run", "-d", "--name", "srv", "--network", "tnet", "--network-alias", "db",
+               "--ip", "10.199.7.50", busybox_image,
+               "sh", "-c", "mkdir -p /w && echo srv-page > /w/index.html && httpd -f -p 80 -h /w")
+        out = jocker("run", "--name", "cli", "--network", "tnet", busybox_image,
+                     "sh", "-c", "cat /etc/hosts; wget -q -O- http://srv/ && wget -q -O- http://db/").stdout
+        assert "10.199.7.50\tsrv" in out
+        assert out.count("srv-page") == 2
+        # The server's hosts file learned about the client when it came.
+        assert "cli" in jocker("exec", "srv", "cat", "/etc/hosts").stdout
+        # A container on the default network knows no such name, and cannot
+        # reach the other network's addresses either.
+        res = jocker("run", "--name", "stranger", busybox_image, "sh", "-c",
+                     "grep -w srv /etc/hosts; echo x | nc -w 2 10.199.7.50 80", check=False)
+        assert res.returncode != 0 and "srv" not in res.stdout
+        info = json.loads(jocker("network", "inspect", "tnet").stdout)[0]
+        assert info["IPAM"]["Config"] == [{"Subnet": "10.199.7.0/24", "Gateway": "10.199.7.1"}]
+        assert sorted(v["Name"] for v in info["Containers"].values()) == ["cli", "srv"]
+        # In use: refused, nothing changed.
+        res = jocker("network", "rm", "tnet", check=False)
+        assert res.returncode == 1 and "active endpoints" in res.stderr
+        jocker("rm", "-f", "cli")
+        assert "cli" not in jocker("exec", "srv", "cat", "/etc/hosts").stdout
+    finally:
+        for n in cleanup:
+            jocker("rm", "-fv", n, check=False)
+        jocker("network", "rm", "tnet", check=False)
+    assert "tnet" not in jocker("network", "ls").stdout
+
+
+def test_network_connect_running_container(jocker, busybox_image, cleanup):
+    cleanup += ["hub", "late"]
+    jocker("network", "create", "tconn")
+    try:
+        jocker("run", "-d", "--name", "hub", "--network", "tconn", busybox_image,
+               "sh", "-c", "mkdir -p /w && echo hub > /w/index.html && httpd -f -p 80 -h /w")
+        jocker("run", "-d", "--name", "late", busybox_image, "sleep", "300")
+        jocker("network", "connect", "tconn", "late")
+        out = jocker("exec", "late", "wget", "-q", "-O-", "http://hub/").stdout
+        assert out == "hub\n"
+        nets = _inspect(jocker, "late")["NetworkSettings"]["Networks"]
+        assert sorted(nets) == ["bridge", "tconn"]
+        jocker("network", "disconnect", "tconn", "late")
+        assert sorted(_inspect(jocker, "late")["NetworkSettings"]["Networks"]) == ["bridge"]
+    finally:
+        for n in cleanup:
+            jocker("rm", "-fv", n, check=False)
+        jocker("network", "rm", "tconn", check=False)
+
+
+def test_none_has_only_loopback_up(jocker, busybox_image):
+    out = jocker("run", "--rm", "--network", "none", busybox_image, "ip", "-o", "link").stdout
+    assert "lo:" in out and "UP" in out.split("lo:")[1].split("\n")[0]
+    assert "eth0" not in out
+    host = jocker("run", "--rm", "--network", "host", busybox_image, "ip", "-o", "link").stdout
+    assert "eth0" in host
+
+
+def test_teardown_after_sigkilled_supervisor_and_restart_keeps_address(
+        jocker, busybox_image, jocker_env, cleanup, wait_for):
+    cleanup.append("phoenix")
+    port = _free_port()
+    cid = jocker("run", "-d", "--name", "phoenix", "--restart", "always", "-p", f"{port}:80",
+                 busybox_image, "sh", "-c", "mkdir -p /w && echo up > /w/index.html && httpd -f -p 80 -h /w"
+                 ).stdout.strip()
+    ip = _inspect(jocker, "phoenix")["NetworkSettings"]["IPAddress"]
+    assert _http_get(f"http://127.0.0.1:{port}/") == "up\n"
+    info = json.load(open(os.path.join(jocker_env["JOCKER_RUNDIR"], cid, "supervisor.json")))
+    os.kill(info["pid"], signal.SIGKILL)
+    assert wait_for(lambda: not os.path.exists(f"/proc/{info['main_pid']}"))
+    jocker("ps", "-a")                        # reconciles: the netns and its rules go
+    objs = net_objects()
+    assert not any(cid[:12] in n for v in objs.values() for n in v), objs
+    # A "reboot": system boot brings it back with the same address and port.
+    out = jocker("system", "boot").stdout
+    assert "phoenix: started" in out
+    assert _inspect(jocker, "phoenix")["NetworkSettings"]["IPAddress"] == ip
+    assert _http_get(f"http://127.0.0.1:{port}/") == "up\n"
+
+
+def test_twenty_concurrent_containers_get_distinct_addresses(jocker, busybox_image, cleanup):
+    names = [f"par{i}" for i in range(20)]
+    cleanup += names
+
+    def create(n):
+        return jocker("create", "--name", n, busybox_image, "true").stdout.strip()
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        list(pool.map(create, names))
+    fmt = "{{.NetworkSettings.Networks.bridge.IPAddress}}"
+    addrs = [jocker("inspect", "-f", fmt, n).stdout.strip() for n in names]
+    assert len(set(addrs)) == 20 and all(addrs)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["-p", "99999:80"], "ports are 1-65535"),
+    (["-p", "abc"], "invalid -p"),
+    (["-p", "8080:80", "-p", "8080:80"], "twice"),
+    (["--network", "nosuchnet"], "network nosuchnet not found"),
+    (["--network", "bad/name"], "not found"),
+    (["--network", "host", "-p", "80"], "-p cannot be used with --network host"),
+    (["--ip", "10.1.2.3"], "user-defined network"),
+])
+def test_bad_network_input_is_one_line_125_and_changes_nothing(jocker, busybox_image, args, words):
+    before = net_objects()
+    res = jocker("run", "--rm", *args, busybox_image, "true", check=False)
+    assert res.returncode == 125, res.stderr
+    assert words in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert net_objects() == before
+    assert jocker("ps", "-aq").stdout == ""
+
+
+def test_port_conflicts_and_ip_and_subnet_checks(jocker, busybox_image, cleanup):
+    cleanup += ["holder", "x"]
+    port = _free_port()
+    jocker("create", "--name", "holder", "-p", f"{port}:80", busybox_image, "true")
+    res = jocker("run", "--rm", "-p", f"{port}:80", busybox_image, "true", check=False)
+    assert res.returncode == 125 and "already allocated" in res.stderr and "holder" in res.stderr
+    with socket.socket() as s:                # a host process holds a port
+        s.bind(("0.0.0.0", 0))
+        s.listen()
+        res = jocker("run", "--rm", "-p", f"{s.getsockname()[1]}:80", busybox_image, "true", check=False)
+    assert res.returncode == 125 and "host process" in res.stderr
+    jocker("network", "create", "--subnet", "10.198.3.0/24", "tsub")
+    try:
+        res = jocker("network", "create", "--subnet", "10.198.0.0/16", "tover", check=False)
+        assert res.returncode == 1 and "overlaps network 'tsub'" in res.stderr
+        res = jocker("network", "create", "--subnet", "192.0.2.0/24", "thost", check=False)
+        host_net = subprocess.run(["ip", "-4", "route", "show", "192.0.2.0/24"], capture_output=True,
+                                  text=True).stdout
+        if host_net:
+            assert "host route" in res.stderr
+        else:
+            jocker("network", "rm", "thost", check=False)
+        res = jocker("run", "--rm", "--network", "tsub", "--ip", "10.9.9.9", busybox_image, "true",
+                     check=False)
+        assert res.returncode == 125 and "not a host address of the subnet 10.198.3.0/24" in res.stderr
+        jocker("create", "--name", "x", "--network", "tsub", "--ip", "10.198.3.9", busybox_image, "true")
+        res = jocker("run", "--rm", "--network", "tsub", "--ip", "10.198.3.9", busybox_image, "true",
+                     check=False)
+        assert res.returncode == 125 and "already in use" in res.stderr
+        res = jocker("network", "create", "bad/name", check=False)
+        assert res.returncode != 0 and "invalid network name" in res.stderr
+    finally:
+        jocker("rm", "-f", "x", check=False)
+        jocker("network", "rm", "tsub", check=False)

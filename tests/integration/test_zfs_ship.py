@@ -1,0 +1,96 @@
+"""`jocker image send | jocker image receive` between two jocker roots on
+two pools (standing in for two hosts): whole images, incremental sends with
+--have, content checks, and truncated streams that leave nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def host2(zfs_pool):
+    """A second jocker on its own pool: the receiving host."""
+    work = zfs_pool["workdir"] / "host2"
+    work.mkdir()
+    img = work / "pool.img"
+    with open(img, "wb") as f:
+        f.truncate(512 << 20)
+    pool = f"{zfs_pool['pool']}h2"
+    subprocess.run(["zpool", "create", "-m", "none", pool, str(img)], check=True, capture_output=True)
+    conf = work / "jocker.conf"
+    conf.write_text("# host2\n")
+    env = {**os.environ, "JOCKER_CONFIG": str(conf), "JOCKER_DATASET": f"{pool}/jocker",
+           "JOCKER_MOUNTPOINT": str(work / "mnt"), "JOCKER_RUNDIR": str(work / "run")}
+    subprocess.run([sys.executable, "-m", "jocker", "system", "init"], env=env, check=True, capture_output=True)
+    yield env
+    subprocess.run(["zpool", "destroy", "-f", pool], capture_output=True)
+
+
+def _pipe(jocker_env, host2, send_args, *, cut: int | None = None):
+    send = subprocess.run([sys.executable, "-m", "jocker", "image", "send", *send_args],
+                          env=jocker_env, capture_output=True, check=True)
+    data = send.stdout if cut is None else send.stdout[:cut]
+    return subprocess.run([sys.executable, "-m", "jocker", "image", "receive"], input=data,
+                          env=host2, capture_output=True, text=False), len(send.stdout)
+
+
+def _h2(host2, *args, check=True):
+    res = subprocess.run([sys.executable, "-m", "jocker", *args], env=host2, capture_output=True, text=True)
+    if check:
+        assert res.returncode == 0, res.stderr
+    return res
+
+
+def test_send_receive_whole_then_incremental(jocker, jocker_env, busybox_image, host2, tmp_path, images):
+    images += ["ship/zfs:1", "ship/zfs:2"]
+    for tag, text in (("ship/zfs:1", "first"), ("ship/zfs:2", "second")):
+        ctx = tmp_path / text
+        ctx.mkdir()
+        (ctx / "Dockerfile").write_text(f"FROM busybox\nRUN echo {text} > /hello\nCMD [\"cat\", \"/hello\"]\n")
+        jocker("build", "-q", "-t", tag, ctx)
+    res, full = _pipe(jocker_env, host2, ["ship/zfs:1"])
+    assert res.returncode == 0, res.stderr
+    assert b"Loaded image: ship/zfs:1" in res.stdout
+    one = json.loads(jocker("inspect", "ship/zfs:1").stdout)[0]
+    there = json.loads(_h2(host2, "inspect", "ship/zfs:1").stdout)[0]
+    assert there["Id"] == one["Id"] and there["RootFS"] == one["RootFS"]
+    assert _h2(host2, "run", "--rm", "ship/zfs:1").stdout.strip() == "first"
+    # the second image shares the busybox layer: with --have only its own layer travels
+    have = tmp_path / "have.json"
+    have.write_text(_h2(host2, "image", "have").stdout)
+    res, incremental = _pipe(jocker_env, host2, ["--have", str(have), "ship/zfs:2"])
+    assert res.returncode == 0
+    assert incremental < full / 2
+    assert _h2(host2, "run", "--rm", "ship/zfs:2").stdout.strip() == "second"
+    # host2's copy pushes and saves like any image: its layers are the same tars
+    out = tmp_path / "h2.tar"
+    _h2(host2, "save", "-o", str(out), "ship/zfs:2")
+    _h2(host2, "rmi", "ship/zfs:1", "ship/zfs:2")
+
+
+def test_truncated_or_foreign_streams_leave_nothing(jocker, jocker_env, busybox_image, host2, tmp_path):
+    before = _h2(host2, "system", "df").stdout
+    datasets = lambda: subprocess.run(["zfs", "list", "-H", "-r", "-t", "all", "-o", "name",   # noqa: E731
+                                       host2["JOCKER_DATASET"]], capture_output=True, text=True).stdout
+    start = datasets()
+    _, size = _pipe(jocker_env, host2, [busybox_image], cut=0)
+    res, _ = _pipe(jocker_env, host2, [busybox_image], cut=size - 1000)
+    assert res.returncode != 0 and b"ended early" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert datasets() == start
+    bad = subprocess.run([sys.executable, "-m", "jocker", "image", "receive"], input=b"hello",
+                         env=host2, capture_output=True)
+    assert bad.returncode != 0 and b"not a jocker image stream" in bad.stderr
+    # the receiver lacks a layer the sender was told it has
+    fake = tmp_path / "fake.json"
+    guids = json.loads(jocker("image", "have").stdout)["layers"]
+    fake.write_text(json.dumps({"layers": guids}))
+    res, _ = _pipe(jocker_env, host2, ["--have", str(fake), busybox_image])
+    assert res.returncode != 0 and b"does not have it" in res.stderr
+    assert datasets() == start
+    del before

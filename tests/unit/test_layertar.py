@@ -1,0 +1,151 @@
+"""layertar: deterministic OCI layer tars written from a tree diff, applied
+safely onto a copy of the parent (whiteouts, opaque dirs, links, escapes)."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tarfile
+
+import pytest
+
+from jocker.images import layertar
+from jocker.images.layertar import EMPTY_DIFF_ID, LayerError, apply_layer, tree_changes, write_layer
+
+
+def _tree(root):
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "passwd").write_text("root:*:0:0\n")
+    (root / "etc" / "gone").write_text("x")
+    (root / "var").mkdir()
+    (root / "var" / "old").mkdir()
+    (root / "var" / "old" / "a").write_text("a")
+    (root / "lib").symlink_to("/usr/lib")
+
+
+def _layer_bytes(parent, child, since=0.0, epoch=None):
+    buf = io.BytesIO()
+    diff_id, size = write_layer(str(child), tree_changes(str(parent), str(child), since), buf, epoch=epoch)
+    return diff_id, buf.getvalue()
+
+
+def test_empty_layer_is_dockers_empty_layer(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    diff_id, data = _layer_bytes(a, b)
+    assert data == b"\0" * 1024
+    assert diff_id == EMPTY_DIFF_ID == \
+        "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
+
+
+def test_same_content_same_bytes_and_round_trip(tmp_path):
+    parent = tmp_path / "parent"
+    _tree(parent)
+    child = tmp_path / "child"
+    shutil.copytree(parent, child, symlinks=True)
+    (child / "etc" / "gone").unlink()
+    (child / "etc" / "motd").write_text("hi\n")
+    os.link(child / "etc" / "motd", child / "etc" / "motd2")
+    (child / "bin").mkdir()
+    (child / "bin" / "tool").write_text("#!/bin/sh\n")
+    os.chmod(child / "bin" / "tool", 0o4755)
+    d1, data1 = _layer_bytes(parent, child)
+    d2, data2 = _layer_bytes(parent, child)
+    assert d1 == d2 and data1 == data2
+    names = [m.name for m in tarfile.open(fileobj=io.BytesIO(data1))]
+    assert names == sorted(names)
+    assert "etc/.wh.gone" in names
+    members = {m.name: m for m in tarfile.open(fileobj=io.BytesIO(data1))}
+    assert members["etc/motd2"].islnk() and members["etc/motd2"].linkname == "etc/motd"
+    assert members["etc/motd"].uname == "" and members["etc/motd"].mode == 0o644
+    # Apply onto another copy of the parent: same tree, same diff ID.
+    target = tmp_path / "target"
+    shutil.copytree(parent, target, symlinks=True)
+    applied, size = apply_layer(io.BytesIO(data1), str(target))
+    assert applied == d1 and size == len(data1)
+    assert not (target / "etc" / "gone").exists()
+    assert (target / "etc" / "motd").read_text() == "hi\n"
+    assert os.stat(target / "etc" / "motd").st_ino == os.stat(target / "etc" / "motd2").st_ino
+    assert os.stat(target / "bin" / "tool").st_mode & 0o7777 == 0o4755
+
+
+def test_source_date_epoch_clamps_mtimes(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    (b / "f").write_text("x")
+    _, data = _layer_bytes(a, b, epoch=1000)
+    assert [m.mtime for m in tarfile.open(fileobj=io.BytesIO(data))] == [1000]
+
+
+def _tar(*members):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for info, data in members:
+            if data is not None:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+            else:
+                tar.addfile(info)
+    buf.seek(0)
+    return buf
+
+
+def _m(name, kind=tarfile.REGTYPE, link=""):
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = link
+    info.mode = 0o755 if kind == tarfile.DIRTYPE else 0o644
+    return info
+
+
+def test_opaque_dir_hides_lower_children_wherever_it_comes(tmp_path):
+    root = tmp_path / "root"
+    _tree(root)
+    # the layer's own file comes before the opaque marker: it must survive
+    stream = _tar((_m("var/old/new"), b"n"), (_m("var/old/.wh..wh..opq"), None))
+    apply_layer(stream, str(root))
+    assert sorted(os.listdir(root / "var" / "old")) == ["new"]
+
+
+@pytest.mark.parametrize("members, why", [
+    ([(_m("../evil"), b"x")], "'..'"),
+    ([(_m("/abs"), b"x")], "absolute"),
+    ([(_m("etc/h", tarfile.LNKTYPE, "../../etc/passwd"), None)], "'..'"),
+    ([(_m("x", tarfile.LNKTYPE, "nope"), None)], "hard link"),
+])
+def test_unsafe_members_are_refused_by_name(tmp_path, members, why):
+    root = tmp_path / "root"
+    _tree(root)
+    with pytest.raises(LayerError) as e:
+        apply_layer(_tar(*members), str(root), what="image web, layer 1/1")
+    assert why in str(e.value) and "image web, layer 1/1" in str(e.value)
+
+
+def test_absolute_symlink_write_through_stays_inside(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root = tmp_path / "root"
+    root.mkdir()
+    stream = _tar((_m("esc", tarfile.SYMTYPE, str(outside)), None), (_m("esc/pwned"), b"x"))
+    apply_layer(stream, str(root))
+    assert not (outside / "pwned").exists()
+    assert (root / str(outside).lstrip("/") / "pwned").exists()
+
+
+def test_truncated_stream_is_an_error(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    data = _tar((_m("big"), b"y" * 100000)).getvalue()[:5000]
+    with pytest.raises(LayerError, match="truncated|invalid"):
+        apply_layer(io.BytesIO(data), str(root))
+
+
+def test_device_nodes_need_root(tmp_path, monkeypatch):
+    root = tmp_path / "root"
+    root.mkdir()
+    dev = _m("dev/null", tarfile.CHRTYPE)
+    dev.devmajor, dev.devminor = 1, 3
+    monkeypatch.setattr(layertar.os, "geteuid", lambda: 1000)
+    with pytest.raises(LayerError, match="as root"):
+        apply_layer(_tar((dev, None)), str(root))

@@ -1,0 +1,146 @@
+"""The pure network planners: IPAM, -p parsing, Linux netns/veth/nft plans."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from jocker.errors import Conflict, UsageError
+from jocker.net import attachment, hosts, ipam, linux_plan as lp, ports
+
+CID = "ab12cd34ef56" + "7" * 52
+
+
+def test_default_subnet_then_first_free_of_the_pool():
+    assert ipam.choose_subnet("10.88.0.0/13", 16, {}, []) == "10.88.0.0/16"
+    assert ipam.choose_subnet("10.88.0.0/13", 16, {"bridge": "10.88.0.0/16"}, ["10.89.0.0/16"]) == "10.90.0.0/16"
+    assert ipam.choose_subnet("10.120.0.0/16", 24, {}, ["10.120.0.0/24"]) == "10.120.1.0/24"
+    with pytest.raises(Conflict, match="no free /24"):
+        ipam.choose_subnet("10.120.0.0/23", 24, {"a": "10.120.0.0/24"}, ["10.120.1.0/24"])
+
+
+def test_subnet_overlap_and_host_route_refused():
+    with pytest.raises(Conflict, match="overlaps network 'a'"):
+        ipam.check_subnet_free("10.1.0.0/16", {"a": "10.1.2.0/24"}, [])
+    with pytest.raises(Conflict, match="host route 192.168.1.0/24"):
+        ipam.check_subnet_free("192.168.0.0/16", {}, ["192.168.1.0/24"])
+    for bad in ("10.1.0.1/16", "nonsense", "10.0.0.0/31", "10.0.0.0/4"):
+        with pytest.raises(UsageError):
+            ipam.parse_subnet(bad)
+
+
+def test_allocation_skips_gateway_and_taken_and_honours_ip():
+    assert ipam.allocate("10.5.0.0/24", "10.5.0.1", {"10.5.0.2"}) == "10.5.0.3"
+    assert ipam.allocate("10.5.0.0/24", "10.5.0.1", set(), "10.5.0.77") == "10.5.0.77"
+    with pytest.raises(UsageError, match="not a host address"):
+        ipam.allocate("10.5.0.0/24", "10.5.0.1", set(), "10.6.0.7")
+    with pytest.raises(Conflict, match="in use"):
+        ipam.allocate("10.5.0.0/24", "10.5.0.1", {"10.5.0.9"}, "10.5.0.9")
+    with pytest.raises(Conflict, match="gateway"):
+        ipam.allocate("10.5.0.0/24", "10.5.0.1", set(), "10.5.0.1")
+    with pytest.raises(Conflict, match="no free address"):
+        ipam.allocate("10.5.0.0/30", "10.5.0.1", {"10.5.0.2"})
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ("8080:80", {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}),
+    ("5353:53/udp", {"53/udp": [{"HostIp": "", "HostPort": "5353"}]}),
+    ("127.0.0.1:8443:443", {"443/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8443"}]}),
+    ("127.0.0.1::443", {"443/tcp": [{"HostIp": "127.0.0.1", "HostPort": ""}]}),
+    ("80", {"80/tcp": [{"HostIp": "", "HostPort": ""}]}),
+])
+def test_publish_forms(spec, expected):
+    assert ports.parse_publish([spec]) == expected
+
+
+@pytest.mark.parametrize("specs, words", [
+    (["99999:80"], "ports are 1-65535"), (["abc"], "invalid -p"), (["80:0"], "invalid"),
+    (["8080:80", "8080:81"], "twice"), (["80", "80"], "twice"),
+    (["1.2.3.999:80:80"], "invalid host IP"), (["8000-8001:80"], "invalid"),
+    (["80/sctp"], "only tcp and udp"), (["1:2:3:4"], "invalid -p"),
+])
+def test_bad_publish(specs, words):
+    with pytest.raises(UsageError, match=words):
+        ports.parse_publish(specs)
+
+
+def test_resolve_bindings_conflicts():
+    b = ports.parse_publish(["18080:80"])
+    others = {"web": [{"host_ip": "", "host_port": 18080, "port": 80, "proto": "tcp"}]}
+    with pytest.raises(Conflict, match="already allocated by container 'web'"):
+        ports.resolve_bindings(b, others)
+    # the same port number over UDP is another port
+    assert ports.resolve_bindings(ports.parse_publish(["18080:80/udp"]), others)
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", 0))
+        s.listen()
+        with pytest.raises(Conflict, match="host process"):
+            ports.resolve_bindings(ports.parse_publish([f"{s.getsockname()[1]}:80"]), {})
+    got = ports.resolve_bindings(ports.parse_publish(["80"]), {})
+    assert got["80/tcp"][0]["HostPort"].isdigit()
+
+
+def test_ps_ports_column():
+    from jocker.cli.rows import format_api_ports
+    items = [{"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 8080, "Type": "tcp"},
+             {"IP": "127.0.0.1", "PrivatePort": 53, "PublicPort": 53, "Type": "udp"},
+             {"PrivatePort": 9000, "Type": "tcp"}]
+    assert format_api_ports(items) == "0.0.0.0:8080->80/tcp, 127.0.0.1:53->53/udp, 9000/tcp"
+
+
+NET = {"network": "bridge", "bridge": "jkbr0", "subnet": "10.88.0.0/16", "gateway": "10.88.0.1"}
+
+
+def test_linux_container_plan():
+    att = attachment.build(CID, "jk", "bridge", [dict(NET, ip="10.88.0.5")],
+                           [{"host_ip": "", "host_port": 8080, "port": 80, "proto": "tcp"},
+                            {"host_ip": "127.0.0.1", "host_port": 5353, "port": 53, "proto": "udp"}])
+    steps = lp.container_setup(att)
+    assert [s["argv"] for s in steps] == [["ip", "netns", "add", "jkns-ab12cd34ef56"], ["ip", "-b", "-"],
+                                          ["ip", "-n", "jkns-ab12cd34ef56", "-b", "-"], ["nft", "-f", "-"]]
+    assert steps[1]["input"] == ("link add jk0aab12cd34ef5 type veth peer name eth0 address 02:42:0a:58:00:05 "
+                                 "netns jkns-ab12cd34ef56\nlink set jk0aab12cd34ef5 master jkbr0 up\n")
+    assert steps[2]["input"] == ("link set lo up\naddr add 10.88.0.5/16 dev eth0\nlink set eth0 up\n"
+                                 "route add default via 10.88.0.1\n")
+    nft = steps[3]["input"]
+    assert "table ip jkcab12cd34ef56 {" in nft
+    assert nft.count("fib daddr type local tcp dport 8080 dnat to 10.88.0.5:80") == 2   # prerouting + output
+    assert nft.count("ip daddr 127.0.0.1 udp dport 5353 dnat to 10.88.0.5:53") == 2
+    assert "ip saddr 127.0.0.0/8 ip daddr 10.88.0.5 tcp dport 80 masquerade" in nft
+    assert "ip saddr 10.88.0.0/16 ip daddr 10.88.0.5 udp dport 53 masquerade" in nft
+    assert [s["argv"] for s in lp.container_teardown(att)] == [
+        ["nft", "delete", "table", "ip", "jkcab12cd34ef56"], ["ip", "netns", "del", "jkns-ab12cd34ef56"],
+        ["ip", "link", "del", "dev", "jk0aab12cd34ef5"]]
+    assert not any(s["check"] for s in lp.container_teardown(att))
+
+
+def test_linux_none_is_a_netns_with_lo_up_and_host_has_nothing():
+    att = attachment.build(CID, "jk", "none", [], [])
+    assert [s["input"] for s in lp.container_setup(att)] == [None, "link set lo up\n"]
+    assert lp.container_teardown(attachment.build(CID, "jk", "host", [], [])) == []
+
+
+def test_linux_network_nft_never_touches_other_tables():
+    text = lp.network_nft(dict(NET), "jk")
+    assert text.startswith("table ip jkbr0 {")
+    assert "flush" not in text and "delete" not in text
+    assert 'iifname "jkbr0" oifname != "jkbr0" oifname "jkbr*" drop' in text
+    assert "masquerade" not in lp.network_nft(dict(NET, internal=True), "jk")
+
+
+def test_parse_linux_routes():
+    text = ("default via 192.0.2.1 dev eth0\n192.0.2.0/24 dev eth0 proto kernel scope link src 192.0.2.2\n"
+            "10.88.0.0/16 dev jkbr0 proto kernel\n10.9.9.9 via 192.0.2.1 dev eth0\n")
+    assert lp.parse_routes(text, {"jkbr0"}) == ["192.0.2.0/24", "10.9.9.9/32"]
+
+
+def test_resolv_conf_and_add_host():
+    host = "# c\nnameserver 127.0.0.53\nnameserver 192.0.2.53\nsearch example.org\noptions edns0\n"
+    assert hosts.resolv_text(host, [], [], [], own_stack=True) == \
+        "nameserver 192.0.2.53\nsearch example.org\noptions edns0\n"
+    assert hosts.resolv_text(host, ["9.9.9.9"], ["corp"], ["ndots:2"], own_stack=True) == \
+        "nameserver 9.9.9.9\nsearch corp\noptions ndots:2\n"
+    assert hosts.parse_add_host("db.local:10.0.0.9") == ("db.local", "10.0.0.9")
+    with pytest.raises(UsageError):
+        hosts.parse_add_host("db.local:notanip")
