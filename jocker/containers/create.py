@@ -13,6 +13,7 @@ from ..engine_api.requests import CreateRequest
 from ..errors import Conflict, JockerError, NotFound, NotImplementedYet, UsageError
 from ..images.imageconfig import DEFAULT_PATH
 from ..times import now_rfc3339
+from ..rootfs import resolve_in_root
 from ..signals import check_signal
 from ..storage import props as P
 from ..net import networks as netops
@@ -179,9 +180,7 @@ def _copy_up_volumes(engine, c: Container, image) -> None:
     rootfs = engine.layout.container_rootfs(c.id)
     for m in c.spec["Mounts"]:
         if m["Type"] == "volume":
-            src = os.path.join(rootfs, m["Destination"].lstrip("/"))
-            if os.path.realpath(src).startswith(os.path.realpath(rootfs) + "/"):
-                copy_up(src, m["Source"])
+            copy_up(resolve_in_root(rootfs, m["Destination"]), m["Source"])
 
 
 _ADJ = ("brave", "calm", "eager", "fond", "jolly", "keen", "lucid", "merry", "proud", "quiet",

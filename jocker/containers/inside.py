@@ -96,7 +96,7 @@ def top(engine, c: Container, ps_args: list[str] = ()) -> tuple[list[str], list[
 
 def _in_root(root: str, path: str) -> str:
     """A container path as a host path, resolving symlinks as a chroot would."""
-    from ..build.context import resolve_in_root
+    from ..rootfs import resolve_in_root
     return resolve_in_root(root, path)
 
 

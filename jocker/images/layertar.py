@@ -14,7 +14,7 @@ with the two zero blocks only (no padding to a 10 KiB record), as Docker's
 layers do: the empty layer is sha256:5f70bf18....
 
 Applying refuses names with `..` or a leading `/`, resolves every parent
-chroot-style inside the root (build.rootfs), refuses hard links whose target
+chroot-style inside the root (jocker/rootfs.py), refuses hard links whose target
 is not a regular file inside the root, and refuses device nodes unless root.
 Whiteouts remove lower-layer files; an opaque directory (`.wh..wh..opq`)
 hides every lower-layer child whatever its position in the stream. On
@@ -33,7 +33,7 @@ import sys
 import tarfile
 from typing import IO
 
-from ..build.rootfs import _Writer, resolve_in_root
+from ..rootfs import _Writer, resolve_in_root
 from ..errors import JockerError
 from .treediff import DELETED, Change, _open_parent, _DIR_FLAGS
 

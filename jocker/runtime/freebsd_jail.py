@@ -55,7 +55,7 @@ def check_command(rootfs: str, argv: list[str], env: dict[str, str], workdir: st
     container's PATH in its rootfs, symlinks resolved as inside the jail
     (the jail exists by now, so its nullfs mounts are visible below rootfs).
     The child checks again after jail_attach (jail_exec.find_executable)."""
-    from ..build.rootfs import resolve_in_root
+    from ..rootfs import resolve_in_root
     name = argv[0] if argv else ""
     if not name:
         raise UsageError("no command specified")
