@@ -36,6 +36,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("devfs_ruleset", "100", "number of jocker's own devfs ruleset (FreeBSD)"),
     Option("stop_timeout", "10", "default seconds between the stop signal and SIGKILL"),
     Option("log_level", "warning", "debug, info, warning or error"),
+    Option("api_group", "jocker", "group owning the API socket of `jocker serve` (mode 0660)"),
     Option("registries_search", "docker.io", "registries tried in order for short image names "
            "(space-separated)"),
     Option("insecure_registries", "", "registries reached over plain HTTP (space-separated "

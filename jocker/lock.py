@@ -50,7 +50,7 @@ class _Held:
         st.mutex.acquire()
         try:
             if st.depth == 0:
-                os.makedirs(os.path.dirname(lk.path) or ".", exist_ok=True)
+                os.makedirs(os.path.dirname(lk.path) or ".", mode=0o700, exist_ok=True)   # holds attach sockets
                 fd = os.open(lk.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX)

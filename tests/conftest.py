@@ -5,7 +5,6 @@ leaves datasets or mounts behind."""
 from __future__ import annotations
 
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -22,7 +21,9 @@ from jocker import config as config_mod  # noqa: E402
 from jocker.engine import Engine  # noqa: E402
 from jocker.runner import Runner  # noqa: E402
 
-IS_FREEBSD = platform.system() == "FreeBSD"
+# Shared with test modules, which import them from `support` (a module name
+# that, unlike `conftest`, is unique across the test tree).
+from support import IS_FREEBSD, NET_PREFIX, JockerCLI, net_objects  # noqa: E402,F401
 
 
 def _zfs_available() -> str | None:
@@ -104,33 +105,6 @@ def _stop_leftover_processes(workdir: str) -> None:
                 pass
 
 
-def _base36(n: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while n:
-        n, r = divmod(n, 36)
-        out = digits[r] + out
-    return out or "0"
-
-
-NET_PREFIX = "t" + _base36(os.getpid() % 36 ** 4)
-
-
-def net_objects(prefix: str = NET_PREFIX) -> dict[str, set[str]]:
-    """This session's host network objects: links, netns, nft tables."""
-    if IS_FREEBSD or not shutil.which("ip"):
-        return {}
-    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
-    names = {line.split(":")[1].strip().split("@")[0] for line in links.splitlines() if ":" in line}
-    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout \
-        if shutil.which("nft") else ""
-    return {"links": {n for n in names if n.startswith(prefix)},
-            "netns": {l.split()[0] for l in netns.splitlines() if l.startswith(prefix)},
-            "nft": {l.split()[-1] for l in tables.splitlines() if l.split()[-1:] and
-                    l.split()[-1].startswith(prefix)}}
-
-
 def _remove_net_objects() -> None:
     objs = net_objects()
     for t in objs.get("nft", ()):
@@ -178,22 +152,6 @@ def engine_config(jocker_env):
 @pytest.fixture
 def engine(engine_config):
     return Engine(engine_config, Runner())
-
-
-class JockerCLI:
-    """Runs the real `jocker` command line in a subprocess."""
-
-    def __init__(self, env):
-        self.env = env
-
-    def __call__(self, *args, input=None, check=True, timeout=120, env=None):
-        proc = subprocess.run([sys.executable, "-m", "jocker", *map(str, args)],
-                              input=input, capture_output=True, text=isinstance(input, str) or input is None,
-                              env={**self.env, **(env or {})}, timeout=timeout)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"jocker {' '.join(map(str, args))} exited {proc.returncode}:\n"
-                                 f"{proc.stdout}\n{proc.stderr}")
-        return proc
 
 
 @pytest.fixture(scope="session")

@@ -10,13 +10,13 @@ import json
 
 class Job:
     __slots__ = ("id", "name", "rundir", "runtime", "spec", "devfs_ruleset", "restart", "autoremove",
-                 "attach", "log_path", "stop_signal", "stop_timeout", "state", "storage")
+                 "attach", "log_path", "stop_signal", "stop_timeout", "state", "storage", "store_dirs")
 
     def __init__(self, *, id: str = "", name: str = "", rundir: str, runtime: str = "linux",
                  spec: dict, devfs_ruleset: int = 100, restart: dict | None = None,
                  autoremove: bool = False, attach: bool = False, log_path: str,
                  stop_signal: str = "SIGTERM", stop_timeout: float = 10, state: dict | None = None,
-                 storage: dict | None = None):
+                 storage: dict | None = None, store_dirs: list[str] | None = None):
         self.id = id                      # the container's ID
         self.name = name
         self.rundir = rundir              # <rundir>/<id>
@@ -31,6 +31,7 @@ class Job:
         self.stop_timeout = stop_timeout
         self.state = dict(state or {})    # the container's State so far (restart count...)
         self.storage = dict(storage or {})   # what remove.destroy_storage needs (--rm)
+        self.store_dirs = list(store_dirs or [])   # where clones mount (Layout.clone_mount_dirs)
 
     @classmethod
     def from_dict(cls, d: dict) -> "Job":

@@ -37,8 +37,15 @@ class System:
         return prune(self.engine, all_unused=all, volumes=volumes, label_filters=flt)
 
     def init(self) -> list[str]:
-        """Create what is missing (pool, root dataset, children); what was created."""
-        return self.engine.init_storage()
+        """Create what is missing (pool, root dataset, children, and as root the
+        API socket's group); what was created."""
+        import os
+        from ..hostgroup import ensure_group
+        created = self.engine.init_storage()
+        group = self.engine.config.api_group
+        if os.geteuid() == 0 and ensure_group(self.engine.runner, group):
+            created.append(f"created group {group} (for the API socket of jocker serve)")
+        return created
 
     @property
     def storage(self) -> dict:

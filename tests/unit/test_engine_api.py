@@ -16,10 +16,11 @@ from jocker.engine_api.requests import CreateRequest
 
 CLI = pathlib.Path(jocker.__file__).parent / "cli"
 
-# What a jocker/cli module may import from jocker: the facade, and leaf
-# modules with no engine state (errors, formatting, filter syntax).
+# What a jocker/cli module may import from jocker: the facade, leaf modules
+# with no engine state (errors, formatting, filter syntax), and the other
+# front end, the Docker Engine API server, which `jocker serve` starts.
 ALLOWED = {"jocker", "jocker.engine_api", "jocker.errors", "jocker.format", "jocker.filters",
-           "jocker.cli", "jocker.__version__"}
+           "jocker.cli", "jocker.__version__", "jocker.dockerapi"}
 
 
 def _jocker_imports(path: pathlib.Path) -> list[tuple[int, str]]:

@@ -29,7 +29,7 @@ print(json.dumps(sorted(sys.modules)))
 COMMON = {"jocker", "jocker.atomic", "jocker.containers", "jocker.containers.frames",
           "jocker.containers.job", "jocker.containers.supervisor", "jocker.envvars", "jocker.errors",
           "jocker.process", "jocker.rundir", "jocker.runner", "jocker.runtime", "jocker.runtime.base",
-          "jocker.signals", "jocker.times"}
+          "jocker.runtime.tmpfs", "jocker.signals", "jocker.times"}
 JOCKER_MODULES = {
     "linux": COMMON | {"jocker.containers.identity", "jocker.runtime.linux_ns"},
     # The jail path's standard-library weight is pinned by test_supervisor_imports.py.
