@@ -68,6 +68,13 @@ def list_containers(*, all_: bool, filters: dict[str, list[str]], limit: int, si
 
 def inspect_container(ref: str, size: bool = False) -> dict:
     out = api().containers.inspect(ref)
+    host = out.setdefault("HostConfig", {})
+    host.setdefault("LogConfig", {"Type": "json-file", "Config": {}})     # docker-py reads it
+    host.setdefault("PortBindings", {})
+    cfg = out.setdefault("Config", {})
+    for k, v in (("AttachStdin", False), ("AttachStdout", False), ("AttachStderr", False),
+                 ("StdinOnce", False), ("Domainname", "")):
+        cfg.setdefault(k, v)
     if not size:
         out.pop("SizeRw", None)
         out.pop("SizeRootFs", None)
