@@ -20,11 +20,7 @@ class TooLarge(E.UsageError):
 
 
 class NotSwarmManager(E.JockerError):
-    """Swarm-only endpoints on a node outside a swarm: 503, as Docker."""
-
-
-class NotAcceptable(E.JockerError):
-    """`swarm/leave` outside a swarm: 406, as Docker."""
+    """Swarm endpoints on a node outside a swarm (and swarm/leave): 503, as dockerd."""
 
 
 class PageNotFound(E.NotFound):
@@ -35,7 +31,6 @@ class PageNotFound(E.NotFound):
 STATUS_BY_KIND: tuple[tuple[type, int], ...] = (
     (TooLarge, 413),
     (NotSwarmManager, 503),
-    (NotAcceptable, 406),
     (Unsupported, 501),
     (E.NotFound, 404),
     (E.Conflict, 409),
