@@ -62,9 +62,11 @@ class Engine:
         cfg = self.config
         with self.lock.held():
             if os.uname().sysname == "Linux":
-                from .storage import zfsfuse
+                from .storage import stale, zfsfuse
                 if zfsfuse.ensure_running(self.runner):
                     created.append("started zfs-fuse")
+                # After a zfs-fuse restart every old mount is stale: remount ours.
+                created += stale.heal(self.runner, self.zfs, self.layout.root, self.layout.mountpoint)
             if cfg.embedded:
                 created += self._ensure_embedded_pool()
             pool = cfg.root.split("/")[0]
@@ -77,9 +79,10 @@ class Engine:
                 created.append(self.layout.root)
             for name in self.layout.skeleton()[1:]:
                 if not self.zfs.exists(name):
-                    # atime off: reading a layer in a build step must not change it.
-                    self.zfs.create(name, {"atime": "off"} if name == self.layout.layers else None)
+                    self.zfs.create(name, self.layout.dataset_props(name))
                     created.append(name)
+            for path in self.layout.private_dirs():
+                os.chmod(path, 0o700)
         return created
 
     def _ensure_embedded_pool(self) -> list[str]:

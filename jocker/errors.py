@@ -7,6 +7,8 @@ the API server to HTTP statuses. Messages say what failed, where, and (when
 known) how to fix it.
 """
 
+import errno
+
 # The kinds. Strings, so that a kind crosses a pipe or a socket as itself.
 ENGINE = "engine"                        # jocker itself failed
 INVALID = "invalid"                      # bad flags, arguments or request fields
@@ -79,7 +81,9 @@ class HostCommandError(JockerError):
         self.argv = list(argv)
         self.returncode = returncode
         self.stderr = stderr.strip()
-        last = self.stderr.splitlines()[-1] if self.stderr else f"exit status {returncode}"
+        # The real cause, not tar's closing "Exiting with failure status due to previous errors".
+        lines = [l for l in self.stderr.splitlines() if l.strip() and "Exiting with failure status" not in l]
+        last = lines[-1] if lines else (self.stderr.splitlines() or [f"exit status {returncode}"])[-1]
         super().__init__(f"`{' '.join(self.argv[:4])}{' ...' if len(self.argv) > 4 else ''}` failed: {last}",
                          hint=hint)
 
@@ -124,3 +128,23 @@ def start_failure(status: int | str, message: str) -> JockerError:
     """The error for a start that failed with the recorded status."""
     kind = next((k for k, v in START_STATUS.items() if str(v) == str(status)), ENGINE)
     return JockerError(message, kind=kind)
+
+
+# Failures of the storage under a path, as one line with the way out:
+# a full pool, or a mount whose daemon went away (zfs-fuse restarted).
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.ENOTCONN, errno.EIO, errno.EROFS})
+
+
+def storage_failure(e: OSError) -> JockerError:
+    """The one-line error for an OSError in STORAGE_ERRNOS."""
+    import os
+    where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+    what = os.strerror(e.errno) if e.errno else str(e)
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return JockerError(f"out of space: {what}{where}",
+                           hint="free space in the pool (jocker system prune, zfs list -o space) and retry")
+    if e.errno in (errno.ENOTCONN, errno.EIO):
+        return JockerError(f"the storage under jocker is not reachable: {what}{where}",
+                           hint="its mount went stale (zfs-fuse restarted or crashed?): "
+                           "run `jocker system prepare` to remount jocker's datasets")
+    return JockerError(f"the storage is read-only: {what}{where}", hint="remount it read-write")

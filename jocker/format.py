@@ -57,67 +57,51 @@ def ago(ts: float, now: float | None = None) -> str:
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """Columns separated by at least three spaces, like Docker's tabwriter."""
+    """Columns as Docker's tabwriter makes them (minimum width 10, padding
+    3): each column is its widest cell plus three spaces, at least ten."""
     rows = [[str(c) for c in r] for r in rows]
     widths = [len(h) for h in headers]
     for r in rows:
         for i, c in enumerate(r):
             widths[i] = max(widths[i], len(c))
+    widths = [max(w + 3, 10) for w in widths]
     lines = []
     for r in [list(headers)] + rows:
         cells = [c.ljust(widths[i]) if i < len(r) - 1 else c for i, c in enumerate(r)]
-        lines.append("   ".join(cells).rstrip())
+        lines.append("".join(cells).rstrip())
     return "\n".join(lines)
 
 
-_ACTION = re.compile(r"{{(.*?)}}")
-_PATH = r"\.(?:[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)?"
-_FORMS = re.compile(rf'^\s*(?:(json)\s+)?(?:(index)\s+)?({_PATH})(?:\s+"([^"]*)")?\s*$')
+def ellipsis(text: str, width: int) -> str:
+    """docker/cli's Ellipsis: at most `width` characters, the last one "…"."""
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def go_quote(text: str) -> str:
+    """Go's strconv.Quote: double quotes, Go escapes, printable Unicode kept."""
+    out = ['"']
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch in "\a\b\f\n\r\t\v":
+            out.append("\\" + "abfnrtv"["\a\b\f\n\r\t\v".index(ch)])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\x{ord(ch):02x}")
+        elif not ch.isprintable() and ch != " ":
+            out.append(f"\\u{ord(ch):04x}" if ord(ch) < 0x10000 else f"\\U{ord(ch):08x}")
+        else:
+            out.append(ch)
+    return "".join(out) + '"'
+
+
 _FIELD = re.compile(r"{{\s*(?:json\s+)?\.([A-Za-z_][A-Za-z0-9_.]*)?\s*}}")   # for table headers
 
 
-def _lookup(obj: Any, path: str) -> Any:
-    value = obj
-    for part in [p for p in path.split(".") if p]:
-        if isinstance(value, Mapping) and part in value:
-            value = value[part]
-        else:
-            return "<no value>"      # Go templates print this for a missing map key
-    return value
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, separators=(",", ":"))
-    if value is None:
-        return "<nil>"
-    if value is True or value is False:
-        return "true" if value else "false"
-    return str(value)
-
-
 def render_template(template: str, obj: Mapping[str, Any]) -> str:
-    """The Go-template subset scripts use: {{.Field}}, {{.State.ExitCode}},
-    {{json .}}, {{json .Config}}, {{index .Config.Labels "key"}}."""
-    from .errors import UsageError
-    template = template.replace("\\t", "\t").replace("\\n", "\n")
-
-    def repl(m: re.Match) -> str:
-        form = _FORMS.match(m.group(1))
-        if not form:
-            raise UsageError(f"unsupported template action {m.group(0)!r}",
-                             hint="jocker supports {{.Field.Sub}}, {{json .X}} and {{index .X \"key\"}}")
-        as_json, index, path, key = form.groups()
-        value = _lookup(obj, path)
-        if index:
-            if key is None:
-                raise UsageError(f"template {m.group(0)!r}: index needs a quoted key")
-            value = value.get(key, "<no value>") if isinstance(value, Mapping) else "<no value>"
-        elif key is not None:
-            raise UsageError(f"unsupported template action {m.group(0)!r}")
-        return json.dumps(value, separators=(",", ":")) if as_json else _text(value)
-
-    return _ACTION.sub(repl, template)
+    """--format: a Go text/template (jocker/gotemplate.py) with Docker's
+    functions; `\\t` and `\\n` typed in the shell become tab and newline."""
+    from .gotemplate import render
+    return render(template.replace("\\t", "\t").replace("\\n", "\n"), obj)
 
 
 def format_rows(fmt: str, rows: list[Mapping[str, Any]]) -> str:

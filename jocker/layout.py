@@ -48,6 +48,24 @@ class Layout:
         assert _HEX64.match(net_id), net_id
         return f"{self.networks}/{net_id}"
 
+    def dataset_props(self, name: str) -> dict[str, str] | None:
+        """Properties a skeleton child is created with. Layers: atime off
+        (reading a layer in a build step must not change it). Clones keep
+        setuid on: a jail runs from the clone's own mount, where nosuid would
+        break ping and su; private_dirs() keeps other users away instead."""
+        if name == self.layers:
+            return {"atime": "off"}
+        return None
+
+    def clone_mount_dirs(self) -> list[str]:
+        """Where layers and containers' clones are mounted (no volumes)."""
+        return [os.path.join(self.mountpoint, "containers"), os.path.join(self.mountpoint, "layers")]
+
+    def private_dirs(self) -> list[str]:
+        """0700, as Docker's data root: no other user reaches a setuid file
+        in a layer or clone, a volume, or a container's attach socket."""
+        return [self.mountpoint, self.rundir]
+
     def layer(self, layer_id: str) -> str:
         assert _HEX64.match(layer_id), layer_id
         return f"{self.layers}/{layer_id}"

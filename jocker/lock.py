@@ -20,7 +20,7 @@ class EngineLock:
     @contextmanager
     def held(self):
         if self._depth == 0:
-            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)   # holds attach sockets
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             fcntl.flock(fd, fcntl.LOCK_EX)
             self._fd = fd

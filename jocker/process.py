@@ -159,7 +159,7 @@ def communicate(proc: Process, data: bytes | None, timeout: float) -> tuple[byte
     while readers or writer is not None:
         left = deadline - time.monotonic()
         if left <= 0:
-            os.kill(proc.pid, 9)
+            _kill_group(proc.pid)
             proc.wait()
             for fd in readers:
                 os.close(fd)
@@ -182,3 +182,48 @@ def communicate(proc: Process, data: bytes | None, timeout: float) -> tuple[byte
                 proc.close_stdin()
                 writer = None
     return bytes(out), bytes(err), False
+
+
+# -- host commands die with jocker ---------------------------------------------
+
+PR_SET_PDEATHSIG = 1            # Linux prctl(2)
+P_PID, PROC_PDEATHSIG_CTL = 0, 11   # FreeBSD procctl(2), sys/procctl.h [U: confirm on a host]
+
+
+def pdeathsig_call(platform: str, pid: int, signum: int = 9) -> tuple[str, tuple] | None:
+    """The libc call that makes the calling process get signum when its
+    parent dies: Linux prctl(PR_SET_PDEATHSIG, sig); FreeBSD
+    procctl(P_PID, pid, PROC_PDEATHSIG_CTL, &sig) (since 11.2). None elsewhere."""
+    if platform.startswith("linux"):
+        return "prctl", (PR_SET_PDEATHSIG, signum)
+    if platform.startswith("freebsd"):
+        return "procctl", (P_PID, pid, PROC_PDEATHSIG_CTL, signum)
+    return None
+
+
+def die_with_parent() -> None:
+    """In a forked child, before exec: its own process group (a timeout kills
+    the whole group, tar and its xz alike) and SIGKILL when jocker dies, so
+    a killed `import` leaves no tar writing into a layer the GC destroys."""
+    import ctypes
+    import sys
+    os.setpgid(0, 0)
+    call = pdeathsig_call(sys.platform, os.getpid())
+    if call is None:
+        return
+    name, args = call
+    libc = ctypes.CDLL(None, use_errno=True)
+    if name == "procctl":
+        sig = ctypes.c_int(args[3])
+        libc.procctl(args[0], ctypes.c_int64(args[1]), args[2], ctypes.byref(sig))
+    else:
+        libc.prctl(*args)
+
+
+def _kill_group(pid: int) -> None:
+    for kill in (lambda: os.killpg(pid, 9), lambda: os.kill(pid, 9)):
+        try:
+            kill()
+            return
+        except (ProcessLookupError, PermissionError):
+            continue

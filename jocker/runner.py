@@ -96,7 +96,7 @@ class Runner:
                 argv, env=env, cwd=cwd,
                 stdin=process.PIPE if input is not None else (stdin.fileno() if stdin is not None else None),
                 stdout=stdout.fileno() if stdout is not None else process.PIPE,
-                stderr=process.PIPE)
+                stderr=process.PIPE, child_setup=process.die_with_parent)
             out, err, timed_out = process.communicate(proc, input, timeout)
             if timed_out:
                 raise HostCommandTimeout(argv, timeout)

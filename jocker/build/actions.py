@@ -74,11 +74,15 @@ class Actions:
         # The pid in the name lets the next build remove what a killed one left.
         rundir = os.path.join(self.engine.layout.rundir, f"build-{os.getpid()}-{cid[:12]}")
         os.makedirs(rundir, exist_ok=True)
+        from ..net.networks import build_attachment
+        mode, att, release = build_attachment(self.engine, cid, self.network)
+        with open(os.path.join(rundir, "net.json"), "w") as f:
+            json.dump(att, f)        # a killed build's network is torn down from this
         try:
             mounts = self._etc_mounts(rootfs, rundir, cid[:12]) + _script_mounts(rundir, scripts or {})
             spec = ContainerSpec(id=cid, name=f"build-{cid[:12]}", rootfs=rootfs, rundir=rundir,
                                  argv=argv, hostname=cid[:12], env=env, user=user, workdir=workdir,
-                                 network=self.network, mounts=mounts)
+                                 network=mode, net=att, mounts=mounts)
             self.out.begin_capture()
             self.running = spec
             try:
@@ -87,6 +91,7 @@ class Actions:
                 raise BuildError(str(e)) from None
         finally:
             self.running = None
+            release()
             shutil.rmtree(rundir, ignore_errors=True)
         if code != 0:
             self.out.end_line()

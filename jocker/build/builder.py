@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -49,7 +50,7 @@ log = logging.getLogger("jocker.build")
 
 SKIP = layertar.BUILD_SKIP          # the runtime's mount points, never layer content
 EMPTY_DIFF = layertar.EMPTY_ANCHOR
-NETWORKS = ("host", "none")
+NETWORKS = ("default", "bridge", "host", "none")    # RUN steps; default: the default network's NAT
 
 
 @dataclass
@@ -114,7 +115,7 @@ class Builder:
         tags = [default_tag(t) for t in opts.tags]          # refuse bad tags before any work
         if opts.network not in NETWORKS:
             raise UsageError(f"network {opts.network!r} is not available for builds",
-                             hint="use --network host or --network none")
+                             hint="use --network default, host or none")
         self.state = self._load_state()
         self.cache = CacheIndex(self.state, enabled=not opts.no_cache)
         with Lease(self.engine.layout.rundir) as self.lease, \
@@ -141,7 +142,7 @@ class Builder:
             except JockerError as e:    # e.g. still busy: a later build or prune retries
                 log.warning("cannot remove the leftovers of an interrupted build yet: %s", e)
             st = self.store.load()
-        _remove_stale_rundirs(self.engine.layout.rundir)
+        _remove_stale_rundirs(self.engine)
         return st
 
     def _hash_cache(self, spec: str) -> str | None:
@@ -414,8 +415,10 @@ def _default_path(st: StageState) -> None:
     st.config.setdefault("config", {})["Env"] = [DEFAULT_PATH, *env]
 
 
-def _remove_stale_rundirs(rundir: str) -> None:
-    """build-<pid>-<id> directories of build containers whose build is gone."""
+def _remove_stale_rundirs(engine) -> None:
+    """build-<pid>-<id> directories of build containers whose build is gone,
+    and the network objects (netns, veth/epair) their net.json names."""
+    rundir = engine.layout.rundir
     try:
         names = os.listdir(rundir)
     except OSError:
@@ -423,4 +426,10 @@ def _remove_stale_rundirs(rundir: str) -> None:
     for name in names:
         parts = name.split("-")
         if len(parts) == 3 and parts[0] == "build" and parts[1].isdigit() and not txn_alive(parts[1]):
+            try:
+                with open(os.path.join(rundir, name, "net.json")) as f:
+                    engine.network_driver.teardown(json.load(f))
+            except (OSError, ValueError, JockerError) as e:
+                if not isinstance(e, FileNotFoundError):
+                    log.warning("cannot tear down the network of an interrupted build step: %s", e)
             shutil.rmtree(os.path.join(rundir, name), ignore_errors=True)

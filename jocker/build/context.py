@@ -17,10 +17,10 @@ import posixpath
 import shutil
 import stat
 import sys
-import tempfile
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
+from .. import scratch
 from ..errors import BuildError, UsageError
 from .dockerignore import IgnoreMatcher, clean_path, compile_glob, has_magic
 from .fetch import download, is_url  # noqa: F401 (re-exported: part of this module's API)
@@ -85,7 +85,7 @@ class BuildContext:
     @classmethod
     def from_tarball(cls, src: str | BinaryIO, *, tmpdir: str | None = None, **kw) -> "BuildContext":
         """Extract a tar context (plain/gz/bz2/xz) into a private temp dir."""
-        tmp = tempfile.mkdtemp(prefix="jocker-context-", dir=tmpdir)
+        tmp = scratch.mkdtemp("jocker-context", tmpdir)
         try:
             writer = _Writer(tmp, owner=None, chmod=None, strict=True, err=UsageError)
             if isinstance(src, str):
@@ -116,7 +116,7 @@ class BuildContext:
             text = (head + stream.read()).decode("utf-8")
         except UnicodeDecodeError as e:
             raise UsageError("the Dockerfile on stdin is not valid UTF-8") from e
-        return cls(tempfile.mkdtemp(prefix="jocker-context-", dir=tmpdir),
+        return cls(scratch.mkdtemp("jocker-context", tmpdir),
                    dockerfile=text, temporary=True, **kw)
 
     @classmethod

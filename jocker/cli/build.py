@@ -38,8 +38,8 @@ def _pairs(items: tuple[str, ...], flag: str, *, from_env: bool) -> dict[str, st
 @click.option("--target", help="Build only up to this stage.")
 @click.option("--label", "labels", multiple=True, help="Set a label on the image (KEY=VALUE).")
 @click.option("-q", "--quiet", is_flag=True, help="Suppress the build output; print the image ID.")
-@click.option("--network", default="host", type=click.Choice(["host", "none", "default"]),
-              help="Network for RUN steps (default host: builds reach the network).")
+@click.option("--network", default="default", type=click.Choice(["default", "bridge", "host", "none"]),
+              help="Network for RUN steps: the default network's NAT, the host's stack, or none.")
 @click.pass_obj
 def build_cmd(obj, context, tags, dockerfile, build_args, no_cache, target, labels, quiet, network):
     """Build an image from a Dockerfile. CONTEXT is a directory, a tarball
@@ -66,7 +66,7 @@ def build_cmd(obj, context, tags, dockerfile, build_args, no_cache, target, labe
         dockerfile_text=dockerfile_text, tags=list(tags), no_cache=no_cache, target=target,
         build_args=_pairs(build_args, "--build-arg", from_env=True),
         labels=_pairs(labels, "--label", from_env=False), quiet=quiet,
-        network="host" if network == "default" else network)
+        network=network)
     try:
         # A signal stops the build container and aborts the step's layer.
         obj.api.images.build(opts, stdin=sys.stdin.buffer, stdout=sys.stdout.buffer,

@@ -17,6 +17,8 @@ _RUN_OPTIONS = [
     click.option("-w", "--workdir", help="Working directory inside the container."),
     click.option("-u", "--user", help="User name or UID[:GID] inside the container."),
     click.option("--group-add", multiple=True, help="Add a supplementary group (name or GID)."),
+    click.option("--read-only", is_flag=True, help="Mount the root filesystem read-only (ZFS readonly=on)."),
+    click.option("--tmpfs", multiple=True, help="Mount a tmpfs: PATH[:OPTIONS], e.g. /run:size=64m."),
     click.option("-h", "--hostname", help="Container host name."),
     click.option("-v", "--volume", "volumes", multiple=True,
                  help="Bind mount /host:/ctr[:ro], named volume name:/ctr, or anonymous /ctr."),
@@ -44,6 +46,11 @@ _RUN_OPTIONS = [
     click.option("--securelevel", type=int, help="The jail's kern.securelevel, -1..3 (FreeBSD)."),
     click.option("--stop-signal", help="Signal to stop the container (default: image's or SIGTERM)."),
     click.option("--stop-timeout", type=int, help="Seconds to wait before killing (default 10)."),
+    click.option("--cap-add", multiple=True, help="Add a Linux capability (ALL for every one)."),
+    click.option("--cap-drop", multiple=True, help="Drop a Linux capability (ALL for every one)."),
+    click.option("--privileged", is_flag=True, help="Give every capability, no seccomp, no masked paths."),
+    click.option("--security-opt", multiple=True,
+                 help="no-new-privileges[=true|false] or seccomp=unconfined."),
     click.option("--depends-on", multiple=True, help="Containers to start first at boot (jocker extension)."),
 ]
 
@@ -67,7 +74,9 @@ def _request(image, command, kw):
         dns_search=kw["dns_search"], dns_options=kw["dns_options"], add_hosts=kw["add_hosts"],
         devices=kw["devices"], allow=kw["allow"], jail_params=kw["jail_params"],
         securelevel=kw["securelevel"], stop_signal=kw["stop_signal"], stop_timeout=kw["stop_timeout"],
-        depends_on=kw["depends_on"])
+        depends_on=kw["depends_on"], read_only=kw["read_only"], tmpfs=kw["tmpfs"],
+        cap_add=kw["cap_add"], cap_drop=kw["cap_drop"],
+        privileged=kw["privileged"], security_opt=kw["security_opt"])
 
 
 def stdio_streams(interactive: bool = False):
@@ -228,7 +237,8 @@ def ps_cmd(obj, all_, quiet, size, last, latest, filters, fmt, no_trunc):
     from ..filters import from_flags
     from .rows import ps_row
     flt = from_flags(list(filters), PS_FILTERS)
-    rows = [ps_row(c) for c in obj.api.containers.list(all=all_, filters=flt, limit=1 if latest else last)]
+    found = obj.api.containers.list(all=all_, filters=flt, limit=1 if latest else last)
+    rows = [ps_row(c, trunc=not no_trunc) for c in found]
     if no_trunc:
         for r in rows:
             r["ID"] = r["FullID"]
@@ -242,19 +252,13 @@ def ps_cmd(obj, all_, quiet, size, last, latest, filters, fmt, no_trunc):
             click.echo(out)
         return
     headers = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
-    cells = [[r["ID"], r["Image"], _quote(r["Command"], no_trunc), r["RunningFor"], r["Status"],
+    cells = [[r["ID"], r["Image"], r["Command"], r["RunningFor"], r["Status"],
               r["Ports"], r["Names"]] for r in rows]
     if size:
         headers.append("SIZE")
         for row, r in zip(cells, rows):
             row.append(r["Size"])
     click.echo(table(headers, cells))
-
-
-def _quote(cmd: str, no_trunc: bool) -> str:
-    if not no_trunc and len(cmd) > 20:
-        cmd = cmd[:19] + "…"
-    return f'"{cmd}"'
 
 
 @click.command("logs")

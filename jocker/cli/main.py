@@ -130,6 +130,11 @@ def run() -> None:
             sys.exit(rc)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
+    except click.MissingParameter as e:
+        e.show()
+        # The docker CLI exits 1 for a missing positional ("requires at least
+        # 1 argument"); a missing flag value stays a flag error (125).
+        sys.exit(1 if isinstance(e.param, click.Argument) else 125)
     except click.ClickException as e:
         e.show()
         sys.exit(125)        # Docker's exit code for bad flags
@@ -146,3 +151,9 @@ def run() -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
+    except OSError as e:            # a full pool or a stale mount: one line, not a traceback
+        from ..errors import STORAGE_ERRNOS, storage_failure
+        if e.errno not in STORAGE_ERRNOS or debug:
+            raise
+        click.echo(f"Error: {storage_failure(e)}", err=True)
+        sys.exit(125)

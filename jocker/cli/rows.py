@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..format import ago, human_size
+from ..format import ago, ellipsis, go_quote, human_size
 
 
 def short_id(full: str) -> str:
@@ -26,10 +26,11 @@ def network_row(rec: dict, no_trunc: bool = False) -> dict[str, Any]:
             "CreatedAt": rec.get("Created", "")}
 
 
-def ps_row(c: dict, now: float | None = None) -> dict[str, Any]:
+def ps_row(c: dict, now: float | None = None, trunc: bool = True) -> dict[str, Any]:
     mounts = c.get("Mounts") or []
+    command = ellipsis(c["Command"], 20) if trunc else c["Command"]
     return {
-        "ID": short_id(c["Id"]), "FullID": c["Id"], "Image": c["Image"], "Command": c["Command"],
+        "ID": short_id(c["Id"]), "FullID": c["Id"], "Image": c["Image"], "Command": go_quote(command),
         "CreatedAt": c["CreatedAt"], "RunningFor": ago(c["Created"], now), "Status": c["Status"],
         "State": c["State"], "Ports": format_api_ports(c.get("Ports") or []), "Names": c["Names"][0].lstrip("/"),
         "Size": f"{human_size(c['SizeRw'])} (virtual {human_size(c['SizeRootFs'])})",

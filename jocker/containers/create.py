@@ -13,6 +13,7 @@ from ..ids import below, new_id, pick
 from ..engine_api.requests import CreateRequest
 from ..errors import Conflict, JockerError, NotFound, NotImplementedYet, UsageError
 from ..images.imageconfig import DEFAULT_PATH, now_rfc3339
+from ..runtime import tmpfs
 from ..storage import props as P
 from ..net import networks as netops
 from ..net.hosts import check_dns, parse_add_host
@@ -96,7 +97,9 @@ def build_spec(engine, req: CreateRequest, image) -> dict:
             "Devices": [_devfs_pattern(d) for d in host.Devices], "JailAllow": list(jail.JailAllow),
             "JailParams": list(jail.JailParams), "JailSecurelevel": jail.JailSecurelevel,
             "DependsOn": list(jail.DependsOn),
-            "ReadonlyRootfs": host.ReadonlyRootfs,
+            "ReadonlyRootfs": host.ReadonlyRootfs, "Tmpfs": dict(host.Tmpfs),
+            "CapAdd": list(host.CapAdd), "CapDrop": list(host.CapDrop),
+            "Privileged": host.Privileged, "SecurityOpt": list(host.SecurityOpt),
         },
         "Mounts": [],
         "NetworkSettings": {"Networks": {}},
@@ -106,6 +109,9 @@ def build_spec(engine, req: CreateRequest, image) -> dict:
 def create_container(engine, req: CreateRequest) -> Container:
     req.validate()
     host = req.host
+    if (host.CapAdd or host.CapDrop or host.Privileged) and engine.config.runtime_name() == "jail":
+        raise UsageError("--cap-add, --cap-drop and --privileged are Linux capabilities; "
+                         "a jail's root has none", hint="use --allow PERMISSION (jail allow.*)")
     if (host.Memory or host.NanoCpus or host.PidsLimit) and engine.config.runtime_name() != "jail":
         import logging
         logging.getLogger("jocker").warning(
@@ -154,8 +160,11 @@ def create_container(engine, req: CreateRequest) -> Container:
 def _prepare_mounts(engine, req: CreateRequest, image, spec: dict) -> list[dict]:
     mounts: list[dict] = []
     targets: set[str] = set()
-    if req.host.Mounts or req.host.Tmpfs:
-        raise NotImplementedYet("HostConfig.Mounts and Tmpfs are not supported yet", hint="use Binds (-v)")
+    if req.host.Mounts:
+        raise NotImplementedYet("HostConfig.Mounts is not supported yet", hint="use Binds (-v) or Tmpfs")
+    for path, options in req.host.Tmpfs.items():
+        tmpfs.parse(f"{path}:{options}" if options else path)
+        targets.add(path)
     for item in list(req.host.Binds) + [t for t in req.config.Volumes if t not in req.host.Binds]:
         source, target, ro = _parse_volume(item)
         if target in targets:

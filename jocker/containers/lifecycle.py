@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from ..errors import Conflict, JockerError, NotFound, start_failure
 from ..lock import EngineLock
 from ..runtime.spec import ContainerSpec, Limits, Mount
+from ..runtime.security import plan_from_host_config
 from ..storage import props as P
-from . import etcfiles
+from . import etcfiles, readonly
 from ..net import networks as netops
 from .model import Container, load_containers, read_runtime
 from .remove import destroy_storage, storage_job
@@ -41,13 +42,14 @@ def runtime_spec(engine, c: Container) -> ContainerSpec:
         workdir=cfg.get("WorkingDir") or "/", tty=bool(cfg.get("Tty")),
         stdin_open=bool(cfg.get("OpenStdin")),
         mounts=[Mount(m["Source"], m["Destination"], not m.get("RW", True),
-                      "bind" if m["Type"] == "bind" else "volume") for m in c.spec.get("Mounts", [])],
+                      "bind" if m["Type"] == "bind" else "volume") for m in c.spec.get("Mounts", [])]
+        + [Mount("tmpfs", path, False, "tmpfs", opts) for path, opts in (host.get("Tmpfs") or {}).items()],
         limits=Limits(memory=host.get("Memory") or None,
                       cpus=(host.get("NanoCpus") or 0) / 1e9 or None, pids=host.get("PidsLimit") or None),
         network=_runtime_network(host.get("NetworkMode", "host")),
         net=netops.attachment_for(engine, c), devices=list(host.get("Devices") or []),
         allow=list(host.get("JailAllow") or []), jail_params=params,
-        securelevel=host.get("JailSecurelevel"),
+        securelevel=host.get("JailSecurelevel"), security=plan_from_host_config(host),
         stop_signal=cfg.get("StopSignal") or "SIGTERM",
         stop_timeout=int(cfg.get("StopTimeout") if cfg.get("StopTimeout") is not None
                          else engine.config.int("stop_timeout")))
@@ -139,9 +141,11 @@ def _start_locked(engine, c: Container, spec: ContainerSpec, attach: bool,
                   prespawned: Prespawned | None) -> Started | None:
     if not c.spec.get("HostConfig", {}).get("AutoRemove"):
         _reconcile(engine, spec)
+    readonly.open_for_start(engine, c)
     if spec.network == "bridge":
         netops.ensure_bridges(engine, c)
     etcfiles.prepare(spec, engine.layout.container_dir(c.id), **netops.etc_files(engine, c))
+    readonly.seal(engine, c, spec)
     os.makedirs(spec.rundir, exist_ok=True)
     job = _job(engine, c, spec, attach)
     job_path = os.path.join(spec.rundir, "job.json")
@@ -189,6 +193,7 @@ def _job(engine, c: Container, spec: ContainerSpec, attach: bool) -> dict:
     job.update({
         "id": c.id, "name": c.name, "rundir": spec.rundir, "spec": asdict(spec),
         "runtime": engine.config.runtime_name(), "devfs_ruleset": engine.config.int("devfs_ruleset"),
+        "store_dirs": engine.layout.clone_mount_dirs(),
         "restart": c.host.get("RestartPolicy") or {"Name": "no"},
         "autoremove": bool(c.host.get("AutoRemove")), "attach": attach,
         "log_path": log_path(engine, c), "stop_signal": spec.stop_signal,
@@ -273,6 +278,8 @@ def remove(engine, c: Container, *, force: bool = False, volumes: bool = False) 
                            "before attempting removal or force remove")
         stop(engine, c, 0)   # the supervisor kills everything at once, no restart
     with engine.lock.held():
+        if not engine.zfs.exists(c.dataset):     # a racing rm won: one success, as in Docker
+            raise NotFound(f"No such container: {c.name}")
         _reconcile(engine, runtime_spec(engine, c))
         job = storage_job(engine, c)
         destroy_storage(engine.runner, job, volumes=volumes)
@@ -299,6 +306,10 @@ def rename(engine, c: Container, new: str) -> None:
                            f'"{clash.id}". You have to remove (or rename) that container to be able '
                            "to reuse that name.")
         engine.zfs.set_props(c.dataset, {"jocker:container.name": new})
+        me = containers.get(c.id)
+        if me is not None:          # the members of its networks learn the new name
+            me.name = new
+            netops.refresh_members(engine, containers, set(me.spec.get("NetworkSettings", {}).get("Networks") or {}))
 
 
 def record_user_stop(engine, c: Container) -> None:
@@ -317,9 +328,17 @@ def reconcile_orphans(engine, containers: dict[str, Container]) -> list[str]:
         if c.runtime or not c.state.get("StartedAt") or c.finished_cleanly:
             continue
         with engine.lock.held():
+            # Read again under the lock: the supervisor may have recorded the
+            # real exit status since the snapshot the caller holds.
+            try:
+                fresh = P.decode_json(engine.zfs.get(c.dataset), "container.state", {}) or {}
+            except NotFound:
+                continue
+            c.state = fresh
+            if read_runtime(engine.layout, c.id) or c.finished_cleanly:
+                continue
             _reconcile(engine, runtime_spec(engine, c))
-            c.state = dict(c.state, ExitCode=c.exit_code, FinishedAt=now_rfc3339(),
-                           Error="the supervisor died; exit status unknown")
+            c.state = dict(c.state, ExitCode=c.exit_code, FinishedAt=now_rfc3339(), Error=c.error)
             engine.zfs.set_props(c.dataset, P.encode_json("container.state", c.state))
         fixed.append(c.id)
     return fixed

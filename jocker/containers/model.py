@@ -20,6 +20,7 @@ from ..storage import props as P
 from ..storage.base import Dataset
 
 LOST_EXIT = 255     # the supervisor died: the real exit status is unknown
+LOST_ERROR = "the supervisor died; exit status unknown"
 
 
 @dataclass
@@ -64,10 +65,20 @@ class Container:
         return "created"
 
     @property
+    def supervisor_lost(self) -> bool:
+        """Started, not running, and no end of the run recorded: the
+        supervisor died (SIGKILL, power loss). Derived, never written by a read."""
+        return bool(self.state.get("StartedAt")) and not self.runtime and not self.finished_cleanly
+
+    @property
     def exit_code(self) -> int:
-        if self.state.get("StartedAt") and not self.runtime and not self.finished_cleanly:
+        if self.supervisor_lost:
             return LOST_EXIT
         return int(self.state.get("ExitCode", 0) or 0)
+
+    @property
+    def error(self) -> str:
+        return LOST_ERROR if self.supervisor_lost else self.state.get("Error", "")
 
     @property
     def finished_cleanly(self) -> bool:
@@ -80,16 +91,39 @@ class Container:
         return self.config.get("Labels") or {}
 
 
-def read_runtime(layout: Layout, cid: str) -> dict:
-    """supervisor.json if its supervisor is alive, else {}."""
-    path = os.path.join(layout.container_rundir(cid), "supervisor.json")
+SUPERVISOR_LOCK = "supervisor.lock"
+
+
+def supervisor_alive(rundir: str) -> bool:
+    """The supervisor holds an flock on supervisor.lock for its whole life
+    (no child inherits it); the kernel releases it exactly at its death, so
+    unlike kill(pid, 0) a reused PID cannot pass for it. Probing takes the
+    lock shared for an instant; a supervisor claiming it retries past that."""
+    import fcntl
     try:
-        with open(path) as f:
+        fd = os.open(os.path.join(rundir, SUPERVISOR_LOCK), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)            # closing releases a lock we took
+    return False
+
+
+def read_runtime(layout: Layout, cid: str) -> dict:
+    """supervisor.json if its supervisor is alive, else {}. Never writes."""
+    rundir = layout.container_rundir(cid)
+    try:
+        with open(os.path.join(rundir, "supervisor.json")) as f:
             info = json.load(f)
-        os.kill(int(info["pid"]), 0)
-        return info
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError):
         return {}
+    return info if isinstance(info, dict) and supervisor_alive(rundir) else {}
 
 
 def load_containers(layout: Layout, datasets: dict[str, Dataset]) -> dict[str, Container]:

@@ -1,5 +1,5 @@
 """Which containers are running: a supervisor is alive for them. No host
-command: only the run directory and kill(pid, 0)."""
+command: only the run directory and each supervisor's lock."""
 
 from __future__ import annotations
 

@@ -44,11 +44,21 @@ def _write_json(path: str, obj) -> None:
 
 
 class LogWriter:
-    """Docker json-file lines: {"log": "...\\n", "stream": "stdout", "time": ...}."""
+    """Docker json-file lines: {"log": "...\\n", "stream": "stdout", "time": ...}.
+
+    A write that fails (a full pool: ENOSPC, EDQUOT, EIO) is never fatal:
+    the supervisor and its container outlive it. Lines wait in a bounded
+    backlog retried with every new line; `failed` counts failed writes and
+    `dropped` the lines given up once the backlog is full."""
+
+    BACKLOG = 1 << 20
 
     def __init__(self, path: str):
-        self.f = open(path, "a", buffering=1, encoding="utf-8")
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
         self.partial = {"stdout": b"", "stderr": b""}
+        self.pending = bytearray()
+        self.failed = 0
+        self.dropped = 0
 
     def write(self, stream: str, data: bytes) -> None:
         buf = self.partial[stream] + data
@@ -71,8 +81,23 @@ class LogWriter:
 
     def _emit(self, stream: str, data: bytes) -> None:
         line = json.dumps({"log": data.decode("utf-8", "replace"), "stream": stream,
-                           "time": now_rfc3339()})
-        self.f.write(line + "\n")
+                           "time": now_rfc3339()}).encode() + b"\n"
+        if len(self.pending) + len(line) > self.BACKLOG:
+            self.dropped += 1
+        else:
+            self.pending += line
+        self._drain()
+
+    def _drain(self) -> None:
+        while self.pending:
+            try:
+                n = os.write(self.fd, self.pending)
+            except InterruptedError:
+                continue
+            except OSError:
+                self.failed += 1
+                return
+            del self.pending[:n]
 
 
 class Supervisor:
@@ -105,7 +130,7 @@ class Supervisor:
                              state_dir=os.path.dirname(self.rundir.rstrip("/")))
             return JailDriver(self.runner, cfg)
         from ..runtime.linux_ns import LinuxNamespaceDriver
-        return LinuxNamespaceDriver(self.runner)
+        return LinuxNamespaceDriver(self.runner, store_dirs=self.job.get("store_dirs", ()))
 
     def _spec(self):
         """The ContainerSpec as plain attributes: dataclasses (and the inspect
@@ -147,11 +172,13 @@ class Supervisor:
         import fcntl
         self._lock_fd = os.open(os.path.join(self.rundir, "supervisor.lock"),
                                 os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            return False
+        for _ in range(50):     # a liveness probe (model.supervisor_alive) holds it for an instant
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                time.sleep(0.01)
+        return False
 
     def run(self) -> int:
         os.makedirs(self.rundir, exist_ok=True)
@@ -165,8 +192,13 @@ class Supervisor:
         self._status("starting")
         listener = self._listen()
         self.report("listening")
-        if self.job.get("attach"):
-            self._wait_for_client(listener, 30.0)
+        if self.job.get("attach") and not self._wait_for_client(listener, 30.0):
+            # The attached `run`/`start -a` died before it connected: never
+            # start with no one attached; the container stays Created, as
+            # Docker leaves it (and --rm does not apply to what never ran).
+            self.job["autoremove"] = False
+            self._finish(0, listener)
+            return 0
         backoff = 0.1
         first = True
         code = 0
@@ -441,12 +473,27 @@ class Supervisor:
         self.sel.register(s, selectors.EVENT_READ, "listener")
         return s
 
-    def _wait_for_client(self, listener: socket.socket, timeout: float) -> None:
+    def _wait_for_client(self, listener: socket.socket, timeout: float) -> bool:
+        """True once a client is attached; False when none came in time or
+        the CLI that started us is gone."""
         end = time.monotonic() + timeout
         while not self.clients and time.monotonic() < end and not self.stop_requested:
+            if self._starter_gone():
+                return False
             for key, _ in self.sel.select(0.1):
                 if key.data == "listener":
                     self._accept(listener)
+        return bool(self.clients) or self.stop_requested
+
+    def _starter_gone(self) -> bool:
+        """The CLI holds the read end of our ready pipe until the container
+        has started: POLLERR on our end means it died."""
+        if not self.ready:
+            return False
+        import select
+        p = select.poll()
+        p.register(self.ready.fileno(), 0)
+        return any(ev & (select.POLLERR | select.POLLHUP) for _fd, ev in p.poll(0))
 
     def _accept(self, listener: socket.socket) -> None:
         try:

@@ -31,8 +31,10 @@ def status_text(c: Container, now: float | None = None) -> str:
 
 
 def command_text(c: Container) -> str:
-    words = [c.spec.get("Path", "")] + list(c.spec.get("Args", []))
-    return " ".join(words)
+    """The API's Command as moby lists it: Path, then the arguments, each
+    one holding a space in single quotes (daemon/list.go)."""
+    args = [f"'{a}'" if " " in a else a for a in c.spec.get("Args", [])]
+    return " ".join([c.spec.get("Path", ""), *args]) if args else c.spec.get("Path", "")
 
 
 def _matches(c: Container, st, filters: list[tuple[str, str]]) -> bool:
@@ -112,7 +114,7 @@ def inspect_container(engine, st, c: Container) -> dict[str, Any]:
             "Status": c.status, "Running": c.status == "running", "Paused": False,
             "Restarting": c.status == "restarting", "OOMKilled": False, "Dead": False,
             "Pid": int(rt.get("main_pid") or 0) if rt else 0, "ExitCode": c.exit_code if c.status != "created" else 0,
-            "Error": state.get("Error", ""), "StartedAt": state.get("StartedAt", "0001-01-01T00:00:00Z"),
+            "Error": c.error, "StartedAt": state.get("StartedAt", "0001-01-01T00:00:00Z"),
             "FinishedAt": state.get("FinishedAt", "0001-01-01T00:00:00Z"),
         },
         "Image": c.image_id,

@@ -128,16 +128,15 @@ class Containers:
     # -- views -----------------------------------------------------------------
     def list(self, *, all: bool = False, filters: dict[str, list[str]] | None = None,
              limit: int = -1) -> list[dict]:
-        """`GET /containers/json`. Containers whose supervisor died without
-        recording the end of their run are reconciled first, so the list
-        tells the truth; the store is read again only if one was."""
+        """`GET /containers/json`. Never writes: a container whose supervisor
+        died without recording the end of its run shows exit status 255 from
+        what is read (model.Container.exit_code); only `system boot`, `start`
+        and `rm` record it, under the lock (a write here raced the
+        supervisor's own last write and lost real exit codes)."""
         from ..containers.views import container_list
         flt = pairs(filters, PS_FILTERS)
         eng = self.engine
-        st = eng.load_state()
-        if lifecycle.reconcile_orphans(eng, load_containers(eng.layout, st.datasets)):
-            st = eng.load_state()
-        return container_list(eng, st, all_=all, filters=flt, last=limit)
+        return container_list(eng, eng.load_state(), all_=all, filters=flt, last=limit)
 
     def inspect(self, ref: str) -> dict:
         from ..containers.views import inspect_container

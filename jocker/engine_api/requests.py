@@ -159,6 +159,9 @@ class CreateRequest:
                  jail_params: list[str] | tuple = (), securelevel: int | None = None,
                  stop_signal: str | None = None, stop_timeout: int | None = None,
                  depends_on: list[str] | tuple = (), read_only: bool = False,
+                 tmpfs: list[str] | tuple = (),
+                 cap_add: list[str] | tuple = (), cap_drop: list[str] | tuple = (),
+                 privileged: bool = False, security_opt: list[str] | tuple = (),
                  environ: dict[str, str] | None = None) -> "CreateRequest":
         """`environ` is the client's environment (`-e NAME` passes its value)."""
         if cpus is not None and cpus <= 0:
@@ -172,10 +175,12 @@ class CreateRequest:
             StopTimeout=stop_timeout, Hostname=hostname or "")
         host = HostConfig(
             Binds=list(volumes), PortBindings=parse_publish(list(publish)), NetworkMode=network,
-            GroupAdd=list(group_add),
+            GroupAdd=list(group_add), Tmpfs=_tmpfs(tmpfs),
             PublishAllPorts=publish_all, Dns=list(dns), DnsSearch=list(dns_search),
             DnsOptions=list(dns_options), ExtraHosts=list(add_hosts),
             RestartPolicy=parse_restart(restart), AutoRemove=autoremove, ReadonlyRootfs=read_only,
+            CapAdd=list(cap_add), CapDrop=list(cap_drop), Privileged=privileged,
+            SecurityOpt=list(security_opt),
             Memory=parse_memory(memory), NanoCpus=int((cpus or 0) * 1e9), PidsLimit=pids_limit,
             Devices=[{"PathOnHost": d, "PathInContainer": d, "CgroupPermissions": "rwm"} for d in devices])
         jocker = JockerConfig(DependsOn=list(depends_on), JailAllow=list(allow),
@@ -198,6 +203,9 @@ class CreateRequest:
         j, h = self.jocker, self.host
         if j.JailSecurelevel is not None and not -1 <= j.JailSecurelevel <= 3:
             raise UsageError(f"invalid --securelevel {j.JailSecurelevel}: use -1, 0, 1, 2 or 3")
+        from ..runtime.security import plan_security     # refuses unknown capabilities and options
+        plan_security(privileged=h.Privileged, cap_add=h.CapAdd, cap_drop=h.CapDrop,
+                      security_opt=h.SecurityOpt)
         if h.NanoCpus < 0:
             raise UsageError(f"invalid NanoCpus {h.NanoCpus}: it must not be negative")
         if h.Memory and h.Memory < MIN_MEMORY:
@@ -223,7 +231,7 @@ class BuildOptions:
     target: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
     quiet: bool = False
-    network: str = "host"
+    network: str = "default"
     dockerfile_text: str | None = None     # `-f -`: the Dockerfile came on stdin
 
 
@@ -277,12 +285,10 @@ def parse_memory(value: str | None) -> int:
 def parse_env(items: list[str], files: list[str], environ) -> list[str]:
     """-e KEY=VALUE, -e KEY (the client's value, if set) and --env-file lines."""
     out: list[str] = []
+    from_files: list[str] = []
     for path in files:
-        try:
-            lines = open(path, encoding="utf-8").read().splitlines()
-        except OSError as e:
-            raise UsageError(f"--env-file {path}: {e.strerror}") from None
-        items = [l.strip() for l in lines if l.strip() and not l.lstrip().startswith("#")] + list(items)
+        from_files += env_file_lines(path)
+    items = from_files + list(items)
     for item in items:
         key, sep, value = item.partition("=")
         if not key or any(c in key for c in " \t\n\0"):
@@ -292,6 +298,40 @@ def parse_env(items: list[str], files: list[str], environ) -> list[str]:
                 out.append(f"{key}={environ[key]}")
             continue
         out.append(f"{key}={value}")
+    return out
+
+
+def _tmpfs(items: list[str] | tuple) -> dict[str, str]:
+    """--tmpfs PATH[:OPTIONS] flags as HostConfig.Tmpfs."""
+    from ..runtime.tmpfs import parse
+    return dict(parse(item) for item in items)
+
+
+def env_file_lines(path: str) -> list[str]:
+    """An --env-file's KEY=value and KEY lines as the docker CLI reads them
+    (opts/envfile.go): leading whitespace and comment lines go, the value is
+    passed through untrimmed (only the line break goes), a key with
+    whitespace is an error."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise UsageError(f"--env-file {path}: {e.strerror}") from None
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        raise UsageError(f"--env-file {path}: invalid utf8 bytes") from None
+    out = []
+    for lineno, raw in enumerate(text.split("\n"), 1):
+        line = raw.removesuffix("\r").lstrip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if any(c in key for c in " \t\n\v\f\r"):
+            raise UsageError(f"--env-file {path}:{lineno}: variable '{key}' contains whitespaces")
+        if not key:
+            raise UsageError(f"--env-file {path}:{lineno}: no variable name on line '{line}'")
+        out.append(key + sep + value)
     return out
 
 

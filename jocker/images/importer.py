@@ -12,9 +12,9 @@ import os
 import shutil
 import sys
 import tarfile
-import tempfile
 from typing import IO
 
+from .. import scratch
 from ..errors import UsageError
 from ..runner import Runner
 from .layertar import tree_changes, write_layer
@@ -25,15 +25,19 @@ from .tarcheck import scan
 
 
 def _spool_stream(stream: IO[bytes], tmpdir: str) -> str:
-    fd, path = tempfile.mkstemp(prefix="import-", suffix=".tar", dir=tmpdir)
-    with os.fdopen(fd, "wb") as out:
-        shutil.copyfileobj(stream, out, 1 << 20)
+    fd, path = scratch.mkstemp("import", tmpdir, ".tar")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            shutil.copyfileobj(stream, out, 1 << 20)
+    except BaseException:
+        os.unlink(path)
+        raise
     return path
 
 
 def _tar_directory(src: str, tmpdir: str) -> str:
     """A deterministic tar of a directory (sorted names, numeric owners)."""
-    fd, path = tempfile.mkstemp(prefix="import-", suffix=".tar", dir=tmpdir)
+    fd, path = scratch.mkstemp("import", tmpdir, ".tar")
     os.close(fd)
 
     def add(tar: tarfile.TarFile, full: str, arc: str) -> None:
@@ -50,8 +54,12 @@ def _tar_directory(src: str, tmpdir: str) -> str:
             for name in sorted(os.listdir(full)):
                 add(tar, os.path.join(full, name), f"{arc}/{name}" if arc != "." else name)
 
-    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
-        add(tar, src, ".")
+    try:
+        with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
+            add(tar, src, ".")
+    except BaseException:
+        os.unlink(path)
+        raise
     return path
 
 

@@ -10,6 +10,9 @@ images left without children (intermediate build images).
 
 from __future__ import annotations
 
+import tempfile
+
+from .. import scratch
 from ..errors import Conflict, JockerError
 from ..filters import labels_match
 from ..layout import Layout
@@ -111,7 +114,7 @@ def _drop_unused_layers(zfs: ZfsDriver, st: State, layer_id: str) -> list[str]:
     out: list[str] = []
     while layer_id in st.layers:
         layer = st.layers[layer_id]
-        if layer.images or layer.children or txn_alive(layer.txn):
+        if layer.images or layer.children or txn_alive(layer.txn) or layer.foreign_snapshots:
             break
         zfs.destroy(layer.dataset, recursive=True)
         out.append(f"Deleted: {layer.diff_id or 'layer ' + layer.id[:12]}")
@@ -166,7 +169,7 @@ def collect_garbage(store: ImageStore) -> list[str]:
             store.zfs.destroy(snap)
             removed.append(snap)
         for layer in sorted(st.layers.values(), key=lambda l: -len(st.chain(l.id))):
-            if layer.id not in st.layers or txn_alive(layer.txn):
+            if layer.id not in st.layers or txn_alive(layer.txn) or layer.foreign_snapshots:
                 continue
             if not layer.complete or (not layer.images and not layer.children):
                 if _has_dependents(store.layout, st, layer.dataset):
@@ -181,6 +184,8 @@ def collect_garbage(store: ImageStore) -> list[str]:
                 if layer.parent in st.layers:
                     st.layers[layer.parent].children.remove(layer.id)
         prune_blobs(store)
+    # Spools of killed imports, contexts of killed `build -`.
+    removed += scratch.collect([store.layout.tmpdir, tempfile.gettempdir()])
     return removed
 
 

@@ -31,6 +31,9 @@ class Layer:
     own: int = 0                    # bytes this layer adds (usedbydataset)
     children: list[str] = field(default_factory=list)
     images: list[str] = field(default_factory=list)     # image hex IDs on this layer
+    # Snapshots jocker did not make (an admin's `zfs snapshot -r ...@backup`):
+    # a layer holding one is never destroyed.
+    foreign_snapshots: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -180,8 +183,8 @@ def load_state(layout: Layout, tree: dict[str, Dataset]) -> State:
             snaps.append(ds)
             continue
         lid = name[len(prefix):]
-        if "/" in lid:
-            continue
+        if not _is_ours(lid, ds):
+            continue                # someone else's dataset: invisible, never collected
         origin = ds.get("origin", "")
         parent = ""
         if origin.startswith(prefix) and origin.endswith("@" + LAYER_SNAP):
@@ -198,6 +201,9 @@ def load_state(layout: Layout, tree: dict[str, Dataset]) -> State:
         if snap == LAYER_SNAP:
             layer.complete = True
             layer.size = ds.int("referenced")
+            continue
+        if not any(k.startswith("jocker:") for k in ds):
+            layer.foreign_snapshots.append(ds.name)
             continue
         image_id = ds.get("jocker:image.id", "")
         raw = P.decode(ds, "image.config")
@@ -224,6 +230,13 @@ def load_state(layout: Layout, tree: dict[str, Dataset]) -> State:
             if snap in st.images:
                 st.images[snap].containers.append(name[len(cprefix):])
     return st
+
+
+def _is_ours(lid: str, ds: Dataset) -> bool:
+    """A layer jocker made: an ID for a name, and jocker's in-progress mark
+    (jocker:txn, set at creation) or its content digest (set when sealed)."""
+    return (len(lid) == 64 and all(c in "0123456789abcdef" for c in lid)
+            and ("jocker:txn" in ds or "jocker:layer.diffid" in ds))
 
 
 def default_tag(ref: str) -> str:

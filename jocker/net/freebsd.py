@@ -3,15 +3,10 @@ anchors under jocker/ (freebsd_plan has the exact commands and rules)."""
 
 from __future__ import annotations
 
-import logging
-
 from ..errors import JockerError
 from . import freebsd_plan as fp
 from . import naming
 from .driver import NetworkDriver
-
-log = logging.getLogger("jocker")
-
 
 class FreeBSDNetworkDriver(NetworkDriver):
     name = "freebsd"
@@ -73,10 +68,10 @@ class FreeBSDNetworkDriver(NetworkDriver):
             self._load_anchor(att["anchor"], fp.container_anchor_text(att))
 
     def teardown(self, att: dict) -> None:
+        """Each step may find its object gone already (the runner logs the
+        command with --debug); the supervisor calls this, so no logging here."""
         for argv in fp.container_teardown(att):
-            res = self.runner.run(argv, check=False)
-            if res.returncode != 0 and "does not exist" not in res.stderr and argv[0] == "ifconfig":
-                log.debug("%s: %s", " ".join(argv), res.stderr.strip())
+            self.runner.run(argv, check=False)
 
     def connect_live(self, att: dict, index: int) -> None:
         from ..runtime.jail_plan import jail_name

@@ -38,7 +38,9 @@ def hosts_text(c, peers: list, extra_hosts: list[str]) -> str:
     hostname = c.config.get("Hostname") or c.short
     own = [ep.get("IPAddress") for ep in mine.values() if ep.get("IPAddress")]
     if own:
-        lines.append(f"{own[0]}\t{hostname}\n")
+        aliases = [a for ep in mine.values() for a in (ep.get("Aliases") or [])]
+        names = dict.fromkeys([hostname, c.name, *aliases])
+        lines.append(f"{own[0]}\t{' '.join(names)}\n")
     else:
         lines.append(f"127.0.1.1\t{hostname}\n")
     seen = set()
@@ -51,10 +53,6 @@ def hosts_text(c, peers: list, extra_hosts: list[str]) -> str:
             if key not in seen:
                 seen.add(key)
                 lines.append(f"{ep['IPAddress']}\t{' '.join(dict.fromkeys(names))}\n")
-    for net, ep in mine.items():
-        for alias in ep.get("Aliases") or []:
-            if ep.get("IPAddress") and alias not in (c.name, hostname):
-                lines.append(f"{ep['IPAddress']}\t{alias}\n")
     for item in extra_hosts:
         name, ip = parse_add_host(item)
         lines.append(f"{ip}\t{name}\n")

@@ -4,6 +4,8 @@ small (no dataclasses)."""
 
 from __future__ import annotations
 
+import os
+
 from ..errors import JockerError
 from . import linux_plan as lp
 from .driver import NetworkDriver
@@ -25,7 +27,8 @@ class LinuxNetworkDriver(NetworkDriver):
         return lp.parse_routes(res.stdout, own_bridges)
 
     def ensure_network(self, net: dict, prefix: str) -> bool:
-        if self.runner.run(lp.bridge_exists_command(net["bridge"]), check=False).returncode == 0:
+        # sysfs answers without a host command (every start asks).
+        if os.path.isdir(f"/sys/class/net/{net['bridge']}"):
             return False
         try:
             self._run(lp.bridge_setup(net, prefix))
@@ -40,12 +43,14 @@ class LinuxNetworkDriver(NetworkDriver):
     def setup(self, att: dict) -> None:
         if att.get("mode") not in ("bridge", "none"):
             return
-        self.teardown(att)          # leftovers of a crashed run would make `netns add` fail
-        try:
-            self._run(lp.container_setup(att))
-        except JockerError:
-            self.teardown(att)
-            raise
+        for attempt in (1, 2):
+            try:
+                self._run(lp.container_setup(att))
+                return
+            except JockerError:
+                self.teardown(att)      # what this try made, or a crashed run's leftovers
+                if attempt == 2:
+                    raise
 
     def teardown(self, att: dict) -> None:
         self._run(lp.container_teardown(att))

@@ -14,10 +14,6 @@ def _step(argv: list[str], input: str | None = None, check: bool = True) -> dict
     return {"argv": argv, "input": input, "check": check}
 
 
-def bridge_exists_command(bridge: str) -> list[str]:
-    return ["ip", "link", "show", "dev", bridge]
-
-
 def bridge_setup(net: dict, prefix: str) -> list[dict]:
     """net: {"bridge", "subnet", "gateway", "internal"}."""
     br = net["bridge"]
@@ -76,32 +72,33 @@ def endpoint_remove(att: dict, index: int) -> list[dict]:
 
 
 def container_setup(att: dict) -> list[dict]:
+    """Two `ip -b` batches (the netns with the host ends of its veths, then
+    the inside) and the nft table of its published ports: 2-3 commands."""
     ns = att["netns"]
-    steps = [_step(["ip", "netns", "add", ns])]
-    host, inside = [], ["link set lo up"]
+    host, inside = [f"netns add {ns}"], ["link set lo up"]
     for e in att["endpoints"]:
         h, i = _endpoint_lines(ns, e)
         host += h
         inside += i
     if att["endpoints"]:
         inside.append(f"route add default via {att['endpoints'][0]['gateway']}")
-        steps.append(_step(["ip", "-b", "-"], "\n".join(host) + "\n"))
-    steps.append(_step(["ip", "-n", ns, "-b", "-"], "\n".join(inside) + "\n"))
+    steps = [_step(["ip", "-b", "-"], "\n".join(host) + "\n"),
+             _step(["ip", "-n", ns, "-b", "-"], "\n".join(inside) + "\n")]
     if att.get("ports"):
         steps.append(_step(["nft", "-f", "-"], container_nft(att)))
     return steps
 
 
 def container_teardown(att: dict) -> list[dict]:
-    """Idempotent: each step may find its object already gone."""
+    """Idempotent (`ip -force` goes on past objects already gone): one or
+    two commands."""
     if att.get("mode") not in ("bridge", "none"):
         return []
     steps = []
     if att.get("table"):
         steps.append(_step(["nft", "delete", "table", "ip", att["table"]], check=False))
-    steps.append(_step(["ip", "netns", "del", att["netns"]], check=False))
-    for e in att.get("endpoints", []):
-        steps.append(_step(["ip", "link", "del", "dev", e["host_if"]], check=False))
+    lines = [f"netns del {att['netns']}"] + [f"link del dev {e['host_if']}" for e in att.get("endpoints", [])]
+    steps.append(_step(["ip", "-force", "-b", "-"], "\n".join(lines) + "\n", check=False))
     return steps
 
 

@@ -144,9 +144,71 @@ def _endpoint(rec: dict, ip: str, aliases: list[str], wanted: str | None, index:
             "MacAddress": naming.mac_for(ip), "Jocker": dict(S.endpoint_base(rec), index=index)}
 
 
-def _taken(containers, rec: dict) -> set[str]:
-    return {ep["IPAddress"] for c in containers.values() for ep in hosts.networks_of(c).values()
-            if ep.get("NetworkID") == rec["Id"] and ep.get("IPAddress")}
+def _taken(containers, rec: dict, engine=None) -> set[str]:
+    """Addresses of the network's members, and (with engine) those leased to
+    running build steps."""
+    out = {ep["IPAddress"] for c in containers.values() for ep in hosts.networks_of(c).values()
+           if ep.get("NetworkID") == rec["Id"] and ep.get("IPAddress")}
+    return out | (_leases(engine, rec) if engine is not None else set())
+
+
+def _lease_dir(engine) -> str:
+    return os.path.join(engine.layout.rundir, "net-leases")
+
+
+def _leases(engine, rec: dict) -> set[str]:
+    """Addresses leased to build steps whose process is alive."""
+    out = set()
+    try:
+        names = os.listdir(_lease_dir(engine))
+    except FileNotFoundError:
+        return out
+    for name in names:
+        net_id, _, rest = name.partition("_")
+        ip, _, pid = rest.partition("_")
+        if net_id != rec["Id"][:12] or not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            out.add(ip)
+        except ProcessLookupError:
+            try:
+                os.unlink(os.path.join(_lease_dir(engine), name))
+            except FileNotFoundError:
+                pass
+        except PermissionError:
+            out.add(ip)
+    return out
+
+
+def build_attachment(engine, cid: str, network: str):
+    """A RUN step's network: `none`, `host`, or an address leased on the
+    default network (a file under <rundir>/net-leases, released by the
+    returned function; a killed build's lease dies with its pid).
+    Returns (mode, attachment, release)."""
+    prefix = engine.config.network_prefix
+    if network in ("host", "none"):
+        return network, attachment.build(cid, prefix, network, [], []), lambda: None
+    with engine.lock.held():
+        st = engine.load_state()
+        networks = S.load(engine.layout, st.datasets)
+        rec = ensure_default(engine, networks) if network in ("default", S.DEFAULT) \
+            else S.resolve(networks, network)
+        if rec["Name"] in S.BUILTIN:
+            return rec["Name"], attachment.build(cid, prefix, rec["Name"], [], []), lambda: None
+        addr = ipam.allocate(*S.subnet_of(rec), _taken(_containers(engine, st), rec, engine))
+        os.makedirs(_lease_dir(engine), exist_ok=True)
+        lease = os.path.join(_lease_dir(engine), f"{rec['Id'][:12]}_{addr}_{os.getpid()}")
+        open(lease, "w").close()
+    driver(engine).ensure_network(S.endpoint_base(rec), prefix)
+    att = attachment.build(cid, prefix, "bridge", [dict(S.endpoint_base(rec), ip=addr)], [])
+
+    def release() -> None:
+        try:
+            os.unlink(lease)
+        except FileNotFoundError:
+            pass
+    return "bridge", att, release
 
 
 def _published(containers) -> dict[str, list[dict]]:
@@ -185,7 +247,7 @@ def attach_new(engine, st, containers, *, network: str, bindings: dict, publish_
     for a in aliases:
         from ..names import check_object_name
         check_object_name(a, "network alias")
-    addr = ipam.allocate(*S.subnet_of(rec), _taken(containers, rec), ip)
+    addr = ipam.allocate(*S.subnet_of(rec), _taken(containers, rec, engine), ip)
     bindings = ports.resolve_bindings(bindings, _published(containers))
     return {"NetworkMode": rec["Name"], "PortBindings": bindings,
             "Networks": {rec["Name"]: _endpoint(rec, addr, aliases, ip)}}
@@ -256,7 +318,7 @@ def connect(engine, net_ref: str, ref: str, *, ip: str | None = None, aliases: l
         nets = hosts.networks_of(c)
         if rec["Name"] in nets:
             raise Conflict(f"endpoint with name {c.name} already exists in network {rec['Name']}")
-        addr = ipam.allocate(*S.subnet_of(rec), _taken(containers, rec), ip)
+        addr = ipam.allocate(*S.subnet_of(rec), _taken(containers, rec, engine), ip)
         used = {(ep.get("Jocker") or {}).get("index", 0) for ep in nets.values()}
         index = min(set(range(len(used) + 1)) - used)
         c.spec.setdefault("NetworkSettings", {}).setdefault("Networks", {})[rec["Name"]] = \

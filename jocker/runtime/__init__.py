@@ -10,4 +10,4 @@ def select_driver(engine):
         n = engine.config.int("devfs_ruleset")
         return JailDriver(engine.runner, JailConfig(n, state_dir=engine.layout.rundir))
     from .linux_ns import LinuxNamespaceDriver
-    return LinuxNamespaceDriver(engine.runner)
+    return LinuxNamespaceDriver(engine.runner, store_dirs=engine.layout.clone_mount_dirs())

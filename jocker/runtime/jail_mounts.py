@@ -11,6 +11,8 @@ source*, not in the clone, where the earlier mount hides it.
 
 from __future__ import annotations
 
+from .tmpfs import fstab_options
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .spec import ContainerSpec, Mount
@@ -115,7 +117,9 @@ def _fstab_entry(m: Mount, target: str, root: str, size: int | None) -> FstabEnt
     check_fstab_word("mount target", mountpoint)
     rw = "ro" if m.readonly else "rw"
     if m.kind == "tmpfs":
-        opts = f"{rw},mode=1777" + (f",size={size}" if size else "")
+        opts = fstab_options(m.options, m.readonly)      # Docker's --tmpfs defaults and options
+        if size and "size=" not in opts:
+            opts += f",size={size}"
         return FstabEntry("tmpfs", mountpoint, "tmpfs", opts, target, None)
     if m.kind not in ("bind", "volume"):
         raise _usage(f"unknown mount type {m.kind!r} (bind, volume or tmpfs)")

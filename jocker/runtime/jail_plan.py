@@ -213,7 +213,7 @@ def hostname(spec: ContainerSpec) -> str:
     return name
 
 
-def _network(spec: ContainerSpec) -> list[tuple[str, str | None]]:
+def _network(spec: ContainerSpec) -> list[tuple[str, str, bool]]:
     """jail.conf network parameters (jocker/net/freebsd_plan.py): `host`
     inherits the host's stack; `none` and bridge networks are VNET jails
     (`none` has only lo0 up, unlike ip4=disable which also took loopback)."""
@@ -225,7 +225,12 @@ def _network(spec: ContainerSpec) -> list[tuple[str, str | None]]:
     if spec.network == "bridge" and not att.get("endpoints"):
         raise UsageError("a bridge network needs its attachment (addresses and interfaces): "
                          "create the container through the engine")
-    return jail_params(att)
+    seen: set[str] = set()
+    out = []
+    for key, value in jail_params(att):     # a repeated key (vnet.interface) appends: +=
+        out.append((key, value, key in seen))
+        seen.add(key)
+    return out
 
 
 def render_jail_conf(spec: ContainerSpec, *, devfs_ruleset: int, fstab: str | None,

@@ -20,6 +20,7 @@ from ..containers.identity import image_identity, process_env
 from ..envvars import merge_env
 from ..errors import JockerError
 from ..runner import Runner, default_runner
+from . import tmpfs
 from .base import ProcessCommand, RuntimeDriver
 
 TYPE_CHECKING = False    # typing's own constant costs the supervisor ~2 MB of RSS
@@ -27,21 +28,28 @@ if TYPE_CHECKING:
     from .spec import ContainerSpec
 
 NSINIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nsinit.py")
+NSEXEC = os.path.join(os.path.dirname(NSINIT), "nsexec.py")
 
 
-def _spec_json(spec: ContainerSpec, console_fd: int | None = None) -> dict:
+def _spec_json(spec: ContainerSpec, store_dirs: list[str], console_fd: int | None = None) -> dict:
     # The user is looked up here, on the host side, in the image's own files
     # (an unknown one fails the start with Docker's message and 125).
     who = image_identity(spec.rootfs, spec.user, spec.group_add)
     return {
-        "console_fd": console_fd,
+        "console_fd": console_fd, "store_dirs": store_dirs, "security": spec.security,
         "rootfs": spec.rootfs, "rundir": spec.rundir, "argv": spec.argv,
         "env": process_env(spec.env, hostname=spec.hostname, tty=spec.tty, home=who.home),
         "uid": who.uid, "gid": who.gid, "groups": list(who.groups),
         "workdir": spec.workdir, "hostname": spec.hostname,
-        "mounts": [{"source": m.source, "target": m.target, "readonly": m.readonly, "kind": m.kind}
-                   for m in spec.mounts],
+        "mounts": [_mount_json(m) for m in spec.mounts],
     }
+
+
+def _mount_json(m) -> dict:
+    out = {"source": m.source, "target": m.target, "readonly": m.readonly, "kind": m.kind}
+    if m.kind == "tmpfs":
+        out["flags"], out["data"] = tmpfs.linux_mount(m.options)
+    return out
 
 
 class LinuxNamespaceDriver(RuntimeDriver):
@@ -50,8 +58,11 @@ class LinuxNamespaceDriver(RuntimeDriver):
     # supervisor receives its master over the socket given to console_command.
     creates_console = True
 
-    def __init__(self, runner: Runner | None = None):
+    def __init__(self, runner: Runner | None = None, store_dirs: list[str] = ()):
         self.runner = runner or default_runner()
+        # Where other containers' clones and layers are mounted: nsinit keeps
+        # recursive binds from copying them (see linux_security.isolate_store).
+        self.store_dirs = list(store_dirs)
 
     def prepare_host(self) -> None:
         """Nothing global to prepare: namespaces are created per container."""
@@ -70,12 +81,12 @@ class LinuxNamespaceDriver(RuntimeDriver):
             except FileNotFoundError:
                 pass
         with open(os.path.join(spec.rundir, "spec.json"), "w") as f:
-            json.dump(_spec_json(spec), f)
+            json.dump(_spec_json(spec, self.store_dirs), f)
 
     def console_command(self, spec: ContainerSpec, console_fd: int) -> ProcessCommand:
         """main_command for -t: nsinit makes the pty and sends its master on console_fd."""
         with open(os.path.join(spec.rundir, "spec.json"), "w") as f:
-            json.dump(_spec_json(spec, console_fd), f)
+            json.dump(_spec_json(spec, self.store_dirs, console_fd), f)
         return self.main_command(spec)
 
     def main_command(self, spec: ContainerSpec) -> ProcessCommand:
@@ -103,19 +114,18 @@ class LinuxNamespaceDriver(RuntimeDriver):
                 time.sleep(0.005)
 
     def exec_command(self, spec, argv, *, user, workdir, env, tty, main_pid):
+        """nsexec.py joins the namespaces and applies the container's security
+        profile (nsenter alone would hand the process every capability)."""
         pid = main_pid or self.init_pid(spec, 0)
         if not pid:
             raise JockerError(f"container {spec.short_id} is not running")
-        cmd = ["nsenter", "--target", str(pid), "--pid", "--mount", "--uts", "--ipc", "--net", "--root",
-               f"--wdns={workdir or spec.workdir or '/'}"]  # inside the new root (util-linux >= 2.38)
         who = image_identity(spec.rootfs, user or spec.user, spec.group_add)
-        if not who.is_root or who.gid:
-            # nsenter --setgid clears the supplementary groups: exec'd
-            # processes keep only their primary group here.
-            cmd += ["--setgid", str(who.gid), "--setuid", str(who.uid)]
+        ids = None if who.is_root and not who.gid else [who.uid, who.gid, list(who.groups)]
+        job = {"pid": pid, "security": spec.security, "ids": ids,
+               "workdir": workdir or spec.workdir or "/", "argv": list(argv)}
         env_map = dict(e.split("=", 1) for e in process_env(
             merge_env(spec.env, env), hostname=spec.hostname, tty=tty, home=who.home) if "=" in e)
-        return ProcessCommand(cmd + ["--", *argv], env_map)
+        return ProcessCommand([sys.executable, "-E", "-s", "-S", NSEXEC, json.dumps(job)], env_map)
 
     def signal_all(self, spec, signum, main_pid):
         pid = main_pid or self.init_pid(spec, 0)

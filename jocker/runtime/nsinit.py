@@ -23,6 +23,11 @@ import socket
 import stat
 import sys
 
+try:
+    from . import linux_security as security
+except ImportError:             # run by path: this directory is sys.path[0]
+    import linux_security as security
+
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -68,14 +73,17 @@ def safe_path(root, path, *, make_dir=False, make_file=False):
     return cur
 
 
-def setup_dev(root):
+def setup_dev(root, confinement):
     dev = safe_path(root, "/dev", make_dir=True)
-    mount("tmpfs", dev, "tmpfs", MS_NOSUID, "mode=755,size=65536k")
-    for name, major, minor in DEVICES:
-        os.mknod(os.path.join(dev, name), 0o666 | stat.S_IFCHR, os.makedev(major, minor))
-        os.chmod(os.path.join(dev, name), 0o666)
-    for sub in ("pts", "shm"):
-        os.mkdir(os.path.join(dev, sub), 0o755)
+    if confinement.confine_fs:
+        security.setup_devices(dev)         # nodev,noexec; the host's nodes bound in
+    else:                                   # --privileged
+        mount("tmpfs", dev, "tmpfs", MS_NOSUID, "mode=755,size=65536k")
+        for name, major, minor in DEVICES:
+            os.mknod(os.path.join(dev, name), 0o666 | stat.S_IFCHR, os.makedev(major, minor))
+            os.chmod(os.path.join(dev, name), 0o666)
+        os.mkdir(os.path.join(dev, "shm"), 0o1777)
+    os.mkdir(os.path.join(dev, "pts"), 0o755)
     mount("devpts", os.path.join(dev, "pts"), "devpts", MS_NOSUID | MS_NOEXEC,
           "newinstance,ptmxmode=0666,mode=620")
     os.symlink("pts/ptmx", os.path.join(dev, "ptmx"))
@@ -85,24 +93,31 @@ def setup_dev(root):
     os.symlink("/proc/self/fd", os.path.join(dev, "fd"))
 
 
-def setup_mounts(spec):
+def setup_mounts(spec, confinement):
     root = spec["rootfs"]
     # Nothing we mount may propagate back to the host.
     mount("none", "/", "", MS_REC | MS_PRIVATE)
     mount(root, root, "", MS_BIND | MS_REC)      # pivot_root needs a mount point
+    security.remount(root, confinement.mount_flags)
+    security.isolate_store(spec.get("store_dirs"), root)
     proc = safe_path(root, "/proc", make_dir=True)
     mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    setup_dev(root)
+    if confinement.confine_fs:
+        security.confine_proc(proc)
+    setup_dev(root, confinement)
     for m in spec.get("mounts", []):
         if m["kind"] == "tmpfs":
             target = safe_path(root, m["target"], make_dir=True)
-            mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
+            mount("tmpfs", target, "tmpfs", m.get("flags", MS_NOSUID | MS_NODEV),
+                  m.get("data", "mode=1777"))
             continue
         is_dir = os.path.isdir(m["source"])
         target = safe_path(root, m["target"], make_dir=is_dir, make_file=not is_dir)
         mount(m["source"], target, "", MS_BIND | MS_REC)
         if m.get("readonly"):
-            mount("none", target, "", MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC)
+            security.readonly_recursive(target, confinement.mount_flags)
+        elif confinement.mount_flags:
+            security.remount(target, confinement.mount_flags)
 
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -142,20 +157,33 @@ def pivot_into(root):
     os.chdir("/")
 
 
-def enter(spec):
-    """Switch root, user and directory, then exec."""
+def enter(spec, confinement):
+    """Switch root, then user and directory, then exec."""
     # uid, gid and groups were looked up by the driver (jocker/containers/identity.py).
     pivot_into(spec["rootfs"])
-    os.setgroups(spec.get("groups", [0]))
-    os.setgid(spec.get("gid", 0))
-    os.setuid(spec.get("uid", 0))
-    workdir = spec.get("workdir") or "/"
+    env = dict(e.split("=", 1) for e in spec.get("env", []) if "=" in e)
+    ids = (spec.get("uid", 0), spec.get("gid", 0), spec.get("groups", [0]))
+    exec_argv(spec["argv"], env, ids, spec.get("workdir") or "/", confinement)
+
+
+def exec_argv(argv, env, ids, workdir, confinement):
+    """Inside the container's root: groups and ids (uid, gid, groups; None
+    for root) with the confinement around them, the directory, then exec
+    (`exec` comes here too, through nsexec.py)."""
+
+    def switch_user():
+        uid, gid, groups = ids or (0, 0, [0])
+        os.setgroups(groups)
+        os.setgid(gid)
+        os.setuid(uid)
+        return uid != 0
+
+    # Capabilities, no_new_privs and seccomp around the user switch.
+    confinement.apply(switch_user)
     try:
         os.chdir(workdir)
     except OSError as e:
         die(126, f"cannot change to working directory {workdir}: {e.strerror}")
-    env = dict(e.split("=", 1) for e in spec.get("env", []) if "=" in e)
-    argv = spec["argv"]
     try:
         os.execve(find_executable(argv[0], env.get("PATH", DEFAULT_PATH)), argv, env)
     except FileNotFoundError:
@@ -211,21 +239,30 @@ def run(spec_path):
     rundir_fd = os.open(spec["rundir"], os.O_RDONLY | os.O_DIRECTORY)
     child = os.fork()
     if child == 0:
-        set_parent_death_signal()
-        if spec.get("hostname"):
-            socket.sethostname(spec["hostname"])
-        setup_mounts(spec)
-        # Docker creates a missing working directory (owned by root).
-        safe_path(spec["rootfs"], spec.get("workdir") or "/", make_dir=True)
-        if spec.get("console_fd") is not None:
-            make_console(spec["rootfs"], int(spec["console_fd"]))
-        enter(spec)
+        try:
+            set_parent_death_signal()
+            confinement = security.Confinement(spec.get("security"))
+            if spec.get("hostname"):
+                socket.sethostname(spec["hostname"])
+            setup_mounts(spec, confinement)
+            # Docker creates a missing working directory (owned by root).
+            safe_path(spec["rootfs"], spec.get("workdir") or "/", make_dir=True)
+            if spec.get("console_fd") is not None:
+                make_console(spec["rootfs"], int(spec["console_fd"]))
+            enter(spec, confinement)
+        except BaseException as e:      # never a traceback, never a silent 125
+            die(125, str(e) or type(e).__name__)
         os._exit(127)
     fd = os.open("init.pid.tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644, dir_fd=rundir_fd)
     os.write(fd, str(child).encode())
     os.close(fd)
     os.rename("init.pid.tmp", "init.pid", src_dir_fd=rundir_fd, dst_dir_fd=rundir_fd)
     os.close(rundir_fd)
+    exit_like(child)
+
+
+def exit_like(child):
+    """Wait for child and exit with its exact status (128+N for a signal)."""
     while True:
         try:
             _, status = os.waitpid(child, 0)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .security import plan_security
+
 
 @dataclass
 class Mount:
@@ -15,6 +17,7 @@ class Mount:
     target: str            # absolute path inside the container
     readonly: bool = False
     kind: str = "bind"     # bind (nullfs on FreeBSD) | volume | tmpfs
+    options: str = ""      # tmpfs: Docker's --tmpfs options (runtime/tmpfs.py)
 
 
 @dataclass
@@ -46,6 +49,8 @@ class ContainerSpec:
     allow: list[str] = field(default_factory=list)      # jail allow.* names, e.g. "raw_sockets"
     jail_params: dict[str, str] = field(default_factory=dict)  # --jail-param KEY=VALUE
     securelevel: int | None = None
+    # security.plan_security(): capabilities, no_new_privs, seccomp, confinement
+    security: dict = field(default_factory=plan_security)
     stop_signal: str = "SIGTERM"
     stop_timeout: int = 10
 

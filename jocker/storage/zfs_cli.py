@@ -141,7 +141,9 @@ class ZfsCli(ZfsDriver):
         return tree
 
     def mount(self, name):
-        self._z("mount", name)
+        # zfs-fuse fails about one mount in ninety with a transient "mountpoint
+        # or dataset is busy": retried like destroys.
+        self._z("mount", name, retry_busy=True)
 
     def unmount(self, name):
         self._z("unmount", name, retry_busy=True)

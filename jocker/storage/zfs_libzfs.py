@@ -398,7 +398,8 @@ class ZfsLibzfs(ZfsDriver):
             if where in (None, "none", "legacy") or canmount == "off":
                 # zfs_mount() does nothing here; zfs(8) mount refuses. [U] confirm against py-libzfs on a FreeBSD host
                 raise JockerError(f"cannot mount {name}: mountpoint={where}, canmount={canmount}")
-            ds.mount()
+        # A transient "dataset is busy" is retried, as destroys are.
+        self._retry("mount", name, ds.mount)
 
     @_locked
     def unmount(self, name):

@@ -186,6 +186,7 @@ class Sandbox:
         self.env: dict[str, str] = {}
         self._engine = None
         self._pool_created = False
+        self.net_prefix = "b" + format(os.getpid() % 36 ** 4, "x")[:4]
 
     # -- set up / tear down --
     def __enter__(self) -> "Sandbox":
@@ -221,6 +222,10 @@ class Sandbox:
             "JOCKER_MOUNTPOINT": str(self.workdir / "mnt"),
             "JOCKER_RUNDIR": str(self.workdir / "run"),
             "PYTHONPATH": str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""),
+            # network objects (bridges, veths, netns, nft tables) of this run's own
+            "JOCKER_NETWORK_PREFIX": self.net_prefix,
+            "JOCKER_NETWORK_POOL": f"10.{100 + os.getpid() % 150}.0.0/16",
+            "JOCKER_NETWORK_SIZE": "20",
         })
         env.pop("JOCKER_TRACE", None)
         self.env = env
@@ -250,12 +255,31 @@ class Sandbox:
             else:
                 print(f"cleanup: zpool destroy -f {self.pool} failed: {p.stderr.strip()}", file=sys.stderr)
         self._unmount_leftovers()
+        self._remove_network_objects()
         if not self._pool_created:
             shutil.rmtree(self.workdir, ignore_errors=True)
             log(f"cleaned up: pool {self.pool} destroyed, {self.workdir} removed")
         else:
             print(f"cleanup: left {self.workdir} (pool {self.pool} still imported)", file=sys.stderr)
         self.workdir = None
+
+    def _remove_network_objects(self) -> None:
+        """This run's bridges, veths, netns and nft tables (by their prefix)."""
+        if not sys.platform.startswith("linux") or not shutil.which("ip"):
+            return
+        p = self.net_prefix
+        tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+        for line in tables.splitlines():
+            if line.split()[-1:] and line.split()[-1].startswith(p):
+                subprocess.run(["nft", "delete", "table", "ip", line.split()[-1]], capture_output=True)
+        for line in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.splitlines():
+            if line.startswith(p):
+                subprocess.run(["ip", "netns", "del", line.split()[0]], capture_output=True)
+        links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+        for line in links.splitlines():
+            name = line.split(":")[1].strip().split("@")[0] if ":" in line else ""
+            if name.startswith(p):
+                subprocess.run(["ip", "link", "del", "dev", name], capture_output=True)
 
     def _remove_containers(self) -> None:
         p = subprocess.run([PY, "-m", "jocker", "ps", "-aq", "--no-trunc"], env=self.env,

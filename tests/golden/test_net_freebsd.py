@@ -150,3 +150,13 @@ def test_connect_live_moves_the_new_epair_into_the_jail():
     argvs = [a for a, _ in r.calls]
     assert ["ifconfig", "jk1bab12cd34ef5", "vnet", "jk_ab12cd34ef56"] in argvs
     assert ["ifconfig", "-j", "jk_ab12cd34ef56", "jk1bab12cd34ef5", "inet", "10.89.0.9/16", "up"] in argvs
+
+
+def test_jail_conf_of_a_container_on_two_networks_appends_the_second_interface():
+    two = att(endpoints=[dict(NET, ip="10.88.0.5"), dict(NET, network="b2", bridge="jkbr1",
+                                                         subnet="10.89.0.0/16", gateway="10.89.0.1",
+                                                         ip="10.89.0.9", index=1)])
+    spec = ContainerSpec(id=CID, name="web", rootfs=ROOT, rundir=RUNDIR, argv=["/bin/sh"],
+                         network="bridge", net=two)
+    conf = jp.plan(spec).conf_text
+    assert '\tvnet.interface = "jk0bab12cd34ef5";\n\tvnet.interface += "jk1bab12cd34ef5";\n' in conf

@@ -125,7 +125,7 @@ def test_truthful_state_after_supervisor_sigkill_and_reboot(jocker, busybox_imag
         assert wait_for(lambda: not os.path.exists(f"/proc/{info['main_pid']}"))
     assert "victim Exited (255)" in jocker("ps", "-a", "--format", "{{.Names}} {{.Status}}").stdout
     assert jocker("ps", "-q").stdout == ""
-    # ps recorded what it found, so the state stays the same from now on.
+    # inspect derives the same from what it reads (ps and inspect never write).
     state = json.loads(jocker("inspect", "victim").stdout)[0]["State"]
     assert state["ExitCode"] == 255 and "supervisor died" in state["Error"]
     # A "reboot": the volatile run directory is gone; exit statuses are kept in ZFS.

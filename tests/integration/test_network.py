@@ -148,6 +148,9 @@ def test_names_resolve_on_a_user_network_and_not_across(jocker, busybox_image, c
         assert res.returncode == 1 and "active endpoints" in res.stderr
         jocker("rm", "-f", "cli")
         assert "cli" not in jocker("exec", "srv", "cat", "/etc/hosts").stdout
+        jocker("rename", "srv", "srv2")
+        assert " srv2 db\n" in jocker("exec", "srv2", "cat", "/etc/hosts").stdout
+        cleanup.append("srv2")
     finally:
         for n in cleanup:
             jocker("rm", "-fv", n, check=False)
@@ -270,3 +273,64 @@ def test_port_conflicts_and_ip_and_subnet_checks(jocker, busybox_image, cleanup)
     finally:
         jocker("rm", "-f", "x", check=False)
         jocker("network", "rm", "tsub", check=False)
+
+
+@pytest.fixture
+def host_http(tmp_path):
+    """An HTTP server on all of this machine's addresses (traffic stays here)."""
+    import functools
+    import http.server
+    import threading
+    (tmp_path / "hello.txt").write_text("from-the-host\n")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("0.0.0.0", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_build_run_steps_use_the_default_network(jocker, busybox_image, host_http):
+    """RUN reaches this machine's own address from the default network (its
+    NAT reaches further when the host forwards); --network none cannot;
+    --network host shares the host's loopback."""
+    addr = _host_address()
+    df = f"FROM busybox\nRUN wget -q -O /got http://{addr}:{host_http}/hello.txt && cat /got\n"
+    out = jocker("build", "--no-cache", "-t", "bt-netrun", "-", input=df).stdout
+    assert "from-the-host" in out
+    res = jocker("build", "--no-cache", "--network", "none", "-", input=df, check=False)
+    assert res.returncode != 0
+    out = jocker("build", "--no-cache", "--network", "host", "-t", "bt-netrun-host", "-",
+                 input=df.replace(addr, "127.0.0.1")).stdout
+    assert "from-the-host" in out
+    jocker("rmi", "bt-netrun", "bt-netrun-host")
+    assert not os.listdir(os.path.join(jocker.env["JOCKER_RUNDIR"], "net-leases"))
+
+
+def test_dns_add_host_hostname_publish_all_and_prune(jocker, busybox_image, tmp_path, cleanup):
+    cleanup.append("etc")
+    out = jocker("run", "--name", "etc", "--hostname", "box.example", "--dns", "192.0.2.53",
+                 "--dns-search", "corp.example", "--add-host", "db.local:10.1.2.3", busybox_image,
+                 "sh", "-c", "cat /etc/resolv.conf /etc/hosts; hostname").stdout
+    assert "nameserver 192.0.2.53\nsearch corp.example\n" in out
+    assert "10.1.2.3\tdb.local\n" in out and out.endswith("box.example\n")
+    info = _inspect(jocker, "etc")["HostConfig"]
+    assert info["Dns"] == ["192.0.2.53"] and info["ExtraHosts"] == ["db.local:10.1.2.3"]
+    res = jocker("run", "--rm", "--add-host", "nocolon", busybox_image, "true", check=False)
+    assert res.returncode == 125 and "--add-host" in res.stderr
+    # -P: every EXPOSEd port on a free host port
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nEXPOSE 80 53/udp\n")
+    jocker("build", "-q", "-t", "bt-exposed", str(tmp_path))
+    cleanup.append("pall")
+    jocker("run", "-d", "--name", "pall", "-P", "bt-exposed", "sleep", "300")
+    lines = jocker("port", "pall").stdout.splitlines()
+    assert sorted(l.split(" -> ")[0] for l in lines) == ["53/udp", "80/tcp"]
+    assert all(l.split(":")[-1].isdigit() for l in lines)
+    jocker("rm", "-f", "pall")
+    jocker("rmi", "bt-exposed")
+    # prune removes unused user networks, never the default one
+    jocker("network", "create", "tprune")
+    out = jocker("network", "prune", "-f").stdout
+    assert "tprune" in out and "bridge" not in out
+    assert "bridge" in jocker("network", "ls", "--format", "{{.Name}}").stdout

@@ -228,9 +228,13 @@ def test_copy_file_into_dir_and_rename(ctxdir, image):
     assert (image / "etc/b.txt").read_text() == "beta"
 
 
-def test_copy_multiple_sources_means_directory(ctxdir, image):
+def test_copy_multiple_sources_need_a_directory_with_a_slash(ctxdir, image):
+    """The classic builder's rule (moby builder/dockerfile/copy.go)."""
     ctx = BuildContext.from_directory(str(ctxdir))
-    ctx.copy_into(ctx.resolve_sources(["*.txt"]), str(image), "/multi")
+    for dest in ("/multi", "."):
+        with pytest.raises(BuildError, match="must be a directory and end with a /"):
+            ctx.copy_into(ctx.resolve_sources(["*.txt"]), str(image), dest)
+    ctx.copy_into(ctx.resolve_sources(["*.txt"]), str(image), "/multi/")
     assert sorted(os.listdir(image / "multi")) == ["a.txt", "b.txt"]
 
 
@@ -374,7 +378,7 @@ def test_add_local_tar_is_extracted(ctxdir, image):
     (ctxdir / "plain.gz").write_bytes(gzip.compress(b"not a tar"))
     ctx = BuildContext.from_directory(str(ctxdir))
     assert is_archive(str(ctxdir / "rootfs.tar.gz")) and not is_archive(str(ctxdir / "plain.gz"))
-    ctx.copy_into(ctx.resolve_sources(["rootfs.tar.gz", "plain.gz"]), str(image), "/x", unpack=True)
+    ctx.copy_into(ctx.resolve_sources(["rootfs.tar.gz", "plain.gz"]), str(image), "/x/", unpack=True)
     assert (image / "x/bin/tool").read_text() == "T"
     assert os.readlink(image / "x/lib") == "bin"
     assert (image / "x/plain.gz").exists()  # not a tar: copied as it is

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from jocker.build import dockerfile as D
+from jocker.format import go_quote
 from jocker.build.substitute import (ShellWordError, extract_flags, split_fields, split_key_values,
                                      split_words, substitute, substitute_words)
 
@@ -28,23 +29,6 @@ pytestmark = pytest.mark.skipif(not BUILDKIT.is_dir(), reason=f"Docker's parser 
 def _cases(sub: str) -> list[Path]:
     root = BUILDKIT / "parser" / sub
     return sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-
-
-def go_quote(text: str) -> str:
-    """Go's strconv.Quote, as buildkit's Node.Dump prints each value."""
-    out = ['"']
-    for ch in text:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ch in "\a\b\f\n\r\t\v":
-            out.append("\\" + "abfnrtv"["\a\b\f\n\r\t\v".index(ch)])
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\x{ord(ch):02x}")
-        elif not ch.isprintable() and ch != " ":
-            out.append(f"\\u{ord(ch):04x}" if ord(ch) < 0x10000 else f"\\U{ord(ch):08x}")
-        else:
-            out.append(ch)
-    return "".join(out) + '"'
 
 
 _ONE_STRING = ("USER", "WORKDIR", "MAINTAINER", "STOPSIGNAL")

@@ -106,7 +106,7 @@ def test_docker_style_formatting():
     assert human_duration(0.2) == "Less than a second"
     assert human_duration(90) == "About a minute"
     assert human_duration(3 * 3600) == "3 hours"
-    assert table(["A", "LONGER"], [["x", "y"]]) == "A   LONGER\nx   y"
+    assert table(["A", "LONGER"], [["x", "y"]]) == "A         LONGER\nx         y"   # tabwriter minwidth 10
     rows = [{"Repository": "r", "Tag": "t"}]
     assert format_rows("{{.Repository}}:{{.Tag}}", rows) == "r:t"
     assert format_rows("{{json .}}", rows) == '{"Repository":"r","Tag":"t"}'

@@ -97,27 +97,29 @@ def test_linux_container_plan():
                            [{"host_ip": "", "host_port": 8080, "port": 80, "proto": "tcp"},
                             {"host_ip": "127.0.0.1", "host_port": 5353, "port": 53, "proto": "udp"}])
     steps = lp.container_setup(att)
-    assert [s["argv"] for s in steps] == [["ip", "netns", "add", "jkns-ab12cd34ef56"], ["ip", "-b", "-"],
-                                          ["ip", "-n", "jkns-ab12cd34ef56", "-b", "-"], ["nft", "-f", "-"]]
-    assert steps[1]["input"] == ("link add jk0aab12cd34ef5 type veth peer name eth0 address 02:42:0a:58:00:05 "
+    assert [s["argv"] for s in steps] == [["ip", "-b", "-"], ["ip", "-n", "jkns-ab12cd34ef56", "-b", "-"],
+                                          ["nft", "-f", "-"]]
+    assert steps[0]["input"] == ("netns add jkns-ab12cd34ef56\n"
+                                 "link add jk0aab12cd34ef5 type veth peer name eth0 address 02:42:0a:58:00:05 "
                                  "netns jkns-ab12cd34ef56\nlink set jk0aab12cd34ef5 master jkbr0 up\n")
-    assert steps[2]["input"] == ("link set lo up\naddr add 10.88.0.5/16 dev eth0\nlink set eth0 up\n"
+    assert steps[1]["input"] == ("link set lo up\naddr add 10.88.0.5/16 dev eth0\nlink set eth0 up\n"
                                  "route add default via 10.88.0.1\n")
-    nft = steps[3]["input"]
+    nft = steps[2]["input"]
     assert "table ip jkcab12cd34ef56 {" in nft
     assert nft.count("fib daddr type local tcp dport 8080 dnat to 10.88.0.5:80") == 2   # prerouting + output
     assert nft.count("ip daddr 127.0.0.1 udp dport 5353 dnat to 10.88.0.5:53") == 2
     assert "ip saddr 127.0.0.0/8 ip daddr 10.88.0.5 tcp dport 80 masquerade" in nft
     assert "ip saddr 10.88.0.0/16 ip daddr 10.88.0.5 udp dport 53 masquerade" in nft
-    assert [s["argv"] for s in lp.container_teardown(att)] == [
-        ["nft", "delete", "table", "ip", "jkcab12cd34ef56"], ["ip", "netns", "del", "jkns-ab12cd34ef56"],
-        ["ip", "link", "del", "dev", "jk0aab12cd34ef5"]]
-    assert not any(s["check"] for s in lp.container_teardown(att))
+    down = lp.container_teardown(att)
+    assert [s["argv"] for s in down] == [["nft", "delete", "table", "ip", "jkcab12cd34ef56"],
+                                         ["ip", "-force", "-b", "-"]]
+    assert down[1]["input"] == "netns del jkns-ab12cd34ef56\nlink del dev jk0aab12cd34ef5\n"
+    assert not any(s["check"] for s in down)
 
 
 def test_linux_none_is_a_netns_with_lo_up_and_host_has_nothing():
     att = attachment.build(CID, "jk", "none", [], [])
-    assert [s["input"] for s in lp.container_setup(att)] == [None, "link set lo up\n"]
+    assert [s["input"] for s in lp.container_setup(att)] == ["netns add jkns-ab12cd34ef56\n", "link set lo up\n"]
     assert lp.container_teardown(attachment.build(CID, "jk", "host", [], [])) == []
 
 

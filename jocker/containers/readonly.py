@@ -1,0 +1,42 @@
+"""`--read-only` (HostConfig.ReadonlyRootfs): the container's ZFS clone
+runs with `readonly=on`, so the kernel refuses every write to the root
+filesystem (EROFS) on FreeBSD and on the Linux workbench alike; volumes,
+bind mounts and `--tmpfs` mounts stay writable.
+
+jocker writes into the clone at each start (/etc/hosts, resolv.conf,
+hostname) and the runtimes need their mount points and working directory
+to exist, so a start opens the clone (readonly=off), writes those, creates
+the mount points without following the image's symlinks, and closes it
+again (readonly=on) before the container's first process runs.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..runtime.spec import ContainerSpec
+
+
+def is_readonly(c) -> bool:
+    return bool(c.host.get("ReadonlyRootfs"))
+
+
+def open_for_start(engine, c) -> None:
+    """Before jocker's own writes into a read-only container's clone."""
+    if is_readonly(c):
+        engine.zfs.set_props(c.dataset, {"readonly": "off"})
+
+
+def seal(engine, c, spec: ContainerSpec) -> None:
+    """After them: make every path the runtime mounts on, then readonly=on."""
+    if not is_readonly(c):
+        return
+    from ..runtime.freebsd_jail import ensure_dir_nofollow, ensure_file_nofollow
+    for path in ("/proc", "/dev", spec.workdir or "/"):
+        ensure_dir_nofollow(spec.rootfs, path)
+    for m in spec.mounts:
+        if m.kind != "tmpfs" and os.path.exists(m.source) and not os.path.isdir(m.source):
+            ensure_file_nofollow(spec.rootfs, m.target)
+        else:
+            ensure_dir_nofollow(spec.rootfs, m.target)
+    engine.zfs.set_props(c.dataset, {"readonly": "on"})

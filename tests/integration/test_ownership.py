@@ -1,0 +1,53 @@
+"""Never destroy what is not ours (issue 9, item 5): the garbage collector
+and rmi leave an admin's snapshots and foreign datasets under the store
+alone."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+pytestmark = pytest.mark.reliability
+
+
+def zfs(*args, check=True):
+    return subprocess.run(["zfs", *args], capture_output=True, text=True, check=check)
+
+
+def _snapshots(root):
+    return set(zfs("list", "-H", "-o", "name", "-t", "snapshot", "-r", root).stdout.split())
+
+
+def test_admin_snapshots_survive_rmi_and_prune(jocker, jocker_env, busybox_image, tmp_path):
+    root = jocker_env["JOCKER_DATASET"]
+    (tmp_path / "Dockerfile").write_text(f"FROM {busybox_image}\nRUN echo data > /owned\n")
+    jocker("build", "-q", "-t", "owned:1", str(tmp_path))
+    zfs("snapshot", "-r", f"{root}@backup")
+    try:
+        backups = {s for s in _snapshots(root) if s.endswith("@backup")}
+        assert any("/layers/" in s for s in backups)
+        jocker("rmi", "owned:1")
+        jocker("system", "prune", "-f")
+        assert {s for s in _snapshots(root) if s.endswith("@backup")} == backups
+        assert "owned" not in jocker("images").stdout
+    finally:
+        zfs("destroy", "-r", f"{root}@backup", check=False)
+    # Once the admin's snapshots are gone, the layer is jocker's to collect.
+    out = jocker("system", "prune", "-f").stdout
+    assert "layers/" in out
+
+
+def test_foreign_datasets_under_layers_survive(jocker, jocker_env, busybox_image):
+    root = jocker_env["JOCKER_DATASET"]
+    foreign = [f"{root}/layers/x", f"{root}/layers/{'f' * 64}"]
+    for name in foreign:
+        zfs("create", "-o", "canmount=noauto", name)
+    try:
+        jocker("system", "prune", "-f")
+        jocker("images")
+        listed = set(zfs("list", "-H", "-o", "name", "-r", f"{root}/layers").stdout.split())
+        assert set(foreign) <= listed
+    finally:
+        for name in foreign:
+            zfs("destroy", name, check=False)

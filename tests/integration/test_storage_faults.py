@@ -1,0 +1,95 @@
+"""A full pool (issue 9, item 8): `import`, `create` and `cp` fail with one
+line saying what happened and how to get out, never a traceback, and the
+next command works. Uses a pool of its own (64 MB), never the session's."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import tarfile
+
+import pytest
+
+from conftest import JockerCLI
+
+pytestmark = pytest.mark.reliability
+
+
+@pytest.fixture
+def small_store(zfs_pool, jocker_env):
+    work = zfs_pool["workdir"] / "small"
+    work.mkdir()
+    img = work / "pool.img"
+    with open(img, "wb") as f:
+        f.truncate(64 << 20)
+    pool = f"{zfs_pool['pool']}s"
+    subprocess.run(["zpool", "create", "-m", "none", pool, str(img)], check=True, capture_output=True)
+    env = dict(jocker_env, JOCKER_DATASET=f"{pool}/jocker", JOCKER_MOUNTPOINT=str(work / "mnt"),
+               JOCKER_RUNDIR=str(work / "run"))
+    cli = JockerCLI(env)
+    cli("system", "init")
+    try:
+        yield cli
+    finally:
+        subprocess.run(["pkill", "-9", "-f", str(work)], check=False)   # our own supervisors only
+        for _ in range(10):
+            if subprocess.run(["zpool", "destroy", "-f", pool], capture_output=True).returncode == 0:
+                break
+
+
+def _tar_of(size: int) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("big")
+        info.size = size
+        tar.addfile(info, io.BytesIO(os.urandom(size)))
+        info = tarfile.TarInfo("bin")
+        info.type = tarfile.DIRTYPE
+        tar.addfile(info)
+    return buf.getvalue()
+
+
+def test_full_pool_gives_one_line_errors(small_store, busybox_rootfs):
+    p = small_store("import", "-", "big:1", input=_tar_of(120 << 20), check=False)
+    assert p.returncode == 125, p.stderr
+    err = p.stderr.decode() if isinstance(p.stderr, bytes) else p.stderr
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert "space" in err
+    # Nothing half-made is listed, and the store still works once space is back.
+    assert "big" not in small_store("images").stdout
+    small_store("system", "prune", "-f")
+    small_store("import", str(busybox_rootfs), "bb:1")
+    assert "bb" in small_store("images").stdout
+    # The failed import's spool was removed at once.
+    assert not [n for n in os.listdir(small_store.env["JOCKER_MOUNTPOINT"] + "/.tmp") if n.startswith("import")]
+
+
+def test_leftovers_of_killed_processes_are_collected(jocker, jocker_env, tmp_path):
+    """A SIGKILLed import or `build -` runs no cleanup: its spool or context,
+    named with its pid, is collected; what is not named so, or whose owner
+    lives, is left alone."""
+    import tempfile
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    spool_dir = os.path.join(jocker_env["JOCKER_MOUNTPOINT"], ".tmp")
+    os.makedirs(spool_dir, exist_ok=True)
+    paths = {
+        "dead_spool": os.path.join(spool_dir, f"import-{dead.pid}-abc.tar"),
+        "live_spool": os.path.join(spool_dir, f"import-{os.getpid()}-abc.tar"),
+        "unowned": os.path.join(spool_dir, "import-abc.tar"),
+        "dead_context": os.path.join(tempfile.gettempdir(), f"jocker-context-{dead.pid}-xyz"),
+    }
+    for key, p in paths.items():
+        if key == "dead_context":
+            os.makedirs(os.path.join(p, "sub"))
+        else:
+            open(p, "w").write("x")
+    try:
+        out = jocker("system", "prune", "-f").stdout
+        assert not os.path.exists(paths["dead_spool"]) and not os.path.exists(paths["dead_context"])
+        assert os.path.exists(paths["live_spool"]) and os.path.exists(paths["unowned"])
+        assert paths["dead_spool"] in out
+    finally:
+        for p in paths.values():
+            subprocess.run(["rm", "-rf", p])

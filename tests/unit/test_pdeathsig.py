@@ -1,0 +1,59 @@
+"""Host commands die with jocker (issue 9, item 9): the exact libc calls, and
+the real thing on this host."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+import pytest
+
+from jocker import process
+
+
+def test_pdeathsig_calls():
+    assert process.pdeathsig_call("linux", 42) == ("prctl", (1, 9))
+    # procctl(P_PID, pid, PROC_PDEATHSIG_CTL, &signum), sys/procctl.h of FreeBSD >= 11.2
+    assert process.pdeathsig_call("freebsd14", 42) == ("procctl", (0, 42, 11, 9))
+    assert process.pdeathsig_call("darwin", 42) is None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="runs the Linux call for real")
+def test_host_command_dies_with_a_killed_jocker(tmp_path):
+    """A middle process runs `sleep` through the runner and is SIGKILLed: the
+    sleep dies too, and was in its own process group."""
+    pidfile = tmp_path / "pid"
+    middle = os.fork()
+    if middle == 0:
+        from jocker import runner
+        r = runner.Runner()
+        orig = process.start
+
+        def start(*a, **kw):
+            p = orig(*a, **kw)
+            pidfile.write_text(str(p.pid))
+            return p
+        process.start = start
+        try:
+            r.run(["sleep", "30"], timeout=60)
+        finally:
+            os._exit(0)
+    for _ in range(200):
+        if pidfile.exists() and pidfile.read_text():
+            break
+        time.sleep(0.01)
+    child = int(pidfile.read_text())
+    assert os.getpgid(child) == child
+    os.kill(middle, signal.SIGKILL)
+    os.waitpid(middle, 0)
+    for _ in range(200):
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.01)
+    else:
+        os.kill(child, signal.SIGKILL)
+        pytest.fail("the host command outlived the process that ran it")
