@@ -156,6 +156,30 @@ def _wait(req, cid: str, cond: str, running: bool, gen: int, finished: str) -> i
     return code if code is not None else (last_code if last_code is not None else 0)
 
 
+@route("GET", "/containers/{ref}/stats")
+def stats(req, ref):
+    """One object (stream=0: two samples a second apart, so the CPU share can
+    be computed; one-shot=1: a single sample) or one per second (stream)."""
+    from ..containers.stats import docker_stats
+    from ..images.imageconfig import now_rfc3339
+    c, sample = backend.stats_sampler(ref)
+    stream = req.flag("stream", True)
+    if not stream:
+        first, at = (None, "0001-01-01T00:00:00Z") if req.flag("one-shot") else (sample(), now_rfc3339())
+        if first is not None:
+            time.sleep(1)
+        req.send_json(docker_stats(c, sample(), first, now_rfc3339(), at))
+        return
+    out = req.stream("application/json")
+    before, at = None, "0001-01-01T00:00:00Z"
+    while backend.is_running(c.id) and not req.client_gone():
+        now, now_at = sample(), now_rfc3339()
+        out.json(docker_stats(c, now, before, now_at, at))
+        before, at = now, now_at
+        time.sleep(1)
+    out.close()
+
+
 @route("GET", "/containers/{ref}/logs")
 def logs(req, ref):
     from ..containers.logs import follow, parse_since, read_logs

@@ -145,3 +145,14 @@ def test_save_load_tag_rmi(docker_cli, busybox_image, tmp_path):
     assert "apitagged:x" not in docker_cli("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
     p = docker_cli("rmi", "apitagged:x", check=False)
     assert p.returncode == 1 and "No such image" in p.stderr
+
+
+def test_stats_no_stream(docker_cli, busybox_image, api_cleanup):
+    api_cleanup.append("apistats")
+    docker_cli("run", "-d", "--name", "apistats", "busybox", "sh", "-c", "while :; do :; done")
+    p = docker_cli("stats", "--no-stream", "--format", "{{.Name}} {{.CPUPerc}} {{.PIDs}}", "apistats",
+                   timeout=60)
+    name, cpu, pids = p.stdout.split()
+    assert name == "apistats" and int(pids) >= 1
+    assert float(cpu.rstrip("%")) > 0          # a busy loop uses CPU
+    docker_cli("rm", "-f", "apistats")

@@ -145,3 +145,9 @@ def test_the_api_server_maps_every_kind_to_a_status():
     assert status_for(E.NotFound("x")) == 404 and status_for(E.Conflict("x")) == 409
     assert status_for(E.InvalidName("x")) == 400 and status_for(E.NotImplementedYet("x")) == 501
     assert status_for(ValueError()) == 500
+
+
+def test_rctl_usage_is_parsed():
+    from jocker.containers.stats import parse_rctl_usage
+    text = "cputime=12\ndatasize=0\nmemoryuse=1048576\nmaxproc=3\nbogus\nwallclock=x\n"
+    assert parse_rctl_usage(text) == {"cputime": 12, "datasize": 0, "memoryuse": 1048576, "maxproc": 3}
