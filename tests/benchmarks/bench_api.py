@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (PY, Sandbox, check_host, fmt_ratio, log, median, ms, print_table,  # noqa: E402
-                    quartiles, ratio, time_interleaved, time_once)
+from common import (PY, Sandbox, check_host, log, peer_rows, print_table,  # noqa: E402
+                    time_interleaved, time_once)
 from bench_containers import PODMAN_RUN_FLAGS, Podman  # noqa: E402
 
 N_CONTAINERS = 100
@@ -68,13 +68,8 @@ def bench_ps(sb: Sandbox, denv: dict) -> None:
     peers = {"docker ps -a (via jocker serve)": lambda: time_once(["docker", "ps", "-a"], env=denv),
              "jocker ps -a": lambda: time_once(sb.jocker_argv("ps", "-a"), env=sb.env)}
     times = time_interleaved(peers, PS_RUNS, warmup=1)
-    base = median(times["jocker ps -a"])
-    rows = []
-    for k, ts in times.items():
-        q1, q3 = quartiles(ts)
-        rows.append([k, ms(median(ts)), f"{ms(q1)} .. {ms(q3)}", fmt_ratio(ratio(median(ts), base))])
     print_table(f"`ps -a` with {N_CONTAINERS} containers, median of {PS_RUNS} interleaved runs",
-                ["command", "median", "p25 .. p75", "vs jocker ps"], rows)
+                ["command", "median", "p25 .. p75", "vs jocker ps"], peer_rows(times, "jocker ps -a"))
 
 
 def bench_run(sb: Sandbox, denv: dict, podman: Podman) -> None:
@@ -89,13 +84,8 @@ def bench_run(sb: Sandbox, denv: dict, podman: Podman) -> None:
     else:
         print(f"podman: unavailable ({podman.reason})")
     times = time_interleaved(peers, RUN_RUNS, warmup=2)
-    base = median(times["jocker run --rm"])
-    rows = []
-    for k, ts in times.items():
-        q1, q3 = quartiles(ts)
-        rows.append([k, ms(median(ts)), f"{ms(q1)} .. {ms(q3)}", fmt_ratio(ratio(median(ts), base))])
     print_table(f"`run --rm busybox true`, median of {RUN_RUNS} interleaved runs",
-                ["command", "median", "p25 .. p75", "vs jocker run"], rows)
+                ["command", "median", "p25 .. p75", "vs jocker run"], peer_rows(times, "jocker run --rm"))
 
 
 def bench_rss(server: subprocess.Popen, sock: str) -> None:
