@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from common import (PY, REPO, Sandbox, Summary, check_host, command_mix, fmt_ratio, listing_row, log,  # noqa: E402
-                    median, ms, peer_rows, print_table, quartiles, ratio, run, time_interleaved, time_once)
+                    median, ms, peer_rows, print_table, ratio, run, time_interleaved, time_once)
 
 RUN_RUNS = 10
 RUN_WARMUPS = 2
