@@ -43,6 +43,7 @@ COMMANDS = {
     "port": "networks:port_cmd",
     "build": "build:build_cmd",
     "serve": "serve:serve_cmd",
+    "stats": "stats:stats_cmd",
     "pull": "ship:pull_cmd",
     "push": "ship:push_cmd",
     "login": "ship:login_cmd",

@@ -172,12 +172,9 @@ def top(ref: str, ps_args: str) -> dict:
     return facade.containers.top(c.id)
 
 
-def stats_sampler(ref: str):
-    """(container, sample()) for GET /stats (the facade has no stats verb yet)."""
-    from ..containers import stats
-    eng = engine()
-    c = get_container(eng, ref)
-    return c, (lambda: stats.sample(eng, c))
+def stats(ref: str, previous: dict | None = None) -> dict:
+    """Docker's stats object; "raw" is the sample to pass back next time."""
+    return api().containers.stats(ref, previous)
 
 
 def container_is_tty(ref: str) -> tuple[str, bool, bool]:

@@ -160,22 +160,21 @@ def _wait(req, cid: str, cond: str, running: bool, gen: int, finished: str) -> i
 def stats(req, ref):
     """One object (stream=0: two samples a second apart, so the CPU share can
     be computed; one-shot=1: a single sample) or one per second (stream)."""
-    from ..containers.stats import docker_stats
-    from ..images.imageconfig import now_rfc3339
-    c, sample = backend.stats_sampler(ref)
-    stream = req.flag("stream", True)
-    if not stream:
-        first, at = (None, "0001-01-01T00:00:00Z") if req.flag("one-shot") else (sample(), now_rfc3339())
+    if not req.flag("stream", True):
+        first = None if req.flag("one-shot") else backend.stats(ref)["raw"]
         if first is not None:
             time.sleep(1)
-        req.send_json(docker_stats(c, sample(), first, now_rfc3339(), at))
+        out = backend.stats(ref, first)
+        out.pop("raw")
+        req.send_json(out)
         return
+    cid = backend.stats(ref)["id"]
     out = req.stream("application/json")
-    before, at = None, "0001-01-01T00:00:00Z"
-    while backend.is_running(c.id) and not req.client_gone():
-        now, now_at = sample(), now_rfc3339()
-        out.json(docker_stats(c, now, before, now_at, at))
-        before, at = now, now_at
+    previous = None
+    while backend.is_running(cid) and not req.client_gone():
+        s = backend.stats(cid, previous)
+        previous = s.pop("raw")
+        out.json(s)
         time.sleep(1)
     out.close()
 

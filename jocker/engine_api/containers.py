@@ -173,6 +173,19 @@ class Containers:
         titles, rows = top(self.engine, self.get(ref))
         return {"Titles": titles, "Processes": rows}
 
+    def stats(self, ref: str, previous: dict | None = None) -> dict:
+        """`GET /containers/{id}/stats`: the Engine API's stats object from a
+        fresh sample and, when given, the previous raw sample ("raw" holds
+        this one, to pass back next time)."""
+        from ..containers import stats
+        from ..images.imageconfig import now_rfc3339
+        c = self.get(ref)
+        now = stats.sample(self.engine, c)
+        out = stats.docker_stats(c, now, previous, now_rfc3339(),
+                                 (previous or {}).get("at", "0001-01-01T00:00:00Z"))
+        out["raw"] = dict(now, at=out["read"])
+        return out
+
     def copy(self, src: str, dest: str) -> None:
         """`cp`: CONTAINER:PATH -> host path, or host path -> CONTAINER:PATH."""
         from ..containers.inside import copy

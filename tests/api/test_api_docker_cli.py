@@ -156,3 +156,12 @@ def test_stats_no_stream(docker_cli, busybox_image, api_cleanup):
     assert name == "apistats" and int(pids) >= 1
     assert float(cpu.rstrip("%")) > 0          # a busy loop uses CPU
     docker_cli("rm", "-f", "apistats")
+
+
+def test_jocker_stats_cli_uses_the_same_engine_call(jocker, busybox_image, cleanup):
+    cleanup.append("clistats")
+    jocker("run", "-d", "--name", "clistats", "busybox", "sleep", "30")
+    out = jocker("stats", "--no-stream", "clistats").stdout.splitlines()
+    assert out[0].split()[:3] == ["CONTAINER", "ID", "NAME"]
+    cells = out[1].split()
+    assert cells[1] == "clistats" and cells[2].endswith("%") and cells[-1] == "1"

@@ -43,9 +43,15 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
+def trace_path(sb: Sandbox) -> Path:
+    return Path(sb.workdir) / "serve-trace.txt"
+
+
 def start_server(sb: Sandbox, sock: str) -> subprocess.Popen:
+    """The server traces its host commands (the runner's JOCKER_TRACE file)."""
     proc = subprocess.Popen([PY, "-m", "jocker", "serve", "--host", f"unix://{sock}", "--group", "root"],
-                            env=sb.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            env={**sb.env, "JOCKER_TRACE": str(trace_path(sb))},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(200):
         if os.path.exists(sock):
             return proc
@@ -70,6 +76,13 @@ def bench_ps(sb: Sandbox, denv: dict) -> None:
     times = time_interleaved(peers, PS_RUNS, warmup=1)
     print_table(f"`ps -a` with {N_CONTAINERS} containers, median of {PS_RUNS} interleaved runs",
                 ["command", "median", "p25 .. p75", "vs jocker ps"], peer_rows(times, "jocker ps -a"))
+    lines = lambda p: sum(1 for _ in open(p)) if p.exists() else 0  # noqa: E731
+    before = lines(trace_path(sb))
+    time_once(["docker", "ps", "-a"], env=denv)
+    served = lines(trace_path(sb)) - before
+    cli_trace = Path(sb.workdir) / "cli-trace.txt"
+    time_once(sb.jocker_argv("ps", "-a"), env={**sb.env, "JOCKER_TRACE": str(cli_trace)})
+    print(f"host commands per request: docker ps via serve {served}, jocker ps {lines(cli_trace)}")
 
 
 def bench_run(sb: Sandbox, denv: dict, podman: Podman) -> None:
