@@ -313,3 +313,31 @@ def rename_cmd(obj, container, new_name):
       jocker rename web web-old
     """
     obj.api.containers.rename(container, new_name)
+
+
+@click.command("pause")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_obj
+def pause_cmd(obj, containers):
+    """Stop every process of running containers (SIGSTOP) until unpause.
+
+    \b
+    Example:
+      jocker pause web
+    """
+    from .common import for_each
+    for_each(containers, lambda ref: (obj.api.containers.pause(ref), [ref])[1])
+
+
+@click.command("unpause")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_obj
+def unpause_cmd(obj, containers):
+    """Let the processes of paused containers run again (SIGCONT).
+
+    \b
+    Example:
+      jocker unpause web
+    """
+    from .common import for_each
+    for_each(containers, lambda ref: (obj.api.containers.unpause(ref), [ref])[1])

@@ -44,6 +44,8 @@ COMMANDS = {
     "build": "build:build_cmd",
     "serve": "serve:serve_cmd",
     "stats": "stats:stats_cmd",
+    "pause": "containers:pause_cmd",
+    "unpause": "containers:unpause_cmd",
     "pull": "ship:pull_cmd",
     "push": "ship:push_cmd",
     "login": "ship:login_cmd",

@@ -20,7 +20,7 @@ from ..runtime.security import plan_from_host_config
 from ..storage import props as P
 from . import etcfiles, readonly
 from ..net import networks as netops
-from .model import Container, load_containers, read_runtime
+from .model import PAUSED, Container, load_containers, read_runtime
 from .remove import destroy_storage, storage_job
 from .supervisor import ALREADY_RUNNING
 
@@ -144,6 +144,10 @@ def _start_locked(engine, c: Container, spec: ContainerSpec, attach: bool,
     readonly.open_for_start(engine, c)
     if spec.network == "bridge":
         netops.ensure_bridges(engine, c)
+    try:
+        os.unlink(os.path.join(spec.rundir, PAUSED))      # left by a supervisor that was killed
+    except FileNotFoundError:
+        pass
     etcfiles.prepare(spec, engine.layout.container_dir(c.id), **netops.etc_files(engine, c))
     readonly.seal(engine, c, spec)
     os.makedirs(spec.rundir, exist_ok=True)
@@ -231,6 +235,8 @@ def stop(engine, c: Container, timeout: int | None = None, *, by_user: bool = Tr
     rt = read_runtime(engine.layout, c.id)
     if not rt:
         return
+    if rt.get("status") == "paused":
+        unpause(engine, c)          # so the stop signal is delivered, not queued
     t = timeout if timeout is not None else runtime_spec(engine, c).stop_timeout
     rundir = engine.layout.container_rundir(c.id)
     with open(os.path.join(rundir, "stop-timeout"), "w") as f:
@@ -251,11 +257,31 @@ def stop(engine, c: Container, timeout: int | None = None, *, by_user: bool = Tr
                           hint="its supervisor may be stuck; see supervisor.err in its run directory")
 
 
+def pause(engine, c: Container) -> None:
+    """Stop every process of the container (SIGSTOP), as Docker's freezer."""
+    rt = read_runtime(engine.layout, c.id)
+    if not rt or rt.get("status") not in ("running", "paused"):
+        raise Conflict(f"Container {c.id} is not running")
+    if rt.get("status") == "paused":
+        raise Conflict(f"Container {c.id} is already paused")
+    rundir = engine.layout.container_rundir(c.id)
+    open(os.path.join(rundir, PAUSED), "w").close()
+    engine.runtime.signal_all(runtime_spec(engine, c), signal.SIGSTOP, rt.get("main_pid"))
+
+
+def unpause(engine, c: Container) -> None:
+    rt = read_runtime(engine.layout, c.id)
+    if not rt or rt.get("status") != "paused":
+        raise Conflict(f"Container {c.id} is not paused")
+    engine.runtime.signal_all(runtime_spec(engine, c), signal.SIGCONT, rt.get("main_pid"))
+    os.unlink(os.path.join(engine.layout.container_rundir(c.id), PAUSED))
+
+
 def kill(engine, c: Container, sig: str = "SIGKILL") -> None:
     from .create import check_signal
     from ..containers.supervisor import _signum
     rt = read_runtime(engine.layout, c.id)
-    if not rt or rt.get("status") != "running":
+    if not rt or rt.get("status") not in ("running", "paused"):
         raise Conflict(f"Cannot kill container: {c.name}: Container {c.id} is not running")
     signum = _signum(check_signal(sig))
     spec = runtime_spec(engine, c)

@@ -298,7 +298,8 @@ class Supervisor:
             except OSError:
                 pass
         listener.close()
-        for name in ("supervisor.json", "attach.sock", "stop-by-system", "stop-timeout", "stop-signal"):
+        for name in ("supervisor.json", "attach.sock", "stop-by-system", "stop-timeout", "stop-signal",
+                     "paused"):
             try:
                 os.unlink(os.path.join(self.rundir, name))
             except FileNotFoundError:

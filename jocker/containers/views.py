@@ -18,9 +18,10 @@ from .model import Container, load_containers, resolve
 def status_text(c: Container, now: float | None = None) -> str:
     now = now or time.time()
     st = c.status
-    if st == "running":
+    if st in ("running", "paused"):
         started = parse_time(c.runtime.get("started_at") or c.state.get("StartedAt", ""))
-        return f"Up {human_duration(now - started)}" if started else "Up"
+        up = f"Up {human_duration(now - started)}" if started else "Up"
+        return up + (" (Paused)" if st == "paused" else "")
     if st == "restarting":
         finished = parse_time(c.state.get("FinishedAt", ""))
         return f"Restarting ({c.exit_code}) {ago(finished, now)}"
@@ -111,7 +112,8 @@ def inspect_container(engine, st, c: Container) -> dict[str, Any]:
         "Path": c.spec.get("Path", ""),
         "Args": c.spec.get("Args", []),
         "State": {
-            "Status": c.status, "Running": c.status == "running", "Paused": False,
+            "Status": c.status, "Running": c.status in ("running", "paused"),
+            "Paused": c.status == "paused",
             "Restarting": c.status == "restarting", "OOMKilled": False, "Dead": False,
             "Pid": int(rt.get("main_pid") or 0) if rt else 0, "ExitCode": c.exit_code if c.status != "created" else 0,
             "Error": c.error, "StartedAt": state.get("StartedAt", "0001-01-01T00:00:00Z"),

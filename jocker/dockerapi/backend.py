@@ -152,6 +152,11 @@ def restart_container(ref: str, timeout: int | None) -> None:
     start_container(cid)          # through this server, so it reaps the supervisor
 
 
+def pause_container(ref: str, pause: bool) -> None:
+    facade = api().containers
+    (facade.pause if pause else facade.unpause)(ref)
+
+
 def kill_container(ref: str, sig: str) -> None:
     api().containers.kill(ref, sig or "SIGKILL")
 

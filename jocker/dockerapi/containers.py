@@ -80,6 +80,18 @@ def kill(req, ref):
     req.send_empty(204)
 
 
+@route("POST", "/containers/{ref}/pause")
+def pause(req, ref):
+    backend.pause_container(ref, True)
+    req.send_empty(204)
+
+
+@route("POST", "/containers/{ref}/unpause")
+def unpause(req, ref):
+    backend.pause_container(ref, False)
+    req.send_empty(204)
+
+
 @route("DELETE", "/containers/{ref}")
 def delete(req, ref):
     backend.remove_container(ref, force=req.flag("force"), volumes=req.flag("v"))

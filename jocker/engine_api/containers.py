@@ -107,6 +107,12 @@ class Containers:
         lifecycle.stop(self.engine, c, timeout)
         lifecycle.start(self.engine, lifecycle.get(self.engine, c.id))   # re-read: it stopped
 
+    def pause(self, ref: str) -> None:
+        lifecycle.pause(self.engine, self.get(ref))
+
+    def unpause(self, ref: str) -> None:
+        lifecycle.unpause(self.engine, self.get(ref))
+
     def kill(self, ref: str, signal: str = "SIGKILL") -> None:
         lifecycle.kill(self.engine, self.get(ref), signal)
 

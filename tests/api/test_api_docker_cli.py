@@ -10,6 +10,8 @@ import tarfile
 
 import pytest
 
+from apiserver import api, api_cleanup, api_sock, docker_cli  # noqa: F401  (fixtures)
+
 
 def test_version_info_ps_images(docker_cli, busybox_image):
     v = docker_cli("version", "--format", "{{json .}}")
@@ -165,3 +167,28 @@ def test_jocker_stats_cli_uses_the_same_engine_call(jocker, busybox_image, clean
     assert out[0].split()[:3] == ["CONTAINER", "ID", "NAME"]
     cells = out[1].split()
     assert cells[1] == "clistats" and cells[2].endswith("%") and cells[-1] == "1"
+
+
+def test_pause_unpause(docker_cli, jocker, busybox_image, api_cleanup, wait_for):
+    api_cleanup.append("apipause")
+    docker_cli("run", "-d", "--name", "apipause", "busybox", "sh", "-c",
+               "i=0; while :; do i=$((i+1)); echo $i > /n; sleep 0.1; done")
+    root = json.loads(docker_cli("inspect", "apipause").stdout)[0]["GraphDriver"]["Data"]["Mountpoint"]
+    assert wait_for(lambda: os.path.exists(f"{root}/n"))
+    docker_cli("pause", "apipause")
+    st = json.loads(docker_cli("inspect", "apipause").stdout)[0]["State"]
+    assert st["Status"] == "paused" and st["Paused"] is True and st["Running"] is True
+    assert "(Paused)" in docker_cli("ps", "--format", "{{.Status}}", "--filter", "name=apipause").stdout
+    first = open(f"{root}/n").read()
+    import time
+    time.sleep(0.5)
+    assert open(f"{root}/n").read() == first          # frozen
+    p = docker_cli("pause", "apipause", check=False)
+    assert p.returncode == 1 and "already paused" in p.stderr
+    jocker("unpause", "apipause")                          # the CLI, same engine call
+    time.sleep(0.5)
+    assert open(f"{root}/n").read() != first
+    assert json.loads(docker_cli("inspect", "apipause").stdout)[0]["State"]["Status"] == "running"
+    docker_cli("pause", "apipause")
+    docker_cli("stop", "-t", "2", "apipause")              # a paused container still stops
+    assert json.loads(docker_cli("inspect", "apipause").stdout)[0]["State"]["Status"] == "exited"

@@ -10,6 +10,8 @@ import threading
 
 import pytest
 
+from apiserver import api, api_cleanup, api_sock, docker_cli  # noqa: F401  (fixtures)
+
 docker = pytest.importorskip("docker", reason="needs docker-py (pip install docker)")
 
 

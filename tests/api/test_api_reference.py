@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import Api
+from apiserver import Api, api, api_sock  # noqa: F401  (fixtures)
 
 
 @pytest.fixture(scope="module")

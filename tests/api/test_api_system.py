@@ -11,6 +11,8 @@ import stat
 
 import pytest
 
+from apiserver import api, api_cleanup, api_sock, docker_cli  # noqa: F401  (fixtures)
+
 
 def test_ping_head_and_get_carry_docker_headers(api):
     for method in ("HEAD", "GET"):
