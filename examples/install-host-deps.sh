@@ -1,6 +1,7 @@
 #!/bin/sh
 # Install the host packages jocker and its tests need, if they are missing.
-# Debian/Ubuntu (the Linux workbench): zfs-fuse, busybox-static, ...
+# Debian/Ubuntu (the Linux workbench): zfs-fuse, busybox-static, ...; docker.io
+# is the reference engine of tests/integration/test_docker_reference.py.
 # FreeBSD: Python with click and jinja2 (ZFS, jail and pf are in base).
 set -eu
 case "$(uname -s)" in

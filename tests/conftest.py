@@ -5,7 +5,6 @@ leaves datasets or mounts behind."""
 from __future__ import annotations
 
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -22,7 +21,9 @@ from jocker import config as config_mod  # noqa: E402
 from jocker.engine import Engine  # noqa: E402
 from jocker.runner import Runner  # noqa: E402
 
-IS_FREEBSD = platform.system() == "FreeBSD"
+# Shared with test modules, which import them from `support` (a module name
+# that, unlike `conftest`, is unique across the test tree).
+from support import IS_FREEBSD, NET_PREFIX, JockerCLI, net_objects  # noqa: E402,F401
 
 
 def _zfs_available() -> str | None:
@@ -68,6 +69,7 @@ def zfs_pool():
         from jocker.storage import zfsfuse
         zfsfuse.ensure_running(runner)
     _destroy_stale_pools(runner)
+    _remove_stale_net_objects()
     workdir = Path(tempfile.mkdtemp(prefix="jocker-tests-", dir="/var/tmp"))
     img = workdir / "pool.img"
     with open(img, "wb") as f:
@@ -104,35 +106,24 @@ def _stop_leftover_processes(workdir: str) -> None:
                 pass
 
 
-def _base36(n: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while n:
-        n, r = divmod(n, 36)
-        out = digits[r] + out
-    return out or "0"
+def _remove_stale_net_objects() -> None:
+    """Network objects of earlier test sessions that were killed before their
+    teardown: their bridges are named t<base36 pid>br<n>; the pid now dead."""
+    import re
+    bridges = {m.group(1) for n in net_objects("t").get("links", ())
+               if (m := re.match(r"^t([0-9a-z]{1,4})br\d+$", n))}
+    for tag in bridges:
+        prefix = "t" + tag
+        if prefix == NET_PREFIX:
+            continue
+        # NET_PREFIX is the pid modulo 36**4: any live pid with that rest may be its session
+        if any(int(p) % 36 ** 4 == int(tag, 36) for p in os.listdir("/proc") if p.isdigit()):
+            continue
+        _remove_net_objects(prefix)
 
 
-NET_PREFIX = "t" + _base36(os.getpid() % 36 ** 4)
-
-
-def net_objects(prefix: str = NET_PREFIX) -> dict[str, set[str]]:
-    """This session's host network objects: links, netns, nft tables."""
-    if IS_FREEBSD or not shutil.which("ip"):
-        return {}
-    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
-    names = {line.split(":")[1].strip().split("@")[0] for line in links.splitlines() if ":" in line}
-    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout \
-        if shutil.which("nft") else ""
-    return {"links": {n for n in names if n.startswith(prefix)},
-            "netns": {l.split()[0] for l in netns.splitlines() if l.startswith(prefix)},
-            "nft": {l.split()[-1] for l in tables.splitlines() if l.split()[-1:] and
-                    l.split()[-1].startswith(prefix)}}
-
-
-def _remove_net_objects() -> None:
-    objs = net_objects()
+def _remove_net_objects(prefix: str = NET_PREFIX) -> None:
+    objs = net_objects(prefix)
     for t in objs.get("nft", ()):
         subprocess.run(["nft", "delete", "table", "ip", t], capture_output=True)
     for n in objs.get("netns", ()):
@@ -178,22 +169,6 @@ def engine_config(jocker_env):
 @pytest.fixture
 def engine(engine_config):
     return Engine(engine_config, Runner())
-
-
-class JockerCLI:
-    """Runs the real `jocker` command line in a subprocess."""
-
-    def __init__(self, env):
-        self.env = env
-
-    def __call__(self, *args, input=None, check=True, timeout=120, env=None):
-        proc = subprocess.run([sys.executable, "-m", "jocker", *map(str, args)],
-                              input=input, capture_output=True, text=isinstance(input, str) or input is None,
-                              env={**self.env, **(env or {})}, timeout=timeout)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"jocker {' '.join(map(str, args))} exited {proc.returncode}:\n"
-                                 f"{proc.stdout}\n{proc.stderr}")
-        return proc
 
 
 @pytest.fixture(scope="session")
@@ -271,6 +246,19 @@ def _wait_for(cond, timeout=15.0):
 def wait_for():
     """wait_for(condition, timeout=15): poll until true; False on timeout."""
     return _wait_for
+
+
+@pytest.fixture
+def own_images(jocker, busybox_image):
+    """Remove every image the test made (tagged, cached or dangling)."""
+    def ids():
+        return set(jocker("images", "-a", "-q", "--no-trunc").stdout.split())
+    before = ids()
+    yield
+    for iid in sorted(ids() - before, reverse=True):
+        jocker("rmi", "-f", iid, check=False)
+    for iid in sorted(ids() - before):
+        jocker("rmi", "-f", iid, check=False)
 
 
 @pytest.fixture

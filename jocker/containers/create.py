@@ -17,6 +17,7 @@ from ..runtime import tmpfs
 from ..storage import props as P
 from ..net import networks as netops
 from ..net.hosts import check_dns, parse_add_host
+from .health import merge as merge_health
 from .model import Container, load_containers
 from .volumes import check_volume_target, copy_up, create_volume
 
@@ -25,9 +26,12 @@ def check_signal(name: str) -> str:
     n = name.upper()
     if not n.startswith("SIG") and not n.isdigit():
         n = "SIG" + n
-    if n.isdigit() or hasattr(signal_mod, n):
+    if n.isdigit() and 0 < int(n) < signal_mod.NSIG:
         return n
-    raise UsageError(f"invalid signal {name!r}")
+    if not n.isdigit() and n.isalnum() and isinstance(getattr(signal_mod, n, None), signal_mod.Signals):
+        return n
+    raise UsageError(f"invalid signal {name!r}", hint="use a name such as SIGTERM or a number from 1 "
+                     f"to {signal_mod.NSIG - 1}")
 
 
 def _parse_volume(spec: str) -> tuple[str, str, bool]:
@@ -71,6 +75,9 @@ def build_spec(engine, req: CreateRequest, image) -> dict:
     workdir = cfg.WorkingDir or icfg.get("WorkingDir") or "/"
     if not workdir.startswith("/"):
         raise UsageError(f"invalid working directory {workdir!r}: it must be absolute")
+    # Docker keeps the merged healthcheck, and the image's SHELL for CMD-SHELL probes.
+    optional = {"Healthcheck": merge_health(icfg.get("Healthcheck"), cfg.Healthcheck),
+                "Shell": icfg.get("Shell")}
     return {
         "Id": cid,
         "Created": now_rfc3339(),
@@ -84,6 +91,7 @@ def build_spec(engine, req: CreateRequest, image) -> dict:
             "Labels": labels, "Volumes": icfg.get("Volumes") or None,
             "StopSignal": check_signal(cfg.StopSignal or icfg.get("StopSignal") or "SIGTERM"),
             "StopTimeout": cfg.StopTimeout, "ExposedPorts": icfg.get("ExposedPorts"),
+            **{k: v for k, v in optional.items() if v},
         },
         "HostConfig": {
             "Binds": list(host.Binds), "GroupAdd": list(host.GroupAdd),

@@ -18,7 +18,7 @@ from ..lock import EngineLock
 from ..runtime.spec import ContainerSpec, Limits, Mount
 from ..runtime.security import plan_from_host_config
 from ..storage import props as P
-from . import etcfiles, readonly
+from . import etcfiles, health, readonly
 from ..net import networks as netops
 from .model import PAUSED, Container, load_containers, read_runtime
 from .remove import destroy_storage, storage_job
@@ -202,6 +202,7 @@ def _job(engine, c: Container, spec: ContainerSpec, attach: bool) -> dict:
         "autoremove": bool(c.host.get("AutoRemove")), "attach": attach,
         "log_path": log_path(engine, c), "stop_signal": spec.stop_signal,
         "stop_timeout": spec.stop_timeout, "state": c.state,
+        "healthcheck": health.schedule(c.config.get("Healthcheck"), c.config.get("Shell")),
     })
     return job
 
@@ -319,6 +320,33 @@ def wait(engine, c: Container, poll: float = 0.05) -> int:
         return get(engine, c.id).exit_code
     except NotFound:
         return 0        # removed on exit (--rm)
+
+
+def wait_healthy(engine, c: Container, timeout: float | None = None, poll: float = 0.1) -> dict:
+    """Until c's healthcheck says healthy (compose's `service_healthy`):
+    its State.Health then. Conflict when it has no healthcheck, JockerError
+    when it turns unhealthy, stops running, or timeout seconds pass."""
+    from .views import health_of
+    if health.schedule(c.config.get("Healthcheck")) is None:
+        raise Conflict(f"container {c.name} has no healthcheck configured",
+                       hint="create it with --health-cmd, or build its image with HEALTHCHECK")
+    end = None if timeout is None else time.monotonic() + timeout
+    while True:
+        rt = read_runtime(engine.layout, c.id)
+        # Only a running container's health is its current one (starting and
+        # restarting still show the last run's).
+        h = health_of(engine, c) if rt.get("status") == "running" else None
+        if h and h["Status"] == health.HEALTHY:
+            return h
+        if h and h["Status"] == health.UNHEALTHY:
+            raise JockerError(f"container {c.name} is unhealthy",
+                              hint=f"jocker inspect --format '{{{{json .State.Health}}}}' {c.name}")
+        if not rt:
+            raise JockerError(f"container {c.name} is not running, so it cannot become healthy",
+                              hint=f"start it first: jocker start {c.name}")
+        if end is not None and time.monotonic() >= end:
+            raise JockerError(f"container {c.name} was not healthy within {timeout:g}s")
+        time.sleep(poll)
 
 
 def rename(engine, c: Container, new: str) -> None:

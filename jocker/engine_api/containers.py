@@ -128,6 +128,18 @@ class Containers:
     def wait(self, ref: str) -> int:
         return lifecycle.wait(self.engine, self.get(ref))
 
+    def health(self, ref: str) -> dict | None:
+        """Docker's `State.Health` ({Status, FailingStreak, Log}) or None when
+        the container has no healthcheck (or has not run with it)."""
+        from ..containers.views import health_of
+        return health_of(self.engine, self.get(ref))
+
+    def wait_healthy(self, ref: str, timeout: float | None = None) -> dict:
+        """Block until the container is healthy (compose's `depends_on:
+        condition: service_healthy`); its State.Health. Raises Conflict (no
+        healthcheck) or JockerError (unhealthy, not running, timeout)."""
+        return lifecycle.wait_healthy(self.engine, self.get(ref), timeout)
+
     def rename(self, ref: str, new_name: str) -> None:
         lifecycle.rename(self.engine, self.get(ref), new_name)
 

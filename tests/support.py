@@ -1,0 +1,56 @@
+"""What the root conftest and test modules share: import these from
+`support`, never from `conftest` (tests/api has a conftest of its own, and two
+modules named `conftest` shadow each other)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+import sys
+
+IS_FREEBSD = platform.system() == "FreeBSD"
+
+
+def _base36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while n:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+    return out or "0"
+
+
+NET_PREFIX = "t" + _base36(os.getpid() % 36 ** 4)
+
+
+def net_objects(prefix: str = NET_PREFIX) -> dict[str, set[str]]:
+    """This session's host network objects: links, netns, nft tables."""
+    if IS_FREEBSD or not shutil.which("ip"):
+        return {}
+    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    names = {line.split(":")[1].strip().split("@")[0] for line in links.splitlines() if ":" in line}
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout \
+        if shutil.which("nft") else ""
+    return {"links": {n for n in names if n.startswith(prefix)},
+            "netns": {l.split()[0] for l in netns.splitlines() if l.startswith(prefix)},
+            "nft": {l.split()[-1] for l in tables.splitlines() if l.split()[-1:] and
+                    l.split()[-1].startswith(prefix)}}
+
+
+class JockerCLI:
+    """Runs the real `jocker` command line in a subprocess."""
+
+    def __init__(self, env):
+        self.env = env
+
+    def __call__(self, *args, input=None, check=True, timeout=120, env=None):
+        proc = subprocess.run([sys.executable, "-m", "jocker", *map(str, args)],
+                              input=input, capture_output=True, text=isinstance(input, str) or input is None,
+                              env={**self.env, **(env or {})}, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"jocker {' '.join(map(str, args))} exited {proc.returncode}:\n"
+                                 f"{proc.stdout}\n{proc.stderr}")
+        return proc
