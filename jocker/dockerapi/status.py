@@ -33,6 +33,8 @@ Unsupported = E.NotImplementedYet
 STATUS_BY_KIND: dict[str, int] = {
     E.INVALID: 400,
     E.INVALID_DOCKERFILE: 400,
+    E.INVALID_TEMPLATE: 400,
+    E.TEMPLATE_FAILED: 400,
     E.NOT_FOUND: 404,
     E.CONFLICT: 409,
     TOO_LARGE: 413,
