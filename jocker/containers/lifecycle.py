@@ -326,16 +326,15 @@ def wait_healthy(engine, c: Container, timeout: float | None = None, poll: float
     """Until c's healthcheck says healthy (compose's `service_healthy`):
     its State.Health then. Conflict when it has no healthcheck, JockerError
     when it turns unhealthy, stops running, or timeout seconds pass."""
-    from .views import health_of
     if health.schedule(c.config.get("Healthcheck")) is None:
         raise Conflict(f"container {c.name} has no healthcheck configured",
                        hint="create it with --health-cmd, or build its image with HEALTHCHECK")
     end = None if timeout is None else time.monotonic() + timeout
     while True:
-        rt = read_runtime(engine.layout, c.id)
+        rt = read_runtime(engine.layout, c.id)         # c may be a snapshot from before its start
         # Only a running container's health is its current one (starting and
         # restarting still show the last run's).
-        h = health_of(engine, c) if rt.get("status") == "running" else None
+        h = health.read(engine.layout.container_rundir(c.id)) if rt.get("status") == "running" else None
         if h and h["Status"] == health.HEALTHY:
             return h
         if h and h["Status"] == health.UNHEALTHY:
