@@ -88,7 +88,12 @@ class Config:
 
 def parse_file(path: str) -> dict[str, str]:
     out: dict[str, str] = {}
-    text = Path(path).read_text(encoding="utf-8")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise UsageError(f"configuration file {path}: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise UsageError(f"configuration file {path} is not UTF-8 text (byte {e.start})") from None
     for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -148,6 +153,12 @@ def _validate(cfg: Config) -> None:
     for key in ("mountpoint", "rundir", "pool_file"):
         if not cfg.values[key].startswith("/"):
             raise UsageError(f"{key} must be an absolute path, got {cfg.values[key]!r} ({cfg.sources[key]})")
+        if os.path.normpath(cfg.values[key]) == "/" or ".." in cfg.values[key].split("/"):
+            raise UsageError(f"{key} cannot be / or contain '..', got {cfg.values[key]!r} "
+                             f"({cfg.sources[key]}): jocker makes it private (0700) and owns what is in it")
+    if cfg.values["log_level"].lower() not in ("debug", "info", "warning", "error"):
+        raise UsageError(f"log_level must be debug, info, warning or error, got "
+                         f"{cfg.values['log_level']!r} ({cfg.sources['log_level']})")
     if cfg.values["zfs_driver"] not in ("cli", "libzfs"):
         raise UsageError(f"zfs_driver must be cli or libzfs, got {cfg.values['zfs_driver']!r}")
     if cfg.values["runtime"] not in ("auto", "jail", "linux"):

@@ -134,6 +134,11 @@ def start(argv: list[str], *, env: dict | None = None, cwd: str | None = None,
                 code = 125
                 try:
                     code = child_main()
+                except BaseException as e:     # never a silent 125: say why
+                    try:
+                        os.write(2, f"jocker: {e or type(e).__name__}\n".encode())
+                    except OSError:
+                        pass
                 finally:
                     os._exit(code or 0)
             os.execvpe(argv[0], argv, env if env is not None else os.environ)

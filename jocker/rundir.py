@@ -19,6 +19,7 @@ SUPERVISOR_JSON = "supervisor.json"
 SUPERVISOR_LOCK = "supervisor.lock"
 SUPERVISOR_ERR = "supervisor.err"
 ATTACH_SOCK = "attach.sock"
+PAUSED = "paused"
 JOB_JSON = "job.json"
 START_LOCK = "start.lock"
 SPEC_JSON = "spec.json"
@@ -31,7 +32,7 @@ RCTL_RULES = "rctl"
 
 # What a supervisor leaves behind only while it runs (removed when it ends,
 # or by the cleanup after it was killed).
-WHILE_RUNNING = (SUPERVISOR_JSON, ATTACH_SOCK)
+WHILE_RUNNING = (SUPERVISOR_JSON, ATTACH_SOCK, PAUSED)
 
 
 def path(rundir: str, name: str) -> str:

@@ -29,9 +29,12 @@ def check_signal(name: str) -> str:
     n = str(name).upper()
     if not n.startswith("SIG") and not n.isdigit():
         n = "SIG" + n
-    if n.isdigit() or hasattr(_signal, n):
+    if n.isdigit() and 0 < int(n) < _signal.NSIG:
         return n
-    raise UsageError(f"invalid signal {name!r}")
+    if not n.isdigit() and n.isalnum() and isinstance(getattr(_signal, n, None), _signal.Signals):
+        return n
+    raise UsageError(f"invalid signal {name!r}", hint="use a name such as SIGTERM or a number from 1 "
+                     f"to {_signal.NSIG - 1}")
 
 
 def signum(name: str | int, default: int = _signal.SIGTERM) -> int:

@@ -25,7 +25,7 @@ def usage(engine, st) -> dict[str, Any]:
 def prune(engine, *, all_unused: bool, volumes: bool, label_filters) -> dict[str, Any]:
     """Stopped containers, (anonymous volumes,) unused images, then leftovers
     of interrupted work. Lists what went, and the bytes reclaimed."""
-    from .containers.prune import prune_containers, prune_volumes
+    from .containers.prune import collect_leftovers, prune_containers, prune_volumes
     from .images.remove import collect_garbage, prune_images
     out: dict[str, Any] = {}
     reclaimed = 0
@@ -37,6 +37,6 @@ def prune(engine, *, all_unused: bool, volumes: bool, label_filters) -> dict[str
     out["ImagesDeleted"], freed = prune_images(engine.store, all_unused=all_unused,
                                                label_filters=label_filters)
     reclaimed += freed
-    out["LeftoversRemoved"] = collect_garbage(engine.store)
+    out["LeftoversRemoved"] = collect_garbage(engine.store) + collect_leftovers(engine)
     out["SpaceReclaimed"] = reclaimed
     return out

@@ -353,7 +353,7 @@ class Builder:
             entry["empty_layer"] = True
         cfg.setdefault("history", []).append(entry)
         anchor = layer or st.layer or self._empty_layer()
-        img = self.store.create_image(anchor, cfg, cache_key=key)
+        img = self.store.create_image(anchor, cfg, cache_key=key, state=self.state)
         self.lease.add(img.id)      # prune and rmi keep it while we build on it
         if anchor in self.unreleased:
             self.store.release_layer(anchor)

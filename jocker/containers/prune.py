@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from ..filters import labels_match
 from .lifecycle import remove
 from .model import load_containers
@@ -20,3 +22,33 @@ def prune_containers(engine, label_filters) -> tuple[list[str], int]:
         removed.append(c.id)
         freed += c.rw_size
     return removed, freed
+
+
+def collect_leftovers(engine) -> list[str]:
+    """Directories of containers that no longer exist: what a killed `rm`
+    (or an rmtree that failed) left after destroying the dataset. Under the
+    lock, so a create in progress (its directory comes before its clone) is
+    never taken for one; a run directory whose supervisor lives is kept."""
+    import re
+    import shutil
+    from .model import supervisor_alive
+    hex64 = re.compile(r"^[0-9a-f]{64}$")
+    removed = []
+    with engine.lock.held():
+        st = engine.load_state()
+        prefix = engine.layout.containers + "/"
+        alive = {n[len(prefix):] for n in st.datasets if n.startswith(prefix) and "@" not in n}
+        for top in (os.path.join(engine.layout.mountpoint, "containers"), engine.layout.rundir):
+            try:
+                names = os.listdir(top)
+            except OSError:
+                continue
+            for name in names:
+                path = os.path.join(top, name)
+                if not hex64.match(name) or name in alive or supervisor_alive(path):
+                    continue
+                if os.path.ismount(os.path.join(path, "root")):
+                    continue        # something is still mounted there: not ours to judge
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+    return removed

@@ -118,6 +118,7 @@ class Supervisor:
         self.main_pid: int | None = None
         self.stdin_w: int | None = None
         self.master: int | None = None
+        self.health = None           # health.Monitor while a healthchecked container runs
 
     # -- setup ---------------------------------------------------------------
     def _driver(self):
@@ -210,6 +211,7 @@ class Supervisor:
                 self.state.update({"Error": str(e), "ExitCode": code, "FinishedAt": now_rfc3339()})
                 self._save_state()
                 break
+            self._health_start()        # before "running": no reader sees the last run's health
             self.state.update({"StartedAt": now_rfc3339(), "Error": "", "UserStopped": False})
             self._status("running")
             if first:
@@ -218,6 +220,7 @@ class Supervisor:
             self._save_state()
             started = time.monotonic()
             code = self._pump()
+            self._health_stop()
             by_system = self.stop_by_system
             self.state.update({"ExitCode": code, "FinishedAt": now_rfc3339(),
                                "UserStopped": self.stop_requested and not by_system})
@@ -378,9 +381,13 @@ class Supervisor:
                     self._accept(key.fileobj)
                 elif what == "client":
                     self._from_client(key.fileobj)
+                elif what == "health":
+                    self.health.read()
                 else:
                     if not self._read_output(key.fd, what):
                         open_streams -= 1
+            if self.health is not None:
+                self.health.tick()
             if open_streams <= 0 or (self.proc.poll() is not None and self.spec.tty):
                 break
             if self.proc.poll() is not None:
@@ -392,6 +399,20 @@ class Supervisor:
         code = self.proc.wait()
         self._drain()
         return 128 - code if code < 0 else code
+
+    def _health_start(self) -> None:
+        """Probe on the schedule the job carries (see health.py), if any."""
+        sched = self.job.healthcheck
+        if sched:
+            from .health import Monitor
+            self.health = Monitor(sched, self.rundir, self.sel,
+                                  lambda argv: self.driver.health_command(self.spec, argv, self.main_pid),
+                                  self.runner.start)
+
+    def _health_stop(self) -> None:
+        if self.health is not None:
+            self.health.stop()
+            self.health = None
 
     def _drain(self) -> None:
         for key in list(self.sel.get_map().values()):

@@ -142,4 +142,8 @@ def check_volume_target(target: str) -> str:
     if not target.startswith("/") or ".." in target.split("/") or "\n" in target or target == "/":
         raise UsageError(f"invalid mount path {target!r}: it must be an absolute path inside the "
                          "container, without '..', and not /")
-    return os.path.normpath(target)
+    norm = os.path.normpath(target)
+    if norm == "/" or norm == "/proc" or norm.startswith("/proc/"):
+        raise UsageError(f"invalid mount path {target!r}: /proc belongs to the container's runtime",
+                         hint="mount somewhere else")
+    return norm

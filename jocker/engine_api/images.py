@@ -79,8 +79,9 @@ class Images:
         from ..images.remove import prune_images
         eng = self.engine
         flt = prune_label_filters(filters)
-        eng.load_state()
-        lines, freed = prune_images(eng.store, all_unused=all, label_filters=flt)
+        with eng.lock.held():        # the one read happens under the lock
+            st = eng.load_state()    # (which also makes the store on first use)
+            lines, freed = prune_images(eng.store, all_unused=all, label_filters=flt, state=st)
         return {"ImagesDeleted": _items(lines), "SpaceReclaimed": freed}
 
     # -- shipping (jocker/distribution): streams and callbacks, never stdio --

@@ -15,6 +15,7 @@ separate FreeBSD/jocker section, `Jocker`.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -162,17 +163,21 @@ class CreateRequest:
                  tmpfs: list[str] | tuple = (),
                  cap_add: list[str] | tuple = (), cap_drop: list[str] | tuple = (),
                  privileged: bool = False, security_opt: list[str] | tuple = (),
+                 healthcheck: dict | None = None,
                  environ: dict[str, str] | None = None) -> "CreateRequest":
-        """`environ` is the client's environment (`-e NAME` passes its value)."""
-        if cpus is not None and cpus <= 0:
-            raise UsageError(f"invalid --cpus {cpus}: it must be greater than 0")
+        """`environ` is the client's environment (`-e NAME` passes its value);
+        `healthcheck` comes from parse_health_flags."""
+        if cpus is not None and not (math.isfinite(cpus) and 0 < cpus <= 1 << 20):
+            raise UsageError(f"invalid --cpus {cpus}: it must be a number of CPUs greater than 0")
+        if stop_signal is not None and not stop_signal.strip():
+            raise UsageError("invalid --stop-signal '': give a signal name or number")
         config = ContainerConfig(
             Image=image, Cmd=list(command) or None,
             Entrypoint=None if entrypoint is None else ([entrypoint] if entrypoint else []),
             Env=parse_env(list(env), list(env_files), os.environ if environ is None else environ),
             User=user or "", WorkingDir=workdir or "", Labels=parse_labels(list(labels)),
             Tty=tty, OpenStdin=interactive, AttachStdin=interactive, StopSignal=stop_signal or "",
-            StopTimeout=stop_timeout, Hostname=hostname or "")
+            StopTimeout=stop_timeout, Hostname=hostname or "", Healthcheck=healthcheck)
         host = HostConfig(
             Binds=list(volumes), PortBindings=parse_publish(list(publish)), NetworkMode=network,
             GroupAdd=list(group_add), Tmpfs=_tmpfs(tmpfs),
@@ -201,6 +206,8 @@ class CreateRequest:
         if not self.config.Image:
             raise UsageError("an image is required")
         j, h = self.jocker, self.host
+        check_hostname(self.config.Hostname)
+        check_user(self.config.User)
         if j.JailSecurelevel is not None and not -1 <= j.JailSecurelevel <= 3:
             raise UsageError(f"invalid --securelevel {j.JailSecurelevel}: use -1, 0, 1, 2 or 3")
         from ..runtime.security import plan_security     # refuses unknown capabilities and options
@@ -218,6 +225,8 @@ class CreateRequest:
             raise UsageError("conflicting options: --restart and --rm")
         for dep in j.DependsOn:
             check_object_name(dep)
+        from ..containers.health import validate as validate_health
+        validate_health(self.config.Healthcheck)
 
 
 @dataclass
@@ -267,6 +276,64 @@ def parse_restart(value: str) -> dict:
     return {"Name": name, "MaximumRetryCount": int(count or 0)}
 
 
+MAX_INT64 = (1 << 63) - 1
+MAX_ID = (1 << 31) - 1          # uids and gids, as Docker checks them
+
+
+def check_hostname(name: str) -> None:
+    """Linux refuses more than 64 bytes (HOST_NAME_MAX), jail(8) likewise;
+    RFC 1123 letters, digits, '-' and '.' only."""
+    if not name:
+        return
+    if len(name.encode()) > 64 or not all(c.isascii() and (c.isalnum() or c in "-._") for c in name) \
+            or name.startswith(("-", ".")):
+        raise UsageError(f"invalid hostname {name!r}: at most 64 letters, digits, '-', '_' and '.'")
+
+
+def check_user(user: str) -> None:
+    """--user NAME|UID[:GROUP|GID]: numeric ids within 0..2^31-1."""
+    for part in user.split(":", 1) if user else ():
+        if any(c in part for c in "\0\n/") or (part.isdigit() and int(part) > MAX_ID):
+            raise UsageError(f"invalid user {user!r}: uids and gids go from 0 to {MAX_ID}")
+
+
+def parse_health_flags(*, cmd: str | None = None, interval: str | None = None,
+                       timeout: str | None = None, start_period: str | None = None,
+                       start_interval: str | None = None, retries: int | None = None,
+                       disabled: bool = False) -> dict | None:
+    """--health-cmd/--health-interval/--health-timeout/--health-start-period/
+    --health-start-interval/--health-retries/--no-healthcheck as Docker's CLI
+    turns them into Config.Healthcheck (durations in ns, zeros left out; the
+    image's values fill what is left out). None: the image's healthcheck."""
+    from ..build.values import parse_duration
+    durations = {}
+    for flag, key, text in (("interval", "Interval", interval), ("timeout", "Timeout", timeout),
+                            ("start-period", "StartPeriod", start_period),
+                            ("start-interval", "StartInterval", start_interval)):
+        if text is None:
+            continue
+        try:
+            durations[key] = parse_duration(text)
+        except ValueError:
+            raise UsageError(f"invalid --health-{flag} {text!r}: use a duration like 30s, 1m30s or 500ms") from None
+        if durations[key] < 0:
+            raise UsageError(f"--health-{flag} cannot be negative")
+    if retries is not None and retries < 0:
+        raise UsageError("--health-retries cannot be negative")
+    given = bool(cmd) or any(durations.values()) or bool(retries)
+    if disabled:
+        if given:
+            raise UsageError("--no-healthcheck conflicts with --health-* options")
+        return {"Test": ["NONE"]}
+    if not given:
+        return None
+    hc: dict = {"Test": ["CMD-SHELL", cmd]} if cmd else {}
+    hc.update({k: v for k, v in durations.items() if v})
+    if retries:
+        hc["Retries"] = retries
+    return hc
+
+
 def parse_memory(value: str | None) -> int:
     if not value:
         return 0
@@ -274,6 +341,8 @@ def parse_memory(value: str | None) -> int:
         n = parse_size(value)
     except ValueError:
         raise UsageError(f"invalid --memory {value!r}: use a size like 512m or 2g") from None
+    if n > MAX_INT64:
+        raise UsageError(f"invalid --memory {value!r}: it is larger than any machine's memory")
     if n < MIN_MEMORY:
         raise UsageError(f"invalid --memory {value!r}: the minimum is 6m")
     return n
@@ -288,7 +357,7 @@ def parse_env(items: list[str], files: list[str], environ) -> list[str]:
     items = from_files + list(items)
     for item in items:
         key, sep, value = item.partition("=")
-        if not key or any(c in key for c in " \t\n\0"):
+        if not key or any(c in key for c in " \t\n\0") or "\0" in value:
             raise UsageError(f"invalid environment variable {item!r}")
         if not sep:
             if key in environ:

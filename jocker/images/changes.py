@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 
-from ..errors import UsageError
+from ..errors import JockerError, UsageError
 
 ALLOWED = ("CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "USER", "VOLUME", "WORKDIR", "STOPSIGNAL")
 
@@ -16,7 +16,10 @@ def parse_changes(lines: list[str], base: dict | None = None) -> dict:
     from ..build.dockerfile import expand, parse_instruction
     cfg = copy.deepcopy(base or {})
     for i, line in enumerate(lines, 1):
-        instr = parse_instruction(line, "--change", i)
+        try:
+            instr = parse_instruction(line, "--change", i)
+        except JockerError as e:        # a bad flag value: 125, not a build's 1
+            raise UsageError(str(e)) from None
         if instr.cmd not in ALLOWED:
             raise UsageError(f"--change: {instr.cmd} is not allowed; use one of {', '.join(ALLOWED)}")
         env = dict(e.split("=", 1) for e in cfg.get("Env") or [] if "=" in e)

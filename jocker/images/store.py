@@ -109,16 +109,19 @@ class ImageStore:
     # -- images --------------------------------------------------------------
     def create_image(self, layer_id: str, config: dict, tags: list[str] = (),
                      cache_key: str = "", *, raw: bytes | None = None,
-                     repo_digests: list[str] = ()) -> Image:
+                     repo_digests: list[str] = (), state: State | None = None) -> Image:
         """Create (or find) the image for config on layer_id and apply tags.
         raw: the config's exact bytes when they came from elsewhere (pull,
         load): the image ID is their digest. repo_digests: `name@digest`
-        references the image is known by in registries."""
+        references the image is known by in registries. state: the caller's
+        picture of the store (a build's), kept current here, so a build step
+        reads nothing; an image made meanwhile by someone else is found by
+        a fresh read when its snapshot turns out to exist."""
         raw = raw if raw is not None else canonical(config)
         iid = image_id(raw)
         hexid = iid[7:]
         with self.lock.held():
-            st = self.load()
+            st = state if state is not None else self.load()
             img = st.images.get(hexid)
             if img is None:
                 now = time.time()
@@ -130,11 +133,21 @@ class ImageStore:
                 if repo_digests:
                     props.update(P.encode_json("image.repodigests", sorted(set(repo_digests))))
                 snap = self.layout.image_snapshot(layer_id, hexid)
-                self.zfs.snapshot(snap, props)
+                try:
+                    self.zfs.snapshot(snap, props)
+                except JockerError as e:
+                    if state is None or "exists" not in str(e):
+                        raise
+                    return self.create_image(layer_id, config, tags, cache_key, raw=raw,
+                                             repo_digests=repo_digests)
                 img = Image(id=iid, snapshot=snap, layer=layer_id, config=config,
                             raw=raw.decode(), tags={t: now for t in tags}, cache_key=cache_key,
                             repo_digests=sorted(set(repo_digests)))
                 self._steal_tags(st, img, list(tags))
+                if state is not None:
+                    st.images[hexid] = img
+                    if layer_id in st.layers:
+                        st.layers[layer_id].images.append(hexid)
             else:
                 if tags:
                     self._add_tags(st, img, list(tags))

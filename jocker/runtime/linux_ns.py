@@ -41,13 +41,32 @@ def _spec_json(spec: ContainerSpec, store_dirs: list[str], console_fd: int | Non
         "rootfs": spec.rootfs, "rundir": spec.rundir, "argv": spec.argv,
         "env": process_env(spec.env, hostname=spec.hostname, tty=spec.tty, home=who.home),
         "uid": who.uid, "gid": who.gid, "groups": list(who.groups),
-        "workdir": spec.workdir, "hostname": spec.hostname,
-        "mounts": [_mount_json(m) for m in spec.mounts],
+        "workdir": _in_root(spec.rootfs, spec.workdir), "hostname": spec.hostname,
+        "mounts": [_mount_json(m, spec.rootfs) for m in spec.mounts],
     }
 
 
-def _mount_json(m) -> dict:
-    out = {"source": m.source, "target": m.target, "readonly": m.readonly, "kind": m.kind}
+def _in_root(rootfs: str, path: str) -> str:
+    """path with the image's symlinks resolved as if chrooted (the build's
+    one resolver), so -w, WORKDIR and mount targets through an in-image link
+    (/app -> /opt/app) land where Docker puts them, always inside the root;
+    nsinit then refuses any link left on the way. Link-free paths (the
+    usual case) cost a few lstat calls and no import."""
+    cur = rootfs
+    for part in (p for p in (path or "/").split("/") if p and p != "."):
+        cur = os.path.join(cur, part)
+        if part == ".." or os.path.islink(cur):
+            from ..build.rootfs import resolve_in_root
+            rel = os.path.relpath(resolve_in_root(rootfs, path), rootfs)
+            return "/" if rel == "." else "/" + rel
+        if not os.path.lexists(cur):
+            break
+    return path
+
+
+def _mount_json(m, rootfs: str) -> dict:
+    out = {"source": m.source, "target": _in_root(rootfs, m.target), "readonly": m.readonly,
+           "kind": m.kind}
     if m.kind == "tmpfs":
         out["flags"], out["data"] = tmpfs.linux_mount(m.options)
     return out
@@ -76,6 +95,8 @@ class LinuxNamespaceDriver(RuntimeDriver):
 
     def create(self, spec: ContainerSpec) -> None:
         os.makedirs(spec.rundir, exist_ok=True)
+        # First: an unknown user fails here, before anything needs tearing down.
+        spec_json = _spec_json(spec, self.store_dirs)
         if _netns(spec):
             self._net().setup(spec.net)
         try:
@@ -83,7 +104,7 @@ class LinuxNamespaceDriver(RuntimeDriver):
         except FileNotFoundError:
             pass
         with open(RD.path(spec.rundir, RD.SPEC_JSON), "w") as f:
-            json.dump(_spec_json(spec, self.store_dirs), f)
+            json.dump(spec_json, f)
 
     def console_command(self, spec: ContainerSpec, console_fd: int) -> ProcessCommand:
         """main_command for -t: nsinit makes the pty and sends its master on console_fd."""

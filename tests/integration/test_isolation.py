@@ -108,3 +108,23 @@ def test_exec_gets_the_same_profile(jocker, busybox_image, cleanup):
         ["65534", "/tmp"]
     p = jocker("exec", "sec-exec", "nonexistent", check=False)
     assert p.returncode == 127 and "executable file not found" in p.stderr
+
+
+def test_workdir_and_mount_targets_through_image_symlinks(jocker, busybox_image, tmp_path):
+    """WORKDIR and -w through an in-image link (/app -> /opt/app) resolve
+    inside the root as Docker does; a link pointing out of the root stays in."""
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {busybox_image}\nRUN mkdir -p /opt/app && ln -s /opt/app /app && "
+        "ln -s ../../../../../../etc /evil\nWORKDIR /app/sub\nRUN pwd > /opt/app/sub/built-in\n")
+    jocker("build", "-q", "-t", "linked:1", str(tmp_path))
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "f").write_text("mounted\n")
+    try:
+        out = jocker("run", "--rm", "-v", f"{data}:/app/data", "linked:1", "sh", "-c",
+                     "pwd; cat built-in; cat /opt/app/data/f").stdout.split()
+        assert out == ["/opt/app/sub", "/opt/app/sub", "mounted"]
+        out = jocker("run", "--rm", "-w", "/evil", "linked:1", "sh", "-c", "pwd; ls passwd").stdout.split()
+        assert out == ["/etc", "passwd"]
+    finally:
+        jocker("rmi", "linked:1", check=False)

@@ -93,3 +93,19 @@ def test_leftovers_of_killed_processes_are_collected(jocker, jocker_env, tmp_pat
     finally:
         for p in paths.values():
             subprocess.run(["rm", "-rf", p])
+
+
+def test_directories_of_a_killed_rm_are_collected(jocker, jocker_env, busybox_image, cleanup):
+    """`rm` killed between destroying the dataset and removing the
+    container's directories: prune removes those, and nothing of a live one."""
+    cleanup.append("keepme")
+    live = jocker("run", "-d", "--name", "keepme", busybox_image, "sleep", "60").stdout.strip()
+    ghost = "e" * 64
+    dirs = [os.path.join(jocker_env["JOCKER_MOUNTPOINT"], "containers", ghost),
+            os.path.join(jocker_env["JOCKER_RUNDIR"], ghost)]
+    for d in dirs:
+        os.makedirs(os.path.join(d, "sub"))
+    out = jocker("system", "prune", "-f").stdout
+    assert not any(os.path.exists(d) for d in dirs) and all(d in out for d in dirs)
+    assert os.path.isdir(os.path.join(jocker_env["JOCKER_MOUNTPOINT"], "containers", live))
+    assert os.path.isdir(os.path.join(jocker_env["JOCKER_RUNDIR"], live))
