@@ -21,9 +21,12 @@ COMMAND_NOT_FOUND = "command_not_found"  # the container command does not exist
 BUILD_FAILED = "build_failed"            # a build step failed
 INVALID_DOCKERFILE = "invalid_dockerfile"
 HOST_NOT_READY = "host_not_ready"        # `system check` found a required check failing
+INVALID_TEMPLATE = "invalid_template"    # a --format template that does not parse
+TEMPLATE_FAILED = "template_failed"      # a --format template that fails on the data
 
 KINDS = (ENGINE, INVALID, NOT_FOUND, CONFLICT, NOT_IMPLEMENTED, HOST_FAILURE, CANNOT_RUN,
-         COMMAND_NOT_FOUND, BUILD_FAILED, INVALID_DOCKERFILE, HOST_NOT_READY)
+         COMMAND_NOT_FOUND, BUILD_FAILED, INVALID_DOCKERFILE, HOST_NOT_READY, INVALID_TEMPLATE,
+         TEMPLATE_FAILED)
 
 
 class JockerError(Exception):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from .errors import UsageError
 
 # The filter keys each list accepts.
-PS_FILTERS = ("id", "name", "label", "status", "ancestor", "exited", "volume")
+PS_FILTERS = ("id", "name", "label", "status", "ancestor", "exited", "volume", "health")
 IMAGE_FILTERS = ("dangling", "label", "reference", "before", "since")
 VOLUME_FILTERS = ("dangling", "name", "label")
 NETWORK_FILTERS = ("name", "driver", "label", "id")

@@ -11,8 +11,13 @@ printf, println, eq/ne/lt/le/gt/ge, and, or, not, slice).
     {{with .Config.User}}{{.}}{{else}}root{{end}}   {{- trims -}}
 
 Values are JSON-shaped Python data (dicts, lists, str, int, float, bool,
-None). A missing map key prints `<no value>`, as docker's raw fallback
-does. Errors are UsageError("template: ...").
+None). A missing key of a JSON object that stands for a Go struct (all
+its keys capitalised, as Docker's are) is an error, as for Docker's typed
+data; of any other object (labels, volumes) it prints `<no value>`. A
+template that does not parse raises TemplateError (docker exits 64), one
+that fails on the data TemplateError of kind TEMPLATE_FAILED (exit 1).
+A JSON null prints `<nil>`, except in the fields Docker's types declare
+as lists or maps, where Go prints a nil slice `[]` and a nil map `map[]`.
 """
 
 from __future__ import annotations
@@ -21,13 +26,39 @@ import json
 import re
 from typing import Any, Callable
 
-from .errors import UsageError
+from .errors import INVALID_TEMPLATE, TEMPLATE_FAILED, UsageError
 
 NO_VALUE = "<no value>"
 
+# Fields of Docker's inspect types that are slices or maps: a null there is
+# Go's nil slice or map, which %v prints as [] or map[] (json still null).
+NIL_LISTS = frozenset(("Cmd", "Entrypoint", "Env", "OnBuild", "Shell", "Args", "Binds", "Dns",
+                       "DnsOptions", "DnsSearch", "ExtraHosts", "GroupAdd", "CapAdd", "CapDrop",
+                       "Links", "SecurityOpt", "Devices", "Mounts", "RepoTags", "RepoDigests",
+                       "Layers", "Healthcheck.Test", "Aliases", "Ulimits", "VolumesFrom"))
+NIL_MAPS = frozenset(("Labels", "Volumes", "ExposedPorts", "Tmpfs", "PortBindings", "Ports",
+                      "Networks", "StorageOpt", "Sysctls", "DriverOpts", "Options", "Data"))
+
+
+class _Nil:
+    """A typed nil reached through a field: prints [] or map[], JSON null."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __len__(self) -> int:
+        return 0
+
 
 class TemplateError(UsageError):
-    pass
+    kind = INVALID_TEMPLATE
+
+
+def _failed(message: str) -> TemplateError:
+    return TemplateError(message, kind=TEMPLATE_FAILED)
 
 
 # ----------------------------------------------------------------- printing
@@ -36,6 +67,8 @@ def go_str(value: Any) -> str:
     """fmt's %v of JSON-shaped data."""
     if value is None:
         return "<nil>"
+    if isinstance(value, _Nil):
+        return value.text
     if value is True or value is False:
         return "true" if value else "false"
     if isinstance(value, float):
@@ -83,13 +116,15 @@ def _sprint(*args: Any) -> str:
 
 
 def _truth(value: Any) -> bool:
-    return not (value is None or value is False or value == 0 or value == "" or
+    return not (value is None or isinstance(value, _Nil) or value is False or value == 0 or value == "" or
                 (isinstance(value, (list, tuple, dict)) and not value))
 
 
 # ----------------------------------------------------------------- functions
 
 def _json(value: Any) -> str:
+    if isinstance(value, _Nil):
+        return "null"
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -100,17 +135,17 @@ def _index(value: Any, *keys: Any) -> Any:
                               else "")
         elif isinstance(value, (list, tuple, str)):
             if not isinstance(key, int) or not 0 <= key < len(value):
-                raise TemplateError(f"template: error calling index: index out of range: {key}")
+                raise _failed(f"template: error calling index: index out of range: {key}")
             value = value[key]
         else:
-            raise TemplateError(f"template: error calling index: can't index item of type {type(value).__name__}")
+            raise _failed(f"template: error calling index: can't index item of type {type(value).__name__}")
     return value
 
 
 def _len(value: Any) -> int:
-    if isinstance(value, (str, list, tuple, dict)):
+    if isinstance(value, (str, list, tuple, dict, _Nil)):
         return len(value)
-    raise TemplateError(f"template: error calling len: len of type {type(value).__name__}")
+    raise _failed(f"template: error calling len: len of type {type(value).__name__}")
 
 
 def _printf(fmt: str, *args: Any) -> str:
@@ -140,7 +175,7 @@ def _compare(op: Callable[[Any, Any], bool]) -> Callable[..., bool]:
         try:
             return op(a, b)
         except TypeError:
-            raise TemplateError("template: incompatible types for comparison") from None
+            raise _failed("template: incompatible types for comparison") from None
     return cmp
 
 
@@ -326,14 +361,25 @@ def _pipeline(text: str, decl_ok: bool) -> tuple[tuple[str, ...], list[list]]:
 
 # ----------------------------------------------------------------- evaluation
 
+def _is_struct(obj: dict) -> bool:
+    return bool(obj) and all(isinstance(k, str) and k[:1].isupper() for k in obj)
+
+
 def _field(base: Any, path: list[str]) -> Any:
     for part in path:
         if isinstance(base, dict):
+            if part not in base and _is_struct(base):
+                raise _failed(f'template: executing at <.{".".join(path)}>: map has no entry for key "{part}"')
             base = base.get(part, NO_VALUE)
-        elif base is NO_VALUE or base is None:
+            if base is None and part in NIL_LISTS:
+                base = _Nil("[]")
+            elif base is None and part in NIL_MAPS:
+                base = _Nil("map[]")
+        elif base is NO_VALUE or base is None or isinstance(base, _Nil):
             return NO_VALUE
         else:
-            raise TemplateError(f"template: can't evaluate field {part} in type {type(base).__name__}")
+            raise _failed(f"template: executing at <.{'.'.join(path)}>: can't evaluate field {part} "
+                          f"in type {type(base).__name__}")
     return base
 
 
@@ -389,7 +435,7 @@ def _run_pipe(commands: list[list], dot: Any, scope: _Scope) -> Any:
             except TemplateError:
                 raise
             except (TypeError, ValueError, AttributeError, IndexError, KeyError) as e:
-                raise TemplateError(f"template: error calling {head[1]}: {e}") from None
+                raise _failed(f"template: error calling {head[1]}: {e}") from None
         else:
             if len(cmd) > 1 or n:
                 raise TemplateError(f"template: can't give argument to non-function {head[1]}")
@@ -433,12 +479,12 @@ def _range(node: _Node, value: Any, dot: Any, scope: _Scope, out: list[str]) -> 
         items = [(k, value[k]) for k in sorted(value, key=str)]
     elif isinstance(value, (list, tuple)):
         items = list(enumerate(value))
-    elif value is None or value is NO_VALUE:
+    elif value is None or value is NO_VALUE or isinstance(value, _Nil):
         items = []
     elif isinstance(value, int) and not isinstance(value, bool):
         items = [(i, i) for i in range(value)]
     else:
-        raise TemplateError(f"template: range can't iterate over {go_str(value)}")
+        raise _failed(f"template: range can't iterate over {go_str(value)}")
     if not items:
         if node.alt:
             _exec(node.alt, dot, scope, out)

@@ -69,6 +69,7 @@ def zfs_pool():
         from jocker.storage import zfsfuse
         zfsfuse.ensure_running(runner)
     _destroy_stale_pools(runner)
+    _remove_stale_net_objects()
     workdir = Path(tempfile.mkdtemp(prefix="jocker-tests-", dir="/var/tmp"))
     img = workdir / "pool.img"
     with open(img, "wb") as f:
@@ -105,8 +106,24 @@ def _stop_leftover_processes(workdir: str) -> None:
                 pass
 
 
-def _remove_net_objects() -> None:
-    objs = net_objects()
+def _remove_stale_net_objects() -> None:
+    """Network objects of earlier test sessions that were killed before their
+    teardown: their bridges are named t<base36 pid>br<n>; the pid now dead."""
+    import re
+    bridges = {m.group(1) for n in net_objects("t").get("links", ())
+               if (m := re.match(r"^t([0-9a-z]{1,4})br\d+$", n))}
+    for tag in bridges:
+        prefix = "t" + tag
+        if prefix == NET_PREFIX:
+            continue
+        # NET_PREFIX is the pid modulo 36**4: any live pid with that rest may be its session
+        if any(int(p) % 36 ** 4 == int(tag, 36) for p in os.listdir("/proc") if p.isdigit()):
+            continue
+        _remove_net_objects(prefix)
+
+
+def _remove_net_objects(prefix: str = NET_PREFIX) -> None:
+    objs = net_objects(prefix)
     for t in objs.get("nft", ()):
         subprocess.run(["nft", "delete", "table", "ip", t], capture_output=True)
     for n in objs.get("netns", ()):
@@ -229,6 +246,19 @@ def _wait_for(cond, timeout=15.0):
 def wait_for():
     """wait_for(condition, timeout=15): poll until true; False on timeout."""
     return _wait_for
+
+
+@pytest.fixture
+def own_images(jocker, busybox_image):
+    """Remove every image the test made (tagged, cached or dangling)."""
+    def ids():
+        return set(jocker("images", "-a", "-q", "--no-trunc").stdout.split())
+    before = ids()
+    yield
+    for iid in sorted(ids() - before, reverse=True):
+        jocker("rmi", "-f", iid, check=False)
+    for iid in sorted(ids() - before):
+        jocker("rmi", "-f", iid, check=False)
 
 
 @pytest.fixture

@@ -198,49 +198,143 @@ MAX_NESTING = 100       # ${a:-${b:-...}} levels; deeper input is refused, not a
 _PATTERN_OPS = "#%/"
 
 
-def _glob_tokens(pattern: str) -> list[str]:
-    """A shell pattern as regex pieces: `*`, `?`, the escape (always `\\`
-    here: the pattern was read with escapes kept) makes the next character
-    literal; everything else, brackets included, is literal (as buildkit)."""
-    out: list[str] = []
+STAR, ANY = object(), object()     # glob tokens besides literal characters
+
+
+def _glob_tokens(pattern: str) -> list:
+    """A shell pattern as tokens: STAR (`*`), ANY (`?`), else a literal
+    character; the escape (always `\\` here: the pattern was read with
+    escapes kept) makes the next character literal; brackets are literal
+    (as buildkit)."""
+    out: list = []
     i = 0
     while i < len(pattern):
         ch = pattern[i]
         if ch == "\\" and i + 1 < len(pattern):
-            out.append(re.escape(pattern[i + 1]))
+            out.append(pattern[i + 1])
             i += 2
             continue
         if ch == "*":
-            if not out or out[-1] not in (".*", ".*?"):
-                out.append(".*")
-        elif ch == "?":
-            out.append(".")
+            if not out or out[-1] is not STAR:
+                out.append(STAR)
         else:
-            out.append(re.escape(ch))
+            out.append(ANY if ch == "?" else ch)
         i += 1
     return out
+
+
+# Patterns are matched by simulating their automaton (a set of positions in
+# the token list), never by a backtracking regex: time O(len(value) *
+# len(pattern)) whatever the stars (Go's RE2 gives buildkit the same).
+
+def _closure(states: set[int], tokens: list) -> set[int]:
+    todo, out = list(states), set()
+    while todo:
+        k = todo.pop()
+        if k not in out:
+            out.add(k)
+            if k < len(tokens) and tokens[k] is STAR:
+                todo.append(k + 1)
+    return out
+
+
+def _step(states, ch: str, tokens: list) -> set[int]:
+    nxt = set()
+    for k in states:
+        if k < len(tokens):
+            t = tokens[k]
+            if t is STAR:
+                nxt.add(k)
+            elif t is ANY or t == ch:
+                nxt.add(k + 1)
+    return _closure(nxt, tokens)
+
+
+def _prefix_end(value: str, tokens: list, longest: bool) -> int | None:
+    """The end of the shortest (or longest) prefix of value the pattern matches."""
+    states, found = _closure({0}, tokens), None
+    for i in range(len(value) + 1):
+        if len(tokens) in states:
+            found = i
+            if not longest:
+                break
+        if i == len(value) or not states:
+            break
+        states = _step(states, value[i], tokens)
+    return found
+
+
+def _search(value: str, tokens: list, pos: int) -> tuple[int, int] | None:
+    """The leftmost match at or after pos, longest for that start."""
+    accept, best = len(tokens), None
+    threads: dict[int, int] = {}            # automaton state -> earliest start reaching it
+    start_states = _closure({0}, tokens)
+    i = pos
+    while True:
+        if best is None:
+            for k in start_states:
+                threads.setdefault(k, i)
+        if accept in threads:
+            s = threads[accept]
+            if best is None or s < best[0] or (s == best[0] and i > best[1]):
+                best = (s, i)
+        if best is not None:
+            threads = {k: s for k, s in threads.items() if s <= best[0]}
+        if i == len(value) or not threads:
+            return best
+        nxt: dict[int, int] = {}
+        for k, s in sorted(threads.items(), key=lambda kv: kv[1]):
+            for k2 in _step({k}, value[i], tokens):
+                nxt.setdefault(k2, s)
+        threads = nxt
+        i += 1
 
 
 def _trim(value: str, op: str, pattern: str) -> str:
     """${v#p} ${v##p} (prefix) and ${v%p} ${v%%p} (suffix); the doubled form
     removes the longest match. A suffix is matched as a prefix of the reversed
-    value with the pattern's pieces reversed."""
+    value with the pattern's tokens reversed."""
     tokens = _glob_tokens(pattern)
-    longest = len(op) == 2
     if op[0] == "%":
         value, tokens = value[::-1], tokens[::-1]
-    rx = re.compile("".join(t if longest or t != ".*" else ".*?" for t in tokens), re.S)
-    m = rx.match(value)
-    rest = value[m.end():] if m else value
+    end = _prefix_end(value, tokens, longest=len(op) == 2)
+    rest = value[end:] if end is not None else value
     return rest[::-1] if op[0] == "%" else rest
 
 
 def _replace(value: str, every: bool, pattern: str, replacement: str) -> str:
-    """${v/p/r} (first, longest match) and ${v//p/r} (all); r is used as written."""
+    """${v/p/r} (first match) and ${v//p/r} (all, an empty match right
+    after a match skipped, as Go's ReplaceAll); r is used as written."""
     if not pattern and every:
         return value
-    rx = re.compile("".join(_glob_tokens(pattern)), re.S)
-    return rx.sub(lambda _m: replacement, value, count=0 if every else 1)
+    tokens = _glob_tokens(pattern)
+    out: list[str] = []
+    pos, prev_end = 0, None
+    while pos <= len(value):
+        found = _search(value, tokens, pos)
+        if found is None:
+            break
+        s, e = found
+        if s == e == prev_end:
+            if s >= len(value):
+                break
+            out.append(value[pos:s + 1])
+            pos, prev_end = s + 1, None
+            continue
+        out += [value[pos:s], replacement]
+        prev_end = e
+        if e > s:
+            pos = e
+        elif s >= len(value):
+            pos = s
+            break
+        else:
+            out.append(value[s])
+            pos = s + 1
+        if not every:
+            break
+    out.append(value[pos:])
+    return "".join(out)
 
 
 class _Lexer:

@@ -52,6 +52,13 @@ _RUN_OPTIONS = [
     click.option("--security-opt", multiple=True,
                  help="no-new-privileges[=true|false] or seccomp=unconfined."),
     click.option("--depends-on", multiple=True, help="Containers to start first at boot (jocker extension)."),
+    click.option("--health-cmd", help="Command to run to check health (run by /bin/sh -c in the container)."),
+    click.option("--health-interval", help="Time between running the check (ms|s|m|h), default 30s."),
+    click.option("--health-timeout", help="Maximum time to allow one check to run, default 30s."),
+    click.option("--health-retries", type=int, help="Consecutive failures needed to report unhealthy, default 3."),
+    click.option("--health-start-period", help="Start period: failures in it do not count, default 0s."),
+    click.option("--health-start-interval", help="Time between checks during the start period, default 5s."),
+    click.option("--no-healthcheck", is_flag=True, help="Disable any container-specified HEALTHCHECK."),
 ]
 
 
@@ -62,7 +69,11 @@ def run_options(f):
 
 
 def _request(image, command, kw):
-    from ..engine_api.requests import CreateRequest
+    from ..engine_api.requests import CreateRequest, parse_health_flags
+    health = parse_health_flags(cmd=kw["health_cmd"], interval=kw["health_interval"],
+                                timeout=kw["health_timeout"], start_period=kw["health_start_period"],
+                                start_interval=kw["health_start_interval"], retries=kw["health_retries"],
+                                disabled=kw["no_healthcheck"])
     return CreateRequest.from_cli(
         image, list(command), name=kw["name"], env=kw["env"], env_files=kw["env_file"],
         workdir=kw["workdir"], user=kw["user"], group_add=kw["group_add"], hostname=kw["hostname"],
@@ -76,7 +87,8 @@ def _request(image, command, kw):
         securelevel=kw["securelevel"], stop_signal=kw["stop_signal"], stop_timeout=kw["stop_timeout"],
         depends_on=kw["depends_on"], read_only=kw["read_only"], tmpfs=kw["tmpfs"],
         cap_add=kw["cap_add"], cap_drop=kw["cap_drop"],
-        privileged=kw["privileged"], security_opt=kw["security_opt"])
+        privileged=kw["privileged"], security_opt=kw["security_opt"],
+        healthcheck=health)
 
 
 def stdio_streams(interactive: bool = False):
@@ -221,7 +233,7 @@ def rm_cmd(obj, containers, force, volumes):
 @click.option("-n", "--last", type=int, default=-1, help="Show the n last created containers.")
 @click.option("-l", "--latest", is_flag=True, help="Show the latest created container.")
 @click.option("-f", "--filter", "filters", multiple=True,
-              help="id, name, label, status, ancestor, exited, volume (KEY=VALUE).")
+              help="id, name, label, status, ancestor, exited, volume, health (KEY=VALUE).")
 @click.option("--format", "fmt", help="Go-template format, e.g. '{{.Names}} {{.Status}}'.")
 @click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
 @click.pass_obj
@@ -232,6 +244,7 @@ def ps_cmd(obj, all_, quiet, size, last, latest, filters, fmt, no_trunc):
     Examples:
       jocker ps -a
       jocker ps -q --filter status=exited
+      jocker ps --filter health=unhealthy
       jocker ps --format '{{.Names}}: {{.Status}}'
     """
     from ..filters import from_flags
@@ -313,3 +326,21 @@ def rename_cmd(obj, container, new_name):
       jocker rename web web-old
     """
     obj.api.containers.rename(container, new_name)
+
+
+def _freeze_cmd(name: str, doc: str):
+    """pause/unpause: the same command shape, one facade verb each."""
+    @click.command(name, help=doc)
+    @click.argument("containers", nargs=-1, required=True)
+    @click.pass_obj
+    def cmd(obj, containers):
+        from .common import for_each
+        verb = getattr(obj.api.containers, name)
+        for_each(containers, lambda ref: (verb(ref), [ref])[1])
+    return cmd
+
+
+pause_cmd = _freeze_cmd("pause", "Stop every process of running containers (SIGSTOP) until unpause.\n\n"
+                                 "\b\nExample:\n  jocker pause web")
+unpause_cmd = _freeze_cmd("unpause", "Let the processes of paused containers run again (SIGCONT).\n\n"
+                                     "\b\nExample:\n  jocker unpause web")

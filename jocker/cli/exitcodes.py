@@ -23,6 +23,8 @@ EXIT_CODES: dict[str, tuple[int, int]] = {
     E.BUILD_FAILED: (1, 125),
     E.INVALID_DOCKERFILE: (1, 125),
     E.HOST_NOT_READY: (1, 125),
+    E.INVALID_TEMPLATE: (64, 125),      # docker inspect: "template parsing error", 64
+    E.TEMPLATE_FAILED: (1, 125),        # a template that fails on the data
 }
 
 RUN_COMMANDS = ("run", "create")

@@ -7,8 +7,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from ..errors import JockerError, UsageError
-from . import lifecycle
-from .model import Container, load_containers
+from . import health, lifecycle
+from .model import Container, load_containers, read_runtime
 
 
 def boot_order(containers: list[Container]) -> list[Container]:
@@ -48,16 +48,37 @@ def boot(engine) -> list[tuple[str, str]]:
     containers = containers.values()
     chosen = [c for c in containers if wants_boot(c) and not c.running]
     wanted = {c.name for c in chosen}
+    by_name = {c.name: c for c in containers}
     results = []
     for c in boot_order(list(containers)):
         if c.name not in wanted:
             continue
+        waited = wait_for_dependencies(engine, c, by_name)
         try:
             lifecycle.start(engine, c)
-            results.append((c.name, "started"))
+            results.append((c.name, "started" + "".join(f" ({w})" for w in waited)))
         except JockerError as e:
             results.append((c.name, f"failed: {e}"))
     return results
+
+
+def wait_for_dependencies(engine, c: Container, by_name: dict[str, Container]) -> list[str]:
+    """Before c starts, each running --depends-on container with a
+    healthcheck must be healthy (compose's `service_healthy`), for at most
+    the time its check needs to decide. One that is not delays c no
+    further: c starts anyway (a host's boot must go on) and the reason is
+    returned, for the boot's report."""
+    notes = []
+    for name in c.host.get("DependsOn") or []:
+        dep = by_name.get(name)
+        sched = health.schedule(dep.config.get("Healthcheck")) if dep else None
+        if sched is None or not read_runtime(engine.layout, dep.id):
+            continue
+        try:
+            lifecycle.wait_healthy(engine, dep, timeout=health.patience(sched))
+        except JockerError as e:
+            notes.append(f"{name} not healthy: {e}")
+    return notes
 
 
 def shutdown(engine, timeout: int | None = None) -> list[tuple[str, str]]:

@@ -17,6 +17,7 @@ from ..runtime import tmpfs
 from ..storage import props as P
 from ..net import networks as netops
 from ..net.hosts import check_dns, parse_add_host
+from .health import merge as merge_health
 from .model import Container, load_containers
 from .volumes import check_volume_target, copy_up, create_volume
 
@@ -74,6 +75,9 @@ def build_spec(engine, req: CreateRequest, image) -> dict:
     workdir = cfg.WorkingDir or icfg.get("WorkingDir") or "/"
     if not workdir.startswith("/"):
         raise UsageError(f"invalid working directory {workdir!r}: it must be absolute")
+    # Docker keeps the merged healthcheck, and the image's SHELL for CMD-SHELL probes.
+    optional = {"Healthcheck": merge_health(icfg.get("Healthcheck"), cfg.Healthcheck),
+                "Shell": icfg.get("Shell")}
     return {
         "Id": cid,
         "Created": now_rfc3339(),
@@ -87,6 +91,7 @@ def build_spec(engine, req: CreateRequest, image) -> dict:
             "Labels": labels, "Volumes": icfg.get("Volumes") or None,
             "StopSignal": check_signal(cfg.StopSignal or icfg.get("StopSignal") or "SIGTERM"),
             "StopTimeout": cfg.StopTimeout, "ExposedPorts": icfg.get("ExposedPorts"),
+            **{k: v for k, v in optional.items() if v},
         },
         "HostConfig": {
             "Binds": list(host.Binds), "GroupAdd": list(host.GroupAdd),

@@ -83,14 +83,14 @@ def _passwd_entry(user: str, passwd_text: str | None) -> list[str] | None:
     return None
 
 
-def group_id(group: str, group_text: str | None) -> int:
+def group_id(group: str, group_text: str | None, what: str = "unable") -> int:
     """A group name or number as a gid (numbers need no entry)."""
     gid = _number(group, "group")
     for f in parse_db(group_text, 4):
         if (int(f[2]) == gid) if gid is not None else f[0] == group:
             return int(f[2])
     if gid is None:
-        raise UnknownUser(f"unable to find group {group}: no matching entries in group file")
+        raise UnknownUser(f"{what} to find group {group}: no matching entries in group file")
     return gid
 
 
@@ -121,7 +121,7 @@ def resolve(user: str, passwd_text: str | None, group_text: str | None,
         gid = group_id(group, group_text)
     elif matched:
         groups = [int(f[2]) for f in parse_db(group_text, 4) if matched in f[3].split(",")]
-    extra = [group_id(g, group_text) for g in group_add]
+    extra = [group_id(g, group_text, "Unable") for g in group_add]   # moby's capital U
     ordered = list(dict.fromkeys([gid, *groups, *extra]))
     return Identity(uid=uid, gid=gid, groups=tuple(ordered), home=home, name=matched)
 

@@ -18,9 +18,9 @@ from ..lock import EngineLock
 from ..runtime.spec import ContainerSpec, Limits, Mount
 from ..runtime.security import plan_from_host_config
 from ..storage import props as P
-from . import etcfiles, readonly
+from . import etcfiles, health, readonly
 from ..net import networks as netops
-from .model import Container, load_containers, read_runtime
+from .model import PAUSED, Container, load_containers, read_runtime
 from .remove import destroy_storage, storage_job
 from .supervisor import ALREADY_RUNNING
 
@@ -144,6 +144,10 @@ def _start_locked(engine, c: Container, spec: ContainerSpec, attach: bool,
     readonly.open_for_start(engine, c)
     if spec.network == "bridge":
         netops.ensure_bridges(engine, c)
+    try:
+        os.unlink(os.path.join(spec.rundir, PAUSED))      # left by a supervisor that was killed
+    except FileNotFoundError:
+        pass
     etcfiles.prepare(spec, engine.layout.container_dir(c.id), **netops.etc_files(engine, c))
     readonly.seal(engine, c, spec)
     os.makedirs(spec.rundir, exist_ok=True)
@@ -198,6 +202,7 @@ def _job(engine, c: Container, spec: ContainerSpec, attach: bool) -> dict:
         "autoremove": bool(c.host.get("AutoRemove")), "attach": attach,
         "log_path": log_path(engine, c), "stop_signal": spec.stop_signal,
         "stop_timeout": spec.stop_timeout, "state": c.state,
+        "healthcheck": health.schedule(c.config.get("Healthcheck"), c.config.get("Shell")),
     })
     return job
 
@@ -231,6 +236,8 @@ def stop(engine, c: Container, timeout: int | None = None, *, by_user: bool = Tr
     rt = read_runtime(engine.layout, c.id)
     if not rt:
         return
+    if rt.get("status") == "paused":
+        unpause(engine, c)          # so the stop signal is delivered, not queued
     t = timeout if timeout is not None else runtime_spec(engine, c).stop_timeout
     rundir = engine.layout.container_rundir(c.id)
     with open(os.path.join(rundir, "stop-timeout"), "w") as f:
@@ -251,11 +258,31 @@ def stop(engine, c: Container, timeout: int | None = None, *, by_user: bool = Tr
                           hint="its supervisor may be stuck; see supervisor.err in its run directory")
 
 
+def pause(engine, c: Container) -> None:
+    """Stop every process of the container (SIGSTOP), as Docker's freezer."""
+    rt = read_runtime(engine.layout, c.id)
+    if not rt or rt.get("status") not in ("running", "paused"):
+        raise Conflict(f"Container {c.id} is not running")
+    if rt.get("status") == "paused":
+        raise Conflict(f"Container {c.id} is already paused")
+    rundir = engine.layout.container_rundir(c.id)
+    open(os.path.join(rundir, PAUSED), "w").close()
+    engine.runtime.signal_all(runtime_spec(engine, c), signal.SIGSTOP, rt.get("main_pid"))
+
+
+def unpause(engine, c: Container) -> None:
+    rt = read_runtime(engine.layout, c.id)
+    if not rt or rt.get("status") != "paused":
+        raise Conflict(f"Container {c.id} is not paused")
+    engine.runtime.signal_all(runtime_spec(engine, c), signal.SIGCONT, rt.get("main_pid"))
+    os.unlink(os.path.join(engine.layout.container_rundir(c.id), PAUSED))
+
+
 def kill(engine, c: Container, sig: str = "SIGKILL") -> None:
     from .create import check_signal
     from ..containers.supervisor import _signum
     rt = read_runtime(engine.layout, c.id)
-    if not rt or rt.get("status") != "running":
+    if not rt or rt.get("status") not in ("running", "paused"):
         raise Conflict(f"Cannot kill container: {c.name}: Container {c.id} is not running")
     signum = _signum(check_signal(sig))
     spec = runtime_spec(engine, c)
@@ -293,6 +320,32 @@ def wait(engine, c: Container, poll: float = 0.05) -> int:
         return get(engine, c.id).exit_code
     except NotFound:
         return 0        # removed on exit (--rm)
+
+
+def wait_healthy(engine, c: Container, timeout: float | None = None, poll: float = 0.1) -> dict:
+    """Until c's healthcheck says healthy (compose's `service_healthy`):
+    its State.Health then. Conflict when it has no healthcheck, JockerError
+    when it turns unhealthy, stops running, or timeout seconds pass."""
+    if health.schedule(c.config.get("Healthcheck")) is None:
+        raise Conflict(f"container {c.name} has no healthcheck configured",
+                       hint="create it with --health-cmd, or build its image with HEALTHCHECK")
+    end = None if timeout is None else time.monotonic() + timeout
+    while True:
+        rt = read_runtime(engine.layout, c.id)         # c may be a snapshot from before its start
+        # Only a running container's health is its current one (starting and
+        # restarting still show the last run's).
+        h = health.read(engine.layout.container_rundir(c.id)) if rt.get("status") == "running" else None
+        if h and h["Status"] == health.HEALTHY:
+            return h
+        if h and h["Status"] == health.UNHEALTHY:
+            raise JockerError(f"container {c.name} is unhealthy",
+                              hint=f"jocker inspect --format '{{{{json .State.Health}}}}' {c.name}")
+        if not rt:
+            raise JockerError(f"container {c.name} is not running, so it cannot become healthy",
+                              hint=f"start it first: jocker start {c.name}")
+        if end is not None and time.monotonic() >= end:
+            raise JockerError(f"container {c.name} was not healthy within {timeout:g}s")
+        time.sleep(poll)
 
 
 def rename(engine, c: Container, new: str) -> None:

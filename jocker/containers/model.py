@@ -53,11 +53,11 @@ class Container:
 
     @property
     def running(self) -> bool:
-        return bool(self.runtime) and self.runtime.get("status") in ("running", "restarting")
+        return bool(self.runtime) and self.runtime.get("status") in ("running", "restarting", "paused")
 
     @property
     def status(self) -> str:
-        """Docker's State.Status: created, running, restarting, exited."""
+        """Docker's State.Status: created, running, paused, restarting, exited."""
         if self.runtime:
             return self.runtime.get("status", "running")
         if self.state.get("StartedAt"):
@@ -115,6 +115,9 @@ def supervisor_alive(rundir: str) -> bool:
     return False
 
 
+PAUSED = "paused"       # in the run directory while `pause` holds the processes stopped
+
+
 def read_runtime(layout: Layout, cid: str) -> dict:
     """supervisor.json if its supervisor is alive, else {}. Never writes."""
     rundir = layout.container_rundir(cid)
@@ -123,7 +126,11 @@ def read_runtime(layout: Layout, cid: str) -> dict:
             info = json.load(f)
     except (OSError, ValueError):
         return {}
-    return info if isinstance(info, dict) and supervisor_alive(rundir) else {}
+    if not isinstance(info, dict) or not supervisor_alive(rundir):
+        return {}
+    if info.get("status") == "running" and os.path.exists(os.path.join(rundir, PAUSED)):
+        info["status"] = "paused"          # `pause` stopped its processes (SIGSTOP)
+    return info
 
 
 def load_containers(layout: Layout, datasets: dict[str, Dataset]) -> dict[str, Container]:

@@ -120,6 +120,7 @@ class Supervisor:
         self.main_pid: int | None = None
         self.stdin_w: int | None = None
         self.master: int | None = None
+        self.health = None           # health.Monitor while a healthchecked container runs
 
     # -- setup ---------------------------------------------------------------
     def _driver(self):
@@ -212,6 +213,7 @@ class Supervisor:
                 self.state.update({"Error": str(e), "ExitCode": code, "FinishedAt": now_rfc3339()})
                 self._save_state()
                 break
+            self._health_start()        # before "running": no reader sees the last run's health
             self.state.update({"StartedAt": now_rfc3339(), "Error": "", "UserStopped": False})
             self._status("running")
             if first:
@@ -220,6 +222,7 @@ class Supervisor:
             self._save_state()
             started = time.monotonic()
             code = self._pump()
+            self._health_stop()
             by_system = os.path.exists(os.path.join(self.rundir, "stop-by-system"))
             self.state.update({"ExitCode": code, "FinishedAt": now_rfc3339(),
                                "UserStopped": self.stop_requested and not by_system})
@@ -298,7 +301,8 @@ class Supervisor:
             except OSError:
                 pass
         listener.close()
-        for name in ("supervisor.json", "attach.sock", "stop-by-system", "stop-timeout", "stop-signal"):
+        for name in ("supervisor.json", "attach.sock", "stop-by-system", "stop-timeout", "stop-signal",
+                     "paused"):
             try:
                 os.unlink(os.path.join(self.rundir, name))
             except FileNotFoundError:
@@ -375,9 +379,13 @@ class Supervisor:
                     self._accept(key.fileobj)
                 elif what == "client":
                     self._from_client(key.fileobj)
+                elif what == "health":
+                    self.health.read()
                 else:
                     if not self._read_output(key.fd, what):
                         open_streams -= 1
+            if self.health is not None:
+                self.health.tick()
             if open_streams <= 0 or (self.proc.poll() is not None and self.spec.tty):
                 break
             if self.proc.poll() is not None:
@@ -389,6 +397,20 @@ class Supervisor:
         code = self.proc.wait()
         self._drain()
         return 128 - code if code < 0 else code
+
+    def _health_start(self) -> None:
+        """Probe on the schedule the job carries (see health.py), if any."""
+        sched = self.job.get("healthcheck")
+        if sched:
+            from .health import Monitor
+            self.health = Monitor(sched, self.rundir, self.sel,
+                                  lambda argv: self.driver.health_command(self.spec, argv, self.main_pid),
+                                  self.runner.start)
+
+    def _health_stop(self) -> None:
+        if self.health is not None:
+            self.health.stop()
+            self.health = None
 
     def _drain(self) -> None:
         for key in list(self.sel.get_map().values()):

@@ -11,16 +11,32 @@ from ..filters import label_filter, labels_match
 from ..format import ago, human_duration
 from ..images.imageconfig import parse_time
 from ..net import views as net_views
+from . import health as H
 from .model import Container, load_containers, resolve
 
 
+def health_of(engine, c: Container) -> dict | None:
+    """Docker's State.Health as the supervisor last wrote it; None when the
+    container has no healthcheck or has not run with it."""
+    if H.schedule(c.config.get("Healthcheck")) is None:
+        return None
+    h = H.read(engine.layout.container_rundir(c.id))
+    if h and not c.runtime and h["Status"] != H.UNHEALTHY:
+        # Its supervisor died without stopping the monitor (SIGKILL): no
+        # check runs any more, which Docker reports as unhealthy.
+        h = dict(h, Status=H.UNHEALTHY)
+    return h
 
-def status_text(c: Container, now: float | None = None) -> str:
+
+def status_text(c: Container, now: float | None = None, health: dict | None = None) -> str:
     now = now or time.time()
     st = c.status
-    if st == "running":
+    if st in ("running", "paused"):
         started = parse_time(c.runtime.get("started_at") or c.state.get("StartedAt", ""))
-        return f"Up {human_duration(now - started)}" if started else "Up"
+        up = f"Up {human_duration(now - started)}" if started else "Up"
+        if st == "paused":
+            return up + " (Paused)"
+        return f"{up} ({H.label(health['Status'])})" if health else up
     if st == "restarting":
         finished = parse_time(c.state.get("FinishedAt", ""))
         return f"Restarting ({c.exit_code}) {ago(finished, now)}"
@@ -37,7 +53,7 @@ def command_text(c: Container) -> str:
     return " ".join([c.spec.get("Path", ""), *args]) if args else c.spec.get("Path", "")
 
 
-def _matches(c: Container, st, filters: list[tuple[str, str]]) -> bool:
+def _matches(c: Container, st, filters: list[tuple[str, str]], health: dict | None = None) -> bool:
     by_key: dict[str, list[str]] = {}
     for k, v in filters:
         by_key.setdefault(k, []).append(v)
@@ -61,6 +77,8 @@ def _matches(c: Container, st, filters: list[tuple[str, str]]) -> bool:
                     ok |= st.resolve(v).id == c.image_id
                 except NotFound:
                     pass
+            elif key == "health":
+                ok |= (health["Status"] if health else H.NONE) == v
             elif key == "volume":
                 ok |= any(m.get("Name") == v or m.get("Destination") == v for m in c.spec.get("Mounts", []))
         if not ok:
@@ -72,6 +90,10 @@ def container_list(engine, st, *, all_: bool = False, filters=(), last: int = -1
                    now=None) -> list[dict[str, Any]]:
     """`GET /containers/json`: newest first, Docker's summary shape (Created
     in Unix seconds, sizes in bytes, Status in Docker's words)."""
+    for key, v in filters:
+        if key == "health" and v not in H.STATUSES:
+            raise UsageError(f"Unrecognised filter value for health: {v}",
+                             hint="use " + ", ".join(H.STATUSES))
     containers = load_containers(engine.layout, st.datasets)
     items = sorted(containers.values(), key=lambda c: c.spec.get("Created", ""), reverse=True)
     if last >= 0:
@@ -80,7 +102,8 @@ def container_list(engine, st, *, all_: bool = False, filters=(), last: int = -1
     for c in items:
         if not all_ and not c.running:
             continue
-        if not _matches(c, st, list(filters)):
+        health = health_of(engine, c)
+        if not _matches(c, st, list(filters), health):
             continue
         if 0 <= last <= len(out):
             break
@@ -91,7 +114,7 @@ def container_list(engine, st, *, all_: bool = False, filters=(), last: int = -1
             "ImageID": c.image_id, "Command": command_text(c),
             "Created": int(parse_time(c.spec.get("Created", ""))),
             "CreatedAt": c.spec.get("Created", ""),
-            "State": c.status, "Status": status_text(c, now), "Ports": net_views.api_ports(c),
+            "State": c.status, "Status": status_text(c, now, health), "Ports": net_views.api_ports(c),
             "Labels": dict(c.labels), "SizeRw": c.rw_size, "SizeRootFs": c.size,
             "HostConfig": {"NetworkMode": c.host.get("NetworkMode", "host")},
             "NetworkSettings": {"Networks": net_views.network_settings(engine, c)["Networks"]},
@@ -111,11 +134,13 @@ def inspect_container(engine, st, c: Container) -> dict[str, Any]:
         "Path": c.spec.get("Path", ""),
         "Args": c.spec.get("Args", []),
         "State": {
-            "Status": c.status, "Running": c.status == "running", "Paused": False,
+            "Status": c.status, "Running": c.status in ("running", "paused"),
+            "Paused": c.status == "paused",
             "Restarting": c.status == "restarting", "OOMKilled": False, "Dead": False,
             "Pid": int(rt.get("main_pid") or 0) if rt else 0, "ExitCode": c.exit_code if c.status != "created" else 0,
             "Error": c.error, "StartedAt": state.get("StartedAt", "0001-01-01T00:00:00Z"),
             "FinishedAt": state.get("FinishedAt", "0001-01-01T00:00:00Z"),
+            **({"Health": health} if (health := health_of(engine, c)) else {}),
         },
         "Image": c.image_id,
         "ResolvConfPath": f"{rootfs}/etc/resolv.conf",

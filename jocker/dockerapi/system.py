@@ -16,7 +16,10 @@ _PING_HEADERS = {"Builder-Version": "1", "Swarm": "inactive",
 
 @route("GET|HEAD", "/_ping")
 def ping(req):
-    req.send_bytes(b"OK", 200, "text/plain; charset=utf-8", _PING_HEADERS)
+    if req.method == "HEAD":          # as dockerd: no body, Content-Length 0
+        req.send_bytes(b"", 200, "text/plain; charset=utf-8", _PING_HEADERS)
+    else:
+        req.send_bytes(b"OK", 200, "text/plain; charset=utf-8", _PING_HEADERS)
 
 
 def version_data() -> dict:

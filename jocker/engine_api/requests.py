@@ -163,8 +163,10 @@ class CreateRequest:
                  tmpfs: list[str] | tuple = (),
                  cap_add: list[str] | tuple = (), cap_drop: list[str] | tuple = (),
                  privileged: bool = False, security_opt: list[str] | tuple = (),
+                 healthcheck: dict | None = None,
                  environ: dict[str, str] | None = None) -> "CreateRequest":
-        """`environ` is the client's environment (`-e NAME` passes its value)."""
+        """`environ` is the client's environment (`-e NAME` passes its value);
+        `healthcheck` comes from parse_health_flags."""
         if cpus is not None and not (math.isfinite(cpus) and 0 < cpus <= 1 << 20):
             raise UsageError(f"invalid --cpus {cpus}: it must be a number of CPUs greater than 0")
         if stop_signal is not None and not stop_signal.strip():
@@ -175,7 +177,7 @@ class CreateRequest:
             Env=parse_env(list(env), list(env_files), os.environ if environ is None else environ),
             User=user or "", WorkingDir=workdir or "", Labels=parse_labels(list(labels)),
             Tty=tty, OpenStdin=interactive, AttachStdin=interactive, StopSignal=stop_signal or "",
-            StopTimeout=stop_timeout, Hostname=hostname or "")
+            StopTimeout=stop_timeout, Hostname=hostname or "", Healthcheck=healthcheck)
         host = HostConfig(
             Binds=list(volumes), PortBindings=parse_publish(list(publish)), NetworkMode=network,
             GroupAdd=list(group_add), Tmpfs=_tmpfs(tmpfs),
@@ -223,6 +225,8 @@ class CreateRequest:
             raise UsageError("conflicting options: --restart and --rm")
         for dep in j.DependsOn:
             check_object_name(dep)
+        from ..containers.health import validate as validate_health
+        validate_health(self.config.Healthcheck)
 
 
 @dataclass
@@ -291,6 +295,43 @@ def check_user(user: str) -> None:
     for part in user.split(":", 1) if user else ():
         if any(c in part for c in "\0\n/") or (part.isdigit() and int(part) > MAX_ID):
             raise UsageError(f"invalid user {user!r}: uids and gids go from 0 to {MAX_ID}")
+
+
+def parse_health_flags(*, cmd: str | None = None, interval: str | None = None,
+                       timeout: str | None = None, start_period: str | None = None,
+                       start_interval: str | None = None, retries: int | None = None,
+                       disabled: bool = False) -> dict | None:
+    """--health-cmd/--health-interval/--health-timeout/--health-start-period/
+    --health-start-interval/--health-retries/--no-healthcheck as Docker's CLI
+    turns them into Config.Healthcheck (durations in ns, zeros left out; the
+    image's values fill what is left out). None: the image's healthcheck."""
+    from ..build.values import parse_duration
+    durations = {}
+    for flag, key, text in (("interval", "Interval", interval), ("timeout", "Timeout", timeout),
+                            ("start-period", "StartPeriod", start_period),
+                            ("start-interval", "StartInterval", start_interval)):
+        if text is None:
+            continue
+        try:
+            durations[key] = parse_duration(text)
+        except ValueError:
+            raise UsageError(f"invalid --health-{flag} {text!r}: use a duration like 30s, 1m30s or 500ms") from None
+        if durations[key] < 0:
+            raise UsageError(f"--health-{flag} cannot be negative")
+    if retries is not None and retries < 0:
+        raise UsageError("--health-retries cannot be negative")
+    given = bool(cmd) or any(durations.values()) or bool(retries)
+    if disabled:
+        if given:
+            raise UsageError("--no-healthcheck conflicts with --health-* options")
+        return {"Test": ["NONE"]}
+    if not given:
+        return None
+    hc: dict = {"Test": ["CMD-SHELL", cmd]} if cmd else {}
+    hc.update({k: v for k, v in durations.items() if v})
+    if retries:
+        hc["Retries"] = retries
+    return hc
 
 
 def parse_memory(value: str | None) -> int:

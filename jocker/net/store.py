@@ -8,6 +8,8 @@ network is stored the first time something needs it."""
 
 from __future__ import annotations
 
+import hashlib
+
 from ..errors import Conflict, NotFound
 from ..ids import new_id
 from ..images.imageconfig import now_rfc3339
@@ -21,7 +23,8 @@ BRIDGE_OPT = "com.docker.network.bridge.name"
 
 
 def builtin_record(name: str) -> dict:
-    return {"Name": name, "Id": name.ljust(64, "0").encode().hex()[:64], "Created": "", "Scope": "local",
+    return {"Name": name, "Id": hashlib.sha256(f"jocker-network-{name}".encode()).hexdigest(),
+            "Created": "", "Scope": "local",
             "Driver": "null" if name == "none" else name, "EnableIPv6": False,
             "IPAM": {"Driver": "default", "Options": None, "Config": []}, "Internal": False,
             "Attachable": False, "Ingress": False, "Options": {}, "Labels": {}}

@@ -3,7 +3,7 @@ column, `jocker port`, and the `network ls` rows. Pure."""
 
 from __future__ import annotations
 
-from . import hosts, ports
+from . import hosts, naming, ports
 from . import store as S
 
 
@@ -35,7 +35,7 @@ def network_settings(engine, c) -> dict:
                        "GlobalIPv6PrefixLen": 0, "MacAddress": ""}}
     primary = nets.get(mode) or next(iter(nets.values()), {})
     running = c.running
-    sandbox = f"/run/netns/{engine.config.network_prefix}ns-{c.short}" \
+    sandbox = "/run/netns/" + naming.netns_name(engine.config.network_prefix, c.id) \
         if running and mode != "host" and engine.config.runtime_name() == "linux" else ""
     return {"Bridge": "", "SandboxID": c.id if running else "", "HairpinMode": False,
             "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "Ports": port_map(c),

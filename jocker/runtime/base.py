@@ -53,6 +53,13 @@ class RuntimeDriver(ABC):
                      env: list[str], tty: bool, main_pid: int | None) -> ProcessCommand:
         """A command that runs argv inside the running container (`jocker exec`)."""
 
+    def health_command(self, spec: ContainerSpec, argv: list[str], main_pid: int | None) -> ProcessCommand:
+        """A healthcheck probe: argv inside the running container with the
+        main process's user, environment and working directory (Docker runs
+        probes so). The supervisor calls it: no heavy imports on this path."""
+        return self.exec_command(spec, list(argv), user="", workdir="", env=[], tty=False,
+                                 main_pid=main_pid)
+
     @abstractmethod
     def signal_all(self, spec: ContainerSpec, signum: int, main_pid: int | None) -> None:
         """Send signum to every process of the container."""

@@ -235,7 +235,7 @@ class JailDriver(RuntimeDriver):
         draft = self._plan(spec)                   # validate everything before touching the host
         if draft.rctl_add and not self.racct_enabled():
             raise JockerError(RACCT_MSG)
-        identity = self._identity(spec.rootfs, spec.user)
+        identity = self._identity(spec.rootfs, spec.user, spec.group_add)
         os.makedirs(spec.rundir, mode=0o700, exist_ok=True)
         if not spec.devices:
             with _Flock(self.config.lock_path):
@@ -300,10 +300,10 @@ class JailDriver(RuntimeDriver):
             raise JockerError(f"jail {name} is not running")
         return int(out)
 
-    def _identity(self, root: str, user: str):
+    def _identity(self, root: str, user: str, group_add=()):
         from ..containers.identity import resolve
         return resolve(user, read_file_nofollow(root, "/etc/passwd"),
-                       read_file_nofollow(root, "/etc/group"))
+                       read_file_nofollow(root, "/etc/group"), group_add)
 
     def _env(self, spec: ContainerSpec, identity, extra: list[str], tty: bool) -> dict[str, str]:
         from ..containers.identity import process_env
@@ -315,20 +315,30 @@ class JailDriver(RuntimeDriver):
         argv = [sys.executable, "-S", jail_exec.__file__, json.dumps(plan)]
         return ProcessCommand(argv=argv, env={}, in_child=jail_exec.InJail(plan))
 
-    def main_command(self, spec: ContainerSpec) -> ProcessCommand:
-        """The plan create wrote: resolved once, no lookups in the supervisor."""
+    def _main_plan(self, spec: ContainerSpec) -> dict:
+        """The main process's plan create wrote: resolved once, no lookups in the supervisor."""
         try:
             with open(os.path.join(spec.rundir, PROCESS_FILE), encoding="utf-8") as f:
-                return self._process(json.load(f))
+                return json.load(f)
         except FileNotFoundError:
             raise JockerError(f"container {spec.id[:12]} has no jail: create it first") from None
+
+    def main_command(self, spec: ContainerSpec) -> ProcessCommand:
+        return self._process(self._main_plan(spec))
+
+    def health_command(self, spec: ContainerSpec, argv: list[str], main_pid: int | None) -> ProcessCommand:
+        """The main process's plan (identity, environment, workdir resolved at
+        create) with the probe's argv: no passwd lookup and no jls in the
+        supervisor per probe, and no identity module in its memory."""
+        plan = dict(self._main_plan(spec), argv=list(argv))
+        return self._process(plan)
 
     def exec_command(self, spec: ContainerSpec, argv: list[str], *, user: str, workdir: str,
                      env: list[str], tty: bool, main_pid: int | None) -> ProcessCommand:
         # Docker's exec defaults to the container's user and workdir; env adds to the container's.
         if not argv:
             raise UsageError("no command specified")
-        identity = self._identity(spec.rootfs, user or spec.user)
+        identity = self._identity(spec.rootfs, user or spec.user, spec.group_add)
         wd = jp.container_path(workdir or spec.workdir or "/", "working directory")
         jid = self._jid(jp.jail_name(spec.id))
         process_env = self._env(spec, identity, env, tty)

@@ -92,6 +92,8 @@ class LinuxNamespaceDriver(RuntimeDriver):
 
     def create(self, spec: ContainerSpec) -> None:
         os.makedirs(spec.rundir, exist_ok=True)
+        # First: an unknown user fails here, before anything needs tearing down.
+        spec_json = _spec_json(spec, self.store_dirs)
         if _netns(spec):
             self._net().setup(spec.net)
         for stale in ("init.pid",):
@@ -100,7 +102,7 @@ class LinuxNamespaceDriver(RuntimeDriver):
             except FileNotFoundError:
                 pass
         with open(os.path.join(spec.rundir, "spec.json"), "w") as f:
-            json.dump(_spec_json(spec, self.store_dirs), f)
+            json.dump(spec_json, f)
 
     def console_command(self, spec: ContainerSpec, console_fd: int) -> ProcessCommand:
         """main_command for -t: nsinit makes the pty and sends its master on console_fd."""

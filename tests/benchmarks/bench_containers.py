@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from common import (PY, REPO, Sandbox, Summary, check_host, command_mix, fmt_ratio, listing_row, log,  # noqa: E402
-                    median, ms, print_table, quartiles, ratio, run, time_interleaved, time_once)
+                    median, ms, peer_rows, print_table, ratio, run, time_interleaved, time_once)
 
 RUN_RUNS = 10
 RUN_WARMUPS = 2
@@ -185,7 +185,8 @@ def _unmount_under(d: Path | None) -> None:
 
 # -- 1. run --rm true ------------------------------------------------------------------
 def bench_run(sb: Sandbox, summary: Summary, podman: Podman) -> None:
-    jocker_argv = sb.jocker_argv("run", "--rm", "busybox:latest", "true")
+    # --network host on both sides: the same work (bench_network.py compares bridges)
+    jocker_argv = sb.jocker_argv("run", "--rm", "--network", "host", "busybox:latest", "true")
     peers = {"jocker run --rm busybox true": lambda: time_once(jocker_argv, env=sb.env)}
     log("setting up podman")
     podman_ok = podman.setup(sb.busybox_rootfs())
@@ -194,7 +195,7 @@ def bench_run(sb: Sandbox, summary: Summary, podman: Podman) -> None:
         peers["podman run --rm ... true"] = lambda: time_once(podman_argv)
     else:
         print(f"podman: unavailable ({podman.reason})")
-    traced = sb.trace_host_commands("run", "--rm", "busybox:latest", "true")
+    traced = sb.trace_host_commands("run", "--rm", "--network", "host", "busybox:latest", "true")
     lines = [cmd for _, cmd in traced]
     # The runner traces every try: the same write command twice in a row is a
     # retry after a "busy" answer (reads are never retried).
@@ -202,10 +203,7 @@ def bench_run(sb: Sandbox, summary: Summary, podman: Podman) -> None:
     log(f"{len(peers)} peer(s), {RUN_WARMUPS} warm-ups then {RUN_RUNS} interleaved runs each")
     times = time_interleaved(peers, RUN_RUNS, warmup=RUN_WARMUPS)
     jm = median(times["jocker run --rm busybox true"])
-    rows = []
-    for k, ts in times.items():
-        q1, q3 = quartiles(ts)
-        rows.append([k, ms(median(ts)), f"{ms(q1)} .. {ms(q3)}", fmt_ratio(ratio(median(ts), jm))])
+    rows = peer_rows(times, "jocker run --rm busybox true")
     print_table(f"`run --rm busybox true`, {RUN_WARMUPS} warm-ups then median of {RUN_RUNS} interleaved runs",
                 ["command", "median", "p25 .. p75", "vs jocker"], rows)
     if podman_ok:
@@ -271,14 +269,19 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
-def bench_supervisor_rss(sb: Sandbox, summary: Summary) -> None:
+HEALTH_FLAGS = ("--health-cmd", "true", "--health-interval", "200ms")
+
+
+def bench_supervisor_rss(sb: Sandbox, summary: Summary, run_flags: tuple[str, ...] = ()) -> None:
+    """With run_flags=HEALTH_FLAGS: supervisors that have run a few healthcheck probes."""
     rundir = Path(sb.env["JOCKER_RUNDIR"])
     ids: list[str] = []
     peer = None
+    what = " ".join(("jocker run -d", *run_flags, "busybox sleep 300"))
     try:
         for _ in range(SUPERVISORS):
-            ids.append(sb.jocker("run", "-d", "busybox:latest", "sleep", "300").stdout.strip())
-        time.sleep(1.0)                 # let each supervisor settle into its loop
+            ids.append(sb.jocker("run", "-d", "--network", "host", *run_flags, "busybox:latest", "sleep", "300").stdout.strip())
+        time.sleep(1.0)                 # let each supervisor settle into its loop (and probe)
         rows, rss = [], []
         for cid in ids:
             info = json.loads((rundir / cid / "supervisor.json").read_text())
@@ -293,13 +296,14 @@ def bench_supervisor_rss(sb: Sandbox, summary: Summary) -> None:
         peer = subprocess.Popen(peer_argv)
         time.sleep(0.5)
         bare = rss_mb(peer.pid)
-        print_table(f"supervisor RSS ({SUPERVISORS} x `jocker run -d busybox sleep 300`, VmRSS)",
+        print_table(f"supervisor RSS ({SUPERVISORS} x `{what}`, VmRSS)",
                     ["container", "supervisor pid", "status", "VmRSS"], rows)
         print(f"supervisor command: {' '.join(argv).strip()}")
         print(f"median {median(rss):.1f} MB, max {max(rss):.1f} MB; peer: the bare interpreter with the same "
               f"flags ({' '.join(peer_argv[1:-1])} 'import time; time.sleep(60)') = {bare:.1f} MB, so jocker's "
               f"own share is {median(rss) - bare:+.1f} MB (ratio {fmt_ratio(ratio(median(rss), bare))})")
-        summary.add("supervisor RSS (max of 5)", f"<= {RSS_GOAL_MB:.0f} MB",
+        summary.add("supervisor RSS (max of 5)" + (", healthchecked" if run_flags else ""),
+                    f"<= {RSS_GOAL_MB:.0f} MB",
                     f"median {median(rss):.1f} MB, max {max(rss):.1f} MB (bare interpreter {bare:.1f} MB)",
                     max(rss) <= RSS_GOAL_MB)
     finally:
@@ -324,7 +328,9 @@ def main() -> int:
             sb.import_busybox()
             for name, fn in (("run --rm", lambda: bench_run(sb, summary, podman)),
                              ("ps -a", lambda: bench_ps(sb, summary)),
-                             ("supervisor RSS", lambda: bench_supervisor_rss(sb, summary))):
+                             ("supervisor RSS", lambda: bench_supervisor_rss(sb, summary)),
+                             ("supervisor RSS, healthchecked",
+                              lambda: bench_supervisor_rss(sb, summary, HEALTH_FLAGS))):
                 try:
                     fn()
                 except Exception as e:          # report and go on with the others

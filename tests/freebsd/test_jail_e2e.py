@@ -335,3 +335,41 @@ def test_portlint_is_clean():
     port = Path(__file__).resolve().parents[2] / "ports" / "sysutils" / "jocker"
     res = subprocess.run(["portlint", "-A"], cwd=port, capture_output=True, text=True, timeout=120)
     assert "FATAL" not in res.stdout, res.stdout
+
+
+def _probe_until(mon, sel, cond, limit=30.0):
+    end = time.monotonic() + limit
+    while time.monotonic() < end and not cond():
+        for _key, _ in sel.select(0.05):
+            mon.read()
+        mon.tick()
+    assert cond()
+
+
+def test_healthcheck_probe_runs_in_the_jail_and_times_out(driver, make):
+    """The supervisor's healthcheck monitor with the jail driver's probe:
+    inside the jail, with the main process's environment and workdir; a
+    probe past its timeout is killed with what it started."""
+    import selectors
+    from jocker.containers import health as H
+    spec = make(["/bin/sleep", "60"], workdir="/srv")
+    spec.env.append("MARK=main-env")
+    driver.create(spec)
+    sched = H.schedule({"Test": ["CMD-SHELL", 'echo "$MARK|$(pwd)"'], "Interval": 100_000_000})
+    sel = selectors.DefaultSelector()
+    mon = H.Monitor(sched, spec.rundir, sel, lambda argv: driver.health_command(spec, argv, None),
+                    driver.runner.start)
+    _probe_until(mon, sel, lambda: mon.state.log)
+    assert mon.state.log[0]["ExitCode"] == 0 and mon.state.log[0]["Output"] == "main-env|/srv\n"
+    assert H.read(spec.rundir)["Status"] == "healthy"
+    mon.stop()
+    sched = H.schedule({"Test": ["CMD", "/bin/sleep", "77"], "Interval": 100_000_000,
+                        "Timeout": 500_000_000, "Retries": 1})
+    mon = H.Monitor(sched, spec.rundir, sel, lambda argv: driver.health_command(spec, argv, None),
+                    driver.runner.start)
+    _probe_until(mon, sel, lambda: mon.state.log)
+    assert mon.state.log[0]["ExitCode"] == -1 and mon.state.status == "unhealthy"
+    time.sleep(0.2)
+    args = driver.runner.run(["ps", "-o", "args", *jp.ps_selector(jp.jail_name(spec.id))], check=False).stdout
+    assert "sleep 77" not in args
+    mon.stop()

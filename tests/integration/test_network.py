@@ -70,10 +70,10 @@ def test_publish_tcp_reaches_httpd_from_localhost_and_host_address(jocker, busyb
     assert f"0.0.0.0:{port}->80/tcp" in jocker("ps", "--filter", "name=web").stdout
     assert jocker("port", "web").stdout == f"80/tcp -> 0.0.0.0:{port}\n"
     assert jocker("port", "web", "80").stdout == f"0.0.0.0:{port}\n"
-    objs = net_objects()
-    assert any(n.startswith(f"{NET_PREFIX}ns-") for n in objs["netns"])
+    mine = f"{NET_PREFIX}ns-{_inspect(jocker, 'web')['Id'][:12]}"
+    assert mine in net_objects()["netns"]
     jocker("rm", "-f", "web")
-    assert not any(n.startswith(f"{NET_PREFIX}ns-") for n in net_objects()["netns"])
+    assert mine not in net_objects()["netns"]
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
 
@@ -188,22 +188,27 @@ def test_none_has_only_loopback_up(jocker, busybox_image):
 
 def test_teardown_after_sigkilled_supervisor_and_restart_keeps_address(
         jocker, busybox_image, jocker_env, cleanup, wait_for):
-    cleanup.append("phoenix")
+    cleanup += ["phoenix", "orphan"]
     port = _free_port()
     cid = jocker("run", "-d", "--name", "phoenix", "--restart", "always", "-p", f"{port}:80",
                  busybox_image, "sh", "-c", "mkdir -p /w && echo up > /w/index.html && httpd -f -p 80 -h /w"
                  ).stdout.strip()
+    orphan = jocker("run", "-d", "--name", "orphan", "-p", f"{_free_port()}:80", busybox_image,
+                    "sleep", "300").stdout.strip()
     ip = _inspect(jocker, "phoenix")["NetworkSettings"]["IPAddress"]
     assert _http_get(f"http://127.0.0.1:{port}/") == "up\n"
-    info = json.load(open(os.path.join(jocker_env["JOCKER_RUNDIR"], cid, "supervisor.json")))
-    os.kill(info["pid"], signal.SIGKILL)
-    assert wait_for(lambda: not os.path.exists(f"/proc/{info['main_pid']}"))
-    jocker("ps", "-a")                        # reconciles: the netns and its rules go
-    objs = net_objects()
-    assert not any(cid[:12] in n for v in objs.values() for n in v), objs
-    # A "reboot": system boot brings it back with the same address and port.
+    for c in (cid, orphan):
+        info = json.load(open(os.path.join(jocker_env["JOCKER_RUNDIR"], c, "supervisor.json")))
+        os.kill(info["pid"], signal.SIGKILL)
+        assert wait_for(lambda: not os.path.exists(f"/proc/{info['main_pid']}"))
+    # A "reboot": system boot reconciles the containers whose supervisor died
+    # (their netns, veth and nft table go) and brings back the --restart one
+    # with the same address and port.
     out = jocker("system", "boot").stdout
-    assert "phoenix: started" in out
+    assert "phoenix: started" in out and "orphan" not in out
+    objs = net_objects()
+    assert not any(orphan[:12] in n or orphan[:9] in n for v in objs.values() for n in v), objs
+    assert sum(cid[:12] in n for n in objs["netns"]) == 1
     assert _inspect(jocker, "phoenix")["NetworkSettings"]["IPAddress"] == ip
     assert _http_get(f"http://127.0.0.1:{port}/") == "up\n"
 
@@ -334,3 +339,16 @@ def test_dns_add_host_hostname_publish_all_and_prune(jocker, busybox_image, tmp_
     out = jocker("network", "prune", "-f").stdout
     assert "tprune" in out and "bridge" not in out
     assert "bridge" in jocker("network", "ls", "--format", "{{.Name}}").stdout
+
+
+def test_hairpin_from_the_same_network(jocker, busybox_image, cleanup):
+    if open("/proc/sys/net/ipv4/ip_forward").read().strip() != "1":
+        pytest.skip("hairpin is routed back out of the bridge: needs net.ipv4.ip_forward=1, "
+                    "which the tests never change on the host")
+    port = _free_port()
+    cleanup += ["hpweb", "hpcli"]
+    jocker("run", "-d", "--name", "hpweb", "-p", f"{port}:80", busybox_image,
+           "sh", "-c", "mkdir -p /w && echo hairpin > /w/index.html && httpd -f -p 80 -h /w")
+    out = jocker("run", "--name", "hpcli", busybox_image, "wget", "-q", "-O-",
+                 f"http://{_host_address()}:{port}/").stdout
+    assert out == "hairpin\n"

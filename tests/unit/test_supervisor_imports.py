@@ -5,8 +5,8 @@ is paid once per container (the RSS budget in tests/benchmarks). The jail
 path used to pull in dataclasses (and with it inspect, ast, dis, tokenize),
 logging (threading, traceback, warnings), pathlib and jinja2's helpers,
 several megabytes over the Linux path. This pins it: the supervisor with
-the jail driver selected, its main process command built, imports nothing
-the Linux path does not, except fcntl (the devfs lock).
+the jail driver selected, its main process and a healthcheck probe command
+built, imports nothing the Linux path does not, except fcntl (the devfs lock).
 """
 
 from __future__ import annotations
@@ -31,8 +31,10 @@ job = {"runtime": runtime, "rundir": tmp, "log_path": os.path.join(tmp, "log"),
                 "env": [], "user": "", "workdir": "/", "tty": False, "stdin_open": False,
                 "mounts": [], "limits": {}}}
 sup = Supervisor(job, -1, os.path.join(tmp, "job.json"))
+import jocker.containers.health                     # a healthchecked container's monitor
 if runtime == "jail":
     sup.driver.main_command(sup.spec)
+    sup.driver.health_command(sup.spec, ["/bin/sh", "-c", "true"], None)   # each probe
 print(json.dumps(sorted(m for m in set(sys.modules) - before if not m.startswith("jocker"))))
 """
 
