@@ -6,25 +6,17 @@ so that two `run --name X` racing cannot both win."""
 from __future__ import annotations
 
 import os
-import signal as signal_mod
 
 from ..envvars import merge_env
 from ..ids import below, new_id, pick
 from ..engine_api.requests import CreateRequest
 from ..errors import Conflict, JockerError, NotFound, NotImplementedYet, UsageError
-from ..images.imageconfig import DEFAULT_PATH, now_rfc3339
+from ..images.imageconfig import DEFAULT_PATH
+from ..times import now_rfc3339
+from ..signals import check_signal
 from ..storage import props as P
 from .model import Container, load_containers
 from .volumes import check_volume_target, copy_up, create_volume
-
-
-def check_signal(name: str) -> str:
-    n = name.upper()
-    if not n.startswith("SIG") and not n.isdigit():
-        n = "SIG" + n
-    if n.isdigit() or hasattr(signal_mod, n):
-        return n
-    raise UsageError(f"invalid signal {name!r}")
 
 
 def _parse_volume(spec: str) -> tuple[str, str, bool]:

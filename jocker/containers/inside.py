@@ -9,7 +9,8 @@ import subprocess
 from ..engine_api.streams import Streams
 from ..errors import Conflict, NotFound, UsageError
 from ..images import layertar, treediff
-from ..images.imageconfig import derive, now_rfc3339
+from ..images.imageconfig import derive
+from ..times import now_rfc3339
 from .lifecycle import runtime_spec
 from .model import Container
 

@@ -14,6 +14,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
+from .. import rundir as RD
 from ..errors import InvalidName, NotFound
 from ..layout import Layout
 from ..storage import props as P
@@ -82,7 +83,7 @@ class Container:
 
 def read_runtime(layout: Layout, cid: str) -> dict:
     """supervisor.json if its supervisor is alive, else {}."""
-    path = os.path.join(layout.container_rundir(cid), "supervisor.json")
+    path = RD.path(layout.container_rundir(cid), RD.SUPERVISOR_JSON)
     try:
         with open(path) as f:
             info = json.load(f)

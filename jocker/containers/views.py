@@ -9,7 +9,7 @@ from typing import Any
 from ..errors import NotFound, UsageError
 from ..filters import label_filter, labels_match
 from ..format import ago, human_duration
-from ..images.imageconfig import parse_time
+from ..times import parse_time
 from .model import Container, load_containers, resolve
 
 

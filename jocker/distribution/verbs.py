@@ -70,7 +70,7 @@ def pull(engine, name: str, *, platform: str | None = None, all_tags: bool = Fal
 
 def push(engine, name: str, *, all_tags: bool = False, progress=None) -> list[tuple[str, str, int]]:
     """Push name[:tag] (or every tag of name). Returns (tag, digest, size)."""
-    from ..engine import parse_size
+    from ..format import parse_size
     from .push import Pusher
     ref = parse_reference(name)
     if ref.digest:

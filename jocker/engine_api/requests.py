@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from ..errors import UsageError
+from ..format import parse_size
 
 RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")
-_SIZE = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 MIN_MEMORY = 6 << 20
 
 
@@ -251,11 +251,8 @@ def parse_restart(value: str) -> dict:
 def parse_memory(value: str | None) -> int:
     if not value:
         return 0
-    v = value.strip().lower()
-    unit = v[-1] if v[-1] in _SIZE else "b"
-    num = v[:-1] if v[-1] in _SIZE else v
     try:
-        n = int(float(num) * _SIZE[unit])
+        n = parse_size(value)
     except ValueError:
         raise UsageError(f"invalid --memory {value!r}: use a size like 512m or 2g") from None
     if n < MIN_MEMORY:

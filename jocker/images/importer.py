@@ -17,8 +17,9 @@ from typing import IO
 
 from ..errors import UsageError
 from ..runner import Runner
+from ..times import now_rfc3339
+from .imageconfig import new_config
 from .layertar import tree_changes, write_layer
-from .imageconfig import new_config, now_rfc3339
 from .state import Image, default_tag
 from .store import ImageStore
 from .tarcheck import scan

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import logging
 import os
 import re
 import stat
 
+from ..atomic import write_atomic
 from ..envvars import env_dict
+from ..lock import EngineLock
 from ..errors import Conflict, HostCommandError, JockerError, UsageError
 from ..runner import Runner, default_runner
 from . import jail_plan as jp
@@ -153,23 +154,6 @@ def exists_nofollow(root: str, path: str) -> bool:
         os.close(fd)
 
 
-def _write_atomic(path: str, text: str) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
-@contextlib.contextmanager
-def _flock(path: str):
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
 # ---------------------------------------------------------------- the driver
 
 class JailDriver(RuntimeDriver):
@@ -240,14 +224,14 @@ class JailDriver(RuntimeDriver):
         """A per-container ruleset for --device (rulesets are global)."""
         record = jp.ruleset_record_path(spec.rundir)
         lock = os.path.join(os.path.dirname(spec.rundir.rstrip("/")), "devfs-rulesets.lock")
-        with _flock(lock):
+        with EngineLock(lock).held():
             if os.path.exists(record):             # left by a crashed start, or still in use?
                 if self.jail_exists(jp.jail_name(spec.id)):
                     raise Conflict(f"jail {jp.jail_name(spec.id)} already exists")
                 self._release_device_ruleset(spec)
             in_use = jp.parse_showsets(self.runner.run(jp.showsets_command()).stdout)
             number = jp.pick_device_ruleset(spec.id, self.config, in_use)
-            _write_atomic(record, f"{number}\n")   # before building: destroy can clean up
+            write_atomic(record, f"{number}\n")   # before building: destroy can clean up
             try:
                 self._check_stock_rulesets()
                 self._build_ruleset(number, jp.ruleset_commands(number, spec.devices))
@@ -304,8 +288,8 @@ class JailDriver(RuntimeDriver):
 
     def _write_files(self, plan: jp.JailPlan) -> None:
         if plan.fstab_path and plan.fstab_text is not None:
-            _write_atomic(plan.fstab_path, plan.fstab_text)
-        _write_atomic(plan.conf_path, plan.conf_text)
+            write_atomic(plan.fstab_path, plan.fstab_text)
+        write_atomic(plan.conf_path, plan.conf_text)
 
     def _make_targets(self, spec: ContainerSpec, plan: jp.JailPlan) -> None:
         root = spec.rootfs

@@ -10,7 +10,6 @@ line on stderr.
 
 from __future__ import annotations
 
-import json
 import sys
 
 
@@ -20,12 +19,12 @@ def main() -> None:
     from .freebsd_jail import JailDriver
     from .jail_plan import JailConfig
     from .spec import ContainerSpec, Limits, Mount
-    with open(sys.argv[1]) as f:
-        job = json.load(f)
-    s = dict(job["spec"])
+    from ..containers.job import Job
+    job = Job.load(sys.argv[1])
+    s = dict(job.spec)
     s["mounts"] = [Mount(**m) for m in s.get("mounts", [])]
     s["limits"] = Limits(**s.get("limits", {}))
-    n = int(job.get("devfs_ruleset", 100))
+    n = job.devfs_ruleset
     try:
         JailDriver(Runner(), JailConfig(base_ruleset=n, vnet_ruleset=n + 1)).create(ContainerSpec(**s))
     except JockerError as e:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import posixpath
 import re
-import signal as _signal
 from dataclasses import dataclass, field
 
+from .. import rundir as RD
 from ..errors import CannotRun, InvalidName, UsageError
+from ..signals import short_name
 from ..templates import jailquote, render
 from .base import ProcessCommand
 from .spec import ContainerSpec, Limits, Mount
@@ -96,16 +97,16 @@ def jail_name(container_id: str) -> str:
 
 
 def conf_path(rundir: str) -> str:
-    return posixpath.join(rundir, "jail.conf")
+    return posixpath.join(rundir, RD.JAIL_CONF)
 
 
 def fstab_path(rundir: str) -> str:
-    return posixpath.join(rundir, "fstab")
+    return posixpath.join(rundir, RD.FSTAB)
 
 
 def ruleset_record_path(rundir: str) -> str:
     """Where the driver records a per-container devfs ruleset number."""
-    return posixpath.join(rundir, "devfs_ruleset")
+    return posixpath.join(rundir, RD.DEVFS_RULESET)
 
 
 def _check_fstab_word(what: str, path: str) -> None:
@@ -391,11 +392,7 @@ def jail_exists_command(name: str) -> list[str]:
 
 def signal_command(name: str, signum: int) -> list[str]:
     """pkill -j takes a jail name or JID [I pkill.c jail_getid]."""
-    try:
-        sig = _signal.Signals(signum).name[3:]   # names travel well; numbers differ by OS
-    except ValueError:
-        sig = str(int(signum))
-    return ["pkill", f"-{sig}", "-j", name]
+    return ["pkill", f"-{short_name(signum)}", "-j", name]
 
 
 def pids_command(name: str) -> list[str]:

@@ -16,6 +16,7 @@ import signal
 import sys
 import time
 
+from .. import rundir as RD
 from ..envvars import merge_env
 from ..errors import JockerError
 from ..runner import Runner, default_runner
@@ -55,17 +56,16 @@ class LinuxNamespaceDriver(RuntimeDriver):
             raise JockerError(f"network {spec.network!r} is not available yet",
                               hint="use --network host or --network none")
         os.makedirs(spec.rundir, exist_ok=True)
-        for stale in ("init.pid",):
-            try:
-                os.unlink(os.path.join(spec.rundir, stale))
-            except FileNotFoundError:
-                pass
-        with open(os.path.join(spec.rundir, "spec.json"), "w") as f:
+        try:
+            os.unlink(RD.path(spec.rundir, RD.INIT_PID))
+        except FileNotFoundError:
+            pass
+        with open(RD.path(spec.rundir, RD.SPEC_JSON), "w") as f:
             json.dump(_spec_json(spec), f)
 
     def console_command(self, spec: ContainerSpec, console_fd: int) -> ProcessCommand:
         """main_command for -t: nsinit makes the pty and sends its master on console_fd."""
-        with open(os.path.join(spec.rundir, "spec.json"), "w") as f:
+        with open(RD.path(spec.rundir, RD.SPEC_JSON), "w") as f:
             json.dump(_spec_json(spec, console_fd), f)
         return self.main_command(spec)
 
@@ -74,13 +74,13 @@ class LinuxNamespaceDriver(RuntimeDriver):
         argv = ["unshare", "--pid", "--mount", "--uts", "--ipc", "--propagation", "private"]
         if spec.network == "none":
             argv.append("--net")
-        spec_path = os.path.join(spec.rundir, "spec.json")
+        spec_path = RD.path(spec.rundir, RD.SPEC_JSON)
         argv += ["--", sys.executable, "-S", NSINIT, spec_path]
         return ProcessCommand(argv, {}, in_child=_InNamespaces(spec_path, spec.network == "none"))
 
     def init_pid(self, spec: ContainerSpec, timeout: float = 5.0) -> int | None:
         """Host PID of the container's PID 1 (written by nsinit at start)."""
-        path = os.path.join(spec.rundir, "init.pid")
+        path = RD.path(spec.rundir, RD.INIT_PID)
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -142,7 +142,7 @@ class LinuxNamespaceDriver(RuntimeDriver):
         pid = self.init_pid(spec, 0)
         if pid and os.path.exists(f"/proc/{pid}"):
             _kill(pid, signal.SIGKILL)
-        for name in ("init.pid", "spec.json"):
+        for name in (RD.INIT_PID, RD.SPEC_JSON):
             try:
                 os.unlink(os.path.join(spec.rundir, name))
             except FileNotFoundError:

@@ -135,3 +135,12 @@ def test_cli_flags_are_validated(kw, message):
     with pytest.raises(E.UsageError) as info:
         CreateRequest.from_cli("busybox", **kw)
     assert message in str(info.value)
+
+
+def test_one_size_parser():
+    from jocker.format import parse_size
+    assert parse_size("4G") == 4 << 30 and parse_size("512m") == 512 << 20 and parse_size("2GB") == 2 << 30
+    assert parse_size("1048576") == 1048576 and parse_size("1.5k") == 1536
+    for bad in ("", "x", "G", "1.2.3m", "-5m"):
+        with pytest.raises(ValueError):
+            parse_size(bad)
