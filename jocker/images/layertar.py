@@ -178,6 +178,9 @@ def write_layer(root: str, changes: list[Change], out: IO[bytes] | None = None, 
 
 
 EPOCH_PROP = "jocker:layer.epoch"
+# Set on layers whose diff ID is the tar written from their tree (build,
+# commit, import): `image send` need not recompute it.
+TREE_PROP = "jocker:layer.tree"
 
 
 def seal_diff_id(zfs, pending, changes: list[Change]) -> str:
@@ -185,8 +188,7 @@ def seal_diff_id(zfs, pending, changes: list[Change]) -> str:
     SOURCE_DATE_EPOCH when set; the clamp is recorded on the layer so the tar
     written later for push or save is the same bytes."""
     epoch = source_date_epoch()
-    if epoch is not None:
-        zfs.set_props(pending.dataset, {EPOCH_PROP: str(epoch)})
+    zfs.set_props(pending.dataset, {TREE_PROP: "1", **({EPOCH_PROP: str(epoch)} if epoch is not None else {})})
     return write_layer(pending.path, changes, epoch=epoch)[0]
 
 
