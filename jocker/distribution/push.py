@@ -66,8 +66,9 @@ class Pusher:
             self._upload(repo, scope, lay.blob.digest, lay.blob.size, short,
                          path=self.blobs.path(lay.blob.digest))
             self.progress({"id": short, "status": "Pushed"})
-        self.engine.zfs.set_props(self.engine.layout.layer(lay.layer_id),
-                                  {SOURCE_PROP: f"{remote.registry}/{repo}"})
+        if source != f"{remote.registry}/{repo}":
+            self.engine.zfs.set_props(self.engine.layout.layer(lay.layer_id),
+                                      {SOURCE_PROP: f"{remote.registry}/{repo}"})
 
     def _mount(self, repo: str, digest: str, source: str, remote: Remote, scope: str) -> bool:
         reg, _, src_repo = source.partition("/")

@@ -51,7 +51,7 @@ def test_build_push_rmi_pull_run_round_trip(jocker, registry, busybox_image, tmp
     assert run.stdout.strip() == "shipped"
     # pull again: nothing to fetch, every layer already exists
     again = jocker("pull", name).stdout
-    assert "Downloading" not in again
+    assert "Downloading" not in again and f"Status: Image is up to date for {name}" in again
     # by digest, and listed with --digests
     jocker("pull", f"{registry.host}/rt/web@{digest}")
     assert digest in jocker("images", "--digests").stdout
