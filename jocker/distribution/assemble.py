@@ -73,12 +73,17 @@ def open_plain(path: str, media_type: str, what: str):
     return open(path, "rb")
 
 
-def assemble(engine, blobs: BlobStore, target: Target, have: list[str], progress) -> Image:
+def assemble(engine, blobs: BlobStore, target: Target, have: list[str], progress,
+             ready=None) -> Image:
+    """ready(i), when given, blocks until layer i's blob is in the store (a
+    pull applies each layer as soon as it and the ones below are there)."""
     store = engine.store
     parent = have[-1] if have else ""
     made: list[str] = []
     try:
         for i in range(len(have), len(target.layers)):
+            if ready is not None:
+                ready(i)
             parent = _apply(engine, blobs, target, i, parent, progress)
             made.append(parent)
         if not parent:

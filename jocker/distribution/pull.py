@@ -118,8 +118,16 @@ class Puller:
             for _, desc in todo:
                 lease.add(desc["digest"])
             with ThreadPoolExecutor(PARALLEL) as pool:
-                list(pool.map(lambda item: self._download(remote, what, len(layers), *item), todo))
-            return assemble(self.engine, self.blobs, target, have, self.progress), digest
+                futures = {i: pool.submit(self._download, remote, what, len(layers), i, desc)
+                           for i, desc in todo}
+                try:
+                    img = assemble(self.engine, self.blobs, target, have, self.progress,
+                                   ready=lambda i: futures[i].result())
+                except BaseException:
+                    for f in futures.values():
+                        f.cancel()
+                    raise
+            return img, digest
 
     def _download(self, remote, what, total, i, desc) -> None:
         short = desc["digest"][7:19]
