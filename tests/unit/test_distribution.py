@@ -69,3 +69,26 @@ def test_credentials_auths_and_helpers(tmp_path, monkeypatch):
     path.write_text(json.dumps({"credHelpers": {"ghcr.io": "fake"}}))
     assert store.get("ghcr.io") == Credentials("hu", "hs")
     assert store.get("other.io") is None
+
+
+def test_progress_lines_on_a_terminal_and_in_logs():
+    import io
+    from jocker.cli.progress import ProgressPrinter
+    plain = io.StringIO()
+    p = ProgressPrinter(plain, tty=False)
+    for ev in ({"status": "1: Pulling from web"}, {"id": "abc", "status": "Pulling fs layer"},
+               {"id": "abc", "status": "Downloading", "current": 1, "total": 10},
+               {"id": "abc", "status": "Downloading", "current": 5, "total": 10},
+               {"id": "abc", "status": "Pull complete"}):
+        p(ev)
+    assert plain.getvalue().splitlines() == ["1: Pulling from web", "abc: Pulling fs layer",
+                                             "abc: Downloading", "abc: Pull complete"]
+    tty = io.StringIO()
+    p = ProgressPrinter(tty, tty=True)
+    p({"id": "a", "status": "Waiting"})
+    p({"id": "b", "status": "Waiting"})
+    p({"id": "a", "status": "Downloading", "current": 1 << 20, "total": 4 << 20})
+    assert "\x1b[2A\x1b[2K\ra: Downloading" in tty.getvalue()       # rewrites a's line in place
+    quiet = io.StringIO()
+    ProgressPrinter(quiet, tty=True, quiet=True)({"id": "a", "status": "x"})
+    assert quiet.getvalue() == ""
