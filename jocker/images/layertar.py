@@ -335,7 +335,7 @@ def apply_layer(stream: IO[bytes], root: str, *, what: str = "layer") -> tuple[s
     reader = HashingReader(stream)
     applier = _Applier(root, what)
     try:
-        with tarfile.open(fileobj=reader, mode="r|") as tar:   # type: ignore[arg-type]
+        with tarfile.open(fileobj=reader, mode="r|", bufsize=BLOCK) as tar:   # type: ignore[arg-type]
             for m in tar:
                 try:
                     applier.entry(tar, m)
