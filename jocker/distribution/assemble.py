@@ -119,7 +119,8 @@ def _apply(engine, blobs: BlobStore, target: Target, i: int, parent: str, progre
         if got != diff_id:
             raise DigestMismatch(f"{lwhat}: diff ID mismatch: the config says {diff_id}, "
                                  f"the layer is {got}")
-        props = {PROP: BlobRef(desc.get("mediaType", ""), desc["digest"], os.path.getsize(path)).encode()}
+        props = {PROP: BlobRef(desc.get("mediaType", ""), desc["digest"], os.path.getsize(path),
+                               diff_id).encode()}
         if target.source:
             props[SOURCE_PROP] = target.source
         engine.zfs.set_props(pending.dataset, props)

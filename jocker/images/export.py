@@ -86,7 +86,11 @@ def prepare(store, st: State, img: Image, blobs: BlobStore, progress=None) -> Ex
         ds = st.datasets.get(store.layout.layer(lid))
         ref = BlobRef.of(ds) if ds is not None else None
         if ref is not None and blobs.has(ref.digest):
-            out.append(ExportLayer(lid, diff_ids[i], ref))
+            diff_id = ref.diff_id or st.layers[lid].diff_id
+            if diff_id != diff_ids[i]:
+                diff_ids[i] = diff_id
+                mapped = True
+            out.append(ExportLayer(lid, diff_id, ref))
             continue
         if progress:
             progress({"id": lid[:12], "status": "Preparing"})
@@ -127,4 +131,4 @@ def _make_blob(store, st: State, lid: str, parent: str, blobs: BlobStore) -> tup
                            compresslevel=GZIP_LEVEL) as gz:
             diff_id = layer_tar(store, st, lid, parent, gz)
         w.commit()
-        return diff_id, BlobRef(MT_OCI_GZIP, w.digest, w.size)
+        return diff_id, BlobRef(MT_OCI_GZIP, w.digest, w.size, diff_id)
