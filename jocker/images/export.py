@@ -95,8 +95,9 @@ def prepare(store, st: State, img: Image, blobs: BlobStore, progress=None) -> Ex
         if progress:
             progress({"id": lid[:12], "status": "Preparing"})
         parent = ids[i - 1] if i else ""
-        diff_id, ref = _make_blob(store, st, lid, parent, blobs)
-        store.zfs.set_props(store.layout.layer(lid), {PROP: ref.encode()})
+        with store.lock.held():      # prune_blobs (under the lock) never sees it unnamed
+            diff_id, ref = _make_blob(store, st, lid, parent, blobs)
+            store.zfs.set_props(store.layout.layer(lid), {PROP: ref.encode()})
         if diff_id != diff_ids[i]:
             diff_ids[i] = diff_id
             mapped = True

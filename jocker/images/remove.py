@@ -82,10 +82,13 @@ def remove_image(store: ImageStore, ref: str, *, force: bool = False,
 
 
 def prune_blobs(store: ImageStore) -> list[str]:
-    """Blobs no layer records and no live pull holds (blobs.py)."""
-    st = store.load()
-    keep = referenced(ds for name, ds in st.datasets.items() if name.startswith(store.layout.layers + "/"))
-    return BlobStore(store.layout.mountpoint).prune(keep | set(leased(store.layout.rundir)))
+    """Blobs no layer records and no live pull holds (blobs.py). Under the
+    engine lock: writers name or lease a blob under it right as they keep it."""
+    with store.lock.held():
+        st = store.load()
+        keep = referenced(ds for name, ds in st.datasets.items()
+                          if name.startswith(store.layout.layers + "/"))
+        return BlobStore(store.layout.mountpoint).prune(keep | set(leased(store.layout.rundir)))
 
 
 def _normalized(ref: str) -> str:
