@@ -90,7 +90,7 @@ class Proxy:
     """A small HTTP proxy in front of the registry that the tests steer:
     Bearer-token auth with its own token endpoint (`/token`, HTTP Basic
     user `u`/`p`), and injected faults per request path (`faults` maps a
-    path substring to corrupt | truncate | slow | hang | <status code>)."""
+    path substring to corrupt | truncate | slow | hang | huge | <status code>)."""
 
     def __init__(self, upstream: str, *, token_auth: bool = False):
         import http.server
@@ -147,6 +147,9 @@ class Proxy:
                     import time
                     time.sleep(30)
                     return
+                if fault == "huge":          # a manifest far over the 4 MiB limit
+                    return self._send(200, b" " * (5 << 20),
+                                      [("Content-Type", "application/vnd.oci.image.manifest.v1+json")])
                 if fault and fault.isdigit():
                     return self._send(int(fault), b'{"errors":[{"code":"INJECTED","message":"fault"}]}')
                 conn = __import__("http.client").client.HTTPConnection(proxy.upstream, timeout=30)

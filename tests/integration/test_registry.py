@@ -123,6 +123,7 @@ def proxy(registry):
     ("manifests", "429", "rate-limits"),
     ("manifests", "500", "500"),
     ("manifests", "hang", "within 2s"),
+    ("manifests", "huge", "byte limit"),
 ])
 def test_bad_registry_answers_leave_nothing(jocker, shipped, proxy, where, fault, expect, zfs_names):
     name, manifest = shipped
