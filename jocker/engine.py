@@ -10,21 +10,11 @@ from functools import cached_property
 
 from . import config as config_mod
 from .errors import HostCommandError, JockerError, NotFound
+from .format import parse_size
 from .layout import Layout
 from .lock import EngineLock
 from .runner import Runner, default_runner
 from .storage.base import ZfsDriver
-
-_SIZE_UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-
-
-def parse_size(text: str) -> int:
-    """'4G', '512M', '1048576' -> bytes."""
-    t = text.strip().upper().removesuffix("B")
-    if t and t[-1] in _SIZE_UNITS:
-        return int(float(t[:-1]) * _SIZE_UNITS[t[-1]])
-    return int(t)
-
 
 class Engine:
     def __init__(self, cfg: config_mod.Config | None = None, runner: Runner | None = None):
@@ -93,7 +83,10 @@ class Engine:
         if os.path.exists(path):
             self.zfs.pool_import(pool, os.path.dirname(path))
             return [f"imported pool {pool} from {path}"]
-        size = parse_size(cfg.pool_size)
+        try:
+            size = parse_size(cfg.pool_size)
+        except ValueError:
+            raise JockerError(f"invalid pool_size {cfg.pool_size!r}: use a size like 4G") from None
         if size < 64 << 20:
             raise JockerError(f"pool_size {cfg.pool_size} is too small: ZFS needs at least 64M")
         os.makedirs(os.path.dirname(path), exist_ok=True)

@@ -23,6 +23,22 @@ def human_size(n: float, digits: int = 3) -> str:
     return f"{n:.{digits}g}{_UNITS[i]}"
 
 
+_BINARY = {"B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_size(text: str) -> int:
+    """A size as Docker's flags and jocker.conf write it, binary units:
+    `512m`, `4G`, `2GB`, `1048576` -> bytes. ValueError when it is not one."""
+    t = str(text).strip().upper()
+    if len(t) > 1 and t.endswith("B") and t[-2] in _BINARY:
+        t = t[:-1]
+    unit = _BINARY.get(t[-1:], 0) if t else 0
+    number = t[:-1] if unit else t
+    if not number or not number.replace(".", "", 1).isdigit():
+        raise ValueError(f"invalid size {text!r}")
+    return int(float(number) * (unit or 1))
+
+
 def human_duration(seconds: float) -> str:
     s = int(seconds)
     if s < 1:

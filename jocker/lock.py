@@ -1,4 +1,11 @@
-"""One lock so concurrent jocker commands never corrupt shared state.
+"""One lock so concurrent jocker commands, and the threads of one server,
+never corrupt shared state.
+
+An `EngineLock` is an exclusive flock(2) on a file, for other processes,
+together with a re-entrant mutex, for the other threads of this process.
+Re-entrancy is per thread and per path, not per instance: every EngineLock on
+the same path in a process shares one state, so a thread holding the lock
+may take it again through another instance, and another thread waits.
 
 Held only around short metadata changes (tags, names, snapshot creation,
 garbage collection), never while a build step or a container runs.
@@ -6,30 +13,84 @@ garbage collection), never while a build step or a container runs.
 
 from __future__ import annotations
 
+import _thread          # not threading: the FreeBSD supervisor path imports this module
 import fcntl
 import os
-from contextlib import contextmanager
+
+
+class _PathState:
+    def __init__(self):
+        self.mutex = _thread.RLock()
+        self.depth = 0               # only touched by the thread holding mutex
+        self.fd: int | None = None
+
+
+_states: dict[str, _PathState] = {}
+_states_guard = _thread.allocate_lock()
+
+
+def _state(path: str) -> _PathState:
+    key = os.path.abspath(path)
+    with _states_guard:
+        st = _states.get(key)
+        if st is None:
+            st = _states[key] = _PathState()
+        return st
+
+
+class _Held:
+    __slots__ = ("lock",)
+
+    def __init__(self, lock: "EngineLock"):
+        self.lock = lock
+
+    def __enter__(self):
+        lk = self.lock
+        st = lk._st
+        st.mutex.acquire()
+        try:
+            if st.depth == 0:
+                os.makedirs(os.path.dirname(lk.path) or ".", mode=0o700, exist_ok=True)   # holds attach sockets
+                fd = os.open(lk.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                except BaseException:
+                    os.close(fd)
+                    raise
+                st.fd = fd
+            st.depth += 1
+        except BaseException:
+            st.mutex.release()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        st = self.lock._st
+        try:
+            st.depth -= 1
+            if st.depth == 0 and st.fd is not None:
+                fd, st.fd = st.fd, None
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+        finally:
+            st.mutex.release()
 
 
 class EngineLock:
     def __init__(self, path: str):
         self.path = path
-        self._fd: int | None = None
-        self._depth = 0
+        self._st = _state(path)
 
-    @contextmanager
-    def held(self):
-        if self._depth == 0:
-            os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)   # holds attach sockets
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            self._fd = fd
-        self._depth += 1
+    def held(self) -> "_Held":
+        """`with lock.held():` (a class, not contextlib: the supervisor imports this)."""
+        return _Held(self)
+
+    def owned(self) -> bool:
+        """This thread holds the lock (for assertions in tests)."""
+        st = self._st
+        if not st.mutex.acquire(blocking=False):
+            return False
         try:
-            yield
+            return st.depth > 0
         finally:
-            self._depth -= 1
-            if self._depth == 0 and self._fd is not None:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-                os.close(self._fd)
-                self._fd = None
+            st.mutex.release()

@@ -4,7 +4,8 @@ The per-container supervisor must stay small (the benchmark goal is 12 MB
 RSS), and importing subprocess (with threading, locale, warnings...) costs it
 about 1 MB per container. This is the little the runner needs: fork, wire
 the standard streams, exec, report an exec failure through a close-on-exec
-pipe, wait. Only the runner uses it.
+pipe, wait. Only the runner uses it for that; `pid_alive` is the one
+answer to "does this process still exist".
 """
 
 from __future__ import annotations
@@ -13,6 +14,24 @@ import errno
 import os
 import select
 import time
+
+def pid_alive(pid: int | str) -> bool:
+    """The process exists (a process we may not signal exists too). Liveness
+    of a supervisor is its lock, not this: a PID can be reused."""
+    try:
+        pid = int(pid)
+    except (TypeError, ValueError):
+        return False
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
 
 PIPE = -1
 DEVNULL = -2

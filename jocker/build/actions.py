@@ -101,7 +101,7 @@ class Actions:
     def _etc_mounts(self, rootfs: str, rundir: str, hostname: str) -> list[Mount]:
         # Only where bind mounts of single files are safe: the handbook wants
         # copies on FreeBSD (nullfs files break pkg's renames).
-        if getattr(self.engine.runtime, "name", "") != "linux":
+        if not self.engine.runtime.binds_single_files:
             return []
         return etc_mounts(rootfs, rundir, hostname)
 

@@ -25,7 +25,7 @@ from ..errors import BuildError, UsageError
 from .dockerignore import IgnoreMatcher, clean_path, compile_glob, has_magic
 from .fetch import download, is_url  # noqa: F401 (re-exported: part of this module's API)
 from .hashcache import HashCache, _cacheable  # noqa: F401
-from .rootfs import (CHUNK, _default_owner, _extract_tar, _inside, _join, _looks_like_archive,  # noqa: F401
+from ..rootfs import (CHUNK, _default_owner, _extract_tar, _inside, _join, _looks_like_archive,  # noqa: F401
                      _lstat, _open_nofollow, _Prefixed, _Writer, is_archive, resolve_in_root)
 
 log = logging.getLogger("jocker.build.context")

@@ -22,7 +22,8 @@ from jocker.build import heredoc as H
 from jocker.build.substitute import (extract_flags, split_fields, split_key_values,
                                      split_words, substitute, substitute_words)
 from jocker.errors import INVALID_DOCKERFILE, UsageError
-from jocker.build.values import is_signal, parse_duration, parse_port_spec  # noqa: F401 (part of this API)
+from jocker.build.values import parse_duration, parse_port_spec  # noqa: F401 (part of this API)
+from jocker.signals import is_signal
 
 INSTRUCTIONS = frozenset({
     "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK",

@@ -8,6 +8,8 @@ import logging
 import os
 import time
 
+from ..atomic import write_json
+
 log = logging.getLogger("jocker.build.context")
 
 
@@ -56,10 +58,7 @@ class HashCache:
             return
         entries = {p: e for p, e in self._load().items() if os.path.lexists(p)}
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        tmp = f"{self.path}.{os.getpid()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump({"version": self.VERSION, "files": entries}, f)
-        os.replace(tmp, self.path)
+        write_json(self.path, {"version": self.VERSION, "files": entries})
         self._entries, self._dirty = entries, False
 
 

@@ -1,5 +1,5 @@
-"""Docker's little value syntaxes in Dockerfiles: ports (EXPOSE), signals
-(STOPSIGNAL) and Go durations (HEALTHCHECK)."""
+"""Docker's little value syntaxes in Dockerfiles: ports (EXPOSE) and Go
+durations (HEALTHCHECK). Signals (STOPSIGNAL) live in jocker/signals.py."""
 
 from __future__ import annotations
 
@@ -7,10 +7,6 @@ import re
 from fractions import Fraction
 
 _PORT = re.compile(r"^(\d+)(?:-(\d+))?(?:/([A-Za-z]+))?$")
-_SIGNALS = frozenset((
-    "HUP INT QUIT ILL TRAP ABRT IOT EMT FPE KILL BUS SEGV SYS PIPE ALRM TERM URG STOP "
-    "TSTP CONT CHLD CLD TTIN TTOU IO POLL XCPU XFSZ VTALRM PROF WINCH INFO USR1 USR2 "
-    "THR LIBRT PWR").split())
 _DURATION_PART = re.compile(r"(\d*)(?:\.(\d*))?(ns|us|µs|μs|ms|s|m|h)")
 _NS_PER_UNIT = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6,
                 "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
@@ -31,14 +27,6 @@ def parse_port_spec(spec: str) -> list[str]:
     if end < start:
         raise ValueError(f"invalid range specified for container port: {spec!r}")
     return [f"{port}/{proto}" for port in range(start, end + 1)]
-
-
-def is_signal(text: str) -> bool:
-    """A STOPSIGNAL value Docker would accept: a positive number or a name (SIG optional)."""
-    if text.isdecimal():
-        return text.isascii() and len(text) < 10 and int(text) > 0
-    name = text.upper().removeprefix("SIG")
-    return name in _SIGNALS or re.fullmatch(r"RTMIN(\+\d+)?|RTMAX(-\d+)?", name) is not None
 
 
 def parse_duration(text: str) -> int:

@@ -326,3 +326,21 @@ def rename_cmd(obj, container, new_name):
       jocker rename web web-old
     """
     obj.api.containers.rename(container, new_name)
+
+
+def _freeze_cmd(name: str, doc: str):
+    """pause/unpause: the same command shape, one facade verb each."""
+    @click.command(name, help=doc)
+    @click.argument("containers", nargs=-1, required=True)
+    @click.pass_obj
+    def cmd(obj, containers):
+        from .common import for_each
+        verb = getattr(obj.api.containers, name)
+        for_each(containers, lambda ref: (verb(ref), [ref])[1])
+    return cmd
+
+
+pause_cmd = _freeze_cmd("pause", "Stop every process of running containers (SIGSTOP) until unpause.\n\n"
+                                 "\b\nExample:\n  jocker pause web")
+unpause_cmd = _freeze_cmd("unpause", "Let the processes of paused containers run again (SIGCONT).\n\n"
+                                     "\b\nExample:\n  jocker unpause web")

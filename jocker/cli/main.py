@@ -43,6 +43,9 @@ COMMANDS = {
     "port": "networks:port_cmd",
     "build": "build:build_cmd",
     "serve": "serve:serve_cmd",
+    "stats": "stats:stats_cmd",
+    "pause": "containers:pause_cmd",
+    "unpause": "containers:unpause_cmd",
     "pull": "ship:pull_cmd",
     "push": "ship:push_cmd",
     "login": "ship:login_cmd",
@@ -87,8 +90,8 @@ class Ctx:
 
     @property
     def engine(self):
-        """Transitional, for commands other branches add before they move to
-        the facade; the AST test keeps jocker/cli from importing engine rooms."""
+        """The engine itself, for `serve` only, which hands it to the other
+        front end (the API server); commands call `api`."""
         return self.api.engine
 
 

@@ -31,7 +31,7 @@ def pull_cmd(obj, name, all_tags, platform, quiet):
     for p in done:
         if not quiet:
             click.echo(f"Digest: {p['Digest']}")
-            click.echo(f"Status: Downloaded newer image for {p['Reference']}")
+            click.echo(f"Status: {p['Status']}")
         click.echo(p["Reference"])
 
 

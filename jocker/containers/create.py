@@ -6,32 +6,22 @@ so that two `run --name X` racing cannot both win."""
 from __future__ import annotations
 
 import os
-import signal as signal_mod
 
 from ..envvars import merge_env
 from ..ids import below, new_id, pick
 from ..engine_api.requests import CreateRequest
 from ..errors import Conflict, JockerError, NotFound, NotImplementedYet, UsageError
-from ..images.imageconfig import DEFAULT_PATH, now_rfc3339
+from ..images.imageconfig import DEFAULT_PATH
+from ..rootfs import resolve_in_root
 from ..runtime import tmpfs
+from ..signals import check_signal
+from ..times import now_rfc3339
 from ..storage import props as P
 from ..net import networks as netops
 from ..net.hosts import check_dns, parse_add_host
 from .health import merge as merge_health
 from .model import Container, load_containers
 from .volumes import check_volume_target, copy_up, create_volume
-
-
-def check_signal(name: str) -> str:
-    n = name.upper()
-    if not n.startswith("SIG") and not n.isdigit():
-        n = "SIG" + n
-    if n.isdigit() and 0 < int(n) < signal_mod.NSIG:
-        return n
-    if not n.isdigit() and n.isalnum() and isinstance(getattr(signal_mod, n, None), signal_mod.Signals):
-        return n
-    raise UsageError(f"invalid signal {name!r}", hint="use a name such as SIGTERM or a number from 1 "
-                     f"to {signal_mod.NSIG - 1}")
 
 
 def _parse_volume(spec: str) -> tuple[str, str, bool]:
@@ -204,9 +194,7 @@ def _copy_up_volumes(engine, c: Container, image) -> None:
     rootfs = engine.layout.container_rootfs(c.id)
     for m in c.spec["Mounts"]:
         if m["Type"] == "volume":
-            src = os.path.join(rootfs, m["Destination"].lstrip("/"))
-            if os.path.realpath(src).startswith(os.path.realpath(rootfs) + "/"):
-                copy_up(src, m["Source"])
+            copy_up(resolve_in_root(rootfs, m["Destination"]), m["Source"])
 
 
 _ADJ = ("brave", "calm", "eager", "fond", "jolly", "keen", "lucid", "merry", "proud", "quiet",

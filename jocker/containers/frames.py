@@ -1,4 +1,4 @@
-"""The attach protocol between `jocker run/start -a` and a supervisor, over a
+"""The attach and control protocol between the engine and a supervisor, over a
 UNIX socket: Docker's 8-byte stream header (type, 3 zero bytes, big-endian
 length) followed by the payload."""
 
@@ -11,6 +11,8 @@ EXIT = 3          # supervisor -> client: the container's exit code, as text
 RESIZE = 4        # client -> supervisor: "rows cols"
 SIGNAL = 5        # client -> supervisor: a signal number to forward
 STDIN_EOF = 6     # client -> supervisor: close the container's stdin
+CONTROL = 7       # client -> supervisor: a control message, JSON (see supervisor.control)
+REPLY = 8         # supervisor -> client: "ok", or "error <message>"
 _HEADER = struct.Struct(">B3xI")
 
 

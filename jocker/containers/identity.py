@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
 
 from ..errors import JockerError, UsageError
 
@@ -39,13 +38,31 @@ class UnknownUser(JockerError):
     """The user or group named by -u/USER/--group-add is not in the image (Docker: 125)."""
 
 
-@dataclass(frozen=True)
 class Identity:
-    uid: int
-    gid: int
-    groups: tuple[int, ...]     # supplementary groups, primary gid first
-    home: str
-    name: str | None = None     # the matched passwd entry's name, if any
+    """Who a process runs as. A plain class, not a dataclass: the Linux
+    supervisor imports this module, and dataclasses bring inspect with them."""
+
+    __slots__ = ("uid", "gid", "groups", "home", "name")
+
+    def __init__(self, uid: int, gid: int, groups: tuple[int, ...], home: str, name: str | None = None):
+        self.uid = uid
+        self.gid = gid
+        self.groups = tuple(groups)   # supplementary groups, primary gid first
+        self.home = home
+        self.name = name              # the matched passwd entry's name, if any
+
+    def _key(self):
+        return (self.uid, self.gid, self.groups, self.home, self.name)
+
+    def __eq__(self, other):
+        return isinstance(other, Identity) and self._key() == other._key()
+
+    def __hash__(self):
+        return hash(self._key())
+
+    def __repr__(self):
+        return (f"Identity(uid={self.uid}, gid={self.gid}, groups={self.groups}, home={self.home!r}, "
+                f"name={self.name!r})")
 
     @property
     def is_root(self) -> bool:

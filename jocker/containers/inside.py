@@ -9,7 +9,8 @@ import subprocess
 from ..engine_api.streams import Streams
 from ..errors import Conflict, NotFound, UsageError
 from ..images import layertar, treediff
-from ..images.imageconfig import derive, now_rfc3339
+from ..images.imageconfig import derive
+from ..times import now_rfc3339
 from .lifecycle import runtime_spec
 from .model import Container
 
@@ -95,7 +96,7 @@ def top(engine, c: Container, ps_args: list[str] = ()) -> tuple[list[str], list[
 
 def _in_root(root: str, path: str) -> str:
     """A container path as a host path, resolving symlinks as a chroot would."""
-    from ..build.context import resolve_in_root
+    from ..rootfs import resolve_in_root
     return resolve_in_root(root, path)
 
 

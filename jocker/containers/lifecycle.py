@@ -5,7 +5,6 @@ than the user asked for."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -13,6 +12,7 @@ import sys
 import time
 from dataclasses import dataclass
 
+from .. import rundir as RD
 from ..errors import Conflict, JockerError, NotFound, start_failure
 from ..lock import EngineLock
 from ..runtime.spec import ContainerSpec, Limits, Mount
@@ -20,7 +20,8 @@ from ..runtime.security import plan_from_host_config
 from ..storage import props as P
 from . import etcfiles, health, readonly
 from ..net import networks as netops
-from .model import Container, load_containers, read_runtime
+from .job import Job
+from .model import PAUSED, Container, load_containers, read_runtime
 from .remove import destroy_storage, storage_job
 from .supervisor import ALREADY_RUNNING
 
@@ -50,7 +51,6 @@ def runtime_spec(engine, c: Container) -> ContainerSpec:
         net=netops.attachment_for(engine, c), devices=list(host.get("Devices") or []),
         allow=list(host.get("JailAllow") or []), jail_params=params,
         securelevel=host.get("JailSecurelevel"), security=plan_from_host_config(host),
-        health=health.schedule(cfg.get("Healthcheck"), cfg.get("Shell")),
         stop_signal=cfg.get("StopSignal") or "SIGTERM",
         stop_timeout=int(cfg.get("StopTimeout") if cfg.get("StopTimeout") is not None
                          else engine.config.int("stop_timeout")))
@@ -122,7 +122,7 @@ def start(engine, c: Container, *, attach: bool = False,
         return None
     spec = runtime_spec(engine, c)
     os.makedirs(spec.rundir, exist_ok=True)
-    with EngineLock(os.path.join(spec.rundir, "start.lock")).held():
+    with EngineLock(RD.path(spec.rundir, RD.START_LOCK)).held():
         # Under this container's start lock: a racing start waits here, then
         # finds the supervisor the first one started and leaves it alone
         # (it must not "reconcile" a container that is starting).
@@ -141,28 +141,30 @@ def start(engine, c: Container, *, attach: bool = False,
 def _start_locked(engine, c: Container, spec: ContainerSpec, attach: bool,
                   prespawned: Prespawned | None) -> Started | None:
     if not c.spec.get("HostConfig", {}).get("AutoRemove"):
-        _reconcile(engine, spec)
+        cleanup(engine, spec)
     readonly.open_for_start(engine, c)
     if spec.network == "bridge":
         netops.ensure_bridges(engine, c)
+    try:
+        os.unlink(os.path.join(spec.rundir, PAUSED))      # left by a supervisor that was killed
+    except FileNotFoundError:
+        pass
     etcfiles.prepare(spec, engine.layout.container_dir(c.id), **netops.etc_files(engine, c))
     readonly.seal(engine, c, spec)
     os.makedirs(spec.rundir, exist_ok=True)
-    job = _job(engine, c, spec, attach)
-    job_path = os.path.join(spec.rundir, "job.json")
-    with open(job_path, "w") as f:
-        json.dump(job, f)
+    job_path = RD.path(spec.rundir, RD.JOB_JSON)
+    _job(engine, c, spec, attach).save(job_path)
     if prespawned is not None:
         prespawned.hand_over(job_path)
         proc, ready = prespawned.proc, prespawned.ready
     else:
-        with open(os.path.join(spec.rundir, "supervisor.err"), "ab") as errlog:
+        with open(RD.path(spec.rundir, RD.SUPERVISOR_ERR), "ab") as errlog:
             proc, ready = _spawn_supervisor(engine, job_path, subprocess.DEVNULL, errlog)
     conn = None
     first = ready.readline().split()
     if first[:1] == ["listening"] and attach:
         from .attach import connect
-        conn = connect(os.path.join(spec.rundir, "attach.sock"))
+        conn = connect(RD.path(spec.rundir, RD.ATTACH_SOCK))
     words = ready.readline().split(maxsplit=2) if first[:1] == ["listening"] else \
         " ".join(first).split(maxsplit=2)
     if words[:1] == ["error"] and len(words) > 2 and words[2].strip() == ALREADY_RUNNING:
@@ -182,37 +184,39 @@ def _start_locked(engine, c: Container, spec: ContainerSpec, attach: bool,
 
 def _supervisor_error(spec: ContainerSpec) -> str:
     try:
-        tail = open(os.path.join(spec.rundir, "supervisor.err")).read().strip().splitlines()
+        tail = open(RD.path(spec.rundir, RD.SUPERVISOR_ERR)).read().strip().splitlines()
         return tail[-1] if tail else "the supervisor exited"
     except OSError:
         return "the supervisor exited"
 
 
-def _job(engine, c: Container, spec: ContainerSpec, attach: bool) -> dict:
-    from dataclasses import asdict
-    job = storage_job(engine, c)
-    job.update({
-        "id": c.id, "name": c.name, "rundir": spec.rundir, "spec": asdict(spec),
-        "runtime": engine.config.runtime_name(), "devfs_ruleset": engine.config.int("devfs_ruleset"),
-        "store_dirs": engine.layout.clone_mount_dirs(),
-        "restart": c.host.get("RestartPolicy") or {"Name": "no"},
-        "autoremove": bool(c.host.get("AutoRemove")), "attach": attach,
-        "log_path": log_path(engine, c), "stop_signal": spec.stop_signal,
-        "stop_timeout": spec.stop_timeout, "state": c.state,
-    })
-    return job
+def _job(engine, c: Container, spec: ContainerSpec, attach: bool) -> Job:
+    from ..runtime.base import spec_to_dict
+    return Job(id=c.id, name=c.name, rundir=spec.rundir, runtime=engine.config.runtime_name(),
+               spec=spec_to_dict(spec), devfs_ruleset=engine.config.int("devfs_ruleset"),
+               store_dirs=engine.layout.clone_mount_dirs(),
+               restart=c.host.get("RestartPolicy") or {"Name": "no"},
+               autoremove=bool(c.host.get("AutoRemove")), attach=attach, log_path=log_path(engine, c),
+               stop_signal=spec.stop_signal, stop_timeout=spec.stop_timeout, state=c.state,
+               storage=storage_job(engine, c),
+               healthcheck=health.schedule(c.config.get("Healthcheck"), c.config.get("Shell")))
 
 
 def log_path(engine, c: Container) -> str:
     return os.path.join(engine.layout.container_dir(c.id), f"{c.id}-json.log")
 
 
-def _reconcile(engine, spec: ContainerSpec) -> None:
-    """A supervisor that died (SIGKILL, reboot) may have left a jail behind."""
+def cleanup(engine, spec: ContainerSpec) -> None:
+    """The cleanup entry point for after a supervisor died (SIGKILL, power
+    loss): what it would have torn down on its way out. The runtime's remains
+    (a jail survives its supervisor on FreeBSD), then its run-dir files, unless
+    a supervisor is alive there after all."""
     try:
         engine.runtime.destroy(spec)
     except JockerError:
         pass
+    if not read_runtime(engine.layout, spec.id):
+        RD.remove_running_files(spec.rundir)
 
 
 def _wait_gone(engine, c: Container, timeout: float) -> bool:
@@ -232,44 +236,77 @@ def stop(engine, c: Container, timeout: int | None = None, *, by_user: bool = Tr
     rt = read_runtime(engine.layout, c.id)
     if not rt:
         return
+    if rt.get("status") == "paused":
+        unpause(engine, c)          # so the stop signal is delivered, not queued
+    from ..signals import check_signal
     t = timeout if timeout is not None else runtime_spec(engine, c).stop_timeout
-    rundir = engine.layout.container_rundir(c.id)
-    with open(os.path.join(rundir, "stop-timeout"), "w") as f:
-        f.write(str(t))
-    if not by_user:
-        with open(os.path.join(rundir, "stop-by-system"), "w") as f:
-            f.write("shutdown\n")
-    if sig:
-        from .create import check_signal
-        with open(os.path.join(rundir, "stop-signal"), "w") as f:
-            f.write(check_signal(sig) + "\n")
-    try:
-        os.kill(int(rt["pid"]), signal.SIGTERM)
-    except ProcessLookupError:
+    msg = {"op": "stop", "timeout": t, "signal": check_signal(sig) if sig else None,
+           "by": "user" if by_user else "system"}
+    if not _tell(engine, c, rt, msg):
         return
     if not _wait_gone(engine, c, float(t) + 15):
         raise JockerError(f"container {c.short} did not stop within {t}s + 15s",
                           hint="its supervisor may be stuck; see supervisor.err in its run directory")
 
 
-def kill(engine, c: Container, sig: str = "SIGKILL") -> None:
-    from .create import check_signal
-    from ..containers.supervisor import _signum
+def pause(engine, c: Container) -> None:
+    """Stop every process of the container (SIGSTOP), as Docker's freezer."""
     rt = read_runtime(engine.layout, c.id)
-    if not rt or rt.get("status") != "running":
+    if not rt or rt.get("status") not in ("running", "paused"):
+        raise Conflict(f"Container {c.id} is not running")
+    if rt.get("status") == "paused":
+        raise Conflict(f"Container {c.id} is already paused")
+    rundir = engine.layout.container_rundir(c.id)
+    open(os.path.join(rundir, PAUSED), "w").close()
+    engine.runtime.signal_all(runtime_spec(engine, c), signal.SIGSTOP, rt.get("main_pid"))
+
+
+def unpause(engine, c: Container) -> None:
+    rt = read_runtime(engine.layout, c.id)
+    if not rt or rt.get("status") != "paused":
+        raise Conflict(f"Container {c.id} is not paused")
+    engine.runtime.signal_all(runtime_spec(engine, c), signal.SIGCONT, rt.get("main_pid"))
+    os.unlink(os.path.join(engine.layout.container_rundir(c.id), PAUSED))
+
+
+def kill(engine, c: Container, sig: str = "SIGKILL") -> None:
+    from ..signals import check_signal, signum as _signum
+    rt = read_runtime(engine.layout, c.id)
+    if not rt or rt.get("status") not in ("running", "paused"):
         raise Conflict(f"Cannot kill container: {c.name}: Container {c.id} is not running")
     signum = _signum(check_signal(sig))
-    spec = runtime_spec(engine, c)
-    if signum == signal.SIGKILL:
-        open(os.path.join(spec.rundir, "stop-timeout"), "w").write("0")
-        os.kill(int(rt["pid"]), signal.SIGTERM)       # the supervisor kills it all, no restart
-        _wait_gone(engine, c, 15)
+    if not _tell(engine, c, rt, {"op": "kill", "signal": signum}):
         return
-    signal_main = getattr(engine.runtime, "signal_main", None)
-    if signal_main:
-        signal_main(spec, signum, rt.get("main_pid"))
-    else:
-        os.kill(int(rt["main_pid"]), signum)
+    if signum == signal.SIGKILL:          # the supervisor kills it all, no restart
+        _wait_gone(engine, c, 15)
+
+
+def resize(engine, c: Container, rows: int, cols: int) -> None:
+    """The container's terminal size (-t)."""
+    rt = read_runtime(engine.layout, c.id)
+    if not rt:
+        raise Conflict(f"Container {c.id} is not running")
+    _tell(engine, c, rt, {"op": "resize", "rows": int(rows), "cols": int(cols)})
+
+
+def _tell(engine, c: Container, rt: dict, msg: dict) -> bool:
+    """A control message to c's supervisor; False when it is already gone.
+    A supervisor still starting (no socket yet) is stopped by SIGTERM, which
+    it treats as a stop with the container's own signal and timeout."""
+    from . import control
+    try:
+        control.send(engine.layout.container_rundir(c.id), msg)
+        return True
+    except control.NotListening:
+        if not read_runtime(engine.layout, c.id):
+            return False
+        if not (msg["op"] == "stop" or (msg["op"] == "kill" and msg["signal"] == signal.SIGKILL)):
+            raise JockerError(f"container {c.short} is not ready for {msg['op']} yet")
+        try:
+            os.kill(int(rt["pid"]), signal.SIGTERM)
+        except ProcessLookupError:
+            return False
+        return True
 
 
 def remove(engine, c: Container, *, force: bool = False, volumes: bool = False) -> None:
@@ -281,7 +318,7 @@ def remove(engine, c: Container, *, force: bool = False, volumes: bool = False) 
     with engine.lock.held():
         if not engine.zfs.exists(c.dataset):     # a racing rm won: one success, as in Docker
             raise NotFound(f"No such container: {c.name}")
-        _reconcile(engine, runtime_spec(engine, c))
+        cleanup(engine, runtime_spec(engine, c))
         job = storage_job(engine, c)
         destroy_storage(engine.runner, job, volumes=volumes)
         netops.member_gone(engine, c)
@@ -349,7 +386,7 @@ def reconcile_orphans(engine, containers: dict[str, Container]) -> list[str]:
     (SIGKILL, power loss): make the world match what `ps` will say. Linux
     containers died with their supervisor; a FreeBSD jail survives it, so it is
     removed here. Records exit status 255 (unknown) and the time we noticed."""
-    from ..images.imageconfig import now_rfc3339
+    from ..times import now_rfc3339
     fixed = []
     for c in containers.values():
         if c.runtime or not c.state.get("StartedAt") or c.finished_cleanly:
@@ -364,7 +401,7 @@ def reconcile_orphans(engine, containers: dict[str, Container]) -> list[str]:
             c.state = fresh
             if read_runtime(engine.layout, c.id) or c.finished_cleanly:
                 continue
-            _reconcile(engine, runtime_spec(engine, c))
+            cleanup(engine, runtime_spec(engine, c))
             c.state = dict(c.state, ExitCode=c.exit_code, FinishedAt=now_rfc3339(), Error=c.error)
             engine.zfs.set_props(c.dataset, P.encode_json("container.state", c.state))
         fixed.append(c.id)

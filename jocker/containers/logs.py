@@ -10,7 +10,7 @@ import time
 from typing import IO, Iterator
 
 from ..errors import UsageError
-from ..images.imageconfig import parse_time
+from ..times import parse_time
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h)$")
 

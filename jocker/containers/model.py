@@ -14,6 +14,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
+from .. import rundir as RD
 from ..errors import InvalidName, NotFound
 from ..layout import Layout
 from ..storage import props as P
@@ -53,11 +54,11 @@ class Container:
 
     @property
     def running(self) -> bool:
-        return bool(self.runtime) and self.runtime.get("status") in ("running", "restarting")
+        return bool(self.runtime) and self.runtime.get("status") in ("running", "restarting", "paused")
 
     @property
     def status(self) -> str:
-        """Docker's State.Status: created, running, restarting, exited."""
+        """Docker's State.Status: created, running, paused, restarting, exited."""
         if self.runtime:
             return self.runtime.get("status", "running")
         if self.state.get("StartedAt"):
@@ -91,7 +92,7 @@ class Container:
         return self.config.get("Labels") or {}
 
 
-SUPERVISOR_LOCK = "supervisor.lock"
+SUPERVISOR_LOCK = RD.SUPERVISOR_LOCK
 
 
 def supervisor_alive(rundir: str) -> bool:
@@ -115,15 +116,22 @@ def supervisor_alive(rundir: str) -> bool:
     return False
 
 
+PAUSED = RD.PAUSED       # in the run directory while `pause` holds the processes stopped
+
+
 def read_runtime(layout: Layout, cid: str) -> dict:
     """supervisor.json if its supervisor is alive, else {}. Never writes."""
     rundir = layout.container_rundir(cid)
     try:
-        with open(os.path.join(rundir, "supervisor.json")) as f:
+        with open(RD.path(rundir, RD.SUPERVISOR_JSON)) as f:
             info = json.load(f)
     except (OSError, ValueError):
         return {}
-    return info if isinstance(info, dict) and supervisor_alive(rundir) else {}
+    if not isinstance(info, dict) or not supervisor_alive(rundir):
+        return {}
+    if info.get("status") == "running" and os.path.exists(os.path.join(rundir, PAUSED)):
+        info["status"] = "paused"          # `pause` stopped its processes (SIGSTOP)
+    return info
 
 
 def load_containers(layout: Layout, datasets: dict[str, Dataset]) -> dict[str, Container]:

@@ -23,24 +23,18 @@ import sys
 import time
 
 from .. import process
+from .. import rundir as RD
+from ..atomic import write_json
 from ..errors import start_status
+from ..signals import signum as signal_number
+from ..times import now_rfc3339
 from ..runner import Runner
 from . import frames
+from .job import Job
 
 MAX_BACKOFF = 60.0
 ALREADY_RUNNING = "the container is already running"
 LINE_LIMIT = 16 * 1024
-
-
-def now_rfc3339() -> str:
-    t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int((t % 1) * 1e9):09d}Z"
-
-
-def _write_json(path: str, obj) -> None:
-    with open(path + ".tmp", "w") as f:
-        json.dump(obj, f)
-    os.replace(path + ".tmp", path)
 
 
 class LogWriter:
@@ -101,21 +95,25 @@ class LogWriter:
 
 
 class Supervisor:
-    def __init__(self, job: dict, ready_fd: int, job_path: str = ""):
-        self.job = job
+    def __init__(self, job: Job | dict, ready_fd: int, job_path: str = ""):
+        self.job = job = job if isinstance(job, Job) else Job.from_dict(job)
         self.job_path = job_path
         self.ready = os.fdopen(ready_fd, "w", buffering=1) if ready_fd >= 0 else None
-        self.rundir = job["rundir"]
+        self.rundir = job.rundir
         self.runner = Runner()
         self.driver = self._driver()
         self.spec = self._spec()
-        self.log = LogWriter(job["log_path"])
+        self.log = LogWriter(job.log_path)
         self.sel = selectors.DefaultSelector()
         self.clients: list[socket.socket] = []
         self.decoders: dict[socket.socket, frames.Decoder] = {}
         self.stop_requested = False
         self.stop_deadline: float | None = None
-        self.state = dict(job.get("state") or {})
+        self.stop_signal: str | None = None        # a control `stop` may override these
+        self.stop_timeout: float | None = None
+        self.stop_by_system = False
+        self.controls: list[socket.socket] = []   # control connections: no output sent
+        self.state = dict(job.state)
         self.proc: process.Process | None = None
         self.main_pid: int | None = None
         self.stdin_w: int | None = None
@@ -124,24 +122,22 @@ class Supervisor:
 
     # -- setup ---------------------------------------------------------------
     def _driver(self):
-        if self.job["runtime"] == "jail":
+        if self.job.runtime == "jail":
             from ..runtime.freebsd_jail import JailDriver
             from ..runtime.jail_plan import JailConfig
-            cfg = JailConfig(int(self.job.get("devfs_ruleset", 100)),
-                             state_dir=os.path.dirname(self.rundir.rstrip("/")))
+            cfg = JailConfig(self.job.devfs_ruleset, state_dir=os.path.dirname(self.rundir.rstrip("/")))
             return JailDriver(self.runner, cfg)
         from ..runtime.linux_ns import LinuxNamespaceDriver
-        return LinuxNamespaceDriver(self.runner, store_dirs=self.job.get("store_dirs", ()))
+        return LinuxNamespaceDriver(self.runner, store_dirs=self.job.store_dirs)
 
     def _spec(self):
         """The ContainerSpec as plain attributes: dataclasses (and the inspect
         module behind them) would cost the supervisor megabytes of RSS."""
         from types import SimpleNamespace
-        s = dict(self.job["spec"])
+        s = dict(self.job.spec)
         s["mounts"] = [SimpleNamespace(**m) for m in s.get("mounts", [])]
         s["limits"] = SimpleNamespace(**s.get("limits", {}))
         s["short_id"] = s["id"][:12]
-        s.setdefault("health", None)       # a job written before healthchecks existed
         return SimpleNamespace(**s)
 
     def report(self, *words) -> None:
@@ -152,18 +148,19 @@ class Supervisor:
                 self.ready = None
 
     def _status(self, status: str) -> None:
-        _write_json(os.path.join(self.rundir, "supervisor.json"),
+        write_json(RD.path(self.rundir, RD.SUPERVISOR_JSON),
                     {"pid": os.getpid(), "main_pid": self.main_pid, "status": status,
                      "started_at": self.state.get("StartedAt", ""),
                      "restart_count": self.state.get("RestartCount", 0)})
 
     def _save_state(self) -> None:
-        if self.job.get("autoremove"):
+        if self.job.autoremove:
             return          # the dataset is about to go: save the zfs writes
         from ..storage import make_driver
         from ..storage import props as P
         try:
-            make_driver(self.job.get("zfs_driver", "cli"), self.runner).set_props(self.job["dataset"], P.encode_json("container.state", self.state))
+            make_driver(self.job.storage.get("zfs_driver", "cli"), self.runner).set_props(
+                self.job.storage["dataset"], P.encode_json("container.state", self.state))
         except Exception as e:      # never let bookkeeping kill the container
             self.log.write("stderr", f"jocker: could not record state: {e}\n".encode())
 
@@ -172,7 +169,7 @@ class Supervisor:
         """One supervisor per container: an exclusive lock held for our whole
         life, so two racing `start`s cannot run the container twice."""
         import fcntl
-        self._lock_fd = os.open(os.path.join(self.rundir, "supervisor.lock"),
+        self._lock_fd = os.open(RD.path(self.rundir, RD.SUPERVISOR_LOCK),
                                 os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         for _ in range(50):     # a liveness probe (model.supervisor_alive) holds it for an instant
             try:
@@ -191,14 +188,14 @@ class Supervisor:
         signal.signal(signal.SIGINT, self._on_stop)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        listener = self._listen()        # first: whoever sees our status can reach us
         self._status("starting")
-        listener = self._listen()
         self.report("listening")
-        if self.job.get("attach") and not self._wait_for_client(listener, 30.0):
+        if self.job.attach and not self._wait_for_client(listener, 30.0):
             # The attached `run`/`start -a` died before it connected: never
             # start with no one attached; the container stays Created, as
             # Docker leaves it (and --rm does not apply to what never ran).
-            self.job["autoremove"] = False
+            self.job.autoremove = False
             self._finish(0, listener)
             return 0
         backoff = 0.1
@@ -224,7 +221,7 @@ class Supervisor:
             started = time.monotonic()
             code = self._pump()
             self._health_stop()
-            by_system = os.path.exists(os.path.join(self.rundir, "stop-by-system"))
+            by_system = self.stop_by_system
             self.state.update({"ExitCode": code, "FinishedAt": now_rfc3339(),
                                "UserStopped": self.stop_requested and not by_system})
             self._save_state()
@@ -237,7 +234,7 @@ class Supervisor:
             self._teardown()
             if self._sleep_unless_stopped(backoff):
                 # Stopped while waiting to restart: that stop is the user's too.
-                by_system = os.path.exists(os.path.join(self.rundir, "stop-by-system"))
+                by_system = self.stop_by_system
                 self.state["UserStopped"] = not by_system
                 self._save_state()
                 break
@@ -246,7 +243,7 @@ class Supervisor:
         return code
 
     def _create(self) -> None:
-        if self.job["runtime"] != "jail":
+        if self.job.runtime != "jail":
             self.driver.create(self.spec)
             return
         # jail.conf is rendered with jinja2: in a short-lived helper, so this
@@ -262,7 +259,7 @@ class Supervisor:
     def _should_restart(self, code: int) -> bool:
         if self.stop_requested:
             return False
-        policy = self.job.get("restart") or {"Name": "no"}
+        policy = self.job.restart
         name = policy.get("Name", "no")
         if name in ("always", "unless-stopped"):
             return True
@@ -276,8 +273,16 @@ class Supervisor:
         while time.monotonic() < end:
             if self.stop_requested:
                 return True
-            time.sleep(min(0.05, end - time.monotonic()))
+            self._serve_clients(max(0.0, min(0.05, end - time.monotonic())))
         return self.stop_requested
+
+    def _serve_clients(self, timeout: float) -> None:
+        """Accept connections and read control messages while no container runs."""
+        for key, _ in self.sel.select(timeout):
+            if key.data == "listener":
+                self._accept(key.fileobj)
+            elif key.data == "client":
+                self._from_client(key.fileobj)
 
     def _teardown(self) -> None:
         try:
@@ -289,10 +294,10 @@ class Supervisor:
     def _finish(self, code: int, listener: socket.socket) -> None:
         self.log.flush()
         self._teardown()
-        if self.job.get("autoremove"):
+        if self.job.autoremove:
             from .remove import destroy_storage
             try:
-                destroy_storage(self.runner, self.job)
+                destroy_storage(self.runner, self.job.storage)
             except Exception as e:
                 self.report("error", 125, f"could not remove the container: {e}")
         for c in list(self.clients):
@@ -302,17 +307,15 @@ class Supervisor:
             except OSError:
                 pass
         listener.close()
-        for name in ("supervisor.json", "attach.sock", "stop-by-system", "stop-timeout", "stop-signal"):
-            try:
-                os.unlink(os.path.join(self.rundir, name))
-            except FileNotFoundError:
-                pass
+        for c in list(self.controls):
+            c.close()
+        RD.remove_running_files(self.rundir)
         self.report("exited", code)
 
     # -- the container process ------------------------------------------------
     def _spawn(self) -> None:
         tty = self.spec.tty
-        if tty and getattr(self.driver, "creates_console", False):
+        if tty and self.driver.creates_console:
             self._spawn_console()
             return
         cmd = self.driver.main_command(self.spec)
@@ -333,8 +336,7 @@ class Supervisor:
             self._register(self.proc.stdout, "stdout")
             self._register(self.proc.stderr, "stderr")
             self.stdin_w = self.proc.stdin
-        init_pid = getattr(self.driver, "init_pid", None)
-        self.main_pid = (init_pid(self.spec) if init_pid else None) or self.proc.pid
+        self.main_pid = self.driver.init_pid(self.spec) or self.proc.pid
 
     def _spawn_console(self) -> None:
         """-t on a driver that allocates the terminal inside the container."""
@@ -399,8 +401,8 @@ class Supervisor:
         return 128 - code if code < 0 else code
 
     def _health_start(self) -> None:
-        """Probe on the schedule the spec carries (see health.py), if any."""
-        sched = self.spec.health
+        """Probe on the schedule the job carries (see health.py), if any."""
+        sched = self.job.healthcheck
         if sched:
             from .health import Monitor
             self.health = Monitor(sched, self.rundir, self.sel,
@@ -448,38 +450,25 @@ class Supervisor:
         return True
 
     def _send_stop_signal(self) -> None:
-        try:                 # `stop -s SIG` overrides the container's stop signal
-            with open(os.path.join(self.rundir, "stop-signal")) as f:
-                name = f.read().strip()
-        except OSError:
-            name = self.job.get("stop_signal", "SIGTERM")
-        signum = _signum(name)
-        self._signal_main(signum)
-        self.stop_deadline = time.monotonic() + float(self._stop_timeout())
+        # `stop -s SIG` overrides the container's stop signal
+        name = self.stop_signal or self.job.stop_signal
+        self._signal_main(signal_number(name))
+        self.stop_deadline = time.monotonic() + self._stop_timeout()
 
     def _stop_timeout(self) -> float:
-        try:
-            with open(os.path.join(self.rundir, "stop-timeout")) as f:
-                return float(f.read().strip())
-        except (OSError, ValueError):
-            return float(self.job.get("stop_timeout", 10))
+        if self.stop_timeout is not None:
+            return float(self.stop_timeout)
+        return float(self.job.stop_timeout)
 
     def _signal_main(self, signum: int) -> None:
-        signal_main = getattr(self.driver, "signal_main", None)
-        if signal_main:
-            signal_main(self.spec, signum, self.main_pid)
-        elif self.proc:
-            try:
-                os.kill(self.proc.pid, signum)
-            except ProcessLookupError:
-                pass
+        self.driver.signal_main(self.spec, signum, self.main_pid or (self.proc.pid if self.proc else None))
 
     def _on_stop(self, signum, frame) -> None:
         self.stop_requested = True
 
     # -- attach clients ---------------------------------------------------------
     def _listen(self) -> socket.socket:
-        path = os.path.join(self.rundir, "attach.sock")
+        path = RD.path(self.rundir, RD.ATTACH_SOCK)
         try:
             os.unlink(path)
         except FileNotFoundError:
@@ -487,7 +476,7 @@ class Supervisor:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         # Bind by a relative name: socket paths are limited to ~104 bytes.
         os.chdir(self.rundir)
-        s.bind("attach.sock")
+        s.bind(RD.ATTACH_SOCK)
         os.chdir("/")
         os.chmod(path, 0o600)
         s.listen(8)
@@ -528,8 +517,11 @@ class Supervisor:
         self.sel.register(conn, selectors.EVENT_READ, "client")
 
     def _drop(self, conn: socket.socket) -> None:
-        if conn in self.clients:
-            self.clients.remove(conn)
+        if conn in self.clients or conn in self.controls:
+            if conn in self.clients:
+                self.clients.remove(conn)
+            else:
+                self.controls.remove(conn)
             try:
                 self.sel.unregister(conn)
             except (KeyError, ValueError):
@@ -559,13 +551,47 @@ class Supervisor:
             elif kind == frames.RESIZE and self.master is not None:
                 rows, cols = (int(x) for x in payload.split())
                 _set_winsize(self.master, rows, cols)
+            elif kind == frames.CONTROL:
+                if conn in self.clients:         # a control connection gets no output
+                    self.clients.remove(conn)
+                    self.controls.append(conn)
+                try:
+                    self.control(json.loads(payload))
+                    reply = b"ok"
+                except Exception as e:           # a bad message must not kill the container
+                    reply = f"error {e}".encode()
+                try:
+                    conn.sendall(frames.encode(frames.REPLY, reply))
+                except OSError:
+                    self._drop(conn)
 
-
-def _signum(name: str) -> int:
-    name = str(name).upper()
-    if name.isdigit():
-        return int(name)
-    return int(getattr(signal, name if name.startswith("SIG") else "SIG" + name, signal.SIGTERM))
+    def control(self, msg: dict) -> None:
+        """The engine's control messages:
+            {"op": "stop", "timeout": s|null, "signal": name|null, "by": "user"|"system"}
+            {"op": "kill", "signal": number}   SIGKILL: everything at once, no restart
+            {"op": "resize", "rows": r, "cols": c}
+        SIGTERM to the supervisor stays a stop with the container's defaults."""
+        op = msg.get("op")
+        if op == "stop":
+            if msg.get("signal"):
+                self.stop_signal = str(msg["signal"])
+            if msg.get("timeout") is not None:
+                self.stop_timeout = float(msg["timeout"])
+                if self.stop_deadline is not None:     # already stopping: a shorter grace wins
+                    self.stop_deadline = min(self.stop_deadline, time.monotonic() + self.stop_timeout)
+            self.stop_by_system = msg.get("by") == "system"
+            self.stop_requested = True
+        elif op == "kill":
+            signum = int(msg["signal"])
+            if signum == signal.SIGKILL:
+                self.control({"op": "stop", "timeout": 0})
+            else:
+                self._signal_main(signum)
+        elif op == "resize":
+            if self.master is not None:
+                _set_winsize(self.master, int(msg["rows"]), int(msg["cols"]))
+        else:
+            raise ValueError(f"unknown control message {op!r}")
 
 
 def _set_winsize(fd: int, rows: int, cols: int) -> None:
@@ -600,9 +626,8 @@ def main() -> None:
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.close(devnull)
-    with open(job_path) as f:
-        job = json.load(f)
-    err = os.open(os.path.join(job["rundir"], "supervisor.err"),
+    job = Job.load(job_path)
+    err = os.open(RD.path(job.rundir, RD.SUPERVISOR_ERR),
                   os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(err, 1)
     os.dup2(err, 2)

@@ -9,9 +9,9 @@ from typing import Any
 from ..errors import NotFound, UsageError
 from ..filters import label_filter, labels_match
 from ..format import ago, human_duration
-from ..images.imageconfig import parse_time
 from ..net import views as net_views
 from . import health as H
+from ..times import parse_time
 from .model import Container, load_containers, resolve
 
 
@@ -31,9 +31,11 @@ def health_of(engine, c: Container) -> dict | None:
 def status_text(c: Container, now: float | None = None, health: dict | None = None) -> str:
     now = now or time.time()
     st = c.status
-    if st == "running":
+    if st in ("running", "paused"):
         started = parse_time(c.runtime.get("started_at") or c.state.get("StartedAt", ""))
         up = f"Up {human_duration(now - started)}" if started else "Up"
+        if st == "paused":
+            return up + " (Paused)"
         return f"{up} ({H.label(health['Status'])})" if health else up
     if st == "restarting":
         finished = parse_time(c.state.get("FinishedAt", ""))
@@ -132,7 +134,8 @@ def inspect_container(engine, st, c: Container) -> dict[str, Any]:
         "Path": c.spec.get("Path", ""),
         "Args": c.spec.get("Args", []),
         "State": {
-            "Status": c.status, "Running": c.status == "running", "Paused": False,
+            "Status": c.status, "Running": c.status in ("running", "paused"),
+            "Paused": c.status == "paused",
             "Restarting": c.status == "restarting", "OOMKilled": False, "Dead": False,
             "Pid": int(rt.get("main_pid") or 0) if rt else 0, "ExitCode": c.exit_code if c.status != "created" else 0,
             "Error": c.error, "StartedAt": state.get("StartedAt", "0001-01-01T00:00:00Z"),

@@ -11,7 +11,7 @@ import time
 from ..ids import new_id
 from ..errors import Conflict, NotFound
 from ..filters import labels_match
-from ..images.imageconfig import now_rfc3339
+from ..times import now_rfc3339
 from ..names import check_object_name
 from ..storage import props as P
 

@@ -245,10 +245,11 @@ def load(engine, stream, *, platform: str | None = None, progress=None) -> list[
                     f.seek(0)
                     with blobs.writer() as w:
                         shutil.copyfileobj(f, w, 1 << 20)
-                        w.commit(desc["digest"] or None, what=target.layer_what(i))
+                        with engine.lock.held():      # leased before prune_blobs can look
+                            w.commit(desc["digest"] or None, what=target.layer_what(i))
+                            lease.add(w.digest)
                         desc["digest"], desc["size"] = w.digest, w.size
                 desc["mediaType"] = desc["mediaType"] or (MT_OCI_GZIP if gz else MT_OCI_TAR)
-                lease.add(desc["digest"])
             img = assemble(engine, blobs, target, have, progress)
             lines += [f"Loaded image: {t}" for t in target.tags] or [f"Loaded image ID: {img.id}"]
     return lines

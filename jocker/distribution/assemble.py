@@ -73,12 +73,17 @@ def open_plain(path: str, media_type: str, what: str):
     return open(path, "rb")
 
 
-def assemble(engine, blobs: BlobStore, target: Target, have: list[str], progress) -> Image:
+def assemble(engine, blobs: BlobStore, target: Target, have: list[str], progress,
+             ready=None) -> Image:
+    """ready(i), when given, blocks until layer i's blob is in the store (a
+    pull applies each layer as soon as it and the ones below are there)."""
     store = engine.store
     parent = have[-1] if have else ""
     made: list[str] = []
     try:
         for i in range(len(have), len(target.layers)):
+            if ready is not None:
+                ready(i)
             parent = _apply(engine, blobs, target, i, parent, progress)
             made.append(parent)
         if not parent:
@@ -114,7 +119,8 @@ def _apply(engine, blobs: BlobStore, target: Target, i: int, parent: str, progre
         if got != diff_id:
             raise DigestMismatch(f"{lwhat}: diff ID mismatch: the config says {diff_id}, "
                                  f"the layer is {got}")
-        props = {PROP: BlobRef(desc.get("mediaType", ""), desc["digest"], os.path.getsize(path)).encode()}
+        props = {PROP: BlobRef(desc.get("mediaType", ""), desc["digest"], os.path.getsize(path),
+                               diff_id).encode()}
         if target.source:
             props[SOURCE_PROP] = target.source
         engine.zfs.set_props(pending.dataset, props)

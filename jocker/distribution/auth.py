@@ -12,9 +12,9 @@ import base64
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 
+from ..atomic import write_atomic
 from ..errors import JockerError
 
 _PARAM = re.compile(r'(\w+)\s*=\s*(?:"([^"]*)"|([^,\s]*))')
@@ -72,12 +72,7 @@ class CredentialStore:
 
     def _write(self, data: dict) -> None:
         os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".config-", dir=os.path.dirname(self.path))
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent="\t")
-            f.write("\n")
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, self.path)
+        write_atomic(self.path, json.dumps(data, indent="\t") + "\n", 0o600)
 
     def helper(self, registry: str) -> str | None:
         data = self._read()

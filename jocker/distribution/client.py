@@ -79,7 +79,7 @@ class Client:
         u = urllib.parse.urlsplit(url)
         cls = http.client.HTTPSConnection if u.scheme == "https" else http.client.HTTPConnection
         kwargs = {"context": ssl.create_default_context()} if u.scheme == "https" else {}
-        conn = cls(u.netloc, timeout=self.timeout, **kwargs)
+        conn = cls(u.netloc, timeout=self.timeout, blocksize=1 << 20, **kwargs)
         path = u.path + (f"?{u.query}" if u.query else "")
         try:
             conn.request(method, path or "/", body=body, headers={"User-Agent": USER_AGENT, **headers})

@@ -18,8 +18,8 @@ from ..errors import NotFound, UsageError
 from ..images.blobs import BlobStore, DigestMismatch
 from ..images.imageconfig import host_arch, host_os
 from ..images.leases import Lease
-from .assemble import Target, assemble, present, sha256
 from ..images.state import Image
+from .assemble import Target, assemble, present, sha256
 from .client import Client, RegistryError
 from .names import Remote
 
@@ -27,7 +27,8 @@ INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
                "application/vnd.docker.distribution.manifest.list.v2+json")
 MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json",
                   "application/vnd.docker.distribution.manifest.v2+json")
-PARALLEL = 3
+PARALLEL = 3                 # layers downloaded at once
+MAX_CONFIG = 8 << 20
 
 
 def parse_platform(text: str | None) -> tuple[str, str, str]:
@@ -101,7 +102,10 @@ class Puller:
         if sha256(raw) != config_desc["digest"]:
             raise DigestMismatch(f"{what}: config digest mismatch: expected {config_desc['digest']}, "
                                  f"got {sha256(raw)}")
-        config = json.loads(raw)
+        try:
+            config = json.loads(raw)
+        except ValueError:
+            raise RegistryError(f"{what}: the image config is not JSON") from None
         layers = [l for l in manifest.get("layers") or [] if "foreign" not in l.get("mediaType", "")
                   and "nondistributable" not in l.get("mediaType", "")]
         diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
@@ -118,8 +122,16 @@ class Puller:
             for _, desc in todo:
                 lease.add(desc["digest"])
             with ThreadPoolExecutor(PARALLEL) as pool:
-                list(pool.map(lambda item: self._download(remote, what, len(layers), *item), todo))
-            return assemble(self.engine, self.blobs, target, have, self.progress), digest
+                futures = {i: pool.submit(self._download, remote, what, len(layers), i, desc)
+                           for i, desc in todo}
+                try:
+                    img = assemble(self.engine, self.blobs, target, have, self.progress,
+                                   ready=lambda i: futures[i].result())
+                except BaseException:
+                    for f in futures.values():
+                        f.cancel()
+                    raise
+            return img, digest
 
     def _download(self, remote, what, total, i, desc) -> None:
         short = desc["digest"][7:19]
@@ -149,5 +161,3 @@ class Puller:
             resp.close()
         self.progress({"id": short, "status": "Download complete"})
 
-
-MAX_CONFIG = 8 << 20

@@ -7,6 +7,7 @@ digest becomes a RepoDigest of the local image."""
 from __future__ import annotations
 
 import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 
 from ..images.blobs import SOURCE_PROP, BlobStore
 from ..images.export import MT_OCI_MANIFEST, ExportImage, prepare
@@ -16,6 +17,7 @@ from .client import Client, RegistryError
 from .names import Remote
 
 CHUNK = 32 << 20                 # blobs larger than this go up in PATCH chunks
+PARALLEL = 3                     # layers uploaded at once
 
 
 def _with_digest(location: str, digest: str) -> str:
@@ -36,20 +38,8 @@ class Pusher:
         self.progress({"status": f"The push refers to repository [{remote.registry}/{repo}]"})
         st = self.engine.load_state()
         exp: ExportImage = prepare(self.engine.store, st, img, self.blobs, self.progress)
-        for lay in exp.layers:
-            short = lay.blob.digest[7:19]
-            ds = st.datasets.get(self.engine.layout.layer(lay.layer_id)) or {}
-            source = ds.get(SOURCE_PROP, "")
-            if self.client.has_blob(repo, lay.blob.digest, scope):
-                self.progress({"id": short, "status": "Layer already exists"})
-            elif self._mount(repo, lay.blob.digest, source, remote, scope):
-                self.progress({"id": short, "status": f"Mounted from {source.split('/', 1)[1]}"})
-            else:
-                self._upload(repo, scope, lay.blob.digest, lay.blob.size, short,
-                             path=self.blobs.path(lay.blob.digest))
-                self.progress({"id": short, "status": "Pushed"})
-            self.engine.zfs.set_props(self.engine.layout.layer(lay.layer_id),
-                                      {SOURCE_PROP: f"{remote.registry}/{repo}"})
+        with ThreadPoolExecutor(PARALLEL) as pool:
+            list(pool.map(lambda lay: self._push_layer(st, lay, remote, scope), exp.layers))
         if not self.client.has_blob(repo, exp.config_digest, scope):
             self._upload(repo, scope, exp.config_digest, len(exp.config), "config", data=exp.config)
         manifest = exp.manifest()
@@ -62,6 +52,23 @@ class Pusher:
         if exp.config == img.raw.encode():
             self.engine.store.add_repo_digests(img, [f"{remote.local}@{digest}"])
         return digest, len(manifest)
+
+    def _push_layer(self, st, lay, remote: Remote, scope: str) -> None:
+        repo = remote.repository
+        short = lay.blob.digest[7:19]
+        ds = st.datasets.get(self.engine.layout.layer(lay.layer_id)) or {}
+        source = ds.get(SOURCE_PROP, "")
+        if self.client.has_blob(repo, lay.blob.digest, scope):
+            self.progress({"id": short, "status": "Layer already exists"})
+        elif self._mount(repo, lay.blob.digest, source, remote, scope):
+            self.progress({"id": short, "status": f"Mounted from {source.split('/', 1)[1]}"})
+        else:
+            self._upload(repo, scope, lay.blob.digest, lay.blob.size, short,
+                         path=self.blobs.path(lay.blob.digest))
+            self.progress({"id": short, "status": "Pushed"})
+        if source != f"{remote.registry}/{repo}":
+            self.engine.zfs.set_props(self.engine.layout.layer(lay.layer_id),
+                                      {SOURCE_PROP: f"{remote.registry}/{repo}"})
 
     def _mount(self, repo: str, digest: str, source: str, remote: Remote, scope: str) -> bool:
         reg, _, src_repo = source.partition("/")

@@ -20,6 +20,7 @@ class Pulled:
     image: object
     reference: str          # what was pulled, e.g. localhost:5000/web:1
     digest: str
+    updated: bool = True    # False: the name already meant this image
 
 
 def blob_store(engine) -> BlobStore:
@@ -58,9 +59,14 @@ def pull(engine, name: str, *, platform: str | None = None, all_tags: bool = Fal
             out = []
             for r in targets:
                 tags = [] if r.digest else [r.local_tag]
+                name = f"{r.local}@{r.digest}" if r.digest else r.local_tag
+                try:
+                    before = engine.load_state().resolve(name).id
+                except (NotFound, UsageError):
+                    before = None
                 img, digest = puller.pull(r, plat, tags)
                 engine.store.steal_repo_digests(img)
-                out.append(Pulled(img, f"{r.local}@{r.digest}" if r.digest else r.local_tag, digest))
+                out.append(Pulled(img, name, digest, before != img.id))
             return out
         except (NotFound, RegistryError) as e:      # try the next search registry
             last = e
@@ -70,7 +76,7 @@ def pull(engine, name: str, *, platform: str | None = None, all_tags: bool = Fal
 
 def push(engine, name: str, *, all_tags: bool = False, progress=None) -> list[tuple[str, str, int]]:
     """Push name[:tag] (or every tag of name). Returns (tag, digest, size)."""
-    from ..engine import parse_size
+    from ..format import parse_size
     from .push import Pusher
     ref = parse_reference(name)
     if ref.digest:

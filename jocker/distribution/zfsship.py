@@ -33,6 +33,7 @@ import tempfile
 
 from ..errors import JockerError, UsageError
 from ..images.export import image_layer_ids, layer_tar
+from ..images.layertar import TREE_PROP
 from ..images.state import Image
 from ..ids import new_id
 
@@ -73,7 +74,9 @@ def send(engine, name: str, out, *, have_guids: set[str] = frozenset(), progress
                 layers.append(entry)
                 progress({"id": lid[:12], "status": "Already on the receiver"})
                 continue
-            entry["tree_id"] = layer_tar(engine.store, st, lid, parent)
+            ds = st.datasets.get(engine.layout.layer(lid)) or {}
+            entry["tree_id"] = entry["diff_id"] if ds.get(TREE_PROP) == "1" else \
+                layer_tar(engine.store, st, lid, parent)
             path = os.path.join(tmp, f"{i}.zfs")
             with open(path, "wb") as f:
                 engine.zfs.send(snap, f, incremental_from=engine.layout.layer_snapshot(parent)

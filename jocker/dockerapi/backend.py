@@ -68,6 +68,13 @@ def list_containers(*, all_: bool, filters: dict[str, list[str]], limit: int, si
 
 def inspect_container(ref: str, size: bool = False) -> dict:
     out = api().containers.inspect(ref)
+    host = out.setdefault("HostConfig", {})
+    host.setdefault("LogConfig", {"Type": "json-file", "Config": {}})     # docker-py reads it
+    host.setdefault("PortBindings", {})
+    cfg = out.setdefault("Config", {})
+    for k, v in (("AttachStdin", False), ("AttachStdout", False), ("AttachStderr", False),
+                 ("StdinOnce", False), ("Domainname", "")):
+        cfg.setdefault(k, v)
     if not size:
         out.pop("SizeRw", None)
         out.pop("SizeRootFs", None)
@@ -145,6 +152,11 @@ def restart_container(ref: str, timeout: int | None) -> None:
     start_container(cid)          # through this server, so it reaps the supervisor
 
 
+def pause_container(ref: str, pause: bool) -> None:
+    facade = api().containers
+    (facade.pause if pause else facade.unpause)(ref)
+
+
 def kill_container(ref: str, sig: str) -> None:
     api().containers.kill(ref, sig or "SIGKILL")
 
@@ -163,6 +175,11 @@ def top(ref: str, ps_args: str) -> dict:
     if not c.running:
         raise Conflict(f"Container {c.id} is not running")
     return facade.containers.top(c.id)
+
+
+def stats(ref: str, previous: dict | None = None) -> dict:
+    """Docker's stats object; "raw" is the sample to pass back next time."""
+    return api().containers.stats(ref, previous)
 
 
 def container_is_tty(ref: str) -> tuple[str, bool, bool]:

@@ -80,6 +80,18 @@ def kill(req, ref):
     req.send_empty(204)
 
 
+@route("POST", "/containers/{ref}/pause")
+def pause(req, ref):
+    backend.pause_container(ref, True)
+    req.send_empty(204)
+
+
+@route("POST", "/containers/{ref}/unpause")
+def unpause(req, ref):
+    backend.pause_container(ref, False)
+    req.send_empty(204)
+
+
 @route("DELETE", "/containers/{ref}")
 def delete(req, ref):
     backend.remove_container(ref, force=req.flag("force"), volumes=req.flag("v"))
@@ -156,6 +168,29 @@ def _wait(req, cid: str, cond: str, running: bool, gen: int, finished: str) -> i
     return code if code is not None else (last_code if last_code is not None else 0)
 
 
+@route("GET", "/containers/{ref}/stats")
+def stats(req, ref):
+    """One object (stream=0: two samples a second apart, so the CPU share can
+    be computed; one-shot=1: a single sample) or one per second (stream)."""
+    if not req.flag("stream", True):
+        first = None if req.flag("one-shot") else backend.stats(ref)["raw"]
+        if first is not None:
+            time.sleep(1)
+        out = backend.stats(ref, first)
+        out.pop("raw")
+        req.send_json(out)
+        return
+    cid = backend.stats(ref)["id"]
+    out = req.stream("application/json")
+    previous = None
+    while backend.is_running(cid) and not req.client_gone():
+        s = backend.stats(cid, previous)
+        previous = s.pop("raw")
+        out.json(s)
+        time.sleep(1)
+    out.close()
+
+
 @route("GET", "/containers/{ref}/logs")
 def logs(req, ref):
     from ..containers.logs import follow, parse_since, read_logs
@@ -174,7 +209,7 @@ def logs(req, ref):
     stamps = req.flag("timestamps")
 
     def emit(e) -> None:
-        from ..images.imageconfig import parse_time
+        from ..times import parse_time
         if until and parse_time(e.get("time", "")) > until:
             return
         err = e.get("stream") == "stderr"

@@ -1,56 +1,56 @@
-"""The one table from error kinds to Docker's HTTP statuses, and the errors
-only the server raises. Docker answers every failure as JSON
-`{"message": ...}` with `Content-Type: application/json`."""
+"""The one table from error kinds (jocker/errors.py) to Docker's HTTP
+statuses, and the errors only the server raises. Docker answers every
+failure as JSON `{"message": ...}` with `Content-Type: application/json`."""
 
 from __future__ import annotations
 
 from .. import errors as E
+
+TOO_LARGE = "too_large"                    # a request body over the limit
+NO_SWARM = "no_swarm"                      # swarm endpoints on a node outside a swarm
 
 
 class NotModified(Exception):
     """304: already started / already stopped (Docker answers with no body)."""
 
 
-class Unsupported(E.JockerError):
-    """An endpoint jocker does not implement (yet): 501."""
-
-
 class TooLarge(E.UsageError):
-    """A request body over the server's limit: 413."""
+    kind = TOO_LARGE
 
 
 class NotSwarmManager(E.JockerError):
-    """Swarm-only endpoints on a node outside a swarm: 503, as Docker."""
+    """Swarm endpoints on a node outside a swarm (and swarm/leave): 503, as dockerd."""
 
-
-class NotAcceptable(E.JockerError):
-    """`swarm/leave` outside a swarm: 406, as Docker."""
+    kind = NO_SWARM
 
 
 class PageNotFound(E.NotFound):
     """No such endpoint."""
 
 
-# Most specific first: the first class the error is an instance of wins.
-STATUS_BY_KIND: tuple[tuple[type, int], ...] = (
-    (TooLarge, 413),
-    (NotSwarmManager, 503),
-    (NotAcceptable, 406),
-    (Unsupported, 501),
-    (E.NotFound, 404),
-    (E.Conflict, 409),
-    (E.UsageError, 400),          # InvalidName too
-    (E.CannotRun, 500),
-    (E.CommandNotFound, 500),
-    (E.JockerError, 500),
-)
+Unsupported = E.NotImplementedYet
+
+STATUS_BY_KIND: dict[str, int] = {
+    E.INVALID: 400,
+    E.INVALID_DOCKERFILE: 400,
+    E.INVALID_TEMPLATE: 400,
+    E.TEMPLATE_FAILED: 400,
+    E.NOT_FOUND: 404,
+    E.CONFLICT: 409,
+    TOO_LARGE: 413,
+    E.NOT_IMPLEMENTED: 501,
+    NO_SWARM: 503,
+    E.ENGINE: 500,
+    E.HOST_FAILURE: 500,
+    E.CANNOT_RUN: 500,
+    E.COMMAND_NOT_FOUND: 500,
+    E.BUILD_FAILED: 500,
+    E.HOST_NOT_READY: 500,
+}
 
 
 def status_for(err: BaseException) -> int:
-    for kind, status in STATUS_BY_KIND:
-        if isinstance(err, kind):
-            return status
-    return 500
+    return STATUS_BY_KIND.get(getattr(err, "kind", E.ENGINE), 500) if isinstance(err, E.JockerError) else 500
 
 
 def message_for(err: BaseException) -> str:

@@ -4,7 +4,7 @@ clients (the CLI's `inspect`, compose, Portainer) call them in passing."""
 from __future__ import annotations
 
 from .routes import route
-from .status import NotAcceptable, NotSwarmManager, Unsupported
+from .status import NotSwarmManager, Unsupported
 
 NOT_MANAGER = ("This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" "
                "to connect this node to swarm and try again.")
@@ -29,7 +29,9 @@ for _pattern in ("/services/{id}", "/secrets/{id}", "/configs/{id}", "/nodes/{id
 
 @route("POST", "/swarm/leave")
 def swarm_leave(req):
-    raise NotAcceptable("This node is not part of a swarm")
+    # 503, as dockerd answers (moby's errNoSwarm is "not available") and the
+    # API documents for /swarm/leave.
+    raise NotSwarmManager("This node is not part of a swarm")
 
 
 @route("POST", "/swarm/init")

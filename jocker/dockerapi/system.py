@@ -16,7 +16,10 @@ _PING_HEADERS = {"Builder-Version": "1", "Swarm": "inactive",
 
 @route("GET|HEAD", "/_ping")
 def ping(req):
-    req.send_bytes(b"OK", 200, "text/plain; charset=utf-8", _PING_HEADERS)
+    if req.method == "HEAD":          # as dockerd: no body, Content-Length 0
+        req.send_bytes(b"", 200, "text/plain; charset=utf-8", _PING_HEADERS)
+    else:
+        req.send_bytes(b"OK", 200, "text/plain; charset=utf-8", _PING_HEADERS)
 
 
 def version_data() -> dict:
@@ -75,7 +78,7 @@ def info(req):
 
 
 def _now() -> str:
-    from ..images.imageconfig import now_rfc3339
+    from ..times import now_rfc3339
     return now_rfc3339()
 
 

@@ -107,6 +107,12 @@ class Containers:
         lifecycle.stop(self.engine, c, timeout)
         lifecycle.start(self.engine, lifecycle.get(self.engine, c.id))   # re-read: it stopped
 
+    def pause(self, ref: str) -> None:
+        lifecycle.pause(self.engine, self.get(ref))
+
+    def unpause(self, ref: str) -> None:
+        lifecycle.unpause(self.engine, self.get(ref))
+
     def kill(self, ref: str, signal: str = "SIGKILL") -> None:
         lifecycle.kill(self.engine, self.get(ref), signal)
 
@@ -184,6 +190,19 @@ class Containers:
         from ..containers.inside import top
         titles, rows = top(self.engine, self.get(ref))
         return {"Titles": titles, "Processes": rows}
+
+    def stats(self, ref: str, previous: dict | None = None) -> dict:
+        """`GET /containers/{id}/stats`: the Engine API's stats object from a
+        fresh sample and, when given, the previous raw sample ("raw" holds
+        this one, to pass back next time)."""
+        from ..containers import stats
+        from ..images.imageconfig import now_rfc3339
+        c = self.get(ref)
+        now = stats.sample(self.engine, c)
+        out = stats.docker_stats(c, now, previous, now_rfc3339(),
+                                 (previous or {}).get("at", "0001-01-01T00:00:00Z"))
+        out["raw"] = dict(now, at=out["read"])
+        return out
 
     def copy(self, src: str, dest: str) -> None:
         """`cp`: CONTAINER:PATH -> host path, or host path -> CONTAINER:PATH."""

@@ -87,10 +87,12 @@ class Images:
     # -- shipping (jocker/distribution): streams and callbacks, never stdio --
     def pull(self, name: str, *, platform: str | None = None, all_tags: bool = False,
              progress=None) -> list[dict]:
-        """`POST /images/create?fromImage=`: [{"Reference", "Id", "Digest"}].
+        """`POST /images/create?fromImage=`: [{"Reference", "Id", "Digest", "Status"}].
         progress(event) receives Docker's JSON progress messages as dicts."""
         from ..distribution.verbs import pull
-        return [{"Reference": p.reference, "Id": p.image.id, "Digest": p.digest}
+        return [{"Reference": p.reference, "Id": p.image.id, "Digest": p.digest,
+                 "Status": (f"Downloaded newer image for {p.reference}" if p.updated
+                            else f"Image is up to date for {p.reference}")}
                 for p in pull(self.engine, name, platform=platform, all_tags=all_tags, progress=progress)]
 
     def push(self, name: str, *, all_tags: bool = False, progress=None) -> list[dict]:

@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from ..errors import UsageError
+from ..format import parse_size
 
 RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")
-_SIZE = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 MIN_MEMORY = 6 << 20
 
 
@@ -337,15 +337,9 @@ def parse_health_flags(*, cmd: str | None = None, interval: str | None = None,
 def parse_memory(value: str | None) -> int:
     if not value:
         return 0
-    v = value.strip().lower()
-    unit = v[-1:] if v[-1:] in _SIZE else "b"
-    num = v[:-1] if v[-1:] in _SIZE else v
     try:
-        f = float(num)
-        if not math.isfinite(f) or f < 0:
-            raise ValueError
-        n = int(f * _SIZE[unit])
-    except (ValueError, OverflowError):
+        n = parse_size(value)
+    except ValueError:
         raise UsageError(f"invalid --memory {value!r}: use a size like 512m or 2g") from None
     if n > MAX_INT64:
         raise UsageError(f"invalid --memory {value!r}: it is larger than any machine's memory")

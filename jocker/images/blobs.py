@@ -7,7 +7,7 @@ same bytes) and lets a second push skip the compression.
     <mountpoint>/blobs/sha256/<hex>
 
 A layer records its blob in `jocker:layer.blob` = "<mediaType> <digest>
-<size>". A blob no layer records is garbage (`prune`). Every write goes to a
+<size> <diff ID of the uncompressed tar>". A blob no layer records is garbage (`prune`). Every write goes to a
 temporary file, is verified against the expected digest, and is renamed into
 place, so a killed pull leaves only `.tmp-<pid>-*` files that `prune`
 removes once that process is gone. A pull holds a lease (leases.py) on the
@@ -42,16 +42,18 @@ class BlobRef:
     media_type: str
     digest: str
     size: int
+    diff_id: str = ""       # sha256 of the uncompressed tar, when known
 
     def encode(self) -> str:
-        return f"{self.media_type} {self.digest} {self.size}"
+        return f"{self.media_type} {self.digest} {self.size}" + (f" {self.diff_id}" if self.diff_id else "")
 
     @classmethod
     def decode(cls, text: str) -> "BlobRef | None":
         parts = text.split()
-        if len(parts) != 3 or not DIGEST_RE.match(parts[1]) or not parts[2].isdigit():
+        if len(parts) not in (3, 4) or not DIGEST_RE.match(parts[1]) or not parts[2].isdigit():
             return None
-        return cls(parts[0], parts[1], int(parts[2]))
+        diff_id = parts[3] if len(parts) == 4 and DIGEST_RE.match(parts[3]) else ""
+        return cls(parts[0], parts[1], int(parts[2]), diff_id)
 
     @classmethod
     def of(cls, ds: Dataset) -> "BlobRef | None":

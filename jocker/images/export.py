@@ -86,13 +86,18 @@ def prepare(store, st: State, img: Image, blobs: BlobStore, progress=None) -> Ex
         ds = st.datasets.get(store.layout.layer(lid))
         ref = BlobRef.of(ds) if ds is not None else None
         if ref is not None and blobs.has(ref.digest):
-            out.append(ExportLayer(lid, diff_ids[i], ref))
+            diff_id = ref.diff_id or st.layers[lid].diff_id
+            if diff_id != diff_ids[i]:
+                diff_ids[i] = diff_id
+                mapped = True
+            out.append(ExportLayer(lid, diff_id, ref))
             continue
         if progress:
             progress({"id": lid[:12], "status": "Preparing"})
         parent = ids[i - 1] if i else ""
-        diff_id, ref = _make_blob(store, st, lid, parent, blobs)
-        store.zfs.set_props(store.layout.layer(lid), {PROP: ref.encode()})
+        with store.lock.held():      # prune_blobs (under the lock) never sees it unnamed
+            diff_id, ref = _make_blob(store, st, lid, parent, blobs)
+            store.zfs.set_props(store.layout.layer(lid), {PROP: ref.encode()})
         if diff_id != diff_ids[i]:
             diff_ids[i] = diff_id
             mapped = True
@@ -127,4 +132,4 @@ def _make_blob(store, st: State, lid: str, parent: str, blobs: BlobStore) -> tup
                            compresslevel=GZIP_LEVEL) as gz:
             diff_id = layer_tar(store, st, lid, parent, gz)
         w.commit()
-        return diff_id, BlobRef(MT_OCI_GZIP, w.digest, w.size)
+        return diff_id, BlobRef(MT_OCI_GZIP, w.digest, w.size, diff_id)

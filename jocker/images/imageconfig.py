@@ -12,8 +12,9 @@ import hashlib
 import json
 import os
 import time
-from datetime import datetime, timezone
 from typing import Any
+
+from ..times import now_rfc3339
 
 # Docker's container-config keys, in the order `inspect` shows them.
 CONFIG_KEYS = ("Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr",
@@ -31,24 +32,6 @@ def host_arch() -> str:
     machine = os.uname().machine.lower()
     return {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
             "i386": "386", "i686": "386", "riscv64": "riscv64"}.get(machine, machine)
-
-
-def now_rfc3339(ts: float | None = None) -> str:
-    ts = time.time() if ts is None else ts
-    dt = datetime.fromtimestamp(ts, tz=timezone.utc)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond * 1000:09d}Z"
-
-
-def parse_time(text: str) -> float:
-    """RFC 3339 (with up to nanoseconds) to epoch seconds; 0 when unparsable."""
-    if not text:
-        return 0.0
-    try:
-        base, _, frac = text.rstrip("Z").partition(".")
-        dt = datetime.strptime(base, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
-        return dt.timestamp() + (float("0." + frac) if frac.isdigit() else 0.0)
-    except ValueError:
-        return 0.0
 
 
 def canonical(config: dict[str, Any]) -> bytes:

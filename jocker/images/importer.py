@@ -17,8 +17,9 @@ from typing import IO
 from .. import scratch
 from ..errors import UsageError
 from ..runner import Runner
-from .layertar import tree_changes, write_layer
-from .imageconfig import new_config, now_rfc3339
+from ..times import now_rfc3339
+from .imageconfig import new_config
+from .layertar import TREE_PROP, tree_changes, write_layer
 from .state import Image, default_tag
 from .store import ImageStore
 from .tarcheck import scan
@@ -87,6 +88,7 @@ def import_image(store: ImageStore, runner: Runner, source: str, ref: str | None
             # The layer's identity is its canonical layer tar (layertar), not
             # the bytes of the archive given: that is what save/push write.
             diff_id, _ = write_layer(pending.path, tree_changes(None, pending.path))
+            store.zfs.set_props(pending.dataset, {TREE_PROP: "1"})
             st = store.load()
             layer_id = store.find_layer(st, "", diff_id, exclude=pending.id)
             fresh = layer_id is None

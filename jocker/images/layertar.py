@@ -14,12 +14,13 @@ with the two zero blocks only (no padding to a 10 KiB record), as Docker's
 layers do: the empty layer is sha256:5f70bf18....
 
 Applying refuses names with `..` or a leading `/`, resolves every parent
-chroot-style inside the root (build.rootfs), refuses hard links whose target
+chroot-style inside the root (jocker/rootfs.py), refuses hard links whose target
 is not a regular file inside the root, and refuses device nodes unless root.
 Whiteouts remove lower-layer files; an opaque directory (`.wh..wh..opq`)
 hides every lower-layer child whatever its position in the stream. On
-FreeBSD, BSD file flags (schg, uchg...) are cleared before a file is
-replaced or removed [U: needs a FreeBSD host to confirm with real flags].
+FreeBSD, BSD file flags (schg, uchg...) are written as pax `SCHILY.fflags`,
+cleared before a file is replaced or removed, and set from the tar after
+everything else [U: needs a FreeBSD host to confirm with real flags].
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import sys
 import tarfile
 from typing import IO
 
-from ..build.rootfs import _Writer, resolve_in_root
+from ..rootfs import _Writer, resolve_in_root
 from ..errors import JockerError
 from .treediff import DELETED, Change, _open_parent, _DIR_FLAGS
 
@@ -100,6 +101,22 @@ class HashingReader:
         return "sha256:" + self.sha.hexdigest()
 
 
+# BSD file flags as libarchive names them in pax `SCHILY.fflags` [U: the
+# names and their round trip through podman/bsdtar need a FreeBSD host].
+FFLAGS = {"schg": stat.SF_IMMUTABLE, "sappnd": stat.SF_APPEND, "sunlnk": stat.SF_NOUNLINK,
+          "arch": stat.SF_ARCHIVED, "uchg": stat.UF_IMMUTABLE, "uappnd": stat.UF_APPEND,
+          "uunlnk": stat.UF_NOUNLINK, "nodump": stat.UF_NODUMP, "opaque": stat.UF_OPAQUE}
+FFLAGS_KEY = "SCHILY.fflags"
+
+
+def fflags_text(bits: int) -> str:
+    return ",".join(name for name, bit in sorted(FFLAGS.items()) if bits & bit)
+
+
+def fflags_bits(text: str) -> int:
+    return sum(FFLAGS.get(name.strip(), 0) for name in text.split(","))
+
+
 def source_date_epoch(environ=None) -> int | None:
     env = os.environ if environ is None else environ
     value = env.get("SOURCE_DATE_EPOCH", "")
@@ -115,6 +132,9 @@ def _info(name: str, st: os.stat_result, epoch: int | None) -> tarfile.TarInfo:
     info.uname = info.gname = ""
     mtime = int(st.st_mtime)
     info.mtime = min(mtime, epoch) if epoch is not None else mtime
+    flags = st.st_flags if HAS_FILE_FLAGS else 0        # st_flags exists on BSD only
+    if flags and fflags_text(flags):
+        info.pax_headers = {FFLAGS_KEY: fflags_text(flags)}
     return info
 
 
@@ -178,6 +198,9 @@ def write_layer(root: str, changes: list[Change], out: IO[bytes] | None = None, 
 
 
 EPOCH_PROP = "jocker:layer.epoch"
+# Set on layers whose diff ID is the tar written from their tree (build,
+# commit, import): `image send` need not recompute it.
+TREE_PROP = "jocker:layer.tree"
 
 
 def seal_diff_id(zfs, pending, changes: list[Change]) -> str:
@@ -185,8 +208,7 @@ def seal_diff_id(zfs, pending, changes: list[Change]) -> str:
     SOURCE_DATE_EPOCH when set; the clamp is recorded on the layer so the tar
     written later for push or save is the same bytes."""
     epoch = source_date_epoch()
-    if epoch is not None:
-        zfs.set_props(pending.dataset, {EPOCH_PROP: str(epoch)})
+    zfs.set_props(pending.dataset, {TREE_PROP: "1", **({EPOCH_PROP: str(epoch)} if epoch is not None else {})})
     return write_layer(pending.path, changes, epoch=epoch)[0]
 
 
@@ -241,6 +263,7 @@ class _Applier:
         self.writer = _Writer(self.root, owner=None, chmod=None, strict=False, err=LayerError,
                               keep_owner=self.is_root)
         self.created: set[str] = set()       # paths this layer wrote
+        self.flags: list[tuple[str, int]] = []   # set last: schg would block the rest
         self.opaque_done: set[str] = set()
 
     def fail(self, member: str, why: str) -> LayerError:
@@ -324,6 +347,8 @@ class _Applier:
         else:
             raise self.fail(m.name, "unsupported member type")
         self.created.add(path)
+        if HAS_FILE_FLAGS and m.pax_headers.get(FFLAGS_KEY):
+            self.flags.append((host, fflags_bits(m.pax_headers[FFLAGS_KEY])))
 
 
 def apply_layer(stream: IO[bytes], root: str, *, what: str = "layer") -> tuple[str, int]:
@@ -333,7 +358,7 @@ def apply_layer(stream: IO[bytes], root: str, *, what: str = "layer") -> tuple[s
     reader = HashingReader(stream)
     applier = _Applier(root, what)
     try:
-        with tarfile.open(fileobj=reader, mode="r|") as tar:   # type: ignore[arg-type]
+        with tarfile.open(fileobj=reader, mode="r|", bufsize=BLOCK) as tar:   # type: ignore[arg-type]
             for m in tar:
                 try:
                     applier.entry(tar, m)
@@ -343,4 +368,6 @@ def apply_layer(stream: IO[bytes], root: str, *, what: str = "layer") -> tuple[s
     except (tarfile.TarError, EOFError) as e:
         raise LayerError(f"{what}: invalid or truncated tar: {e or type(e).__name__}") from None
     applier.writer.finish()
+    for host, bits in applier.flags:
+        os.lchflags(host, bits)          # FreeBSD only (HAS_FILE_FLAGS)
     return reader.digest(), reader.size

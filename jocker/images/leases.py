@@ -12,6 +12,9 @@ from __future__ import annotations
 import json
 import os
 
+from ..atomic import write_json
+from ..process import pid_alive
+
 
 class Lease:
     def __init__(self, rundir: str):
@@ -36,10 +39,7 @@ class Lease:
             self._write()
 
     def _write(self) -> None:
-        tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(sorted(self.ids), f)
-        os.replace(tmp, self.path)
+        write_json(self.path, sorted(self.ids))
 
 
 def leased(rundir: str) -> dict[str, int]:
@@ -53,17 +53,13 @@ def leased(rundir: str) -> dict[str, int]:
     for name in names:
         if not name.endswith(".json"):
             continue
-        try:
-            pid = int(name[:-5])
-            os.kill(pid, 0)
-        except (ValueError, ProcessLookupError):
+        if not pid_alive(name[:-5]):
             try:
                 os.unlink(os.path.join(d, name))      # its process is gone
             except OSError:
                 pass
             continue
-        except PermissionError:
-            pass
+        pid = int(name[:-5])
         try:
             with open(os.path.join(d, name)) as f:
                 for image_id in json.load(f):

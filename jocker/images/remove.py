@@ -85,13 +85,15 @@ def remove_image(store: ImageStore, ref: str, *, force: bool = False,
 
 
 def prune_blobs(store: ImageStore, st: State | None = None) -> list[str]:
-    """Blobs no layer records and no live pull holds (blobs.py). st: a
-    state kept current by the caller (its removed layers are skipped)."""
-    st = st or store.load()
-    prefix = store.layout.layers + "/"
-    keep = referenced(ds for name, ds in st.datasets.items()
-                      if name.startswith(prefix) and name[len(prefix):].split("@")[0] in st.layers)
-    return BlobStore(store.layout.mountpoint).prune(keep | set(leased(store.layout.rundir)))
+    """Blobs no layer records and no live pull holds (blobs.py). Under the
+    engine lock: writers name or lease a blob under it right as they keep it.
+    st: a state kept current by the caller (its removed layers are skipped)."""
+    with store.lock.held():
+        st = st or store.load()
+        prefix = store.layout.layers + "/"
+        keep = referenced(ds for name, ds in st.datasets.items()
+                          if name.startswith(prefix) and name[len(prefix):].split("@")[0] in st.layers)
+        return BlobStore(store.layout.mountpoint).prune(keep | set(leased(store.layout.rundir)))
 
 
 def _normalized(ref: str) -> str:

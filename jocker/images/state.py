@@ -8,15 +8,15 @@ containers cloned from each image), which every listing and every decision
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 from ..errors import InvalidName, NotFound
+from ..process import pid_alive
 from ..layout import LAYER_SNAP, Layout
 from ..reference import DEFAULT_TAG, looks_like_id, parse_reference
 from ..storage import props as P
 from ..storage.base import Dataset
-from .imageconfig import parse_time
+from ..times import parse_time
 
 
 @dataclass
@@ -155,17 +155,7 @@ class State:
 
 
 def _pid_alive(txn: str) -> bool:
-    try:
-        pid = int(txn.split(":")[0])
-    except ValueError:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(txn.split(":")[0])
 
 
 def txn_alive(txn: str) -> bool:

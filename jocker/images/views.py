@@ -87,7 +87,7 @@ def history(st: State, img: Image) -> list[dict[str, Any]]:
     """`GET /images/{name}/history`, newest first. Entries that made a layer
     get that layer's own size (ZFS usedbydataset: what the layer added,
     counted once); Id is "<missing>" where no image of the chain ends."""
-    from .imageconfig import parse_time
+    from ..times import parse_time
     entries = img.config.get("history") or []
     layers = st.chain(img.layer)
     sizes: list[int] = []

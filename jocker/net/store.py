@@ -12,7 +12,7 @@ import hashlib
 
 from ..errors import Conflict, NotFound
 from ..ids import new_id
-from ..images.imageconfig import now_rfc3339
+from ..times import now_rfc3339
 from ..names import check_object_name
 from ..storage import props as P
 from . import ipam, naming

@@ -6,6 +6,15 @@ and the engine calls these in order:
 
     prepare_host() once per boot, create(spec), main_command(spec) -> argv the
     supervisor spawns, exec_command(...) for `exec`, signal_all(), destroy(spec).
+
+Every method a caller needs is declared here; what a driver can do is said by
+attributes (callers never probe with getattr):
+
+    creates_console    -t allocates the terminal inside the container:
+                       the supervisor uses console_command() instead of a pty
+    reports_init_pid   init_pid() knows the container's PID 1 on the host
+    binds_single_files single files may be bind-mounted (build RUN steps get
+                       /etc/hosts... that way); else they are copied in
 """
 
 from __future__ import annotations
@@ -15,6 +24,15 @@ from abc import ABC, abstractmethod
 TYPE_CHECKING = False    # typing's own constant costs the supervisor ~2 MB of RSS
 if TYPE_CHECKING:
     from .spec import ContainerSpec
+
+
+def spec_to_dict(spec) -> dict:
+    """A ContainerSpec (or the supervisor's attribute view of one) as JSON-ready
+    data: the one serialisation of a spec. Inverse: runtime.spec.from_dict."""
+    d = {k: v for k, v in vars(spec).items() if k != "short_id"}
+    d["mounts"] = [dict(vars(m)) for m in spec.mounts]
+    d["limits"] = dict(vars(spec.limits))
+    return d
 
 
 class ProcessCommand:
@@ -35,6 +53,9 @@ class ProcessCommand:
 
 class RuntimeDriver(ABC):
     name = "abstract"
+    creates_console = False
+    reports_init_pid = False
+    binds_single_files = False
 
     @abstractmethod
     def prepare_host(self) -> None:
@@ -75,3 +96,23 @@ class RuntimeDriver(ABC):
     @abstractmethod
     def destroy(self, spec: ContainerSpec) -> None:
         """Tear down: remove the jail/namespace, unmount in reverse order. Idempotent."""
+
+    # -- with defaults: override along with the capability attribute -----------
+    def console_command(self, spec: ContainerSpec, console_fd: int) -> ProcessCommand:
+        """main_command for -t when creates_console: the container sends its
+        terminal's master over console_fd."""
+        raise NotImplementedError(f"the {self.name} runtime does not create consoles")
+
+    def init_pid(self, spec: ContainerSpec, timeout: float = 5.0) -> int | None:
+        """Host PID of the container's PID 1 when reports_init_pid, else None
+        (the main process is the one the supervisor spawned)."""
+        return None
+
+    def signal_main(self, spec: ContainerSpec, signum: int, main_pid: int | None) -> None:
+        """Send signum to the container's main process."""
+        import os
+        if main_pid:
+            try:
+                os.kill(int(main_pid), signum)
+            except ProcessLookupError:
+                pass

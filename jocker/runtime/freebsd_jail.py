@@ -13,14 +13,16 @@ logging, dataclasses or jinja2 here (tests/unit/test_supervisor_imports.py).
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import sys
 import time
 
+from .. import rundir as RD
+from ..atomic import write_atomic
 from ..envvars import env_dict
 from ..errors import CannotRun, CommandNotFound, Conflict, HostCommandError, JockerError, UsageError
+from ..lock import EngineLock
 from ..runner import Runner, default_runner
 from . import jail_devfs as devfs
 from . import jail_exec
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
 
 RACCT_MSG = ("resource limits need racct: add kern.racct.enable=1 to "
              "/boot/loader.conf and reboot")
-PROCESS_FILE = "process.json"    # the main process's plan, written at create
+PROCESS_FILE = RD.JAIL_PROCESS     # the main process's plan, written at create
 DYING_WAIT = 3.0                 # seconds to wait for a removed jail to finish dying
 
 # Host capabilities, probed at most once per process (never at import time).
@@ -48,35 +50,12 @@ def reset_probes() -> None:
     _PROBES.clear()
 
 
-def _write_atomic(path: str, text: str) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
-class _Flock:
-    """An exclusive flock(2) on a file for the duration of a with-block."""
-
-    def __init__(self, path: str):
-        self.path = path
-
-    def __enter__(self):
-        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc):
-        os.close(self.fd)
-
-
 def check_command(rootfs: str, argv: list[str], env: dict[str, str], workdir: str) -> None:
     """Docker's 127/126 before anything is spawned: argv[0] looked up on the
     container's PATH in its rootfs, symlinks resolved as inside the jail
     (the jail exists by now, so its nullfs mounts are visible below rootfs).
     The child checks again after jail_attach (jail_exec.find_executable)."""
-    from ..build.rootfs import resolve_in_root
+    from ..rootfs import resolve_in_root
     name = argv[0] if argv else ""
     if not name:
         raise UsageError("no command specified")
@@ -145,7 +124,7 @@ class JailDriver(RuntimeDriver):
     def prepare_host(self) -> None:
         """Bring jocker's own rulesets (base, and base + pf for VNET) up to date."""
         cfg = self.config
-        with _Flock(cfg.lock_path):
+        with EngineLock(cfg.lock_path).held():
             self._check_admin_rulesets()
             self._sync_ruleset(cfg.base_ruleset, devfs.wanted_rules())
             self._sync_ruleset(cfg.vnet_ruleset, devfs.wanted_rules(vnet=True))
@@ -191,7 +170,7 @@ class JailDriver(RuntimeDriver):
     def _allocate_device_ruleset(self, spec: ContainerSpec) -> int:
         """A per-container ruleset for --device (rulesets are global)."""
         record = jp.ruleset_record_path(spec.rundir)
-        with _Flock(self.config.lock_path):
+        with EngineLock(self.config.lock_path).held():
             if os.path.exists(record):             # left by a crashed start, or still in use?
                 if self.jail_exists(jp.jail_name(spec.id)):
                     raise Conflict(f"jail {jp.jail_name(spec.id)} already exists")
@@ -199,7 +178,7 @@ class JailDriver(RuntimeDriver):
             in_use = devfs.parse_showsets(self.runner.run(devfs.showsets_command()).stdout)
             number = devfs.pick_device_ruleset(spec.id, *self.config.device_rulesets,
                                                in_use | self._admin_rulesets())
-            _write_atomic(record, f"{number}\n")   # before building: destroy can clean up
+            write_atomic(record, f"{number}\n")   # before building: destroy can clean up
             try:
                 self._sync_ruleset(number, devfs.wanted_rules(spec.devices))
             except BaseException:
@@ -238,7 +217,7 @@ class JailDriver(RuntimeDriver):
         identity = self._identity(spec.rootfs, spec.user, spec.group_add)
         os.makedirs(spec.rundir, mode=0o700, exist_ok=True)
         if not spec.devices:
-            with _Flock(self.config.lock_path):
+            with EngineLock(self.config.lock_path).held():
                 self._sync_ruleset(self.config.base_ruleset, devfs.wanted_rules())
         device_ruleset = self._allocate_device_ruleset(spec) if spec.devices else None
         try:
@@ -256,14 +235,14 @@ class JailDriver(RuntimeDriver):
             self.runner.run(devfs.applyset_command(spec.rootfs, plan.devfs_ruleset))
             self._net().after_create(spec.net, plan.name)
             if plan.rctl_add:
-                _write_atomic(rctl.rctl_record_path(spec.rundir), "\n".join(a[2] for a in plan.rctl_add) + "\n")
+                write_atomic(rctl.rctl_record_path(spec.rundir), "\n".join(a[2] for a in plan.rctl_add) + "\n")
             for argv in plan.rctl_add:
                 self.runner.run(argv)
             env = self._env(spec, identity, [], spec.tty)
             check_command(spec.rootfs, spec.argv, env, spec.workdir or "/")
             proc = jail_exec.make_plan(self._jid(plan.name), identity, spec.workdir or "/",
                                        spec.argv, env)
-            _write_atomic(os.path.join(spec.rundir, PROCESS_FILE), json.dumps(proc))
+            write_atomic(os.path.join(spec.rundir, PROCESS_FILE), json.dumps(proc))
         except BaseException:
             self._undo_create(spec)
             raise
@@ -277,8 +256,8 @@ class JailDriver(RuntimeDriver):
 
     def _write_files(self, plan: jp.JailPlan) -> None:
         if plan.fstab_path and plan.fstab_text is not None:
-            _write_atomic(plan.fstab_path, plan.fstab_text)
-        _write_atomic(plan.conf_path, plan.conf_text)
+            write_atomic(plan.fstab_path, plan.fstab_text)
+        write_atomic(plan.conf_path, plan.conf_text)
 
     def _make_targets(self, plan: jp.JailPlan) -> None:
         """Each mount point where jail(8) will look for it (jail_mounts.mount_targets)."""

@@ -10,7 +10,6 @@ line on stderr.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -20,16 +19,12 @@ def main() -> None:
     from ..runner import Runner
     from .freebsd_jail import JailDriver
     from .jail_plan import JailConfig
-    from .spec import ContainerSpec, Limits, Mount
-    with open(sys.argv[1]) as f:
-        job = json.load(f)
-    s = dict(job["spec"])
-    s["mounts"] = [Mount(**m) for m in s.get("mounts", [])]
-    s["limits"] = Limits(**s.get("limits", {}))
-    cfg = JailConfig(int(job.get("devfs_ruleset", 100)),
-                     state_dir=os.path.dirname(job["rundir"].rstrip("/")))
+    from .spec import from_dict
+    from ..containers.job import Job
+    job = Job.load(sys.argv[1])
+    cfg = JailConfig(job.devfs_ruleset, state_dir=os.path.dirname(job.rundir.rstrip("/")))
     try:
-        JailDriver(Runner(), cfg).create(ContainerSpec(**s))
+        JailDriver(Runner(), cfg).create(from_dict(job.spec))
     except JockerError as e:
         sys.stderr.write(f"{e}\n")
         sys.exit(start_status(e))

@@ -15,9 +15,10 @@ supervisor imports this module (tests/unit/test_supervisor_imports.py).
 from __future__ import annotations
 
 import re
-import signal as _signal
 
+from .. import rundir as RD
 from ..errors import InvalidName, UsageError
+from ..signals import short_name
 from . import jail_devfs as devfs
 from . import jail_mounts as mounts
 from . import jail_rctl as rctl
@@ -109,16 +110,16 @@ def jail_name(container_id: str) -> str:
 
 
 def conf_path(rundir: str) -> str:
-    return rundir.rstrip("/") + "/jail.conf"
+    return rundir.rstrip("/") + "/" + RD.JAIL_CONF
 
 
 def fstab_path(rundir: str) -> str:
-    return rundir.rstrip("/") + "/fstab"
+    return rundir.rstrip("/") + "/" + RD.FSTAB
 
 
 def ruleset_record_path(rundir: str) -> str:
     """Where the driver records a per-container devfs ruleset number."""
-    return rundir.rstrip("/") + "/devfs_ruleset"
+    return rundir.rstrip("/") + "/" + RD.DEVFS_RULESET
 
 
 # ---------------------------------------------------------------- jail parameters
@@ -286,11 +287,7 @@ def jail_dying_command(name: str) -> list[str]:
 
 def signal_command(name: str, signum: int) -> list[str]:
     """pkill -j takes a jail name or JID [I pkill.c jail_getid]."""
-    try:
-        sig = _signal.Signals(signum).name[3:]   # names travel well; numbers differ by OS
-    except ValueError:
-        sig = str(int(signum))
-    return ["pkill", f"-{sig}", "-j", name]
+    return ["pkill", f"-{short_name(signum)}", "-j", name]
 
 
 def pids_command(name: str) -> list[str]:

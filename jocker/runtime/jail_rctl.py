@@ -10,6 +10,8 @@ space (Go, JVM).
 
 from __future__ import annotations
 
+from .. import rundir as RD
+
 
 def _usage(msg: str):
     from ..errors import UsageError
@@ -51,4 +53,4 @@ def racct_command() -> list[str]:
 
 def rctl_record_path(rundir: str) -> str:
     """Where the driver lists the rules it added, so stop removes only those."""
-    return rundir.rstrip("/") + "/rctl"
+    return rundir.rstrip("/") + "/" + RD.RCTL_RULES

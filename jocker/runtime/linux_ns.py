@@ -17,6 +17,7 @@ import sys
 import time
 
 from ..containers.identity import image_identity, process_env
+from .. import rundir as RD
 from ..envvars import merge_env
 from ..errors import JockerError
 from ..runner import Runner, default_runner
@@ -76,6 +77,8 @@ class LinuxNamespaceDriver(RuntimeDriver):
     # With -t the terminal is allocated inside the container's devpts; the
     # supervisor receives its master over the socket given to console_command.
     creates_console = True
+    reports_init_pid = True
+    binds_single_files = True
 
     def __init__(self, runner: Runner | None = None, store_dirs: list[str] = ()):
         self.runner = runner or default_runner()
@@ -96,17 +99,16 @@ class LinuxNamespaceDriver(RuntimeDriver):
         spec_json = _spec_json(spec, self.store_dirs)
         if _netns(spec):
             self._net().setup(spec.net)
-        for stale in ("init.pid",):
-            try:
-                os.unlink(os.path.join(spec.rundir, stale))
-            except FileNotFoundError:
-                pass
-        with open(os.path.join(spec.rundir, "spec.json"), "w") as f:
+        try:
+            os.unlink(RD.path(spec.rundir, RD.INIT_PID))
+        except FileNotFoundError:
+            pass
+        with open(RD.path(spec.rundir, RD.SPEC_JSON), "w") as f:
             json.dump(spec_json, f)
 
     def console_command(self, spec: ContainerSpec, console_fd: int) -> ProcessCommand:
         """main_command for -t: nsinit makes the pty and sends its master on console_fd."""
-        with open(os.path.join(spec.rundir, "spec.json"), "w") as f:
+        with open(RD.path(spec.rundir, RD.SPEC_JSON), "w") as f:
             json.dump(_spec_json(spec, self.store_dirs, console_fd), f)
         return self.main_command(spec)
 
@@ -117,14 +119,14 @@ class LinuxNamespaceDriver(RuntimeDriver):
         argv += ["unshare", "--pid", "--mount", "--uts", "--ipc", "--propagation", "private"]
         if spec.network == "none" and not netns:
             argv.append("--net")
-        spec_path = os.path.join(spec.rundir, "spec.json")
+        spec_path = RD.path(spec.rundir, RD.SPEC_JSON)
         argv += ["--", sys.executable, "-S", NSINIT, spec_path]
         return ProcessCommand(argv, {}, in_child=_InNamespaces(spec_path, spec.network == "none" and not netns,
                                                                netns))
 
     def init_pid(self, spec: ContainerSpec, timeout: float = 5.0) -> int | None:
         """Host PID of the container's PID 1 (written by nsinit at start)."""
-        path = os.path.join(spec.rundir, "init.pid")
+        path = RD.path(spec.rundir, RD.INIT_PID)
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -188,7 +190,7 @@ class LinuxNamespaceDriver(RuntimeDriver):
             _kill(pid, signal.SIGKILL)
         if _netns(spec):
             self._net().teardown(spec.net)
-        for name in ("init.pid", "spec.json"):
+        for name in (RD.INIT_PID, RD.SPEC_JSON):
             try:
                 os.unlink(os.path.join(spec.rundir, name))
             except FileNotFoundError:

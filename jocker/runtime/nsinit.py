@@ -28,6 +28,8 @@ try:
 except ImportError:             # run by path: this directory is sys.path[0]
     import linux_security as security
 
+INIT_PID = "init.pid"
+
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -253,10 +255,12 @@ def run(spec_path):
         except BaseException as e:      # never a traceback, never a silent 125
             die(125, str(e) or type(e).__name__)
         os._exit(127)
-    fd = os.open("init.pid.tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644, dir_fd=rundir_fd)
+    # A standalone script (no package imports): INIT_PID is jocker.rundir.INIT_PID,
+    # which tests/unit/test_supervisor_closure.py keeps equal.
+    fd = os.open(INIT_PID + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644, dir_fd=rundir_fd)
     os.write(fd, str(child).encode())
     os.close(fd)
-    os.rename("init.pid.tmp", "init.pid", src_dir_fd=rundir_fd, dst_dir_fd=rundir_fd)
+    os.rename(INIT_PID + ".tmp", INIT_PID, src_dir_fd=rundir_fd, dst_dir_fd=rundir_fd)
     os.close(rundir_fd)
     exit_like(child)
 

@@ -53,9 +53,17 @@ class ContainerSpec:
     security: dict = field(default_factory=plan_security)
     stop_signal: str = "SIGTERM"
     stop_timeout: int = 10
-    # containers/health.schedule(): the probe the supervisor runs, None without a healthcheck
-    health: dict | None = None
 
     @property
     def short_id(self) -> str:
         return self.id[:12]
+
+
+# The one serialisation of a spec (the supervisor's job, jail_create, nsinit's
+# input) is runtime.base.spec_to_dict, which the supervisor can import; this
+# is its inverse.
+def from_dict(d: dict) -> ContainerSpec:
+    s = dict(d)
+    s["mounts"] = [Mount(**m) for m in s.get("mounts", [])]
+    s["limits"] = Limits(**(s.get("limits") or {}))
+    return ContainerSpec(**s)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 PREFIX = "jocker:"
 # Every user property jocker writes, so a batched read can name them instead of
 # asking for `all` (3x faster on zfs-fuse with hundreds of snapshots).
-SCALAR_KEYS = ("layer.diffid", "layer.blob", "layer.source", "layer.epoch", "txn", "image.id", "image.cache",
+SCALAR_KEYS = ("layer.diffid", "layer.blob", "layer.source", "layer.epoch", "layer.tree", "txn", "image.id", "image.cache",
                "container.name", "volume.created", "volume.anonymous")
 CHUNKED_KEYS = ("image.config", "image.tags", "image.repodigests", "container.config",
                 "container.state", "volume.labels", "network.config")

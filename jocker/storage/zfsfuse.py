@@ -11,6 +11,7 @@ import shutil
 import time
 
 from ..errors import JockerError
+from ..process import pid_alive
 from ..runner import Runner
 
 PIDFILE = "/var/run/zfs-fuse.pid"
@@ -19,10 +20,9 @@ SOCKET = "/var/run/zfs/zfs_socket"
 
 def running(pidfile: str = PIDFILE) -> bool:
     try:
-        pid = int(open(pidfile).read().strip())
-        os.kill(pid, 0)
-        return True
-    except (OSError, ValueError):
+        with open(pidfile) as f:
+            return pid_alive(f.read().strip())
+    except OSError:
         return False
 
 

@@ -10,6 +10,8 @@ import tarfile
 
 import pytest
 
+from apiserver import api, api_cleanup, api_sock, docker_cli  # noqa: F401  (fixtures)
+
 
 def test_version_info_ps_images(docker_cli, busybox_image):
     v = docker_cli("version", "--format", "{{json .}}")
@@ -145,3 +147,48 @@ def test_save_load_tag_rmi(docker_cli, busybox_image, tmp_path):
     assert "apitagged:x" not in docker_cli("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
     p = docker_cli("rmi", "apitagged:x", check=False)
     assert p.returncode == 1 and "No such image" in p.stderr
+
+
+def test_stats_no_stream(docker_cli, busybox_image, api_cleanup):
+    api_cleanup.append("apistats")
+    docker_cli("run", "-d", "--name", "apistats", "busybox", "sh", "-c", "while :; do :; done")
+    p = docker_cli("stats", "--no-stream", "--format", "{{.Name}} {{.CPUPerc}} {{.PIDs}}", "apistats",
+                   timeout=60)
+    name, cpu, pids = p.stdout.split()
+    assert name == "apistats" and int(pids) >= 1
+    assert float(cpu.rstrip("%")) > 0          # a busy loop uses CPU
+    docker_cli("rm", "-f", "apistats")
+
+
+def test_jocker_stats_cli_uses_the_same_engine_call(jocker, busybox_image, cleanup):
+    cleanup.append("clistats")
+    jocker("run", "-d", "--name", "clistats", "busybox", "sleep", "30")
+    out = jocker("stats", "--no-stream", "clistats").stdout.splitlines()
+    assert out[0].split()[:3] == ["CONTAINER", "ID", "NAME"]
+    cells = out[1].split()
+    assert cells[1] == "clistats" and cells[2].endswith("%") and cells[-1] == "1"
+
+
+def test_pause_unpause(docker_cli, jocker, busybox_image, api_cleanup, wait_for):
+    api_cleanup.append("apipause")
+    docker_cli("run", "-d", "--name", "apipause", "busybox", "sh", "-c",
+               "i=0; while :; do i=$((i+1)); echo $i > /n; sleep 0.1; done")
+    root = json.loads(docker_cli("inspect", "apipause").stdout)[0]["GraphDriver"]["Data"]["Mountpoint"]
+    assert wait_for(lambda: os.path.exists(f"{root}/n"))
+    docker_cli("pause", "apipause")
+    st = json.loads(docker_cli("inspect", "apipause").stdout)[0]["State"]
+    assert st["Status"] == "paused" and st["Paused"] is True and st["Running"] is True
+    assert "(Paused)" in docker_cli("ps", "--format", "{{.Status}}", "--filter", "name=apipause").stdout
+    first = open(f"{root}/n").read()
+    import time
+    time.sleep(0.5)
+    assert open(f"{root}/n").read() == first          # frozen
+    p = docker_cli("pause", "apipause", check=False)
+    assert p.returncode == 1 and "already paused" in p.stderr
+    jocker("unpause", "apipause")                          # the CLI, same engine call
+    time.sleep(0.5)
+    assert open(f"{root}/n").read() != first
+    assert json.loads(docker_cli("inspect", "apipause").stdout)[0]["State"]["Status"] == "running"
+    docker_cli("pause", "apipause")
+    docker_cli("stop", "-t", "2", "apipause")              # a paused container still stops
+    assert json.loads(docker_cli("inspect", "apipause").stdout)[0]["State"]["Status"] == "exited"

@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from common import (PY, REPO, Sandbox, Summary, check_host, command_mix, fmt_ratio, listing_row, log,  # noqa: E402
-                    median, ms, print_table, quartiles, ratio, run, time_interleaved, time_once)
+                    median, ms, peer_rows, print_table, ratio, run, time_interleaved, time_once)
 
 RUN_RUNS = 10
 RUN_WARMUPS = 2
@@ -203,10 +203,7 @@ def bench_run(sb: Sandbox, summary: Summary, podman: Podman) -> None:
     log(f"{len(peers)} peer(s), {RUN_WARMUPS} warm-ups then {RUN_RUNS} interleaved runs each")
     times = time_interleaved(peers, RUN_RUNS, warmup=RUN_WARMUPS)
     jm = median(times["jocker run --rm busybox true"])
-    rows = []
-    for k, ts in times.items():
-        q1, q3 = quartiles(ts)
-        rows.append([k, ms(median(ts)), f"{ms(q1)} .. {ms(q3)}", fmt_ratio(ratio(median(ts), jm))])
+    rows = peer_rows(times, "jocker run --rm busybox true")
     print_table(f"`run --rm busybox true`, {RUN_WARMUPS} warm-ups then median of {RUN_RUNS} interleaved runs",
                 ["command", "median", "p25 .. p75", "vs jocker"], rows)
     if podman_ok:

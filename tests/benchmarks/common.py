@@ -71,6 +71,16 @@ def quartiles(xs: Sequence[float]) -> tuple[float, float]:
     return q[0], q[2]
 
 
+def peer_rows(times: dict[str, list[float]], base: str) -> list[list[str]]:
+    """Table rows [peer, median, p25 .. p75, ratio of medians to `base`]."""
+    b = median(times[base])
+    rows = []
+    for k, ts in times.items():
+        q1, q3 = quartiles(ts)
+        rows.append([k, ms(median(ts)), f"{ms(q1)} .. {ms(q3)}", fmt_ratio(ratio(median(ts), b))])
+    return rows
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms"
 

@@ -19,6 +19,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def put_blob(host: str, repo: str, data: bytes) -> str:
+    """Upload a blob straight to the registry (no jocker involved); its digest."""
+    import hashlib
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    req = urllib.request.Request(f"http://{host}/v2/{repo}/blobs/uploads/", method="POST")
+    loc = urllib.request.urlopen(req).headers["Location"]
+    loc = loc if loc.startswith("http") else f"http://{host}{loc}"
+    sep = "&" if "?" in loc else "?"
+    urllib.request.urlopen(urllib.request.Request(f"{loc}{sep}digest={digest}", data=data, method="PUT",
+                                                  headers={"Content-Type": "application/octet-stream"}))
+    return digest
+
+
+def put_manifest(host: str, repo: str, ref: str, doc: dict, media_type: str) -> bytes:
+    data = json.dumps(doc).encode()
+    urllib.request.urlopen(urllib.request.Request(f"http://{host}/v2/{repo}/manifests/{ref}", data=data,
+                                                  method="PUT", headers={"Content-Type": media_type}))
+    return data
+
+
 class Registry:
     def __init__(self, workdir, extra_http: str = "", auth: str = ""):
         self.dir = workdir
@@ -70,7 +90,7 @@ class Proxy:
     """A small HTTP proxy in front of the registry that the tests steer:
     Bearer-token auth with its own token endpoint (`/token`, HTTP Basic
     user `u`/`p`), and injected faults per request path (`faults` maps a
-    path substring to corrupt | truncate | slow | hang | <status code>)."""
+    path substring to corrupt | truncate | slow | hang | huge | <status code>)."""
 
     def __init__(self, upstream: str, *, token_auth: bool = False):
         import http.server
@@ -81,6 +101,7 @@ class Proxy:
         self.token_auth = token_auth
         self.tokens: set[str] = set()
         self.seen: list[str] = []
+        self.bytes_out = 0              # response bytes sent to the client
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -96,6 +117,7 @@ class Proxy:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+                proxy.bytes_out += len(body)
 
             def _token(self):
                 import base64
@@ -125,6 +147,9 @@ class Proxy:
                     import time
                     time.sleep(30)
                     return
+                if fault == "huge":          # a manifest far over the 4 MiB limit
+                    return self._send(200, b" " * (5 << 20),
+                                      [("Content-Type", "application/vnd.oci.image.manifest.v1+json")])
                 if fault and fault.isdigit():
                     return self._send(int(fault), b'{"errors":[{"code":"INJECTED","message":"fault"}]}')
                 conn = __import__("http.client").client.HTTPConnection(proxy.upstream, timeout=30)

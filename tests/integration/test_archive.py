@@ -111,3 +111,26 @@ def test_skopeo_and_podman_read_jocker_archives_and_back(jocker, busybox_image, 
     images.append("localhost/arch/interop:1")         # podman's name for it
     assert "Loaded image: localhost/arch/interop:1" in jocker("load", "-i", tmp_path / "p.tar").stdout
     assert jocker("run", "--rm", "localhost/arch/interop:1").stdout.strip() == "interop"
+
+
+def test_layers_from_before_layer_tars_are_mapped_on_export(jocker, engine, busybox_image, tmp_path, images):
+    """An image whose config lists a diff ID that is not its layer's tar (made
+    before layertar: a change-set digest) still saves and loads: the archive's
+    config lists the real diff ID, so it travels under a new image ID."""
+    st = engine.load_state()
+    base = st.resolve(busybox_image)
+    legacy = json.loads(base.raw)
+    legacy["rootfs"]["diff_ids"] = ["sha256:" + "1" * 64]
+    images.append("legacy:1")
+    img = engine.store.create_image(base.layer, legacy, ["legacy:1"])
+    out = tmp_path / "legacy.tar"
+    jocker("save", "-o", out, "legacy:1")
+    jocker("rmi", "legacy:1")
+    with tarfile.open(out) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))
+        config = json.load(tar.extractfile(manifest[0]["Config"]))
+    real = json.loads(jocker("inspect", busybox_image).stdout)[0]["RootFS"]["Layers"]
+    assert config["rootfs"]["diff_ids"] == real
+    assert "Loaded image: legacy:1" in jocker("load", "-i", out).stdout
+    assert json.loads(jocker("inspect", "legacy:1").stdout)[0]["Id"] != img.id
+    assert jocker("run", "--rm", "legacy:1", "echo", "ok").stdout.strip() == "ok"

@@ -11,12 +11,11 @@ import json
 import lzma
 import platform
 import tarfile
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from registry_fixtures import Registry, need
+from registry_fixtures import Registry, need, put_blob, put_manifest
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "freebsd-oci"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -67,23 +66,6 @@ def image(kind: str, arch: str) -> tuple[dict, bytes, list[tuple[bytes, str]]]:
     return manifest, raw, layers
 
 
-def _put(host: str, repo: str, data: bytes) -> None:
-    req = urllib.request.Request(f"http://{host}/v2/{repo}/blobs/uploads/", method="POST")
-    loc = urllib.request.urlopen(req).headers["Location"]
-    loc = loc if loc.startswith("http") else f"http://{host}{loc}"
-    sep = "&" if "?" in loc else "?"
-    urllib.request.urlopen(urllib.request.Request(f"{loc}{sep}digest={_digest(data)}", data=data,
-                                                  method="PUT",
-                                                  headers={"Content-Type": "application/octet-stream"}))
-
-
-def _put_manifest(host: str, repo: str, ref: str, doc: dict, media_type: str) -> bytes:
-    data = json.dumps(doc).encode()
-    urllib.request.urlopen(urllib.request.Request(f"http://{host}/v2/{repo}/manifests/{ref}", data=data,
-                                                  method="PUT", headers={"Content-Type": media_type}))
-    return data
-
-
 @pytest.fixture(scope="module")
 def freebsd_registry(tmp_path_factory):
     """A registry holding freebsd/freebsd-{static,runtime}:15.0 as FreeBSD-only
@@ -99,13 +81,13 @@ def freebsd_registry(tmp_path_factory):
             for arch in ("amd64", "arm64"):
                 manifest, raw, layers = image(kind, arch)
                 for blob, _ in layers:
-                    _put(reg.host, repo, blob)
-                _put(reg.host, repo, raw)
-                data = _put_manifest(reg.host, repo, _digest(json.dumps(manifest).encode()), manifest,
+                    put_blob(reg.host, repo, blob)
+                put_blob(reg.host, repo, raw)
+                data = put_manifest(reg.host, repo, _digest(json.dumps(manifest).encode()), manifest,
                                      OCI_MANIFEST)
                 entries.append({"mediaType": OCI_MANIFEST, "digest": _digest(data), "size": len(data),
                                 "platform": {"os": "freebsd", "architecture": arch}})
-            _put_manifest(reg.host, repo, "15.0", {"schemaVersion": 2, "mediaType": OCI_INDEX,
+            put_manifest(reg.host, repo, "15.0", {"schemaVersion": 2, "mediaType": OCI_INDEX,
                                                    "manifests": entries}, OCI_INDEX)
         yield reg
     finally:

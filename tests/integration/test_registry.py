@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from registry_fixtures import Podman, Proxy, Registry, need
+from registry_fixtures import Podman, Proxy, Registry, need, put_blob, put_manifest
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_build_push_rmi_pull_run_round_trip(jocker, registry, busybox_image, tmp
     assert run.stdout.strip() == "shipped"
     # pull again: nothing to fetch, every layer already exists
     again = jocker("pull", name).stdout
-    assert "Downloading" not in again
+    assert "Downloading" not in again and f"Status: Image is up to date for {name}" in again
     # by digest, and listed with --digests
     jocker("pull", f"{registry.host}/rt/web@{digest}")
     assert digest in jocker("images", "--digests").stdout
@@ -123,6 +123,7 @@ def proxy(registry):
     ("manifests", "429", "rate-limits"),
     ("manifests", "500", "500"),
     ("manifests", "hang", "within 2s"),
+    ("manifests", "huge", "byte limit"),
 ])
 def test_bad_registry_answers_leave_nothing(jocker, shipped, proxy, where, fault, expect, zfs_names):
     name, manifest = shipped
@@ -272,3 +273,64 @@ def test_a_killed_pull_leaves_nothing_the_next_pull_does_not_clean(jocker, shipp
     assert zfs_names() == before
     blobs = os.path.join(jocker_env["JOCKER_MOUNTPOINT"], "blobs", "sha256")
     assert not [n for n in os.listdir(blobs) if n.startswith(".tmp-")]
+
+
+def _evil_image(host: str, repo: str, members) -> None:
+    """Push a one-layer image whose layer tar holds members [(TarInfo, data)]."""
+    import gzip
+    import hashlib
+    import io
+    import tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for info, data in members:
+            info.size = len(data or b"")
+            tar.addfile(info, io.BytesIO(data) if data else None)
+    plain = buf.getvalue()
+    blob = gzip.compress(plain)
+    cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                      "rootfs": {"type": "layers",
+                                 "diff_ids": ["sha256:" + hashlib.sha256(plain).hexdigest()]}}).encode()
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                           "digest": put_blob(host, repo, cfg), "size": len(cfg)},
+                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                            "digest": put_blob(host, repo, blob), "size": len(blob)}]}
+    put_manifest(host, repo, "1", manifest, manifest["mediaType"])
+
+
+def _member(name, kind=None, link=""):
+    import tarfile
+    info = tarfile.TarInfo(name)
+    info.type = kind or tarfile.REGTYPE
+    info.linkname = link
+    return info
+
+
+@pytest.mark.parametrize("members, expect", [
+    (lambda t: [(_member("../../etc/evil"), b"x")], "'..' component escapes the root"),
+    (lambda t: [(_member("/abs"), b"x")], "absolute path"),
+    (lambda t: [(_member("h", t.LNKTYPE, "../../../etc/passwd"), None)], "'..' component"),
+    (lambda t: [(_member("h", t.LNKTYPE, "missing"), None)], "hard link"),
+])
+def test_unsafe_layers_from_a_registry_are_refused(jocker, registry, members, expect, zfs_names):
+    import tarfile
+    repo = f"evil/{abs(hash(expect)) % 10000}"
+    _evil_image(registry.host, repo, members(tarfile))
+    before = zfs_names()
+    res = jocker("pull", f"{registry.host}/{repo}:1", check=False)
+    err = res.stderr.strip().splitlines()
+    assert res.returncode != 0 and len(err) == 1, res.stderr
+    assert expect in err[0] and "layer 1/1" in err[0] and repo in err[0]
+    assert zfs_names() == before
+
+
+def test_absolute_symlink_in_a_layer_cannot_write_outside(jocker, registry, tmp_path, images):
+    import tarfile
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    _evil_image(registry.host, "evil/symlink", [(_member("esc", tarfile.SYMTYPE, str(outside)), None),
+                                                (_member("esc/pwned"), b"x")])
+    images.append(f"{registry.host}/evil/symlink:1")
+    jocker("pull", f"{registry.host}/evil/symlink:1")
+    assert not (outside / "pwned").exists()

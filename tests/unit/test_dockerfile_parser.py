@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from jocker.build.dockerfile import (INSTRUCTIONS, DockerfileError, Instruction, count_steps, expand,
-                                     is_signal, parse, parse_duration, parse_instruction,
+                                     parse, parse_duration, parse_instruction,
                                      parse_port_spec)
 from jocker.build.substitute import (ShellWordError, extract_flags, split_key_values, split_words,
                                      substitute, substitute_words)
 from jocker.errors import UsageError
+from jocker.signals import is_signal
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "dockerfiles"
 SECOND = 10**9

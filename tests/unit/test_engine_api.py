@@ -18,8 +18,10 @@ CLI = pathlib.Path(jocker.__file__).parent / "cli"
 
 # What a jocker/cli module may import from jocker: the facade, and leaf
 # modules with no engine state (errors, formatting, filter syntax).
+# jocker.dockerapi is a front end like the CLI (`jocker serve` starts it); it
+# reaches the engine only through the facade too.
 ALLOWED = {"jocker", "jocker.engine_api", "jocker.errors", "jocker.format", "jocker.filters",
-           "jocker.cli", "jocker.__version__"}
+           "jocker.cli", "jocker.__version__", "jocker.dockerapi"}
 
 
 def _jocker_imports(path: pathlib.Path) -> list[tuple[int, str]]:
@@ -135,3 +137,26 @@ def test_cli_flags_are_validated(kw, message):
     with pytest.raises(E.UsageError) as info:
         CreateRequest.from_cli("busybox", **kw)
     assert message in str(info.value)
+
+
+def test_one_size_parser():
+    from jocker.format import parse_size
+    assert parse_size("4G") == 4 << 30 and parse_size("512m") == 512 << 20 and parse_size("2GB") == 2 << 30
+    assert parse_size("1048576") == 1048576 and parse_size("1.5k") == 1536
+    for bad in ("", "x", "G", "1.2.3m", "-5m"):
+        with pytest.raises(ValueError):
+            parse_size(bad)
+
+
+def test_the_api_server_maps_every_kind_to_a_status():
+    from jocker.dockerapi.status import STATUS_BY_KIND, status_for
+    assert set(E.KINDS) <= set(STATUS_BY_KIND)
+    assert status_for(E.NotFound("x")) == 404 and status_for(E.Conflict("x")) == 409
+    assert status_for(E.InvalidName("x")) == 400 and status_for(E.NotImplementedYet("x")) == 501
+    assert status_for(ValueError()) == 500
+
+
+def test_rctl_usage_is_parsed():
+    from jocker.containers.stats import parse_rctl_usage
+    text = "cputime=12\ndatasize=0\nmemoryuse=1048576\nmaxproc=3\nbogus\nwallclock=x\n"
+    assert parse_rctl_usage(text) == {"cputime": 12, "datasize": 0, "memoryuse": 1048576, "maxproc": 3}

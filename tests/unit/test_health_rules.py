@@ -217,20 +217,3 @@ def test_monitor_records_a_probe_that_cannot_start(tmp_path):
     _run_until(mon, sel, lambda: mon.state.log)
     assert mon.state.log[0]["ExitCode"] == -1 and "/nonexistent/probe" in mon.state.log[0]["Output"]
     mon.stop()
-
-
-def test_the_schedule_travels_in_the_runtime_spec_to_the_supervisor(tmp_path):
-    """lifecycle.runtime_spec puts health.schedule() in ContainerSpec.health;
-    the job carries the spec as JSON; the supervisor's view of it has it."""
-    import json
-    from dataclasses import asdict
-    from jocker.containers.supervisor import Supervisor
-    from jocker.runtime.spec import ContainerSpec
-    sched = H.schedule({"Test": ["CMD", "true"], "Interval": S})
-    spec = ContainerSpec(id="d" * 64, name="t", rootfs=str(tmp_path), rundir=str(tmp_path), argv=["/bin/sh"],
-                         health=sched)
-    job = json.loads(json.dumps({"runtime": "linux", "rundir": str(tmp_path), "log_path": str(tmp_path / "log"),
-                                 "spec": asdict(spec)}))
-    assert Supervisor(job, -1).spec.health == sched
-    del job["spec"]["health"]                   # a job written before healthchecks existed
-    assert Supervisor(job, -1).spec.health is None

@@ -149,3 +149,12 @@ def test_device_nodes_need_root(tmp_path, monkeypatch):
     monkeypatch.setattr(layertar.os, "geteuid", lambda: 1000)
     with pytest.raises(LayerError, match="as root"):
         apply_layer(_tar((dev, None)), str(root))
+
+
+def test_bsd_file_flag_names_round_trip():
+    """pax SCHILY.fflags as libarchive writes them; set on FreeBSD only."""
+    from jocker.images.layertar import fflags_bits, fflags_text
+    import stat
+    bits = stat.SF_IMMUTABLE | stat.UF_NODUMP
+    assert fflags_text(bits) == "nodump,schg"
+    assert fflags_bits("schg,nodump") == bits and fflags_bits("bogus") == 0

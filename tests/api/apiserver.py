@@ -1,6 +1,7 @@
 """Fixtures for the Docker Engine API tests: a live `jocker serve` on a
 temporary socket, a raw HTTP client for it, and the stock docker CLI
-pointed at it."""
+pointed at it. Test modules import them (a conftest.py here would shadow
+tests/conftest.py for the modules that import from it by name)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,11 @@
-"""Writing into an image's root filesystem as a chroot would see it: paths
-resolved inside the root (an absolute symlink in the image points inside it,
-never at the host), COPY/ADD writes that refuse to escape, and safe
-extraction of archives (ADD's auto-extraction)."""
+"""Safe access to a container's or image's root filesystem, as a chroot
+would see it: paths resolved inside the root (an absolute symlink in the
+image points inside it, never at the host), writes that refuse to escape
+(COPY/ADD, cp, layer extraction), and safe extraction of archives (ADD's
+auto-extraction). Used by builds, `cp`, volume copy-up and layer import.
+
+The other policy, for the jail driver's mount points and /etc files, never
+follows a symlink at all: runtime/jail_rootfs.py."""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ import tarfile
 import zlib
 from typing import BinaryIO
 
-from ..errors import BuildError, JockerError
+from .errors import BuildError, JockerError
 
 CHUNK = 1 << 20
 MAX_SYMLINKS = 40

@@ -1,0 +1,47 @@
+"""Every file under a container's run directory, `<rundir>/<id>/`, named
+once. Volatile state only: after a reboot the directory is gone, and so is
+everything it says. Small on purpose: the supervisor and nsinit import it.
+
+Who writes what:
+    supervisor   SUPERVISOR_JSON (pid, main pid, status), SUPERVISOR_LOCK
+                 (held for its life), SUPERVISOR_ERR (its stderr), ATTACH_SOCK
+                 (attach and control connections)
+    engine       JOB_JSON (the supervisor's typed job), START_LOCK
+    runtime      SPEC_JSON, INIT_PID (Linux namespaces); JAIL_CONF, FSTAB,
+                 DEVFS_RULESET, JAIL_PROCESS, RCTL_RULES (FreeBSD jails)
+"""
+
+from __future__ import annotations
+
+import os
+
+SUPERVISOR_JSON = "supervisor.json"
+SUPERVISOR_LOCK = "supervisor.lock"
+SUPERVISOR_ERR = "supervisor.err"
+ATTACH_SOCK = "attach.sock"
+PAUSED = "paused"
+JOB_JSON = "job.json"
+START_LOCK = "start.lock"
+SPEC_JSON = "spec.json"
+INIT_PID = "init.pid"
+JAIL_CONF = "jail.conf"
+FSTAB = "fstab"
+DEVFS_RULESET = "devfs_ruleset"
+JAIL_PROCESS = "process.json"
+RCTL_RULES = "rctl"
+
+# What a supervisor leaves behind only while it runs (removed when it ends,
+# or by the cleanup after it was killed).
+WHILE_RUNNING = (SUPERVISOR_JSON, ATTACH_SOCK, PAUSED)
+
+
+def path(rundir: str, name: str) -> str:
+    return os.path.join(rundir, name)
+
+
+def remove_running_files(rundir: str) -> None:
+    for name in WHILE_RUNNING:
+        try:
+            os.unlink(os.path.join(rundir, name))
+        except FileNotFoundError:
+            pass

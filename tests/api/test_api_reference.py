@@ -1,0 +1,145 @@
+"""The real Docker Engine as the reference: the same requests to a private
+dockerd (Debian's docker.io, its own data root and socket, no iptables, no
+bridge, vfs) and to `jocker serve`, compared status by status, header by
+header and field by field."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from apiserver import Api, api, api_sock  # noqa: F401  (fixtures)
+
+
+@pytest.fixture(scope="module")
+def dockerd():
+    exe = shutil.which("dockerd")
+    if not exe or os.geteuid() != 0:
+        pytest.skip("needs dockerd as root (apt-get install docker.io; examples/install-host-deps.sh)")
+    work = tempfile.mkdtemp(prefix="jdref", dir="/tmp")        # short: UNIX socket paths
+    sock = os.path.join(work, "d.sock")
+    log = open(os.path.join(work, "log"), "wb")
+    proc = subprocess.Popen([exe, "--data-root", os.path.join(work, "data"), "--exec-root",
+                             os.path.join(work, "x"), "--pidfile", os.path.join(work, "pid"),
+                             "-H", f"unix://{sock}", "--iptables=false", "--bridge=none",
+                             "--storage-driver=vfs"], stdout=log, stderr=subprocess.STDOUT)
+    client = None
+    for _ in range(300):
+        if proc.poll() is not None:
+            break
+        if os.path.exists(sock):
+            try:
+                client = Api(sock)
+                if client.get("/_ping", raw=True)[0].status == 200:
+                    break
+            except OSError:
+                pass
+        time.sleep(0.1)
+    else:
+        proc.kill()
+    if client is None or proc.poll() is not None:
+        tail = open(os.path.join(work, "log"), errors="replace").read()[-600:]
+        proc.kill()
+        shutil.rmtree(work, ignore_errors=True)
+        pytest.skip(f"the reference dockerd did not start: {tail}")
+    yield client
+    client.close()
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    subprocess.run(["umount", "-R", os.path.join(work, "data")], capture_output=True)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+V = "/v1.41"          # a version both speak (dockerd 20.10's newest)
+
+# Where dockerd 20.10 and newer Docker differ, jocker follows the newer one:
+# malformed JSON is a client error (400) since Docker 23, not a 500.
+NEWER_STATUS = {"{not json": 400, "%7Bbad": 400}
+
+# (method, path, body, compare the message text too)
+CASES = [
+    ("GET", V + "/containers/nope/json", None, True),
+    ("DELETE", V + "/containers/nope", None, True),
+    ("POST", V + "/containers/nope/start", None, True),
+    ("POST", V + "/containers/nope/stop", None, True),
+    ("GET", V + "/containers/nope/logs?stdout=1", None, True),
+    ("GET", V + "/images/nope:1/json", None, True),
+    ("GET", V + "/exec/nope/json", None, True),
+    ("GET", V + "/nonsense/endpoint", None, True),
+    ("GET", V + "/swarm", None, True),
+    ("GET", V + "/services", None, True),
+    ("GET", V + "/nodes", None, True),
+    ("GET", V + "/secrets", None, True),
+    ("GET", V + "/configs", None, True),
+    ("POST", V + "/swarm/leave", None, False),
+    ("POST", V + "/containers/create", {"Image": "nope:latest"}, True),
+    ("POST", V + "/containers/create", b"{not json", False),
+    ("GET", "/v1.99/version", None, False),
+    ("GET", V + "/containers/json?filters=%7Bbad", None, False),
+    ("GET", V + "/containers/json", None, False),
+    ("GET", V + "/volumes", None, False),
+    ("GET", V + "/volumes/nope", None, False),
+    ("GET", V + "/networks/nope", None, False),
+    ("GET", V + "/plugins", None, False),
+]
+
+
+@pytest.mark.parametrize("method,path,body,same_text", CASES, ids=[f"{m} {p}" for m, p, _, _ in CASES])
+def test_same_status_and_error_shape(dockerd, api, method, path, body, same_text):
+    hdrs = {"Content-Type": "application/json"} if body is not None else {}
+    theirs, tbody = dockerd.request(method, path, body, headers=hdrs)
+    ours, obody = api.request(method, path, body, headers=hdrs)
+    newer = next((st for k, st in NEWER_STATUS.items() if k in path or k in str(body)), None)
+    assert ours.status == (newer or theirs.status), (tbody, obody)
+    assert ours.getheader("Content-Type") == theirs.getheader("Content-Type")
+    for h in ("Api-Version", "Ostype", "Server", "Docker-Experimental"):
+        assert ours.getheader(h) or not theirs.getheader(h), h
+    if theirs.status >= 400:
+        assert set(obody) == set(tbody) == {"message"}
+        if same_text:
+            # dockerd 20.10 says "no such image: X: No such image: X"; newer ones the latter.
+            assert obody["message"] == tbody["message"] or \
+                tbody["message"].endswith(": " + obody["message"])
+    elif isinstance(tbody, (list, dict)):
+        assert type(obody) is type(tbody)
+        if isinstance(tbody, dict):
+            assert set(tbody) <= set(obody), set(tbody) - set(obody)
+
+
+def test_ping_headers_like_dockerd(dockerd, api):
+    for method in ("HEAD", "GET"):
+        theirs, tbody = dockerd.request(method, "/_ping", raw=True)
+        ours, obody = api.request(method, "/_ping", raw=True)
+        assert (ours.status, obody) == (theirs.status, tbody)
+        for h in ("Content-Type", "Cache-Control", "Pragma", "Docker-Experimental", "Content-Length"):
+            assert ours.getheader(h) == theirs.getheader(h), h
+        for h in ("Api-Version", "Ostype", "Server"):
+            assert ours.getheader(h) and theirs.getheader(h), h
+        # Newer than dockerd 20.10 (API 1.44 documents both): Builder-Version
+        # 1 (the legacy builder, so the CLI does not try BuildKit) and Swarm.
+        assert ours.getheader("Builder-Version") == "1" and ours.getheader("Swarm") == "inactive"
+
+
+def test_version_and_info_fields_like_dockerd(dockerd, api):
+    for path in ("/version", V + "/info"):
+        _, theirs = dockerd.get(path)
+        _, ours = api.get(path)
+        missing = {k for k in theirs if k not in ours}
+        # Fields about Linux plumbing jocker does not have (cgroups, containerd, runc, init, ...).
+        missing -= {"ContainerdCommit", "RuncCommit", "InitCommit", "CgroupDriver", "CgroupVersion",
+                    "KernelMemory", "KernelMemoryTCP", "CpuCfsPeriod", "OomKillDisable",
+                    "BridgeNfIptables", "BridgeNfIp6tables", "GenericResources", "HttpProxy",
+                    "DefaultAddressPools", "ProductLicense", "Experimental"}
+        assert not missing, (path, missing)
+        for k in ("Swarm",) if path.endswith("info") else ("Components",):
+            assert type(ours[k]) is type(theirs[k])
