@@ -5,7 +5,8 @@ everything it says. Small on purpose: the supervisor and nsinit import it.
 Who writes what:
     supervisor   SUPERVISOR_JSON (pid, main pid, status), SUPERVISOR_LOCK
                  (held for its life), SUPERVISOR_ERR (its stderr), ATTACH_SOCK
-                 (attach and control connections)
+                 (attach and control connections), HEALTH_JSON (State.Health;
+                 kept after the run, as Docker keeps the last health)
     engine       JOB_JSON (the supervisor's typed job), START_LOCK
     runtime      SPEC_JSON, INIT_PID (Linux namespaces); JAIL_CONF, FSTAB,
                  DEVFS_RULESET, JAIL_PROCESS, RCTL_RULES (FreeBSD jails)
@@ -19,6 +20,7 @@ SUPERVISOR_JSON = "supervisor.json"
 SUPERVISOR_LOCK = "supervisor.lock"
 SUPERVISOR_ERR = "supervisor.err"
 ATTACH_SOCK = "attach.sock"
+HEALTH_JSON = "health.json"
 PAUSED = "paused"
 JOB_JSON = "job.json"
 START_LOCK = "start.lock"

@@ -29,11 +29,12 @@ import os
 import signal
 import time
 
+from .. import rundir as RD
+from ..atomic import write_json
 from ..errors import UsageError
 
 STARTING, HEALTHY, UNHEALTHY, NONE = "starting", "healthy", "unhealthy", "none"
 STATUSES = (STARTING, HEALTHY, UNHEALTHY, NONE)      # NONE: no healthcheck (ps --filter)
-HEALTH_JSON = "health.json"          # in the container's run directory
 
 NS = 1_000_000_000
 DEFAULT_INTERVAL = 30.0
@@ -172,14 +173,11 @@ class HealthState:
 # -- the file ps and inspect read ---------------------------------------------------
 
 def path(rundir: str) -> str:
-    return os.path.join(rundir, HEALTH_JSON)
+    return RD.path(rundir, RD.HEALTH_JSON)
 
 
 def write(rundir: str, health: dict) -> None:
-    tmp = f"{path(rundir)}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(health, f)
-    os.replace(tmp, path(rundir))
+    write_json(path(rundir), health)
 
 
 def read(rundir: str) -> dict | None:
