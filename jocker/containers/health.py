@@ -32,6 +32,7 @@ import time
 from .. import rundir as RD
 from ..atomic import write_json
 from ..errors import UsageError
+from ..times import now_rfc3339
 
 STARTING, HEALTHY, UNHEALTHY, NONE = "starting", "healthy", "unhealthy", "none"
 STATUSES = (STARTING, HEALTHY, UNHEALTHY, NONE)      # NONE: no healthcheck (ps --filter)
@@ -132,11 +133,6 @@ def label(status: str) -> str:
 
 # -- the state machine (pure) ------------------------------------------------------
 
-def rfc3339(ts: float) -> str:
-    whole = int(ts)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{int((ts - whole) * 1e9):09d}Z"
-
-
 class HealthState:
     """Docker's State.Health and the rule that moves it."""
 
@@ -148,7 +144,7 @@ class HealthState:
         self.log: list[dict] = []
 
     def record(self, start: float, end: float, exit_code: int, output: str) -> None:
-        self.log = (self.log + [{"Start": rfc3339(start), "End": rfc3339(end), "ExitCode": exit_code,
+        self.log = (self.log + [{"Start": now_rfc3339(start), "End": now_rfc3339(end), "ExitCode": exit_code,
                                  "Output": output}])[-MAX_LOG:]
         if exit_code == 0:
             self.failing_streak = 0
