@@ -69,7 +69,7 @@ class Identity:
         return self.uid == 0
 
 
-def _number(text: str, what: str) -> int | None:
+def id_number(text: str, what: str) -> int | None:
     """A decimal id, None if `text` is a name. Refuses giant numbers before
     int() sees them (Python's digit limit, and ids are 31-bit anyway)."""
     if not (text.isascii() and text.isdigit()):
@@ -87,13 +87,13 @@ def parse_db(text: str | None, fields: int) -> list[list[str]]:
         if not line or line.startswith("#"):
             continue
         f = line.split(":")
-        if len(f) >= fields and _number(f[2], "id") is not None:
+        if len(f) >= fields and id_number(f[2], "id") is not None:
             out.append(f)
     return out
 
 
 def _passwd_entry(user: str, passwd_text: str | None) -> list[str] | None:
-    uid = _number(user, "user")
+    uid = id_number(user, "user")
     for f in parse_db(passwd_text, 7):
         if (int(f[2]) == uid) if uid is not None else f[0] == user:
             return f
@@ -102,7 +102,7 @@ def _passwd_entry(user: str, passwd_text: str | None) -> list[str] | None:
 
 def group_id(group: str, group_text: str | None, what: str = "unable") -> int:
     """A group name or number as a gid (numbers need no entry)."""
-    gid = _number(group, "group")
+    gid = id_number(group, "group")
     for f in parse_db(group_text, 4):
         if (int(f[2]) == gid) if gid is not None else f[0] == group:
             return int(f[2])
@@ -116,7 +116,7 @@ def user_id(user: str, passwd_text: str | None) -> int:
     entry = _passwd_entry(user, passwd_text)
     if entry is not None:
         return int(entry[2])
-    uid = _number(user, "user")
+    uid = id_number(user, "user")
     if uid is None:
         raise UnknownUser(f"unable to find user {user}: no matching entries in passwd file")
     return uid
@@ -129,7 +129,7 @@ def resolve(user: str, passwd_text: str | None, group_text: str | None,
     entry = _passwd_entry(name or "0", passwd_text)
     if entry is not None:
         uid, home, matched = int(entry[2]), entry[5] or "/", entry[0]
-        gid = _number(entry[3], "group") or 0
+        gid = id_number(entry[3], "group") or 0
     else:
         uid = user_id(name or "0", None)
         gid, home, matched = 0, "/", None

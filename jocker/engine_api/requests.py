@@ -277,7 +277,6 @@ def parse_restart(value: str) -> dict:
 
 
 MAX_INT64 = (1 << 63) - 1
-MAX_ID = (1 << 31) - 1          # uids and gids, as Docker checks them
 
 
 def check_hostname(name: str) -> None:
@@ -291,10 +290,13 @@ def check_hostname(name: str) -> None:
 
 
 def check_user(user: str) -> None:
-    """--user NAME|UID[:GROUP|GID]: numeric ids within 0..2^31-1."""
-    for part in user.split(":", 1) if user else ():
-        if any(c in part for c in "\0\n/") or (part.isdigit() and int(part) > MAX_ID):
-            raise UsageError(f"invalid user {user!r}: uids and gids go from 0 to {MAX_ID}")
+    """--user NAME|UID[:GROUP|GID]: numeric ids within 0..2^31-1 (checked by
+    identity.id_number, the one home of that rule)."""
+    from ..containers.identity import id_number
+    for what, part in zip(("user", "group"), user.split(":", 1) if user else ()):
+        if any(c in part for c in "\0\n/"):
+            raise UsageError(f"invalid user {user!r}: NUL, newline and '/' are not allowed")
+        id_number(part, what)
 
 
 def parse_health_flags(*, cmd: str | None = None, interval: str | None = None,

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import time
 
+from apiserver import api_cleanup, api_sock, docker_cli  # noqa: F401  (fixtures)
+
 
 def _wait(cond, timeout=30.0):
     end = time.monotonic() + timeout
