@@ -191,6 +191,16 @@ def collect_garbage(store: ImageStore) -> list[str]:
                 del st.layers[layer.id]
                 if layer.parent in st.layers:
                     st.layers[layer.parent].children.remove(layer.id)
+        # A sealed layer is mounted only inside store.layer_mounted(), which
+        # holds this lock: one still mounted now was left by a killed process.
+        for layer in st.layers.values():
+            ds = st.datasets.get(layer.dataset) or {}
+            if layer.complete and not txn_alive(layer.txn) and ds.get("mounted") == "yes":
+                try:
+                    store.zfs.unmount(layer.dataset)
+                    removed.append(f"{layer.dataset} (left mounted)")
+                except JockerError:
+                    pass
         prune_blobs(store, st)
     # Spools of killed imports, contexts of killed `build -`.
     removed += scratch.collect([store.layout.tmpdir, tempfile.gettempdir()])

@@ -51,3 +51,19 @@ def test_foreign_datasets_under_layers_survive(jocker, jocker_env, busybox_image
     finally:
         for name in foreign:
             zfs("destroy", name, check=False)
+
+
+def test_prune_unmounts_a_layer_a_killed_process_left_mounted(jocker, jocker_env, busybox_image):
+    """Sealed layers are mounted only inside store.layer_mounted(), under the
+    engine lock; a process SIGKILLed there leaves the layer mounted (the kill
+    loop found one). `system prune` unmounts it; the layer itself stays."""
+    root = jocker_env["JOCKER_DATASET"]
+    layer = zfs("list", "-H", "-o", "name", "-d", "1", f"{root}/layers").stdout.split()[1]
+    zfs("mount", layer)
+    try:
+        assert zfs("get", "-H", "-o", "value", "mounted", layer).stdout.strip() == "yes"
+        jocker("system", "prune", "-f")
+        assert zfs("get", "-H", "-o", "value", "mounted", layer).stdout.strip() == "no"
+        jocker("run", "--rm", "--network", "none", busybox_image, "true")    # still usable
+    finally:
+        zfs("unmount", layer, check=False)
