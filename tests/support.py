@@ -54,3 +54,59 @@ class JockerCLI:
             raise AssertionError(f"jocker {' '.join(map(str, args))} exited {proc.returncode}:\n"
                                  f"{proc.stdout}\n{proc.stderr}")
         return proc
+
+
+class PrivateDockerd:
+    """The real Docker Engine as a reference: a private dockerd (Debian's
+    docker.io) with its own data root, exec root and socket, no iptables, no
+    bridge, vfs storage. start() returns the socket path or None (then
+    .log_tail() says why); stop() ends it and removes everything it made."""
+
+    def __init__(self):
+        import tempfile
+        # short: UNIX socket paths are limited to 107 bytes
+        self.work = tempfile.mkdtemp(prefix="jdref", dir="/tmp")
+        self.sock = os.path.join(self.work, "d.sock")
+        self.proc = None
+
+    def start(self, ready, tries: int = 300) -> str | None:
+        """ready(sock) -> bool is polled every 0.1 s until it answers."""
+        import time
+        exe = shutil.which("dockerd")
+        if not exe or os.geteuid() != 0:
+            return None
+        with open(os.path.join(self.work, "log"), "wb") as log:
+            self.proc = subprocess.Popen(
+                [exe, "--data-root", os.path.join(self.work, "data"), "--exec-root",
+                 os.path.join(self.work, "x"), "--pidfile", os.path.join(self.work, "pid"),
+                 "-H", f"unix://{self.sock}", "--iptables=false", "--bridge=none",
+                 "--storage-driver=vfs"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        for _ in range(tries):
+            if self.proc.poll() is not None:
+                return None
+            try:
+                if os.path.exists(self.sock) and ready(self.sock):
+                    return self.sock
+            except OSError:
+                pass
+            time.sleep(0.1)
+        return None
+
+    def log_tail(self) -> str:
+        try:
+            return open(os.path.join(self.work, "log"), errors="replace").read()[-600:]
+        except OSError:
+            return "dockerd is not installed (apt-get install docker.io) or not root"
+
+    def stop(self) -> None:
+        import signal
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for sub in ("x", "data"):
+            subprocess.run(["umount", "-R", os.path.join(self.work, sub)], capture_output=True)
+        shutil.rmtree(self.work, ignore_errors=True)

@@ -5,59 +5,30 @@ header and field by field."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import subprocess
-import tempfile
-import time
 
 import pytest
 
 from apiserver import Api, api, api_sock  # noqa: F401  (fixtures)
+from support import PrivateDockerd
 
 
 @pytest.fixture(scope="module")
 def dockerd():
-    exe = shutil.which("dockerd")
-    if not exe or os.geteuid() != 0:
-        pytest.skip("needs dockerd as root (apt-get install docker.io; examples/install-host-deps.sh)")
-    work = tempfile.mkdtemp(prefix="jdref", dir="/tmp")        # short: UNIX socket paths
-    sock = os.path.join(work, "d.sock")
-    log = open(os.path.join(work, "log"), "wb")
-    proc = subprocess.Popen([exe, "--data-root", os.path.join(work, "data"), "--exec-root",
-                             os.path.join(work, "x"), "--pidfile", os.path.join(work, "pid"),
-                             "-H", f"unix://{sock}", "--iptables=false", "--bridge=none",
-                             "--storage-driver=vfs"], stdout=log, stderr=subprocess.STDOUT)
-    client = None
-    for _ in range(300):
-        if proc.poll() is not None:
-            break
-        if os.path.exists(sock):
-            try:
-                client = Api(sock)
-                if client.get("/_ping", raw=True)[0].status == 200:
-                    break
-            except OSError:
-                pass
-        time.sleep(0.1)
-    else:
-        proc.kill()
-    if client is None or proc.poll() is not None:
-        tail = open(os.path.join(work, "log"), errors="replace").read()[-600:]
-        proc.kill()
-        shutil.rmtree(work, ignore_errors=True)
-        pytest.skip(f"the reference dockerd did not start: {tail}")
-    yield client
-    client.close()
-    proc.send_signal(signal.SIGTERM)
+    ref = PrivateDockerd()
+    clients = []
+
+    def ready(sock):
+        client = Api(sock)
+        clients.append(client)
+        return client.get("/_ping", raw=True)[0].status == 200
     try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    subprocess.run(["umount", "-R", os.path.join(work, "data")], capture_output=True)
-    shutil.rmtree(work, ignore_errors=True)
+        if not ref.start(ready):
+            pytest.skip(f"the reference dockerd did not start: {ref.log_tail()}")
+        yield clients[-1]
+    finally:
+        for client in clients:
+            client.close()
+        ref.stop()
 
 
 V = "/v1.41"          # a version both speak (dockerd 20.10's newest)

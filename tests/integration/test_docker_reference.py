@@ -15,29 +15,23 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tarfile
-import time
 
 import pytest
+
+from support import PrivateDockerd
 
 pytestmark = pytest.mark.skipif(not shutil.which("dockerd") or not shutil.which("docker"),
                                 reason="needs Docker as the reference (apt-get install docker.io)")
 
 
 @pytest.fixture(scope="session")
-def docker(tmp_path_factory, busybox_rootfs):
+def docker(busybox_rootfs):
     """A private dockerd; returns a runner like the `jocker` fixture."""
-    root = tmp_path_factory.mktemp("dockerd")
-    sock = root / "docker.sock"
-    log = open(root / "dockerd.log", "wb")
-    proc = subprocess.Popen(["dockerd", "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
-                             "--pidfile", str(root / "docker.pid"), "-H", f"unix://{sock}",
-                             "--iptables=false", "--bridge=none", "--storage-driver=vfs"],
-                            stdout=log, stderr=log, start_new_session=True)
-    env = {**os.environ, "DOCKER_HOST": f"unix://{sock}", "DOCKER_BUILDKIT": "0",
-           "DOCKER_CONFIG": str(root / "config")}
+    ref = PrivateDockerd()
+    env = {**os.environ, "DOCKER_HOST": f"unix://{ref.sock}", "DOCKER_BUILDKIT": "0",
+           "DOCKER_CONFIG": os.path.join(ref.work, "config")}
 
     def run(*args, input=None, check=True):
         p = subprocess.run(["docker", *map(str, args)], input=input, capture_output=True, text=True,
@@ -46,29 +40,15 @@ def docker(tmp_path_factory, busybox_rootfs):
             raise AssertionError(f"docker {' '.join(map(str, args))} exited {p.returncode}:\n{p.stderr}")
         return p
     try:
-        for _ in range(100):
-            if sock.exists() and run("version", check=False).returncode == 0:
-                break
-            if proc.poll() is not None:
-                break
-            time.sleep(0.2)
-        if run("version", check=False).returncode != 0:
-            pytest.skip(f"dockerd did not start (see {root / 'dockerd.log'})")
-        tarball = root / "busybox.tar"
+        if not ref.start(lambda sock: run("version", check=False).returncode == 0):
+            pytest.skip(f"dockerd did not start: {ref.log_tail()}")
+        tarball = os.path.join(ref.work, "busybox.tar")
         with tarfile.open(tarball, "w") as tar:
             tar.add(busybox_rootfs, arcname=".")
         run("import", tarball, "busybox:latest")
         yield run
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        subprocess.run(["umount", "-R", str(root / "exec")], capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
+        ref.stop()
 
 
 @pytest.fixture
