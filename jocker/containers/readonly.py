@@ -31,12 +31,17 @@ def seal(engine, c, spec: ContainerSpec) -> None:
     """After them: make every path the runtime mounts on, then readonly=on."""
     if not is_readonly(c):
         return
+    from ..rootfs import container_path_in_root
     from ..runtime.freebsd_jail import ensure_dir_nofollow, ensure_file_nofollow
+    # The image's own links on the way (WORKDIR /app -> /opt/app) are
+    # resolved inside the root first, as the runtime resolves them; what is
+    # left is made without following any link.
     for path in ("/proc", "/dev", spec.workdir or "/"):
-        ensure_dir_nofollow(spec.rootfs, path)
+        ensure_dir_nofollow(spec.rootfs, container_path_in_root(spec.rootfs, path))
     for m in spec.mounts:
+        target = container_path_in_root(spec.rootfs, m.target)
         if m.kind != "tmpfs" and os.path.exists(m.source) and not os.path.isdir(m.source):
-            ensure_file_nofollow(spec.rootfs, m.target)
+            ensure_file_nofollow(spec.rootfs, target)
         else:
-            ensure_dir_nofollow(spec.rootfs, m.target)
+            ensure_dir_nofollow(spec.rootfs, target)
     engine.zfs.set_props(c.dataset, {"readonly": "on"})

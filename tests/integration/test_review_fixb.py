@@ -27,3 +27,20 @@ def test_serve_never_unlinks_what_is_not_a_socket(jocker, tmp_path, kind):
         assert path.read_text() == "precious\n"
     else:
         assert (path / "inside").read_text() == "precious\n"
+
+
+def test_read_only_resolves_workdir_and_mount_targets_through_image_links(jocker, busybox_image, tmp_path, images):
+    """--read-only made WORKDIR and mount targets by their raw paths before
+    sealing, so an in-image link (/app -> /opt/app) was refused; it must
+    resolve them inside the root as the runtime does."""
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {busybox_image}\nRUN mkdir -p /opt/app && ln -s /opt/app /app\nWORKDIR /app\n")
+    images.append("rolink:1")
+    jocker("build", "-q", "-t", "rolink:1", str(tmp_path))
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "f").write_text("mounted\n")
+    p = jocker("run", "--rm", "--read-only", "-v", f"{data}:/app/sub/data", "rolink:1", "sh", "-c",
+               "pwd; cat /opt/app/sub/data/f; touch /opt/app/x 2>/dev/null || echo read-only", check=False)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["/opt/app", "mounted", "read-only"]
