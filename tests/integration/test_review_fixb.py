@@ -44,3 +44,29 @@ def test_read_only_resolves_workdir_and_mount_targets_through_image_links(jocker
                "pwd; cat /opt/app/sub/data/f; touch /opt/app/x 2>/dev/null || echo read-only", check=False)
     assert p.returncode == 0, p.stderr
     assert p.stdout.split() == ["/opt/app", "mounted", "read-only"]
+
+
+def test_read_only_container_hosts_file_follows_its_network_peers(jocker, busybox_image, cleanup):
+    """A read-only container's clone is readonly=on while it runs; the
+    refresh on a peer's arrival used to get EROFS and swallow it, so its
+    /etc/hosts silently stayed stale."""
+    from support import IS_FREEBSD
+    if IS_FREEBSD:
+        pytest.skip("the Linux network driver; tests/freebsd covers jails")
+    cleanup += ["ro-srv", "ro-peer"]
+    jocker("network", "create", "--subnet", "10.199.9.0/24", "trohosts")
+    try:
+        jocker("run", "-d", "--read-only", "--name", "ro-srv", "--network", "trohosts", busybox_image,
+               "sleep", "300")
+        jocker("run", "-d", "--name", "ro-peer", "--network", "trohosts", busybox_image, "sleep", "300")
+        p = jocker("exec", "ro-srv", "cat", "/etc/hosts")
+        assert "ro-peer" in p.stdout and "Error" not in p.stderr, p.stdout
+        # ...and it is still read-only afterwards.
+        p = jocker("exec", "ro-srv", "sh", "-c", "touch /etc/x 2>/dev/null || echo refused")
+        assert p.stdout.strip() == "refused"
+        jocker("rm", "-f", "ro-peer")
+        assert "ro-peer" not in jocker("exec", "ro-srv", "cat", "/etc/hosts").stdout
+    finally:
+        for n in cleanup:
+            jocker("rm", "-fv", n, check=False)
+        jocker("network", "rm", "trohosts", check=False)
