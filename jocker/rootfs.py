@@ -79,6 +79,14 @@ def resolve_in_root(root: str, path: str, *, follow_last: bool = True) -> str:
     return os.path.join(root, *done)
 
 
+def container_path_in_root(root: str, path: str) -> str:
+    """Container path `path` with the image's symlinks resolved inside root
+    (resolve_in_root), as the runtimes mount on and chdir to it: WORKDIR
+    /app through an in-image link /app -> /opt/app is /opt/app."""
+    rel = os.path.relpath(resolve_in_root(root, path or "/"), root)
+    return "/" if rel == "." else "/" + rel
+
+
 class _Writer:
     """Creates files, directories and links below `root`, never outside it.
 

@@ -15,6 +15,7 @@ import os
 import socket
 import socketserver
 import ssl
+import stat
 import time
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
@@ -154,7 +155,16 @@ class TLSServer(_Quiet, socketserver.ThreadingMixIn, socketserver.TCPServer):
 
 
 def _unix_listener(path: str, group: str | None, mode: int = 0o660) -> UnixServer:
-    if os.path.exists(path):
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    if st is not None and not stat.S_ISSOCK(st.st_mode):
+        # connect() to a regular file or directory also fails with
+        # ECONNREFUSED: never take that for a stale socket and unlink it.
+        raise JockerError(f"{path} exists and is not a socket; refusing to replace it",
+                          hint="move it away, or pass another --host unix://PATH")
+    if st is not None:
         probe = socket.socket(socket.AF_UNIX)
         try:
             probe.connect(path)

@@ -277,23 +277,32 @@ def ensure_bridges(engine, c) -> None:
 
 
 def write_hosts(engine, c, containers) -> None:
-    from ..containers import etcfiles
+    from ..containers import etcfiles, readonly
     if (c.host.get("NetworkMode") or "host") == "host":
         return
+    if readonly.is_readonly(c) and not c.running:
+        return              # sealed until its next start, which writes the file
     peers = [p for p in containers.values() if p.id != c.id]
     rootfs = engine.layout.container_rootfs(c.id)
     if os.path.isdir(rootfs):
-        etcfiles.write_file(rootfs, "hosts", hosts.hosts_text(c, peers, c.host.get("ExtraHosts") or []))
+        text = hosts.hosts_text(c, peers, c.host.get("ExtraHosts") or [])
+        with readonly.writable_for_jocker(engine, c):
+            etcfiles.write_file(rootfs, "hosts", text)
 
 
 def refresh_members(engine, containers, network_names: set[str]) -> None:
-    """Rewrite /etc/hosts of every container on those networks."""
+    """Rewrite /etc/hosts of every container on those networks. One that
+    cannot be rewritten is reported (a warning on stderr), never silently
+    left stale; one being removed meanwhile has no root left and is skipped."""
+    import logging
     for c in containers.values():
         if set(hosts.networks_of(c)) & network_names:
             try:
                 write_hosts(engine, c, containers)
-            except (OSError, JockerError):
-                pass        # a container being removed meanwhile
+            except (OSError, JockerError) as e:
+                if os.path.isdir(engine.layout.container_rootfs(c.id)):
+                    logging.getLogger("jocker").warning(
+                        "could not refresh /etc/hosts of container %s: %s", c.name, e)
 
 
 def _save_spec(engine, c) -> None:

@@ -47,8 +47,9 @@ def _spec_json(spec: ContainerSpec, store_dirs: list[str], console_fd: int | Non
 
 
 def _in_root(rootfs: str, path: str) -> str:
-    """path with the image's symlinks resolved as if chrooted (the build's
-    one resolver), so -w, WORKDIR and mount targets through an in-image link
+    """path with the image's symlinks resolved as if chrooted (the one
+    resolver, rootfs.container_path_in_root, also used by --read-only's
+    seal), so -w, WORKDIR and mount targets through an in-image link
     (/app -> /opt/app) land where Docker puts them, always inside the root;
     nsinit then refuses any link left on the way. Link-free paths (the
     usual case) cost a few lstat calls and no import."""
@@ -56,9 +57,8 @@ def _in_root(rootfs: str, path: str) -> str:
     for part in (p for p in (path or "/").split("/") if p and p != "."):
         cur = os.path.join(cur, part)
         if part == ".." or os.path.islink(cur):
-            from ..rootfs import resolve_in_root
-            rel = os.path.relpath(resolve_in_root(rootfs, path), rootfs)
-            return "/" if rel == "." else "/" + rel
+            from ..rootfs import container_path_in_root
+            return container_path_in_root(rootfs, path)
         if not os.path.lexists(cur):
             break
     return path

@@ -62,3 +62,35 @@ def test_foreign_stale_mounts_are_left_alone(jocker, jocker_env):
     finally:
         subprocess.run(["umount", "-l", path], capture_output=True)
         os.rmdir(path)
+
+
+def test_nested_stale_mounts_are_detached_topmost_first(jocker, jocker_env, busybox_image, cleanup):
+    """After a zfs-fuse restart .../containers is stale too, so a deeper
+    .../containers/<id>/root cannot be reached by path until its stale
+    parent is gone. Here the deeper mount is made first and a stale mount
+    over its parent directory hides it, which is the same lookup failure
+    (ENOTCONN through the dead parent); heal must detach the topmost, re-read
+    the mount table and go on, and never abort the command."""
+    if not os.path.exists("/dev/fuse"):
+        pytest.skip("needs /dev/fuse")
+    cleanup.append("nested")
+    cid = jocker("create", "--name", "nested", busybox_image, "echo", "back").stdout.strip()
+    mnt = jocker_env["JOCKER_MOUNTPOINT"]
+    cdir = os.path.join(mnt, "containers", cid)
+    rootfs = os.path.join(cdir, "root")
+    dataset = f"{jocker_env['JOCKER_DATASET']}/containers/{cid}"
+    _stale_fuse_mount(rootfs, dataset)
+    _stale_fuse_mount(cdir, f"{jocker_env['JOCKER_DATASET']}/containers")   # a stale mount above it
+    try:
+        with pytest.raises(OSError) as e:
+            os.stat(rootfs)
+        assert e.value.errno == 107
+        assert subprocess.run(["umount", "-l", rootfs], capture_output=True).returncode != 0  # the old way
+        out = jocker("system", "prepare").stdout
+        assert f"remounted {dataset}" in out
+        assert not stale.stale_mounts(mnt)
+        assert jocker("start", "-a", "nested").stdout == "back\n"
+    finally:
+        for path in (cdir, rootfs, cdir, rootfs):
+            if any(p == path for p, _t, _s in stale.mount_points()) and stale.is_stale(path):
+                subprocess.run(["umount", "-l", "-c", path], capture_output=True)
