@@ -154,10 +154,18 @@ def pf_kill_states_commands(ip: str) -> list[list[str]]:
 
 
 def container_teardown(att: dict) -> list[list[str]]:
-    """After `jail -r`: flush the anchor, kill its states, destroy each epair."""
+    """After `jail -r`: flush the anchor, kill its states, destroy each epair.
+    The anchor is flushed by the name the container id gives it, whatever
+    the current mode: a container disconnected from its network while
+    running is rebuilt as "none", but the rdr rules it started with stay
+    loaded until flushed (flushing a missing anchor is harmless)."""
     cmds = []
-    if att.get("anchor"):
-        cmds.append(pf_flush_command(att["anchor"]))
+    anchor = att.get("anchor")
+    if not anchor and att.get("mode") in ("bridge", "none") and att.get("cid"):
+        anchor = naming.container_anchor(att["prefix"], att["cid"])
+    if anchor:
+        cmds.append(pf_flush_command(anchor))
+    if att.get("anchor") and att.get("endpoints"):
         cmds += pf_kill_states_commands(att["endpoints"][0]["ip"])
     cmds += [destroy_command(e["host_if"]) for e in att.get("endpoints", [])]
     return cmds

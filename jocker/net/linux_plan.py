@@ -91,12 +91,14 @@ def container_setup(att: dict) -> list[dict]:
 
 def container_teardown(att: dict) -> list[dict]:
     """Idempotent (`ip -force` goes on past objects already gone): one or
-    two commands."""
+    two commands. The port-forwarding table is deleted by the name the
+    container id gives it, whatever the current mode: after `network
+    disconnect` of its network a running container is rebuilt as "none",
+    but the table it started with still DNATs until it is removed."""
     if att.get("mode") not in ("bridge", "none"):
-        return []
-    steps = []
-    if att.get("table"):
-        steps.append(_step(["nft", "delete", "table", "ip", att["table"]], check=False))
+        return []               # host: no netns, so never a table of its own
+    table = att.get("table") or naming.container_table(att["prefix"], att["cid"])
+    steps = [_step(["nft", "delete", "table", "ip", table], check=False)]
     lines = [f"netns del {att['netns']}"] + [f"link del dev {e['host_if']}" for e in att.get("endpoints", [])]
     steps.append(_step(["ip", "-force", "-b", "-"], "\n".join(lines) + "\n", check=False))
     return steps

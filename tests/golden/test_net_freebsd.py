@@ -160,3 +160,14 @@ def test_jail_conf_of_a_container_on_two_networks_appends_the_second_interface()
                          network="bridge", net=two)
     conf = jp.plan(spec).conf_text
     assert '\tvnet.interface = "jk0bab12cd34ef5";\n\tvnet.interface += "jk1bab12cd34ef5";\n' in conf
+
+
+def test_teardown_after_disconnect_flushes_the_containers_anchor():
+    """Review item 4: `network disconnect` of a running container's only
+    network rebuilds its attachment as "none" (no anchor key), yet the rdr
+    anchor loaded at start is still in pf; teardown flushes it by the name
+    the container id gives it."""
+    r = Recorder()
+    FreeBSDNetworkDriver(r).teardown(att(mode="none"))
+    golden("net_freebsd_teardown_disconnected.txt", r.text())
+    assert [a for a, _ in r.calls] == [["pfctl", "-a", naming.container_anchor("jk", CID), "-F", "all"]]

@@ -178,6 +178,41 @@ def test_network_connect_running_container(jocker, busybox_image, cleanup):
         jocker("network", "rm", "tconn", check=False)
 
 
+def _nft_tables() -> str:
+    return subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+
+
+@pytest.mark.parametrize("supervisor", ["alive", "sigkilled"])
+def test_disconnect_of_the_only_network_then_rm_leaves_no_port_table(
+        jocker, busybox_image, jocker_env, cleanup, wait_for, supervisor):
+    """Review item 4: `network disconnect` turns a running container's mode
+    into "none" (and drops its PortBindings); its DNAT table from -p must
+    still go at rm -f, also when rm rebuilds the attachment from the store
+    because the supervisor that knew the table is dead."""
+    cleanup.append("lonely")
+    jocker("network", "create", "tlone")
+    cid = ""
+    try:
+        cid = jocker("run", "-d", "--name", "lonely", "--network", "tlone", "-p", f"{_free_port()}:80",
+                     busybox_image, "sleep", "300").stdout.strip()
+        table = f"{NET_PREFIX}c{cid[:12]}"
+        assert table in _nft_tables()
+        jocker("network", "disconnect", "tlone", "lonely")
+        if supervisor == "sigkilled":
+            info = json.load(open(os.path.join(jocker_env["JOCKER_RUNDIR"], cid, "supervisor.json")))
+            os.kill(info["pid"], signal.SIGKILL)
+            os.kill(info["main_pid"], signal.SIGKILL)
+            assert wait_for(lambda: not os.path.exists(f"/proc/{info['main_pid']}"))
+        jocker("rm", "-f", "lonely")
+        assert table not in _nft_tables()
+    finally:
+        for n in cleanup:
+            jocker("rm", "-fv", n, check=False)
+        jocker("network", "rm", "tlone", check=False)
+        if cid:                     # what a failing run left behind
+            subprocess.run(["nft", "delete", "table", "ip", f"{NET_PREFIX}c{cid[:12]}"], capture_output=True)
+
+
 def test_none_has_only_loopback_up(jocker, busybox_image):
     out = jocker("run", "--rm", "--network", "none", busybox_image, "ip", "-o", "link").stdout
     assert "lo:" in out and "UP" in out.split("lo:")[1].split("\n")[0]

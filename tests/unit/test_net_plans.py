@@ -123,6 +123,15 @@ def test_linux_none_is_a_netns_with_lo_up_and_host_has_nothing():
     assert lp.container_teardown(attachment.build(CID, "jk", "host", [], [])) == []
 
 
+def test_linux_teardown_after_disconnect_deletes_the_port_table():
+    """Review item 4: after `network disconnect` of its only network a
+    running container is rebuilt as "none" (no "table" key); its DNAT table
+    from start must still go at stop/rm."""
+    down = lp.container_teardown(attachment.build(CID, "jk", "none", [], []))
+    assert down[0]["argv"] == ["nft", "delete", "table", "ip", "jkcab12cd34ef56"]
+    assert down[1]["input"] == "netns del jkns-ab12cd34ef56\n"
+
+
 def test_linux_network_nft_never_touches_other_tables():
     text = lp.network_nft(dict(NET), "jk")
     assert text.startswith("table ip jkbr0 {")
