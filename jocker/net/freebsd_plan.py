@@ -36,6 +36,20 @@ def bridge_exists_command(bridge: str) -> list[str]:
     return ["ifconfig", bridge]
 
 
+def describe_command(ifname: str, owner: str) -> list[str]:
+    """Marks a bridge as this store's (ifconfig(8) `description`)."""
+    return ["ifconfig", ifname, "description", owner]
+
+
+def parse_description(text: str) -> str:
+    """The `description: ...` line of `ifconfig <if>` ("" if none)."""
+    for line in text.splitlines():
+        key, _, value = line.strip().partition(": ")
+        if key == "description":
+            return value.strip()
+    return ""
+
+
 def destroy_command(ifname: str) -> list[str]:
     """For a bridge, or either end of an epair (destroys both, wherever the
     B side is) [I if_epair.c]."""
