@@ -56,7 +56,7 @@ def _in_root(rootfs: str, path: str) -> str:
     for part in (p for p in (path or "/").split("/") if p and p != "."):
         cur = os.path.join(cur, part)
         if part == ".." or os.path.islink(cur):
-            from ..build.rootfs import resolve_in_root
+            from ..rootfs import resolve_in_root
             rel = os.path.relpath(resolve_in_root(rootfs, path), rootfs)
             return "/" if rel == "." else "/" + rel
         if not os.path.lexists(cur):
