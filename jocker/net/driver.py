@@ -24,8 +24,14 @@ class NetworkDriver:
         jocker's own bridges: a new network must not overlap them."""
         raise NotImplementedError
 
-    def ensure_network(self, net: dict, prefix: str) -> bool:
-        """Create the network's bridge (and NAT) if it is missing; True if created."""
+    def ensure_network(self, net: dict, prefix: str, owner: str = "") -> bool:
+        """Create the network's bridge (and NAT) if it is missing, marked
+        with `owner` (naming.store_marker); True if created."""
+        raise NotImplementedError
+
+    def bridge_owner(self, bridge: str, owner: str) -> str:
+        """Who holds that bridge name on the host: "absent", "ours" (it, or
+        what is left of it, carries `owner`) or "foreign" (never touch)."""
         raise NotImplementedError
 
     def remove_network(self, net: dict) -> None:

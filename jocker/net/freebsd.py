@@ -29,11 +29,13 @@ class FreeBSDNetworkDriver(NetworkDriver):
         created = self.runner.run(create).stdout.strip()
         self.runner.run(fp.rename_command(created, name))
 
-    def ensure_network(self, net: dict, prefix: str) -> bool:
+    def ensure_network(self, net: dict, prefix: str, owner: str = "") -> bool:
         if self.runner.run(fp.bridge_exists_command(net["bridge"]), check=False).returncode == 0:
             return False
         self._create_renamed(fp.bridge_create_command(), net["bridge"])
         try:
+            if owner:
+                self.runner.run(fp.describe_command(net["bridge"], owner))
             self.runner.run(fp.bridge_address_command(net))
             egress = fp.parse_egress(self.runner.run(fp.egress_command(), check=False).stdout)
             text = fp.network_anchor_text(net, egress)
@@ -43,6 +45,14 @@ class FreeBSDNetworkDriver(NetworkDriver):
             self.remove_network(net)
             raise
         return True
+
+    def bridge_owner(self, bridge: str, owner: str) -> str:
+        """By the bridge's description. A pf anchor jocker/<bridge> with no
+        bridge is not inspected: ensure_network reloads it whole [U]."""
+        res = self.runner.run(fp.bridge_exists_command(bridge), check=False)
+        if res.returncode != 0:
+            return "absent"
+        return "ours" if fp.parse_description(res.stdout) == owner else "foreign"
 
     def remove_network(self, net: dict) -> None:
         self.runner.run(fp.pf_flush_command(naming.network_anchor(net["bridge"])), check=False)

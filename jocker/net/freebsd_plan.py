@@ -36,6 +36,20 @@ def bridge_exists_command(bridge: str) -> list[str]:
     return ["ifconfig", bridge]
 
 
+def describe_command(ifname: str, owner: str) -> list[str]:
+    """Marks a bridge as this store's (ifconfig(8) `description`)."""
+    return ["ifconfig", ifname, "description", owner]
+
+
+def parse_description(text: str) -> str:
+    """The `description: ...` line of `ifconfig <if>` ("" if none)."""
+    for line in text.splitlines():
+        key, _, value = line.strip().partition(": ")
+        if key == "description":
+            return value.strip()
+    return ""
+
+
 def destroy_command(ifname: str) -> list[str]:
     """For a bridge, or either end of an epair (destroys both, wherever the
     B side is) [I if_epair.c]."""
@@ -154,10 +168,18 @@ def pf_kill_states_commands(ip: str) -> list[list[str]]:
 
 
 def container_teardown(att: dict) -> list[list[str]]:
-    """After `jail -r`: flush the anchor, kill its states, destroy each epair."""
+    """After `jail -r`: flush the anchor, kill its states, destroy each epair.
+    The anchor is flushed by the name the container id gives it, whatever
+    the current mode: a container disconnected from its network while
+    running is rebuilt as "none", but the rdr rules it started with stay
+    loaded until flushed (flushing a missing anchor is harmless)."""
     cmds = []
-    if att.get("anchor"):
-        cmds.append(pf_flush_command(att["anchor"]))
+    anchor = att.get("anchor")
+    if not anchor and att.get("mode") in ("bridge", "none") and att.get("cid"):
+        anchor = naming.container_anchor(att["prefix"], att["cid"])
+    if anchor:
+        cmds.append(pf_flush_command(anchor))
+    if att.get("anchor") and att.get("endpoints"):
         cmds += pf_kill_states_commands(att["endpoints"][0]["ip"])
     cmds += [destroy_command(e["host_if"]) for e in att.get("endpoints", [])]
     return cmds

@@ -8,6 +8,7 @@ import os
 
 from ..errors import JockerError
 from . import linux_plan as lp
+from . import naming
 from .driver import NetworkDriver
 
 
@@ -26,16 +27,27 @@ class LinuxNetworkDriver(NetworkDriver):
         res = self.runner.run(lp.routes_command(), check=False)
         return lp.parse_routes(res.stdout, own_bridges)
 
-    def ensure_network(self, net: dict, prefix: str) -> bool:
+    def ensure_network(self, net: dict, prefix: str, owner: str = "") -> bool:
         # sysfs answers without a host command (every start asks).
         if os.path.isdir(f"/sys/class/net/{net['bridge']}"):
             return False
         try:
-            self._run(lp.bridge_setup(net, prefix))
+            self._run(lp.bridge_setup(net, prefix, owner))
         except JockerError:
             self._run(lp.bridge_teardown(net["bridge"]))
             raise
         return True
+
+    def bridge_owner(self, bridge: str, owner: str) -> str:
+        try:
+            with open(f"/sys/class/net/{bridge}/ifalias") as f:
+                return "ours" if f.read().strip() == owner else "foreign"
+        except FileNotFoundError:
+            pass                # no such interface: maybe its table alone is left
+        res = self.runner.run(lp.table_show_command(naming.network_table(bridge)), check=False)
+        if res.returncode != 0:
+            return "absent"
+        return "ours" if lp.parse_table_comment(res.stdout) == owner else "foreign"
 
     def remove_network(self, net: dict) -> None:
         self._run(lp.bridge_teardown(net["bridge"]))

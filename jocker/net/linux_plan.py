@@ -14,19 +14,34 @@ def _step(argv: list[str], input: str | None = None, check: bool = True) -> dict
     return {"argv": argv, "input": input, "check": check}
 
 
-def bridge_setup(net: dict, prefix: str) -> list[dict]:
-    """net: {"bridge", "subnet", "gateway", "internal"}."""
+def bridge_setup(net: dict, prefix: str, owner: str = "") -> list[dict]:
+    """net: {"bridge", "subnet", "gateway", "internal"}; owner marks the
+    bridge (its ifalias) and the table (its comment) as this store's."""
     br = net["bridge"]
     plen = net["subnet"].split("/")[1]
+    alias = f'link set dev {br} alias "{owner}"\n' if owner else ""
     return [
-        _step(["ip", "-b", "-"], f"link add {br} type bridge\naddr add {net['gateway']}/{plen} dev {br}\n"
+        _step(["ip", "-b", "-"], f"link add {br} type bridge\n{alias}addr add {net['gateway']}/{plen} dev {br}\n"
                                  f"link set {br} up\n"),
         # Published ports on 127.0.0.1: DNAT'ed loopback packets may leave
         # through this bridge only with route_localnet on it (jocker's own
         # interface; the host's settings are left alone).
         _step(["sysctl", "-q", "-w", f"net.ipv4.conf.{br}.route_localnet=1"]),
-        _step(["nft", "-f", "-"], network_nft(net, prefix)),
+        _step(["nft", "-f", "-"], network_nft(net, prefix, owner)),
     ]
+
+
+def table_show_command(table: str) -> list[str]:
+    return ["nft", "list", "table", "ip", table]
+
+
+def parse_table_comment(text: str) -> str:
+    """The comment of a table as `nft list table` prints it ("" if none)."""
+    for line in text.splitlines():
+        words = line.strip().split(None, 1)
+        if words[:1] == ["comment"] and len(words) == 2:
+            return words[1].strip().strip('"')
+    return ""
 
 
 def bridge_teardown(bridge: str) -> list[dict]:
@@ -34,7 +49,7 @@ def bridge_teardown(bridge: str) -> list[dict]:
             _step(["ip", "link", "del", "dev", bridge], check=False)]
 
 
-def network_nft(net: dict, prefix: str) -> str:
+def network_nft(net: dict, prefix: str, owner: str = "") -> str:
     br, subnet = net["bridge"], net["subnet"]
     others = f'{naming.check_prefix(prefix)}br*'
     if net.get("internal"):
@@ -43,7 +58,8 @@ def network_nft(net: dict, prefix: str) -> str:
     else:
         fwd = f'\t\tiifname "{br}" oifname != "{br}" oifname "{others}" drop\n'
         post = f'\t\tip saddr {subnet} ip daddr != {subnet} oifname != "{br}" masquerade\n'
-    return (f"table ip {naming.network_table(br)} {{\n"
+    comment = f'\tcomment "{owner}"\n' if owner else ""
+    return (f"table ip {naming.network_table(br)} {{\n{comment}"
             "\tchain postrouting {\n\t\ttype nat hook postrouting priority 100; policy accept;\n"
             f"{post}\t}}\n"
             "\tchain forward {\n\t\ttype filter hook forward priority 0; policy accept;\n"
@@ -91,12 +107,14 @@ def container_setup(att: dict) -> list[dict]:
 
 def container_teardown(att: dict) -> list[dict]:
     """Idempotent (`ip -force` goes on past objects already gone): one or
-    two commands."""
+    two commands. The port-forwarding table is deleted by the name the
+    container id gives it, whatever the current mode: after `network
+    disconnect` of its network a running container is rebuilt as "none",
+    but the table it started with still DNATs until it is removed."""
     if att.get("mode") not in ("bridge", "none"):
-        return []
-    steps = []
-    if att.get("table"):
-        steps.append(_step(["nft", "delete", "table", "ip", att["table"]], check=False))
+        return []               # host: no netns, so never a table of its own
+    table = att.get("table") or naming.container_table(att["prefix"], att["cid"])
+    steps = [_step(["nft", "delete", "table", "ip", table], check=False)]
     lines = [f"netns del {att['netns']}"] + [f"link del dev {e['host_if']}" for e in att.get("endpoints", [])]
     steps.append(_step(["ip", "-force", "-b", "-"], "\n".join(lines) + "\n", check=False))
     return steps

@@ -58,6 +58,14 @@ def network_anchor(bridge: str) -> str:
     return f"{ANCHOR_ROOT}/{bridge}"
 
 
+def store_marker(root_dataset: str) -> str:
+    """What jocker writes on the host objects of its networks (the bridge's
+    ifalias / FreeBSD description, the nft table's comment) so it removes a
+    leftover only when it is this store's own: another store with the same
+    prefix, or an admin's bridge, is left alone."""
+    return f"jocker:{root_dataset}"
+
+
 def mac_for(ip: str) -> str:
     """Docker's scheme: 02:42 followed by the four bytes of the address."""
     return "02:42:" + ":".join(f"{int(b):02x}" for b in ip.split("."))

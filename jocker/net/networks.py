@@ -26,16 +26,28 @@ def _own_bridges(networks: dict[str, dict]) -> set[str]:
     return {S.bridge_of(n) for n in networks.values()}
 
 
+def owner(engine) -> str:
+    """The marker on this store's bridges and tables."""
+    return naming.store_marker(engine.layout.root)
+
+
 def _add(engine, networks: dict[str, dict], name: str, **kw) -> dict:
-    """Under the lock: validate, store, create the bridge on the host."""
+    """Under the lock: validate, store, create the bridge on the host. A
+    bridge name the host already uses is skipped unless what holds it is
+    this store's own leftover (a network jocker lost), which is replaced."""
     routes = driver(engine).host_routes(_own_bridges(networks))
-    rec = S.new_record(engine, networks, name, host_routes=routes, **kw)
+    avoid: set[str] = set()
+    while True:
+        rec = S.new_record(engine, networks, name, host_routes=routes, avoid=avoid, **kw)
+        held = driver(engine).bridge_owner(S.bridge_of(rec), owner(engine))
+        if held != "foreign":
+            break
+        avoid.add(S.bridge_of(rec))
     S.save(engine, rec)
     try:
-        # A bridge of that name is a leftover of a network jocker lost (its
-        # name carries jocker's prefix and no stored network has it): replace it.
-        driver(engine).remove_network(S.endpoint_base(rec))
-        driver(engine).ensure_network(S.endpoint_base(rec), engine.config.network_prefix)
+        if held == "ours":
+            driver(engine).remove_network(S.endpoint_base(rec))
+        driver(engine).ensure_network(S.endpoint_base(rec), engine.config.network_prefix, owner(engine))
     except JockerError:
         S.delete(engine, rec)
         raise
@@ -200,7 +212,7 @@ def build_attachment(engine, cid: str, network: str):
         os.makedirs(_lease_dir(engine), exist_ok=True)
         lease = os.path.join(_lease_dir(engine), f"{rec['Id'][:12]}_{addr}_{os.getpid()}")
         open(lease, "w").close()
-    driver(engine).ensure_network(S.endpoint_base(rec), prefix)
+    driver(engine).ensure_network(S.endpoint_base(rec), prefix, owner(engine))
     att = attachment.build(cid, prefix, "bridge", [dict(S.endpoint_base(rec), ip=addr)], [])
 
     def release() -> None:
@@ -273,7 +285,7 @@ def ensure_bridges(engine, c) -> None:
     for ep in hosts.networks_of(c).values():
         base = ep.get("Jocker")
         if base:
-            driver(engine).ensure_network(base, engine.config.network_prefix)
+            driver(engine).ensure_network(base, engine.config.network_prefix, owner(engine))
 
 
 def write_hosts(engine, c, containers) -> None:
@@ -334,7 +346,8 @@ def connect(engine, net_ref: str, ref: str, *, ip: str | None = None, aliases: l
             _endpoint(rec, addr, list(aliases), ip, index)
         _save_spec(engine, c)
         if c.running:
-            driver(engine).ensure_network(S.endpoint_base(rec), engine.config.network_prefix)
+            driver(engine).ensure_network(S.endpoint_base(rec), engine.config.network_prefix,
+                                          owner(engine))
             driver(engine).connect_live(attachment_for(engine, c), index)
         refresh_members(engine, containers, set(hosts.networks_of(c)))
 

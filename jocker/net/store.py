@@ -76,8 +76,10 @@ def resolve(networks: dict[str, dict], ref: str) -> dict:
 
 def new_record(engine, networks: dict[str, dict], name: str, *, subnet: str | None = None,
                gateway: str | None = None, internal: bool = False, labels: dict | None = None,
-               host_routes: list[str] | None = None) -> dict:
-    """A validated record for a new network (pure apart from new_id)."""
+               host_routes: list[str] | None = None, avoid: set[str] = frozenset()) -> dict:
+    """A validated record for a new network (pure apart from new_id); its
+    bridge name is none of the stored networks' and none in `avoid` (names
+    the host uses for something that is not this store's)."""
     check_object_name(name, "network name")
     if name in networks or name in BUILTIN:
         raise Conflict(f"network with name {name} already exists",
@@ -91,7 +93,7 @@ def new_record(engine, networks: dict[str, dict], name: str, *, subnet: str | No
     else:
         subnet = ipam.choose_subnet(cfg.network_pool, cfg.int("network_size"), used, routes)
     gateway = ipam.check_gateway(subnet, gateway) if gateway else ipam.gateway_of(subnet)
-    taken = {bridge_of(r) for r in networks.values()}
+    taken = {bridge_of(r) for r in networks.values()} | set(avoid)
     index = 0 if name == DEFAULT else 1
     while naming.bridge_name(cfg.network_prefix, index) in taken:
         index += 1

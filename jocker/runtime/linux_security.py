@@ -57,9 +57,17 @@ def _remount_ro(path, extra=0):
     _mount("none", path, "", MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | extra)
 
 
-def setup_devices(dev):
-    """/dev as a nodev,noexec tmpfs holding bind mounts of the host's standard nodes."""
-    _mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755,size=65536k")
+DEV_FLAGS, DEV_DATA = MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755,size=65536k"
+
+
+def setup_devices(dev, mount_dev=None):
+    """/dev as a nodev,noexec tmpfs holding bind mounts of the host's
+    standard nodes; mount_dev() mounts that tmpfs (nsinit does it by
+    descriptor), the nodes then go into the fresh tmpfs by name."""
+    if mount_dev:
+        mount_dev()
+    else:
+        _mount("tmpfs", dev, "tmpfs", DEV_FLAGS, DEV_DATA)
     for name in STANDARD_DEVICES:
         target = os.path.join(dev, name)
         open(target, "a").close()
@@ -128,14 +136,16 @@ def isolate_store(store_dirs, own_root):
                 raise SecurityError(f"making {mp} unbindable: {os.strerror(ctypes.get_errno())}")
 
 
-def readonly_recursive(target, flags):
+def readonly_recursive(target, flags, via=None):
     """Make a recursive bind read-only with everything mounted below it
     (mount_setattr with AT_RECURSIVE, Linux >= 5.12). Without it, refuse a
     tree that has submounts: remounting only the top would leave them
-    writable."""
+    writable. `via` (a /proc/self/fd path of the mount's root) is what the
+    syscalls act on when given; `target` names it in mountinfo and errors."""
+    where = via or target
     attr = _MountAttr(MOUNT_ATTR_RDONLY | (MOUNT_ATTR_NODEV if flags & MS_NODEV else 0)
                       | (MOUNT_ATTR_NOSUID if flags & MS_NOSUID else 0), 0, 0, 0)
-    rc = _libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, target.encode(), AT_RECURSIVE,
+    rc = _libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, where.encode(), AT_RECURSIVE,
                        ctypes.byref(attr), ctypes.sizeof(attr))
     if rc == 0:
         return
@@ -147,7 +157,7 @@ def readonly_recursive(target, flags):
         raise SecurityError(f"cannot bind {target} read-only: {subs[0]} is mounted below it and this "
                             "kernel lacks mount_setattr(2) to make submounts read-only too; "
                             "bind the submounts separately or drop :ro")
-    remount(target, flags, readonly=True)
+    remount(where, flags, readonly=True)
 
 
 # --- capabilities -----------------------------------------------------------

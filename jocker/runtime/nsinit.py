@@ -44,43 +44,137 @@ def die(code, msg):
     os._exit(code)
 
 
-def mount(src, target, fstype, flags=0, data=""):
+def mount(src, target, fstype, flags=0, data="", label=None):
     if _libc.mount(src.encode(), target.encode(), fstype.encode() if fstype else None,
                    ctypes.c_ulong(flags), data.encode() if data else None) != 0:
         e = ctypes.get_errno()
-        die(125, f"mount {src} on {target}: {os.strerror(e)}")
+        die(125, f"mount {src} on {label or target}: {os.strerror(e)}")
+
+
+O_PATH = getattr(os, "O_PATH", 0o10000000)
+
+
+def fd_path(fd):
+    """A path naming exactly what fd is: mount(2) on it acts on that object,
+    with no lookup of a name an image or a shared volume could change."""
+    return f"/proc/self/fd/{fd}"
+
+
+def _step(cur, part, path, *, want_dir, create):
+    """One component below cur, never through a symlink: an O_PATH|O_NOFOLLOW
+    descriptor (O_DIRECTORY unless the last component is a file target),
+    made first if missing and create is "dir" or "file"."""
+    flags = O_PATH | os.O_NOFOLLOW | (os.O_DIRECTORY if want_dir else 0)
+    for _ in range(2):
+        try:
+            fd = os.open(part, flags, dir_fd=cur)
+        except FileNotFoundError:
+            if not create:
+                raise FileNotFoundError(errno.ENOENT, f"{path}: no such file or directory") from None
+            try:
+                if create == "dir":
+                    os.mkdir(part, 0o755, dir_fd=cur)
+                else:
+                    os.close(os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644,
+                                     dir_fd=cur))
+            except FileExistsError:
+                pass            # made meanwhile: open it, still without following
+            continue
+        except OSError as e:
+            if e.errno not in (errno.ENOTDIR, errno.ELOOP):
+                raise
+            st = os.stat(part, dir_fd=cur, follow_symlinks=False)
+            if stat.S_ISLNK(st.st_mode):
+                die(125, f"refusing to mount over a symlink in the image: {path}")
+            die(125, f"{path}: {part} is not a directory")
+        if stat.S_ISLNK(os.fstat(fd).st_mode):      # O_PATH|O_NOFOLLOW opens a link itself
+            os.close(fd)
+            die(125, f"refusing to mount over a symlink in the image: {path}")
+        return fd
+    die(125, f"{path}: {part} keeps changing")
+
+
+def open_in_root(root, path, *, make_dir=False, make_file=False):
+    """(parent descriptor, last name, descriptor) of root + path, walked one
+    component at a time from a descriptor of root with O_NOFOLLOW, so no
+    symlink in the image (or one a container sharing a volume plants while
+    we walk) can lead the walk, or the mount made on the result, out of the
+    root; creates what is missing if asked. The root itself gives (None, "",
+    fd). The caller closes both descriptors."""
+    parts = [p for p in path.split("/") if p and p != "."]
+    if ".." in parts:
+        die(125, f"refusing path with '..': {path}")
+    parent, cur = None, os.open(root, O_PATH | os.O_DIRECTORY)
+    try:
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            create = ("file" if make_file and last else "dir") if (make_dir or make_file) else None
+            nxt = _step(cur, part, path, want_dir=not (last and make_file), create=create)
+            if parent is not None:
+                os.close(parent)
+            parent, cur = cur, nxt
+    except BaseException:
+        for fd in (parent, cur):
+            if fd is not None:
+                os.close(fd)
+        raise
+    return parent, (parts[-1] if parts else ""), cur
 
 
 def safe_path(root, path, *, make_dir=False, make_file=False):
-    """root + path, refusing any symlink on the way (an image must not be able
-    to redirect a host mount), creating what is missing if asked."""
-    cur = root
-    parts = [p for p in path.split("/") if p and p != "."]
-    for i, part in enumerate(parts):
-        if part == "..":
-            die(125, f"refusing path with '..': {path}")
-        cur = os.path.join(cur, part)
-        try:
-            st = os.lstat(cur)
-            if stat.S_ISLNK(st.st_mode):
-                die(125, f"refusing to mount over a symlink in the image: {path}")
-        except FileNotFoundError:
-            last = i == len(parts) - 1
-            if last and make_file:
-                open(cur, "a").close()
-            elif make_dir or make_file:
-                os.mkdir(cur, 0o755)
-            else:
-                raise
-    return cur
+    """root + path after checking it holds no symlink (creating what is
+    missing if asked): for what is not a mount target (the working
+    directory), which nothing else resolves with host privileges."""
+    for fd in open_in_root(root, path, make_dir=make_dir, make_file=make_file)[::2]:
+        if fd is not None:
+            os.close(fd)
+    return os.path.join(root, *[p for p in path.split("/") if p and p != "."])
+
+
+class Target:
+    """A mount target held open (open_in_root); mount() onto it by
+    descriptor, then `mounted` names the new mount's root by descriptor too
+    (for remounts): the name looked up again from the parent descriptor,
+    checked to be the mount just made."""
+
+    def __init__(self, root, path, **make):
+        self.path = os.path.join(root, path.lstrip("/")).rstrip("/") or "/"
+        self.parent, self.name, self.fd = open_in_root(root, path, **make)
+        self.top = None
+
+    def mount(self, src, fstype, flags=0, data=""):
+        mount(src, fd_path(self.fd), fstype, flags, data, label=self.path)
+        under = os.fstat(self.fd)
+        if self.parent is None:
+            return fd_path(self.fd)
+        self.top = os.open(self.name, O_PATH | os.O_NOFOLLOW, dir_fd=self.parent)
+        top = os.fstat(self.top)
+        if fstype:
+            ok = top.st_dev != under.st_dev
+        else:
+            src_st = os.stat(src)
+            ok = (top.st_dev, top.st_ino) == (src_st.st_dev, src_st.st_ino)
+        if not ok:
+            die(125, f"mount on {self.path}: the target changed while it was mounted; refusing")
+        return fd_path(self.top)
+
+    def close(self):
+        for fd in (self.parent, self.fd, self.top):
+            if fd is not None:
+                os.close(fd)
+        self.parent = self.fd = self.top = None
 
 
 def setup_dev(root, confinement):
-    dev = safe_path(root, "/dev", make_dir=True)
-    if confinement.confine_fs:
-        security.setup_devices(dev)         # nodev,noexec; the host's nodes bound in
+    target = Target(root, "/dev", make_dir=True)
+    dev = target.path
+    if confinement.confine_fs:          # nodev,noexec; the host's nodes bound in
+        security.setup_devices(dev, mount_dev=lambda: target.mount(
+            "tmpfs", "tmpfs", security.DEV_FLAGS, security.DEV_DATA))
+        target.close()
     else:                                   # --privileged
-        mount("tmpfs", dev, "tmpfs", MS_NOSUID, "mode=755,size=65536k")
+        target.mount("tmpfs", "tmpfs", MS_NOSUID, "mode=755,size=65536k")
+        target.close()
         for name, major, minor in DEVICES:
             os.mknod(os.path.join(dev, name), 0o666 | stat.S_IFCHR, os.makedev(major, minor))
             os.chmod(os.path.join(dev, name), 0o666)
@@ -102,24 +196,35 @@ def setup_mounts(spec, confinement):
     mount(root, root, "", MS_BIND | MS_REC)      # pivot_root needs a mount point
     security.remount(root, confinement.mount_flags)
     security.isolate_store(spec.get("store_dirs"), root)
-    proc = safe_path(root, "/proc", make_dir=True)
-    mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    proc = Target(root, "/proc", make_dir=True)
+    proc.mount("proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    proc.close()
     if confinement.confine_fs:
-        security.confine_proc(proc)
+        security.confine_proc(proc.path)
     setup_dev(root, confinement)
-    for m in spec.get("mounts", []):
+    mount_volumes(root, spec.get("mounts", []), confinement)
+
+
+def mount_volumes(root, mounts, confinement):
+    """Binds and tmpfs in order (a later target may lie on an earlier one)."""
+    # Every target is opened without following symlinks and mounted by
+    # descriptor (Target): a volume shared with a running container cannot
+    # swap a component for a symlink between the check and the mount
+    # (runc's CVE-2021-30465).
+    for m in mounts:
         if m["kind"] == "tmpfs":
-            target = safe_path(root, m["target"], make_dir=True)
-            mount("tmpfs", target, "tmpfs", m.get("flags", MS_NOSUID | MS_NODEV),
-                  m.get("data", "mode=1777"))
+            target = Target(root, m["target"], make_dir=True)
+            target.mount("tmpfs", "tmpfs", m.get("flags", MS_NOSUID | MS_NODEV), m.get("data", "mode=1777"))
+            target.close()
             continue
         is_dir = os.path.isdir(m["source"])
-        target = safe_path(root, m["target"], make_dir=is_dir, make_file=not is_dir)
-        mount(m["source"], target, "", MS_BIND | MS_REC)
+        target = Target(root, m["target"], make_dir=is_dir, make_file=not is_dir)
+        top = target.mount(m["source"], "", MS_BIND | MS_REC)
         if m.get("readonly"):
-            security.readonly_recursive(target, confinement.mount_flags)
+            security.readonly_recursive(target.path, confinement.mount_flags, via=top)
         elif confinement.mount_flags:
-            security.remount(target, confinement.mount_flags)
+            security.remount(top, confinement.mount_flags)
+        target.close()
 
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

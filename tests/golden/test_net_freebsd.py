@@ -71,9 +71,12 @@ def test_names_fit_15_characters():
     assert naming.container_anchor("jk", CID) == "jocker/jkcab12cd34ef56"
 
 
+MARK = naming.store_marker("zroot/jocker")
+
+
 def test_network_setup_golden():
     r = Recorder()
-    assert FreeBSDNetworkDriver(r).ensure_network(NET, "jk")
+    assert FreeBSDNetworkDriver(r).ensure_network(NET, "jk", MARK)
     golden("net_freebsd_bridge.txt", r.text())
     # the anchor is parsed (pfctl -n) before it is loaded
     argvs = [a for a, _ in r.calls]
@@ -84,6 +87,35 @@ def test_existing_bridge_is_left_alone():
     r = Recorder(exists=True)
     assert not FreeBSDNetworkDriver(r).ensure_network(NET, "jk")
     assert [a for a, _ in r.calls] == [["ifconfig", "jkbr0"]]
+
+
+class Described(Recorder):
+    """`ifconfig jkbr0` shows a bridge with the given description (None: no
+    such interface)."""
+
+    def __init__(self, description):
+        super().__init__()
+        self.description = description
+
+    def _run_once(self, argv, input, stdin, stdout, timeout, env, cwd):
+        if argv[:1] == ["ifconfig"] and len(argv) == 2:
+            self.calls.append((list(argv), input))
+            if self.description is None:
+                return Result(list(argv), 1, "", f"ifconfig: interface {argv[1]} does not exist")
+            desc = f"\tdescription: {self.description}\n" if self.description else ""
+            return Result(list(argv), 0, f"{argv[1]}: flags=8843<UP,BROADCAST> mtu 1500\n{desc}"
+                          "\tether 58:9c:fc:10:ff:ae\n", "")
+        return super()._run_once(argv, input, stdin, stdout, timeout, env, cwd)
+
+
+@pytest.mark.parametrize("description,held", [(None, "absent"), (MARK, "ours"), ("", "foreign"),
+                                              ("jocker:otherpool/jocker", "foreign")])
+def test_bridge_owner_by_description(description, held):
+    """Review item 5: a bridge name the host already uses is another store's
+    or the admin's unless its description names this store."""
+    r = Described(description)
+    assert FreeBSDNetworkDriver(r).bridge_owner("jkbr0", MARK) == held
+    assert [a for a, _ in r.calls] == [["ifconfig", "jkbr0"]]      # looking never changes anything
 
 
 def test_failed_anchor_check_removes_the_bridge_and_loads_nothing():
@@ -160,3 +192,14 @@ def test_jail_conf_of_a_container_on_two_networks_appends_the_second_interface()
                          network="bridge", net=two)
     conf = jp.plan(spec).conf_text
     assert '\tvnet.interface = "jk0bab12cd34ef5";\n\tvnet.interface += "jk1bab12cd34ef5";\n' in conf
+
+
+def test_teardown_after_disconnect_flushes_the_containers_anchor():
+    """Review item 4: `network disconnect` of a running container's only
+    network rebuilds its attachment as "none" (no anchor key), yet the rdr
+    anchor loaded at start is still in pf; teardown flushes it by the name
+    the container id gives it."""
+    r = Recorder()
+    FreeBSDNetworkDriver(r).teardown(att(mode="none"))
+    golden("net_freebsd_teardown_disconnected.txt", r.text())
+    assert [a for a, _ in r.calls] == [["pfctl", "-a", naming.container_anchor("jk", CID), "-F", "all"]]

@@ -178,6 +178,97 @@ def test_network_connect_running_container(jocker, busybox_image, cleanup):
         jocker("network", "rm", "tconn", check=False)
 
 
+def _nft_tables() -> str:
+    return subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+
+
+@pytest.mark.parametrize("supervisor", ["alive", "sigkilled"])
+def test_disconnect_of_the_only_network_then_rm_leaves_no_port_table(
+        jocker, busybox_image, jocker_env, cleanup, wait_for, supervisor):
+    """Review item 4: `network disconnect` turns a running container's mode
+    into "none" (and drops its PortBindings); its DNAT table from -p must
+    still go at rm -f, also when rm rebuilds the attachment from the store
+    because the supervisor that knew the table is dead."""
+    cleanup.append("lonely")
+    jocker("network", "create", "tlone")
+    cid = ""
+    try:
+        cid = jocker("run", "-d", "--name", "lonely", "--network", "tlone", "-p", f"{_free_port()}:80",
+                     busybox_image, "sleep", "300").stdout.strip()
+        table = f"{NET_PREFIX}c{cid[:12]}"
+        assert table in _nft_tables()
+        jocker("network", "disconnect", "tlone", "lonely")
+        if supervisor == "sigkilled":
+            info = json.load(open(os.path.join(jocker_env["JOCKER_RUNDIR"], cid, "supervisor.json")))
+            os.kill(info["pid"], signal.SIGKILL)
+            os.kill(info["main_pid"], signal.SIGKILL)
+            assert wait_for(lambda: not os.path.exists(f"/proc/{info['main_pid']}"))
+        jocker("rm", "-f", "lonely")
+        assert table not in _nft_tables()
+    finally:
+        for n in cleanup:
+            jocker("rm", "-fv", n, check=False)
+        jocker("network", "rm", "tlone", check=False)
+        if cid:                     # what a failing run left behind
+            subprocess.run(["nft", "delete", "table", "ip", f"{NET_PREFIX}c{cid[:12]}"], capture_output=True)
+
+
+def _link_index(name: str) -> str:
+    try:
+        return open(f"/sys/class/net/{name}/ifindex").read().strip()
+    except FileNotFoundError:
+        return ""
+
+
+def test_network_create_skips_a_foreign_bridge_and_table_with_the_next_name(jocker):
+    """Review item 5: a bridge (and nft table) of jocker's next name that
+    this store did not make (another store with the same prefix, an admin)
+    is left alone; the new network takes another name."""
+    taken = {json.loads(jocker("network", "inspect", n).stdout)[0]["Options"]
+             ["com.docker.network.bridge.name"]
+             for n in jocker("network", "ls", "--format", "{{.Name}}").stdout.split()
+             if n not in ("host", "none")}
+    index = 1
+    while f"{NET_PREFIX}br{index}" in taken or _link_index(f"{NET_PREFIX}br{index}"):
+        index += 1
+    foreign = f"{NET_PREFIX}br{index}"
+    subprocess.run(["ip", "link", "add", foreign, "type", "bridge"], check=True)
+    try:
+        subprocess.run(["nft", "add", "table", "ip", foreign], check=True)
+        before = _link_index(foreign)
+        jocker("network", "create", "tforeign")
+        got = json.loads(jocker("network", "inspect", "tforeign").stdout)[0]["Options"][
+            "com.docker.network.bridge.name"]
+        assert got != foreign
+        assert _link_index(got)                          # its own bridge is up
+        assert _link_index(foreign) == before            # the foreign one was never recreated
+        assert f"table ip {foreign}\n" in _nft_tables()
+        jocker("network", "rm", "tforeign")
+        assert _link_index(foreign) == before and f"table ip {foreign}\n" in _nft_tables()
+    finally:
+        jocker("network", "rm", "tforeign", check=False)
+        subprocess.run(["nft", "delete", "table", "ip", foreign], capture_output=True)
+        subprocess.run(["ip", "link", "del", "dev", foreign], capture_output=True)
+
+
+def test_network_create_replaces_its_own_leftover_bridge(jocker, jocker_env):
+    """A bridge this store made for a network it lost (marked with the
+    store's dataset in its ifalias) is reused, not skipped forever."""
+    jocker("network", "create", "tlost")
+    try:
+        rec = json.loads(jocker("network", "inspect", "tlost").stdout)[0]
+        bridge = rec["Options"]["com.docker.network.bridge.name"]
+        assert open(f"/sys/class/net/{bridge}/ifalias").read().strip() == \
+            f"jocker:{jocker_env['JOCKER_DATASET']}"
+        # lose the network record, keep its bridge and table
+        subprocess.run(["zfs", "destroy", f"{jocker_env['JOCKER_DATASET']}/networks/{rec['Id']}"], check=True)
+        jocker("network", "create", "tlost")
+        again = json.loads(jocker("network", "inspect", "tlost").stdout)[0]
+        assert again["Options"]["com.docker.network.bridge.name"] == bridge
+    finally:
+        jocker("network", "rm", "tlost", check=False)
+
+
 def test_none_has_only_loopback_up(jocker, busybox_image):
     out = jocker("run", "--rm", "--network", "none", busybox_image, "ip", "-o", "link").stdout
     assert "lo:" in out and "UP" in out.split("lo:")[1].split("\n")[0]

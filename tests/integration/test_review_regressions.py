@@ -200,3 +200,86 @@ def test_securelevel_flag_reaches_the_jail_conf(jocker, engine, busybox_image):
         jocker("rm", "secure")
     p = jocker("create", "--securelevel", "7", busybox_image, "true", check=False)
     assert p.returncode == 125 and "invalid --securelevel" in p.stderr
+
+
+# -- review item 6: mount targets are opened without following links and
+#    mounted by descriptor (jocker/runtime/nsinit.py) --------------------------
+
+RACE_SCRIPT = r"""
+import os, sys
+runtime, root, src, outside = sys.argv[1:5]
+sys.path.insert(0, runtime)
+import nsinit
+nsinit.mount("none", "/", "", nsinit.MS_REC | nsinit.MS_PRIVATE)
+real_mount, real_die = nsinit.mount, nsinit.die
+
+def racing_mount(s, target, *a, **kw):
+    # The attacker wins the race: between the check and mount(2), a container
+    # sharing the volume that holds /a swaps a/b for a link out of the root.
+    if s == src:
+        os.rename(os.path.join(root, "a/b"), os.path.join(root, "a/b.moved"))
+        os.symlink(outside, os.path.join(root, "a/b"))
+    return real_mount(s, target, *a, **kw)
+
+def reporting_die(code, msg):
+    print("outside:", sorted(os.listdir(outside)), flush=True)
+    real_die(code, msg)
+
+class Plain:
+    mount_flags, confine_fs = 0, False
+
+nsinit.mount, nsinit.die = racing_mount, reporting_die
+nsinit.mount_volumes(root, [{"kind": "bind", "source": src, "target": "/a/b", "readonly": False}], Plain())
+print("outside:", sorted(os.listdir(outside)), flush=True)
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux" or os.geteuid() != 0, reason="the Linux runtime's nsinit, as root")
+def test_mount_target_swapped_for_a_symlink_during_the_check_never_mounts_outside(tmp_path):
+    """A target that becomes a symlink after it was checked: the bind lands on
+    what was checked (by descriptor), never on the link's destination, and
+    nsinit refuses to go on."""
+    root, src, outside = tmp_path / "root", tmp_path / "vol", tmp_path / "outside"
+    (root / "a" / "b").mkdir(parents=True)
+    src.mkdir()
+    (src / "from-volume").write_text("x")
+    outside.mkdir()
+    (outside / "host-file").write_text("y")
+    script = tmp_path / "race.py"
+    script.write_text(RACE_SCRIPT)
+    runtime = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                           "jocker", "runtime")
+    p = subprocess.run(["unshare", "--mount", sys.executable, "-S", str(script), runtime, str(root),
+                        str(src), str(outside)], capture_output=True, text=True, timeout=60)
+    assert "outside: ['host-file']" in p.stdout, (p.stdout, p.stderr)   # not covered by the volume
+    assert p.returncode == 125 and "changed while it was mounted" in p.stderr, (p.returncode, p.stderr)
+
+
+def test_nested_volume_target_through_a_symlink_in_the_outer_volume_is_refused(
+        jocker, busybox_image, tmp_path):
+    """-v outer:/a -v inner:/a/b where the outer volume holds b -> a host
+    directory: the target is only there once /a is mounted, so only nsinit's
+    walk sees it; it refuses, and the host directory gets nothing."""
+    outer, inner, victim = tmp_path / "outer", tmp_path / "inner", tmp_path / "victim"
+    for d in (outer, inner, victim):
+        d.mkdir()
+    (inner / "from-inner").write_text("x")
+    os.symlink(str(victim), outer / "b")
+    p = jocker("run", "--rm", "-v", f"{outer}:/a", "-v", f"{inner}:/a/b", busybox_image, "true", check=False)
+    assert p.returncode == 125 and "symlink" in p.stderr, (p.returncode, p.stderr)
+    assert os.listdir(victim) == []
+
+
+def test_nested_volumes_and_a_file_bind_still_mount(jocker, busybox_image, tmp_path):
+    outer, inner = tmp_path / "outer", tmp_path / "inner"
+    outer.mkdir()
+    inner.mkdir()
+    (inner / "f").write_text("inner\n")
+    single = tmp_path / "single.txt"
+    single.write_text("one file\n")
+    out = jocker("run", "--rm", "-v", f"{outer}:/a", "-v", f"{inner}:/a/deep/b:ro",
+                 "-v", f"{single}:/a/deep/one.txt", "--tmpfs", "/a/t", busybox_image, "sh", "-c",
+                 "cat /a/deep/b/f /a/deep/one.txt; touch /a/deep/b/no 2>/dev/null || echo ro; "
+                 "touch /a/t/yes && echo tmpfs; echo w > /a/w").stdout
+    assert out == "inner\none file\nro\ntmpfs\n"
+    assert (outer / "w").read_text() == "w\n" and (outer / "deep" / "b").is_dir()

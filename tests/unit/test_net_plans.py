@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from jocker.errors import Conflict, UsageError
-from jocker.net import attachment, hosts, ipam, linux_plan as lp, ports
+from jocker.net import attachment, hosts, ipam, linux_plan as lp, naming, ports
 
 CID = "ab12cd34ef56" + "7" * 52
 
@@ -123,6 +123,15 @@ def test_linux_none_is_a_netns_with_lo_up_and_host_has_nothing():
     assert lp.container_teardown(attachment.build(CID, "jk", "host", [], [])) == []
 
 
+def test_linux_teardown_after_disconnect_deletes_the_port_table():
+    """Review item 4: after `network disconnect` of its only network a
+    running container is rebuilt as "none" (no "table" key); its DNAT table
+    from start must still go at stop/rm."""
+    down = lp.container_teardown(attachment.build(CID, "jk", "none", [], []))
+    assert down[0]["argv"] == ["nft", "delete", "table", "ip", "jkcab12cd34ef56"]
+    assert down[1]["input"] == "netns del jkns-ab12cd34ef56\n"
+
+
 def test_linux_network_nft_never_touches_other_tables():
     text = lp.network_nft(dict(NET), "jk")
     assert text.startswith("table ip jkbr0 {")
@@ -146,3 +155,14 @@ def test_resolv_conf_and_add_host():
     assert hosts.parse_add_host("db.local:10.0.0.9") == ("db.local", "10.0.0.9")
     with pytest.raises(UsageError):
         hosts.parse_add_host("db.local:notanip")
+
+
+def test_linux_bridge_and_table_carry_the_store_marker():
+    """Review item 5: what jocker creates says which store made it."""
+    mark = naming.store_marker("tank/jocker")
+    steps = lp.bridge_setup(dict(NET), "jk", mark)
+    assert 'link set dev jkbr0 alias "jocker:tank/jocker"\n' in steps[0]["input"]
+    table = lp.network_nft(dict(NET), "jk", mark)
+    assert table.startswith('table ip jkbr0 {\n\tcomment "jocker:tank/jocker"\n')
+    assert lp.parse_table_comment(table) == mark
+    assert lp.parse_table_comment("table ip jkbr0 {\n\tchain x {\n\t}\n}\n") == ""
