@@ -54,3 +54,22 @@ class JockerCLI:
             raise AssertionError(f"jocker {' '.join(map(str, args))} exited {proc.returncode}:\n"
                                  f"{proc.stdout}\n{proc.stderr}")
         return proc
+
+
+def layer_tar(entries) -> bytes:
+    """A hand-made layer tar, members in stream order, all with mtime 12345:
+    entries are (name, tarfile type, mode, link target or a regular file's bytes)."""
+    import io
+    import tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, kind, mode, extra in entries:
+            info = tarfile.TarInfo(name)
+            info.type, info.mode, info.mtime = kind, mode, 12345
+            if kind == tarfile.REGTYPE:
+                info.size = len(extra)
+                tar.addfile(info, io.BytesIO(extra))
+            else:
+                info.linkname = extra
+                tar.addfile(info)
+    return buf.getvalue()
