@@ -205,3 +205,40 @@ def test_load_never_follows_a_symlink_that_replaced_a_directory(jocker, tmp_path
         assert oct(st.st_mode & 0o7777) == oct(0o600), (p, res.stdout, res.stderr)
         assert st.st_mtime == 1_000_000_000, p
     assert res.returncode == 0 and "Loaded image: arch/evil:1" in res.stdout, res.stderr
+
+
+def test_load_moby_archive_with_a_symlinked_shared_layer(jocker, tmp_path, images):
+    # Review item 8: moby's tarexport writes layer.tar as a symlink to the
+    # first copy of the same diff ID; load resolves it inside the archive.
+    base = layer_tar([("etc/", tarfile.DIRTYPE, 0o755, ""), ("etc/base", tarfile.REGTYPE, 0o644, b"base\n")])
+    top = layer_tar([("top", tarfile.REGTYPE, 0o644, b"top\n")])
+    archive = tmp_path / "moby.tar"
+    _moby_archive(archive, [("arch/first:1", [base]), ("arch/second:1", [top, base])])
+    with tarfile.open(archive) as tar:
+        assert any(m.issym() and m.name.endswith("layer.tar") for m in tar)
+    images += ["arch/first:1", "arch/second:1"]
+    res = jocker("load", "-i", archive, check=False)
+    assert res.returncode == 0, res.stderr
+    assert "Loaded image: arch/second:1" in res.stdout
+    layers = json.loads(jocker("inspect", "arch/second:1").stdout)[0]["RootFS"]["Layers"]
+    assert len(layers) == 2 and layers[1] == json.loads(jocker("inspect", "arch/first:1").stdout)[0]["RootFS"]["Layers"][0]
+
+
+def test_load_refuses_a_layer_symlink_that_leaves_the_archive(jocker, tmp_path, zfs_names):
+    outside = tmp_path / "outside.tar"
+    outside.write_bytes(layer_tar([("x", tarfile.REGTYPE, 0o644, b"x")]))
+    for link in (str(outside), "../../../../../../../../" + str(outside).lstrip("/")):
+        archive = tmp_path / "escape.tar"
+        _moby_archive(archive, [("arch/esc:1", [outside.read_bytes()])])
+        with tarfile.open(tmp_path / "escape2.tar", "w") as out, tarfile.open(archive) as src:
+            for m in src:
+                if m.name.endswith("layer.tar"):
+                    m.type, m.linkname, m.size = tarfile.SYMTYPE, link, 0
+                    out.addfile(m)
+                else:
+                    out.addfile(m, src.extractfile(m) if m.isreg() else None)
+        before = zfs_names()
+        res = jocker("load", "-i", tmp_path / "escape2.tar", check=False)
+        assert res.returncode == 125 and len(res.stderr.strip().splitlines()) == 1, res.stderr
+        assert "outside the archive" in res.stderr, res.stderr
+        assert zfs_names() == before
