@@ -28,6 +28,7 @@ import time
 import zlib
 import lzma
 
+from .. import scratch
 from ..errors import JockerError, UsageError
 from ..images.blobs import BlobStore, DigestMismatch
 from ..images.export import MT_OCI_GZIP, MT_OCI_INDEX, MT_OCI_MANIFEST, MT_OCI_TAR, prepare
@@ -252,7 +253,7 @@ def load(engine, stream, *, platform: str | None = None, progress=None) -> list[
     `Loaded image: NAME` / `Loaded image ID: ID` lines Docker prints."""
     progress = progress or (lambda event: None)
     engine.load_state()
-    os.makedirs(engine.layout.tmpdir, exist_ok=True)
+    scratch.private_dir(engine.layout.tmpdir)
     blobs = BlobStore(engine.layout.mountpoint)
     lines = []
     with tempfile.TemporaryDirectory(prefix="load-", dir=engine.layout.tmpdir) as root, \
