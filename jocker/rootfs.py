@@ -25,6 +25,9 @@ from .errors import BuildError, JockerError
 CHUNK = 1 << 20
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW | os.O_CLOEXEC
+# Intermediate directories need only search permission (a 0311 directory is
+# traversable); O_PATH where the OS has it [U: FreeBSD 14 has O_PATH].
+_WALK_FLAGS = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | _NOFOLLOW | os.O_CLOEXEC
 MAX_SYMLINKS = 40
 _ARCHIVE_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
 
@@ -230,10 +233,11 @@ class _Writer:
             return os.open(self.root, _DIR_FLAGS)
         if rel.startswith(os.pardir):
             return None
-        fd = os.open(self.root, _DIR_FLAGS)
+        parts = rel.split(os.sep)
+        fd = os.open(self.root, _WALK_FLAGS)
         try:
-            for part in rel.split(os.sep):
-                nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            for i, part in enumerate(parts):
+                nxt = os.open(part, _DIR_FLAGS if i == len(parts) - 1 else _WALK_FLAGS, dir_fd=fd)
                 os.close(fd)
                 fd = nxt
         except OSError as e:

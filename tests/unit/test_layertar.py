@@ -208,3 +208,17 @@ def test_dir_mode_applied_once_last_entry_wins(tmp_path):
     apply_layer(io.BytesIO(data), str(root))
     assert oct(os.stat(root / "d").st_mode & 0o7777) == oct(0o750)
     assert os.stat(root / "d").st_mtime == 12345
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")
+def test_dir_mode_set_below_a_search_only_directory(tmp_path):
+    # The fd walk to a deferred directory crosses a lower-layer directory
+    # that is searchable but not readable (0311), as a path lookup would.
+    root = tmp_path / "root"
+    (root / "x" / "y").mkdir(parents=True)
+    os.chmod(root / "x", 0o311)
+    try:
+        apply_layer(io.BytesIO(layer_tar([("x/y/", tarfile.DIRTYPE, 0o750, "")])), str(root))
+        assert oct(os.stat(root / "x" / "y").st_mode & 0o7777) == oct(0o750)
+    finally:
+        os.chmod(root / "x", 0o755)
