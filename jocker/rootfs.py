@@ -9,6 +9,7 @@ follows a symlink at all: runtime/jail_rootfs.py."""
 
 from __future__ import annotations
 
+import errno
 import io
 import lzma
 import os
@@ -22,6 +23,11 @@ from typing import BinaryIO
 from .errors import BuildError, JockerError
 
 CHUNK = 1 << 20
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW | os.O_CLOEXEC
+# Intermediate directories need only search permission (a 0311 directory is
+# traversable); O_PATH where the OS has it [U: FreeBSD 14 has O_PATH].
+_WALK_FLAGS = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | _NOFOLLOW | os.O_CLOEXEC
 MAX_SYMLINKS = 40
 _ARCHIVE_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
 
@@ -91,7 +97,11 @@ class _Writer:
     """Creates files, directories and links below `root`, never outside it.
 
     strict=True (context tarballs) refuses to go through any symlink;
-    otherwise (image roots) symlinks are resolved chroot-style.
+    otherwise (image roots) symlinks are resolved chroot-style. Owner, mode
+    and times are set through file descriptors opened with O_NOFOLLOW (a
+    directory's, deferred to finish(), through an fd walk from root), so a
+    later entry that swaps a directory for a symlink to a host path cannot
+    aim them at the host.
     """
 
     def __init__(self, root: str, *, owner: tuple[int, int] | None, chmod: int | None,
@@ -172,10 +182,11 @@ class _Writer:
                  owner: tuple[int, int] | None = None) -> str:
         host = os.path.join(parent, name)
         self._clear(host)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | os.O_CLOEXEC
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | os.O_CLOEXEC
         with os.fdopen(os.open(host, flags, 0o600), "wb") as out:
             shutil.copyfileobj(src, out, CHUNK)
-        self._meta(host, mode, mtime, owner)
+            out.flush()
+            self._fd_meta(out.fileno(), mode, mtime, owner, True)
         return host
 
     def put_symlink(self, parent: str, name: str, target: str, mtime: int | None,
@@ -183,7 +194,7 @@ class _Writer:
         host = os.path.join(parent, name)
         self._clear(host)
         os.symlink(target, host)
-        self._meta(host, None, mtime, owner)
+        self._link_meta(host, mtime, owner)
         return host
 
     def put_hardlink(self, parent: str, name: str, target_path: str) -> str:
@@ -196,33 +207,77 @@ class _Writer:
             raise self.err(f"hard link target {target_path} is not a regular file in the archive")
         host = os.path.join(parent, name)
         self._clear(host)
-        os.link(target, host)
+        os.link(target, host, follow_symlinks=False)
         return host
 
-    def _meta(self, host: str, mode: int | None, mtime: int | None, owner,
-              override: bool = True) -> None:
-        who = owner if (self.keep_owner and owner is not None) else self.owner
+    def _owner_for(self, owner):
+        return owner if (self.keep_owner and owner is not None) else self.owner
+
+    def _mode_for(self, mode: int, override: bool) -> int:
+        return stat.S_IMODE(self.chmod if (override and self.chmod is not None) else mode)
+
+    def _link_meta(self, host: str, mtime: int | None, owner) -> None:
+        """A symlink's own owner and times (lchown, lutimes), never its target's."""
+        who = self._owner_for(owner)
         if who is not None:
-            os.lchown(host, *who)  # before chmod: chown clears setuid bits
-        if mode is not None:
-            if override and self.chmod is not None:
-                mode = self.chmod
-            os.chmod(host, stat.S_IMODE(mode))
+            os.chown(host, *who, follow_symlinks=False)
+        if mtime is not None and os.utime in os.supports_follow_symlinks:
+            os.utime(host, ns=(mtime, mtime), follow_symlinks=False)
+
+    def _fd_meta(self, fd: int, mode: int, mtime: int | None, owner, override: bool) -> None:
+        who = self._owner_for(owner)
+        if who is not None:
+            os.fchown(fd, *who)          # before chmod: chown clears setuid bits
+        os.fchmod(fd, self._mode_for(mode, override))
         if mtime is not None:
-            if mode is not None:
-                os.utime(host, ns=(mtime, mtime))
-            elif os.utime in os.supports_follow_symlinks:
-                os.utime(host, ns=(mtime, mtime), follow_symlinks=False)
+            os.utime(fd, ns=(mtime, mtime))
+
+    def open_dir(self, host: str) -> int | None:
+        """An fd of directory `host` (below root), opened one component at a
+        time from root with O_NOFOLLOW; None if any component is no longer a
+        real directory (the layer replaced it, e.g. by a symlink)."""
+        rel = os.path.relpath(host, self.root)
+        if rel == os.curdir:
+            return os.open(self.root, _DIR_FLAGS)
+        if rel.startswith(os.pardir):
+            return None
+        parts = rel.split(os.sep)
+        fd = os.open(self.root, _WALK_FLAGS)
+        try:
+            for i, part in enumerate(parts):
+                nxt = os.open(part, _DIR_FLAGS if i == len(parts) - 1 else _WALK_FLAGS, dir_fd=fd)
+                os.close(fd)
+                fd = nxt
+        except OSError as e:
+            os.close(fd)
+            if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.EMLINK):
+                return None     # FreeBSD says EMLINK for O_NOFOLLOW on a link
+            raise
+        return fd
 
     def finish(self) -> None:
-        for host, mode, mtime, owner, override in reversed(self._dirs):
-            self._meta(host, mode, mtime, owner, override)
+        """Set the deferred directory modes and times: once per directory
+        (the last entry naming it wins), deepest first, each through an fd
+        reached without following any symlink, so a directory the layer
+        replaced by a link to a host path is skipped, not followed."""
+        last: dict[str, tuple] = {}
+        for host, mode, mtime, owner, override in self._dirs:
+            last.pop(host, None)
+            last[host] = (mode, mtime, owner, override)
         self._dirs.clear()
+        for host in sorted(last, key=lambda h: h.count(os.sep), reverse=True):
+            fd = self.open_dir(host)
+            if fd is None:
+                continue
+            try:
+                self._fd_meta(fd, *last[host])
+            finally:
+                os.close(fd)
 
 
 def _open_nofollow(path: str) -> BinaryIO:
     # The context may change under us: never read through a swapped-in symlink.
-    return os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_CLOEXEC), "rb")
+    return os.fdopen(os.open(path, os.O_RDONLY | _NOFOLLOW | os.O_CLOEXEC), "rb")
 
 
 def _lstat(path: str) -> os.stat_result | None:

@@ -1,14 +1,17 @@
 """Scratch files and directories named after the process that owns them:
-`<kind>-<pid>-<random>`. A process killed with SIGKILL runs no cleanup, so
-the garbage collector (`system prune`, the start of a build) removes what
-such a process left, and only that: an entry whose name does not say whose
-it is, or whose owner still runs, is never touched."""
+`<kind>-<pid>-<random>`, kept in jocker's own 0700 directory (the store's
+.tmp, never the shared temp directory). A process killed with SIGKILL runs
+no cleanup, so the garbage collector (`system prune`) removes what such a
+process left, and only that: an entry whose name does not say whose it is,
+whose owner process still runs, or that another user owns is never
+touched."""
 
 from __future__ import annotations
 
 import os
 import re
 import shutil
+import stat
 import tempfile
 
 KINDS = ("import", "jocker-context")
@@ -20,12 +23,20 @@ def _prefix(kind: str) -> str:
     return f"{kind}-{os.getpid()}-"
 
 
-def mkstemp(kind: str, dir: str | None = None, suffix: str = "") -> tuple[int, str]:
-    return tempfile.mkstemp(prefix=_prefix(kind), suffix=suffix, dir=dir)
+def private_dir(path: str) -> str:
+    """Make `path` (jocker's scratch directory) exist, mode 0700."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    if stat.S_IMODE(os.lstat(path).st_mode) != 0o700:
+        os.chmod(path, 0o700)
+    return path
 
 
-def mkdtemp(kind: str, dir: str | None = None) -> str:
-    return tempfile.mkdtemp(prefix=_prefix(kind), dir=dir)
+def mkstemp(kind: str, dir: str, suffix: str = "") -> tuple[int, str]:
+    return tempfile.mkstemp(prefix=_prefix(kind), suffix=suffix, dir=private_dir(dir))
+
+
+def mkdtemp(kind: str, dir: str) -> str:
+    return tempfile.mkdtemp(prefix=_prefix(kind), dir=private_dir(dir))
 
 
 def collect(dirs: list[str]) -> list[str]:
@@ -42,7 +53,13 @@ def collect(dirs: list[str]) -> list[str]:
             if not m or txn_alive(m.group(2)):
                 continue
             path = os.path.join(d, name)
-            if os.path.isdir(path) and not os.path.islink(path):
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if st.st_uid != os.geteuid():
+                continue            # another user's file with a look-alike name
+            if stat.S_ISDIR(st.st_mode):
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 try:

@@ -110,3 +110,20 @@ class PrivateDockerd:
         for sub in ("x", "data"):
             subprocess.run(["umount", "-R", os.path.join(self.work, sub)], capture_output=True)
         shutil.rmtree(self.work, ignore_errors=True)
+def layer_tar(entries) -> bytes:
+    """A hand-made layer tar, members in stream order, all with mtime 12345:
+    entries are (name, tarfile type, mode, link target or a regular file's bytes)."""
+    import io
+    import tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, kind, mode, extra in entries:
+            info = tarfile.TarInfo(name)
+            info.type, info.mode, info.mtime = kind, mode, 12345
+            if kind == tarfile.REGTYPE:
+                info.size = len(extra)
+                tar.addfile(info, io.BytesIO(extra))
+            else:
+                info.linkname = extra
+                tar.addfile(info)
+    return buf.getvalue()

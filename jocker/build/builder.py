@@ -119,7 +119,8 @@ class Builder:
         self.state = self._load_state()
         self.cache = CacheIndex(self.state, enabled=not opts.no_cache)
         with Lease(self.engine.layout.rundir) as self.lease, \
-                BuildContext.open(opts.context, stdin=stdin, cache_path=self._hash_cache(opts.context)) as ctx:
+                BuildContext.open(opts.context, stdin=stdin, tmpdir=self.engine.layout.tmpdir,
+                                  cache_path=self._hash_cache(opts.context)) as ctx:
             df = self._parse(ctx)
             tmp = new_tmpdir(self.engine.layout.rundir)
             try:

@@ -83,7 +83,7 @@ class BuildContext:
         return cls(path, **kw)
 
     @classmethod
-    def from_tarball(cls, src: str | BinaryIO, *, tmpdir: str | None = None, **kw) -> "BuildContext":
+    def from_tarball(cls, src: str | BinaryIO, *, tmpdir: str, **kw) -> "BuildContext":
         """Extract a tar context (plain/gz/bz2/xz) into a private temp dir."""
         tmp = scratch.mkdtemp("jocker-context", tmpdir)
         try:
@@ -102,7 +102,7 @@ class BuildContext:
             raise
 
     @classmethod
-    def from_stdin(cls, stream: BinaryIO, *, tmpdir: str | None = None, **kw) -> "BuildContext":
+    def from_stdin(cls, stream: BinaryIO, *, tmpdir: str, **kw) -> "BuildContext":
         """`build -`: a tar context, or else a Dockerfile with an empty context."""
         head = b""
         while len(head) < 512:
@@ -120,17 +120,18 @@ class BuildContext:
                    dockerfile=text, temporary=True, **kw)
 
     @classmethod
-    def open(cls, spec: str, *, stdin: BinaryIO | None = None, **kw) -> "BuildContext":
-        """The context named on the command line: "-", a directory or a tarball."""
+    def open(cls, spec: str, *, tmpdir: str, stdin: BinaryIO | None = None, **kw) -> "BuildContext":
+        """The context named on the command line: "-", a directory or a
+        tarball (extracted below tmpdir, jocker's private scratch directory)."""
         if spec == "-":
-            return cls.from_stdin(stdin if stdin is not None else sys.stdin.buffer, **kw)
+            return cls.from_stdin(stdin if stdin is not None else sys.stdin.buffer, tmpdir=tmpdir, **kw)
         if is_url(spec) or spec.startswith("git@"):
             raise UsageError(f"remote build contexts are not supported: {spec}",
                              hint="clone or download it and pass the local path")
         if os.path.isdir(spec):
             return cls.from_directory(spec, **kw)
         if os.path.isfile(spec):
-            return cls.from_tarball(spec, **kw)
+            return cls.from_tarball(spec, tmpdir=tmpdir, **kw)
         raise UsageError(f'unable to prepare context: path "{spec}" not found')
 
     def close(self) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import posixpath
 import shutil
 import tarfile
 import tempfile
@@ -27,6 +28,7 @@ import time
 import zlib
 import lzma
 
+from .. import scratch
 from ..errors import JockerError, UsageError
 from ..images.blobs import BlobStore, DigestMismatch
 from ..images.export import MT_OCI_GZIP, MT_OCI_INDEX, MT_OCI_MANIFEST, MT_OCI_TAR, prepare
@@ -131,7 +133,10 @@ def save_to_file(engine, refs: list[str], path: str) -> None:
 
 def _unpack(stream, dest: str) -> None:
     """Regular files and directories of the archive under dest; nothing else,
-    nothing outside."""
+    nothing outside. A symlink member (moby's tarexport links a layer.tar to
+    the first saved copy of the same diff ID) becomes a hard link to the
+    regular file it names inside the archive."""
+    links: dict[str, str] = {}
     try:
         with tarfile.open(fileobj=stream, mode="r|*") as tar:
             for m in tar:
@@ -147,11 +152,41 @@ def _unpack(stream, dest: str) -> None:
                     os.makedirs(os.path.dirname(path), exist_ok=True)
                     with open(path, "wb") as f:
                         shutil.copyfileobj(tar.extractfile(m), f, 1 << 20)
-                elif m.issym() and len(parts) >= 1:
-                    continue        # old docker-archives link shared layer.tar files: resolved below
+                elif m.issym():
+                    links["/".join(parts)] = m.linkname
+        for name, target in links.items():
+            _link_member(dest, name, target, links)
     except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError) as e:
         raise ArchiveError(f"invalid or truncated image archive: {e or type(e).__name__}",
                            hint="the archive is damaged; create it again") from None
+
+
+def _link_member(dest: str, name: str, target: str, links: dict[str, str]) -> None:
+    """Hard-link archive member `name` to the regular file its symlink names,
+    resolved relative to the member and only inside the archive (chains of
+    member symlinks followed, at most 40)."""
+    seen = name
+    for _ in range(40):
+        if target.startswith("/"):
+            break
+        rel = posixpath.normpath(posixpath.join(posixpath.dirname(seen), target))
+        if rel == ".." or rel.startswith("../"):
+            break
+        if rel in links:
+            seen, target = rel, links[rel]
+            continue
+        src = os.path.join(dest, *rel.split("/"))
+        if not os.path.isfile(src) or os.path.islink(src):
+            return          # a dangling link: what needs it reports it missing
+        path = os.path.join(dest, *name.split("/"))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        os.link(src, path, follow_symlinks=False)
+        return
+    else:
+        raise ArchiveError(f"archive member {name!r}: too many levels of symbolic links",
+                           hint="the archive is damaged; create it again")
+    raise ArchiveError(f"archive member {name!r} is a symlink to {target!r}, outside the archive",
+                       hint="only links between members of the archive are allowed")
 
 
 def _read(root: str, rel: str, what: str, limit: int = BLOB_LIMIT) -> bytes:
@@ -218,7 +253,7 @@ def load(engine, stream, *, platform: str | None = None, progress=None) -> list[
     `Loaded image: NAME` / `Loaded image ID: ID` lines Docker prints."""
     progress = progress or (lambda event: None)
     engine.load_state()
-    os.makedirs(engine.layout.tmpdir, exist_ok=True)
+    scratch.private_dir(engine.layout.tmpdir)
     blobs = BlobStore(engine.layout.mountpoint)
     lines = []
     with tempfile.TemporaryDirectory(prefix="load-", dir=engine.layout.tmpdir) as root, \

@@ -31,6 +31,7 @@ import os
 import shutil
 import tempfile
 
+from .. import scratch
 from ..errors import JockerError, UsageError
 from ..images.export import image_layer_ids, layer_tar
 from ..images.layertar import TREE_PROP
@@ -63,7 +64,7 @@ def send(engine, name: str, out, *, have_guids: set[str] = frozenset(), progress
     ids = [lay.id for lay in st.chain(img.layer)]
     image_layer_ids(st, img)              # refuses a damaged image before any work
     layers = []
-    os.makedirs(engine.layout.tmpdir, exist_ok=True)
+    scratch.private_dir(engine.layout.tmpdir)
     with tempfile.TemporaryDirectory(prefix="send-", dir=engine.layout.tmpdir) as tmp:
         for i, lid in enumerate(ids):
             parent = ids[i - 1] if i else ""
@@ -148,7 +149,7 @@ def receive(engine, inp, progress=None) -> Image:
         snap = st.datasets.get(engine.layout.layer_snapshot(layer.id)) or {}
         if layer.complete and snap.get("guid"):
             by_guid[snap["guid"]] = layer.id
-    os.makedirs(engine.layout.tmpdir, exist_ok=True)
+    scratch.private_dir(engine.layout.tmpdir)
     made: list[str] = []
     parent = ""
     try:

@@ -68,7 +68,7 @@ def import_image(store: ImageStore, runner: Runner, source: str, ref: str | None
                  message: str = "", changes: dict | None = None,
                  stdin: IO[bytes] | None = None) -> Image:
     tags = [default_tag(ref)] if ref else []          # validate before any work
-    os.makedirs(store.layout.tmpdir, exist_ok=True)
+    scratch.private_dir(store.layout.tmpdir)
     spooled = None
     try:
         if source == "-":

@@ -351,6 +351,27 @@ class _Applier:
             self.flags.append((host, fflags_bits(m.pax_headers[FFLAGS_KEY])))
 
 
+    def set_flags(self) -> None:
+        """BSD file flags, last. Only where the parent is still the real
+        directory this layer wrote into (reached from root without following
+        a symlink), so a later entry that replaced a parent by a link to a
+        host path cannot aim lchflags outside the root. [U: FreeBSD only;
+        Python has no fchflagsat, so the check and the call are two steps,
+        safe because nothing else writes into the clone while it is applied.]"""
+        for host, bits in self.flags:
+            parent, name = os.path.split(host)
+            fd = self.writer.open_dir(parent)
+            if fd is None:
+                continue
+            try:
+                real = os.fstat(fd)
+                seen = os.lstat(parent)
+            finally:
+                os.close(fd)
+            if (real.st_dev, real.st_ino) == (seen.st_dev, seen.st_ino):
+                os.lchflags(host, bits)          # FreeBSD only (HAS_FILE_FLAGS)
+
+
 def apply_layer(stream: IO[bytes], root: str, *, what: str = "layer") -> tuple[str, int]:
     """Apply an uncompressed layer tar read from `stream` onto `root` (a clone
     of the parent layer). Returns (diff ID, size) of the bytes read. Raises
@@ -368,6 +389,5 @@ def apply_layer(stream: IO[bytes], root: str, *, what: str = "layer") -> tuple[s
     except (tarfile.TarError, EOFError) as e:
         raise LayerError(f"{what}: invalid or truncated tar: {e or type(e).__name__}") from None
     applier.writer.finish()
-    for host, bits in applier.flags:
-        os.lchflags(host, bits)          # FreeBSD only (HAS_FILE_FLAGS)
+    applier.set_flags()
     return reader.digest(), reader.size

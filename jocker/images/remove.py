@@ -10,7 +10,6 @@ images left without children (intermediate build images).
 
 from __future__ import annotations
 
-import tempfile
 
 from .. import scratch
 from ..errors import Conflict, JockerError
@@ -202,8 +201,9 @@ def collect_garbage(store: ImageStore) -> list[str]:
                 except JockerError:
                     pass
         prune_blobs(store, st)
-    # Spools of killed imports, contexts of killed `build -`.
-    removed += scratch.collect([store.layout.tmpdir, tempfile.gettempdir()])
+    # Spools of killed imports, contexts of killed `build -` (jocker's own
+    # .tmp only: the shared temp directory holds other users' files).
+    removed += scratch.collect([store.layout.tmpdir])
     return removed
 
 

@@ -11,6 +11,7 @@ import tarfile
 import pytest
 
 from registry_fixtures import Podman, need
+from support import layer_tar
 
 
 def _build(jocker, tmp_path, tag, text):
@@ -134,3 +135,110 @@ def test_layers_from_before_layer_tars_are_mapped_on_export(jocker, engine, busy
     assert "Loaded image: legacy:1" in jocker("load", "-i", out).stdout
     assert json.loads(jocker("inspect", "legacy:1").stdout)[0]["Id"] != img.id
     assert jocker("run", "--rm", "legacy:1", "echo", "ok").stdout.strip() == "ok"
+
+
+def _moby_archive(path, images_layers):
+    """A docker-archive written the way moby's tarexport does: one directory
+    per layer (named by a v1 id that depends on the chain) holding layer.tar,
+    and a symlink layer.tar -> ../<first>/layer.tar when that diff ID was
+    already saved. images_layers: [(tag, [layer bytes, ...]), ...]."""
+    import hashlib
+    saved: dict[str, str] = {}
+    manifest = []
+    with tarfile.open(path, "w") as tar:
+        def add(name, data=b"", link=None):
+            info = tarfile.TarInfo(name)
+            info.mtime = 12345
+            if link is not None:
+                info.type, info.linkname = tarfile.SYMTYPE, link
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        for tag, layers in images_layers:
+            diff_ids, files, chain = [], [], ""
+            for data in layers:
+                diff = "sha256:" + hashlib.sha256(data).hexdigest()
+                chain = hashlib.sha256((chain + diff).encode()).hexdigest()
+                diff_ids.append(diff)
+                info = tarfile.TarInfo(chain)
+                info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, 12345
+                tar.addfile(info)
+                add(f"{chain}/VERSION", b"1.0")
+                add(f"{chain}/json", json.dumps({"id": chain}).encode())
+                if diff in saved:
+                    add(f"{chain}/layer.tar", link=f"../{saved[diff]}/layer.tar")
+                else:
+                    add(f"{chain}/layer.tar", data)
+                    saved[diff] = chain
+                files.append(f"{chain}/layer.tar")
+            config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                                 "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+            cname = hashlib.sha256(config).hexdigest() + ".json"
+            add(cname, config)
+            manifest.append({"Config": cname, "RepoTags": [tag], "Layers": files})
+        add("manifest.json", json.dumps(manifest).encode())
+
+
+def test_load_never_follows_a_symlink_that_replaced_a_directory(jocker, tmp_path, images):
+    # Review item 1: `a/` (04777) then `a` -> host file must leave the host
+    # file's mode and mtime alone (as must `c/b/` then `c` -> host dir).
+    import os
+    victim = tmp_path / "victim"
+    victim.write_text("host\n")
+    hostdir = tmp_path / "hostdir"
+    hostdir.mkdir()
+    inner = hostdir / "b"
+    inner.write_text("host\n")
+    for p in (victim, inner):
+        os.chmod(p, 0o600)
+        os.utime(p, (1_000_000_000, 1_000_000_000))
+    layer = layer_tar([("a/", tarfile.DIRTYPE, 0o4777, ""), ("a", tarfile.SYMTYPE, 0o777, str(victim)),
+                    ("c/", tarfile.DIRTYPE, 0o755, ""), ("c/b/", tarfile.DIRTYPE, 0o4777, ""),
+                    ("c", tarfile.SYMTYPE, 0o777, str(hostdir))])
+    evil = tmp_path / "evil.tar"
+    _moby_archive(evil, [("arch/evil:1", [layer])])
+    images.append("arch/evil:1")
+    res = jocker("load", "-i", evil, check=False)
+    for p in (victim, inner):
+        st = os.stat(p)
+        assert oct(st.st_mode & 0o7777) == oct(0o600), (p, res.stdout, res.stderr)
+        assert st.st_mtime == 1_000_000_000, p
+    assert res.returncode == 0 and "Loaded image: arch/evil:1" in res.stdout, res.stderr
+
+
+def test_load_moby_archive_with_a_symlinked_shared_layer(jocker, tmp_path, images):
+    # Review item 8: moby's tarexport writes layer.tar as a symlink to the
+    # first copy of the same diff ID; load resolves it inside the archive.
+    base = layer_tar([("etc/", tarfile.DIRTYPE, 0o755, ""), ("etc/base", tarfile.REGTYPE, 0o644, b"base\n")])
+    top = layer_tar([("top", tarfile.REGTYPE, 0o644, b"top\n")])
+    archive = tmp_path / "moby.tar"
+    _moby_archive(archive, [("arch/first:1", [base]), ("arch/second:1", [top, base])])
+    with tarfile.open(archive) as tar:
+        assert any(m.issym() and m.name.endswith("layer.tar") for m in tar)
+    images += ["arch/first:1", "arch/second:1"]
+    res = jocker("load", "-i", archive, check=False)
+    assert res.returncode == 0, res.stderr
+    assert "Loaded image: arch/second:1" in res.stdout
+    layers = json.loads(jocker("inspect", "arch/second:1").stdout)[0]["RootFS"]["Layers"]
+    assert len(layers) == 2 and layers[1] == json.loads(jocker("inspect", "arch/first:1").stdout)[0]["RootFS"]["Layers"][0]
+
+
+def test_load_refuses_a_layer_symlink_that_leaves_the_archive(jocker, tmp_path, zfs_names):
+    outside = tmp_path / "outside.tar"
+    outside.write_bytes(layer_tar([("x", tarfile.REGTYPE, 0o644, b"x")]))
+    for link in (str(outside), "../../../../../../../../" + str(outside).lstrip("/")):
+        archive = tmp_path / "escape.tar"
+        _moby_archive(archive, [("arch/esc:1", [outside.read_bytes()])])
+        with tarfile.open(tmp_path / "escape2.tar", "w") as out, tarfile.open(archive) as src:
+            for m in src:
+                if m.name.endswith("layer.tar"):
+                    m.type, m.linkname, m.size = tarfile.SYMTYPE, link, 0
+                    out.addfile(m)
+                else:
+                    out.addfile(m, src.extractfile(m) if m.isreg() else None)
+        before = zfs_names()
+        res = jocker("load", "-i", tmp_path / "escape2.tar", check=False)
+        assert res.returncode == 125 and len(res.stderr.strip().splitlines()) == 1, res.stderr
+        assert "outside the archive" in res.stderr, res.stderr
+        assert zfs_names() == before

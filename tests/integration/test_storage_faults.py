@@ -67,9 +67,13 @@ def test_full_pool_gives_one_line_errors(small_store, busybox_rootfs):
 
 def test_leftovers_of_killed_processes_are_collected(jocker, jocker_env, tmp_path):
     """A SIGKILLed import or `build -` runs no cleanup: its spool or context,
-    named with its pid, is collected; what is not named so, or whose owner
-    lives, is left alone."""
-    import tempfile
+    named with its pid in jocker's own 0700 scratch directory, is collected;
+    what is not named so, whose owner lives, that another user owns, or that
+    sits in the shared temp directory (review item 9) is left alone. The
+    shared temp directory is a private TMPDIR here: other test sessions'
+    prunes sweep the real /tmp."""
+    shared = tmp_path / "shared-tmp"
+    shared.mkdir()
     dead = subprocess.Popen(["true"])
     dead.wait()
     spool_dir = os.path.join(jocker_env["JOCKER_MOUNTPOINT"], ".tmp")
@@ -78,18 +82,26 @@ def test_leftovers_of_killed_processes_are_collected(jocker, jocker_env, tmp_pat
         "dead_spool": os.path.join(spool_dir, f"import-{dead.pid}-abc.tar"),
         "live_spool": os.path.join(spool_dir, f"import-{os.getpid()}-abc.tar"),
         "unowned": os.path.join(spool_dir, "import-abc.tar"),
-        "dead_context": os.path.join(tempfile.gettempdir(), f"jocker-context-{dead.pid}-xyz"),
+        "dead_context": os.path.join(spool_dir, f"jocker-context-{dead.pid}-xyz"),
+        "foreign_context": os.path.join(shared, f"jocker-context-{dead.pid}-xyz"),
+        "foreign_spool": os.path.join(shared, f"import-{dead.pid}-abc.tar"),
     }
+    if os.geteuid() == 0:   # another user's file with a look-alike name, even in .tmp
+        paths["other_uid"] = os.path.join(spool_dir, f"import-{dead.pid}-other.tar")
     for key, p in paths.items():
-        if key == "dead_context":
+        if key.endswith("context"):
             os.makedirs(os.path.join(p, "sub"))
         else:
             open(p, "w").write("x")
+    if "other_uid" in paths:
+        os.chown(paths["other_uid"], 65534, 65534)
     try:
-        out = jocker("system", "prune", "-f").stdout
+        out = jocker("system", "prune", "-f", env={"TMPDIR": str(shared)}).stdout
         assert not os.path.exists(paths["dead_spool"]) and not os.path.exists(paths["dead_context"])
-        assert os.path.exists(paths["live_spool"]) and os.path.exists(paths["unowned"])
-        assert paths["dead_spool"] in out
+        keep = [k for k in paths if k not in ("dead_spool", "dead_context")]
+        assert [k for k in keep if not os.path.exists(paths[k])] == []
+        assert os.path.isdir(os.path.join(paths["foreign_context"], "sub"))
+        assert paths["dead_spool"] in out and paths["foreign_context"] not in out
     finally:
         for p in paths.values():
             subprocess.run(["rm", "-rf", p])

@@ -86,7 +86,7 @@ def test_ignored_dockerfile_is_readable_but_not_copied(ctxdir):
 
 def test_missing_context_dir(tmp_path):
     with pytest.raises(UsageError, match="unable to prepare context"):
-        BuildContext.open(str(tmp_path / "none"))
+        BuildContext.open(str(tmp_path / "none"), tmpdir=str(tmp_path / "scratch"))
 
 
 # --- sources -------------------------------------------------------------------
@@ -324,7 +324,7 @@ def test_tar_context(tmp_path, mode):
         ("./Dockerfile", "file", b"FROM t\n"), ("src", "dir", None),
         ("src/a.txt", "file", b"A"), ("src/ln", "sym", "a.txt"), ("src/hard", "hard", "src/a.txt"),
     ], mode)
-    with BuildContext.open(tb) as ctx:
+    with BuildContext.open(tb, tmpdir=str(tmp_path / "scratch")) as ctx:
         root = ctx.root
         assert ctx.dockerfile_text() == "FROM t\n"
         assert rels(ctx.resolve_sources(["src/*"])) == ["src/a.txt", "src/hard", "src/ln"]
@@ -350,8 +350,9 @@ def test_malicious_tar_context_refused(tmp_path, members, why):
     assert os.listdir(tmpdir) == []  # the partial extraction was removed
 
 
-def test_stdin_dockerfile_gives_empty_context():
-    with BuildContext.open("-", stdin=io.BytesIO(b"FROM scratch\nCOPY a /\n")) as ctx:
+def test_stdin_dockerfile_gives_empty_context(tmp_path):
+    with BuildContext.open("-", stdin=io.BytesIO(b"FROM scratch\nCOPY a /\n"),
+                           tmpdir=str(tmp_path / "scratch")) as ctx:
         assert ctx.dockerfile_text() == "FROM scratch\nCOPY a /\n"
         with pytest.raises(BuildError, match="file not found"):
             ctx.resolve_sources(["a"])
@@ -359,13 +360,13 @@ def test_stdin_dockerfile_gives_empty_context():
 
 def test_stdin_tar_context(tmp_path):
     data = open(make_tar(tmp_path / "c.tgz", [("Dockerfile", "file", b"FROM s\n")]), "rb").read()
-    with BuildContext.open("-", stdin=io.BytesIO(data)) as ctx:
+    with BuildContext.open("-", stdin=io.BytesIO(data), tmpdir=str(tmp_path / "scratch")) as ctx:
         assert ctx.dockerfile_text() == "FROM s\n"
 
 
 def test_malicious_dockerfile_symlink_in_tar_context(tmp_path):
     tb = make_tar(tmp_path / "c.tar", [("Dockerfile", "sym", "/etc/hostname")], "w")
-    with BuildContext.open(tb) as ctx:
+    with BuildContext.open(tb, tmpdir=str(tmp_path / "scratch")) as ctx:
         with pytest.raises(UsageError, match="cannot locate Dockerfile"):
             ctx.dockerfile_text()
 
@@ -425,3 +426,15 @@ def test_download_errors(http_root, tmp_path):
         download(f"{base}/", str(tmp_path / "dl"))
     with pytest.raises(UsageError):
         download("ftp://127.0.0.1/x", str(tmp_path / "dl"))
+
+
+def test_stdin_context_lives_in_the_private_scratch_dir(tmp_path):
+    # Review item 9: `build -` contexts go to jocker's own 0700 directory,
+    # never the shared temp directory that system prune no longer sweeps.
+    data = open(make_tar(tmp_path / "c.tgz", [("Dockerfile", "file", b"FROM s\n")]), "rb").read()
+    scratch_dir = tmp_path / "scratch"
+    with BuildContext.open("-", stdin=io.BytesIO(data), tmpdir=str(scratch_dir)) as ctx:
+        assert os.path.dirname(ctx.root) == str(scratch_dir)
+        assert os.path.basename(ctx.root).startswith(f"jocker-context-{os.getpid()}-")
+        assert os.stat(scratch_dir).st_mode & 0o777 == 0o700
+    assert os.listdir(scratch_dir) == []

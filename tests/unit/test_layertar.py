@@ -11,6 +11,7 @@ import tarfile
 import pytest
 
 from jocker.images import layertar
+from support import layer_tar
 from jocker.images.layertar import EMPTY_DIFF_ID, LayerError, apply_layer, tree_changes, write_layer
 
 
@@ -158,3 +159,66 @@ def test_bsd_file_flag_names_round_trip():
     bits = stat.SF_IMMUTABLE | stat.UF_NODUMP
     assert fflags_text(bits) == "nodump,schg"
     assert fflags_bits("schg,nodump") == bits and fflags_bits("bogus") == 0
+
+
+def _victim(path, mode=0o600):
+    path.write_text("host secret\n")
+    os.chmod(path, mode)
+    os.utime(path, (1_000_000_000, 1_000_000_000))
+    return path
+
+
+def test_dir_replaced_by_symlink_never_touches_the_host(tmp_path):
+    # Review item 1: a directory's mode and mtime, applied at the end, must
+    # not follow a symlink that replaced the directory later in the stream.
+    victim = _victim(tmp_path / "victim")
+    hostdir = tmp_path / "hostdir"
+    hostdir.mkdir()
+    inner = _victim(hostdir / "b")
+    os.chmod(hostdir, 0o700)
+    os.utime(hostdir, (1_000_000_000, 1_000_000_000))
+    root = tmp_path / "root"
+    root.mkdir()
+    data = layer_tar([
+        ("a/", tarfile.DIRTYPE, 0o4777, ""),
+        ("a", tarfile.SYMTYPE, 0o777, str(victim)),
+        ("c/", tarfile.DIRTYPE, 0o755, ""),
+        ("c/b/", tarfile.DIRTYPE, 0o4777, ""),
+        ("c", tarfile.SYMTYPE, 0o777, str(hostdir)),
+    ])
+    apply_layer(io.BytesIO(data), str(root))
+    assert os.readlink(root / "a") == str(victim)
+    for p in (victim, inner):
+        st = os.stat(p)
+        assert oct(st.st_mode & 0o7777) == oct(0o600), p
+        assert st.st_mtime == 1_000_000_000, p
+    st = os.stat(hostdir)
+    assert oct(st.st_mode & 0o7777) == oct(0o700) and st.st_mtime == 1_000_000_000
+
+
+def test_dir_mode_applied_once_last_entry_wins(tmp_path):
+    # A directory named twice (implicitly as a parent, then explicitly) keeps
+    # the mode of the last entry, set on the directory itself.
+    root = tmp_path / "root"
+    root.mkdir()
+    data = layer_tar([
+        ("d/e/", tarfile.DIRTYPE, 0o755, ""),
+        ("d/", tarfile.DIRTYPE, 0o750, ""),
+    ])
+    apply_layer(io.BytesIO(data), str(root))
+    assert oct(os.stat(root / "d").st_mode & 0o7777) == oct(0o750)
+    assert os.stat(root / "d").st_mtime == 12345
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")
+def test_dir_mode_set_below_a_search_only_directory(tmp_path):
+    # The fd walk to a deferred directory crosses a lower-layer directory
+    # that is searchable but not readable (0311), as a path lookup would.
+    root = tmp_path / "root"
+    (root / "x" / "y").mkdir(parents=True)
+    os.chmod(root / "x", 0o311)
+    try:
+        apply_layer(io.BytesIO(layer_tar([("x/y/", tarfile.DIRTYPE, 0o750, "")])), str(root))
+        assert oct(os.stat(root / "x" / "y").st_mode & 0o7777) == oct(0o750)
+    finally:
+        os.chmod(root / "x", 0o755)
