@@ -110,6 +110,8 @@ class PrivateDockerd:
         for sub in ("x", "data"):
             subprocess.run(["umount", "-R", os.path.join(self.work, sub)], capture_output=True)
         shutil.rmtree(self.work, ignore_errors=True)
+
+
 def layer_tar(entries) -> bytes:
     """A hand-made layer tar, members in stream order, all with mtime 12345:
     entries are (name, tarfile type, mode, link target or a regular file's bytes)."""
