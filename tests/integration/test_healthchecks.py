@@ -150,8 +150,11 @@ def test_engine_api_wait_healthy(jocker, busybox_image, engine, cleanup):
     from jocker.errors import Conflict, JockerError
     api = JockerAPI(engine)
     cleanup += ["hc-ok", "hc-bad", "hc-none"]
+    # The start period keeps the failing probes of its first second from
+    # counting: without it three 200 ms failures make it unhealthy first.
     jocker("run", "-d", "--name", "hc-ok", "--health-cmd", "test -e /tmp/ready", "--health-interval",
-           "200ms", busybox_image, "sh", "-c", "sleep 1; touch /tmp/ready; exec sleep 300")
+           "200ms", "--health-start-period", "10s", busybox_image, "sh", "-c",
+           "sleep 1; touch /tmp/ready; exec sleep 300")
     jocker("run", "-d", "--name", "hc-bad", "--health-cmd", "false", "--health-interval", "200ms",
            "--health-retries", "1", busybox_image, "sleep", "300")
     jocker("run", "-d", "--name", "hc-none", busybox_image, "sleep", "300")
