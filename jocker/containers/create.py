@@ -152,6 +152,8 @@ def create_container(engine, req: CreateRequest) -> Container:
         if net["Networks"]:
             netops.refresh_members(engine, dict(containers, **{cid: c}), set(net["Networks"]))
     _copy_up_volumes(engine, c, image)
+    from ..events import produce as events
+    events.container(engine, c, "create")
     return c
 
 

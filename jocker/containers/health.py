@@ -194,8 +194,9 @@ class Monitor:
     supervisor's selector says so. command(argv) is the runtime driver's
     probe command (a ProcessCommand); start(...) is the runner's start."""
 
-    def __init__(self, sched: dict, rundir: str, sel, command, start, *, clock=time.time):
+    def __init__(self, sched: dict, rundir: str, sel, command, start, *, clock=time.time, on_status=None):
         self.sched, self.rundir, self.sel = sched, rundir, sel
+        self.on_status = on_status       # on_status(new status) after a probe changed it (events)
         self.command, self.start = command, start
         self.clock = clock
         now = clock()
@@ -289,9 +290,12 @@ class Monitor:
 
     def _result(self, exit_code: int, output: str) -> None:
         end = self.clock()
+        before = self.state.status
         self.state.record(self.probe_start, end, exit_code, output)
         self.due = end + self.state.next_delay(end)
         self._save()
+        if self.on_status is not None and self.state.status != before:
+            self.on_status(self.state.status)       # Docker's `health_status: healthy` event
 
     def stop(self) -> None:
         """The container stopped: no probe runs on, and the status reads

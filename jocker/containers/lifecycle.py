@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 from .. import rundir as RD
+from ..events import produce as events
 from ..errors import Conflict, JockerError, NotFound, start_failure
 from ..lock import EngineLock
 from ..runtime.spec import ContainerSpec, Limits, Mount
@@ -165,6 +166,7 @@ def _start_locked(engine, c: Container, spec: ContainerSpec, attach: bool,
     if first[:1] == ["listening"] and attach:
         from .attach import connect
         conn = connect(RD.path(spec.rundir, RD.ATTACH_SOCK))
+        events.container(engine, c, "attach")
     words = ready.readline().split(maxsplit=2) if first[:1] == ["listening"] else \
         " ".join(first).split(maxsplit=2)
     if words[:1] == ["error"] and len(words) > 2 and words[2].strip() == ALREADY_RUNNING:
@@ -199,7 +201,8 @@ def _job(engine, c: Container, spec: ContainerSpec, attach: bool) -> Job:
                autoremove=bool(c.host.get("AutoRemove")), attach=attach, log_path=log_path(engine, c),
                stop_signal=spec.stop_signal, stop_timeout=spec.stop_timeout, state=c.state,
                storage=storage_job(engine, c),
-               healthcheck=health.schedule(c.config.get("Healthcheck"), c.config.get("Shell")))
+               healthcheck=health.schedule(c.config.get("Healthcheck"), c.config.get("Shell")),
+               events=events.supervisor_events(engine, c))
 
 
 def log_path(engine, c: Container) -> str:
@@ -242,11 +245,15 @@ def stop(engine, c: Container, timeout: int | None = None, *, by_user: bool = Tr
     t = timeout if timeout is not None else runtime_spec(engine, c).stop_timeout
     msg = {"op": "stop", "timeout": t, "signal": check_signal(sig) if sig else None,
            "by": "user" if by_user else "system"}
+    from ..signals import signum as _signum
+    stop_sig = _signum(msg["signal"] or runtime_spec(engine, c).stop_signal)
+    events.container(engine, c, "kill", signal=stop_sig if t else int(signal.SIGKILL))
     if not _tell(engine, c, rt, msg):
         return
     if not _wait_gone(engine, c, float(t) + 15):
         raise JockerError(f"container {c.short} did not stop within {t}s + 15s",
                           hint="its supervisor may be stuck; see supervisor.err in its run directory")
+    events.container(engine, c, "stop")
 
 
 def pause(engine, c: Container) -> None:
@@ -259,6 +266,7 @@ def pause(engine, c: Container) -> None:
     rundir = engine.layout.container_rundir(c.id)
     open(os.path.join(rundir, PAUSED), "w").close()
     engine.runtime.signal_all(runtime_spec(engine, c), signal.SIGSTOP, rt.get("main_pid"))
+    events.container(engine, c, "pause")
 
 
 def unpause(engine, c: Container) -> None:
@@ -267,6 +275,7 @@ def unpause(engine, c: Container) -> None:
         raise Conflict(f"Container {c.id} is not paused")
     engine.runtime.signal_all(runtime_spec(engine, c), signal.SIGCONT, rt.get("main_pid"))
     os.unlink(os.path.join(engine.layout.container_rundir(c.id), PAUSED))
+    events.container(engine, c, "unpause")
 
 
 def kill(engine, c: Container, sig: str = "SIGKILL") -> None:
@@ -275,6 +284,7 @@ def kill(engine, c: Container, sig: str = "SIGKILL") -> None:
     if not rt or rt.get("status") not in ("running", "paused"):
         raise Conflict(f"Cannot kill container: {c.name}: Container {c.id} is not running")
     signum = _signum(check_signal(sig))
+    events.container(engine, c, "kill", signal=signum)
     if not _tell(engine, c, rt, {"op": "kill", "signal": signum}):
         return
     if signum == signal.SIGKILL:          # the supervisor kills it all, no restart
@@ -322,6 +332,7 @@ def remove(engine, c: Container, *, force: bool = False, volumes: bool = False) 
         job = storage_job(engine, c)
         destroy_storage(engine.runner, job, volumes=volumes)
         netops.member_gone(engine, c)
+    events.container(engine, c, "destroy")
 
 
 def wait(engine, c: Container, poll: float = 0.05) -> int:
@@ -370,6 +381,8 @@ def rename(engine, c: Container, new: str) -> None:
                            f'"{clash.id}". You have to remove (or rename) that container to be able '
                            "to reuse that name.")
         engine.zfs.set_props(c.dataset, {"jocker:container.name": new})
+        old, c.name = c.name, new
+        events.container(engine, c, "rename", oldName="/" + old)
         me = containers.get(c.id)
         if me is not None:          # the members of its networks learn the new name
             me.name = new

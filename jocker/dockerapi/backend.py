@@ -374,6 +374,10 @@ def networks():
 
 
 # -- system ---------------------------------------------------------------------
+def events(*, since: str | None, until: str | None, filters: dict, should_stop):
+    return api().system.events(since=since, until=until, filters=filters, should_stop=should_stop)
+
+
 def info() -> dict:
     return api().system.info()
 
