@@ -36,20 +36,27 @@ def exec_process(engine, c: Container, argv: list[str], streams: Streams | None,
     spec = runtime_spec(engine, c)
     cmd = engine.runtime.exec_command(spec, list(argv), user=user, workdir=workdir, env=list(env),
                                       tty=tty, main_pid=c.runtime.get("main_pid"))
+    from ..events.produce import exec_event
+    exec_id = os.urandom(32).hex()
+    exec_event(engine, c, "exec_create", exec_id, argv)
     kw: dict = {"env": cmd.env or None}
     if detach or streams is None:
         kw.update(stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                   start_new_session=True)
         engine.runner.spawn(cmd.argv, **kw)
+        exec_event(engine, c, "exec_start", exec_id, argv)
         return 0
     out, err = _fd(streams.stdout), _fd(streams.err)
     kw.update(stdin=streams.stdin if interactive and streams.stdin is not None else subprocess.DEVNULL,
               stdout=out if out is not None else subprocess.PIPE,
               stderr=err if err is not None else subprocess.PIPE)
     proc = engine.runner.spawn(cmd.argv, **kw)
+    exec_event(engine, c, "exec_start", exec_id, argv)
     _pump(proc, streams)
     code = proc.wait()
-    return 128 - code if code < 0 else code
+    code = 128 - code if code < 0 else code
+    exec_event(engine, c, "exec_die", exec_id, exitCode=code)
+    return code
 
 
 def _fd(stream) -> int | None:

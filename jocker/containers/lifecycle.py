@@ -153,6 +153,7 @@ def _start_locked(engine, c: Container, spec: ContainerSpec, attach: bool,
     etcfiles.prepare(spec, engine.layout.container_dir(c.id), **netops.etc_files(engine, c))
     readonly.seal(engine, c, spec)
     os.makedirs(spec.rundir, exist_ok=True)
+    events.emit_all(engine, events.mount_events(c)[0])     # before its start, as Docker's
     job_path = RD.path(spec.rundir, RD.JOB_JSON)
     _job(engine, c, spec, attach).save(job_path)
     if prespawned is not None:
@@ -254,6 +255,11 @@ def stop(engine, c: Container, timeout: int | None = None, *, by_user: bool = Tr
         raise JockerError(f"container {c.short} did not stop within {t}s + 15s",
                           hint="its supervisor may be stuck; see supervisor.err in its run directory")
     events.container(engine, c, "stop")
+
+
+def restarted(engine, c: Container) -> None:
+    """`restart` is stop + start; Docker reports it after the start."""
+    events.container(engine, c, "restart")
 
 
 def pause(engine, c: Container) -> None:

@@ -150,6 +150,8 @@ def restart_container(ref: str, timeout: int | None) -> None:
     cid = facade.containers.get(ref).id
     facade.containers.stop(cid, timeout)
     start_container(cid)          # through this server, so it reaps the supervisor
+    from ..containers.lifecycle import restarted
+    restarted(facade.engine, facade.containers.get(cid))
 
 
 def pause_container(ref: str, pause: bool) -> None:
@@ -267,6 +269,18 @@ def exec_command(ref: str, argv: list[str], *, user: str, workdir: str, env: lis
     cmd = eng.runtime.exec_command(spec, list(argv), user=user, workdir=workdir, env=list(env),
                                    tty=tty, main_pid=c.runtime.get("main_pid"))
     return c.id, cmd.argv, cmd.env or None, eng.runner
+
+
+def exec_event(cid: str, action: str, exec_id: str, argv: list[str] | None = None, **extra) -> None:
+    """The server keeps the API's exec instances (create, then start): their
+    exec_create / exec_start / exec_die events go through the engine's producer."""
+    from ..events.produce import exec_event as produce
+    eng = engine()
+    try:
+        c = get_container(eng, cid)
+    except JockerError:
+        return
+    produce(eng, c, action, exec_id, argv, **extra)
 
 
 # -- images -------------------------------------------------------------------

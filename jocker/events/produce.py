@@ -6,7 +6,7 @@ errors: an event is never worth failing the operation it reports.
                (as the user named it) and name; die adds exitCode, kill
                signal (a number), rename oldName, exec_die execID/exitCode
     image      Actor.ID the image ID (pull/push: the reference); name
-    volume     Actor.ID the volume name; driver (mount: container,
+    volume     Actor.ID the volume name; driver, zfs (mount: container,
                destination, read/write, propagation; unmount: container)
     network    Actor.ID the network ID; name, type (connect/disconnect:
                container)
@@ -15,6 +15,8 @@ errors: an event is never worth failing the operation it reports.
 from __future__ import annotations
 
 from . import journal
+
+VOLUME_DRIVER = "zfs"      # what `volume inspect` shows as Driver
 
 
 def container_attributes(c) -> dict:
@@ -31,20 +33,70 @@ def container(engine, c, action: str, **extra) -> None:
                  dict(container_attributes(c), **{k: str(v) for k, v in extra.items()}))
 
 
+def exec_event(engine, c, action: str, exec_id: str, argv: list[str] | None = None, **extra) -> None:
+    """exec_create / exec_start (Action names the command, as Docker's
+    `exec_start: sh -c date`) and exec_die (with exitCode)."""
+    full = f"{action}: {' '.join(argv)}" if argv else action
+    container(engine, c, full, execID=exec_id, **extra)
+
+
 def supervisor_events(engine, c) -> dict:
     """What a container's supervisor needs to report start, die and
     health_status itself (it stays small: no engine, no model)."""
-    return {"journal": engine.layout.events_path, "attributes": container_attributes(c)}
+    return {"journal": engine.layout.events_path, "attributes": container_attributes(c),
+            "after_die": mount_events(c)[1]}
 
 
-def image(engine, image_id: str, action: str, name: str | None = None, labels: dict | None = None) -> None:
-    attrs = dict(labels or {})
-    attrs["name"] = name if name is not None else image_id
-    journal.emit(engine.layout.events_path, "image", action, image_id, attrs)
+def image(engine, img, action: str, name: str | None = None) -> None:
+    """img: a jocker.images.state.Image (its labels are attributes), or an
+    ID or reference when there is no image object (pull, push, delete)."""
+    if isinstance(img, str):
+        ident, attrs = img, {}
+    else:
+        ident, attrs = img.id, dict((img.config.get("config") or {}).get("Labels") or {})
+    attrs["name"] = name if name is not None else ident
+    journal.emit(engine.layout.events_path, "image", action, ident, attrs)
 
 
-def volume(engine, name: str, action: str, driver: str = "local", **extra) -> None:
+def image_lines(engine, lines: list[str], before) -> None:
+    """untag and delete events from rmi/prune's `Untagged: ` / `Deleted: `
+    lines; before is the store's state (images.state.State) they were made
+    from. Docker's untag event names the image by ID, not the tag; a
+    `Deleted:` line of a layer makes none."""
+    by_tag = {t: img for img in before.images.values() for t in list(img.tags) + list(img.repo_digests)}
+    ids = {img.id: img for img in before.images.values()}
+    for line in lines:
+        word, _, what = line.partition(": ")
+        if word == "Untagged" and what in by_tag:
+            image(engine, by_tag[what], "untag", by_tag[what].id)
+        elif word == "Deleted" and what in ids:
+            image(engine, ids[what], "delete", what)
+
+
+def volume(engine, name: str, action: str, driver: str = VOLUME_DRIVER, **extra) -> None:
     journal.emit(engine.layout.events_path, "volume", action, name, dict(extra, driver=driver))
+
+
+def mount_events(c) -> tuple[list, list]:
+    """(mount, unmount) volume events for a container's start and end, as
+    (type, action, id, attributes) tuples (the supervisor emits the second
+    after die)."""
+    mounts, unmounts = [], []
+    for m in c.spec.get("Mounts") or []:
+        if m.get("Type") != "volume":
+            continue
+        rw = "false" if m.get("RW") is False or m.get("ReadOnly") else "true"
+        driver = m.get("Driver") or VOLUME_DRIVER
+        mounts.append(("volume", "mount", m.get("Name", ""),
+                       {"driver": driver, "container": c.id, "destination": m.get("Destination", ""),
+                        "read/write": rw, "propagation": m.get("Propagation", "")}))
+        unmounts.append(("volume", "unmount", m.get("Name", ""), {"driver": driver, "container": c.id}))
+    return mounts, unmounts
+
+
+def emit_all(engine, events: list) -> None:
+    for type_, action, ident, attrs in events:
+        journal.emit(engine.layout.events_path, type_, action, ident, attrs)
 
 
 def network(engine, net_id: str, name: str, action: str, type_: str = "bridge", **extra) -> None:
