@@ -45,7 +45,7 @@ class Images:
               stdin: BinaryIO | None = None, interrupt_on: tuple[int, ...] = ()):
         """`POST /build`: the build's output goes to stdout (Docker's classic
         builder's lines). Returns the BuildResult."""
-        from ..build.builder import build
+        from ..builder.builder import build
         result = build(self.engine, opts, stdin=stdin, stdout=stdout, stderr=stderr,
                        interrupt_on=interrupt_on)
         for tag in result.tags:            # as Docker's classic builder tags its result
