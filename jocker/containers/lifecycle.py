@@ -154,7 +154,7 @@ def _start_locked(engine, c: Container, spec: ContainerSpec, attach: bool,
     etcfiles.prepare(spec, engine.layout.container_dir(c.id), **netops.etc_files(engine, c))
     readonly.seal(engine, c, spec)
     os.makedirs(spec.rundir, exist_ok=True)
-    events.emit_all(engine, events.mount_events(c)[0])     # before its start, as Docker's
+    events.emit_all(engine, events.start_events(c))     # mounts, networks: before its start, as Docker's
     job_path = RD.path(spec.rundir, RD.JOB_JSON)
     _job(engine, c, spec, attach).save(job_path)
     if prespawned is not None:

@@ -21,6 +21,8 @@ def prune_containers(engine, label_filters) -> tuple[list[str], int]:
         remove(engine, c)
         removed.append(c.id)
         freed += c.rw_size
+    from ..events.produce import pruned
+    pruned(engine, "container", freed)
     return removed, freed
 
 

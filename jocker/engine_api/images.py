@@ -94,6 +94,7 @@ class Images:
             st = eng.load_state()    # (which also makes the store on first use)
             lines, freed = prune_images(eng.store, all_unused=all, label_filters=flt, state=st)
         events.image_lines(eng, lines, st)
+        events.pruned(eng, "image", freed)
         return {"ImagesDeleted": _items(lines), "SpaceReclaimed": freed}
 
     # -- shipping (jocker/distribution): streams and callbacks, never stdio --

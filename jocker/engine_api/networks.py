@@ -48,6 +48,7 @@ class Networks:
         for name in gone:
             if name in known:
                 events.network(self.engine, known[name]["Id"], name, "destroy", known[name].get("Driver", "bridge"))
+        events.pruned(self.engine, "network", 0)
         return {"NetworksDeleted": gone}
 
     def connect(self, ref: str, container: str, *, ip: str | None = None, aliases: list[str] = ()) -> None:

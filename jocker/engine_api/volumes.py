@@ -56,4 +56,5 @@ class Volumes:
         removed, freed = prune_volumes(self.engine, flt, anonymous_only=not all)
         for name in removed:
             events.volume(self.engine, name, "destroy")
+        events.pruned(self.engine, "volume", freed)
         return {"VolumesDeleted": removed, "SpaceReclaimed": freed}

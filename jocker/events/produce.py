@@ -44,7 +44,7 @@ def supervisor_events(engine, c) -> dict:
     """What a container's supervisor needs to report start, die and
     health_status itself (it stays small: no engine, no model)."""
     return {"journal": engine.layout.events_path, "attributes": container_attributes(c),
-            "after_die": mount_events(c)[1]}
+            "after_die": network_events(c)[1] + mount_events(c)[1]}
 
 
 def image(engine, img, action: str, name: str | None = None) -> None:
@@ -92,6 +92,34 @@ def mount_events(c) -> tuple[list, list]:
                         "read/write": rw, "propagation": m.get("Propagation", "")}))
         unmounts.append(("volume", "unmount", m.get("Name", ""), {"driver": driver, "container": c.id}))
     return mounts, unmounts
+
+
+def network_events(c) -> tuple[list, list]:
+    """(connect, disconnect) network events for a container's start and
+    end: Docker reports each network it joins at every start (`none` and
+    `host` too, of type null and host) and leaves after every die."""
+    from ..net import store as S
+    mode = c.spec.get("HostConfig", {}).get("NetworkMode") or "host"
+    if mode in S.BUILTIN:
+        rec = S.builtin_record(mode)
+        members = [(rec["Id"], mode, rec["Driver"])]
+    else:
+        nets = (c.spec.get("NetworkSettings") or {}).get("Networks") or {}
+        members = [(ep["NetworkID"], name, "bridge") for name, ep in nets.items() if ep.get("NetworkID")]
+    return ([("network", "connect", nid, {"container": c.id, "name": name, "type": type_})
+             for nid, name, type_ in members],
+            [("network", "disconnect", nid, {"container": c.id, "name": name, "type": type_})
+             for nid, name, type_ in members])
+
+
+def start_events(c) -> list:
+    """What a start reports before the container's own start event."""
+    return mount_events(c)[0] + network_events(c)[0]
+
+
+def pruned(engine, type_: str, reclaimed: int) -> None:
+    """Docker's summary event after a prune: no actor, the bytes freed."""
+    journal.emit(engine.layout.events_path, type_, "prune", "", {"reclaimed": int(reclaimed)})
 
 
 def emit_all(engine, events: list) -> None:

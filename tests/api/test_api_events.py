@@ -177,3 +177,49 @@ def test_event_json_like_dockerds_field_by_field(dockerd, api, busybox_rootfs, b
             assert attrs == ref["Actor"]["Attributes"], (mine, ref)
         if mine["Type"] == "container":
             assert (mine["status"], mine["from"]) == (ref["status"], ref["from"])
+
+
+RUN_CMD = ["sh", "-c", "if [ -f /ran ]; then trap 'exit 0' TERM; while :; do sleep 0.1; done; fi; "
+                       "touch /ran; exit 3"]
+
+
+def _run_scenario(client: Api, tar: bytes) -> list[dict]:
+    """A container's life on either engine (no network: the reference dockerd
+    has no bridge): exit 3, start, stop, restart, kill, rm."""
+    V = "/v1.41"
+    resp, _ = client.post(V + "/images/create?fromSrc=-&repo=evrun&tag=1", tar,
+                          headers={"Content-Type": "application/x-tar"})
+    assert resp.status == 200
+    t0 = time.time() - 0.5
+    resp, body = client.post(V + "/containers/create?name=evrun-c",
+                             {"Image": "evrun:1", "Cmd": RUN_CMD, "Labels": {"team": "b"},
+                              "HostConfig": {"NetworkMode": "none"}})
+    assert resp.status == 201, body
+    assert client.post(V + "/containers/evrun-c/start")[0].status == 204
+    assert client.post(V + "/containers/evrun-c/wait")[1]["StatusCode"] == 3
+    assert client.post(V + "/containers/evrun-c/start")[0].status == 204
+    assert client.post(V + "/containers/evrun-c/stop?t=10")[0].status == 204
+    assert client.post(V + "/containers/evrun-c/restart?t=10")[0].status == 204
+    assert client.post(V + "/containers/evrun-c/kill")[0].status == 204
+    assert client.post(V + "/containers/evrun-c/wait")[1]["StatusCode"] == 137
+    assert client.delete(V + "/containers/evrun-c")[0].status == 204
+    assert client.delete(V + "/images/evrun:1")[0].status == 200
+    resp, raw = client.get(f"{V}/events?since={t0:.3f}&until={time.time() + 0.5:.3f}"
+                           "&filters=%7B%22type%22%3A%5B%22container%22%2C%22network%22%5D%7D", raw=True)
+    return [json.loads(line) for line in raw.splitlines() if line.strip()]
+
+
+def test_a_containers_life_in_events_like_dockerds(dockerd, api, busybox_rootfs, busybox_image):
+    tar = _rootfs_tar(busybox_rootfs)
+    theirs, ours = _run_scenario(dockerd, tar), _run_scenario(api, tar)
+    # create, connect, start, die, disconnect, connect, start, kill, die, disconnect, stop,
+    # connect, start, restart, kill, die, disconnect, destroy: the same, in the same order
+    assert [(e["Type"], e["Action"]) for e in ours] == [(e["Type"], e["Action"]) for e in theirs]
+    their_c, our_c = theirs[0]["id"], ours[0]["id"]
+    their_net = next(e["Actor"]["ID"] for e in theirs if e["Type"] == "network")
+    our_net = next(e["Actor"]["ID"] for e in ours if e["Type"] == "network")
+    for mine, ref in zip(ours, theirs):
+        assert _shape(mine) == _shape(ref), (mine, ref)
+        assert mine["Actor"]["ID"] == {their_c: our_c, their_net: our_net}[ref["Actor"]["ID"]]
+        attrs = {k: v.replace(our_c, their_c) for k, v in mine["Actor"]["Attributes"].items()}
+        assert attrs == ref["Actor"]["Attributes"], (mine, ref)

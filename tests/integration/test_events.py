@@ -134,3 +134,25 @@ def test_bad_arguments(jocker):
     assert p.returncode == 125 and "invalid --since value 'yesterday'" in p.stderr
     p = jocker("events", "--filter", "colour=red", check=False)
     assert p.returncode == 125 and "invalid filter 'colour=red'" in p.stderr
+
+
+def test_network_and_prune_events(jocker, busybox_image, cleanup):
+    cleanup += ["ev-net-c"]
+    t0 = time.time()
+    jocker("network", "create", "ev-net")
+    jocker("run", "--name", "ev-net-c", "--network", "ev-net", busybox_image, "true")
+    jocker("network", "disconnect", "ev-net", "ev-net-c")
+    jocker("rm", "ev-net-c")
+    jocker("network", "rm", "ev-net")
+    nets = _events(jocker, t0, "--filter", "network=ev-net")
+    # joined at start, left after die, then the explicit disconnect of the stopped container
+    assert [e["Action"] for e in nets] == ["create", "connect", "disconnect", "disconnect", "destroy"]
+    assert nets[0]["Actor"]["Attributes"] == {"name": "ev-net", "type": "bridge"}
+    cid = nets[1]["Actor"]["Attributes"]["container"]
+    assert len(cid) == 64 and all(e["Actor"]["Attributes"]["container"] == cid for e in nets[1:4])
+    assert len({e["Actor"]["ID"] for e in nets}) == 1
+    jocker("container", "prune", "-f", check=False)
+    jocker("volume", "prune", "-f")
+    pr = _events(jocker, t0, "--filter", "event=prune")
+    assert {e["Type"] for e in pr} >= {"volume"} and all(e["Actor"]["ID"] == "" for e in pr)
+    assert all(e["Actor"]["Attributes"]["reclaimed"].isdigit() for e in pr)
