@@ -234,7 +234,7 @@ def _wait_gone(engine, c: Container, timeout: float) -> bool:
 
 
 def stop(engine, c: Container, timeout: int | None = None, *, by_user: bool = True,
-         sig: str | None = None) -> None:
+         sig: str | None = None, event: bool = True) -> None:
     """Stop signal, grace period, then SIGKILL of everything (by the supervisor).
     A stop by the system (shutdown) does not count as the user's for
     `unless-stopped`."""
@@ -255,7 +255,8 @@ def stop(engine, c: Container, timeout: int | None = None, *, by_user: bool = Tr
     if not _wait_gone(engine, c, float(t) + 15):
         raise JockerError(f"container {c.short} did not stop within {t}s + 15s",
                           hint="its supervisor may be stuck; see supervisor.err in its run directory")
-    events.container(engine, c, "stop")
+    if event:                       # `rm -f` reports kill, die and destroy only, as Docker
+        events.container(engine, c, "stop")
 
 
 def restarted(engine, c: Container) -> None:
@@ -331,7 +332,7 @@ def remove(engine, c: Container, *, force: bool = False, volumes: bool = False) 
         if not force:
             raise Conflict(f"You cannot remove a {c.status} container {c.id}. Stop the container "
                            "before attempting removal or force remove")
-        stop(engine, c, 0)   # the supervisor kills everything at once, no restart
+        stop(engine, c, 0, event=False)   # the supervisor kills everything at once, no restart
     with engine.lock.held():
         if not engine.zfs.exists(c.dataset):     # a racing rm won: one success, as in Docker
             raise NotFound(f"No such container: {c.name}")

@@ -413,7 +413,7 @@ class Supervisor:
             from .health import Monitor
             self.health = Monitor(sched, self.rundir, self.sel,
                                   lambda argv: self.driver.health_command(self.spec, argv, self.main_pid),
-                                  self.runner.start, on_status=lambda s: self._event("health_status: " + s))
+                                  self.runner.start, on_event=self._event)
 
     def _health_stop(self) -> None:
         if self.health is not None:

@@ -223,3 +223,46 @@ def test_a_containers_life_in_events_like_dockerds(dockerd, api, busybox_rootfs,
         assert mine["Actor"]["ID"] == {their_c: our_c, their_net: our_net}[ref["Actor"]["ID"]]
         attrs = {k: v.replace(our_c, their_c) for k, v in mine["Actor"]["Attributes"].items()}
         assert attrs == ref["Actor"]["Attributes"], (mine, ref)
+
+
+def _health_scenario(client: Api, tar: bytes) -> list[dict]:
+    V = "/v1.41"
+    resp, _ = client.post(V + "/images/create?fromSrc=-&repo=evhc&tag=1", tar,
+                          headers={"Content-Type": "application/x-tar"})
+    assert resp.status == 200
+    t0 = time.time() - 0.5
+    resp, body = client.post(V + "/containers/create?name=evhc-c",
+                             {"Image": "evhc:1", "Cmd": ["sh", "-c", "while :; do sleep 0.1; done"],
+                              "Healthcheck": {"Test": ["CMD-SHELL", "true"], "Interval": 300_000_000},
+                              "HostConfig": {"NetworkMode": "none"}})
+    assert resp.status == 201, body
+    assert client.post(V + "/containers/evhc-c/start")[0].status == 204
+    end = time.time() + 30
+    while client.get(V + "/containers/evhc-c/json")[1]["State"].get("Health", {}).get("Status") != "healthy":
+        assert time.time() < end, "never healthy"
+        time.sleep(0.1)
+    assert client.delete(V + "/containers/evhc-c?force=1")[0].status == 204
+    assert client.delete(V + "/images/evhc:1")[0].status == 200
+    resp, raw = client.get(f"{V}/events?since={t0:.3f}&until={time.time() + 0.5:.3f}"
+                           "&filters=%7B%22type%22%3A%5B%22container%22%5D%7D", raw=True)
+    return [json.loads(line) for line in raw.splitlines() if line.strip()]
+
+
+def test_healthcheck_events_like_dockerds(dockerd, api, busybox_rootfs, busybox_image):
+    tar = _rootfs_tar(busybox_rootfs)
+    theirs, ours = _health_scenario(dockerd, tar), _health_scenario(api, tar)
+
+    def upto_healthy(events):
+        n = next(i for i, e in enumerate(events) if e["Action"] == "health_status: healthy")
+        return events[:n + 1], [e for e in events[n + 1:] if not e["Action"].startswith("exec_")]
+    (mine_first, mine_rest), (their_first, their_rest) = upto_healthy(ours), upto_healthy(theirs)
+    # create, start, one probe as an exec (create, start, die 0), then healthy; after it
+    # (more probes aside) the forced removal: kill, die, destroy
+    assert [e["Action"] for e in mine_first] == [e["Action"] for e in their_first] == \
+        ["create", "start", "exec_create: /bin/sh -c true", "exec_start: /bin/sh -c true", "exec_die",
+         "health_status: healthy"]
+    assert [e["Action"] for e in mine_rest] == [e["Action"] for e in their_rest]
+    for mine, ref in zip(mine_first + mine_rest, their_first + their_rest):
+        assert _shape(mine) == _shape(ref), (mine, ref)
+    assert mine_first[4]["Actor"]["Attributes"]["exitCode"] == "0"
+    assert mine_first[2]["Actor"]["Attributes"]["execID"] == mine_first[4]["Actor"]["Attributes"]["execID"]
