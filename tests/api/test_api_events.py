@@ -10,6 +10,7 @@ import os
 import socket
 import tarfile
 import time
+import urllib.parse
 
 import pytest
 
@@ -179,6 +180,27 @@ def test_event_json_like_dockerds_field_by_field(dockerd, api, busybox_rootfs, b
             assert (mine["status"], mine["from"]) == (ref["status"], ref["from"])
 
 
+def _import_and_create(client: Api, tar: bytes, name: str, body: dict) -> float:
+    """Import the rootfs as NAME:1, create container NAME-c from it without
+    a network (the reference dockerd has no bridge); the time just before."""
+    resp, _ = client.post(f"/v1.41/images/create?fromSrc=-&repo={name}&tag=1", tar,
+                          headers={"Content-Type": "application/x-tar"})
+    assert resp.status == 200
+    t0 = time.time() - 0.5
+    resp, body = client.post(f"/v1.41/containers/create?name={name}-c",
+                             dict(body, Image=f"{name}:1", HostConfig={"NetworkMode": "none"}))
+    assert resp.status == 201, body
+    return t0
+
+
+def _events_since(client: Api, t0: float, types: list[str]) -> list[dict]:
+    flt = urllib.parse.quote(json.dumps({"type": types}))
+    resp, raw = client.get(f"/v1.41/events?since={t0:.3f}&until={time.time() + 0.5:.3f}&filters={flt}",
+                           raw=True)
+    assert resp.status == 200
+    return [json.loads(line) for line in raw.splitlines() if line.strip()]
+
+
 RUN_CMD = ["sh", "-c", "if [ -f /ran ]; then trap 'exit 0' TERM; while :; do sleep 0.1; done; fi; "
                        "touch /ran; exit 3"]
 
@@ -187,14 +209,7 @@ def _run_scenario(client: Api, tar: bytes) -> list[dict]:
     """A container's life on either engine (no network: the reference dockerd
     has no bridge): exit 3, start, stop, restart, kill, rm."""
     V = "/v1.41"
-    resp, _ = client.post(V + "/images/create?fromSrc=-&repo=evrun&tag=1", tar,
-                          headers={"Content-Type": "application/x-tar"})
-    assert resp.status == 200
-    t0 = time.time() - 0.5
-    resp, body = client.post(V + "/containers/create?name=evrun-c",
-                             {"Image": "evrun:1", "Cmd": RUN_CMD, "Labels": {"team": "b"},
-                              "HostConfig": {"NetworkMode": "none"}})
-    assert resp.status == 201, body
+    t0 = _import_and_create(client, tar, "evrun", {"Cmd": RUN_CMD, "Labels": {"team": "b"}})
     assert client.post(V + "/containers/evrun-c/start")[0].status == 204
     assert client.post(V + "/containers/evrun-c/wait")[1]["StatusCode"] == 3
     assert client.post(V + "/containers/evrun-c/start")[0].status == 204
@@ -204,9 +219,7 @@ def _run_scenario(client: Api, tar: bytes) -> list[dict]:
     assert client.post(V + "/containers/evrun-c/wait")[1]["StatusCode"] == 137
     assert client.delete(V + "/containers/evrun-c")[0].status == 204
     assert client.delete(V + "/images/evrun:1")[0].status == 200
-    resp, raw = client.get(f"{V}/events?since={t0:.3f}&until={time.time() + 0.5:.3f}"
-                           "&filters=%7B%22type%22%3A%5B%22container%22%2C%22network%22%5D%7D", raw=True)
-    return [json.loads(line) for line in raw.splitlines() if line.strip()]
+    return _events_since(client, t0, ["container", "network"])
 
 
 def test_a_containers_life_in_events_like_dockerds(dockerd, api, busybox_rootfs, busybox_image):
@@ -227,15 +240,9 @@ def test_a_containers_life_in_events_like_dockerds(dockerd, api, busybox_rootfs,
 
 def _health_scenario(client: Api, tar: bytes) -> list[dict]:
     V = "/v1.41"
-    resp, _ = client.post(V + "/images/create?fromSrc=-&repo=evhc&tag=1", tar,
-                          headers={"Content-Type": "application/x-tar"})
-    assert resp.status == 200
-    t0 = time.time() - 0.5
-    resp, body = client.post(V + "/containers/create?name=evhc-c",
-                             {"Image": "evhc:1", "Cmd": ["sh", "-c", "while :; do sleep 0.1; done"],
-                              "Healthcheck": {"Test": ["CMD-SHELL", "true"], "Interval": 300_000_000},
-                              "HostConfig": {"NetworkMode": "none"}})
-    assert resp.status == 201, body
+    t0 = _import_and_create(client, tar, "evhc", {
+        "Cmd": ["sh", "-c", "while :; do sleep 0.1; done"],
+        "Healthcheck": {"Test": ["CMD-SHELL", "true"], "Interval": 300_000_000}})
     assert client.post(V + "/containers/evhc-c/start")[0].status == 204
     end = time.time() + 30
     while client.get(V + "/containers/evhc-c/json")[1]["State"].get("Health", {}).get("Status") != "healthy":
@@ -243,9 +250,7 @@ def _health_scenario(client: Api, tar: bytes) -> list[dict]:
         time.sleep(0.1)
     assert client.delete(V + "/containers/evhc-c?force=1")[0].status == 204
     assert client.delete(V + "/images/evhc:1")[0].status == 200
-    resp, raw = client.get(f"{V}/events?since={t0:.3f}&until={time.time() + 0.5:.3f}"
-                           "&filters=%7B%22type%22%3A%5B%22container%22%5D%7D", raw=True)
-    return [json.loads(line) for line in raw.splitlines() if line.strip()]
+    return _events_since(client, t0, ["container"])
 
 
 def test_healthcheck_events_like_dockerds(dockerd, api, busybox_rootfs, busybox_image):
