@@ -154,7 +154,9 @@ def _start_locked(engine, c: Container, spec: ContainerSpec, attach: bool,
     etcfiles.prepare(spec, engine.layout.container_dir(c.id), **netops.etc_files(engine, c))
     readonly.seal(engine, c, spec)
     os.makedirs(spec.rundir, exist_ok=True)
-    events.emit_all(engine, events.start_events(c))     # mounts, networks: before its start, as Docker's
+    if attach:                      # Docker's order: attach, mounts, networks, then start
+        events.container(engine, c, "attach")
+    events.emit_all(engine, events.start_events(c))
     job_path = RD.path(spec.rundir, RD.JOB_JSON)
     _job(engine, c, spec, attach).save(job_path)
     if prespawned is not None:
@@ -168,7 +170,6 @@ def _start_locked(engine, c: Container, spec: ContainerSpec, attach: bool,
     if first[:1] == ["listening"] and attach:
         from .attach import connect
         conn = connect(RD.path(spec.rundir, RD.ATTACH_SOCK))
-        events.container(engine, c, "attach")
     words = ready.readline().split(maxsplit=2) if first[:1] == ["listening"] else \
         " ".join(first).split(maxsplit=2)
     if words[:1] == ["error"] and len(words) > 2 and words[2].strip() == ALREADY_RUNNING:

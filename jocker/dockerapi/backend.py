@@ -271,6 +271,17 @@ def exec_command(ref: str, argv: list[str], *, user: str, workdir: str, env: lis
     return c.id, cmd.argv, cmd.env or None, eng.runner
 
 
+def attach_event(cid: str) -> None:
+    """An attach to a container already running (one started by an attached
+    start reports its attach itself, in containers.lifecycle)."""
+    from ..events.produce import container
+    eng = engine()
+    try:
+        container(eng, get_container(eng, cid), "attach")
+    except JockerError:
+        pass
+
+
 def exec_event(cid: str, action: str, exec_id: str, argv: list[str] | None = None, **extra) -> None:
     """The server keeps the API's exec instances (create, then start): their
     exec_create / exec_start / exec_die events go through the engine's producer."""

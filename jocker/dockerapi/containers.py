@@ -238,8 +238,7 @@ def attach(req, ref):
         reader, client = req.hijack(RAW_STREAM if tty else MULTIPLEXED)
         if not stream:
             return
-        conn = _supervisor_connection(cid, q) if q else \
-            streams.connect(backend.attach_socket_path(cid))
+        conn = _supervisor_connection(cid, q) if q else _join_running(cid)
     finally:
         if q is not None:
             streams.forget(cid, q)
@@ -272,8 +271,14 @@ def _supervisor_connection(cid: str, q: queue.Queue):
             return None
         if got == "running":
             log.debug("attach %s: joining a container started elsewhere", cid[:12])
-            return streams.connect(backend.attach_socket_path(cid))
+            return _join_running(cid)
         return got
+
+
+def _join_running(cid: str):
+    conn = streams.connect(backend.attach_socket_path(cid))
+    backend.attach_event(cid)
+    return conn
 
 
 @route("POST", "/containers/prune")

@@ -271,3 +271,22 @@ def test_healthcheck_events_like_dockerds(dockerd, api, busybox_rootfs, busybox_
         assert _shape(mine) == _shape(ref), (mine, ref)
     assert mine_first[4]["Actor"]["Attributes"]["exitCode"] == "0"
     assert mine_first[2]["Actor"]["Attributes"]["execID"] == mine_first[4]["Actor"]["Attributes"]["execID"]
+
+
+def test_docker_attach_to_a_running_container_reports_attach(docker_cli, busybox_image, api_cleanup):
+    api_cleanup += ["api-ev-at"]
+    t0 = time.time() - 1
+    cid = docker_cli("run", "-d", "--name", "api-ev-at", busybox_image, "sh", "-c",
+                     "sleep 1; echo done").stdout.strip()
+    p = docker_cli("attach", "api-ev-at")
+    assert p.stdout == "done\n"
+    out = docker_cli("events", "--since", str(int(t0)), "--until", f"{time.time() + 1:.3f}",
+                     "--filter", f"container={cid}", "--format", "{{.Action}}").stdout.split()
+    assert out == ["create", "start", "attach", "die"]
+    # `docker run` attaches before it starts (and --rm destroys it after die)
+    t1 = time.time() - 1
+    assert docker_cli("run", "--name", "api-ev-at2", "--rm", busybox_image, "true").returncode == 0
+    out = docker_cli("events", "--since", f"{t1:.3f}", "--until", f"{time.time() + 1:.3f}",
+                     "--filter", "container=api-ev-at2", "--filter", "type=container",
+                     "--format", "{{.Action}}").stdout.split()
+    assert out == ["create", "attach", "start", "die", "destroy"]
