@@ -105,7 +105,7 @@ class Images:
         from ..distribution.verbs import pull
         pulled = pull(self.engine, name, platform=platform, all_tags=all_tags, progress=progress)
         for p in pulled:
-            events.image(self.engine, p.image, "pull", p.reference)
+            events.image(self.engine, p.image, "pull", p.reference, ident=p.reference)
         return [{"Reference": p.reference, "Id": p.image.id, "Digest": p.digest,
                  "Status": (f"Downloaded newer image for {p.reference}" if p.updated
                             else f"Image is up to date for {p.reference}")}
@@ -117,8 +117,10 @@ class Images:
         from ..reference import parse_reference
         pushed = push(self.engine, name, all_tags=all_tags, progress=progress)
         repo = parse_reference(name).repository
+        st = self._state()
         for t, _, _ in pushed:
-            events.image(self.engine, f"{repo}:{t}", "push")
+            ref = f"{repo}:{t}"
+            events.image(self.engine, st.resolve(ref), "push", ref, ident=ref)
         return [{"Tag": t, "Digest": d, "Size": s} for t, d, s in pushed]
 
     def save(self, names: list[str], out: BinaryIO, progress=None) -> None:

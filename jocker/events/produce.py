@@ -47,13 +47,14 @@ def supervisor_events(engine, c) -> dict:
             "after_die": network_events(c)[1] + mount_events(c)[1]}
 
 
-def image(engine, img, action: str, name: str | None = None) -> None:
+def image(engine, img, action: str, name: str | None = None, ident: str | None = None) -> None:
     """img: a jocker.images.state.Image (its labels are attributes), or an
-    ID or reference when there is no image object (pull, push, delete)."""
+    ID when there is no image object. The actor is the image ID, or ident
+    (pull and push name the reference instead, as Docker)."""
     if isinstance(img, str):
-        ident, attrs = img, {}
+        ident, attrs = ident or img, {}
     else:
-        ident, attrs = img.id, dict((img.config.get("config") or {}).get("Labels") or {})
+        ident, attrs = ident or img.id, dict((img.config.get("config") or {}).get("Labels") or {})
     attrs["name"] = name if name is not None else ident
     journal.emit(engine.layout.events_path, "image", action, ident, attrs)
 

@@ -157,3 +157,39 @@ def test_network_and_prune_events(jocker, busybox_image, cleanup):
     pr = _events(jocker, t0, "--filter", "event=prune")
     assert [e["Type"] for e in pr] == ["volume", "container", "volume", "image"]
     assert all(e["Actor"]["ID"] == "" and e["Actor"]["Attributes"]["reclaimed"].isdigit() for e in pr)
+
+
+def test_build_push_pull_save_load_events(jocker, busybox_image, tmp_path, images):
+    from registry_fixtures import Registry, need
+    reason = need("docker-registry")
+    if reason:
+        import pytest
+        pytest.skip(reason)
+    reg = Registry(tmp_path / "registry")
+    try:
+        name = f"{reg.host}/ev/web:1"
+        images.append(name)
+        ctx = tmp_path / "ctx"
+        ctx.mkdir()
+        (ctx / "Dockerfile").write_text(f"FROM {busybox_image}\nLABEL team=ev\nRUN echo hi > /hi\n")
+        t0 = time.time()
+        jocker("build", "-q", "-t", name, ctx)
+        image_id = json.loads(jocker("inspect", name).stdout)[0]["Id"]
+        jocker("push", name)
+        jocker("rmi", name)
+        jocker("pull", name)
+        jocker("save", "-o", tmp_path / "web.tar", name)
+        jocker("rmi", name)
+        jocker("load", "-i", tmp_path / "web.tar")
+    finally:
+        reg.stop()
+    got = [(e["Action"], e["Actor"]["ID"], e["Actor"]["Attributes"].get("name"))
+           for e in _events(jocker, t0, "--filter", "type=image")]
+    i = image_id
+    rmi = [("untag", i, i), ("untag", i, i), ("delete", i, i)]      # the tag, the repo digest, the image
+    assert got[:5] == [("tag", i, name), ("push", name, name)] + rmi
+    parent = got[5]                      # rmi also deletes the build's untagged parent, as Docker's
+    assert parent[0] == "delete" and parent[1] != i and parent[1] == parent[2]
+    assert got[6:] == [("pull", name, name), ("save", i, i)] + rmi + [("load", i, i), ("tag", i, name)]
+    labelled = _events(jocker, t0, "--filter", "type=image", "--filter", "label=team=ev")
+    assert len(labelled) == len(got) == 13          # every event of the image carries its labels
