@@ -181,6 +181,8 @@ def _start_locked(engine, c: Container, spec: ContainerSpec, attach: bool,
         if conn:
             conn.close()
         proc.wait()
+        # No start and no die (as Docker): what the start joined it leaves.
+        events.emit_all(engine, events.network_events(c)[1] + events.mount_events(c)[1])
         raise start_failure(code, f"failed to start container {c.short}: {msg}")
     if not attach:
         ready.close()
