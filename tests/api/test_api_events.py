@@ -290,4 +290,3 @@ def test_docker_attach_to_a_running_container_reports_attach(docker_cli, busybox
                      "--filter", "container=api-ev-at2", "--filter", "type=container",
                      "--format", "{{.Action}}").stdout.split()
     assert out == ["create", "attach", "start", "die", "destroy"]
-
