@@ -247,12 +247,14 @@ def stop(engine, c: Container, timeout: int | None = None, *, by_user: bool = Tr
     if rt.get("status") == "paused":
         unpause(engine, c)          # so the stop signal is delivered, not queued
     from ..signals import check_signal
-    t = timeout if timeout is not None else runtime_spec(engine, c).stop_timeout
+    from ..signals import signum as _signum
+    spec = runtime_spec(engine, c) if timeout is None or not sig else None
+    t = timeout if timeout is not None else spec.stop_timeout
     msg = {"op": "stop", "timeout": t, "signal": check_signal(sig) if sig else None,
            "by": "user" if by_user else "system"}
-    from ..signals import signum as _signum
-    stop_sig = _signum(msg["signal"] or runtime_spec(engine, c).stop_signal)
-    events.container(engine, c, "kill", signal=stop_sig if t else int(signal.SIGKILL))
+    # Docker reports the stop signal as a kill (SIGKILL when there is no grace).
+    events.container(engine, c, "kill", signal=_signum(msg["signal"] or spec.stop_signal) if t
+                     else int(signal.SIGKILL))
     if not _tell(engine, c, rt, msg):
         return
     if not _wait_gone(engine, c, float(t) + 15):
