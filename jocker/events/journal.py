@@ -31,7 +31,7 @@ def message(type_: str, action: str, actor_id: str, attributes: dict | None = No
     """One event in the Docker Engine API's shape. Containers and images also
     carry the legacy status/id (and from: the container's image) fields."""
     ns = time.time_ns() if time_ns is None else int(time_ns)
-    attrs = {str(k): str(v) for k, v in (attributes or {}).items()}
+    attrs = {str(k): str(v) for k, v in sorted((attributes or {}).items())}    # a Go map: sorted
     msg: dict = {}
     if type_ in ("container", "image"):
         msg["status"] = action

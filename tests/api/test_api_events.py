@@ -17,7 +17,7 @@ import pytest
 from apiserver import Api, api, api_cleanup, api_sock, docker_cli, dockerd  # noqa: F401  (fixtures)
 
 
-def test_docker_events_since_until_filter_and_format(docker_cli, busybox_image, api_cleanup):
+def test_docker_events_since_until_filter_and_format(docker_cli, jocker, busybox_image, api_cleanup):
     api_cleanup += ["api-ev"]
     t0 = time.time() - 1
     cid = docker_cli("run", "-d", "--name", "api-ev", "-l", "ev=1", busybox_image, "sh", "-c", "exit 7").stdout.strip()
@@ -40,6 +40,12 @@ def test_docker_events_since_until_filter_and_format(docker_cli, busybox_image, 
                           "--filter", "label=ev=1", "--filter", "type=container",
                           "--format", "{{.Action}}").stdout.split()
     assert labelled == ["create", "start", "die"]
+    # `jocker events` prints what `docker events` prints, line for line, template for template
+    for fmt in ([], ["--format", "json"], ["--format", "{{.Type}} {{.Action}} {{.Actor.ID}} {{.Status}} {{.From}} {{.Time}} "
+                                 "{{.TimeNano}} {{.Scope}} {{json .Actor.Attributes}}"]):
+        window = ["--since", str(int(t0)), "--until", f"{until:.3f}", "--filter", f"container={cid}", *fmt]
+        theirs = docker_cli("events", *window).stdout
+        assert theirs and jocker("events", *window).stdout == theirs
     bad = docker_cli("events", "--since", str(int(t0)), "--until", f"{until:.3f}", "--filter", "colour=red",
                      check=False)
     assert bad.returncode != 0 and "invalid filter 'colour'" in bad.stderr

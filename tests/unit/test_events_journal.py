@@ -76,8 +76,9 @@ def test_message_has_dockers_shape():
     m = journal.message("container", "die", "c" * 64, {"image": "alpine", "name": "web", "exitCode": 3},
                         time_ns=1795856400123456789)
     assert m == {"status": "die", "id": "c" * 64, "from": "alpine", "Type": "container", "Action": "die",
-                 "Actor": {"ID": "c" * 64, "Attributes": {"image": "alpine", "name": "web", "exitCode": "3"}},
+                 "Actor": {"ID": "c" * 64, "Attributes": {"exitCode": "3", "image": "alpine", "name": "web"}},
                  "scope": "local", "time": 1795856400, "timeNano": 1795856400123456789}
+    assert list(m["Actor"]["Attributes"]) == ["exitCode", "image", "name"]    # sorted, as Go's maps
     v = journal.message("volume", "create", "data", {"driver": "local"})
     assert "status" not in v and "id" not in v and v["Actor"] == {"ID": "data", "Attributes": {"driver": "local"}}
 
