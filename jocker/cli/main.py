@@ -33,6 +33,7 @@ COMMANDS = {
     "logs": "containers:logs_cmd",
     "wait": "containers:wait_cmd",
     "rename": "containers:rename_cmd",
+    "update": "update:update_cmd",
     "exec": "inside:exec_cmd",
     "top": "inside:top_cmd",
     "cp": "inside:cp_cmd",

@@ -169,6 +169,11 @@ def rename_container(ref: str, new: str) -> None:
     api().containers.rename(ref, new)
 
 
+def update_container(ref: str, body) -> list[str]:
+    from ..engine_api import UpdateRequest
+    return api().containers.update(ref, UpdateRequest.from_api(body))
+
+
 def top(ref: str, ps_args: str) -> dict:
     facade = api()
     c = facade.containers.get(ref)

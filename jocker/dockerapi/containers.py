@@ -107,6 +107,11 @@ def rename(req, ref):
     req.send_empty(204)
 
 
+@route("POST", "/containers/{ref}/update")
+def update(req, ref):
+    req.send_json({"Warnings": backend.update_container(ref, req.json_body(required=True))})
+
+
 @route("GET", "/containers/{ref}/top")
 def top(req, ref):
     req.send_json(backend.top(ref, req.arg("ps_args", "")))

@@ -11,7 +11,7 @@ from ..containers import lifecycle
 from ..containers.model import Container, load_containers, resolve
 from ..errors import Conflict, JockerError
 from ..filters import PS_FILTERS, pairs
-from .requests import CreateRequest
+from .requests import CreateRequest, UpdateRequest
 from .streams import Streams
 
 
@@ -139,6 +139,18 @@ class Containers:
         condition: service_healthy`); its State.Health. Raises Conflict (no
         healthcheck) or JockerError (unhealthy, not running, timeout)."""
         return lifecycle.wait_healthy(self.engine, self.get(ref), timeout)
+
+    def update(self, ref: str, req: UpdateRequest) -> list[str]:
+        """`POST /containers/{id}/update`: restart policy and limits, stored
+        and applied live where the runtime can; Docker's Warnings."""
+        from ..containers.update import update
+        return update(self.engine, self.get(ref), req)
+
+    def update_many(self, refs: list[str], req: UpdateRequest):
+        warnings: list[str] = []
+        results = self._each(refs, lambda c: warnings.extend(
+            w for w in self.update(c.id, req) if w not in warnings))
+        return results, warnings
 
     def rename(self, ref: str, new_name: str) -> None:
         lifecycle.rename(self.engine, self.get(ref), new_name)

@@ -1,0 +1,60 @@
+"""The container verbs of issue 12 through the real CLI: update, export,
+container prune, attach with detach keys. Real ZFS clones, real processes."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+
+
+def _inspect(jocker, name):
+    return json.loads(jocker("inspect", name).stdout)[0]
+
+
+def test_update_stores_limits_and_the_policy(jocker, busybox_image, cleanup):
+    cleanup.append("upd")
+    jocker("create", "--name", "upd", busybox_image, "true")
+    p = jocker("update", "--memory", "64m", "--cpus", "1.5", "--pids-limit", "50",
+               "--restart", "on-failure:3", "--cpu-shares", "512", "upd")
+    assert p.stdout == "upd\n"
+    # the Linux workbench runtime records limits, it does not enforce them: it says so
+    assert "does not enforce" in p.stderr
+    host = _inspect(jocker, "upd")["HostConfig"]
+    assert (host["Memory"], host["NanoCpus"], host["PidsLimit"], host["CpuShares"]) == \
+        (64 << 20, 1_500_000_000, 50, 512)
+    assert host["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
+    jocker("update", "--pids-limit", "-1", "upd")           # Docker's way to lift it
+    host = _inspect(jocker, "upd")["HostConfig"]
+    assert host["PidsLimit"] in (None, 0) and host["Memory"] == 64 << 20    # the rest unchanged
+
+
+def test_update_restart_policy_applies_to_the_running_container(jocker, busybox_image, cleanup, wait_for):
+    """The supervisor learns the new policy at once: the run that is going on
+    when `update` comes ends in a restart it would not have had."""
+    cleanup.append("upd-live")
+    jocker("run", "-d", "--name", "upd-live", busybox_image, "sh", "-c", "sleep 2; exit 1")
+    jocker("update", "--restart", "on-failure:1", "upd-live")
+    assert wait_for(lambda: _inspect(jocker, "upd-live")["RestartCount"] == 1, 30)
+    assert wait_for(lambda: not _inspect(jocker, "upd-live")["State"]["Running"], 30)
+    assert _inspect(jocker, "upd-live")["RestartCount"] == 1           # the limit of 1 held
+
+
+def test_update_bad_values(jocker, busybox_image, cleanup):
+    cleanup.append("upd-bad")
+    jocker("create", "--name", "upd-bad", "--rm", busybox_image, "true")
+    for args, words in ((["--memory", "1k"], "the minimum is 6m"),
+                        (["--memory", "lots"], "invalid --memory"),
+                        (["--restart", "sometimes"], "invalid restart policy"),
+                        (["--cpu-period", "10"], "CPU cfs period"),
+                        (["--cpus", "0"], "invalid --cpus"),
+                        ([], "one or more flags")):
+        p = jocker("update", *args, "upd-bad", check=False)
+        assert p.returncode == 125, (args, p.stderr)
+        assert p.stderr.count("\n") == 1 and words in p.stderr, (args, p.stderr)
+    # a conflict with the container's own config: Docker's message, the others still done
+    p = jocker("update", "--restart", "always", "upd-bad", check=False)
+    assert p.returncode == 1 and "AutoRemove is enabled" in p.stderr
+    p = jocker("update", "--memory", "64m", "no-such-ctr", check=False)
+    assert p.returncode == 1 and "no-such-ctr" in p.stderr
+    assert _inspect(jocker, "upd-bad")["HostConfig"]["Memory"] == 0
