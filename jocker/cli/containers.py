@@ -1,5 +1,5 @@
 """Container commands: run, create, start, stop, restart, kill, rm, ps, logs,
-wait, rename. Each parses flags, calls the engine, prints Docker's output."""
+wait, rename, container prune. Each parses flags, calls the engine, prints Docker's output."""
 
 from __future__ import annotations
 
@@ -344,3 +344,32 @@ pause_cmd = _freeze_cmd("pause", "Stop every process of running containers (SIGS
                                  "\b\nExample:\n  jocker pause web")
 unpause_cmd = _freeze_cmd("unpause", "Let the processes of paused containers run again (SIGCONT).\n\n"
                                      "\b\nExample:\n  jocker unpause web")
+
+
+@click.group("container")
+def container_group():
+    """Manage containers (the other container verbs are top-level commands)."""
+
+
+@container_group.command("prune")
+@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
+@click.option("--filter", "filters", multiple=True, help="until=TIME|DURATION, label=k[=v] or label!=k[=v].")
+@click.pass_obj
+def container_prune(obj, force, filters):
+    """Remove all stopped containers.
+
+    \b
+    Examples:
+      jocker container prune -f
+      jocker container prune -f --filter until=24h --filter label=ci
+    """
+    from ..format import human_size
+    from .system import prune_filters
+    flt = prune_filters(filters, until=True)
+    if not force and not click.confirm("WARNING! This will remove all stopped containers.\n"
+                                       "Are you sure you want to continue?"):
+        return
+    report = obj.api.containers.prune(flt)
+    if report["ContainersDeleted"]:
+        click.echo("Deleted Containers:\n" + "\n".join(report["ContainersDeleted"]) + "\n")
+    click.echo(f"Total reclaimed space: {human_size(report['SpaceReclaimed'])}")

@@ -1,4 +1,4 @@
-"""exec, top, cp, diff, commit."""
+"""exec, top, cp, diff, commit, export."""
 
 from __future__ import annotations
 
@@ -95,3 +95,25 @@ def commit_cmd(obj, container, reference, message, author, changes):
     """
     click.echo(obj.api.containers.commit(container, reference, message=message, author=author,
                                          changes=list(changes)))
+
+
+@click.command("export")
+@click.argument("container")
+@click.option("-o", "--output", help="Write to a file instead of standard output.")
+@click.pass_obj
+def export_cmd(obj, container, output):
+    """Export a container's filesystem as a tar archive (volumes excluded).
+
+    \b
+    Examples:
+      jocker export -o web.tar web
+      jocker export web | jocker import - web-flat
+    """
+    from ..errors import UsageError
+    if output:
+        obj.api.containers.export_to_file(container, output)
+        return
+    if sys.stdout.isatty():
+        raise UsageError("cowardly refusing to save to a terminal", hint="use the -o flag or redirect")
+    obj.api.containers.export(container, sys.stdout.buffer)
+    sys.stdout.buffer.flush()

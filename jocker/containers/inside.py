@@ -165,6 +165,16 @@ def diff(engine, c: Container) -> list[treediff.Change]:
         return treediff.diff_trees(base, engine.layout.container_rootfs(c.id), float(since), SKIP)
 
 
+def export(engine, c: Container, out) -> int:
+    """`export`: the container's filesystem as one tar on out (bytes written),
+    by the layer writer (no link followed, hard links kept, BSD file flags as
+    PAX records); volumes and bind mounts are not part of it, as in Docker."""
+    from ..images.layertar import tree_changes, write_layer
+    root = engine.layout.container_rootfs(c.id)
+    skip = ("/dev", "/proc") + tuple(m["Destination"] for m in c.spec.get("Mounts", []))
+    return write_layer(root, tree_changes(None, root, skip=skip), out)[1]
+
+
 def commit(engine, c: Container, ref: str | None, *, message: str = "", author: str = "",
            changes: dict | None = None, pause: bool = True) -> str:
     """The container's changes become one new layer on top of its image."""

@@ -239,14 +239,21 @@ def log_source(ref: str):
 
 
 def prune_containers(filters: dict) -> dict:
-    from ..containers.prune import prune_containers as prune
-    from ..filters import prune_label_filters
-    removed, space = prune(engine(), prune_label_filters(filters))
-    return {"ContainersDeleted": removed or None, "SpaceReclaimed": space}
+    out = api().containers.prune(filters)
+    out["ContainersDeleted"] = out["ContainersDeleted"] or None
+    return out
 
 
 def changes(ref: str) -> list[dict]:
     return api().containers.changes(ref)
+
+
+def container_id(ref: str) -> str:
+    return api().containers.get(ref).id
+
+
+def export_container(cid: str, out) -> None:
+    api().containers.export(cid, out)
 
 
 def container_root(ref: str) -> tuple[str, str]:

@@ -293,8 +293,7 @@ def changes(req, ref):
 
 @route("GET", "/containers/{ref}/export")
 def export(req, ref):
-    from .archive import write_tar
-    _, root = backend.container_root(ref)
+    cid = backend.container_id(ref)          # a missing container is a 404, before any header
     out = req.stream("application/x-tar")
-    write_tar(out, root, ".", export=True)
+    backend.export_container(cid, out)
     out.close()

@@ -5,11 +5,11 @@ Every verb takes a container's name, full ID or unique ID prefix."""
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 from ..containers import lifecycle
 from ..containers.model import Container, load_containers, resolve
-from ..errors import Conflict, JockerError
+from ..errors import Conflict, JockerError, UsageError
 from ..filters import PS_FILTERS, pairs
 from .requests import CreateRequest, UpdateRequest
 from .streams import Streams
@@ -155,6 +155,21 @@ class Containers:
     def rename(self, ref: str, new_name: str) -> None:
         lifecycle.rename(self.engine, self.get(ref), new_name)
 
+    def prune(self, filters: dict[str, list[str]] | None = None) -> dict:
+        """`POST /containers/prune`: stopped containers (filters: label,
+        label!, until), as {"ContainersDeleted": [...], "SpaceReclaimed": bytes}."""
+        from ..containers.logs import parse_since
+        from ..containers.prune import prune_containers
+        from ..filters import prune_label_filters
+        flt = pairs(filters, ("label", "label!", "until"))
+        untils = [v for k, v in flt if k == "until"]
+        if len(untils) > 1:
+            raise UsageError("more than one until filter specified")
+        until = parse_since(untils[0], what="until") if untils else 0.0
+        labels = prune_label_filters({k: v for k, v in (filters or {}).items() if k != "until"})
+        removed, freed = prune_containers(self.engine, labels, until)
+        return {"ContainersDeleted": removed, "SpaceReclaimed": freed}
+
     # -- views -----------------------------------------------------------------
     def list(self, *, all: bool = False, filters: dict[str, list[str]] | None = None,
              limit: int = -1) -> list[dict]:
@@ -226,6 +241,17 @@ class Containers:
         from ..containers.inside import diff
         return [{"Path": ch.path, "Kind": {"C": 0, "A": 1, "D": 2}[ch.kind]}
                 for ch in diff(self.engine, self.get(ref))]
+
+    def export(self, ref: str, out: BinaryIO) -> int:
+        """`GET /containers/{id}/export`: the filesystem as a tar on out."""
+        from ..containers.inside import export
+        return export(self.engine, self.get(ref), out)
+
+    def export_to_file(self, ref: str, path: str) -> None:
+        """`export -o`: the file appears only complete."""
+        from ..atomic import write_stream_atomic
+        c = self.get(ref)
+        write_stream_atomic(path, lambda f: self.export(c.id, f))
 
     def commit(self, ref: str, reference: str | None = None, *, message: str = "", author: str = "",
                changes: list[str] = (), pause: bool = True) -> str:

@@ -62,6 +62,10 @@ CASES = [
     ("GET", V + "/volumes/nope", None, False),
     ("GET", V + "/networks/nope", None, False),
     ("GET", V + "/plugins", None, False),
+    ("POST", V + "/containers/nope/update", {"Memory": 0, "RestartPolicy": {"Name": ""}}, True),
+    ("GET", V + "/containers/nope/export", None, True),
+    ("POST", V + "/containers/prune?filters=%7B%22color%22%3A%5B%22red%22%5D%7D", None, False),
+    ("POST", V + "/containers/prune?filters=%7B%22label%22%3A%5B%22none-has-this%22%5D%7D", None, False),
 ]
 
 

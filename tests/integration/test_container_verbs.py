@@ -58,3 +58,49 @@ def test_update_bad_values(jocker, busybox_image, cleanup):
     p = jocker("update", "--memory", "64m", "no-such-ctr", check=False)
     assert p.returncode == 1 and "no-such-ctr" in p.stderr
     assert _inspect(jocker, "upd-bad")["HostConfig"]["Memory"] == 0
+
+
+def test_export_is_the_containers_filesystem(jocker, busybox_image, cleanup, tmp_path):
+    cleanup.append("exp")
+    jocker("run", "--name", "exp", "-v", "/data", busybox_image, "sh", "-c",
+           "echo hello > /root/new.txt; ln -s /etc/passwd /root/link; echo vol > /data/in-volume; "
+           "rm /bin/rmdir; mkdir -p /a/b; ln /root/new.txt /a/b/hard")
+    out = tmp_path / "exp.tar"
+    jocker("export", "-o", out, "exp")
+    with tarfile.open(out) as tar:
+        names = set(tar.getnames())
+        assert tar.extractfile("a/b/hard").read() == b"hello\n"
+        link = tar.getmember("root/link")
+        assert link.issym() and link.linkname == "/etc/passwd"       # a link, never followed
+        hard = tar.getmember("root/new.txt")                           # the second name of a file
+        assert hard.islnk() and hard.linkname == "a/b/hard"
+    assert "bin/sh" in names and "bin/rmdir" not in names and "etc/passwd" in names
+    assert not any(n.startswith("data/") for n in names)             # volumes are not exported
+    assert not [p for p in tmp_path.iterdir() if p.name != "exp.tar"]   # no temporary left
+    # to standard output: the same archive, and it imports as an image
+    raw = jocker("export", "exp", input=b"").stdout
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
+        assert set(tar.getnames()) == names
+    p = jocker("export", "nope", check=False)
+    assert p.returncode == 1 and "nope" in p.stderr and p.stderr.count("\n") == 1
+
+
+def test_container_prune_with_filters(jocker, busybox_image, cleanup):
+    cleanup.extend(["pr-old", "pr-keep", "pr-run", "pr-new"])
+    jocker("create", "--name", "pr-old", "--label", "ci=1", busybox_image, "true")
+    jocker("create", "--name", "pr-keep", busybox_image, "true")
+    jocker("run", "-d", "--name", "pr-run", "--label", "ci=1", busybox_image, "sleep", "60")
+    import time
+    time.sleep(2.1)
+    jocker("create", "--name", "pr-new", "--label", "ci=1", busybox_image, "true")
+    old = jocker("inspect", "-f", "{{.Id}}", "pr-old").stdout.strip()
+    p = jocker("container", "prune", "-f", "--filter", "label=ci=1", "--filter", "until=2s")
+    assert p.stdout.startswith(f"Deleted Containers:\n{old}\n\n") and "Total reclaimed space:" in p.stdout
+    left = set(jocker("ps", "-a", "--format", "{{.Names}}").stdout.split())
+    assert {"pr-keep", "pr-run", "pr-new"} <= left and "pr-old" not in left
+    p = jocker("container", "prune", "-f", "--filter", "color=red", check=False)
+    assert p.returncode == 125 and "invalid filter" in p.stderr
+    # without -f it asks; "n" keeps everything
+    p = jocker("container", "prune", input="n\n")
+    assert "Are you sure you want to continue?" in p.stdout
+    assert "pr-keep" in jocker("ps", "-a", "--format", "{{.Names}}").stdout
