@@ -109,11 +109,6 @@ def export_cmd(obj, container, output):
       jocker export -o web.tar web
       jocker export web | jocker import - web-flat
     """
-    from ..errors import UsageError
-    if output:
-        obj.api.containers.export_to_file(container, output)
-        return
-    if sys.stdout.isatty():
-        raise UsageError("cowardly refusing to save to a terminal", hint="use the -o flag or redirect")
-    obj.api.containers.export(container, sys.stdout.buffer)
-    sys.stdout.buffer.flush()
+    from .common import write_archive
+    write_archive(output, lambda path: obj.api.containers.export_to_file(container, path),
+                  lambda out: obj.api.containers.export(container, out))
