@@ -25,6 +25,7 @@ COMMANDS = {
     "run": "containers:run_cmd",
     "create": "containers:create_cmd",
     "start": "containers:start_cmd",
+    "attach": "containers:attach_cmd",
     "stop": "containers:stop_cmd",
     "restart": "containers:restart_cmd",
     "kill": "containers:kill_cmd",

@@ -43,9 +43,12 @@ class Containers:
         return create_container(self.engine, req).id
 
     def run(self, req: CreateRequest, *, detach: bool, streams: Streams | None = None,
-            sig_proxy: bool = True) -> tuple[str, int | None]:
-        """create + start (+ attach): (container ID, its exit status when attached)."""
+            sig_proxy: bool = True, detach_keys: str | None = None) -> tuple[str, int | None]:
+        """create + start (+ attach): (container ID, its exit status when
+        attached; None when detached, or when the caller left with the detach keys)."""
         from ..containers.create import create_container
+        from ..containers.detachkeys import parse
+        keys = parse(detach_keys)            # refused before anything is made
         eng = self.engine
         # The supervisor's interpreter starts while the clone is being made.
         early = lifecycle.prespawn_supervisor(eng)
@@ -67,8 +70,8 @@ class Containers:
             return c.id, None
         from ..containers.attach import relay
         code = relay(started.conn, streams, stdin_open=req.config.OpenStdin, tty=req.config.Tty,
-                     sig_proxy=sig_proxy)
-        if req.host.AutoRemove:
+                     sig_proxy=sig_proxy, detach_keys=keys)
+        if req.host.AutoRemove and code is not None:
             started.supervisor.wait()
         return c.id, code
 
@@ -77,16 +80,32 @@ class Containers:
         """False when it was already running (Docker's 304)."""
         return lifecycle.start(self.engine, self.get(ref)) is not None
 
-    def start_attached(self, ref: str, streams: Streams, *, interactive: bool = False) -> int:
-        """`start -a [-i]`: start, relay, return the exit status."""
+    def start_attached(self, ref: str, streams: Streams, *, interactive: bool = False,
+                       detach_keys: str | None = None) -> int | None:
+        """`start -a [-i]`: start, relay, return the exit status (None: detached)."""
+        from ..containers.detachkeys import parse
+        keys = parse(detach_keys)
         c = self.get(ref)
         started = lifecycle.start(self.engine, c, attach=True)
         if started is None:
             raise Conflict(f"container {c.name} is already running",
-                           hint="use jocker logs -f to follow its output")
+                           hint="use jocker attach or jocker logs -f to follow its output")
         from ..containers.attach import relay
         return relay(started.conn, streams, stdin_open=interactive and bool(c.config.get("OpenStdin")),
-                     tty=bool(c.config.get("Tty")))
+                     tty=bool(c.config.get("Tty")), detach_keys=keys)
+
+    def attach(self, ref: str, streams: Streams, *, stdin: bool = True, sig_proxy: bool = True,
+               detach_keys: str | None = None) -> int | None:
+        """`attach`: join a running container's streams (its stdin too when it
+        was made with -i and stdin is True). Its exit status, or None when the
+        caller detached with the keys (the container goes on)."""
+        from ..containers.attach import attach_running, relay
+        from ..containers.detachkeys import parse
+        keys = parse(detach_keys)
+        c = self.get(ref)
+        conn = attach_running(self.engine, c)
+        return relay(conn, streams, stdin_open=stdin and bool(c.config.get("OpenStdin")),
+                     tty=bool(c.config.get("Tty")), sig_proxy=sig_proxy, detach_keys=keys)
 
     def start_many(self, refs: list[str]):
         return self._each(refs, lambda c: lifecycle.start(self.engine, c))

@@ -93,3 +93,138 @@ def test_docker_py_update_export_prune(api_sock, api_cleanup):
         assert out["ContainersDeleted"] is None          # as dockerd answers: null, not []
     finally:
         client.close()
+
+
+class Hijacked:
+    """A raw hijacked API connection (what the docker CLI opens for attach)."""
+
+    def __init__(self, sock_path: str, path: str, body: bytes = b""):
+        import socket
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.settimeout(30)
+        self.s.connect(sock_path)
+        head = (f"POST {path} HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        self.s.sendall(head + body)
+        self.buf = b""
+        while b"\r\n\r\n" not in self.buf:
+            chunk = self.s.recv(65536)
+            assert chunk, self.buf
+            self.buf += chunk
+        self.head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        self.status = int(self.head.split()[1])
+
+    def read_until(self, want: bytes) -> bytes:
+        while want not in self.buf:
+            chunk = self.s.recv(65536)
+            if not chunk:
+                raise AssertionError(f"closed before {want!r}: {self.buf!r}")
+            self.buf += chunk
+        return self.buf
+
+    def read_to_end(self) -> bytes:
+        while True:
+            chunk = self.s.recv(65536)
+            if not chunk:
+                return self.buf
+            self.buf += chunk
+
+    def send(self, data: bytes) -> None:
+        self.s.sendall(data)
+
+    def close(self) -> None:
+        self.s.close()
+
+
+def _frames(raw: bytes) -> list[tuple[int, bytes]]:
+    out = []
+    while len(raw) >= 8:
+        n = int.from_bytes(raw[4:8], "big")
+        out.append((raw[0], raw[8:8 + n]))
+        raw = raw[8 + n:]
+    return out
+
+
+def test_attach_with_logs_replays_then_streams(api, api_sock, api_cleanup, wait_for):
+    api_cleanup.append("attlogs")
+    resp, body = api.post("/containers/create?name=attlogs", {
+        "Image": "busybox", "OpenStdin": True, "StdinOnce": False,
+        "Cmd": ["sh", "-c", "echo first; echo oops >&2; read x; echo got-$x"]})
+    cid = body["Id"]
+    assert api.post(f"/containers/{cid}/start")[0].status == 204
+    assert wait_for(lambda: b"first" in api.get(f"/containers/{cid}/logs?stdout=1", raw=True)[1])
+    # logs=1 without stream: the log so far, then the end; stderr only when asked
+    h = Hijacked(api_sock, f"/containers/{cid}/attach?logs=1&stream=0&stdout=1")
+    assert h.status == 101 and _frames(h.read_to_end()) == [(1, b"first\n")]
+    h.close()
+    h = Hijacked(api_sock, f"/containers/{cid}/attach?logs=1&stream=1&stdout=1&stderr=1&stdin=1")
+    h.read_until(b"oops\n")
+    h.send(b"abc\n")
+    got = _frames(h.read_to_end())
+    assert got == [(1, b"first\n"), (2, b"oops\n"), (1, b"got-abc\n")]
+    h.close()
+
+
+def test_detach_keys_on_attach_and_exec(api, api_sock, api_cleanup):
+    api_cleanup.append("attkeys")
+    resp, body = api.post("/containers/create?name=attkeys", {
+        "Image": "busybox", "OpenStdin": True, "Tty": True, "Cmd": ["sh"]})
+    cid = body["Id"]
+    assert api.post(f"/containers/{cid}/start")[0].status == 204
+    resp, body = api.post(f"/containers/{cid}/attach?stream=1&stdin=1&stdout=1&detachKeys=bogus-key")
+    assert resp.status == 400 and "invalid detach keys" in body["message"]
+    for query, keys in (("&detachKeys=ctrl-x,x", b"\x18x"), ("", b"\x10\x11")):
+        h = Hijacked(api_sock, f"/containers/{cid}/attach?stream=1&stdin=1&stdout=1{query}")
+        assert h.status == 101
+        h.send(b"echo kept-$((3*3))\n")
+        h.read_until(b"kept-9")
+        h.send(keys)
+        h.read_to_end()                  # the server closes: detached
+        h.close()
+        _, info = api.get(f"/containers/{cid}/json")
+        assert info["State"]["Running"], query
+    # exec: DetachKeys in the create body (as the docker CLI sends --detach-keys)
+    resp, body = api.post(f"/containers/{cid}/exec", {"Cmd": ["sh"], "Tty": True, "AttachStdin": True,
+                                                      "AttachStdout": True, "DetachKeys": "ctrl-a"})
+    eid = body["Id"]
+    h = Hijacked(api_sock, f"/exec/{eid}/start", b'{"Tty": true}')
+    assert h.status == 101
+    h.send(b"echo exec-$((2*5))\n")
+    h.read_until(b"exec-10")
+    h.send(b"\x01")
+    h.read_to_end()
+    h.close()
+    _, info = api.get(f"/exec/{eid}/json")
+    assert info["Running"] is True and info["DetachKeys"] == "ctrl-a"
+    resp, body = api.post(f"/containers/{cid}/exec", {"Cmd": ["true"], "DetachKeys": "ctrl-"})
+    assert resp.status == 400 and "invalid detach keys" in body["message"]
+
+
+def test_docker_cli_detaches_with_its_keys(docker_cli, api, api_cleanup):
+    """The stock docker CLI on a real terminal: run -it, then ctrl-p ctrl-q;
+    attach --detach-keys (sent as the detachKeys parameter); exec -it with
+    keys (the DetachKeys of the exec)."""
+    from support import PtyProcess
+    api_cleanup.append("dkkeys")
+    t = PtyProcess([docker_cli.exe, "run", "-it", "--name", "dkkeys", "busybox", "sh"], docker_cli.env)
+    t.expect(b"# ")
+    t.send(b"echo a-$((1+6))\r")
+    t.expect(b"a-7")
+    t.send(b"\x10\x11")
+    assert t.wait() == 0
+    assert api.get("/containers/dkkeys/json")[1]["State"]["Running"]
+    t = PtyProcess([docker_cli.exe, "attach", "--detach-keys", "ctrl-x,x", "dkkeys"], docker_cli.env)
+    t.send(b"echo b-$((2+6))\r")
+    t.expect(b"b-8")
+    t.send(b"\x18x")
+    assert t.wait() == 1 and b"read escape sequence" in t.out     # docker attach's own habit
+    assert api.get("/containers/dkkeys/json")[1]["State"]["Running"]
+    t = PtyProcess([docker_cli.exe, "exec", "-it", "--detach-keys", "ctrl-a", "dkkeys", "sh"], docker_cli.env)
+    t.expect(b"# ")
+    t.send(b"echo c-$((3+6))\r")
+    t.expect(b"c-9")
+    t.send(b"\x01")
+    assert t.wait() == 1 and b"read escape sequence" in t.out
+    # the exec'd shell lives on beside the main one
+    procs = api.get("/containers/dkkeys/top")[1]["Processes"]
+    assert sum(1 for p in procs if p[-1] == "sh") == 2, procs

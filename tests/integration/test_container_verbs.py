@@ -7,6 +7,8 @@ import io
 import json
 import tarfile
 
+from support import PtyProcess
+
 
 def _inspect(jocker, name):
     return json.loads(jocker("inspect", name).stdout)[0]
@@ -104,3 +106,48 @@ def test_container_prune_with_filters(jocker, busybox_image, cleanup):
     p = jocker("container", "prune", input="n\n")
     assert "Are you sure you want to continue?" in p.stdout
     assert "pr-keep" in jocker("ps", "-a", "--format", "{{.Names}}").stdout
+
+
+def _jocker_pty(jocker, *args):
+    import sys
+    return PtyProcess([sys.executable, "-m", "jocker", *map(str, args)], jocker.env)
+
+
+def test_detach_keys_leave_the_container_running(jocker, busybox_image, cleanup, wait_for):
+    cleanup.append("dk")
+    t = _jocker_pty(jocker, "run", "-it", "--name", "dk", busybox_image, "sh")
+    t.expect(b"# ")
+    t.send(b"echo one-$((1+1))\r")
+    t.expect(b"one-2")
+    t.send(b"\x10\x11")                              # Docker's default: ctrl-p, ctrl-q
+    assert t.wait() == 0
+    assert _inspect(jocker, "dk")["State"]["Running"]
+    # attach with other keys; ctrl-p alone now reaches the shell
+    t = _jocker_pty(jocker, "attach", "--detach-keys", "ctrl-x,x", "dk")
+    t.send(b"echo two-$((2+2))\r")
+    t.expect(b"two-4")
+    t.send(b"\x18x")
+    assert t.wait() == 1 and b"read escape sequence" in t.out     # docker attach's habit
+    assert _inspect(jocker, "dk")["State"]["Running"]
+    # attached until the end: attach exits with the container's status
+    t = _jocker_pty(jocker, "attach", "dk")
+    t.send(b"exit 3\r")
+    assert t.wait() == 3
+    assert wait_for(lambda: not _inspect(jocker, "dk")["State"]["Running"])
+    # start -a -i with keys, then detach
+    t = _jocker_pty(jocker, "start", "-ai", "--detach-keys", "ctrl-a", "dk")
+    t.send(b"echo three\r")
+    t.expect(b"three")
+    t.send(b"\x01")
+    assert t.wait() == 0
+    assert _inspect(jocker, "dk")["State"]["Running"]
+
+
+def test_detach_keys_bad_and_attach_to_stopped(jocker, busybox_image, cleanup):
+    cleanup.append("dk-bad")
+    p = jocker("run", "--rm", "--detach-keys", "ctrl-1", busybox_image, "true", check=False)
+    assert p.returncode == 125 and "invalid detach keys" in p.stderr and p.stderr.count("\n") == 1
+    assert jocker("ps", "-aq").stdout == "" or "dk-bad" not in jocker("ps", "-a").stdout
+    jocker("create", "--name", "dk-bad", busybox_image, "true")
+    p = jocker("attach", "dk-bad", check=False)
+    assert p.returncode == 1 and "You cannot attach to a stopped container" in p.stderr
