@@ -592,6 +592,9 @@ class Supervisor:
             if isinstance(msg.get("limits"), dict):
                 from types import SimpleNamespace
                 self.spec.limits = SimpleNamespace(**msg["limits"])
+                self.job.spec = dict(self.job.spec, limits=dict(msg["limits"]))
+            if self.job_path:        # the jail is re-created from the job file on a restart
+                self.job.save(self.job_path)
         else:
             raise ValueError(f"unknown control message {op!r}")
 
