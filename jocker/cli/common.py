@@ -54,3 +54,12 @@ def write_archive(output: str | None, to_file: Callable[[str], None], to_stream:
         raise UsageError("cowardly refusing to save to a terminal", hint="use the -o flag or redirect")
     to_stream(sys.stdout.buffer)
     sys.stdout.buffer.flush()
+
+
+def exit_attached(code: int | None) -> None:
+    """Exit with an attached session's status; None means the caller left
+    with the detach keys: docker attach/exec say so and exit 1."""
+    if code is None:
+        click.echo("read escape sequence", err=True)
+        sys.exit(1)
+    sys.exit(code)

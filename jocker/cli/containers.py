@@ -181,12 +181,9 @@ def attach_cmd(obj, container, no_stdin, sig_proxy, detach_keys):
     Example:
       jocker attach --detach-keys ctrl-x,x web
     """
-    code = obj.api.containers.attach(container, stdio_streams(not no_stdin), stdin=not no_stdin,
-                                     sig_proxy=sig_proxy, detach_keys=detach_keys)
-    if code is None:
-        click.echo("read escape sequence", err=True)
-        sys.exit(1)
-    sys.exit(code)
+    from .common import exit_attached
+    exit_attached(obj.api.containers.attach(container, stdio_streams(not no_stdin), stdin=not no_stdin,
+                                            sig_proxy=sig_proxy, detach_keys=detach_keys))
 
 
 @click.command("stop")

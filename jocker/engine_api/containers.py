@@ -225,11 +225,16 @@ class Containers:
     # -- inside ----------------------------------------------------------------
     def exec(self, ref: str, argv: list[str], streams: Streams | None, *, user: str = "",
              workdir: str = "", env: list[str] = (), tty: bool = False, interactive: bool = False,
-             detach: bool = False) -> int:
-        """Run argv in the running container; its exit status (0 when detached)."""
+             detach: bool = False, detach_keys: str | None = None) -> int | None:
+        """Run argv in the running container; its exit status (0 when
+        detached; None when the caller left a terminal session with the
+        detach keys, the command still running)."""
+        from ..containers.detachkeys import parse
         from ..containers.inside import exec_process
+        keys = parse(detach_keys)
         return exec_process(self.engine, self.get(ref), list(argv), streams, user=user, workdir=workdir,
-                            env=list(env), tty=tty, interactive=interactive, detach=detach)
+                            env=list(env), tty=tty, interactive=interactive, detach=detach,
+                            detach_keys=keys)
 
     def top(self, ref: str) -> dict:
         """`GET /containers/{id}/top`: {"Titles": [...], "Processes": [[...]]}."""

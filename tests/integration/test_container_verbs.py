@@ -129,6 +129,20 @@ def test_detach_keys_leave_the_container_running(jocker, busybox_image, cleanup,
     t.send(b"\x18x")
     assert t.wait() == 1 and b"read escape sequence" in t.out     # docker attach's habit
     assert _inspect(jocker, "dk")["State"]["Running"]
+    # exec -it: the exec'd shell goes on after the keys
+    t = _jocker_pty(jocker, "exec", "-it", "--detach-keys", "ctrl-a", "dk", "sh")
+    t.expect(b"# ")
+    t.send(b"echo e-$((4+4))\r")
+    t.expect(b"e-8")
+    t.send(b"\x01")
+    assert t.wait() == 1 and b"read escape sequence" in t.out
+    top = jocker("top", "dk").stdout
+    assert sum(1 for line in top.splitlines()[1:] if line.split()[-1] == "sh") == 2, top
+    # and without keys it ends with the command's status
+    t = _jocker_pty(jocker, "exec", "-it", "dk", "sh")
+    t.expect(b"# ")
+    t.send(b"exit 4\r")
+    assert t.wait() == 4
     # attached until the end: attach exits with the container's status
     t = _jocker_pty(jocker, "attach", "dk")
     t.send(b"exit 3\r")
