@@ -300,7 +300,7 @@ class UpdateRequest:
             out["RestartPolicy"] = {"Name": policy, "MaximumRetryCount": count}
         mem, swap = out.get("Memory") or 0, out.get("MemorySwap") or 0
         if self.Memory is not None and not MIN_MEMORY <= self.Memory <= MAX_INT64:
-            raise UsageError(f"invalid memory limit {self.Memory}: the minimum is 6m (6291456 bytes)")
+            raise UsageError("Minimum memory limit allowed is 6MB")        # dockerd's words
         if mem and swap > 0 and swap < mem:
             raise UsageError("Minimum memoryswap limit should be larger than memory limit, see usage"
                              if self.MemorySwap is not None else

@@ -36,7 +36,7 @@ def test_update_by_http(api, api_cleanup):
     assert resp.status == 200
     _, info = api.get(f"/containers/{cid}/json")
     assert info["HostConfig"]["Memory"] == 64 << 20
-    for bad, words in (({"Memory": 1024}, "minimum"), ({"CpuPeriod": 5}, "CPU cfs period"),
+    for bad, words in (({"Memory": 1024}, "Minimum memory limit"), ({"CpuPeriod": 5}, "CPU cfs period"),
                        ({"Memory": "lots"}, "Memory"), ({"RestartPolicy": {"Name": "maybe"}}, "restart policy"),
                        ({"NanoCpus": 1, "CpuQuota": 5000}, "Conflicting options")):
         resp, body = api.post(f"/containers/{cid}/update", bad)
@@ -58,7 +58,7 @@ def test_docker_cli_update_export_prune(docker_cli, api_cleanup, tmp_path):
         (48 << 20, 96 << 20, 500_000_000, 30)
     assert host["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
     p = docker_cli("update", "--memory", "1k", "dkupd", check=False)
-    assert p.returncode == 1 and "the minimum is 6m" in p.stderr
+    assert p.returncode == 1 and "Minimum memory limit allowed is 6MB" in p.stderr
     out = tmp_path / "fs.tar"
     docker_cli("export", "-o", out, "dkupd")
     with tarfile.open(out) as tar:
