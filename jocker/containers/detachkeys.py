@@ -4,7 +4,8 @@ stopping the container (Docker's --detach-keys, default ctrl-p,ctrl-q).
 Only a TTY session is scanned, as dockerd does: a pipe carries binary data
 that must reach the container unchanged. Bytes that begin the sequence are
 held back until the next byte shows whether the sequence goes on; a byte
-that breaks it releases them, so nothing typed is lost. Pure: no I/O."""
+that breaks it releases them, so nothing typed is lost. Pure, except
+configured(), which reads the docker CLI's config file."""
 
 from __future__ import annotations
 
@@ -36,6 +37,25 @@ def parse(value: str | None) -> bytes:
     if any(b > 127 for b in out):
         raise UsageError(f"invalid detach keys {value!r}: ASCII characters only")
     return bytes(out)
+
+
+def configured(path: str | None = None) -> str | None:
+    """The docker CLI's `detachKeys` setting in its config.json (the file
+    `jocker login` shares, $DOCKER_CONFIG or ~/.docker), used when no
+    --detach-keys is given; None when unset or unreadable."""
+    import json
+    from ..distribution.auth import config_path
+    try:
+        with open(path or config_path(), encoding="utf-8") as f:
+            value = json.load(f).get("detachKeys")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) and value else None
+
+
+def for_client(value: str | None) -> bytes:
+    """A front end's --detach-keys, else the configured keys, else Docker's default."""
+    return parse(value or configured())
 
 
 class Scanner:

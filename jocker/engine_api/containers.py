@@ -47,8 +47,8 @@ class Containers:
         """create + start (+ attach): (container ID, its exit status when
         attached; None when detached, or when the caller left with the detach keys)."""
         from ..containers.create import create_container
-        from ..containers.detachkeys import parse
-        keys = parse(detach_keys)            # refused before anything is made
+        from ..containers.detachkeys import for_client
+        keys = for_client(detach_keys)            # refused before anything is made
         eng = self.engine
         # The supervisor's interpreter starts while the clone is being made.
         early = lifecycle.prespawn_supervisor(eng)
@@ -83,8 +83,8 @@ class Containers:
     def start_attached(self, ref: str, streams: Streams, *, interactive: bool = False,
                        detach_keys: str | None = None) -> int | None:
         """`start -a [-i]`: start, relay, return the exit status (None: detached)."""
-        from ..containers.detachkeys import parse
-        keys = parse(detach_keys)
+        from ..containers.detachkeys import for_client
+        keys = for_client(detach_keys)
         c = self.get(ref)
         started = lifecycle.start(self.engine, c, attach=True)
         if started is None:
@@ -100,8 +100,8 @@ class Containers:
         was made with -i and stdin is True). Its exit status, or None when the
         caller detached with the keys (the container goes on)."""
         from ..containers.attach import attach_running, relay
-        from ..containers.detachkeys import parse
-        keys = parse(detach_keys)
+        from ..containers.detachkeys import for_client
+        keys = for_client(detach_keys)
         c = self.get(ref)
         conn = attach_running(self.engine, c)
         return relay(conn, streams, stdin_open=stdin and bool(c.config.get("OpenStdin")),
@@ -229,9 +229,9 @@ class Containers:
         """Run argv in the running container; its exit status (0 when
         detached; None when the caller left a terminal session with the
         detach keys, the command still running)."""
-        from ..containers.detachkeys import parse
+        from ..containers.detachkeys import for_client
         from ..containers.inside import exec_process
-        keys = parse(detach_keys)
+        keys = for_client(detach_keys)
         return exec_process(self.engine, self.get(ref), list(argv), streams, user=user, workdir=workdir,
                             env=list(env), tty=tty, interactive=interactive, detach=detach,
                             detach_keys=keys)

@@ -113,7 +113,7 @@ def _jocker_pty(jocker, *args):
     return PtyProcess([sys.executable, "-m", "jocker", *map(str, args)], jocker.env)
 
 
-def test_detach_keys_leave_the_container_running(jocker, busybox_image, cleanup, wait_for):
+def test_detach_keys_leave_the_container_running(jocker, busybox_image, cleanup, wait_for, tmp_path):
     cleanup.append("dk")
     t = _jocker_pty(jocker, "run", "-it", "--name", "dk", busybox_image, "sh")
     t.expect(b"# ")
@@ -148,6 +148,17 @@ def test_detach_keys_leave_the_container_running(jocker, busybox_image, cleanup,
     t.send(b"exit 3\r")
     assert t.wait() == 3
     assert wait_for(lambda: not _inspect(jocker, "dk")["State"]["Running"])
+    # the docker CLI's config.json detachKeys, when no flag is given
+    import sys
+    (tmp_path / "config.json").write_text('{"detachKeys": "ctrl-b"}')
+    t = PtyProcess([sys.executable, "-m", "jocker", "start", "-ai", "dk"],
+                   {**jocker.env, "DOCKER_CONFIG": str(tmp_path)})
+    t.send(b"echo cfg\r")
+    t.expect(b"cfg")
+    t.send(b"\x02")
+    assert t.wait() == 0
+    assert _inspect(jocker, "dk")["State"]["Running"]
+    jocker("stop", "-t", "1", "dk")
     # start -a -i with keys, then detach
     t = _jocker_pty(jocker, "start", "-ai", "--detach-keys", "ctrl-a", "dk")
     t.send(b"echo three\r")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from jocker.containers.detachkeys import Scanner, parse
+from jocker.containers.detachkeys import Scanner, configured, for_client, parse
 from jocker.errors import UsageError
 
 
@@ -38,3 +38,13 @@ def test_scanner_longer_sequence_split_across_reads():
     assert s.feed(b"q") == (b"\x18yq", False)
     assert s.feed(b"\x18y") == (b"", False)
     assert s.feed(b"z") == (b"", True)
+
+
+def test_keys_from_the_docker_config(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    assert configured() is None and for_client(None) == b"\x10\x11"
+    (tmp_path / "config.json").write_text('{"auths": {}, "detachKeys": "ctrl-x,x"}')
+    assert configured() == "ctrl-x,x"
+    assert for_client(None) == b"\x18x" and for_client("ctrl-a") == b"\x01"   # the flag wins
+    (tmp_path / "config.json").write_text("not json")
+    assert configured() is None
