@@ -228,3 +228,18 @@ def test_docker_cli_detaches_with_its_keys(docker_cli, api, api_cleanup):
     # the exec'd shell lives on beside the main one
     procs = api.get("/containers/dkkeys/top")[1]["Processes"]
     assert sum(1 for p in procs if p[-1] == "sh") == 2, procs
+
+
+def test_docker_py_attach_with_logs(api_sock, api_cleanup, wait_for):
+    """docker-py's attach(logs=True, stream=False): what the container wrote so far."""
+    docker = pytest.importorskip("docker", reason="needs docker-py (pip install docker)")
+    client = docker.DockerClient(base_url=f"unix://{api_sock}", version="auto", timeout=120)
+    api_cleanup.append("pyattach")
+    try:
+        c = client.containers.run("busybox", ["sh", "-c", "echo one; echo two >&2; sleep 60"], detach=True,
+                                  name="pyattach")
+        assert wait_for(lambda: b"two" in c.logs())
+        assert c.attach(stdout=True, stderr=True, logs=True, stream=False) == b"one\ntwo\n"
+        assert c.attach(stdout=True, stderr=False, logs=True, stream=False) == b"one\n"
+    finally:
+        client.close()
