@@ -13,6 +13,7 @@ start uses them) and, when it runs, live where the runtime can:
 
 from __future__ import annotations
 
+from ..errors import JockerError
 from ..storage import props as P
 from .model import Container, read_runtime
 
@@ -39,6 +40,10 @@ def update(engine, c: Container, req) -> list[str]:
     spec = lifecycle.runtime_spec(engine, c)
     if limits and engine.runtime.updates_limits_live:
         engine.runtime.update_limits(spec)
-    lifecycle.tell(engine, c, rt, {"op": "update", "restart": host.get("RestartPolicy") or {"Name": "no"},
-                                   "limits": dict(vars(spec.limits))})
+    try:
+        lifecycle.tell(engine, c, rt, {"op": "update", "restart": host.get("RestartPolicy") or {"Name": "no"},
+                                       "limits": dict(vars(spec.limits))})
+    except JockerError as e:        # stored all the same: the next start has it
+        warnings.append(f"the running container did not take the restart policy now ({e}); "
+                        "it applies from its next start")
     return warnings
