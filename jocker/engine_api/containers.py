@@ -1,5 +1,6 @@
-"""Containers: create, run, start, stop, restart, kill, remove, list,
-inspect, logs, wait, rename, exec, top, cp, diff, commit.
+"""Containers: create, run, start, attach, stop, restart, kill, remove,
+update, prune, list, inspect, logs, wait, rename, exec, top, cp, diff,
+export, commit.
 
 Every verb takes a container's name, full ID or unique ID prefix."""
 
