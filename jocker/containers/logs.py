@@ -8,16 +8,15 @@ import os
 import time
 from typing import IO, Iterator
 
-from ..errors import UsageError
 from ..times import parse_point, parse_time
 
 
-def parse_since(value: str | None, now: float | None = None) -> float:
+def parse_since(value: str | None, now: float | None = None, what: str = "--since") -> float:
     """RFC 3339, a Unix timestamp, or a relative duration like 10m / 2h / 30s
     (jocker.times.parse_point); 0 when unset."""
     if not value:
         return 0.0
-    return parse_point(value, "--since", now)
+    return parse_point(value, what, now)
 
 
 def _entries(f: IO[str]) -> Iterator[dict]:

@@ -193,3 +193,20 @@ def test_build_push_pull_save_load_events(jocker, busybox_image, tmp_path, image
     assert got[6:] == [("pull", name, name), ("save", i, i)] + rmi + [("load", i, i), ("tag", i, name)]
     labelled = _events(jocker, t0, "--filter", "type=image", "--filter", "label=team=ev")
     assert len(labelled) == len(got) == 13          # every event of the image carries its labels
+
+
+def test_update_export_commit_events(jocker, busybox_image, cleanup, images, tmp_path):
+    cleanup += ["ev-upd"]
+    images += ["ev-commit:1"]
+    t0 = time.time()
+    cid = jocker("create", "--name", "ev-upd", busybox_image, "true").stdout.strip()
+    jocker("update", "--restart", "on-failure:2", "ev-upd")
+    jocker("export", "-o", tmp_path / "fs.tar", "ev-upd")
+    jocker("commit", "-m", "snap", "ev-upd", "ev-commit:1")
+    image_id = json.loads(jocker("inspect", "ev-commit:1").stdout)[0]["Id"]
+    got = _events(jocker, t0, "--filter", f"container={cid}")
+    assert [e["Action"] for e in got] == ["create", "update", "export", "commit"]
+    assert {k: got[3]["Actor"]["Attributes"][k] for k in ("comment", "imageID", "imageRef")} == \
+        {"comment": "snap", "imageID": image_id, "imageRef": "ev-commit:1"}
+    tags = _events(jocker, t0, "--filter", "type=image", "--filter", "image=ev-commit:1")
+    assert [(e["Action"], e["Actor"]["ID"]) for e in tags] == [("tag", image_id)]
