@@ -208,15 +208,16 @@ def _supervisor_error(spec: ContainerSpec) -> str:
 
 def _job(engine, c: Container, spec: ContainerSpec, attach: bool) -> Job:
     from ..runtime.base import spec_to_dict
+    storage = storage_job(engine, c)
     return Job(id=c.id, name=c.name, rundir=spec.rundir, runtime=engine.config.runtime_name(),
                spec=spec_to_dict(spec), devfs_ruleset=engine.config.int("devfs_ruleset"),
                store_dirs=engine.layout.clone_mount_dirs(),
                restart=c.host.get("RestartPolicy") or {"Name": "no"},
                autoremove=bool(c.host.get("AutoRemove")), attach=attach, log_path=log_path(engine, c),
                stop_signal=spec.stop_signal, stop_timeout=spec.stop_timeout, state=c.state,
-               storage=storage_job(engine, c),
+               storage=storage,
                healthcheck=health.schedule(c.config.get("Healthcheck"), c.config.get("Shell")),
-               events=events.supervisor_events(engine, c))
+               events=events.supervisor_events(engine, c, storage))
 
 
 def log_path(engine, c: Container) -> str:
@@ -355,6 +356,8 @@ def remove(engine, c: Container, *, force: bool = False, volumes: bool = False) 
         destroy_storage(engine.runner, job, volumes=volumes)
         netops.member_gone(engine, c)
     events.container(engine, c, "destroy")
+    if volumes:
+        events.emit_all(engine, events.volumes_destroyed(job["anon_volumes"]))
 
 
 def wait(engine, c: Container, poll: float = 0.05) -> int:

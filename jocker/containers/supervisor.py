@@ -147,8 +147,8 @@ class Supervisor:
         if self.job.events:
             attrs = dict(self.job.events["attributes"], **{k: str(v) for k, v in extra.items()})
             journal.emit(self.job.events["journal"], "container", action, self.job.id, attrs)
-            for ev in self.job.events.get("after_die", ()) if action == "die" else ():
-                journal.emit(self.job.events["journal"], *ev)       # volume unmount, ...
+            for ev in self.job.events.get("after_" + action, ()):    # after die: unmounts...
+                journal.emit(self.job.events["journal"], *ev)
 
     def _status(self, status: str) -> None:
         write_json(RD.path(self.rundir, RD.SUPERVISOR_JSON),

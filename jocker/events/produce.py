@@ -40,11 +40,19 @@ def exec_event(engine, c, action: str, exec_id: str, argv: list[str] | None = No
     container(engine, c, full, execID=exec_id, **extra)
 
 
-def supervisor_events(engine, c) -> dict:
-    """What a container's supervisor needs to report start, die and
-    health_status itself (it stays small: no engine, no model)."""
+def supervisor_events(engine, c, storage: dict) -> dict:
+    """What a container's supervisor needs to report start, die, health and
+    (--rm) destroy itself, and what follows die and destroy (it stays small:
+    no engine, no model). storage: remove.storage_job(engine, c)."""
     return {"journal": engine.layout.events_path, "attributes": container_attributes(c),
-            "after_die": network_events(c)[1] + mount_events(c)[1]}
+            "after_die": network_events(c)[1] + mount_events(c)[1],
+            "after_destroy": volumes_destroyed(storage["anon_volumes"])}
+
+
+def volumes_destroyed(datasets: list[str]) -> list:
+    """Volume destroy events for volume datasets (a container's anonymous
+    volumes, removed with it)."""
+    return [("volume", "destroy", ds.rsplit("/", 1)[-1], {"driver": VOLUME_DRIVER}) for ds in datasets]
 
 
 def image(engine, img, action: str, name: str | None = None, ident: str | None = None) -> None:

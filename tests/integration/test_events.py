@@ -210,3 +210,15 @@ def test_update_export_commit_events(jocker, busybox_image, cleanup, images, tmp
         {"comment": "snap", "imageID": image_id, "imageRef": "ev-commit:1"}
     tags = _events(jocker, t0, "--filter", "type=image", "--filter", "image=ev-commit:1")
     assert [(e["Action"], e["Actor"]["ID"]) for e in tags] == [("tag", image_id)]
+
+
+def test_anonymous_volumes_are_created_and_destroyed_with_their_container(jocker, busybox_image, cleanup):
+    cleanup += ["ev-anon"]
+    t0 = time.time()
+    cid = jocker("create", "--name", "ev-anon", "-v", "/data", busybox_image, "true").stdout.strip()
+    jocker("rm", "-v", "ev-anon")
+    jocker("run", "--rm", "-v", "/scratch", busybox_image, "true")
+    vols = [e for e in _events(jocker, t0, "--filter", "type=volume") if e["Action"] in ("create", "destroy")]
+    assert [e["Action"] for e in vols] == ["create", "destroy", "create", "destroy"]
+    assert vols[0]["Actor"]["ID"] == vols[1]["Actor"]["ID"] and vols[2]["Actor"]["ID"] == vols[3]["Actor"]["ID"]
+    assert [e["Action"] for e in _events(jocker, t0, "--filter", f"container={cid}")] == ["create", "destroy"]
