@@ -68,9 +68,15 @@ def append(path: str, msg: dict, max_bytes: int = MAX_BYTES) -> None:
 
 
 def emit(path: str, type_: str, action: str, actor_id: str, attributes: dict | None = None) -> None:
-    """message() + append(), never raising: a full disk or a missing run
-    directory must not fail what the event reports."""
+    """message() + append(), never raising: a full disk or an unwritable run
+    directory must not fail what the event reports. A run directory not made
+    yet (the first command after a reboot) is made, private as jocker's is."""
+    msg = message(type_, action, actor_id, attributes)
     try:
-        append(path, message(type_, action, actor_id, attributes))
+        try:
+            append(path, msg)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
+            append(path, msg)
     except (OSError, ValueError):
         pass

@@ -83,8 +83,13 @@ def test_message_has_dockers_shape():
     assert "status" not in v and "id" not in v and v["Actor"] == {"ID": "data", "Attributes": {"driver": "local"}}
 
 
-def test_emit_never_raises(tmp_path):
-    journal.emit(str(tmp_path / "missing-dir" / "events.jsonl"), "container", "start", "x")
+def test_emit_makes_the_run_directory_and_never_raises(tmp_path):
+    path = tmp_path / "run" / "events.jsonl"
+    journal.emit(str(path), "container", "start", "x")
+    assert json.loads(path.read_text())["Action"] == "start"
+    assert (path.parent.stat().st_mode & 0o777, path.stat().st_mode & 0o777) == (0o700, 0o600)
+    (tmp_path / "file").write_text("")
+    journal.emit(str(tmp_path / "file" / "events.jsonl"), "container", "start", "x")   # not a directory
 
 
 def _write(path, *events):
