@@ -222,3 +222,16 @@ def test_anonymous_volumes_are_created_and_destroyed_with_their_container(jocker
     assert [e["Action"] for e in vols] == ["create", "destroy", "create", "destroy"]
     assert vols[0]["Actor"]["ID"] == vols[1]["Actor"]["ID"] and vols[2]["Actor"]["ID"] == vols[3]["Actor"]["ID"]
     assert [e["Action"] for e in _events(jocker, t0, "--filter", f"container={cid}")] == ["create", "destroy"]
+
+
+def test_concurrent_jocker_processes_all_land_in_the_journal(jocker, jocker_env):
+    t0 = time.time()
+    names = [f"ev-par-{i}" for i in range(6)]
+    procs = [subprocess.Popen([sys.executable, "-m", "jocker", "volume", "create", n], env=jocker_env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for n in names]
+    assert [p.wait(timeout=120) for p in procs] == [0] * 6
+    try:
+        got = _events(jocker, t0, "--filter", "type=volume", "--filter", "event=create")
+        assert sorted(e["Actor"]["ID"] for e in got) == names
+    finally:
+        jocker("volume", "rm", *names)
