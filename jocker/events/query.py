@@ -188,5 +188,8 @@ def events(path: str, *, since: float | None = None, until: float | None = None,
                 yield from (m for m in fresh if wanted(m))
             else:
                 time.sleep(poll if hi is None else max(0.0, min(poll, (hi - time.time_ns()) / 1e9)))
+        if follow and hi is not None:
+            # until has passed: what was stamped before it but written just after
+            yield from (m for m in tail.read() if wanted(m))
     finally:
         tail.close()
