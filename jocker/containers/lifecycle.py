@@ -163,9 +163,8 @@ def _start_locked(engine, c: Container, spec: ContainerSpec, attach: bool,
     etcfiles.prepare(spec, engine.layout.container_dir(c.id), **netops.etc_files(engine, c))
     readonly.seal(engine, c, spec)
     os.makedirs(spec.rundir, exist_ok=True)
-    if attach:                      # Docker's order: attach, mounts, networks, then start
+    if attach:                      # Docker's order: attach, (the supervisor's) mounts, networks, start
         events.container(engine, c, "attach")
-    events.emit_all(engine, events.start_events(c))
     job_path = RD.path(spec.rundir, RD.JOB_JSON)
     _job(engine, c, spec, attach).save(job_path)
     if prespawned is not None:
@@ -190,8 +189,8 @@ def _start_locked(engine, c: Container, spec: ContainerSpec, attach: bool,
         if conn:
             conn.close()
         proc.wait()
-        # No start and no die (as Docker): what the start joined it leaves.
-        events.emit_all(engine, events.network_events(c)[1] + events.mount_events(c)[1])
+        # As Docker: the networks and volumes are joined and left again; no start, no die.
+        events.emit_all(engine, events.start_events(c) + events.stop_events(c))
         raise start_failure(code, f"failed to start container {c.short}: {msg}")
     if not attach:
         ready.close()

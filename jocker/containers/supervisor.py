@@ -145,10 +145,13 @@ class Supervisor:
     def _event(self, action: str, **extra) -> None:
         """A container event in the journal (jocker/events/journal.py)."""
         if self.job.events:
+            path = self.job.events["journal"]
+            for ev in self.job.events.get("before_" + action, ()):   # before start: mounts...
+                journal.emit(path, *ev)
             attrs = dict(self.job.events["attributes"], **{k: str(v) for k, v in extra.items()})
-            journal.emit(self.job.events["journal"], "container", action, self.job.id, attrs)
+            journal.emit(path, "container", action, self.job.id, attrs)
             for ev in self.job.events.get("after_" + action, ()):    # after die: unmounts...
-                journal.emit(self.job.events["journal"], *ev)
+                journal.emit(path, *ev)
 
     def _status(self, status: str) -> None:
         write_json(RD.path(self.rundir, RD.SUPERVISOR_JSON),

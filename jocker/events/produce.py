@@ -42,10 +42,11 @@ def exec_event(engine, c, action: str, exec_id: str, argv: list[str] | None = No
 
 def supervisor_events(engine, c, storage: dict) -> dict:
     """What a container's supervisor needs to report start, die, health and
-    (--rm) destroy itself, and what follows die and destroy (it stays small:
-    no engine, no model). storage: remove.storage_job(engine, c)."""
+    (--rm) destroy itself, with what comes before each start and after each
+    die and destroy (it stays small: no engine, no model). storage:
+    remove.storage_job(engine, c)."""
     return {"journal": engine.layout.events_path, "attributes": container_attributes(c),
-            "after_die": network_events(c)[1] + mount_events(c)[1],
+            "before_start": start_events(c), "after_die": stop_events(c),
             "after_destroy": volumes_destroyed(storage["anon_volumes"])}
 
 
@@ -122,8 +123,14 @@ def network_events(c) -> tuple[list, list]:
 
 
 def start_events(c) -> list:
-    """What a start reports before the container's own start event."""
+    """What each start (a restart policy's too) reports before the
+    container's own start event: its volumes mounted, its networks joined."""
     return mount_events(c)[0] + network_events(c)[0]
+
+
+def stop_events(c) -> list:
+    """What each end reports after die: networks left, volumes unmounted."""
+    return network_events(c)[1] + mount_events(c)[1]
 
 
 def pruned(engine, type_: str, reclaimed: int) -> None:

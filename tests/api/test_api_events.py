@@ -296,3 +296,29 @@ def test_docker_attach_to_a_running_container_reports_attach(docker_cli, busybox
                      "--filter", "container=api-ev-at2", "--filter", "type=container",
                      "--format", "{{.Action}}").stdout.split()
     assert out == ["create", "attach", "start", "die", "destroy"]
+
+
+def _restart_policy_scenario(client: Api, tar: bytes) -> list[dict]:
+    t0 = _import_and_create(client, tar, "evrp", {"Cmd": ["sh", "-c", "exit 1"]})
+    assert client.post("/v1.41/containers/evrp-c/update",
+                       {"RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 1}})[0].status == 200
+    assert client.post("/v1.41/containers/evrp-c/start")[0].status == 204
+    end = time.time() + 30
+    while True:
+        state = client.get("/v1.41/containers/evrp-c/json")[1]
+        if state["RestartCount"] == 1 and not state["State"]["Running"] and not state["State"]["Restarting"]:
+            break
+        assert time.time() < end, state["State"]
+        time.sleep(0.1)
+    assert client.delete("/v1.41/containers/evrp-c")[0].status == 204
+    assert client.delete("/v1.41/images/evrp:1")[0].status == 200
+    return _events_since(client, t0, ["container", "network"])
+
+
+def test_restart_policy_events_like_dockerds(dockerd, api, busybox_rootfs, busybox_image):
+    tar = _rootfs_tar(busybox_rootfs)
+    theirs, ours = _restart_policy_scenario(dockerd, tar), _restart_policy_scenario(api, tar)
+    # each run joins its network before its start and leaves it after its die
+    assert [(e["Type"], e["Action"]) for e in ours] == [(e["Type"], e["Action"]) for e in theirs]
+    assert [e["Action"] for e in ours] == ["create", "update", "connect", "start", "die", "disconnect",
+                                          "connect", "start", "die", "disconnect", "destroy"]
