@@ -37,6 +37,26 @@ def _parse_volume(spec: str) -> tuple[str, str, bool]:
     return parts[0], check_volume_target(parts[1]), len(parts) == 3 and parts[2] == "ro"
 
 
+def _parse_mount(m: dict) -> tuple[str, str, bool]:
+    """One `HostConfig.Mounts` entry (`--mount`, compose's long syntax) as
+    (source, target, read-only): bind and volume types."""
+    kind = m.get("Type") or "volume"
+    target = m.get("Target") or m.get("Destination") or ""
+    if not isinstance(target, str) or not target:
+        raise UsageError("invalid mount: Target is required")
+    source = m.get("Source") or ""
+    if kind == "bind":
+        if not isinstance(source, str) or not source.startswith("/"):
+            raise UsageError(f"invalid mount {target!r}: a bind mount needs an absolute Source")
+    elif kind == "volume":
+        if not isinstance(source, str) or source.startswith("/"):
+            raise UsageError(f"invalid mount {target!r}: a volume mount's Source is a volume name")
+    else:
+        raise NotImplementedYet(f"mount type {kind!r} is not supported",
+                                hint="use bind or volume mounts, or HostConfig.Tmpfs")
+    return source, check_volume_target(target), bool(m.get("ReadOnly"))
+
+
 def _devfs_pattern(dev: dict | str) -> str:
     """A Devices entry as the devfs rule pattern it unhides (bpf*, /dev/bpf0...)."""
     return dev if isinstance(dev, str) else dev.get("PathOnHost", "")
@@ -158,13 +178,15 @@ def create_container(engine, req: CreateRequest) -> Container:
 def _prepare_mounts(engine, req: CreateRequest, image, spec: dict) -> list[dict]:
     mounts: list[dict] = []
     targets: set[str] = set()
-    if req.host.Mounts:
-        raise NotImplementedYet("HostConfig.Mounts is not supported yet", hint="use Binds (-v) or Tmpfs")
     for path, options in req.host.Tmpfs.items():
         tmpfs.parse(f"{path}:{options}" if options else path)
         targets.add(path)
-    for item in list(req.host.Binds) + [t for t in req.config.Volumes if t not in req.host.Binds]:
-        source, target, ro = _parse_volume(item)
+    wanted = [_parse_volume(b) for b in req.host.Binds] + [_parse_mount(m) for m in req.host.Mounts]
+    # Config.Volumes names anonymous volumes; a target that Binds or Mounts
+    # already cover is not one (docker-compose sends both for a named volume).
+    covered = {t for _, t, _ in wanted}
+    wanted += [_parse_volume(t) for t in req.config.Volumes if check_volume_target(t) not in covered]
+    for source, target, ro in wanted:
         if target in targets:
             raise UsageError(f"duplicate mount point: {target}")
         targets.add(target)

@@ -1,0 +1,150 @@
+"""docker-compose 1.29 (Debian's `docker-compose`, docker-py underneath)
+driving a live `jocker serve`: the two-service project of tests/api/compose/
+from `up -d` to `down -v`, and nothing of it left afterwards."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from apiserver import Api, api_sock, docker_cli  # noqa: F401  (fixtures)
+from support import net_objects
+
+HERE = Path(__file__).parent
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(port: int, path: str) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/{path}", timeout=10) as r:
+        return r.read().decode()
+
+
+@pytest.fixture
+def compose(api_sock, docker_cli, tmp_path, busybox_image):  # noqa: F811
+    """compose(*args, check=True): docker-compose on a copy of the project."""
+    exe = shutil.which("docker-compose")
+    if not exe:
+        pytest.skip("needs docker-compose 1.x (apt-get install docker-compose)")
+    project = tmp_path / "proj"
+    shutil.copytree(HERE / "compose", project)
+    env = dict(docker_cli.env, WEB_PORT=str(_free_port()), COMPOSE_PROJECT_NAME=f"jkc{os.getpid()}",
+               PYTHONPATH="")
+
+    def run(*args, check=True, timeout=300):
+        p = subprocess.run([exe, "--ansi", "never", *args], cwd=project, env=env, capture_output=True,
+                           text=True, timeout=timeout)
+        if check and p.returncode != 0:
+            raise AssertionError(f"docker-compose {' '.join(args)} exited {p.returncode}:\n"
+                                 f"{p.stdout}\n{p.stderr}")
+        return p
+    run.project = env["COMPOSE_PROJECT_NAME"]
+    run.port = int(env["WEB_PORT"])
+    yield run
+    run("down", "-v", "--rmi", "local", "--remove-orphans", check=False)
+
+
+def _project_objects(api: Api, project: str) -> dict[str, list[str]]:
+    label = json.dumps({"label": [f"com.docker.compose.project={project}"]})
+    q = urllib.request.quote(label)
+    _, cs = api.get(f"/containers/json?all=1&filters={q}")
+    _, nets = api.get(f"/networks?filters={q}")
+    _, vols = api.get(f"/volumes?filters={q}")
+    return {"containers": sorted(n for c in cs for n in c["Names"]),
+            "networks": sorted(n["Name"] for n in nets),
+            "volumes": sorted(v["Name"] for v in vols["Volumes"] or [])}
+
+
+def _ps_rows(out: str) -> dict[str, list[str]]:
+    """`docker-compose ps`: a header, a dashed rule, then one row per container
+    with columns separated by two or more spaces."""
+    lines = out.splitlines()
+    assert lines[0].split() == ["Name", "Command", "State", "Ports"], out
+    assert set(lines[1]) == {"-"}, out
+    import re
+    return {cols[0]: cols for cols in (re.split(r"\s{2,}", l.strip()) for l in lines[2:] if l.strip())}
+
+
+def test_compose_project_lifecycle(compose, api_sock, jocker):  # noqa: F811
+    p, port = compose.project, compose.port
+    api = Api(api_sock)
+    host_before = net_objects()
+    try:
+        compose("up", "-d")
+        objs = _project_objects(api, p)
+        assert objs == {"containers": [f"/{p}_backend_1", f"/{p}_web_1"],
+                        "networks": [f"{p}_default"], "volumes": [f"{p}_shared"]}, objs
+
+        # ps: Name, Command, State, Ports as compose prints them
+        rows = _ps_rows(compose("ps").stdout)
+        assert sorted(rows) == [f"{p}_backend_1", f"{p}_web_1"]
+        assert rows[f"{p}_backend_1"][2] == "Up (healthy)", rows
+        assert rows[f"{p}_web_1"][2] == "Up", rows
+        assert rows[f"{p}_web_1"][3] == f"127.0.0.1:{port}->80/tcp", rows
+
+        # web published on the host, built from web/Dockerfile, and it reached
+        # backend by its service name on the project network; the named
+        # volume is shared.
+        assert _get(port, "") == "built-web\n"
+        backend_host = _get(port, "from-backend").strip()
+        assert backend_host.startswith("backend-"), backend_host
+        assert _get(port, "shared/stamp") == "fetched\n"
+        _, bk = api.get(f"/containers/{p}_backend_1/json")
+        assert backend_host == "backend-" + bk["Config"]["Hostname"]
+        assert bk["Config"]["Labels"]["com.docker.compose.service"] == "backend"
+        assert bk["State"]["Health"]["Status"] == "healthy"
+        _, img = api.get(f"/images/{p}_web/json")
+        assert img["Config"]["Labels"]["org.example.role"] == "web"
+
+        # logs: each line prefixed by its container's service_N
+        logs = [tuple(x.strip() for x in l.split("|", 1)) for l in
+                compose("logs", "--no-color").stdout.splitlines() if "|" in l]
+        assert ("backend_1", "backend up") in logs and ("web_1", "web up") in logs, logs
+
+        # scale: a second backend, reachable from web by its container name
+        compose("up", "-d", "--scale", "backend=2")
+        rows = _ps_rows(compose("ps").stdout)
+        assert sorted(rows) == [f"{p}_backend_1", f"{p}_backend_2", f"{p}_web_1"], rows
+        second = compose("exec", "-T", "web", "wget", "-qO-", f"http://{p}_backend_2:8080/").stdout
+        _, bk2 = api.get(f"/containers/{p}_backend_2/json")
+        assert second.strip() == "backend-" + bk2["Config"]["Hostname"]
+        by_service = compose("exec", "-T", "web", "wget", "-qO-", "http://backend:8080/").stdout
+        assert by_service.startswith("backend-"), by_service
+
+        # restart: every container comes back, web serves again
+        started = {n: api.get(f"/containers/{n}/json")[1]["State"]["StartedAt"] for n in rows}
+        compose("restart", "-t", "1")
+        for n in rows:
+            _, c = api.get(f"/containers/{n}/json")
+            assert c["State"]["Running"] and c["State"]["StartedAt"] != started[n], (n, c["State"])
+        deadline = time.time() + 30
+        while True:
+            try:
+                assert _get(port, "") == "built-web\n"
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.5)
+
+        compose("down", "-v", "--rmi", "local")
+        assert _project_objects(api, p) == {"containers": [], "networks": [], "volumes": []}
+        assert f"{p}_web" not in jocker("images", "--format", "{{.Repository}}").stdout
+        assert f"{p}_shared" not in jocker("volume", "ls", "-q").stdout
+        assert f"{p}_default" not in jocker("network", "ls", "--format", "{{.Name}}").stdout
+        assert net_objects() == host_before, "host network objects left behind"
+    finally:
+        api.close()
