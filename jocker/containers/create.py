@@ -18,7 +18,7 @@ from ..signals import check_signal
 from ..times import now_rfc3339
 from ..storage import props as P
 from ..net import networks as netops
-from ..net.hosts import check_dns, parse_add_host
+from ..net.hosts import check_dns, parse_add_host, parse_link
 from .health import merge as merge_health
 from .model import Container, load_containers
 from .volumes import check_volume_target, copy_up, create_volume
@@ -112,6 +112,7 @@ def build_spec(engine, req: CreateRequest, image) -> dict:
             "Dns": check_dns(host.Dns), "DnsSearch": list(host.DnsSearch),
             "DnsOptions": list(host.DnsOptions),
             "ExtraHosts": [f"{n}:{ip}" for n, ip in map(parse_add_host, host.ExtraHosts)],
+            "Links": [f"{n}:{a}" for n, a in map(parse_link, host.Links)] or None,
             "Devices": [_devfs_pattern(d) for d in host.Devices], "JailAllow": list(jail.JailAllow),
             "JailParams": list(jail.JailParams), "JailSecurelevel": jail.JailSecurelevel,
             "DependsOn": list(jail.DependsOn),
@@ -151,6 +152,11 @@ def create_container(engine, req: CreateRequest) -> Container:
             raise Conflict(f'Conflict. The container name "/{name}" is already in use by container '
                            f'"{clash.id}". You have to remove (or rename) that container to be able '
                            "to reuse that name.")
+        names = {c.name for c in containers.values()}
+        for linked, _ in map(parse_link, host.Links):
+            if linked not in names:
+                raise NotFound(f"could not get container for {linked}: no such container",
+                               hint="create the linked container first")
         ep = req.endpoints.get(host.NetworkMode or "bridge") or next(iter(req.endpoints.values()), None)
         net = netops.attach_new(engine, st, containers, network=host.NetworkMode,
                                 bindings=host.PortBindings, publish_all=host.PublishAllPorts,

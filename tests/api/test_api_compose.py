@@ -34,27 +34,34 @@ def _get(port: int, path: str) -> str:
 
 
 @pytest.fixture
-def compose(api_sock, docker_cli, tmp_path, busybox_image):  # noqa: F811
-    """compose(*args, check=True): docker-compose on a copy of the project."""
+def compose_project(api_sock, docker_cli, tmp_path, busybox_image):  # noqa: F811
+    """compose_project(DIR) -> compose(*args, check=True): docker-compose on a
+    copy of tests/api/DIR, as a project of its own; `down -v` afterwards."""
     exe = shutil.which("docker-compose")
     if not exe:
         pytest.skip("needs docker-compose 1.x (apt-get install docker-compose)")
-    project = tmp_path / "proj"
-    shutil.copytree(HERE / "compose", project)
-    env = dict(docker_cli.env, WEB_PORT=str(_free_port()), COMPOSE_PROJECT_NAME=f"jkc{os.getpid()}",
-               PYTHONPATH="")
+    made = []
 
-    def run(*args, check=True, timeout=300):
-        p = subprocess.run([exe, "--ansi", "never", *args], cwd=project, env=env, capture_output=True,
-                           text=True, timeout=timeout)
-        if check and p.returncode != 0:
-            raise AssertionError(f"docker-compose {' '.join(args)} exited {p.returncode}:\n"
-                                 f"{p.stdout}\n{p.stderr}")
-        return p
-    run.project = env["COMPOSE_PROJECT_NAME"]
-    run.port = int(env["WEB_PORT"])
-    yield run
-    run("down", "-v", "--rmi", "local", "--remove-orphans", check=False)
+    def make(dirname: str):
+        project = tmp_path / dirname
+        shutil.copytree(HERE / dirname, project)
+        env = dict(docker_cli.env, WEB_PORT=str(_free_port()), PYTHONPATH="",
+                   COMPOSE_PROJECT_NAME=f"jk{dirname.replace('-', '')}{os.getpid()}")
+
+        def run(*args, check=True, timeout=300):
+            p = subprocess.run([exe, "--ansi", "never", *args], cwd=project, env=env,
+                               capture_output=True, text=True, timeout=timeout)
+            if check and p.returncode != 0:
+                raise AssertionError(f"docker-compose {' '.join(args)} exited {p.returncode}:\n"
+                                     f"{p.stdout}\n{p.stderr}")
+            return p
+        run.project = env["COMPOSE_PROJECT_NAME"]
+        run.port = int(env["WEB_PORT"])
+        made.append(run)
+        return run
+    yield make
+    for run in made:
+        run("down", "-v", "--rmi", "local", "--remove-orphans", check=False)
 
 
 def _project_objects(api: Api, project: str) -> dict[str, list[str]]:
@@ -78,7 +85,8 @@ def _ps_rows(out: str) -> dict[str, list[str]]:
     return {cols[0]: cols for cols in (re.split(r"\s{2,}", l.strip()) for l in lines[2:] if l.strip())}
 
 
-def test_compose_project_lifecycle(compose, api_sock, jocker):  # noqa: F811
+def test_compose_project_lifecycle(compose_project, api_sock, jocker):  # noqa: F811
+    compose = compose_project("compose")
     p, port = compose.project, compose.port
     api = Api(api_sock)
     host_before = net_objects()
@@ -145,6 +153,44 @@ def test_compose_project_lifecycle(compose, api_sock, jocker):  # noqa: F811
         assert f"{p}_web" not in jocker("images", "--format", "{{.Repository}}").stdout
         assert f"{p}_shared" not in jocker("volume", "ls", "-q").stdout
         assert f"{p}_default" not in jocker("network", "ls", "--format", "{{.Name}}").stdout
+        assert net_objects() == host_before, "host network objects left behind"
+    finally:
+        api.close()
+
+
+def test_compose_networks_links_mounts(compose_project, api_sock):  # noqa: F811
+    """Two user networks with aliases (the second is connected after create),
+    links, network and volume labels, the long volume syntax and tmpfs."""
+    compose = compose_project("compose-nets")
+    p = compose.project
+    api = Api(api_sock)
+    host_before = net_objects()
+    try:
+        compose("up", "-d")
+        assert _project_objects(api, p) == {
+            "containers": [f"/{p}_app_1", f"/{p}_db_1"], "networks": [f"{p}_back", f"{p}_front"],
+            "volumes": [f"{p}_dbdata"]}
+        _, front = api.get(f"/networks/{p}_front")
+        assert front["Labels"]["org.example.tier"] == "front"
+        _, vol = api.get(f"/volumes/{p}_dbdata")
+        assert vol["Labels"]["org.example.keep"] == "no"
+        _, app = api.get(f"/containers/{p}_app_1/json")
+        nets = app["NetworkSettings"]["Networks"]
+        assert sorted(nets) == [f"{p}_back", f"{p}_front"]
+        assert "application" in nets[f"{p}_front"]["Aliases"] and "app" in nets[f"{p}_front"]["Aliases"]
+
+        def in_app(*argv):
+            return compose("exec", "-T", "app", *argv).stdout
+        # db by its service name, its alias and the link's alias, over the
+        # second network; the read-only named volume and the tmpfs
+        for name in ("db", "database", "legacydb"):
+            assert in_app("wget", "-qO-", f"http://{name}:8080/x") == "db-data\n", name
+        assert in_app("cat", "/ro/x") == "db-data\n"
+        assert compose("exec", "-T", "app", "touch", "/ro/y", check=False).returncode != 0
+        assert "/scratch" in in_app("sh", "-c", "grep ' /scratch ' /proc/mounts")
+
+        compose("down", "-v")
+        assert _project_objects(api, p) == {"containers": [], "networks": [], "volumes": []}
         assert net_objects() == host_before, "host network objects left behind"
     finally:
         api.close()

@@ -166,3 +166,21 @@ def test_linux_bridge_and_table_carry_the_store_marker():
     assert table.startswith('table ip jkbr0 {\n\tcomment "jocker:tank/jocker"\n')
     assert lp.parse_table_comment(table) == mark
     assert lp.parse_table_comment("table ip jkbr0 {\n\tchain x {\n\t}\n}\n") == ""
+
+
+def test_links_name_the_linked_peer_for_the_linker_only():
+    from jocker.containers.model import Container
+
+    def member(cid, name, ip, links=()):
+        spec = {"Config": {"Hostname": cid[:12]}, "HostConfig": {"Links": list(links)},
+                "NetworkSettings": {"Networks": {"back": {"IPAddress": ip, "Aliases": ["svc"]}}}}
+        return Container(id=cid, name=name, dataset="p/c", spec=spec, state={})
+    db = member("d" * 64, "proj_db_1", "10.9.0.2")
+    app = member("a" * 64, "proj_app_1", "10.9.0.3", ["proj_db_1:legacydb"])
+    assert "10.9.0.2\tproj_db_1 dddddddddddd svc legacydb\n" in hosts.hosts_text(app, [db], [])
+    assert "legacydb" not in hosts.hosts_text(db, [app], [])
+    assert hosts.parse_link("/proj_db_1:/proj_app_1/legacydb") == ("proj_db_1", "legacydb")
+    assert hosts.parse_link("db") == ("db", "db")
+    for bad in ("", ":x", "a b:c", "db:x y"):
+        with pytest.raises(UsageError, match="invalid link"):
+            hosts.parse_link(bad)
