@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -34,7 +35,7 @@ def _get(port: int, path: str) -> str:
 
 
 @pytest.fixture
-def compose_project(api_sock, docker_cli, tmp_path, busybox_image):  # noqa: F811
+def compose_project(api_sock, docker_cli, tmp_path, busybox_image, jocker_env):  # noqa: F811
     """compose_project(DIR) -> compose(*args, check=True): docker-compose on a
     copy of tests/api/DIR, as a project of its own; `down -v` afterwards."""
     exe = shutil.which("docker-compose")
@@ -48,9 +49,17 @@ def compose_project(api_sock, docker_cli, tmp_path, busybox_image):  # noqa: F81
         env = dict(docker_cli.env, WEB_PORT=str(_free_port()), PYTHONPATH="",
                    COMPOSE_PROJECT_NAME=f"jk{dirname.replace('-', '')}{os.getpid()}")
 
-        def run(*args, check=True, timeout=300):
-            p = subprocess.run([exe, "--ansi", "never", *args], cwd=project, env=env,
-                               capture_output=True, text=True, timeout=timeout)
+        def run(*args, check=True, timeout=300, via_jocker=False):
+            """via_jocker: `jocker compose ARGS`, which finds the server through
+            the address `jocker serve` recorded in the run directory (api_host
+            names a socket nobody listens on)."""
+            cmd, run_env = [exe, "--ansi", "never", *args], env
+            if via_jocker:
+                cmd = [sys.executable, "-m", "jocker", "compose", "--ansi", "never", *args]
+                run_env = dict(jocker_env, JOCKER_API_HOST=f"unix://{tmp_path}/nobody.sock",
+                               WEB_PORT=env["WEB_PORT"], COMPOSE_PROJECT_NAME=env["COMPOSE_PROJECT_NAME"])
+            p = subprocess.run(cmd, cwd=project, env=run_env, capture_output=True, text=True,
+                               timeout=timeout)
             if check and p.returncode != 0:
                 raise AssertionError(f"docker-compose {' '.join(args)} exited {p.returncode}:\n"
                                      f"{p.stdout}\n{p.stderr}")
@@ -96,8 +105,9 @@ def test_compose_project_lifecycle(compose_project, api_sock, jocker):  # noqa: 
         assert objs == {"containers": [f"/{p}_backend_1", f"/{p}_web_1"],
                         "networks": [f"{p}_default"], "volumes": [f"{p}_shared"]}, objs
 
-        # ps: Name, Command, State, Ports as compose prints them
-        rows = _ps_rows(compose("ps").stdout)
+        # ps: Name, Command, State, Ports as compose prints them (here through
+        # `jocker compose`, which hands over to docker-compose)
+        rows = _ps_rows(compose("ps", via_jocker=True).stdout)
         assert sorted(rows) == [f"{p}_backend_1", f"{p}_web_1"]
         assert rows[f"{p}_backend_1"][2] == "Up (healthy)", rows
         assert rows[f"{p}_web_1"][2] == "Up", rows
@@ -148,7 +158,7 @@ def test_compose_project_lifecycle(compose_project, api_sock, jocker):  # noqa: 
                     raise
                 time.sleep(0.5)
 
-        compose("down", "-v", "--rmi", "local")
+        compose("down", "-v", "--rmi", "local", via_jocker=True)
         assert _project_objects(api, p) == {"containers": [], "networks": [], "volumes": []}
         assert f"{p}_web" not in jocker("images", "--format", "{{.Repository}}").stdout
         assert f"{p}_shared" not in jocker("volume", "ls", "-q").stdout
@@ -194,3 +204,31 @@ def test_compose_networks_links_mounts(compose_project, api_sock):  # noqa: F811
         assert net_objects() == host_before, "host network objects left behind"
     finally:
         api.close()
+
+
+def _jocker_compose(env, *args):
+    return subprocess.run([sys.executable, "-m", "jocker", "compose", *args], env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_jocker_compose_without_a_server_or_a_tool(tmp_path):
+    """One line naming what is missing: the server (125), the tool (127)."""
+    env = dict(os.environ, PYTHONPATH=str(HERE.parents[1]), JOCKER_RUNDIR=str(tmp_path),
+               JOCKER_API_HOST=f"unix://{tmp_path}/nobody.sock", JOCKER_CONFIG=str(tmp_path / "jocker.conf"))
+    (tmp_path / "jocker.conf").write_text("")
+    if shutil.which("docker-compose"):
+        p = _jocker_compose(env, "ps")
+        assert p.returncode == 125, p
+        assert p.stderr.strip().splitlines() == [
+            f"Error: jocker compose: no jocker API server answers on unix://{tmp_path}/nobody.sock "
+            "(start one with `jocker serve`; FreeBSD: sysrc jocker_api_enable=YES && service jocker start)"]
+    from jocker.dockerapi.compose import PLUGIN_DIRS
+    if any(os.path.exists(os.path.join(d, "docker-compose")) for d in PLUGIN_DIRS):
+        pytest.skip("a docker compose plugin is installed system-wide")
+    env.update(PATH=os.path.dirname(sys.executable), HOME=str(tmp_path))
+    p = _jocker_compose(env, "ps")
+    assert p.returncode == 127, p
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no Compose tool found" in lines[0], lines
+    assert "pkg install docker-compose" in lines[0] and "sysutils/docker-compose" in lines[0]
+    assert "apt-get install docker-compose" in lines[0]
