@@ -12,7 +12,7 @@ import os
 import socket
 
 from ..errors import CommandNotFound, JockerError
-from ..process import pid_alive
+from ..host.process import pid_alive
 
 # Compose v2 and later (Go) ship as a docker CLI plugin; the binary also runs
 # standalone. FreeBSD's sysutils/docker-compose installs it under

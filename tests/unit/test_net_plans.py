@@ -184,3 +184,13 @@ def test_links_name_the_linked_peer_for_the_linker_only():
     for bad in ("", ":x", "a b:c", "db:x y"):
         with pytest.raises(UsageError, match="invalid link"):
             hosts.parse_link(bad)
+
+
+def test_both_network_drivers_implement_every_declared_method():
+    import inspect
+    from jocker.net.driver import NetworkDriver
+    from jocker.net.freebsd import FreeBSDNetworkDriver
+    from jocker.net.linux import LinuxNetworkDriver
+    assert inspect.isabstract(NetworkDriver)
+    for cls in (LinuxNetworkDriver, FreeBSDNetworkDriver):
+        assert issubclass(cls, NetworkDriver) and not inspect.isabstract(cls), cls
