@@ -112,7 +112,6 @@ def build_spec(engine, req: CreateRequest, image) -> dict:
             "Dns": check_dns(host.Dns), "DnsSearch": list(host.DnsSearch),
             "DnsOptions": list(host.DnsOptions),
             "ExtraHosts": [f"{n}:{ip}" for n, ip in map(parse_add_host, host.ExtraHosts)],
-            "Links": [f"{n}:{a}" for n, a in map(parse_link, host.Links)] or None,
             "Devices": [_devfs_pattern(d) for d in host.Devices], "JailAllow": list(jail.JailAllow),
             "JailParams": list(jail.JailParams), "JailSecurelevel": jail.JailSecurelevel,
             "DependsOn": list(jail.DependsOn),
@@ -152,11 +151,6 @@ def create_container(engine, req: CreateRequest) -> Container:
             raise Conflict(f'Conflict. The container name "/{name}" is already in use by container '
                            f'"{clash.id}". You have to remove (or rename) that container to be able '
                            "to reuse that name.")
-        names = {c.name for c in containers.values()}
-        for linked, _ in map(parse_link, host.Links):
-            if linked not in names:
-                raise NotFound(f"could not get container for {linked}: no such container",
-                               hint="create the linked container first")
         ep = req.endpoints.get(host.NetworkMode or "bridge") or next(iter(req.endpoints.values()), None)
         net = netops.attach_new(engine, st, containers, network=host.NetworkMode,
                                 bindings=host.PortBindings, publish_all=host.PublishAllPorts,
@@ -165,6 +159,11 @@ def create_container(engine, req: CreateRequest) -> Container:
         spec["HostConfig"]["NetworkMode"] = net["NetworkMode"]
         spec["HostConfig"]["PortBindings"] = net["PortBindings"]
         spec["NetworkSettings"]["Networks"] = net["Networks"]
+        if host.Links and net["NetworkMode"] in net["Networks"]:
+            # As dockerd on a user network: the links live on the endpoint,
+            # and a linked container may come later (hosts.py skips it till then).
+            net["Networks"][net["NetworkMode"]]["Links"] = \
+                [f"{n}:{a}" for n, a in map(parse_link, host.Links)]
         spec["Mounts"] = _prepare_mounts(engine, req, image, spec)
         props = {"mountpoint": engine.layout.container_rootfs(cid), "jocker:container.name": name}
         props.update(P.encode_json("container.config", spec))

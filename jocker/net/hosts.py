@@ -57,7 +57,7 @@ def hosts_text(c, peers: list, extra_hosts: list[str]) -> str:
     else:
         lines.append(f"127.0.1.1\t{hostname}\n")
     links: dict[str, list[str]] = {}
-    for name, alias in map(parse_link, (c.host.get("Links") or [])):
+    for name, alias in map(parse_link, [l for ep in mine.values() for l in (ep.get("Links") or [])]):
         links.setdefault(name, []).append(alias)
     seen = set()
     for p in sorted(peers, key=lambda p: p.name):

@@ -172,8 +172,9 @@ def test_links_name_the_linked_peer_for_the_linker_only():
     from jocker.containers.model import Container
 
     def member(cid, name, ip, links=()):
-        spec = {"Config": {"Hostname": cid[:12]}, "HostConfig": {"Links": list(links)},
-                "NetworkSettings": {"Networks": {"back": {"IPAddress": ip, "Aliases": ["svc"]}}}}
+        spec = {"Config": {"Hostname": cid[:12]}, "HostConfig": {},
+                "NetworkSettings": {"Networks": {"back": {"IPAddress": ip, "Aliases": ["svc"],
+                                                          "Links": list(links) or None}}}}
         return Container(id=cid, name=name, dataset="p/c", spec=spec, state={})
     db = member("d" * 64, "proj_db_1", "10.9.0.2")
     app = member("a" * 64, "proj_app_1", "10.9.0.3", ["proj_db_1:legacydb"])
