@@ -125,7 +125,8 @@ def test_compose_project_lifecycle(compose_project, api_sock, jocker):  # noqa: 
         assert bk["Config"]["Labels"]["com.docker.compose.service"] == "backend"
         assert bk["State"]["Health"]["Status"] == "healthy"
         _, img = api.get(f"/images/{p}_web/json")
-        assert img["Config"]["Labels"]["org.example.role"] == "web"
+        assert img["Config"]["Labels"]["org.example.role"] == "web"             # the Dockerfile's LABEL
+        assert img["Config"]["Labels"]["org.example.built-by"] == "compose"     # build: labels:
 
         # logs: each line prefixed by its container's service_N
         logs = [tuple(x.strip() for x in l.split("|", 1)) for l in
