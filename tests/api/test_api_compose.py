@@ -133,6 +133,13 @@ def test_compose_project_lifecycle(compose_project, api_sock, jocker):  # noqa: 
                 compose("logs", "--no-color").stdout.splitlines() if "|" in l]
         assert ("backend_1", "backend up") in logs and ("web_1", "web up") in logs, logs
 
+        # a second `up -d` finds both up to date (compose's config-hash label
+        # read back as written); `run --rm` a one-off container on the network
+        again = compose("up", "-d").stderr
+        assert f"{p}_backend_1 is up-to-date" in again and f"{p}_web_1 is up-to-date" in again, again
+        oneoff = compose("run", "--rm", "-T", "backend", "wget", "-qO-", "http://web/").stdout
+        assert oneoff == "built-web\n"
+
         # scale: a second backend, reachable from web by its container name
         compose("up", "-d", "--scale", "backend=2")
         rows = _ps_rows(compose("ps").stdout)
