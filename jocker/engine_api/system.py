@@ -45,7 +45,8 @@ class System:
         proc = self.engine.runner.spawn(cmd, env=env)
         while True:
             try:
-                return proc.wait()
+                code = proc.wait()
+                return 128 - code if code < 0 else code      # killed by a signal: 128+N, as a shell
             except KeyboardInterrupt:       # Compose got the ^C too and winds down
                 continue
 

@@ -206,6 +206,8 @@ def test_compose_networks_links_mounts(compose_project, api_sock):  # noqa: F811
         assert in_app("cat", "/ro/x") == "db-data\n"
         assert compose("exec", "-T", "app", "touch", "/ro/y", check=False).returncode != 0
         assert "/scratch" in in_app("sh", "-c", "grep ' /scratch ' /proc/mounts")
+        # `jocker compose` exits with the tool's status
+        assert compose("exec", "-T", "app", "sh", "-c", "exit 3", check=False, via_jocker=True).returncode == 3
 
         compose("down", "-v")
         assert _project_objects(api, p) == {"containers": [], "networks": [], "volumes": []}
