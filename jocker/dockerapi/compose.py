@@ -36,8 +36,8 @@ def find_tool(which, home: str = "") -> list[str]:
         plugin = os.path.join(d, "docker-compose")
         if os.path.isfile(plugin) and os.access(plugin, os.X_OK):
             return [plugin]
-    raise CommandNotFound("jocker compose: no Compose tool found (docker-compose or the docker compose "
-                   "plugin)", hint=INSTALL_HINT)
+    raise CommandNotFound("jocker compose: no Compose tool found (docker-compose or the docker "
+                          "compose plugin)", hint=INSTALL_HINT)
 
 
 def recorded_hosts(rundir: str) -> list[str]:

@@ -232,7 +232,10 @@ def serve(server, rundir: str | None = None) -> None:
     record = None
     if rundir and isinstance(server, UnixServer):
         from .compose import record as record_address
-        record = record_address(rundir, "unix://" + os.path.abspath(server.server_address))
+        try:
+            record = record_address(rundir, "unix://" + os.path.abspath(server.server_address))
+        except OSError as e:            # serving matters more than being found by `jocker compose`
+            log.warning("could not record the API address under %s: %s", rundir, e)
     try:
         server.serve_forever(poll_interval=0.5)
     finally:
