@@ -143,7 +143,6 @@ class PtyProcess:
         self.out = b""
 
     def expect(self, want: bytes, timeout: float = 30) -> None:
-        import os
         import select
         import time
         end = time.monotonic() + timeout
@@ -162,7 +161,6 @@ class PtyProcess:
     def send(self, data: bytes) -> None:
         """Once the CLI has put the terminal in raw mode (setting it flushes
         what was typed before, as a terminal does)."""
-        import os
         import termios
         import time
         end = time.monotonic() + 30
@@ -171,7 +169,6 @@ class PtyProcess:
         os.write(self.fd, data)
 
     def wait(self, timeout: float = 30) -> int:
-        import os
         import time
         end = time.monotonic() + timeout
         while time.monotonic() < end:
