@@ -21,6 +21,7 @@ COMMANDS = {
     "inspect": "inspect:inspect_cmd",
     "system": "system:system_group",
     "info": "system:info_cmd",
+    "events": "system:events_cmd",
     "version": "system:version_cmd",
     "run": "containers:run_cmd",
     "create": "containers:create_cmd",

@@ -8,27 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from apiserver import Api, api, api_cleanup, api_sock  # noqa: F401  (fixtures)
-from support import PrivateDockerd
-
-
-@pytest.fixture(scope="module")
-def dockerd():
-    ref = PrivateDockerd()
-    clients = []
-
-    def ready(sock):
-        client = Api(sock)
-        clients.append(client)
-        return client.get("/_ping", raw=True)[0].status == 200
-    try:
-        if not ref.start(ready):
-            pytest.skip(f"the reference dockerd did not start: {ref.log_tail()}")
-        yield clients[-1]
-    finally:
-        for client in clients:
-            client.close()
-        ref.stop()
+from apiserver import Api, api, api_cleanup, api_sock, dockerd  # noqa: F401  (fixtures)
 
 
 V = "/v1.41"          # a version both speak (dockerd 20.10's newest)
