@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shutil
 
-from ..errors import JockerError
+from ..errors import Conflict, JockerError, NotFound
 from ..runner import Runner
 from ..storage import make_driver
 
@@ -17,7 +17,7 @@ def storage_job(engine, c) -> dict:
             "rundir": engine.layout.container_rundir(c.id),
             "anon_volumes": [engine.layout.volume(m["Name"]) for m in c.spec.get("Mounts", [])
                              if m.get("Type") == "volume" and _is_anonymous(engine, m)],
-            "zfs_driver": engine.config.zfs_driver}
+            "zfs_driver": engine.config.zfs_driver, "name": c.name}
 
 
 def _is_anonymous(engine, mount: dict) -> bool:
@@ -29,9 +29,28 @@ def _is_anonymous(engine, mount: dict) -> bool:
         return False
 
 
+def refuse_foreign(zfs, dataset: str, name: str) -> None:
+    """jocker makes no snapshot or child of a container's clone: whatever is
+    there is an admin's (`zfs snapshot .../containers/<id>@mine`, `zfs
+    snapshot -r pool/jocker@backup`), and a recursive destroy would take it.
+    Refuse with what is there and how to proceed, as `zfs destroy` without
+    -r does. NotFound when the dataset is gone."""
+    foreign = sorted(n for n in zfs.tree(dataset) if n != dataset)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise Conflict(f"container {name} holds {len(foreign)} ZFS object(s) jocker did not make: "
+                       f"{shown}; jocker never destroys them",
+                       hint=f"keep them elsewhere (zfs send) if needed, `zfs destroy {foreign[0]}`, then rm again")
+
+
 def destroy_storage(runner: Runner, job: dict, *, volumes: bool = True) -> None:
     zfs = make_driver(job.get("zfs_driver", "cli"), runner)
-    _destroy_if_there(zfs, job["dataset"], recursive=True)
+    try:
+        refuse_foreign(zfs, job["dataset"], job.get("name") or job["dataset"].rsplit("/", 1)[-1][:12])
+    except NotFound:
+        pass                                # already gone: the directories still go
+    else:
+        _destroy_if_there(zfs, job["dataset"], recursive=True)
     shutil.rmtree(job["container_dir"], ignore_errors=True)
     if volumes:
         for ds in job.get("anon_volumes", []):

@@ -298,7 +298,9 @@ class Supervisor:
             from .remove import destroy_storage
             try:
                 destroy_storage(self.runner, self.job.storage)
-            except Exception as e:
+            except Exception as e:      # e.g. an admin's snapshot: it stays, so say how it ended
+                self.job.autoremove = False
+                self._save_state()
                 self.report("error", 125, f"could not remove the container: {e}")
         for c in list(self.clients):
             try:
