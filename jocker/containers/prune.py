@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 
-from ..errors import Conflict, JockerError
+from ..errors import Conflict
 from ..filters import labels_match
 from .lifecycle import remove
+from .oneshot import collect_stale
 from .model import load_containers
-from .volumes import prune_volumes  # noqa: F401 (re-exported for system prune)
+from ..volumes.store import prune_volumes  # noqa: F401 (re-exported for system prune)
 
 
 def prune_containers(engine, label_filters) -> tuple[list[str], int]:
@@ -55,35 +56,5 @@ def collect_leftovers(engine) -> list[str]:
                     continue        # something is still mounted there: not ours to judge
                 shutil.rmtree(path, ignore_errors=True)
                 removed.append(path)
-    return removed + collect_build_dirs(engine)
+    return removed + collect_stale(engine)     # killed builds' step dirs and networks
 
-
-def collect_build_dirs(engine) -> list[str]:
-    """build-<pid>-<id> run directories of build steps whose build is gone
-    (SIGKILLed), and the network objects (netns, veth/epair) their net.json
-    names; at the start of every build and by `system prune` (the kill loop
-    found a killed last build's netns and veth left for good)."""
-    import json
-    import logging
-    import shutil
-    from ..images.state import txn_alive
-    rundir = engine.layout.rundir
-    try:
-        names = os.listdir(rundir)
-    except OSError:
-        return []
-    removed = []
-    for name in names:
-        parts = name.split("-")
-        if len(parts) != 3 or parts[0] != "build" or not parts[1].isdigit() or txn_alive(parts[1]):
-            continue
-        try:
-            with open(os.path.join(rundir, name, "net.json")) as f:
-                engine.network_driver.teardown(json.load(f))
-        except (OSError, ValueError, JockerError) as e:
-            if not isinstance(e, FileNotFoundError):
-                logging.getLogger("jocker.build").warning(
-                    "cannot tear down the network of an interrupted build step: %s", e)
-        shutil.rmtree(os.path.join(rundir, name), ignore_errors=True)
-        removed.append(os.path.join(rundir, name))
-    return removed

@@ -119,7 +119,7 @@ def test_build_killed_in_a_step_on_a_fresh_layer_leaves_nothing_after_one_prune(
                        for origin, txn in new.values())
         assert wait_for(in_step_three, timeout=60), "the build never reached its third step"
         rundir = jocker_env["JOCKER_RUNDIR"]
-        step_dirs = lambda: [d for d in os.listdir(rundir) if d.startswith(f"build-{p.pid}-")]  # noqa: E731
+        step_dirs = lambda: [d for d in os.listdir(rundir) if d.startswith(f"oneshot-{p.pid}-")]  # noqa: E731
         # Its step container's network is up (a netns and a veth on the workbench).
         assert wait_for(lambda: any(os.path.exists(os.path.join(rundir, d, "net.json"))
                                     for d in step_dirs()), timeout=30)
@@ -132,4 +132,4 @@ def test_build_killed_in_a_step_on_a_fresh_layer_leaves_nothing_after_one_prune(
     assert set(_layers(root)) - before == set()
     # The step's run directory and network went too (the leak check fixture
     # compares the host's netns, links and nft tables with before the test).
-    assert step_dirs() == [] and f"build-{p.pid}-" in out
+    assert step_dirs() == [] and f"oneshot-{p.pid}-" in out

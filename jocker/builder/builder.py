@@ -27,7 +27,7 @@ import signal
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from ..ids import new_id
@@ -36,8 +36,8 @@ from ..images import layertar, treediff
 from ..images.imageconfig import DEFAULT_PATH, derive, new_config
 from ..images.leases import Lease
 from ..images.remove import collect_garbage
-from ..containers.prune import collect_build_dirs
 from ..images.state import Image, State, default_tag, txn_alive
+from ..containers.oneshot import collect_stale
 from ..engine_api.requests import BuildOptions
 from .actions import Actions, new_tmpdir
 from .cache import CacheIndex, step_key
@@ -46,7 +46,7 @@ from .dockerfile import Dockerfile, Instruction, Stage, count_steps, expand, par
 from .output import BuildOutput, context_size, human_size
 from .steps import PROXY_ARGS, Plan, StageState, content_layer, declare_args, meta_plan
 
-log = logging.getLogger("jocker.build")
+log = logging.getLogger("jocker.builder")
 
 SKIP = layertar.BUILD_SKIP          # the runtime's mount points, never layer content
 EMPTY_DIFF = layertar.EMPTY_ANCHOR
@@ -143,7 +143,7 @@ class Builder:
             except JockerError as e:    # e.g. still busy: a later build or prune retries
                 log.warning("cannot remove the leftovers of an interrupted build yet: %s", e)
             st = self.store.load()
-        collect_build_dirs(self.engine)
+        collect_stale(self.engine)
         return st
 
     def _hash_cache(self, spec: str) -> str | None:
@@ -414,4 +414,3 @@ def _default_path(st: StageState) -> None:
         return
     st.config = copy.deepcopy(st.config)
     st.config.setdefault("config", {})["Env"] = [DEFAULT_PATH, *env]
-
