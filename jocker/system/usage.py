@@ -37,6 +37,12 @@ def prune(engine, *, all_unused: bool, volumes: bool, label_filters) -> dict[str
     out["ImagesDeleted"], freed = prune_images(engine.store, all_unused=all_unused,
                                                label_filters=label_filters)
     reclaimed += freed
-    out["LeftoversRemoved"] = collect_garbage(engine.store) + collect_leftovers(engine)
+    # Leftovers of interrupted work count too (a killed import's layer, a
+    # spool, a killed rm's logs): what the admin gets back is what matters.
+    images_left, freed = collect_garbage(engine.store)
+    reclaimed += freed
+    containers_left, freed = collect_leftovers(engine)
+    reclaimed += freed
+    out["LeftoversRemoved"] = images_left + containers_left
     out["SpaceReclaimed"] = reclaimed
     return out

@@ -121,3 +121,43 @@ def test_directories_of_a_killed_rm_are_collected(jocker, jocker_env, busybox_im
     assert not any(os.path.exists(d) for d in dirs) and all(d in out for d in dirs)
     assert os.path.isdir(os.path.join(jocker_env["JOCKER_MOUNTPOINT"], "containers", live))
     assert os.path.isdir(os.path.join(jocker_env["JOCKER_RUNDIR"], live))
+
+
+def _reclaimed(out: str) -> float:
+    """Bytes from `Total reclaimed space: 12.6MB` (decimal units)."""
+    text = out.strip().splitlines()[-1].split(":", 1)[1].strip()
+    units = {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9}
+    unit = next(u for u in ("kB", "MB", "GB", "B") if text.endswith(u))
+    return float(text[:-len(unit)]) * units[unit]
+
+
+@pytest.mark.parametrize("command", [("system", "prune", "-f"), ("image", "prune", "-f")])
+def test_reclaimed_space_counts_leftovers(jocker, jocker_env, command):
+    """What a SIGKILLed import leaves (its spool in .tmp, its unfinished layer
+    marked with its dead pid) is collected by `system prune` and `image
+    prune`, and "Total reclaimed space" counts it (issue 9 item 9): 6 MB of
+    layer and 4 MB of spool, of incompressible data."""
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    root = jocker_env["JOCKER_DATASET"]
+    layer = f"{root}/layers/{'d' * 63}{len(command)}"
+    subprocess.run(["zfs", "create", "-o", "canmount=noauto", "-o", f"jocker:txn={dead.pid}", layer],
+                   check=True)
+    subprocess.run(["zfs", "mount", layer], check=True)
+    mnt = subprocess.run(["zfs", "get", "-H", "-o", "value", "mountpoint", layer],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    with open(os.path.join(mnt, "big"), "wb") as f:
+        f.write(os.urandom(6 << 20))
+    subprocess.run(["zfs", "unmount", layer], check=True)
+    spool_dir = os.path.join(jocker_env["JOCKER_MOUNTPOINT"], ".tmp")
+    os.makedirs(spool_dir, exist_ok=True)
+    spool = os.path.join(spool_dir, f"import-{dead.pid}-big.tar")
+    with open(spool, "wb") as f:
+        f.write(os.urandom(4 << 20))
+    try:
+        out = jocker(*command).stdout
+        assert layer in out and spool in out
+        assert _reclaimed(out) >= 9.5e6, out
+    finally:
+        subprocess.run(["zfs", "destroy", "-r", layer], capture_output=True)
+        subprocess.run(["rm", "-f", spool])
