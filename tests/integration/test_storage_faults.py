@@ -5,6 +5,8 @@ next command works. Uses a pool of its own (64 MB), never the session's."""
 from __future__ import annotations
 
 import io
+import itertools
+import json
 import os
 import subprocess
 import tarfile
@@ -16,14 +18,18 @@ from support import JockerCLI
 pytestmark = pytest.mark.reliability
 
 
+_small_pools = itertools.count()
+
+
 @pytest.fixture
 def small_store(zfs_pool, jocker_env):
-    work = zfs_pool["workdir"] / "small"
+    n = next(_small_pools)
+    work = zfs_pool["workdir"] / f"small{n}"
     work.mkdir()
     img = work / "pool.img"
     with open(img, "wb") as f:
         f.truncate(64 << 20)
-    pool = f"{zfs_pool['pool']}s"
+    pool = f"{zfs_pool['pool']}s{n}"
     subprocess.run(["zpool", "create", "-m", "none", pool, str(img)], check=True, capture_output=True)
     env = dict(jocker_env, JOCKER_DATASET=f"{pool}/jocker", JOCKER_MOUNTPOINT=str(work / "mnt"),
                JOCKER_RUNDIR=str(work / "run"))
@@ -161,3 +167,28 @@ def test_reclaimed_space_counts_leftovers(jocker, jocker_env, command):
     finally:
         subprocess.run(["zfs", "destroy", "-r", layer], capture_output=True)
         subprocess.run(["rm", "-f", spool])
+
+
+def test_failed_log_writes_show_in_inspect(small_store, busybox_rootfs, wait_for):
+    """A container fills its pool, then keeps logging: the supervisor counts
+    the writes that fail (issue 9 item 8) and `inspect` shows them under
+    State.Jocker, live while it runs and recorded when it exits; the
+    container and its supervisor live on."""
+    small_store("import", str(busybox_rootfs), "bb:1")
+    small_store("run", "-d", "--network", "none", "--name", "filler", "bb:1", "sh", "-c",
+                "dd if=/dev/urandom of=/fill bs=1M 2>/dev/null; "
+                "while :; do echo still logging; sleep 0.05; done")
+
+    def failures():
+        out = small_store("inspect", "-f", "{{json .State.Jocker}}", "filler").stdout
+        return json.loads(out)
+
+    assert wait_for(lambda: failures()["LogWriteFailures"] > 0, timeout=90), failures()
+    assert small_store("inspect", "-f", "{{.State.Running}}", "filler").stdout.strip() == "true"
+    small_store("exec", "filler", "rm", "/fill")          # space comes back
+    small_store("stop", "-t", "0", "filler")
+    recorded = failures()
+    assert recorded["LogWriteFailures"] > 0 and recorded["LogLinesDropped"] == 0, recorded
+    logs = small_store("logs", "filler").stdout
+    assert "still logging" in logs
+    small_store("rm", "filler")
