@@ -321,7 +321,7 @@ def remove(engine, c: Container, *, force: bool = False, volumes: bool = False) 
         _refuse_foreign(engine, c)      # again under the lock; also "is it still there"
         cleanup(engine, runtime_spec(engine, c))
         job = storage_job(engine, c)
-        destroy_storage(engine.runner, job, volumes=volumes)
+        destroy_storage(engine.runner, job, volumes=volumes, checked=True)
         netops.member_gone(engine, c)
 
 

@@ -43,10 +43,12 @@ def refuse_foreign(zfs, dataset: str, name: str) -> None:
                        hint=f"keep them elsewhere (zfs send) if needed, `zfs destroy {foreign[0]}`, then rm again")
 
 
-def destroy_storage(runner: Runner, job: dict, *, volumes: bool = True) -> None:
+def destroy_storage(runner: Runner, job: dict, *, volumes: bool = True, checked: bool = False) -> None:
+    """checked: the caller ran refuse_foreign under the engine lock already."""
     zfs = make_driver(job.get("zfs_driver", "cli"), runner)
     try:
-        refuse_foreign(zfs, job["dataset"], job.get("name") or job["dataset"].rsplit("/", 1)[-1][:12])
+        if not checked:
+            refuse_foreign(zfs, job["dataset"], job.get("name") or job["dataset"].rsplit("/", 1)[-1][:12])
     except NotFound:
         pass                                # already gone: the directories still go
     else:
