@@ -169,7 +169,7 @@ def test_reclaimed_space_counts_leftovers(jocker, jocker_env, command):
         subprocess.run(["rm", "-f", spool])
 
 
-def test_failed_log_writes_show_in_inspect(small_store, busybox_rootfs, wait_for):
+def test_failed_log_writes_show_in_inspect(small_store, busybox_rootfs, wait_for, tmp_path):
     """A container fills its pool, then keeps logging: the supervisor counts
     the writes that fail (issue 9 item 8) and `inspect` shows them under
     State.Jocker, live while it runs and recorded when it exits; the
@@ -185,7 +185,19 @@ def test_failed_log_writes_show_in_inspect(small_store, busybox_rootfs, wait_for
 
     assert wait_for(lambda: failures()["LogWriteFailures"] > 0, timeout=90), failures()
     assert small_store("inspect", "-f", "{{.State.Running}}", "filler").stdout.strip() == "true"
-    small_store("exec", "filler", "rm", "/fill")          # space comes back
+    # While the pool is full: `ps` still answers; `cp` and `create` either
+    # work or fail with one line saying so, never a traceback.
+    assert "filler" in small_store("ps").stdout
+    blob = tmp_path / "blob"
+    blob.write_bytes(os.urandom(4 << 20))
+    for args in (("cp", str(blob), "filler:/blob"), ("create", "--network", "none", "bb:1", "true")):
+        p = small_store(*args, check=False)
+        if p.returncode:
+            assert "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1, (args, p.stderr)
+            assert "space" in p.stderr, (args, p.stderr)
+        elif args[0] == "create":
+            small_store("rm", p.stdout.strip())
+    small_store("exec", "filler", "rm", "-f", "/fill", "/blob")          # space comes back
     small_store("stop", "-t", "0", "filler")
     recorded = failures()
     assert recorded["LogWriteFailures"] > 0 and recorded["LogLinesDropped"] == 0, recorded
