@@ -11,9 +11,10 @@ def usage(engine, st) -> dict[str, Any]:
     from ..containers.usage import containers_df, volumes_df
     summary = [images_df(st), containers_df(engine, st), volumes_df(engine, st)]
     images = []
+    index = st.index()
     for img in sorted(st.images.values(), key=lambda i: -i.created):
         uniq = unique_size(st, img)
-        tags = st.live_tags(img) or ["<none>:<none>"]
+        tags = st.live_tags(img, index) or ["<none>:<none>"]
         repo, _, tag = tags[0].rpartition(":")
         images.append({"Repository": repo, "Tag": tag, "ID": img.short,
                        "Created": int(img.created), "Size": img.size,
