@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import shutil
 
-from ..errors import Conflict, JockerError, NotFound
+from ..errors import JockerError, NotFound
 from ..host.runner import Runner
 from ..storage import make_driver
+from ..storage.foreign import refuse_foreign
 
 
 def storage_job(engine, c) -> dict:
@@ -29,26 +30,24 @@ def _is_anonymous(engine, mount: dict) -> bool:
         return False
 
 
-def refuse_foreign(zfs, dataset: str, name: str) -> None:
-    """jocker makes no snapshot or child of a container's clone: whatever is
-    there is an admin's (`zfs snapshot .../containers/<id>@mine`, `zfs
-    snapshot -r pool/jocker@backup`), and a recursive destroy would take it.
-    Refuse with what is there and how to proceed, as `zfs destroy` without
-    -r does. NotFound when the dataset is gone."""
-    foreign = sorted(n for n in zfs.tree(dataset) if n != dataset)
-    if foreign:
-        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-        raise Conflict(f"container {name} holds {len(foreign)} ZFS object(s) jocker did not make: "
-                       f"{shown}; jocker never destroys them",
-                       hint=f"keep them elsewhere (zfs send) if needed, `zfs destroy {foreign[0]}`, then rm again")
+def check_removable(zfs, job: dict, *, volumes: bool) -> None:
+    """Conflict when the container's clone (or, with volumes, one of its
+    anonymous volumes) holds what jocker did not make, before anything is
+    destroyed; NotFound when the clone is gone."""
+    refuse_foreign(zfs, job["dataset"], "container " + (job.get("name") or job["dataset"].rsplit("/", 1)[-1][:12]))
+    for ds in job.get("anon_volumes", []) if volumes else ():
+        try:
+            refuse_foreign(zfs, ds, "anonymous volume " + ds.rsplit("/", 1)[-1][:12])
+        except NotFound:
+            pass
 
 
 def destroy_storage(runner: Runner, job: dict, *, volumes: bool = True, checked: bool = False) -> None:
-    """checked: the caller ran refuse_foreign under the engine lock already."""
+    """checked: the caller ran check_removable under the engine lock already."""
     zfs = make_driver(job.get("zfs_driver", "cli"), runner)
     try:
         if not checked:
-            refuse_foreign(zfs, job["dataset"], job.get("name") or job["dataset"].rsplit("/", 1)[-1][:12])
+            check_removable(zfs, job, volumes=volumes)
     except NotFound:
         pass                                # already gone: the directories still go
     else:

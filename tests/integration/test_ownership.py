@@ -108,3 +108,33 @@ def test_rm_never_destroys_an_admin_snapshot_of_a_container(jocker, jocker_env, 
                 jocker("rm", "-f", name, check=False)
     assert "snapkeep" not in jocker("ps", "-a").stdout
     assert "snaprm" not in jocker("ps", "-a").stdout
+
+
+def test_volume_removal_never_destroys_an_admin_snapshot(jocker, jocker_env, busybox_image):
+    """The same for volumes: `volume rm` and `rm -v` (an anonymous volume)
+    refuse in one line naming the snapshot, and `rm -v` refuses before it
+    destroys anything; once the snapshot is gone they work."""
+    root = jocker_env["JOCKER_DATASET"]
+    jocker("volume", "create", "keepvol")
+    jocker("create", "--name", "anonkeep", "--network", "none", "-v", "/data", busybox_image, "true")
+    anon = jocker("inspect", "-f", "{{range .Mounts}}{{.Name}}{{end}}", "anonkeep").stdout.strip()
+    snaps = [f"{root}/volumes/keepvol@mine", f"{root}/volumes/{anon}@mine"]
+    for s in snaps:
+        zfs("snapshot", s)
+    try:
+        for args, snap in ((("volume", "rm", "keepvol"), snaps[0]), (("rm", "-v", "anonkeep"), snaps[1])):
+            res = jocker(*args, check=False)
+            lines = res.stderr.strip().splitlines()
+            assert res.returncode == 1 and len(lines) == 1 and snap in lines[0], (args, res.stderr)
+        assert "anonkeep" in jocker("ps", "-a").stdout
+        assert {"keepvol", anon} <= set(jocker("volume", "ls", "-q").stdout.split())
+        # Prune removes the stopped container and skips its volume.
+        jocker("system", "prune", "-f", "--volumes")
+        assert set(snaps) <= set(_snapshots(root))
+        assert anon in jocker("volume", "ls", "-q").stdout.split()
+    finally:
+        for s in snaps:
+            zfs("destroy", s, check=False)
+        jocker("rm", "-f", "anonkeep", check=False)
+    jocker("volume", "rm", "keepvol", anon)
+    assert not {"keepvol", anon} & set(jocker("volume", "ls", "-q").stdout.split())
