@@ -11,6 +11,7 @@ from ..envvars import merge_env
 from ..ids import below, new_id, pick
 from ..engine_api.requests import CreateRequest
 from ..errors import Conflict, JockerError, NotFound, NotImplementedYet, UsageError
+from ..events import produce as events
 from ..images.imageconfig import DEFAULT_PATH
 from ..rootfs import resolve_in_root
 from ..runtime import tmpfs
@@ -152,6 +153,7 @@ def create_container(engine, req: CreateRequest) -> Container:
         if net["Networks"]:
             netops.refresh_members(engine, dict(containers, **{cid: c}), set(net["Networks"]))
     _copy_up_volumes(engine, c, image)
+    events.container(engine, c, "create")
     return c
 
 
@@ -177,6 +179,8 @@ def _prepare_mounts(engine, req: CreateRequest, image, spec: dict) -> list[dict]
                            "RW": not ro, "Mode": "ro" if ro else "", "Propagation": "rprivate"})
         else:
             vname = create_volume(engine, source or None, anonymous=not source)
+            if not source:
+                events.volume(engine, vname, "create")
             mounts.append({"Type": "volume", "Name": vname, "Source": engine.layout.volume_path(vname),
                            "Destination": target, "Driver": "zfs", "RW": not ro, "Mode": "",
                            "New": True})
@@ -185,6 +189,7 @@ def _prepare_mounts(engine, req: CreateRequest, image, spec: dict) -> list[dict]
         if target in targets:
             continue
         vname = create_volume(engine, None, anonymous=True)
+        events.volume(engine, vname, "create")
         mounts.append({"Type": "volume", "Name": vname, "Source": engine.layout.volume_path(vname),
                        "Destination": target, "Driver": "zfs", "RW": True, "Mode": "", "New": True})
     return mounts

@@ -26,6 +26,7 @@ from ..host import process
 from .. import rundir as RD
 from ..atomic import write_json
 from ..errors import start_status
+from ..events import journal
 from ..signals import signum as signal_number
 from ..times import now_rfc3339
 from ..host.runner import Runner
@@ -143,6 +144,14 @@ class Supervisor:
             except OSError:
                 self.ready = None
 
+    def _event(self, action: str, **extra) -> None:
+        """A container event in the journal (jocker/events/journal.py)."""
+        if self.job.events:
+            attrs = dict(self.job.events["attributes"], **{k: str(v) for k, v in extra.items()})
+            journal.emit(self.job.events["journal"], "container", action, self.job.id, attrs)
+            for ev in self.job.events.get("after_" + action, ()):    # after die: unmounts...
+                journal.emit(self.job.events["journal"], *ev)
+
     def _status(self, status: str) -> None:
         self.status = status
         self.log_published = (self.log.failed, self.log.dropped, time.monotonic())
@@ -223,6 +232,7 @@ class Supervisor:
             self._health_start()        # before "running": no reader sees the last run's health
             self.state.update({"StartedAt": now_rfc3339(), "Error": "", "UserStopped": False})
             self._status("running")
+            self._event("start")
             if first:
                 self.report("started", self.main_pid)
                 first = False
@@ -235,6 +245,7 @@ class Supervisor:
                                "UserStopped": self.stop_requested and not by_system,
                                "LogWriteFailures": self.log.failed, "LogLinesDropped": self.log.dropped})
             self._save_state()
+            self._event("die", exitCode=code)
             if not self._should_restart(code):
                 break
             if time.monotonic() - started > 10:
@@ -308,6 +319,7 @@ class Supervisor:
             from .remove import destroy_storage
             try:
                 destroy_storage(self.runner, self.job.storage)
+                self._event("destroy")
             except Exception as e:      # e.g. an admin's snapshot: it stays, so say how it ended
                 self.job.autoremove = False
                 self._save_state()
@@ -420,7 +432,7 @@ class Supervisor:
             from .health import Monitor
             self.health = Monitor(sched, self.rundir, self.sel,
                                   lambda argv: self.driver.health_command(self.spec, argv, self.main_pid),
-                                  self.runner.start)
+                                  self.runner.start, on_event=self._event)
 
     def _health_stop(self) -> None:
         if self.health is not None:
@@ -583,6 +595,8 @@ class Supervisor:
             {"op": "stop", "timeout": s|null, "signal": name|null, "by": "user"|"system"}
             {"op": "kill", "signal": number}   SIGKILL: everything at once, no restart
             {"op": "resize", "rows": r, "cols": c}
+            {"op": "update", "restart": policy, "limits": {...}}   `jocker update`: the
+                policy and limits the next restart by this supervisor uses
         SIGTERM to the supervisor stays a stop with the container's defaults."""
         op = msg.get("op")
         if op == "stop":
@@ -603,6 +617,15 @@ class Supervisor:
         elif op == "resize":
             if self.master is not None:
                 _set_winsize(self.master, int(msg["rows"]), int(msg["cols"]))
+        elif op == "update":
+            if isinstance(msg.get("restart"), dict):
+                self.job.restart = dict(msg["restart"])
+            if isinstance(msg.get("limits"), dict):
+                from types import SimpleNamespace
+                self.spec.limits = SimpleNamespace(**msg["limits"])
+                self.job.spec = dict(self.job.spec, limits=dict(msg["limits"]))
+            if self.job_path:        # the jail is re-created from the job file on a restart
+                self.job.save(self.job_path)
         else:
             raise ValueError(f"unknown control message {op!r}")
 
