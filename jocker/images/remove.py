@@ -11,6 +11,8 @@ images left without children (intermediate build images).
 from __future__ import annotations
 
 
+import logging
+
 from .. import scratch
 from ..errors import Conflict, JockerError
 from ..filters import labels_match
@@ -20,6 +22,8 @@ from .blobs import BlobStore, referenced
 from .leases import leased
 from .state import Image, State, txn_alive
 from .store import ImageStore
+
+log = logging.getLogger("jocker.images")
 
 
 def remove_image(store: ImageStore, ref: str, *, force: bool = False,
@@ -196,7 +200,16 @@ def collect_garbage(store: ImageStore, state: State | None = None) -> tuple[list
                     store.zfs.unmount(layer.dataset)
                 except JockerError:
                     pass
-                store.zfs.destroy(layer.dataset, recursive=True)
+                try:
+                    store.zfs.destroy(layer.dataset, recursive=True)
+                except JockerError as e:
+                    if "busy" not in str(e):
+                        raise
+                    # A killed build's step may still be dying inside it (its
+                    # processes go asynchronously): the next prune gets it,
+                    # and this one goes on with the rest.
+                    log.warning("%s is still in use; a later prune removes it", layer.dataset)
+                    continue
                 removed.append(layer.dataset)
                 freed += _used(st, layer.dataset)
                 _forget(st, layer.dataset)

@@ -97,6 +97,18 @@ def _layers(root: str) -> dict[str, tuple[str, str]]:
     return {r[0]: (r[1], r[2]) for r in rows if r[0] != f"{root}/layers"}
 
 
+def _processes_rooted_in(paths: list[str]) -> list[int]:
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            root = os.readlink(f"/proc/{pid}/root")
+        except OSError:
+            continue
+        if any(root == p or root.startswith(p + "/") for p in paths):
+            out.append(int(pid))
+    return out
+
+
 def test_build_killed_in_a_step_on_a_fresh_layer_leaves_nothing_after_one_prune(
         jocker, jocker_env, busybox_image, tmp_path, wait_for):
     """The kill loop's one-in-five leak, at its exact point: a build killed
@@ -128,6 +140,11 @@ def test_build_killed_in_a_step_on_a_fresh_layer_leaves_nothing_after_one_prune(
         p.wait()
     left = set(_layers(root)) - before
     assert len(left) == 2           # step 2's sealed layer and step 3's clone of it
+    # The step's processes die with the build (parent-death signal), but
+    # asynchronously: wait until none has its root in a layer any more, so
+    # the prune below does not meet a layer that is still busy.
+    paths = [os.path.join(jocker_env["JOCKER_MOUNTPOINT"], "layers", n.rsplit("/", 1)[1]) for n in left]
+    assert wait_for(lambda: not _processes_rooted_in(paths), timeout=30)
     out = jocker("system", "prune", "-f").stdout
     assert set(_layers(root)) - before == set()
     # The step's run directory and network went too (the leak check fixture
