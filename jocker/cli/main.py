@@ -48,6 +48,7 @@ COMMANDS = {
     "port": "networks:port_cmd",
     "build": "build:build_cmd",
     "serve": "serve:serve_cmd",
+    "compose": "compose:compose_cmd",
     "stats": "stats:stats_cmd",
     "pause": "containers:pause_cmd",
     "unpause": "containers:unpause_cmd",

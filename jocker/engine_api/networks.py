@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..errors import UsageError
 from ..events import produce as events
-from ..filters import NETWORK_FILTERS
+from ..filters import NETWORK_FILTERS, label_filter, labels_match
 
 
 class Networks:
@@ -85,9 +85,6 @@ def _matches(rec: dict, filters: dict[str, list[str]]) -> bool:
                 return False
             if key == "id" and not rec["Id"].startswith(value):
                 return False
-            if key == "label":
-                k, sep, val = value.partition("=")
-                labels = rec.get("Labels") or {}
-                if k not in labels or (sep and labels[k] != val):
-                    return False
+            if key == "label" and not labels_match(rec.get("Labels") or {}, [label_filter(value)]):
+                return False
     return True

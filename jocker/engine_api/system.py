@@ -53,6 +53,20 @@ class System:
         self.engine.load_state()
         return prune(self.engine, all_unused=all, volumes=volumes, label_filters=flt)
 
+    def compose(self, argv: list[str], environ: dict) -> int:
+        """`jocker compose ARGS`: run the installed Compose tool against this
+        engine's API server (its stdio is the caller's); its exit status."""
+        import shutil
+        from ..dockerapi.compose import plan
+        cmd, env = plan(self.engine.config, argv, environ, shutil.which)
+        proc = self.engine.runner.spawn(cmd, env=env)
+        while True:
+            try:
+                code = proc.wait()
+                return 128 - code if code < 0 else code      # killed by a signal: 128+N, as a shell
+            except KeyboardInterrupt:       # Compose got the ^C too and winds down
+                continue
+
     def init(self) -> list[str]:
         """Create what is missing (pool, root dataset, children, and as root the
         API socket's group); what was created."""
