@@ -81,6 +81,18 @@ http:
             self.proc.wait()
 
 
+def module_registry(tmp_path_factory):
+    """The body of a module-scoped `registry` fixture: one registry per test
+    module, skipped with the reason when docker-registry is missing."""
+    import pytest
+    reason = need("docker-registry")
+    if reason:
+        pytest.skip(reason)
+    reg = Registry(tmp_path_factory.mktemp("registry"))
+    yield reg
+    reg.stop()
+
+
 def need(*tools: str) -> str | None:
     missing = [t for t in tools if not shutil.which(t)]
     return f"needs {', '.join(missing)} (sh examples/install-host-deps.sh)" if missing else None
