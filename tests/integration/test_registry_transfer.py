@@ -102,3 +102,172 @@ def test_a_corrupt_zstd_layer_is_one_line_and_leaves_nothing(jocker, registry, z
     assert res.returncode != 0 and len(err) == 1, res.stderr
     assert "corrupt zstd data" in err[0] and "layer 1/1" in err[0] and repo in err[0]
     assert zfs_names() == before
+
+
+@pytest.fixture(scope="module")
+def shipped(jocker, registry, busybox_image, tmp_path_factory):
+    """An image with a 3 MB layer of random data in the registry (not here)."""
+    name = f"{registry.host}/resume/web:1"
+    ctx = tmp_path_factory.mktemp("resume")
+    (ctx / "Dockerfile").write_text(f"FROM {busybox_image}\nRUN head -c 3000000 /dev/urandom > /big\n")
+    jocker("build", "-q", "-t", name, ctx)
+    jocker("push", name)
+    layers = json.loads(jocker("inspect", name).stdout)[0]["RootFS"]["Layers"]
+    jocker("rmi", name)
+    jocker("image", "prune", "-f")
+    layer = _manifest(registry.host, "resume/web", "1")["layers"][-1]
+    yield "resume/web:1", layer, layers
+
+
+@pytest.fixture
+def proxy(registry):
+    p = Proxy(registry.host)
+    yield p
+    p.stop()
+
+
+def _blob_gets(proxy, digest):
+    return [r for r in proxy.requests if r[0] == "GET" and digest in r[1]]
+
+
+def test_a_download_cut_half_way_continues_with_a_range_request(jocker, shipped, proxy, images):
+    name, layer, diff_ids = shipped
+    ref = f"{proxy.host}/{name}"
+    images.append(ref)
+    proxy.faults[layer["digest"]] = "cut:1000000"
+    proxy.bytes_out = 0
+    out = jocker("pull", ref).stdout
+    assert "Retrying from 1000000 bytes" in out
+    gets = _blob_gets(proxy, layer["digest"])
+    assert [g[2] for g in gets] == ["", "bytes=1000000-"]
+    assert proxy.bytes_out < layer["size"] + 64 * 1024          # the cut part was not sent twice
+    assert json.loads(jocker("inspect", ref).stdout)[0]["RootFS"]["Layers"] == diff_ids
+
+
+def test_a_killed_pull_is_continued_by_the_next_pull(jocker, shipped, proxy, images, jocker_env):
+    import signal
+    import sys
+    import time
+    name, layer, diff_ids = shipped
+    ref = f"{proxy.host}/{name}"
+    images.append(ref)
+    partial = os.path.join(jocker_env["JOCKER_MOUNTPOINT"], "blobs", "sha256", ".partial-" + layer["digest"][7:])
+    proxy.faults[layer["digest"]] = "slow"          # 64 KiB every 50 ms
+    proc = subprocess.Popen([sys.executable, "-m", "jocker", "pull", "-q", ref], env=jocker_env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (not os.path.exists(partial) or
+                                               os.path.getsize(partial) < 500000):
+            time.sleep(0.05)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    kept = os.path.getsize(partial)
+    assert 0 < kept < layer["size"]
+    assert ref not in jocker("images", "-a").stdout
+    jocker("image", "prune", "-f")                   # a partial blob waits to be resumed
+    assert os.path.getsize(partial) == kept
+    proxy.faults.clear()
+    proxy.requests.clear()
+    proxy.bytes_out = 0
+    out = jocker("pull", ref).stdout
+    assert f"Resuming at {kept} bytes" in out
+    assert [g[2] for g in _blob_gets(proxy, layer["digest"])] == [f"bytes={kept}-"]
+    assert proxy.bytes_out < layer["size"] - kept + 64 * 1024
+    assert json.loads(jocker("inspect", ref).stdout)[0]["RootFS"]["Layers"] == diff_ids
+    assert not os.path.exists(partial)
+
+
+@pytest.fixture
+def to_push(jocker, registry, proxy, busybox_image, tmp_path, images):
+    """(repository, local name, name through the proxy) of a local image with
+    a 3 MB layer of random data whose base layer the registry has already (so
+    the only upload is the 3 MB, in 1 MB chunks)."""
+    reason = need("skopeo")
+    if reason:
+        pytest.skip(reason)
+    repo = f"up/{tmp_path.name[-12:].lower().replace('_', '')}"
+    base = f"{registry.host}/{repo}:base"
+    jocker("tag", busybox_image, base)
+    jocker("push", base)
+    jocker("rmi", base)
+    name = f"{registry.host}/{repo}:1"
+    images.append(name)
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "Dockerfile").write_text(f"FROM {busybox_image}\nRUN head -c 3000000 /dev/urandom > /big\n")
+    jocker("build", "-q", "-t", name, tmp_path / "ctx")
+    ref = f"{proxy.host}/{repo}:1"
+    images.append(ref)
+    jocker("tag", name, ref)
+    return repo, name, ref
+
+
+def _patches(proxy):
+    return [(r[2], r[3]) for r in proxy.requests if r[0] == "PATCH"]
+
+
+def _pulls_back(registry, repo, name, jocker):
+    """skopeo copies what was pushed (every blob digest checked) and its
+    layers match the local image's."""
+    import tempfile
+    dest = tempfile.mkdtemp(prefix="jocker-resume-")
+    subprocess.run(["skopeo", "copy", "--src-tls-verify=false", f"docker://{registry.host}/{repo}:1",
+                    f"oci:{dest}:x"], capture_output=True, text=True, check=True)
+    man = _manifest(registry.host, repo, "1")
+    cfg = json.loads(open(os.path.join(dest, "blobs", "sha256", man["config"]["digest"][7:])).read())
+    assert cfg["rootfs"]["diff_ids"] == json.loads(jocker("inspect", name).stdout)[0]["RootFS"]["Layers"]
+    subprocess.run(["rm", "-rf", dest])
+
+
+CHUNKED = {"JOCKER_REGISTRY_CHUNK_SIZE": "1M"}
+
+
+def test_a_chunk_lost_on_the_way_is_sent_again_and_only_from_there(jocker, registry, proxy, to_push):
+    repo, name, ref = to_push
+    proxy.faults["/blobs/uploads/"] = "cut:0@1"     # the second chunk's connection breaks
+    out = jocker("push", ref, env=CHUNKED).stdout
+    assert "Retrying from 1048576 bytes" in out
+    patches = _patches(proxy)
+    assert [p[0].split("-")[0] for p in patches[:3]] == ["0", "1048576", "1048576"]
+    size = _manifest(registry.host, repo, "1")["layers"][-1]["size"]
+    assert sum(n for _, n in patches[2:]) == size - 1048576     # the first chunk is not sent again
+    _pulls_back(registry, repo, name, jocker)
+
+
+def test_a_chunk_cut_half_way_starts_the_blob_again(jocker, registry, proxy, to_push):
+    """Part of the chunk landed: Docker's registry cancels the session (its
+    state token names fewer bytes); jocker starts a new one and succeeds."""
+    repo, name, ref = to_push
+    proxy.faults["/blobs/uploads/"] = "cut:500000@1"
+    out = jocker("push", ref, env=CHUNKED).stdout
+    assert "Retrying from 0 bytes" in out
+    assert [p[0].split("-")[0] for p in _patches(proxy)[:3]] == ["0", "1048576", "0"]
+    _pulls_back(registry, repo, name, jocker)
+
+
+def test_a_killed_push_is_continued_by_the_next_push(jocker, registry, proxy, to_push, jocker_env):
+    import signal
+    import sys
+    import time
+    repo, name, ref = to_push
+    proxy.faults["/blobs/uploads/"] = "hang:2"           # two chunks go through, then it hangs
+    proc = subprocess.Popen([sys.executable, "-m", "jocker", "push", "-q", ref], env={**jocker_env, **CHUNKED},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(_patches(proxy)) < 3:
+            time.sleep(0.05)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert len(_patches(proxy)) == 3
+    proxy.faults.clear()
+    proxy.requests.clear()
+    out = jocker("push", ref, env=CHUNKED).stdout
+    assert "Resuming at 2097152 bytes" in out
+    patches = _patches(proxy)
+    assert patches[0][0].startswith("2097152-")
+    assert sum(n for _, n in patches) == _manifest(registry.host, repo, "1")["layers"][-1]["size"] - 2097152
+    _pulls_back(registry, repo, name, jocker)
+
