@@ -92,9 +92,15 @@ def _apply(engine, blobs: BlobStore, target: Target, i: int, parent: str, progre
     lwhat = target.layer_what(i)
     diff_id = target.diff_ids[i]
     progress({"id": short, "status": "Extracting"})
-    pending = engine.store.begin_layer(parent)
+    path = blobs.path(desc["digest"])
+    # Everything the layer will record is known now: the create sets it, and
+    # the layer counts only once sealed (after the diff ID is checked).
+    props = {"jocker:layer.diffid": diff_id,
+             PROP: BlobRef(desc.get("mediaType", ""), desc["digest"], os.path.getsize(path), diff_id).encode()}
+    if target.source:
+        props[SOURCE_PROP] = target.source
+    pending = engine.store.begin_layer(parent, props)
     try:
-        path = blobs.path(desc["digest"])
         try:
             with open_layer(engine.runner, path, lwhat) as plain:
                 got, _ = apply_layer(plain, pending.path, what=lwhat)
@@ -103,11 +109,6 @@ def _apply(engine, blobs: BlobStore, target: Target, i: int, parent: str, progre
         if got != diff_id:
             raise DigestMismatch(f"{lwhat}: diff ID mismatch: the config says {diff_id}, "
                                  f"the layer is {got}")
-        props = {PROP: BlobRef(desc.get("mediaType", ""), desc["digest"], os.path.getsize(path),
-                               diff_id).encode()}
-        if target.source:
-            props[SOURCE_PROP] = target.source
-        engine.zfs.set_props(pending.dataset, props)
         lid = engine.store.finish_layer(pending, diff_id)
     except BaseException:
         engine.store.abort_layer(pending)
