@@ -7,14 +7,17 @@ import click
 from ..format import human_size, table
 
 
-def prune_filters(items) -> dict[str, list[str]]:
-    """prune's --filter flags (label=KEY[=VALUE], label!=KEY[=VALUE]) as the API's filters."""
+def prune_filters(items, until: bool = False) -> dict[str, list[str]]:
+    """prune's --filter flags (label=KEY[=VALUE], label!=KEY[=VALUE], and
+    until=TIME where the command takes it) as the API's filters."""
     from ..errors import UsageError
+    keys = ("label", "label!", "until") if until else ("label", "label!")
     out: dict[str, list[str]] = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if key not in ("label", "label!") or not sep:
-            raise UsageError(f"invalid filter {item!r}", hint="use label=KEY[=VALUE] or label!=KEY[=VALUE]")
+        if key not in keys or not sep:
+            raise UsageError(f"invalid filter {item!r}", hint="use label=KEY[=VALUE] or label!=KEY[=VALUE]"
+                             + (" or until=TIMESTAMP|DURATION" if until else ""))
         out.setdefault(key, []).append(value)
     return out
 

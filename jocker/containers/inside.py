@@ -26,10 +26,11 @@ def _require_running(c: Container) -> None:
 
 def exec_process(engine, c: Container, argv: list[str], streams: Streams | None, *, user: str = "",
                  workdir: str = "", env: list[str] = (), tty: bool = False, interactive: bool = False,
-                 detach: bool = False) -> int:
+                 detach: bool = False, detach_keys: bytes | None = None) -> int | None:
     """Run argv in the running container, its stdio connected to the caller's
     streams (a stream without a file descriptor is fed through a pipe).
-    Returns its exit status, or 0 when detached."""
+    Returns its exit status, 0 when detached (-d), None when the caller left
+    a terminal session with the detach keys (the command goes on)."""
     _require_running(c)
     if not argv:
         raise UsageError("exec needs a command")
@@ -42,6 +43,9 @@ def exec_process(engine, c: Container, argv: list[str], streams: Streams | None,
                   start_new_session=True)
         engine.runner.spawn(cmd.argv, **kw)
         return 0
+    if tty and interactive and streams.stdin is not None and os.isatty(streams.stdin):
+        from .ptyexec import run_on_pty
+        return run_on_pty(engine.runner, cmd.argv, cmd.env or None, streams, detach_keys or b"\x10\x11")
     out, err = _fd(streams.stdout), _fd(streams.err)
     kw.update(stdin=streams.stdin if interactive and streams.stdin is not None else subprocess.DEVNULL,
               stdout=out if out is not None else subprocess.PIPE,
@@ -163,6 +167,16 @@ def diff(engine, c: Container) -> list[treediff.Change]:
     since = st.datasets.get(img.snapshot, {}).get("creation", "0")
     with engine.store.layer_mounted(img.layer) as base:
         return treediff.diff_trees(base, engine.layout.container_rootfs(c.id), float(since), SKIP)
+
+
+def export(engine, c: Container, out) -> int:
+    """`export`: the container's filesystem as one tar on out (bytes written),
+    by the layer writer (no link followed, hard links kept, BSD file flags as
+    PAX records); volumes and bind mounts are not part of it, as in Docker."""
+    from ..images.layertar import tree_changes, write_layer
+    root = engine.layout.container_rootfs(c.id)
+    skip = ("/dev", "/proc") + tuple(m["Destination"] for m in c.spec.get("Mounts", []))
+    return write_layer(root, tree_changes(None, root, skip=skip), out)[1]
 
 
 def commit(engine, c: Container, ref: str | None, *, message: str = "", author: str = "",

@@ -45,8 +45,7 @@ def runtime_spec(engine, c: Container) -> ContainerSpec:
         mounts=[Mount(m["Source"], m["Destination"], not m.get("RW", True),
                       "bind" if m["Type"] == "bind" else "volume") for m in c.spec.get("Mounts", [])]
         + [Mount("tmpfs", path, False, "tmpfs", opts) for path, opts in (host.get("Tmpfs") or {}).items()],
-        limits=Limits(memory=host.get("Memory") or None,
-                      cpus=(host.get("NanoCpus") or 0) / 1e9 or None, pids=host.get("PidsLimit") or None),
+        limits=Limits(memory=host.get("Memory") or None, cpus=_cpus(host), pids=host.get("PidsLimit") or None),
         network=_runtime_network(host.get("NetworkMode", "host")),
         net=netops.attachment_for(engine, c),
         jail=JailOptions(devices=list(host.get("Devices") or []), allow=list(host.get("JailAllow") or []),
@@ -55,6 +54,16 @@ def runtime_spec(engine, c: Container) -> ContainerSpec:
         stop_signal=cfg.get("StopSignal") or "SIGTERM",
         stop_timeout=int(cfg.get("StopTimeout") if cfg.get("StopTimeout") is not None
                          else engine.config.int("stop_timeout")))
+
+
+def _cpus(host: dict) -> float | None:
+    """--cpus, or Docker's CFS pair (--cpu-quota over --cpu-period, whose
+    default is 100 ms), as a number of CPUs."""
+    if host.get("NanoCpus"):
+        return host["NanoCpus"] / 1e9
+    if (host.get("CpuQuota") or 0) > 0:
+        return host["CpuQuota"] / (host.get("CpuPeriod") or 100000)
+    return None
 
 
 def _runtime_network(mode: str) -> str:
@@ -243,7 +252,7 @@ def stop(engine, c: Container, timeout: int | None = None, *, by_user: bool = Tr
     t = timeout if timeout is not None else runtime_spec(engine, c).stop_timeout
     msg = {"op": "stop", "timeout": t, "signal": check_signal(sig) if sig else None,
            "by": "user" if by_user else "system"}
-    if not _tell(engine, c, rt, msg):
+    if not tell(engine, c, rt, msg):
         return
     if not _wait_gone(engine, c, float(t) + 15):
         raise JockerError(f"container {c.short} did not stop within {t}s + 15s",
@@ -276,7 +285,7 @@ def kill(engine, c: Container, sig: str = "SIGKILL") -> None:
     if not rt or rt.get("status") not in ("running", "paused"):
         raise Conflict(f"Cannot kill container: {c.name}: Container {c.id} is not running")
     signum = _signum(check_signal(sig))
-    if not _tell(engine, c, rt, {"op": "kill", "signal": signum}):
+    if not tell(engine, c, rt, {"op": "kill", "signal": signum}):
         return
     if signum == signal.SIGKILL:          # the supervisor kills it all, no restart
         _wait_gone(engine, c, 15)
@@ -287,10 +296,10 @@ def resize(engine, c: Container, rows: int, cols: int) -> None:
     rt = read_runtime(engine.layout, c.id)
     if not rt:
         raise Conflict(f"Container {c.id} is not running")
-    _tell(engine, c, rt, {"op": "resize", "rows": int(rows), "cols": int(cols)})
+    tell(engine, c, rt, {"op": "resize", "rows": int(rows), "cols": int(cols)})
 
 
-def _tell(engine, c: Container, rt: dict, msg: dict) -> bool:
+def tell(engine, c: Container, rt: dict, msg: dict) -> bool:
     """A control message to c's supervisor; False when it is already gone.
     A supervisor still starting (no socket yet) is stopped by SIGTERM, which
     it treats as a stop with the container's own signal and timeout."""

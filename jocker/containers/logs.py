@@ -15,7 +15,7 @@ from ..times import parse_time
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h)$")
 
 
-def parse_since(value: str | None, now: float | None = None) -> float:
+def parse_since(value: str | None, now: float | None = None, what: str = "--since") -> float:
     """RFC 3339, a Unix timestamp, or a relative duration like 10m / 2h / 30s."""
     if not value:
         return 0.0
@@ -29,7 +29,7 @@ def parse_since(value: str | None, now: float | None = None) -> float:
         pass
     ts = parse_time(value if value.endswith("Z") or "." in value else value + "Z")
     if not ts:
-        raise UsageError(f"invalid --since value {value!r}",
+        raise UsageError(f"invalid {what} value {value!r}",
                          hint="use a timestamp (2026-11-23T10:00:00Z), seconds, or a duration like 10m")
     return ts
 

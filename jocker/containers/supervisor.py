@@ -564,6 +564,8 @@ class Supervisor:
             {"op": "stop", "timeout": s|null, "signal": name|null, "by": "user"|"system"}
             {"op": "kill", "signal": number}   SIGKILL: everything at once, no restart
             {"op": "resize", "rows": r, "cols": c}
+            {"op": "update", "restart": policy, "limits": {...}}   `jocker update`: the
+                policy and limits the next restart by this supervisor uses
         SIGTERM to the supervisor stays a stop with the container's defaults."""
         op = msg.get("op")
         if op == "stop":
@@ -584,6 +586,15 @@ class Supervisor:
         elif op == "resize":
             if self.master is not None:
                 _set_winsize(self.master, int(msg["rows"]), int(msg["cols"]))
+        elif op == "update":
+            if isinstance(msg.get("restart"), dict):
+                self.job.restart = dict(msg["restart"])
+            if isinstance(msg.get("limits"), dict):
+                from types import SimpleNamespace
+                self.spec.limits = SimpleNamespace(**msg["limits"])
+                self.job.spec = dict(self.job.spec, limits=dict(msg["limits"]))
+            if self.job_path:        # the jail is re-created from the job file on a restart
+                self.job.save(self.job_path)
         else:
             raise ValueError(f"unknown control message {op!r}")
 

@@ -169,6 +169,11 @@ def rename_container(ref: str, new: str) -> None:
     api().containers.rename(ref, new)
 
 
+def update_container(ref: str, body) -> list[str]:
+    from ..engine_api import UpdateRequest
+    return api().containers.update(ref, UpdateRequest.from_api(body))
+
+
 def top(ref: str, ps_args: str) -> dict:
     facade = api()
     c = facade.containers.get(ref)
@@ -234,14 +239,21 @@ def log_source(ref: str):
 
 
 def prune_containers(filters: dict) -> dict:
-    from ..containers.prune import prune_containers as prune
-    from ..filters import prune_label_filters
-    removed, space = prune(engine(), prune_label_filters(filters))
-    return {"ContainersDeleted": removed or None, "SpaceReclaimed": space}
+    out = api().containers.prune(filters)
+    out["ContainersDeleted"] = out["ContainersDeleted"] or None
+    return out
 
 
 def changes(ref: str) -> list[dict]:
     return api().containers.changes(ref)
+
+
+def container_id(ref: str) -> str:
+    return api().containers.get(ref).id
+
+
+def export_container(cid: str, out) -> None:
+    api().containers.export(cid, out)
 
 
 def container_root(ref: str) -> tuple[str, str]:

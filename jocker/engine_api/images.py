@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import BinaryIO
 
 from .requests import BuildOptions
+from ..errors import UsageError
 from ..filters import IMAGE_FILTERS, pairs, prune_label_filters
 
 
@@ -86,20 +87,24 @@ class Images:
 
     # -- shipping (jocker/distribution): streams and callbacks, never stdio --
     def pull(self, name: str, *, platform: str | None = None, all_tags: bool = False,
-             progress=None) -> list[dict]:
+             progress=None, auth: dict | None = None) -> list[dict]:
         """`POST /images/create?fromImage=`: [{"Reference", "Id", "Digest", "Status"}].
-        progress(event) receives Docker's JSON progress messages as dicts."""
+        progress(event) receives Docker's JSON progress messages as dicts;
+        auth is Docker's AuthConfig ({"username", "password"}, the
+        X-Registry-Auth header), else the stored login is used."""
         from ..distribution.verbs import pull
         return [{"Reference": p.reference, "Id": p.image.id, "Digest": p.digest,
                  "Status": (f"Downloaded newer image for {p.reference}" if p.updated
                             else f"Image is up to date for {p.reference}")}
-                for p in pull(self.engine, name, platform=platform, all_tags=all_tags, progress=progress)]
+                for p in pull(self.engine, name, platform=platform, all_tags=all_tags, progress=progress,
+                              auth=_credentials(auth))]
 
-    def push(self, name: str, *, all_tags: bool = False, progress=None) -> list[dict]:
-        """`POST /images/{name}/push`: [{"Tag", "Digest", "Size"}]."""
+    def push(self, name: str, *, all_tags: bool = False, progress=None, auth: dict | None = None) -> list[dict]:
+        """`POST /images/{name}/push`: [{"Tag", "Digest", "Size"}]; auth as pull's."""
         from ..distribution.verbs import push
         return [{"Tag": t, "Digest": d, "Size": s}
-                for t, d, s in push(self.engine, name, all_tags=all_tags, progress=progress)]
+                for t, d, s in push(self.engine, name, all_tags=all_tags, progress=progress,
+                                    auth=_credentials(auth))]
 
     def save(self, names: list[str], out: BinaryIO, progress=None) -> None:
         """`GET /images/get`: an OCI-layout + docker-archive tar written to out."""
@@ -115,10 +120,11 @@ class Images:
         from ..distribution.archive import load
         return load(self.engine, stream, platform=platform, progress=progress)
 
-    def login(self, server: str | None, username: str, password: str) -> dict:
-        """`POST /auth`: checks and stores the credentials."""
+    def login(self, server: str | None, username: str, password: str, *, store: bool = True) -> dict:
+        """`jocker login`: checks and stores the credentials; `POST /auth`
+        (store=False): checks them only, the client keeps its own."""
         from ..distribution.verbs import login
-        registry, where = login(self.engine, server, username, password)
+        registry, where = login(self.engine, server, username, password, store=store)
         return {"Status": "Login Succeeded", "Registry": registry, "StoredIn": where}
 
     def logout(self, server: str | None) -> dict:
@@ -143,3 +149,25 @@ class Images:
         """The layers this host has, for `send(have=...)`."""
         from ..distribution.zfsship import have
         return have(self.engine)
+
+
+def _credentials(auth: dict | None):
+    """Docker's AuthConfig as registry credentials; None (the stored login)
+    when it carries no username and password (an identity token is not
+    supported: the stored login is used then)."""
+    from ..distribution.auth import Credentials
+    if not auth:
+        return None
+    if not isinstance(auth, dict):
+        raise UsageError("the registry credentials must be a JSON object")
+    user, password = auth.get("username") or "", auth.get("password") or ""
+    if not (user and password) and auth.get("auth"):
+        import base64
+        import binascii
+        try:
+            user, _, password = base64.b64decode(auth["auth"]).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            raise UsageError("invalid registry credentials: 'auth' is not base64 of user:password") from None
+    if not (isinstance(user, str) and isinstance(password, str)) or not (user and password):
+        return None
+    return Credentials(user, password)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from apiserver import Api, api, api_sock  # noqa: F401  (fixtures)
+from apiserver import Api, api, api_cleanup, api_sock  # noqa: F401  (fixtures)
 from support import PrivateDockerd
 
 
@@ -62,6 +62,10 @@ CASES = [
     ("GET", V + "/volumes/nope", None, False),
     ("GET", V + "/networks/nope", None, False),
     ("GET", V + "/plugins", None, False),
+    ("POST", V + "/containers/nope/update", {"Memory": 0, "RestartPolicy": {"Name": ""}}, True),
+    ("GET", V + "/containers/nope/export", None, True),
+    ("POST", V + "/containers/prune?filters=%7B%22color%22%3A%5B%22red%22%5D%7D", None, False),
+    ("POST", V + "/containers/prune?filters=%7B%22label%22%3A%5B%22none-has-this%22%5D%7D", None, False),
 ]
 
 
@@ -114,3 +118,60 @@ def test_version_and_info_fields_like_dockerd(dockerd, api):
         assert not missing, (path, missing)
         for k in ("Swarm",) if path.endswith("info") else ("Components",):
             assert type(ours[k]) is type(theirs[k])
+
+
+def _scratch_tar() -> bytes:
+    import io
+    import tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("hello")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"hi\n"))
+    return buf.getvalue()
+
+
+def test_update_and_prune_like_dockerd(dockerd, api, api_cleanup):
+    """The same update requests to a created container on both engines (an
+    imported one-file image on dockerd, busybox here: update never runs it):
+    statuses, answer shapes, and the messages of the checks both make.
+    (dockerd 20.10 answers "Warnings": null when there are none; jocker
+    sends [], as API 1.44 documents.)"""
+    resp, _ = dockerd.request("POST", V + "/images/create?fromSrc=-&repo=jref&tag=1", _scratch_tar(),
+                              headers={"Content-Type": "application/x-tar"})
+    assert resp.status == 200
+    ids = {}
+    for who, client, image in (("theirs", dockerd, "jref:1"), ("ours", api, "busybox")):
+        resp, body = client.post(V + "/containers/create?name=jrefupd",
+                                 {"Image": image, "Cmd": ["/hello"], "Labels": {"jref": "1"}})
+        assert resp.status == 201, body
+        ids[who] = body["Id"]
+    api_cleanup.append(ids["ours"])
+    cases = [
+        ({"Memory": 64 << 20, "MemorySwap": 128 << 20, "RestartPolicy": {"Name": "on-failure",
+                                                                          "MaximumRetryCount": 2}}, None),
+        ({"Memory": 0, "CpuShares": 0, "RestartPolicy": {"Name": ""}}, None),
+        ({"CpuPeriod": 10}, "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s"),
+        ({"CpuQuota": 10}, "CPU cfs quota can not be less than 1ms (i.e. 1000)"),
+        ({"Memory": 1024}, "Minimum memory limit allowed is 6MB"),
+        ({"RestartPolicy": {"Name": "maybe"}}, "invalid restart policy 'maybe'"),
+    ]
+    for body, text in cases:
+        theirs, tbody = dockerd.post(f"{V}/containers/{ids['theirs']}/update", body)
+        ours, obody = api.post(f"{V}/containers/{ids['ours']}/update", body)
+        assert ours.status == theirs.status, (body, tbody, obody)
+        assert ours.getheader("Content-Type") == theirs.getheader("Content-Type")
+        assert set(obody) == set(tbody), (body, tbody, obody)
+        if text:
+            assert text in tbody["message"] and text in obody["message"], (tbody, obody)
+    for who, client in (("theirs", dockerd), ("ours", api)):
+        _, info = client.get(f"{V}/containers/{ids[who]}/json")
+        host = info["HostConfig"]
+        assert (host["Memory"], host["MemorySwap"]) == (64 << 20, 128 << 20), who
+        assert host["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}, who
+    # prune: the same shape, and each removes its stopped container
+    flt = "filters=%7B%22label%22%3A%5B%22jref%3D1%22%5D%7D"
+    (theirs, tbody), (ours, obody) = (c.post(f"{V}/containers/prune?{flt}") for c in (dockerd, api))
+    assert ours.status == theirs.status == 200 and set(obody) == set(tbody)
+    assert obody["ContainersDeleted"] == [ids["ours"]] and tbody["ContainersDeleted"] == [ids["theirs"]]
+    assert isinstance(obody["SpaceReclaimed"], int)

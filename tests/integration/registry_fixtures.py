@@ -12,6 +12,8 @@ import subprocess
 import time
 import urllib.request
 
+import pytest
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -81,10 +83,9 @@ http:
             self.proc.wait()
 
 
-def module_registry(tmp_path_factory):
-    """The body of a module-scoped `registry` fixture: one registry per test
-    module, skipped with the reason when docker-registry is missing."""
-    import pytest
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    """A registry for the test module (import this fixture by name)."""
     reason = need("docker-registry")
     if reason:
         pytest.skip(reason)

@@ -11,10 +11,7 @@ import subprocess
 
 import pytest
 
-from registry_fixtures import Proxy, module_registry, need, put_blob, put_manifest
-
-
-registry = pytest.fixture(scope="module", name="registry")(module_registry)
+from registry_fixtures import Proxy, need, put_blob, put_manifest, registry  # noqa: F401  (registry: a fixture)
 
 
 def _build(jocker, tmp_path, base, tag, text, extra=""):
