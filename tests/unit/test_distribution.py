@@ -135,3 +135,33 @@ def test_a_partial_blob_that_does_not_match_is_dropped(tmp_path):
             w.write(b"not it")
             w.commit(digest)
     assert os.listdir(store.dir) == []
+
+
+@pytest.mark.parametrize("kind", ["none", "gzip", "xz", "zstd"])
+def test_layer_blobs_decompress_by_content(tmp_path, kind):
+    import gzip
+    import lzma
+    import shutil
+    import subprocess
+    from jocker.images.decompress import CorruptBlob, open_layer
+    if kind == "zstd" and not shutil.which("zstd"):
+        pytest.skip("needs zstd (sh examples/install-host-deps.sh)")
+    plain = os.urandom(300000) + bytes(300000)
+    pack = {"none": lambda b: b, "gzip": gzip.compress, "xz": lzma.compress,
+            "zstd": lambda b: subprocess.run(["zstd", "-q", "-c"], input=b, capture_output=True,
+                                             check=True).stdout}[kind]
+    blob = tmp_path / "blob"
+    blob.write_bytes(pack(plain))
+    with open_layer(Runner(), str(blob), "image x, layer 1/1") as f:
+        assert f.read() == plain
+    if kind == "none":
+        return
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2: len(data) // 2 + 64] = bytes(64)          # damaged in the middle
+    blob.write_bytes(bytes(data))
+    with pytest.raises(CorruptBlob) as err:
+        with open_layer(Runner(), str(blob), "image x, layer 1/1") as f:
+            while f.read(65536):
+                pass
+    msg = str(err.value)
+    assert f"corrupt {kind} data" in msg and "image x, layer 1/1" in msg and "\n" not in msg
