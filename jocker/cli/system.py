@@ -93,6 +93,46 @@ def system_group():
 system_group.add_command(info_cmd, "info")
 
 
+@click.command("events")
+@click.option("--since", help="Show events since a time: RFC 3339, Unix seconds, or a duration ago (10m).")
+@click.option("--until", help="Stream events until this time (same forms; -30s is 30 seconds ahead).")
+@click.option("-f", "--filter", "filters", multiple=True,
+              help="Filter: type, event, container, image, label, network, volume, daemon (KEY=VALUE).")
+@click.option("--format", "fmt", help="'json', or a Go template such as '{{.Type}} {{.Action}}'.")
+@click.pass_obj
+def events_cmd(obj, since, until, filters, fmt):
+    """Get real-time events from the engine (past ones with --since/--until).
+
+    \b
+    Examples:
+      jocker events --filter container=web --filter event=die
+      jocker events --since 10m --until 0s --format '{{.Action}} {{.Actor.Attributes.name}}'
+      jocker system events --filter type=image --format json
+    """
+    import json
+    import sys
+    from ..filters import EVENT_FILTERS, from_flags
+    from ..format import event_line, event_view, render_template
+    stream = obj.api.system.events(since=since, until=until, filters=from_flags(list(filters), EVENT_FILTERS))
+    try:
+        for msg in stream:
+            if fmt == "json":
+                text = json.dumps(msg, separators=(",", ":"))
+            elif fmt:
+                text = render_template(fmt, event_view(msg))
+            else:
+                text = event_line(msg)
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stream.close()
+
+
+system_group.add_command(events_cmd, "events")
+
+
 @system_group.command("df")
 @click.option("-v", "--verbose", is_flag=True, help="Show detailed information on space usage.")
 @click.option("--format", "fmt", help="Go-template format.")

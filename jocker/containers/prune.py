@@ -26,6 +26,8 @@ def prune_containers(engine, label_filters, until: float = 0.0) -> tuple[list[st
         remove(engine, c)
         removed.append(c.id)
         freed += c.rw_size
+    from ..events.produce import pruned
+    pruned(engine, "container", freed)
     return removed, freed
 
 

@@ -30,6 +30,8 @@ def update(engine, c: Container, req) -> list[str]:
         host = req.apply(c.host)
         c.spec = dict(c.spec, HostConfig=host)
         engine.zfs.set_props(c.dataset, P.encode_json("container.config", c.spec))
+    from ..events.produce import container as event
+    event(engine, c, "update")
     warnings = []
     limits = any(getattr(req, name) is not None for name in LIVE_LIMITS)
     if limits and not engine.runtime.updates_limits_live:

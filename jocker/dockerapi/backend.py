@@ -150,6 +150,8 @@ def restart_container(ref: str, timeout: int | None) -> None:
     cid = facade.containers.get(ref).id
     facade.containers.stop(cid, timeout)
     start_container(cid)          # through this server, so it reaps the supervisor
+    from ..containers.lifecycle import restarted
+    restarted(facade.engine, facade.containers.get(cid))
 
 
 def pause_container(ref: str, pause: bool) -> None:
@@ -281,6 +283,29 @@ def exec_command(ref: str, argv: list[str], *, user: str, workdir: str, env: lis
     return c.id, cmd.argv, cmd.env or None, eng.runner
 
 
+def attach_event(cid: str) -> None:
+    """An attach to a container already running (one started by an attached
+    start reports its attach itself, in containers.lifecycle)."""
+    from ..events.produce import container
+    eng = engine()
+    try:
+        container(eng, get_container(eng, cid), "attach")
+    except JockerError:
+        pass
+
+
+def exec_event(cid: str, action: str, exec_id: str, argv: list[str] | None = None, **extra) -> None:
+    """The server keeps the API's exec instances (create, then start): their
+    exec_create / exec_start / exec_die events go through the engine's producer."""
+    from ..events.produce import exec_event as produce
+    eng = engine()
+    try:
+        c = get_container(eng, cid)
+    except JockerError:
+        return
+    produce(eng, c, action, exec_id, argv, **extra)
+
+
 # -- images -------------------------------------------------------------------
 def _image_ref(call, ref: str):
     try:
@@ -386,6 +411,10 @@ def networks():
 
 
 # -- system ---------------------------------------------------------------------
+def events(*, since: str | None, until: str | None, filters: dict, should_stop):
+    return api().system.events(since=since, until=until, filters=filters, should_stop=should_stop)
+
+
 def info() -> dict:
     return api().system.info()
 

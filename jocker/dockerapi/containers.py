@@ -242,8 +242,7 @@ def attach(req, ref):
             _replay_log(cid, client, tty, want_out, want_err)
         if not stream:
             return
-        conn = _supervisor_connection(cid, q) if q else \
-            streams.connect(backend.attach_socket_path(cid))
+        conn = _supervisor_connection(cid, q) if q else _join_running(cid)
     finally:
         if q is not None:
             streams.forget(cid, q)
@@ -296,8 +295,14 @@ def _supervisor_connection(cid: str, q: queue.Queue):
             return None
         if got == "running":
             log.debug("attach %s: joining a container started elsewhere", cid[:12])
-            return streams.connect(backend.attach_socket_path(cid))
+            return _join_running(cid)
         return got
+
+
+def _join_running(cid: str):
+    conn = streams.connect(backend.attach_socket_path(cid))
+    backend.attach_event(cid)
+    return conn
 
 
 @route("POST", "/containers/prune")

@@ -81,6 +81,7 @@ def create(req, ref):
             for old in [k for k, v in _execs.items() if v.exit_code is not None][:len(_execs) - _KEEP]:
                 del _execs[old]
         _execs[e.id] = e
+    backend.exec_event(cid, "exec_create", e.id, e.argv)
     req.send_json({"Id": e.id}, 201)
 
 
@@ -141,6 +142,7 @@ def start(req, eid):
 
 def _track(e: Exec, proc, wait: bool = True) -> None:
     e.pid, e.running = proc.pid, True
+    backend.exec_event(e.container, "exec_start", e.id, e.argv)
     if wait:
         threading.Thread(target=_finish, args=(e, proc), daemon=True, name="exec-reaper").start()
 
@@ -151,6 +153,7 @@ def _finish(e: Exec, proc) -> None:
     code = proc.wait()
     e.exit_code = 128 - code if code < 0 else code
     e.running = False
+    backend.exec_event(e.container, "exec_die", e.id, exitCode=e.exit_code)
     if e.master is not None:
         try:
             os.close(e.master)

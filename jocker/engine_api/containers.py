@@ -126,6 +126,7 @@ class Containers:
     def _restart(self, c: Container, timeout: int | None) -> None:
         lifecycle.stop(self.engine, c, timeout)
         lifecycle.start(self.engine, lifecycle.get(self.engine, c.id))   # re-read: it stopped
+        lifecycle.restarted(self.engine, c)
 
     def pause(self, ref: str) -> None:
         lifecycle.pause(self.engine, self.get(ref))

@@ -64,6 +64,7 @@ class HostConfig:
     DnsSearch: list[str] = field(default_factory=list)
     DnsOptions: list[str] = field(default_factory=list)
     ExtraHosts: list[str] = field(default_factory=list)
+    Links: list[str] = field(default_factory=list)         # NAME[:ALIAS] (docker-compose's links:)
     RestartPolicy: dict = field(default_factory=lambda: {"Name": "no", "MaximumRetryCount": 0})
     AutoRemove: bool = False
     CapAdd: list[str] = field(default_factory=list)
@@ -225,6 +226,9 @@ class CreateRequest:
             raise UsageError("conflicting options: --restart and --rm")
         for dep in j.DependsOn:
             check_object_name(dep)
+        from ..net.hosts import parse_link
+        for link in h.Links:
+            parse_link(link)
         from ..containers.health import validate as validate_health
         validate_health(self.config.Healthcheck)
 

@@ -8,27 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from apiserver import Api, api, api_cleanup, api_sock  # noqa: F401  (fixtures)
-from support import PrivateDockerd
-
-
-@pytest.fixture(scope="module")
-def dockerd():
-    ref = PrivateDockerd()
-    clients = []
-
-    def ready(sock):
-        client = Api(sock)
-        clients.append(client)
-        return client.get("/_ping", raw=True)[0].status == 200
-    try:
-        if not ref.start(ready):
-            pytest.skip(f"the reference dockerd did not start: {ref.log_tail()}")
-        yield clients[-1]
-    finally:
-        for client in clients:
-            client.close()
-        ref.stop()
+from apiserver import Api, api, api_cleanup, api_sock, dockerd  # noqa: F401  (fixtures)
 
 
 V = "/v1.41"          # a version both speak (dockerd 20.10's newest)
@@ -175,3 +155,68 @@ def test_update_and_prune_like_dockerd(dockerd, api, api_cleanup):
     assert ours.status == theirs.status == 200 and set(obody) == set(tbody)
     assert obody["ContainersDeleted"] == [ids["ours"]] and tbody["ContainersDeleted"] == [ids["theirs"]]
     assert isinstance(obody["SpaceReclaimed"], int)
+
+
+def test_what_compose_sends_like_dockerd(dockerd, api, busybox_image):
+    """The requests docker-compose makes (tests/api/test_api_compose.py) and
+    what it reads back, on both engines: networks with labels and
+    CheckDuplicate, label filters (every label must match), a container on a
+    user network with aliases, Binds of a named volume that Config.Volumes
+    names too, connect with aliases."""
+    import json
+    import os
+    from urllib.parse import quote
+    tag = f"jkref{os.getpid()}"
+    # (create only, never run: a one-file image will do on dockerd)
+    resp, _ = dockerd.request("POST", V + "/images/create?fromSrc=-&repo=jkrefc&tag=1", _scratch_tar(),
+                              headers={"Content-Type": "application/x-tar"})
+    assert resp.status == 200
+    images = {id(dockerd): "jkrefc:1", id(api): busybox_image}
+    seen = {}
+    for engine in (dockerd, api):
+        image = images[id(engine)]
+        try:
+            body = {"Name": f"{tag}net", "Labels": {"a": "1", "b": "2"}, "CheckDuplicate": True}
+            assert engine.post(V + "/networks/create", body)[0].status == 201
+            dup, dupbody = engine.post(V + "/networks/create", body)
+            _, net = engine.get(V + f"/networks/{tag}net")
+            nets = {}
+            for f in ({"label": ["a=1", "b=2"]}, {"label": ["a=1", "b=3"]}):
+                _, rows = engine.get(V + "/networks?filters=" + quote(json.dumps(f)))
+                nets[f["label"][1]] = [n["Name"] for n in rows if n["Name"].startswith(tag)]
+            create = {"Image": image, "Cmd": ["/hello"], "Labels": {"x": "1", "y": "2"},
+                      "Volumes": {"/data": {}},
+                      "HostConfig": {"NetworkMode": f"{tag}net", "Binds": [f"{tag}vol:/data:rw"]},
+                      "NetworkingConfig": {"EndpointsConfig": {f"{tag}net": {"Aliases": ["svc"]}}}}
+            made, cbody = engine.post(V + f"/containers/create?name={tag}c", create)
+            assert made.status == 201, cbody
+            short = cbody["Id"][:12]
+            assert engine.post(V + "/networks/create", {"Name": f"{tag}two"})[0].status == 201
+            conn, _ = engine.post(V + f"/networks/{tag}two/connect",
+                                  {"Container": f"{tag}c", "EndpointConfig": {"Aliases": ["other"]}})
+            _, c = engine.get(V + f"/containers/{tag}c/json")
+            found = {}
+            for f in ({"label": ["x=1", "y=2"]}, {"label": ["x=1", "y=3"]}):
+                _, rows = engine.get(V + "/containers/json?all=1&filters=" + quote(json.dumps(f)))
+                found[f["label"][1]] = [n for r in rows for n in r["Names"] if n.startswith("/" + tag)]
+            eps = c["NetworkSettings"]["Networks"]
+            seen[id(engine)] = {
+                "duplicate": (dup.status, dupbody), "options": net["Options"], "labels": net["Labels"],
+                "networks by label": nets, "containers by label": found, "connect": conn.status,
+                "mounts": [(m["Type"], m["Name"], m["Destination"], m["RW"]) for m in c["Mounts"]],
+                "second aliases": sorted(a.replace(short, "SHORT") for a in eps[f"{tag}two"]["Aliases"]),
+                "first aliases": [a.replace(short, "SHORT") for a in eps[f"{tag}net"]["Aliases"]]}
+        finally:
+            engine.delete(V + f"/containers/{tag}c?force=1&v=1")
+            for n in ("net", "two"):
+                engine.delete(V + f"/networks/{tag}{n}")
+            engine.delete(V + f"/volumes/{tag}vol")
+    ours, theirs = seen.pop(id(api)), seen.pop(id(dockerd))
+    # dockerd adds the short ID to an endpoint's aliases when the endpoint is
+    # made (connect, start); jocker lists it from create on (compose reads it).
+    assert theirs.pop("first aliases") == ["svc"] and ours.pop("first aliases") == ["svc", "SHORT"]
+    # jocker's messages add how to fix it
+    (ostatus, omsg), (tstatus, tmsg) = ours.pop("duplicate"), theirs.pop("duplicate")
+    assert ostatus == tstatus == 409 and omsg["message"].startswith(tmsg["message"])
+    assert ours == theirs
+    assert theirs["second aliases"] == ["SHORT", "other"] and theirs["containers by label"]["y=3"] == []
