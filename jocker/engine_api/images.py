@@ -175,10 +175,12 @@ class Images:
         registry, found = logout(self.engine, server)
         return {"Registry": registry, "Removed": found}
 
-    def send(self, name: str, out: BinaryIO, *, have: set[str] = frozenset(), progress=None) -> None:
-        """The image as ZFS streams (jocker/distribution/zfsship.py) written to out."""
+    def send(self, name: str, out: BinaryIO, *, have: set[str] = frozenset(), blobs: bool = True,
+             progress=None) -> None:
+        """The image as ZFS streams (jocker/distribution/zfsship.py) written to
+        out, with its layer blobs unless blobs is False."""
         from ..distribution.zfsship import send
-        send(self.engine, name, out, have_guids=set(have), progress=progress)
+        send(self.engine, name, out, have_guids=set(have), blobs=blobs, progress=progress)
 
     def receive(self, stream: BinaryIO, progress=None) -> dict:
         """An image from `send`'s stream: {"Id", "RepoTags"}."""
