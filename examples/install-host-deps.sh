@@ -9,7 +9,7 @@ set -eu
 case "$(uname -s)" in
 Linux)
 	need=""
-	for pkg in zfs-fuse busybox-static nftables iproute2 util-linux procps tar xz-utils python3-pip \
+	for pkg in zfs-fuse busybox-static nftables iproute2 util-linux procps tar xz-utils zstd python3-pip \
 		mandoc shellcheck docker-registry skopeo podman libseccomp2 docker.io docker-compose; do
 		dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need="$need $pkg"
 	done

@@ -39,10 +39,44 @@ def mkdtemp(kind: str, dir: str) -> str:
     return tempfile.mkdtemp(prefix=_prefix(kind), dir=private_dir(dir))
 
 
-def collect(dirs: list[str]) -> list[str]:
-    """Remove the entries of dead owners in dirs; returns their paths."""
+def disk_usage(path: str) -> int:
+    """Bytes of disk the file or tree at path holds (its blocks, as du(1)
+    counts them); symlinks are not followed, unreadable entries count 0."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return 0
+    total = st.st_blocks * 512
+    if stat.S_ISDIR(st.st_mode):
+        for dirpath, dirnames, filenames in os.walk(path):
+            for name in dirnames + filenames:
+                try:
+                    total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
+                except OSError:
+                    pass
+    return total
+
+
+def remove_tree(path: str) -> int:
+    """Remove the file or tree at path; the bytes it held (0 if it could not
+    be removed at all)."""
+    size = disk_usage(path)
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        try:
+            os.unlink(path)
+        except OSError:
+            return 0
+    return size - disk_usage(path)
+
+
+def collect(dirs: list[str]) -> tuple[list[str], int]:
+    """Remove the entries of dead owners in dirs; their paths and the bytes
+    they held."""
     from .images.state import txn_alive
     removed = []
+    freed = 0
     for d in dirs:
         try:
             names = os.listdir(d)
@@ -59,12 +93,7 @@ def collect(dirs: list[str]) -> list[str]:
                 continue
             if st.st_uid != os.geteuid():
                 continue            # another user's file with a look-alike name
-            if stat.S_ISDIR(st.st_mode):
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                try:
-                    os.unlink(path)
-                except OSError:
-                    continue
-            removed.append(path)
-    return removed
+            freed += remove_tree(path)
+            if not os.path.lexists(path):
+                removed.append(path)
+    return removed, freed

@@ -112,6 +112,36 @@ class PrivateDockerd:
         shutil.rmtree(self.work, ignore_errors=True)
 
 
+def private_docker(timeout: float = 120):
+    """A context manager: a started PrivateDockerd's `docker` runner, called
+    like the `jocker` fixture (run(*args, input=None, check=True)); skips the
+    test when dockerd cannot start; stops it at the end."""
+    from contextlib import contextmanager
+
+    import pytest
+
+    @contextmanager
+    def started():
+        ref = PrivateDockerd()
+        env = {**os.environ, "DOCKER_HOST": f"unix://{ref.sock}", "DOCKER_BUILDKIT": "0",
+               "DOCKER_CONFIG": os.path.join(ref.work, "config")}
+
+        def run(*args, input=None, check=True):
+            p = subprocess.run(["docker", *map(str, args)], input=input, capture_output=True, text=True,
+                               env=env, timeout=timeout)
+            if check and p.returncode != 0:
+                raise AssertionError(f"docker {' '.join(map(str, args))} exited {p.returncode}:\n{p.stderr}")
+            return p
+        run.work = ref.work
+        try:
+            if not ref.start(lambda sock: run("version", check=False).returncode == 0):
+                pytest.skip(f"dockerd did not start: {ref.log_tail()}")
+            yield run
+        finally:
+            ref.stop()
+    return started()
+
+
 def layer_tar(entries) -> bytes:
     """A hand-made layer tar, members in stream order, all with mtime 12345:
     entries are (name, tarfile type, mode, link target or a regular file's bytes)."""

@@ -178,6 +178,8 @@ def image_prune_cmd(obj, all_unused, force, filters):
     lines, freed = report_lines(report["ImagesDeleted"], lower=True), report["SpaceReclaimed"]
     if lines:
         click.echo("Deleted Images:\n" + "\n".join(lines) + "\n")
+    if report.get("LeftoversRemoved"):
+        click.echo("Removed leftovers of interrupted work:\n" + "\n".join(report["LeftoversRemoved"]) + "\n")
     click.echo(f"Total reclaimed space: {human_size(freed)}")
 
 

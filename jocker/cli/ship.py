@@ -135,8 +135,10 @@ def load_cmd(obj, input_, platform, quiet):
 @click.command("send")
 @click.argument("image")
 @click.option("--have", "have_file", help="The receiver's `jocker image have` output: its layers are left out.")
+@click.option("--no-blobs", is_flag=True,
+              help="Leave out the layers' compressed blobs (a push from the receiver then writes new ones).")
 @click.pass_obj
-def image_send_cmd(obj, image, have_file):
+def image_send_cmd(obj, image, have_file, no_blobs):
     """Write an image as ZFS streams to standard output (for `jocker image receive`).
 
     \b
@@ -157,7 +159,7 @@ def image_send_cmd(obj, image, have_file):
     if sys.stdout.isatty():
         raise UsageError("cowardly refusing to write an image stream to a terminal",
                          hint="pipe it: jocker image send NAME | ssh HOST jocker image receive")
-    obj.api.images.send(image, sys.stdout.buffer, have=have)
+    obj.api.images.send(image, sys.stdout.buffer, have=have, blobs=not no_blobs)
 
 
 @click.command("receive")

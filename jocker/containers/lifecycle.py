@@ -23,7 +23,7 @@ from . import etcfiles, health, readonly
 from ..net import networks as netops
 from .job import Job
 from .model import PAUSED, Container, load_containers, read_runtime
-from .remove import destroy_storage, storage_job
+from .remove import check_removable, destroy_storage, storage_job
 from .supervisor import ALREADY_RUNNING
 
 SUPERVISOR_MAIN = "from jocker.containers.supervisor import main; main()"
@@ -346,17 +346,26 @@ def remove(engine, c: Container, *, force: bool = False, volumes: bool = False) 
         if not force:
             raise Conflict(f"You cannot remove a {c.status} container {c.id}. Stop the container "
                            "before attempting removal or force remove")
+        _check_removable(engine, c, volumes)    # before stopping it: rm -f must not stop, then refuse
         stop(engine, c, 0, event=False)   # the supervisor kills everything at once, no restart
     with engine.lock.held():
-        if not engine.zfs.exists(c.dataset):     # a racing rm won: one success, as in Docker
-            raise NotFound(f"No such container: {c.name}")
+        job = _check_removable(engine, c, volumes)     # again under the lock; also "is it still there"
         cleanup(engine, runtime_spec(engine, c))
-        job = storage_job(engine, c)
-        destroy_storage(engine.runner, job, volumes=volumes)
+        destroy_storage(engine.runner, job, volumes=volumes, checked=True)
         netops.member_gone(engine, c)
     events.container(engine, c, "destroy")
     if volumes:
         events.emit_all(engine, events.volumes_destroyed(job["anon_volumes"]))
+
+
+def _check_removable(engine, c: Container, volumes: bool) -> dict:
+    """c's storage job, once nothing an admin made is in the way."""
+    job = storage_job(engine, c)
+    try:
+        check_removable(engine.zfs, job, volumes=volumes)
+    except NotFound:            # a racing rm won: one success, as in Docker
+        raise NotFound(f"No such container: {c.name}") from None
+    return job
 
 
 def wait(engine, c: Container, poll: float = 0.05) -> int:

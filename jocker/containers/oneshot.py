@@ -114,14 +114,17 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)      # PR_SET_PDEATHSIG
 
 
-def collect_stale(engine) -> None:
+def collect_stale(engine) -> list[str]:
     """Run directories of oneshot containers whose process is gone, and the
-    network objects (netns, veth/epair) their net.json names."""
+    network objects (netns, veth/epair) their net.json names; at the start of
+    every build and by `system prune` (a killed last build's netns and veth
+    used to stay for good). Returns the directories removed."""
     rundir = engine.layout.rundir
+    removed: list[str] = []
     try:
         names = os.listdir(rundir)
     except OSError:
-        return
+        return removed
     for name in names:
         owner = RD.oneshot_owner(name)
         if owner is None or pid_alive(owner):
@@ -133,3 +136,5 @@ def collect_stale(engine) -> None:
             if not isinstance(e, FileNotFoundError):
                 log.warning("cannot tear down the network of an interrupted build step: %s", e)
         shutil.rmtree(os.path.join(rundir, name), ignore_errors=True)
+        removed.append(os.path.join(rundir, name))
+    return removed

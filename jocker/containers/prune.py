@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 
+from ..errors import Conflict
 from ..filters import labels_match
+from ..scratch import remove_tree
 from .lifecycle import remove
+from .oneshot import collect_stale
 from .model import load_containers
 from ..volumes.store import prune_volumes  # noqa: F401 (re-exported for system prune)
 
@@ -23,7 +26,10 @@ def prune_containers(engine, label_filters, until: float = 0.0) -> tuple[list[st
             continue
         if until and parse_time(c.spec.get("Created", "")) >= until:
             continue
-        remove(engine, c)
+        try:
+            remove(engine, c)
+        except Conflict:    # it holds an admin's snapshot: kept, as `rm` keeps it
+            continue
         removed.append(c.id)
         freed += c.rw_size
     from ..events.produce import pruned
@@ -31,16 +37,18 @@ def prune_containers(engine, label_filters, until: float = 0.0) -> tuple[list[st
     return removed, freed
 
 
-def collect_leftovers(engine) -> list[str]:
+def collect_leftovers(engine) -> tuple[list[str], int]:
     """Directories of containers that no longer exist: what a killed `rm`
     (or an rmtree that failed) left after destroying the dataset. Under the
     lock, so a create in progress (its directory comes before its clone) is
-    never taken for one; a run directory whose supervisor lives is kept."""
+    never taken for one; a run directory whose supervisor lives is kept.
+    Returns what went and the bytes it held (logs of a killed rm's
+    container can be large)."""
     import re
-    import shutil
     from .model import supervisor_alive
     hex64 = re.compile(r"^[0-9a-f]{64}$")
     removed = []
+    freed = 0
     with engine.lock.held():
         st = engine.load_state()
         prefix = engine.layout.containers + "/"
@@ -56,6 +64,7 @@ def collect_leftovers(engine) -> list[str]:
                     continue
                 if os.path.ismount(os.path.join(path, "root")):
                     continue        # something is still mounted there: not ours to judge
-                shutil.rmtree(path, ignore_errors=True)
+                freed += remove_tree(path)
                 removed.append(path)
-    return removed
+    return removed + collect_stale(engine), freed     # + killed builds' step dirs and networks
+

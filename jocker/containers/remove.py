@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import shutil
 
-from ..errors import JockerError
+from ..errors import JockerError, NotFound
 from ..host.runner import Runner
 from ..storage import make_driver
+from ..storage.foreign import refuse_foreign
 
 
 def storage_job(engine, c) -> dict:
@@ -17,7 +18,7 @@ def storage_job(engine, c) -> dict:
             "rundir": engine.layout.container_rundir(c.id),
             "anon_volumes": [engine.layout.volume(m["Name"]) for m in c.spec.get("Mounts", [])
                              if m.get("Type") == "volume" and _is_anonymous(engine, m)],
-            "zfs_driver": engine.config.zfs_driver}
+            "zfs_driver": engine.config.zfs_driver, "name": c.name}
 
 
 def _is_anonymous(engine, mount: dict) -> bool:
@@ -29,9 +30,28 @@ def _is_anonymous(engine, mount: dict) -> bool:
         return False
 
 
-def destroy_storage(runner: Runner, job: dict, *, volumes: bool = True) -> None:
+def check_removable(zfs, job: dict, *, volumes: bool) -> None:
+    """Conflict when the container's clone (or, with volumes, one of its
+    anonymous volumes) holds what jocker did not make, before anything is
+    destroyed; NotFound when the clone is gone."""
+    refuse_foreign(zfs, job["dataset"], "container " + (job.get("name") or job["dataset"].rsplit("/", 1)[-1][:12]))
+    for ds in job.get("anon_volumes", []) if volumes else ():
+        try:
+            refuse_foreign(zfs, ds, "anonymous volume " + ds.rsplit("/", 1)[-1][:12])
+        except NotFound:
+            pass
+
+
+def destroy_storage(runner: Runner, job: dict, *, volumes: bool = True, checked: bool = False) -> None:
+    """checked: the caller ran check_removable under the engine lock already."""
     zfs = make_driver(job.get("zfs_driver", "cli"), runner)
-    _destroy_if_there(zfs, job["dataset"], recursive=True)
+    try:
+        if not checked:
+            check_removable(zfs, job, volumes=volumes)
+    except NotFound:
+        pass                                # already gone: the directories still go
+    else:
+        _destroy_if_there(zfs, job["dataset"], recursive=True)
     shutil.rmtree(job["container_dir"], ignore_errors=True)
     if volumes:
         for ds in job.get("anon_volumes", []):

@@ -120,6 +120,8 @@ class Supervisor:
         self.stdin_w: int | None = None
         self.master: int | None = None
         self.health = None           # health.Monitor while a healthchecked container runs
+        self.status = "starting"
+        self.log_published = (0, 0, 0.0)   # failed, dropped, when: see _publish_log_failures
 
     # -- setup ---------------------------------------------------------------
     def _driver(self):
@@ -154,10 +156,23 @@ class Supervisor:
                 journal.emit(path, *ev)
 
     def _status(self, status: str) -> None:
+        self.status = status
+        self.log_published = (self.log.failed, self.log.dropped, time.monotonic())
         write_json(RD.path(self.rundir, RD.SUPERVISOR_JSON),
                     {"pid": os.getpid(), "main_pid": self.main_pid, "status": status,
                      "started_at": self.state.get("StartedAt", ""),
-                     "restart_count": self.state.get("RestartCount", 0)})
+                     "restart_count": self.state.get("RestartCount", 0),
+                     "log_failed": self.log.failed, "log_dropped": self.log.dropped})
+
+    def _publish_log_failures(self) -> None:
+        """Failed log writes show in `inspect` (State.Jocker) while running:
+        republished when they change, at most once a second, never fatal."""
+        failed, dropped, at = self.log_published
+        if (self.log.failed, self.log.dropped) != (failed, dropped) and time.monotonic() - at >= 1:
+            try:
+                self._status(self.status)
+            except OSError:
+                self.log_published = (failed, dropped, time.monotonic())
 
     def _save_state(self) -> None:
         if self.job.autoremove:
@@ -230,7 +245,8 @@ class Supervisor:
             self._health_stop()
             by_system = self.stop_by_system
             self.state.update({"ExitCode": code, "FinishedAt": now_rfc3339(),
-                               "UserStopped": self.stop_requested and not by_system})
+                               "UserStopped": self.stop_requested and not by_system,
+                               "LogWriteFailures": self.log.failed, "LogLinesDropped": self.log.dropped})
             self._save_state()
             self._event("die", exitCode=code)
             if not self._should_restart(code):
@@ -307,7 +323,9 @@ class Supervisor:
             try:
                 destroy_storage(self.runner, self.job.storage)
                 self._event("destroy")
-            except Exception as e:
+            except Exception as e:      # e.g. an admin's snapshot: it stays, so say how it ended
+                self.job.autoremove = False
+                self._save_state()
                 self.report("error", 125, f"could not remove the container: {e}")
         for c in list(self.clients):
             try:
@@ -397,6 +415,7 @@ class Supervisor:
                         open_streams -= 1
             if self.health is not None:
                 self.health.tick()
+            self._publish_log_failures()
             if open_streams <= 0 or (self.proc.poll() is not None and self.spec.tty):
                 break
             if self.proc.poll() is not None:

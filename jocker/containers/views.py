@@ -125,6 +125,19 @@ def container_list(engine, st, *, all_: bool = False, filters=(), last: int = -1
     return out
 
 
+def log_failures(c: Container) -> dict[str, int]:
+    """jocker's own part of State: log writes that failed (a full pool:
+    ENOSPC, EDQUOT, EIO; counted and retried, never fatal) and lines given
+    up once the supervisor's 1 MiB backlog was full, for the current run
+    (from the live supervisor) or the last one (recorded at its exit)."""
+    rt = c.runtime
+    if rt and "log_failed" in rt:
+        return {"LogWriteFailures": int(rt.get("log_failed") or 0),
+                "LogLinesDropped": int(rt.get("log_dropped") or 0)}
+    return {"LogWriteFailures": int(c.state.get("LogWriteFailures") or 0),
+            "LogLinesDropped": int(c.state.get("LogLinesDropped") or 0)}
+
+
 def inspect_container(engine, st, c: Container) -> dict[str, Any]:
     from .lifecycle import log_path
     state = c.state
@@ -143,6 +156,7 @@ def inspect_container(engine, st, c: Container) -> dict[str, Any]:
             "Error": c.error, "StartedAt": state.get("StartedAt", "0001-01-01T00:00:00Z"),
             "FinishedAt": state.get("FinishedAt", "0001-01-01T00:00:00Z"),
             **({"Health": health} if (health := health_of(engine, c)) else {}),
+            "Jocker": log_failures(c),
         },
         "Image": c.image_id,
         "ResolvConfPath": f"{rootfs}/etc/resolv.conf",

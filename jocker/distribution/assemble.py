@@ -10,15 +10,13 @@ collector.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import lzma
 import os
-import zlib
 from dataclasses import dataclass
 
-from ..errors import JockerError, UsageError
+from ..errors import JockerError
 from ..images.blobs import PROP, SOURCE_PROP, BlobRef, BlobStore, DigestMismatch
+from ..images.decompress import open_layer
 from ..images.layertar import LayerError, apply_layer
 from ..images.state import Image
 
@@ -59,20 +57,6 @@ def present(engine, diff_ids: list[str]) -> list[str]:
     return have
 
 
-def open_plain(path: str, media_type: str, what: str):
-    with open(path, "rb") as f:
-        head = f.read(6)
-    if head.startswith(b"\x1f\x8b"):
-        return gzip.open(path, "rb")
-    if head.startswith(b"\xfd7zXZ\x00"):
-        return lzma.open(path, "rb")
-    if head.startswith(b"\x28\xb5\x2f\xfd"):
-        # No zstd in Python's standard library before 3.14 (compression.zstd).
-        raise UsageError(f"{what}: zstd-compressed layers ({media_type}) are not supported",
-                         hint="use an image with gzip or uncompressed layers")
-    return open(path, "rb")
-
-
 def assemble(engine, blobs: BlobStore, target: Target, have: list[str], progress,
              ready=None) -> Image:
     """ready(i), when given, blocks until layer i's blob is in the store (a
@@ -108,22 +92,23 @@ def _apply(engine, blobs: BlobStore, target: Target, i: int, parent: str, progre
     lwhat = target.layer_what(i)
     diff_id = target.diff_ids[i]
     progress({"id": short, "status": "Extracting"})
-    pending = engine.store.begin_layer(parent)
+    path = blobs.path(desc["digest"])
+    # Everything the layer will record is known now: the create sets it, and
+    # the layer counts only once sealed (after the diff ID is checked).
+    props = {"jocker:layer.diffid": diff_id,
+             PROP: BlobRef(desc.get("mediaType", ""), desc["digest"], os.path.getsize(path), diff_id).encode()}
+    if target.source:
+        props[SOURCE_PROP] = target.source
+    pending = engine.store.begin_layer(parent, props)
     try:
-        path = blobs.path(desc["digest"])
         try:
-            with open_plain(path, desc.get("mediaType", ""), lwhat) as plain:
+            with open_layer(engine.runner, path, lwhat) as plain:
                 got, _ = apply_layer(plain, pending.path, what=lwhat)
-        except (OSError, EOFError, zlib.error, lzma.LZMAError) as e:
+        except (OSError, EOFError) as e:
             raise LayerError(f"{lwhat}: corrupt compressed data: {e}") from None
         if got != diff_id:
             raise DigestMismatch(f"{lwhat}: diff ID mismatch: the config says {diff_id}, "
                                  f"the layer is {got}")
-        props = {PROP: BlobRef(desc.get("mediaType", ""), desc["digest"], os.path.getsize(path),
-                               diff_id).encode()}
-        if target.source:
-            props[SOURCE_PROP] = target.source
-        engine.zfs.set_props(pending.dataset, props)
         lid = engine.store.finish_layer(pending, diff_id)
     except BaseException:
         engine.store.abort_layer(pending)

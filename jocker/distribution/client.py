@@ -41,6 +41,10 @@ class Unauthorized(RegistryError):
     pass
 
 
+class Unreachable(RegistryError):
+    """No answer: the connection failed or timed out (worth a retry)."""
+
+
 @dataclass
 class Response:
     status: int
@@ -86,11 +90,11 @@ class Client:
             resp = conn.getresponse()
         except (socket.timeout, TimeoutError):
             conn.close()
-            raise RegistryError(f"registry {self.registry} did not answer {method} {u.path} "
+            raise Unreachable(f"registry {self.registry} did not answer {method} {u.path} "
                                 f"within {self.timeout:g}s", hint="the registry hangs or is overloaded; retry later")
         except (OSError, http.client.HTTPException) as e:
             conn.close()
-            raise RegistryError(f"cannot reach registry {self.registry} ({u.netloc}): {e}",
+            raise Unreachable(f"cannot reach registry {self.registry} ({u.netloc}): {e}",
                                 hint="check the name, the network, and insecure_registries for plain HTTP")
         return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp, conn)
 

@@ -11,6 +11,7 @@ image appears atomically with its tags.
 
 from __future__ import annotations
 
+import http.client
 import json
 from concurrent.futures import ThreadPoolExecutor
 
@@ -20,7 +21,7 @@ from ..images.imageconfig import host_arch, host_os
 from ..images.leases import Lease
 from ..images.state import Image
 from .assemble import Target, assemble, present, sha256
-from .client import Client, RegistryError
+from .client import Client, RegistryError, Unreachable
 from .names import Remote
 
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
@@ -29,6 +30,7 @@ MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json",
                   "application/vnd.docker.distribution.manifest.v2+json")
 PARALLEL = 3                 # layers downloaded at once
 MAX_CONFIG = 8 << 20
+RETRIES = 3                  # a broken layer download is continued this many times
 
 
 def parse_platform(text: str | None) -> tuple[str, str, str]:
@@ -134,30 +136,71 @@ class Puller:
             return img, digest
 
     def _download(self, remote, what, total, i, desc) -> None:
+        """Fetch one layer blob into the store. A connection that breaks or
+        ends early is asked again for the rest (HTTP Range), up to RETRIES
+        times; a process killed half way leaves the partial blob, and the next
+        pull continues it. The digest is checked over the whole blob."""
         short = desc["digest"][7:19]
         if self.blobs.has(desc["digest"]):
             return
         lwhat = f"{what}, layer {i + 1}/{total} ({desc['digest'][:19]})"
-        self.progress({"id": short, "status": "Pulling fs layer"})
-        resp = self.client.open_blob(remote.repository, desc["digest"], lwhat)
-        try:
-            size = int(desc.get("size") or 0)
-            with self.blobs.writer() as w:
-                while True:
-                    try:
-                        data = resp.read(1 << 20)
-                    except (OSError, ValueError) as e:
-                        raise RegistryError(f"{lwhat}: download failed: {e}") from None
-                    if not data:
-                        break
-                    w.write(data)
-                    if size and w.size > size:
-                        raise DigestMismatch(f"{lwhat}: more data than the {size} bytes announced")
-                    self.progress({"id": short, "status": "Downloading", "current": w.size, "total": size})
-                if size and w.size != size:
-                    raise DigestMismatch(f"{lwhat}: truncated: got {w.size} of {size} bytes")
-                w.commit(desc["digest"], what=lwhat)
-        finally:
-            resp.close()
+        size = int(desc.get("size") or 0)
+        with self.blobs.resumable(desc["digest"]) as w:
+            self.progress({"id": short, "status": "Pulling fs layer" if not w.size else
+                           f"Resuming at {w.size} bytes"})
+            for attempt in range(RETRIES + 1):
+                try:
+                    self._fetch(remote, desc, w, lwhat, short, size)
+                except _Broken as e:
+                    if attempt == RETRIES:
+                        raise RegistryError(f"{lwhat}: download failed after {RETRIES + 1} attempts: {e}",
+                                            hint="the connection keeps breaking; pull again to "
+                                                 "continue where it stopped") from None
+                    self.progress({"id": short, "status": f"Retrying from {w.size} bytes ({e})"})
+                    continue
+                break
+            w.commit(desc["digest"], what=lwhat)
         self.progress({"id": short, "status": "Download complete"})
 
+    def _fetch(self, remote, desc, w, lwhat, short, size) -> None:
+        """One GET of what w lacks; raises _Broken when it ends short."""
+        start = w.size
+        if size and start >= size:
+            return
+        headers = {"Range": f"bytes={start}-"} if start else {}
+        try:
+            resp = self.client.request("GET", f"/v2/{remote.repository}/blobs/{desc['digest']}",
+                                       scope=f"repository:{remote.repository}:pull", headers=headers,
+                                       ok=(200, 206, 416), what=lwhat)
+        except Unreachable as e:
+            raise _Broken(str(e)) from None
+        try:
+            if resp.status == 416 or (start and not _continues(resp, start)):
+                w.restart()                     # no ranges here: the whole blob again
+                if resp.status == 416:
+                    raise _Broken("the registry refused the range")
+            while True:
+                try:
+                    data = resp.read(1 << 20)
+                except (OSError, ValueError, http.client.HTTPException) as e:
+                    raise _Broken(str(e) or type(e).__name__) from None
+                if not data:
+                    break
+                w.write(data)
+                if size and w.size > size:
+                    raise DigestMismatch(f"{lwhat}: more data than the {size} bytes announced")
+                self.progress({"id": short, "status": "Downloading", "current": w.size, "total": size})
+            w.flush()
+            if size and w.size != size:
+                raise _Broken(f"truncated: got {w.size} of {size} bytes")
+        finally:
+            resp.close()
+
+
+class _Broken(Exception):
+    """A download that stopped before the end (worth asking for the rest)."""
+
+
+def _continues(resp, start: int) -> bool:
+    """A 206 whose Content-Range starts where we are."""
+    return resp.status == 206 and resp.header("content-range").startswith(f"bytes {start}-")

@@ -2,7 +2,16 @@
 registry has it, mounted from another repository of the same registry when
 jocker knows one that holds it, or uploaded (one PUT, or PATCH chunks for big
 blobs); then the config, then the OCI manifest under the tag. The manifest
-digest becomes a RepoDigest of the local image."""
+digest becomes a RepoDigest of the local image.
+
+A chunked upload is resumable: after each chunk the session's URL is kept
+beside the blob (BlobStore.upload_session); a chunk whose connection breaks,
+or a later push after a killed one, asks the session how far it got (GET on
+its URL, `Range: 0-<last>`) and sends only the rest. A registry that forgot
+the session, or cancels it, gets a new upload from the start: Docker's
+registry (distribution) cancels a session whose signed `_state` names fewer
+bytes than it holds, i.e. when part of a broken chunk landed; a chunk that
+did not land at all, or a push killed between chunks, continues."""
 
 from __future__ import annotations
 
@@ -13,11 +22,12 @@ from ..images.blobs import SOURCE_PROP, BlobStore
 from ..images.export import MT_OCI_MANIFEST, ExportImage, prepare
 from ..images.state import Image
 from .assemble import sha256
-from .client import Client, RegistryError
+from .client import Client, RegistryError, Unreachable
 from .names import Remote
 
 CHUNK = 32 << 20                 # blobs larger than this go up in PATCH chunks
 PARALLEL = 3                     # layers uploaded at once
+RETRIES = 3                      # a broken chunked upload is continued this many times
 
 
 def _with_digest(location: str, digest: str) -> str:
@@ -103,8 +113,8 @@ class Pusher:
     def _upload(self, repo: str, scope: str, digest: str, size: int, short: str, *,
                 path: str | None = None, data: bytes | None = None) -> None:
         what = f"uploading {digest[:19]} to {repo}"
-        loc = self._start(repo, scope)
         if data is not None or size <= self.chunk:
+            loc = self._start(repo, scope)
             body = data if data is not None else open(path, "rb")
             try:
                 resp = self.client.request("PUT", _with_digest(loc, digest), scope=scope, body=body,
@@ -115,19 +125,63 @@ class Pusher:
                 if data is None:
                     body.close()
             return
-        sent = 0
+        session = self.blobs.upload_session(digest, f"{self.client.registry}/{repo}")
+        loc, sent = self._resume(session.location, scope) if session.location else (None, 0)
+        if loc is None:
+            loc, sent = self._start(repo, scope), 0
+        elif sent:
+            self.progress({"id": short, "status": f"Resuming at {sent} bytes"})
+        retries = 0
         with open(path, "rb") as f:
             while sent < size:
+                f.seek(sent)
                 block = f.read(self.chunk)
-                resp = self.client.request("PATCH", loc, scope=scope, body=block, ok=(202,), what=what,
-                                           headers={"Content-Type": "application/octet-stream",
-                                                    "Content-Length": str(len(block)),
-                                                    "Content-Range": f"{sent}-{sent + len(block) - 1}"})
+                try:
+                    resp = self.client.request("PATCH", loc, scope=scope, body=block, ok=(202,), what=what,
+                                               headers={"Content-Type": "application/octet-stream",
+                                                        "Content-Length": str(len(block)),
+                                                        "Content-Range": f"{sent}-{sent + len(block) - 1}"})
+                except Unreachable as e:
+                    # Ask the session where it stands. Docker's registry cancels a
+                    # session that holds part of the broken chunk (its state token
+                    # names an older offset): then a new upload from the start.
+                    retries += 1
+                    if retries > RETRIES:
+                        raise RegistryError(f"{what}: the upload broke off {retries} times: {e}",
+                                            hint="push again: it continues where the registry stopped") from None
+                    loc, sent = self._resume(loc, scope)
+                    if loc is None:
+                        loc, sent = self._start(repo, scope), 0
+                    session.save(loc)
+                    self.progress({"id": short, "status": f"Retrying from {sent} bytes"})
+                    continue
                 resp.close()
                 sent += len(block)
                 loc = urllib.parse.urljoin(loc, resp.header("location") or loc)
+                session.save(loc)
                 self.progress({"id": short, "status": "Pushing", "current": sent, "total": size})
         resp = self.client.request("PUT", _with_digest(loc, digest), scope=scope, body=b"",
                                    headers={"Content-Length": "0"}, ok=(201,), what=what)
         resp.close()
+        session.forget()
 
+    def _resume(self, loc: str, scope: str) -> tuple[str | None, int]:
+        """(upload URL, bytes the registry holds) of an upload session, from
+        GET on its URL (204 with `Range: 0-<last>`), or (None, 0) when the
+        registry no longer knows it or does not say."""
+        try:
+            resp = self.client.request("GET", loc, scope=scope, ok=(204, 200, 400, 404, 416),
+                                       what="asking how far an upload got")
+        except RegistryError:
+            return None, 0
+        resp.close()
+        rng = resp.header("range")
+        if resp.status not in (200, 204) or not rng:
+            return None, 0
+        try:
+            # Docker's registry says "0-0" for an empty session too; a
+            # session holding one byte is sent that byte again: not chunked.
+            held = int(rng.split("-")[-1]) + 1 if rng != "0-0" else 0
+        except ValueError:
+            return None, 0
+        return urllib.parse.urljoin(loc, resp.header("location") or loc), held

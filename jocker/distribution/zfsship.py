@@ -12,16 +12,21 @@ receive are left out when the sender is given the receiver's list
                                          RepoDigests, and per layer: GUID,
                                          diff ID, tree ID, stream size (0: the
                                          receiver has it)
-    <stream of layer 1><stream of layer 2>...
+    <stream of layer 1>[<blob of layer 1>]<stream of layer 2>...
 
 The receiver verifies each layer it gets: the layer tar written from the
 received tree must have the tree ID the sender computed from its own (for
 layers jocker built, that is the diff ID itself). A failure destroys every
 layer received, and the image appears only at the end, in one step.
 
-Layer blobs (the compressed tars of pulled layers) do not travel: a received
-pulled image pushed again from the receiver is written anew (export.py maps
-its diff IDs when its tar differs).
+Layer blobs travel too: a layer sent with its compressed blob (what it was
+pulled or loaded from, or the gzip blob its first push or save made) has the
+blob's bytes after its ZFS stream, and `zfs send -p` carries the layer's
+`jocker:layer.blob` naming it. The receiver checks the blob's digest and
+keeps it in its blob store, so a push from there sends the same digests
+(same manifest, same RepoDigest) without writing a tar or compressing.
+`send --no-blobs` leaves them out (smaller stream; a later push from the
+receiver writes new tars, and for pulled layers new diff IDs: export.py).
 """
 
 from __future__ import annotations
@@ -32,8 +37,11 @@ import shutil
 import tempfile
 
 from .. import scratch
+from .verbs import blob_store
 from ..errors import JockerError, UsageError
+from ..images.blobs import BlobRef
 from ..images.export import image_layer_ids, layer_tar
+from ..images.leases import Lease
 from ..images.layertar import TREE_PROP
 from ..images.state import Image
 from ..ids import new_id
@@ -57,8 +65,10 @@ def have(engine) -> dict:
     return {"layers": sorted(guids)}
 
 
-def send(engine, name: str, out, *, have_guids: set[str] = frozenset(), progress=None) -> None:
+def send(engine, name: str, out, *, have_guids: set[str] = frozenset(), blobs: bool = True,
+         progress=None) -> None:
     progress = progress or (lambda event: None)
+    store = blob_store(engine)
     st = engine.load_state()
     img = st.resolve(name)
     ids = [lay.id for lay in st.chain(img.layer)]
@@ -83,6 +93,9 @@ def send(engine, name: str, out, *, have_guids: set[str] = frozenset(), progress
                 engine.zfs.send(snap, f, incremental_from=engine.layout.layer_snapshot(parent)
                                 if parent else None)
             entry["size"] = os.path.getsize(path)
+            ref = BlobRef.of(ds)
+            if blobs and ref is not None and store.has(ref.digest):
+                entry["blob"] = {"digest": ref.digest, "size": os.path.getsize(store.path(ref.digest))}
             layers.append(entry)
             progress({"id": lid[:12], "status": f"Sending {entry['size']} bytes"})
         header = json.dumps({"config": img.raw, "tags": st.live_tags(img),
@@ -92,6 +105,9 @@ def send(engine, name: str, out, *, have_guids: set[str] = frozenset(), progress
             if entry["size"]:
                 with open(os.path.join(tmp, f"{i}.zfs"), "rb") as f:
                     shutil.copyfileobj(f, out, 1 << 20)
+            if entry.get("blob"):
+                with open(store.path(entry["blob"]["digest"]), "rb") as f:
+                    _copy_exact(f, out, entry["blob"]["size"], f"layer blob {entry['blob']['digest'][:19]}")
         out.flush()
 
 
@@ -150,36 +166,77 @@ def receive(engine, inp, progress=None) -> Image:
         if layer.complete and snap.get("guid"):
             by_guid[snap["guid"]] = layer.id
     scratch.private_dir(engine.layout.tmpdir)
+    store = blob_store(engine)
     made: list[str] = []
     parent = ""
-    try:
-        for i, entry in enumerate(entries):
-            lwhat = f"{what}, layer {i + 1}/{len(entries)} ({entry.get('diff_id', '')[:19]})"
-            if entry.get("size") and entry.get("guid") in by_guid:
-                # already here (an earlier receive): skip the stream, keep ours
-                _copy_exact(inp, _Discard(), int(entry["size"]), lwhat)
-                parent = by_guid[entry["guid"]]
-                continue
-            if not entry.get("size"):
-                parent = by_guid.get(entry.get("guid", ""), "")
-                if not parent:
-                    raise StreamError(f"{lwhat}: the sender left it out but this host does not have it",
-                                      hint="send again without --have, or with this host's `jocker image have`")
-                continue
-            parent = _receive_layer(engine, inp, entry, parent, lwhat, made)
-            progress({"id": parent[:12], "status": "Received"})
-        img = engine.store.create_image(parent, config, tags, raw=raw,
-                                        repo_digests=list(header.get("repo_digests") or []))
-    except BaseException:
-        for lid in reversed(made):
-            try:
-                engine.zfs.destroy(engine.layout.layer(lid), recursive=True)
-            except JockerError:
-                pass
-        raise
-    for lid in made:
-        engine.store.release_layer(lid)
+    with Lease(engine.layout.rundir) as lease:      # prune keeps the blobs until layers name them
+        for entry in entries:
+            if isinstance(entry.get("blob"), dict):
+                lease.add(str(entry["blob"].get("digest", "")))
+        try:
+            for i, entry in enumerate(entries):
+                lwhat = f"{what}, layer {i + 1}/{len(entries)} ({entry.get('diff_id', '')[:19]})"
+                if entry.get("size") and entry.get("guid") in by_guid:
+                    # already here (an earlier receive): skip the stream, keep ours
+                    _copy_exact(inp, _Discard(), int(entry["size"]), lwhat)
+                    parent = by_guid[entry["guid"]]
+                    _receive_blob(store, inp, entry, lwhat)
+                    continue
+                if not entry.get("size"):
+                    parent = by_guid.get(entry.get("guid", ""), "")
+                    if not parent:
+                        raise StreamError(f"{lwhat}: the sender left it out but this host does not have it",
+                                          hint="send again without --have, or with this host's `jocker image have`")
+                    continue
+                parent = _receive_layer(engine, inp, entry, parent, lwhat, made)
+                _receive_blob(store, inp, entry, lwhat)
+                progress({"id": parent[:12], "status": "Received"})
+            img = engine.store.create_image(parent, config, tags, raw=raw,
+                                            repo_digests=list(header.get("repo_digests") or []))
+        except BaseException:
+            for lid in reversed(made):
+                try:
+                    engine.zfs.destroy(engine.layout.layer(lid), recursive=True)
+                except JockerError:
+                    pass
+            raise
+        for lid in made:
+            engine.store.release_layer(lid)
     return img
+
+
+def _receive_blob(store, inp, entry: dict, lwhat: str) -> None:
+    """The layer blob after a layer's stream, when the sender sent one:
+    verified against its digest and kept (or skipped when here already)."""
+    blob = entry.get("blob")
+    if not blob:
+        return
+    try:
+        digest, size = str(blob["digest"]), int(blob["size"])
+    except (KeyError, TypeError, ValueError):
+        raise StreamError(f"{lwhat}: the header's layer blob is not valid") from None
+    if store.has(digest):
+        _copy_exact(inp, _Discard(), size, lwhat)
+        return
+    store.ingest(_Limited(inp, size, lwhat), digest, what=f"{lwhat}: layer blob", limit=size)
+
+
+class _Limited:
+    """The next n bytes of a stream; ending early is a StreamError."""
+
+    def __init__(self, inp, n: int, what: str):
+        self.inp, self.left, self.what, self.n = inp, n, what, n
+
+    def read(self, size: int) -> bytes:
+        if not self.left:
+            return b""
+        data = self.inp.read(min(size, self.left))
+        if not data:
+            raise StreamError(f"{self.what}: the stream ended early in the layer blob "
+                              f"({self.n - self.left} of {self.n} bytes)",
+                              hint="the sender failed or the connection broke; send again")
+        self.left -= len(data)
+        return data
 
 
 def _receive_layer(engine, inp, entry: dict, parent: str, lwhat: str, made: list[str]) -> str:

@@ -361,6 +361,7 @@ def remove_image(ref: str, *, force: bool, noprune: bool) -> list[dict]:
 
 def prune_images(*, all_unused: bool, filters: dict) -> dict:
     out = api().images.prune(all=all_unused, filters=filters)
+    out.pop("LeftoversRemoved", None)       # jocker's own; counted in SpaceReclaimed
     out["ImagesDeleted"] = out["ImagesDeleted"] or None
     return out
 

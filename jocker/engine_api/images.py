@@ -87,16 +87,20 @@ class Images:
         return _items(lines)
 
     def prune(self, *, all: bool = False, filters: dict[str, list[str]] | None = None) -> dict:
-        """`POST /images/prune`: {"ImagesDeleted": [...], "SpaceReclaimed": bytes}."""
-        from ..images.remove import prune_images
+        """`POST /images/prune`: {"ImagesDeleted": [...], "SpaceReclaimed": bytes,
+        "LeftoversRemoved": [...]}: also what killed imports, pulls and builds
+        left (layers, spools), counted in SpaceReclaimed."""
+        from ..images.remove import collect_garbage, prune_images
         eng = self.engine
         flt = prune_label_filters(filters)
         with eng.lock.held():        # the one read happens under the lock
             st = eng.load_state()    # (which also makes the store on first use)
             lines, freed = prune_images(eng.store, all_unused=all, label_filters=flt, state=st)
-        events.image_lines(eng, lines, st)
-        events.pruned(eng, "image", freed)
-        return {"ImagesDeleted": _items(lines), "SpaceReclaimed": freed}
+            events.image_lines(eng, lines, st)
+            left, left_freed = collect_garbage(eng.store, state=st)     # st is kept current
+        events.pruned(eng, "image", freed + left_freed)
+        return {"ImagesDeleted": _items(lines), "SpaceReclaimed": freed + left_freed,
+                "LeftoversRemoved": left}
 
     # -- shipping (jocker/distribution): streams and callbacks, never stdio --
     def pull(self, name: str, *, platform: str | None = None, all_tags: bool = False,
@@ -171,10 +175,12 @@ class Images:
         registry, found = logout(self.engine, server)
         return {"Registry": registry, "Removed": found}
 
-    def send(self, name: str, out: BinaryIO, *, have: set[str] = frozenset(), progress=None) -> None:
-        """The image as ZFS streams (jocker/distribution/zfsship.py) written to out."""
+    def send(self, name: str, out: BinaryIO, *, have: set[str] = frozenset(), blobs: bool = True,
+             progress=None) -> None:
+        """The image as ZFS streams (jocker/distribution/zfsship.py) written to
+        out, with its layer blobs unless blobs is False."""
         from ..distribution.zfsship import send
-        send(self.engine, name, out, have_guids=set(have), progress=progress)
+        send(self.engine, name, out, have_guids=set(have), blobs=blobs, progress=progress)
 
     def receive(self, stream: BinaryIO, progress=None) -> dict:
         """An image from `send`'s stream: {"Id", "RepoTags"}."""

@@ -129,6 +129,8 @@ class CreateRequest:
                 Aliases=list(ep.get("Aliases") or []),
                 IPv4Address=str((ep.get("IPAMConfig") or {}).get("IPv4Address") or ""))
         jocker = _fill(JockerConfig, body.get("Jocker") or {}, "Jocker.")
+        host.Mounts, tmpfs_mounts = _split_tmpfs_mounts(host.Mounts)
+        host.Tmpfs = {**host.Tmpfs, **tmpfs_mounts}
         req = cls(config, host, endpoints, jocker, name)
         req.validate()
         return req
@@ -352,6 +354,24 @@ class BuildOptions:
     quiet: bool = False
     network: str = "default"
     dockerfile_text: str | None = None     # `-f -`: the Dockerfile came on stdin
+
+
+def _split_tmpfs_mounts(mounts: list) -> tuple[list, dict[str, str]]:
+    """`HostConfig.Mounts` entries of type tmpfs (`--mount type=tmpfs`,
+    compose's long syntax) as `HostConfig.Tmpfs` (path -> options); the rest."""
+    rest, tmpfs = [], {}
+    for m in mounts:
+        if not isinstance(m, dict):
+            raise UsageError("HostConfig.Mounts entries must be objects")
+        if m.get("Type") != "tmpfs":
+            rest.append(m)
+            continue
+        target = m.get("Target") or ""
+        opts = m.get("TmpfsOptions") or {}
+        words = ([f"size={int(opts['SizeBytes'])}"] if opts.get("SizeBytes") else []) + \
+            ([f"mode={int(opts['Mode']):o}"] if opts.get("Mode") else []) + (["ro"] if m.get("ReadOnly") else [])
+        tmpfs[target] = ",".join(words)
+    return rest, tmpfs
 
 
 def _fill(cls, src: dict, where: str):

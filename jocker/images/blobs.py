@@ -12,13 +12,23 @@ temporary file, is verified against the expected digest, and is renamed into
 place, so a killed pull leaves only `.tmp-<pid>-*` files that `prune`
 removes once that process is gone. A pull holds a lease (leases.py) on the
 blobs it fetched until their layers record them.
+
+Downloads write `.partial-<hex>` instead (`resumable()`), locked while a
+process writes it: an interrupted download leaves it, and the next pull of
+that blob continues from its end with an HTTP Range request. `prune` keeps
+a partial blob while a pull leases its digest or for PARTIAL_TTL after its
+last write, then removes it. A chunked push records its upload session's URL
+in `.upload-<hex>-<target>` the same way (`upload_session()`), so that a push
+after a killed one can continue the session.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import tempfile
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO
@@ -31,6 +41,9 @@ from .state import txn_alive
 PROP = "jocker:layer.blob"
 SOURCE_PROP = "jocker:layer.source"   # "<registry>/<repository>" known to hold the blob
 CHUNK = 1 << 20
+PARTIAL = ".partial-"
+UPLOAD = ".upload-"
+PARTIAL_TTL = 24 * 3600         # seconds an interrupted download waits to be resumed
 
 
 class DigestMismatch(JockerError):
@@ -86,6 +99,44 @@ class BlobStore:
             if os.path.exists(tmp):
                 os.unlink(tmp)
 
+    @contextmanager
+    def resumable(self, digest: str):
+        """A writer for `digest` that continues what an interrupted download
+        left in `.partial-<hex>` (its .size says where to resume; .restart()
+        starts over). Left in place on failure, renamed on commit. When another
+        process is writing the same partial blob, a plain temporary writer."""
+        os.makedirs(self.dir, exist_ok=True)
+        path = os.path.join(self.dir, PARTIAL + self.path(digest)[len(self.dir) + 1:])
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            with self.writer() as w:
+                yield w
+            return
+        w = _BlobWriter(self, os.fdopen(fd, "r+b"), path)
+        try:
+            while True:
+                data = w.f.read(CHUNK)
+                if not data:
+                    break
+                w.sha.update(data)
+                w.size += len(data)
+            yield w
+        except DigestMismatch:
+            _unlink(path)               # complete but wrong: nothing to resume
+            raise
+        finally:
+            w.f.close()
+
+    def upload_session(self, digest: str, target: str) -> "UploadSession":
+        """The upload session URL kept for pushing `digest` to `target`
+        ("<registry>/<repository>")."""
+        os.makedirs(self.dir, exist_ok=True)
+        tag = hashlib.sha256(target.encode()).hexdigest()[:16]
+        return UploadSession(os.path.join(self.dir, f"{UPLOAD}{self.path(digest)[len(self.dir) + 1:]}-{tag}"))
+
     def ingest(self, src: IO[bytes], digest: str, *, what: str = "blob",
                limit: int | None = None) -> str:
         """Copy src into the store, verifying digest. Returns the path."""
@@ -113,6 +164,9 @@ class BlobStore:
                 pid = name.split("-")[1]
                 if pid.isdigit() and txn_alive(pid):
                     continue            # a download in progress
+            elif name.startswith((PARTIAL, UPLOAD)):
+                if "sha256:" + name[len(PARTIAL):] in keep or _younger(os.path.join(self.dir, name)):
+                    continue            # being transferred, or waiting to be resumed
             elif "sha256:" + name in keep:
                 continue
             try:
@@ -137,6 +191,13 @@ class _BlobWriter:
     def tell(self) -> int:
         return self.size
 
+    def restart(self) -> None:
+        """Drop what was written (the server will send the whole blob)."""
+        self.f.seek(0)
+        self.f.truncate()
+        self.sha = hashlib.sha256()
+        self.size = 0
+
     def flush(self) -> None:
         self.f.flush()
 
@@ -153,6 +214,40 @@ class _BlobWriter:
         dest = self.store.path(got)
         os.replace(self.tmp, dest)
         return dest
+
+
+class UploadSession:
+    def __init__(self, path: str):
+        self.path = path
+        try:
+            with open(path) as f:
+                self.location = f.read().strip()
+        except OSError:
+            self.location = ""
+
+    def save(self, location: str) -> None:
+        with open(self.path + ".tmp", "w") as f:
+            f.write(location)
+        os.replace(self.path + ".tmp", self.path)
+        self.location = location
+
+    def forget(self) -> None:
+        _unlink(self.path)
+        self.location = ""
+
+
+def _younger(path: str) -> bool:
+    try:
+        return time.time() - os.stat(path).st_mtime < PARTIAL_TTL
+    except FileNotFoundError:
+        return False
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def referenced(datasets) -> set[str]:

@@ -9,6 +9,7 @@ containers cloned from each image), which every listing and every decision
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ..errors import InvalidName, NotFound
 from ..host.process import pid_alive
@@ -74,6 +75,12 @@ class Image:
         return (self.config.get("config") or {}).get("Labels") or {}
 
 
+class Index(NamedTuple):
+    """A read-only picture's relations (State.index): valid until it changes."""
+    by_tag: dict[str, "Image"]
+    children: dict[str, list["Image"]]      # parent image ID -> its children
+
+
 @dataclass
 class State:
     layout: Layout
@@ -83,7 +90,9 @@ class State:
     datasets: dict[str, Dataset] = field(default_factory=dict)
 
     # -- relations -----------------------------------------------------------
-    def children_of(self, image: Image) -> list[Image]:
+    def children_of(self, image: Image, index: "Index | None" = None) -> list[Image]:
+        if index is not None:
+            return index.children.get(image.id, [])
         return [i for i in self.images.values() if i.parent == image.id]
 
     def chain(self, layer_id: str) -> list[Layer]:
@@ -106,16 +115,26 @@ class State:
                     out[tag] = img
         return out
 
-    def is_dangling(self, image: Image) -> bool:
+    def index(self) -> "Index":
+        """Tags and children of every image, computed once: for a loop over
+        all images that does not change the state (listing 1,000 images
+        called by_tag once per image: 0.5 s of the ~0.6 s Python spent)."""
+        children: dict[str, list[Image]] = {}
+        for img in self.images.values():
+            if img.parent:
+                children.setdefault(img.parent, []).append(img)
+        return Index(self.by_tag(), children)
+
+    def is_dangling(self, image: Image, index: "Index | None" = None) -> bool:
         """Untagged and no child image (an untagged parent is an intermediate
         image, not a dangling one, as Docker counts them)."""
-        tags = self.by_tag()
+        tags = index.by_tag if index is not None else self.by_tag()
         if any(tags.get(t) is image for t in image.tags) or image.repo_digests:
             return False
-        return not self.children_of(image)
+        return not self.children_of(image, index)
 
-    def live_tags(self, image: Image) -> list[str]:
-        tags = self.by_tag()
+    def live_tags(self, image: Image, index: "Index | None" = None) -> list[str]:
+        tags = index.by_tag if index is not None else self.by_tag()
         return [t for t in image.repo_tags if tags.get(t) is image]
 
     # -- resolution ----------------------------------------------------------

@@ -9,15 +9,16 @@ from typing import Any
 from ..errors import UsageError
 from ..filters import label_filter, labels_match
 from .imageconfig import CONFIG_KEYS
-from .state import Image, State
+from .state import Image, Index, State
 
 
-def image_matches(st: State, img: Image, filters: list[tuple[str, str]], tag: str | None) -> bool:
+def image_matches(st: State, img: Image, filters: list[tuple[str, str]], tag: str | None,
+                  index: Index | None = None) -> bool:
     for key, value in filters:
         if key == "dangling":
             if value not in ("true", "false", "1", "0"):
                 raise UsageError(f"invalid filter dangling={value!r}: expected true or false")
-            if st.is_dangling(img) != (value in ("true", "1")):
+            if st.is_dangling(img, index) != (value in ("true", "1")):
                 return False
         elif key == "label":
             if not labels_match(img.labels, [label_filter(value)]):
@@ -42,11 +43,12 @@ def image_list(st: State, *, all_images: bool = False,
     filters; an untagged image has none. Intermediate images (untagged
     parents of other images) only with all_images."""
     out = []
+    index = st.index()
     for img in sorted(st.images.values(), key=lambda i: (-i.created, i.hex)):
-        tags = st.live_tags(img)
-        if not tags and not all_images and st.children_of(img):
+        tags = st.live_tags(img, index)
+        if not tags and not all_images and st.children_of(img, index):
             continue
-        kept = [t for t in tags or [None] if image_matches(st, img, list(filters), t)]
+        kept = [t for t in tags or [None] if image_matches(st, img, list(filters), t, index)]
         if not kept:
             continue
         out.append({"Id": img.id, "ParentId": img.parent or "", "RepoTags": [t for t in kept if t],
@@ -136,6 +138,7 @@ def images_df(st: State) -> dict[str, Any]:
     active = [i for i in st.images.values() if i.containers]
     needed = {layer.id for img in active for layer in st.chain(img.layer)}
     reclaim = sum(layer.own for layer in st.layers.values() if layer.id not in needed)
-    listed = [i for i in st.images.values() if st.live_tags(i) or not st.children_of(i)]
+    index = st.index()
+    listed = [i for i in st.images.values() if st.live_tags(i, index) or not st.children_of(i, index)]
     return {"Type": "Images", "TotalCount": len(listed), "Active": len(active),
             "Size": total, "Reclaimable": reclaim}

@@ -366,7 +366,11 @@ def disconnect(engine, net_ref: str, ref: str, *, force: bool = False) -> None:
             driver(engine).disconnect_live(attachment_for(engine, c),
                                            (nets[rec["Name"]].get("Jocker") or {}).get("index", 0))
         del nets[rec["Name"]]
-        if c.host.get("NetworkMode") == rec["Name"]:
+        # A stopped container keeps its mode and published ports, as with
+        # dockerd: without its last network it starts with only loopback,
+        # until a connect gives it one again (docker-compose disconnects and
+        # connects every container it creates).
+        if c.host.get("NetworkMode") == rec["Name"] and c.running:
             c.spec["HostConfig"]["NetworkMode"] = next(iter(nets), "none")
             if not nets:
                 c.spec["HostConfig"]["PortBindings"] = {}

@@ -11,9 +11,10 @@ def usage(engine, st) -> dict[str, Any]:
     from ..containers.usage import containers_df, volumes_df
     summary = [images_df(st), containers_df(engine, st), volumes_df(engine, st)]
     images = []
+    index = st.index()
     for img in sorted(st.images.values(), key=lambda i: -i.created):
         uniq = unique_size(st, img)
-        tags = st.live_tags(img) or ["<none>:<none>"]
+        tags = st.live_tags(img, index) or ["<none>:<none>"]
         repo, _, tag = tags[0].rpartition(":")
         images.append({"Repository": repo, "Tag": tag, "ID": img.short,
                        "Created": int(img.created), "Size": img.size,
@@ -44,6 +45,12 @@ def prune(engine, *, all_unused: bool, volumes: bool, label_filters) -> dict[str
     events.image_lines(engine, out["ImagesDeleted"], before)
     events.pruned(engine, "image", freed)
     reclaimed += freed
-    out["LeftoversRemoved"] = collect_garbage(engine.store) + collect_leftovers(engine)
+    # Leftovers of interrupted work count too (a killed import's layer, a
+    # spool, a killed rm's logs): what the admin gets back is what matters.
+    images_left, freed = collect_garbage(engine.store)
+    reclaimed += freed
+    containers_left, freed = collect_leftovers(engine)
+    reclaimed += freed
+    out["LeftoversRemoved"] = images_left + containers_left
     out["SpaceReclaimed"] = reclaimed
     return out

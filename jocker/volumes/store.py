@@ -13,6 +13,7 @@ from ..errors import Conflict, NotFound
 from ..filters import labels_match
 from ..times import now_rfc3339
 from ..names import check_object_name
+from ..storage.foreign import refuse_foreign
 from ..storage import props as P
 
 
@@ -110,6 +111,7 @@ def remove_volume(engine, vname: str, *, force: bool = False) -> None:
 
 def _destroy(engine, vname: str) -> None:
     ds = engine.layout.volume(vname)
+    refuse_foreign(engine.zfs, ds, f"volume {vname}")       # an admin's snapshot of it stays
     for attempt in range(3):
         try:
             engine.zfs.destroy(ds)
@@ -131,7 +133,10 @@ def prune_volumes(engine, label_filters, *, anonymous_only: bool = True) -> tupl
                 continue
             if users_of(containers, vname) or not labels_match(v["Labels"], label_filters):
                 continue
-            _destroy(engine, vname)
+            try:
+                _destroy(engine, vname)
+            except Conflict:        # it holds an admin's snapshot: kept, as `volume rm` keeps it
+                continue
             removed.append(vname)
             freed += v["Size"]
     return removed, freed

@@ -2,7 +2,7 @@
 """Shipping benchmarks: push and pull of a 200 MB image (5 layers of random
 data) over loopback against `skopeo copy` of the same image, a pull whose
 layers are already present (host commands and bytes), and the ZFS
-host-to-host path against `save | load`.
+host-to-host path (with and without the layer blobs) against `save | load`.
 
     python tests/benchmarks/bench_registry.py      # as root, from the repo root
     BENCH_RUNS=5 BENCH_LAYER_MB=40 python tests/benchmarks/bench_registry.py
@@ -127,21 +127,25 @@ def main() -> None:
             reg.stop()
 
         # -- 3. zfs send | receive against save | load -----------------------------------
-        zfs_t, arch_t = [], []
+        zfs_t, bare_t, arch_t = [], [], []
         for _ in range(RUNS):
-            zfs_t.append(timed(["sh", "-c", f"{PY} -m jocker image send bench/big:1 | "
-                                f"env {_envs(host2.env)} {PY} -m jocker image receive"], env=sb.env))
-            host2.jocker("rmi", "bench/big:1")
-            host2.jocker("image", "prune", "-f")
+            for opts, times in (("", zfs_t), ("--no-blobs ", bare_t)):
+                times.append(timed(["sh", "-c", f"{PY} -m jocker image send {opts}bench/big:1 | "
+                                    f"env {_envs(host2.env)} {PY} -m jocker image receive"], env=sb.env))
+                host2.jocker("rmi", "bench/big:1")
+                host2.jocker("image", "prune", "-f")
             arch_t.append(timed(["sh", "-c", f"{PY} -m jocker save bench/big:1 | "
                                  f"env {_envs(host2.env)} {PY} -m jocker load"], env=sb.env))
             host2.jocker("rmi", "bench/big:1")
             host2.jocker("image", "prune", "-f")
         r = ratio(median(zfs_t), median(arch_t))
+        rb = ratio(median(bare_t), median(arch_t))
         print_table(f"host to host, {mb} MB image, median of {RUNS}",
-                    ["image send | receive", "save | load", "ratio"],
-                    [(f"{median(zfs_t):.2f} s", f"{median(arch_t):.2f} s", fmt_ratio(r))])
+                    ["image send | receive (with blobs)", "send --no-blobs", "save | load", "ratios"],
+                    [(f"{median(zfs_t):.2f} s", f"{median(bare_t):.2f} s", f"{median(arch_t):.2f} s",
+                      f"{fmt_ratio(r)} / {fmt_ratio(rb)}")])
         summary.add("zfs send|receive vs save|load", "<= 1.00x", fmt_ratio(r), r <= 1.0)
+        summary.add("zfs send --no-blobs|receive vs save|load", "<= 1.00x", fmt_ratio(rb), rb <= 1.0)
     summary.print()
 
 

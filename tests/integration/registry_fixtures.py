@@ -103,7 +103,13 @@ class Proxy:
     """A small HTTP proxy in front of the registry that the tests steer:
     Bearer-token auth with its own token endpoint (`/token`, HTTP Basic
     user `u`/`p`), and injected faults per request path (`faults` maps a
-    path substring to corrupt | truncate | slow | hang | huge | <status code>)."""
+    path substring to corrupt | truncate | slow | hang | huge | <status code>
+    | cut:N[@K] | hang:N). `hang:N` lets N matching PATCH requests through,
+    then hangs the next ones. `cut:N@K` lets K matching requests through, then
+    fires once: a GET's answer stops after N body bytes, a
+    PATCH passes only its first N bytes on to the registry; either way the
+    connection is then closed without more. `requests` records (method,
+    path, Range or Content-Range header, body bytes sent or received).)"""
 
     def __init__(self, upstream: str, *, token_auth: bool = False):
         import http.server
@@ -114,6 +120,7 @@ class Proxy:
         self.token_auth = token_auth
         self.tokens: set[str] = set()
         self.seen: list[str] = []
+        self.requests: list[tuple[str, str, str, int]] = []
         self.bytes_out = 0              # response bytes sent to the client
         proxy = self
 
@@ -155,7 +162,27 @@ class Proxy:
                         realm = f"http://{self.headers['Host']}/token"
                         return self._send(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"token"}]}', [
                             ("WWW-Authenticate", f'Bearer realm="{realm}",service="test"')])
-                fault = next((f for k, f in proxy.faults.items() if k in self.path), None)
+                key, fault = next(((k, f) for k, f in proxy.faults.items() if k in self.path
+                                   and (not f.startswith("cut:") or self.command in ("GET", "PATCH"))),
+                                  (None, None))
+                rng = self.headers.get("Range") or self.headers.get("Content-Range") or ""
+                proxy.requests.append((self.command, self.path, rng, len(body or b"")))
+                if fault and fault.startswith("cut:"):
+                    n, _, skip = fault[4:].partition("@")
+                    if skip and int(skip) > 0:
+                        proxy.faults[key] = f"cut:{n}@{int(skip) - 1}"
+                    else:
+                        del proxy.faults[key]
+                        return self._cut(int(n), body)
+                    fault = None
+                if fault and fault.startswith("hang:"):
+                    if self.command != "PATCH":
+                        fault = None
+                    elif int(fault[5:]) > 0:
+                        proxy.faults[key] = f"hang:{int(fault[5:]) - 1}"
+                        fault = None
+                    else:
+                        fault = "hang"
                 if fault == "hang":
                     import time
                     time.sleep(30)
@@ -175,7 +202,7 @@ class Proxy:
                     data = bytes([data[0] ^ 0xFF]) + data[1:]
                 headers = [(k, v) for k, v in resp.getheaders()
                            if k.lower() not in ("content-length", "transfer-encoding", "connection")]
-                if resp.status in (201, 202) or resp.status >= 300:
+                if resp.status in (201, 202, 204) or resp.status >= 300:
                     headers = [(k, v.replace(proxy.upstream, self.headers["Host"])) for k, v in headers]
                 if fault == "slow":          # a slow link: the body in small pieces
                     import time
@@ -198,6 +225,31 @@ class Proxy:
                     self.close_connection = True
                     return
                 self._send(resp.status, data if self.command != "HEAD" else b"", headers)
+
+            def _cut(self, n, body):
+                conn = __import__("http.client").client.HTTPConnection(proxy.upstream, timeout=30)
+                hdrs = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "authorization")}
+                if self.command == "PATCH":       # the registry gets the first n bytes only
+                    body = body[:n]
+                    hdrs["Content-Length"] = str(len(body))
+                    if "Content-Range" in hdrs:
+                        start = int(hdrs["Content-Range"].split("-")[0])
+                        hdrs["Content-Range"] = f"{start}-{start + len(body) - 1}"
+                conn.request(self.command, self.path, body=body, headers=hdrs)
+                resp = conn.getresponse()
+                data = resp.read()
+                conn.close()
+                if self.command == "GET":
+                    self.send_response(resp.status)
+                    for k, v in resp.getheaders():
+                        if k.lower() not in ("transfer-encoding", "connection"):
+                            self.send_header(k, v)
+                    self.end_headers()
+                    self.wfile.write(data[:n])
+                    proxy.bytes_out += min(n, len(data))
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(__import__("socket").SHUT_RDWR)
 
             do_GET = do_PUT = do_POST = do_PATCH = do_DELETE = handle_one
 

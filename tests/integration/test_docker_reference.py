@@ -15,12 +15,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import tarfile
 
 import pytest
 
-from support import PrivateDockerd
+from support import private_docker
 
 pytestmark = pytest.mark.skipif(not shutil.which("dockerd") or not shutil.which("docker"),
                                 reason="needs Docker as the reference (apt-get install docker.io)")
@@ -29,26 +28,12 @@ pytestmark = pytest.mark.skipif(not shutil.which("dockerd") or not shutil.which(
 @pytest.fixture(scope="session")
 def docker(busybox_rootfs):
     """A private dockerd; returns a runner like the `jocker` fixture."""
-    ref = PrivateDockerd()
-    env = {**os.environ, "DOCKER_HOST": f"unix://{ref.sock}", "DOCKER_BUILDKIT": "0",
-           "DOCKER_CONFIG": os.path.join(ref.work, "config")}
-
-    def run(*args, input=None, check=True):
-        p = subprocess.run(["docker", *map(str, args)], input=input, capture_output=True, text=True,
-                           env=env, timeout=120)
-        if check and p.returncode != 0:
-            raise AssertionError(f"docker {' '.join(map(str, args))} exited {p.returncode}:\n{p.stderr}")
-        return p
-    try:
-        if not ref.start(lambda sock: run("version", check=False).returncode == 0):
-            pytest.skip(f"dockerd did not start: {ref.log_tail()}")
-        tarball = os.path.join(ref.work, "busybox.tar")
+    with private_docker() as run:
+        tarball = os.path.join(run.work, "busybox.tar")
         with tarfile.open(tarball, "w") as tar:
             tar.add(busybox_rootfs, arcname=".")
         run("import", tarball, "busybox:latest")
         yield run
-    finally:
-        ref.stop()
 
 
 @pytest.fixture

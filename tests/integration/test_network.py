@@ -178,6 +178,37 @@ def test_network_connect_running_container(jocker, busybox_image, cleanup):
         jocker("network", "rm", "tconn", check=False)
 
 
+def test_stopped_container_disconnected_from_every_network_keeps_mode_and_ports(
+        jocker, busybox_image, cleanup):
+    """As with dockerd (docker-compose relies on it): disconnecting a created
+    container from its only network keeps its mode and -p; it would start
+    with loopback only, and connect gives it the network back, so its port
+    is published at start."""
+    cleanup.append("roamer")
+    jocker("network", "create", "troam")
+    port = _free_port()
+    try:
+        jocker("create", "--name", "roamer", "--network", "troam", "-p", f"127.0.0.1:{port}:80",
+               busybox_image, "sh", "-c", "mkdir -p /w && echo roamer > /w/index.html && httpd -f -p 80 -h /w")
+        jocker("network", "disconnect", "troam", "roamer")
+        c = _inspect(jocker, "roamer")
+        assert c["HostConfig"]["NetworkMode"] == "troam" and c["NetworkSettings"]["Networks"] == {}
+        assert c["HostConfig"]["PortBindings"] == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]}
+        if not IS_FREEBSD:          # started so, it has loopback only
+            jocker("start", "roamer")
+            devs = jocker("exec", "roamer", "cat", "/proc/net/dev").stdout
+            assert [l.split(":")[0].strip() for l in devs.splitlines()[2:]] == ["lo"], devs
+            jocker("stop", "-t", "1", "roamer")
+        jocker("network", "connect", "--alias", "back", "troam", "roamer")
+        jocker("start", "roamer")
+        assert _http_get(f"http://127.0.0.1:{port}/") == "roamer\n"
+        assert "back" in _inspect(jocker, "roamer")["NetworkSettings"]["Networks"]["troam"]["Aliases"]
+    finally:
+        for n in cleanup:
+            jocker("rm", "-fv", n, check=False)
+        jocker("network", "rm", "troam", check=False)
+
+
 def _nft_tables() -> str:
     return subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
 

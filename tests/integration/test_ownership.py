@@ -67,3 +67,74 @@ def test_prune_unmounts_a_layer_a_killed_process_left_mounted(jocker, jocker_env
         jocker("run", "--rm", "--network", "none", busybox_image, "true")    # still usable
     finally:
         zfs("unmount", layer, check=False)
+
+
+def test_rm_never_destroys_an_admin_snapshot_of_a_container(jocker, jocker_env, busybox_image, wait_for):
+    """jocker makes no snapshot of a container's clone, so one there is an
+    admin's: `rm`, `rm -f` (which must not even stop it first), `--rm` and
+    `container prune` refuse or skip with one line naming the snapshot; once
+    the admin destroys it, `rm` works."""
+    root = jocker_env["JOCKER_DATASET"]
+    jocker("run", "-d", "--network", "none", "--name", "snapkeep", busybox_image, "sleep", "300")
+    cid = jocker("inspect", "-f", "{{.Id}}", "snapkeep").stdout.strip()
+    snap = f"{root}/containers/{cid}@mine"
+    zfs("snapshot", snap)
+    try:
+        res = jocker("rm", "-f", "snapkeep", check=False)
+        assert res.returncode == 1
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and snap in lines[0] and "zfs destroy" in lines[0], res.stderr
+        assert jocker("inspect", "-f", "{{.State.Running}}", "snapkeep").stdout.strip() == "true"
+        jocker("stop", "-t", "0", "snapkeep")
+        assert jocker("rm", "snapkeep", check=False).returncode == 1
+        assert cid not in jocker("system", "prune", "-f").stdout
+        assert snap in zfs("list", "-H", "-o", "name", "-t", "snapshot", "-r", root).stdout.split()
+        assert "snapkeep" in jocker("ps", "-a").stdout
+        # --rm: the supervisor removes on exit, and must refuse the same way.
+        jocker("run", "-d", "--rm", "--network", "none", "--name", "snaprm", busybox_image, "sleep", "2")
+        rid = jocker("inspect", "-f", "{{.Id}}", "snaprm").stdout.strip()
+        zfs("snapshot", f"{root}/containers/{rid}@mine")
+        ok = wait_for(lambda: "Exited" in jocker("ps", "-a", "-f", "name=snaprm").stdout, timeout=30)
+        assert ok, jocker("ps", "-a").stdout + jocker("inspect", "snaprm").stdout
+        assert f"{root}/containers/{rid}@mine" in zfs("list", "-H", "-o", "name", "-t", "snapshot",
+                                                       "-r", root).stdout.split()
+    finally:
+        for name in ("snapkeep", "snaprm"):
+            try:
+                cid2 = jocker("inspect", "-f", "{{.Id}}", name, check=False).stdout.strip()
+                if cid2:
+                    zfs("destroy", f"{root}/containers/{cid2}@mine", check=False)
+            finally:
+                jocker("rm", "-f", name, check=False)
+    assert "snapkeep" not in jocker("ps", "-a").stdout
+    assert "snaprm" not in jocker("ps", "-a").stdout
+
+
+def test_volume_removal_never_destroys_an_admin_snapshot(jocker, jocker_env, busybox_image):
+    """The same for volumes: `volume rm` and `rm -v` (an anonymous volume)
+    refuse in one line naming the snapshot, and `rm -v` refuses before it
+    destroys anything; once the snapshot is gone they work."""
+    root = jocker_env["JOCKER_DATASET"]
+    jocker("volume", "create", "keepvol")
+    jocker("create", "--name", "anonkeep", "--network", "none", "-v", "/data", busybox_image, "true")
+    anon = jocker("inspect", "-f", "{{range .Mounts}}{{.Name}}{{end}}", "anonkeep").stdout.strip()
+    snaps = [f"{root}/volumes/keepvol@mine", f"{root}/volumes/{anon}@mine"]
+    for s in snaps:
+        zfs("snapshot", s)
+    try:
+        for args, snap in ((("volume", "rm", "keepvol"), snaps[0]), (("rm", "-v", "anonkeep"), snaps[1])):
+            res = jocker(*args, check=False)
+            lines = res.stderr.strip().splitlines()
+            assert res.returncode == 1 and len(lines) == 1 and snap in lines[0], (args, res.stderr)
+        assert "anonkeep" in jocker("ps", "-a").stdout
+        assert {"keepvol", anon} <= set(jocker("volume", "ls", "-q").stdout.split())
+        # Prune removes the stopped container and skips its volume.
+        jocker("system", "prune", "-f", "--volumes")
+        assert set(snaps) <= set(_snapshots(root))
+        assert anon in jocker("volume", "ls", "-q").stdout.split()
+    finally:
+        for s in snaps:
+            zfs("destroy", s, check=False)
+        jocker("rm", "-f", "anonkeep", check=False)
+    jocker("volume", "rm", "keepvol", anon)
+    assert not {"keepvol", anon} & set(jocker("volume", "ls", "-q").stdout.split())

@@ -13,8 +13,10 @@ import pytest
 
 
 @pytest.fixture(scope="module")
-def host2(zfs_pool):
-    """A second jocker on its own pool: the receiving host."""
+def host2(zfs_pool, jocker_env):
+    """A second jocker on its own pool: the receiving host (this session's
+    network prefix, so its objects are cleaned with the session's, and a
+    subnet pool of its own)."""
     work = zfs_pool["workdir"] / "host2"
     work.mkdir()
     img = work / "pool.img"
@@ -24,8 +26,9 @@ def host2(zfs_pool):
     subprocess.run(["zpool", "create", "-m", "none", pool, str(img)], check=True, capture_output=True)
     conf = work / "jocker.conf"
     conf.write_text("# host2\n")
-    env = {**os.environ, "JOCKER_CONFIG": str(conf), "JOCKER_DATASET": f"{pool}/jocker",
-           "JOCKER_MOUNTPOINT": str(work / "mnt"), "JOCKER_RUNDIR": str(work / "run")}
+    env = {**jocker_env, "JOCKER_CONFIG": str(conf), "JOCKER_DATASET": f"{pool}/jocker",
+           "JOCKER_MOUNTPOINT": str(work / "mnt"), "JOCKER_RUNDIR": str(work / "run"),
+           "JOCKER_NETWORK_POOL": f"10.{100 + (os.getpid() + 75) % 150}.0.0/16"}
     subprocess.run([sys.executable, "-m", "jocker", "system", "init"], env=env, check=True, capture_output=True)
     yield env
     subprocess.run(["zpool", "destroy", "-f", pool], capture_output=True)
@@ -94,3 +97,40 @@ def test_truncated_or_foreign_streams_leave_nothing(jocker, jocker_env, busybox_
     assert res.returncode != 0 and b"does not have it" in res.stderr
     assert datasets() == start
     del before
+
+
+def _saved_layers(path) -> tuple[list[str], list[str]]:
+    """(layer blob paths of manifest.json, manifest digests of index.json) of a save."""
+    import tarfile
+    with tarfile.open(path) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))
+        index = json.load(tar.extractfile("index.json"))
+    return manifest[0]["Layers"], [m["digest"] for m in index["manifests"]]
+
+
+def test_layer_blobs_travel_so_the_receiver_exports_the_same_digests(jocker, jocker_env, busybox_image,
+                                                                   host2, tmp_path, images):
+    images.append("ship/blobs:1")
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN head -c 300000 /dev/urandom > /r\n")
+    jocker("build", "-q", "-t", "ship/blobs:1", ctx)
+    jocker("save", "-o", tmp_path / "here.tar", "ship/blobs:1")        # makes the gzip blobs
+    want = _saved_layers(tmp_path / "here.tar")
+    h2blobs = os.path.join(host2["JOCKER_MOUNTPOINT"], "blobs", "sha256")
+    try:
+        res, without = _pipe(jocker_env, host2, ["--no-blobs", "ship/blobs:1"])
+        assert res.returncode == 0, res.stderr
+        assert not any(os.path.exists(os.path.join(h2blobs, os.path.basename(p))) for p in want[0])
+        _h2(host2, "rmi", "ship/blobs:1")
+        _h2(host2, "image", "prune", "-f")
+        res, size = _pipe(jocker_env, host2, ["ship/blobs:1"])
+        assert res.returncode == 0, res.stderr
+        assert size > without + 300000                                  # the blobs came along
+        for p in want[0]:
+            assert os.path.exists(os.path.join(h2blobs, os.path.basename(p)))
+        _h2(host2, "save", "-o", str(tmp_path / "there.tar"), "ship/blobs:1")
+        assert _saved_layers(tmp_path / "there.tar") == want           # same blobs, same manifest
+    finally:
+        _h2(host2, "rmi", "ship/blobs:1", check=False)
+        _h2(host2, "image", "prune", "-f", check=False)

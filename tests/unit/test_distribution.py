@@ -92,3 +92,76 @@ def test_progress_lines_on_a_terminal_and_in_logs():
     quiet = io.StringIO()
     ProgressPrinter(quiet, tty=True, quiet=True)({"id": "a", "status": "x"})
     assert quiet.getvalue() == ""
+
+
+def test_blob_store_keeps_partial_transfers_to_resume_then_forgets_them(tmp_path):
+    import hashlib
+    import time
+    from jocker.images.blobs import PARTIAL_TTL, BlobStore
+    store = BlobStore(str(tmp_path))
+    data = os.urandom(5000)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    with pytest.raises(RuntimeError):
+        with store.resumable(digest) as w:
+            w.write(data[:3000])
+            raise RuntimeError("connection lost")
+    session = store.upload_session(digest, "reg:5000/repo")
+    session.save("http://reg:5000/v2/repo/blobs/uploads/u?_state=x")
+    assert store.upload_session(digest, "reg:5000/repo").location.endswith("_state=x")
+    assert store.upload_session(digest, "reg:5000/other").location == ""
+    store.prune(set())                         # young: kept for the next attempt
+    with store.resumable(digest) as w:
+        assert w.size == 3000                  # continues from where it stopped
+        w.write(data[3000:])
+        w.commit(digest)
+    assert store.has(digest) and not [n for n in os.listdir(store.dir) if n.startswith(".partial-")]
+    with pytest.raises(RuntimeError):
+        with store.resumable("sha256:" + "0" * 64) as w:
+            w.write(b"x")
+            raise RuntimeError
+    old = time.time() - PARTIAL_TTL - 10
+    for name in os.listdir(store.dir):
+        os.utime(os.path.join(store.dir, name), (old, old))
+    store.prune({digest})
+    assert os.listdir(store.dir) == [digest[7:]]   # old partials and sessions go
+
+
+def test_a_partial_blob_that_does_not_match_is_dropped(tmp_path):
+    from jocker.images.blobs import BlobStore, DigestMismatch
+    store = BlobStore(str(tmp_path))
+    digest = "sha256:" + "1" * 64
+    with pytest.raises(DigestMismatch):
+        with store.resumable(digest) as w:
+            w.write(b"not it")
+            w.commit(digest)
+    assert os.listdir(store.dir) == []
+
+
+@pytest.mark.parametrize("kind", ["none", "gzip", "xz", "zstd"])
+def test_layer_blobs_decompress_by_content(tmp_path, kind):
+    import gzip
+    import lzma
+    import shutil
+    import subprocess
+    from jocker.images.decompress import CorruptBlob, open_layer
+    if kind == "zstd" and not shutil.which("zstd"):
+        pytest.skip("needs zstd (sh examples/install-host-deps.sh)")
+    plain = os.urandom(300000) + bytes(300000)
+    pack = {"none": lambda b: b, "gzip": gzip.compress, "xz": lzma.compress,
+            "zstd": lambda b: subprocess.run(["zstd", "-q", "-c"], input=b, capture_output=True,
+                                             check=True).stdout}[kind]
+    blob = tmp_path / "blob"
+    blob.write_bytes(pack(plain))
+    with open_layer(Runner(), str(blob), "image x, layer 1/1") as f:
+        assert f.read() == plain
+    if kind == "none":
+        return
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2: len(data) // 2 + 64] = bytes(64)          # damaged in the middle
+    blob.write_bytes(bytes(data))
+    with pytest.raises(CorruptBlob) as err:
+        with open_layer(Runner(), str(blob), "image x, layer 1/1") as f:
+            while f.read(65536):
+                pass
+    msg = str(err.value)
+    assert f"corrupt {kind} data" in msg and "image x, layer 1/1" in msg and "\n" not in msg

@@ -93,6 +93,17 @@ def test_create_request_from_the_engine_api():
     assert again == req
 
 
+def test_tmpfs_mounts_become_tmpfs_options():
+    """`--mount type=tmpfs` / compose's long tmpfs syntax: HostConfig.Tmpfs."""
+    body = {"Image": "x", "HostConfig": {"Tmpfs": {"/a": ""}, "Mounts": [
+        {"Type": "tmpfs", "Target": "/cache", "TmpfsOptions": {"SizeBytes": 1048576, "Mode": 0o1777}},
+        {"Type": "tmpfs", "Target": "/ro", "ReadOnly": True},
+        {"Type": "volume", "Source": "data", "Target": "/data"}]}}
+    req = CreateRequest.from_api(body)
+    assert req.host.Tmpfs == {"/a": "", "/cache": "size=1048576,mode=1777", "/ro": "ro"}
+    assert req.host.Mounts == [{"Type": "volume", "Source": "data", "Target": "/data"}]
+
+
 @pytest.mark.parametrize("body, message", [
     ({"Image": "x", "Cmd": "echo"}, "invalid Cmd"),
     ({"Image": "x", "HostConfig": {"Memory": "1g"}}, "invalid HostConfig.Memory"),
