@@ -68,8 +68,30 @@ def get(engine, ref: str) -> Container:
 @dataclass
 class Started:
     main_pid: int
-    supervisor: subprocess.Popen
+    supervisor: "subprocess.Popen | Forked"
     conn: object = None          # attach socket when attached
+
+
+class Forked:
+    """A supervisor the fork-server made. Not our child (init reaps it): its
+    end is the EOF of its ready pipe when we still hold it, else its pid's."""
+
+    def __init__(self, pid: int, ready):
+        self.pid, self.ready = pid, ready
+
+    def wait(self) -> int:
+        if self.ready is not None and not self.ready.closed:
+            try:
+                while self.ready.read(4096):
+                    pass
+            except (OSError, ValueError):
+                pass
+            self.ready.close()
+        else:
+            from ..process import pid_alive
+            while pid_alive(self.pid):
+                time.sleep(0.05)
+        return 0
 
 
 class Prespawned:
@@ -106,7 +128,19 @@ def _spawn_supervisor(engine, job_arg: str, stdin, errlog):
     return proc, os.fdopen(r, "r")
 
 
-def prespawn_supervisor(engine) -> Prespawned:
+def _forkserver_idle(engine) -> int:
+    return engine.config.int("forkserver_idle")
+
+
+def prespawn_supervisor(engine) -> Prespawned | None:
+    """None when a fork-server runs (forking a supervisor takes a millisecond:
+    nothing to overlap). Otherwise one is left behind for the next start."""
+    from . import forkserver
+    idle = _forkserver_idle(engine)
+    if idle > 0:
+        if forkserver.running(engine.layout.rundir):
+            return None
+        forkserver.ensure_started(engine.layout.rundir, idle)
     jr, jw = os.pipe()
     proc, ready = _spawn_supervisor(engine, "-", jr, subprocess.DEVNULL)
     os.close(jr)
@@ -158,8 +192,7 @@ def _start_locked(engine, c: Container, spec: ContainerSpec, attach: bool,
         prespawned.hand_over(job_path)
         proc, ready = prespawned.proc, prespawned.ready
     else:
-        with open(RD.path(spec.rundir, RD.SUPERVISOR_ERR), "ab") as errlog:
-            proc, ready = _spawn_supervisor(engine, job_path, subprocess.DEVNULL, errlog)
+        proc, ready = _supervise(engine, spec.rundir, job_path)
     conn = None
     first = ready.readline().split()
     if first[:1] == ["listening"] and attach:
@@ -180,6 +213,26 @@ def _start_locked(engine, c: Container, spec: ContainerSpec, attach: bool,
     if not attach:
         ready.close()
     return Started(int(words[1]), proc, conn)
+
+
+def _supervise(engine, rundir: str, job_path: str):
+    """(supervisor, its ready pipe): forked by the fork-server when one
+    answers, else exec'd (and a fork-server left behind for the next start)."""
+    from . import forkserver
+    idle = _forkserver_idle(engine)
+    with open(RD.path(rundir, RD.SUPERVISOR_ERR), "ab") as errlog:
+        if idle > 0:
+            r, w = os.pipe()
+            try:
+                pid = forkserver.request(engine.layout.rundir, job_path, w, errlog.fileno())
+            finally:
+                os.close(w)
+            if pid:
+                ready = os.fdopen(r, "r")
+                return Forked(pid, ready), ready
+            os.close(r)
+            forkserver.ensure_started(engine.layout.rundir, idle)
+        return _spawn_supervisor(engine, job_path, subprocess.DEVNULL, errlog)
 
 
 def _supervisor_error(spec: ContainerSpec) -> str:

@@ -119,6 +119,7 @@ class Supervisor:
         self.stdin_w: int | None = None
         self.master: int | None = None
         self.health = None           # health.Monitor while a healthchecked container runs
+        self.starter_lost = False    # the ready pipe's reader is gone
 
     # -- setup ---------------------------------------------------------------
     def _driver(self):
@@ -144,8 +145,9 @@ class Supervisor:
         if self.ready:
             try:
                 self.ready.write(" ".join(str(w) for w in words) + "\n")
-            except OSError:
+            except OSError:         # EPIPE: whoever started us is gone
                 self.ready = None
+                self.starter_lost = True
 
     def _status(self, status: str) -> None:
         write_json(RD.path(self.rundir, RD.SUPERVISOR_JSON),
@@ -499,6 +501,8 @@ class Supervisor:
     def _starter_gone(self) -> bool:
         """The CLI holds the read end of our ready pipe until the container
         has started: POLLERR on our end means it died."""
+        if self.starter_lost:
+            return True
         if not self.ready:
             return False
         import select
@@ -615,6 +619,12 @@ def _child_setup(tty: bool):
         for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
             signal.signal(s, signal.SIG_DFL)
     return setup
+
+
+def run_job(job_path: str, ready_fd: int) -> int:
+    """Supervise the job at job_path; stdout/stderr already go to its
+    supervisor.err. The entry of a supervisor forked by the fork-server."""
+    return Supervisor(Job.load(job_path), ready_fd, job_path).run() and 0
 
 
 def main() -> None:

@@ -52,7 +52,8 @@ class Containers:
         try:
             c = create_container(eng, req)
         except BaseException:
-            early.cancel()
+            if early is not None:
+                early.cancel()
             raise
         try:
             started = lifecycle.start(eng, c, attach=not detach, prespawned=early)

@@ -36,6 +36,14 @@ class System:
         self.engine.load_state()
         return prune(self.engine, all_unused=all, volumes=volumes, label_filters=flt)
 
+    def warm_supervisors(self) -> None:
+        """A fork-server of supervisors that lives as long as this process
+        (`jocker serve`): every start it serves forks a warm supervisor."""
+        import os
+        from ..containers import forkserver
+        idle = self.engine.config.int("forkserver_idle")
+        forkserver.ensure_started(self.engine.layout.rundir, idle, parent=os.getpid())
+
     def init(self) -> list[str]:
         """Create what is missing (pool, root dataset, children, and as root the
         API socket's group); what was created."""
