@@ -13,7 +13,7 @@ from .errors import HostCommandError, JockerError, NotFound
 from .format import parse_size
 from .layout import Layout
 from .lock import EngineLock
-from .runner import Runner, default_runner
+from .host.runner import Runner, default_runner
 from .storage.base import ZfsDriver
 
 class Engine:

@@ -51,3 +51,23 @@ def remove_running_files(rundir: str) -> None:
             os.unlink(os.path.join(rundir, name))
         except FileNotFoundError:
             pass
+
+
+# Run-to-completion (build step) containers live beside the per-container
+# directories as `oneshot-<pid>-<id12>`: the pid says whose they are, so the
+# next build removes what a killed one left (containers/oneshot.py).
+ONESHOT_PREFIX = "oneshot"
+ONESHOT_NET = "net.json"
+
+
+def oneshot_dir_name(pid: int, cid: str) -> str:
+    return f"{ONESHOT_PREFIX}-{pid}-{cid[:12]}"
+
+
+def oneshot_owner(name: str) -> int | None:
+    """The pid in a oneshot directory's name (also the older `build-` spelling),
+    or None when the name is not one."""
+    parts = name.split("-")
+    if len(parts) == 3 and parts[0] in (ONESHOT_PREFIX, "build") and parts[1].isdigit():
+        return int(parts[1])
+    return None

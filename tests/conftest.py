@@ -19,7 +19,7 @@ sys.path.insert(0, str(REPO))
 
 from jocker import config as config_mod  # noqa: E402
 from jocker.engine import Engine  # noqa: E402
-from jocker.runner import Runner  # noqa: E402
+from jocker.host.runner import Runner  # noqa: E402
 
 # Shared with test modules, which import them from `support` (a module name
 # that, unlike `conftest`, is unique across the test tree).

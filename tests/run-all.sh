@@ -7,6 +7,6 @@ cd "$(dirname "$0")/.."
 sh examples/install-host-deps.sh
 python3 -m pip install -q -e '.[test]'
 if [ "$(uname -s)" = Linux ]; then
-	python3 -c 'from jocker.storage.zfsfuse import ensure_running; from jocker.runner import Runner; ensure_running(Runner())'
+	python3 -c 'from jocker.storage.zfsfuse import ensure_running; from jocker.host.runner import Runner; ensure_running(Runner())'
 fi
 exec python3 -m pytest -q -ra "$@"

@@ -21,7 +21,7 @@ from ..net import networks as netops
 from ..net.hosts import check_dns, parse_add_host
 from .health import merge as merge_health
 from .model import Container, load_containers
-from .volumes import check_volume_target, copy_up, create_volume
+from ..volumes.store import check_volume_target, copy_up, create_volume
 
 
 def _parse_volume(spec: str) -> tuple[str, str, bool]:

@@ -228,7 +228,7 @@ class Monitor:
             self._done(-1, f"Health check exceeded timeout ({go_duration(self.sched['timeout'])})")
 
     def _launch(self, now: float) -> None:
-        from .. import process
+        from ..host import process
         self.probe_start = now
         self.output = b""
         try:

@@ -126,7 +126,7 @@ def _copy_in(rootfs: str, src: str, cpath: str) -> None:
     inside the root as a chroot would, and files are written without following
     symlinks, so a link in the container can never redirect a write onto the
     host. Docker's rules: into an existing directory, else to the new name."""
-    from ..build.context import BuildContext, Source
+    from ..builder.context import BuildContext, Source
     target = cpath if cpath.startswith("/") else "/" + cpath
     if os.path.isdir(_in_root(rootfs, target)):
         target = target.rstrip("/") + "/" + os.path.basename(src.rstrip("/"))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from .. import rundir as RD
 from ..errors import Conflict, JockerError, NotFound, start_failure
 from ..lock import EngineLock
-from ..runtime.spec import ContainerSpec, Limits, Mount
+from ..runtime.spec import ContainerSpec, JailOptions, Limits, Mount
 from ..runtime.security import plan_from_host_config
 from ..storage import props as P
 from . import etcfiles, health, readonly
@@ -48,9 +48,10 @@ def runtime_spec(engine, c: Container) -> ContainerSpec:
         limits=Limits(memory=host.get("Memory") or None,
                       cpus=(host.get("NanoCpus") or 0) / 1e9 or None, pids=host.get("PidsLimit") or None),
         network=_runtime_network(host.get("NetworkMode", "host")),
-        net=netops.attachment_for(engine, c), devices=list(host.get("Devices") or []),
-        allow=list(host.get("JailAllow") or []), jail_params=params,
-        securelevel=host.get("JailSecurelevel"), security=plan_from_host_config(host),
+        net=netops.attachment_for(engine, c),
+        jail=JailOptions(devices=list(host.get("Devices") or []), allow=list(host.get("JailAllow") or []),
+                         params=params, securelevel=host.get("JailSecurelevel")),
+        security=plan_from_host_config(host),
         stop_signal=cfg.get("StopSignal") or "SIGTERM",
         stop_timeout=int(cfg.get("StopTimeout") if cfg.get("StopTimeout") is not None
                          else engine.config.int("stop_timeout")))

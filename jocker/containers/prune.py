@@ -7,7 +7,7 @@ import os
 from ..filters import labels_match
 from .lifecycle import remove
 from .model import load_containers
-from .volumes import prune_volumes  # noqa: F401 (re-exported for system prune)
+from ..volumes.store import prune_volumes  # noqa: F401 (re-exported for system prune)
 
 
 def prune_containers(engine, label_filters) -> tuple[list[str], int]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import shutil
 
 from ..errors import JockerError
-from ..runner import Runner
+from ..host.runner import Runner
 from ..storage import make_driver
 
 

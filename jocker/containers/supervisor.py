@@ -22,13 +22,13 @@ import socket
 import sys
 import time
 
-from .. import process
+from ..host import process
 from .. import rundir as RD
 from ..atomic import write_json
 from ..errors import start_status
 from ..signals import signum as signal_number
 from ..times import now_rfc3339
-from ..runner import Runner
+from ..host.runner import Runner
 from . import frames
 from .job import Job
 
@@ -132,14 +132,8 @@ class Supervisor:
         return LinuxNamespaceDriver(self.runner, store_dirs=self.job.store_dirs)
 
     def _spec(self):
-        """The ContainerSpec as plain attributes: dataclasses (and the inspect
-        module behind them) would cost the supervisor megabytes of RSS."""
-        from types import SimpleNamespace
-        s = dict(self.job.spec)
-        s["mounts"] = [SimpleNamespace(**m) for m in s.get("mounts", [])]
-        s["limits"] = SimpleNamespace(**s.get("limits", {}))
-        s["short_id"] = s["id"][:12]
-        return SimpleNamespace(**s)
+        from ..runtime.base import spec_view
+        return spec_view(self.job.spec)
 
     def report(self, *words) -> None:
         if self.ready:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .model import load_containers
-from .volumes import list_volumes, users_of
+from ..volumes.store import list_volumes, users_of
 
 
 def containers_df(engine, st) -> dict:

@@ -38,7 +38,7 @@ def _locate(ref: str, path: str) -> tuple[str, str, str]:
     """(container id, host path of `path` in the container, container root).
     Parents are resolved inside the root as a chroot would; the last
     component is not followed (a link is copied as a link)."""
-    from ..build.context import resolve_in_root
+    from ..builder.context import resolve_in_root
     if not path:
         raise UsageError("archive needs a 'path' parameter")
     cid, root = backend.container_root(ref)

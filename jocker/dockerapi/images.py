@@ -157,7 +157,7 @@ class _JSONLines:
 
 @route("POST", "/build")
 def build(req):
-    from ..build.builder import BuildOptions
+    from ..builder.builder import BuildOptions
     if req.arg("remote"):
         raise Unsupported("building from a remote URL (remote=) is not supported; send a tar context")
     tags = [t for t in req.args("t") if t]

@@ -40,7 +40,7 @@ class Images:
               stdin: BinaryIO | None = None, interrupt_on: tuple[int, ...] = ()):
         """`POST /build`: the build's output goes to stdout (Docker's classic
         builder's lines). Returns the BuildResult."""
-        from ..build.builder import build
+        from ..builder.builder import build
         return build(self.engine, opts, stdin=stdin, stdout=stdout, stderr=stderr,
                      interrupt_on=interrupt_on)
 

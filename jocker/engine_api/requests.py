@@ -307,7 +307,7 @@ def parse_health_flags(*, cmd: str | None = None, interval: str | None = None,
     --health-start-interval/--health-retries/--no-healthcheck as Docker's CLI
     turns them into Config.Healthcheck (durations in ns, zeros left out; the
     image's values fill what is left out). None: the image's healthcheck."""
-    from ..build.values import parse_duration
+    from ..builder.values import parse_duration
     durations = {}
     for flag, key, text in (("interval", "Interval", interval), ("timeout", "Timeout", timeout),
                             ("start-period", "StartPeriod", start_period),

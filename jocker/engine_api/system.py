@@ -12,18 +12,18 @@ class System:
 
     def version(self) -> dict:
         """`GET /version`."""
-        from ..system_info import version_info
+        from ..system.info import version_info
         return version_info()
 
     def info(self) -> dict:
         """`GET /info`."""
-        from ..system_info import engine_info
+        from ..system.info import engine_info
         return engine_info(self.engine, self.engine.load_state())
 
     def df(self) -> dict:
         """`GET /system/df`, from ZFS's own accounting: {"summary": [per type:
         TotalCount, Active, Size, Reclaimable], "images": [...]} (bytes)."""
-        from ..system_usage import usage
+        from ..system.usage import usage
         return usage(self.engine, self.engine.load_state())
 
     def prune(self, *, all: bool = False, volumes: bool = False,
@@ -31,7 +31,7 @@ class System:
         """Stopped containers, unused images (and anonymous volumes), then the
         leftovers of interrupted work: ContainersDeleted, VolumesDeleted (with
         volumes), ImagesDeleted (report lines), LeftoversRemoved, SpaceReclaimed."""
-        from ..system_usage import prune
+        from ..system.usage import prune
         flt = prune_label_filters(filters)
         self.engine.load_state()
         return prune(self.engine, all_unused=all, volumes=volumes, label_filters=flt)
@@ -48,7 +48,7 @@ class System:
         """Create what is missing (pool, root dataset, children, and as root the
         API socket's group); what was created."""
         import os
-        from ..hostgroup import ensure_group
+        from ..host.group import ensure_group
         created = self.engine.init_storage()
         group = self.engine.config.api_group
         if os.geteuid() == 0 and ensure_group(self.engine.runner, group):
@@ -61,22 +61,22 @@ class System:
 
     def prepare(self) -> list[str]:
         """rc.d start: storage, devfs ruleset, runtime."""
-        from ..containers.boot import prepare
+        from ..system.boot import prepare
         return prepare(self.engine)
 
     def boot(self) -> list[tuple[str, str]]:
         """Start containers whose restart policy says so: (name, result)."""
-        from ..containers.boot import boot
+        from ..system.boot import boot
         return boot(self.engine)
 
     def shutdown(self, timeout: int | None = None) -> list[tuple[str, str]]:
         """Stop all running containers in parallel: (name, result)."""
-        from ..containers.boot import shutdown
+        from ..system.boot import shutdown
         return shutdown(self.engine, timeout)
 
     def check(self) -> list[dict]:
         """Host readiness: [{Name, Status, Ok, Required, Detail, Fix}]."""
-        from .. import hostcheck
+        from ..system import hostcheck
         probes = hostcheck.gather(self.engine)
         hostcheck.gather_networks(self.engine, probes)
         return [{"Name": r.name, "Status": r.status, "Ok": r.ok, "Required": r.required,
@@ -86,7 +86,7 @@ class System:
     @staticmethod
     def require_ready(results: list[dict], hint: str | None = None) -> None:
         """Raise HostNotReady when a required check failed."""
-        from ..hostcheck import HostNotReady
+        from ..system.hostcheck import HostNotReady
         failed = [r for r in results if r["Required"] and r["Ok"] is False]
         if failed:
             raise HostNotReady(f"{len(failed)} required check(s) failed: "

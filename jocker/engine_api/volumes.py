@@ -14,13 +14,13 @@ class Volumes:
 
     def create(self, name: str | None = None, labels: dict | None = None) -> str:
         """`POST /volumes/create`: the volume's name (an existing one is reused)."""
-        from ..containers.volumes import create_volume
+        from ..volumes.store import create_volume
         self.engine.load_state()
         return create_volume(self.engine, name, labels or {})
 
     def list(self, *, filters: dict[str, list[str]] | None = None) -> list[dict]:
         """`GET /volumes` (the Volumes array), by name; each with UsedBy and Size."""
-        from ..containers.volumes import volume_list
+        from ..volumes.store import volume_list
         flt = pairs(filters, VOLUME_FILTERS)
         return volume_list(self.engine, self.engine.load_state(), flt)
 
@@ -40,13 +40,13 @@ class Volumes:
 
     def remove(self, name: str) -> None:
         """Refused while a container uses it."""
-        from ..containers.volumes import remove_volume
+        from ..volumes.store import remove_volume
         remove_volume(self.engine, name)
 
     def prune(self, *, all: bool = False, filters: dict[str, list[str]] | None = None) -> dict:
         """`POST /volumes/prune`: anonymous volumes no container uses (all: named
         ones too). {"VolumesDeleted": [...], "SpaceReclaimed": bytes}."""
-        from ..containers.volumes import prune_volumes
+        from ..volumes.store import prune_volumes
         flt = prune_label_filters(filters)
         self.engine.load_state()
         removed, freed = prune_volumes(self.engine, flt, anonymous_only=not all)

@@ -13,7 +13,7 @@ ALLOWED = ("CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "USER", "VOLUME", "WOR
 
 def parse_changes(lines: list[str], base: dict | None = None) -> dict:
     """The container config after applying each line to base (not modified)."""
-    from ..build.dockerfile import expand, parse_instruction
+    from ..builder.dockerfile import expand, parse_instruction
     cfg = copy.deepcopy(base or {})
     for i, line in enumerate(lines, 1):
         try:

@@ -16,7 +16,7 @@ from typing import IO
 
 from .. import scratch
 from ..errors import UsageError
-from ..runner import Runner
+from ..host.runner import Runner
 from ..times import now_rfc3339
 from .imageconfig import new_config
 from .layertar import TREE_PROP, tree_changes, write_layer

@@ -13,7 +13,7 @@ import json
 import os
 
 from ..atomic import write_json
-from ..process import pid_alive
+from ..host.process import pid_alive
 
 
 class Lease:

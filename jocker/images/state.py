@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import InvalidName, NotFound
-from ..process import pid_alive
+from ..host.process import pid_alive
 from ..layout import LAYER_SNAP, Layout
 from ..reference import DEFAULT_TAG, looks_like_id, parse_reference
 from ..storage import props as P

@@ -5,11 +5,12 @@ attributes (callers never probe)."""
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 
-from ..runner import Runner, default_runner
+from ..host.runner import Runner, default_runner
 
 
-class NetworkDriver:
+class NetworkDriver(ABC):
     name = "abstract"
     vnet = False                 # containers get a network stack of their own
     publish_udp = False          # -p .../udp works
@@ -19,42 +20,50 @@ class NetworkDriver:
     def __init__(self, runner: Runner | None = None):
         self.runner = runner or default_runner()
 
+    @abstractmethod
     def host_routes(self, own_bridges: set[str]) -> list[str]:
         """Destinations of the host's routes, except the default route and
         jocker's own bridges: a new network must not overlap them."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def ensure_network(self, net: dict, prefix: str, owner: str = "") -> bool:
         """Create the network's bridge (and NAT) if it is missing, marked
         with `owner` (naming.store_marker); True if created."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def bridge_owner(self, bridge: str, owner: str) -> str:
         """Who holds that bridge name on the host: "absent", "ours" (it, or
         what is left of it, carries `owner`) or "foreign" (never touch)."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def remove_network(self, net: dict) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def setup(self, att: dict) -> None:
         """Before the container's processes start (Linux: netns, veth, nft;
         FreeBSD: the epairs, before `jail -c`)."""
-        raise NotImplementedError
+        ...
 
     def after_create(self, att: dict, jail: str) -> None:
         """FreeBSD: configure inside the VNET jail and load its pf anchor."""
 
+    @abstractmethod
     def connect_live(self, att: dict, index: int) -> None:
         """`network connect` of a running container: add endpoint `index`."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def disconnect_live(self, att: dict, index: int) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def teardown(self, att: dict) -> None:
         """Idempotent: after stop, rm, or a crashed supervisor."""
-        raise NotImplementedError
+        ...
 
 
 def make_driver(runner: Runner | None = None, system: str | None = None) -> NetworkDriver:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 
-from ..build.values import parse_port_spec
+from ..builder.values import parse_port_spec
 from ..errors import Conflict, UsageError
 
 _HINT = "publish with -p [IP:]HOSTPORT:CONTAINERPORT[/tcp|/udp], e.g. -p 8080:80 or -p 127.0.0.1:5353:53/udp"

@@ -32,7 +32,21 @@ def spec_to_dict(spec) -> dict:
     d = {k: v for k, v in vars(spec).items() if k != "short_id"}
     d["mounts"] = [dict(vars(m)) for m in spec.mounts]
     d["limits"] = dict(vars(spec.limits))
+    d["jail"] = dict(vars(spec.jail))
     return d
+
+
+def spec_view(d: dict):
+    """The same JSON as plain attributes, for the supervisor: dataclasses (and
+    the inspect module behind them) would cost it megabytes of RSS."""
+    from types import SimpleNamespace
+    s = dict(d)
+    s["mounts"] = [SimpleNamespace(**m) for m in s.get("mounts", [])]
+    s["limits"] = SimpleNamespace(**s.get("limits", {}))
+    s["jail"] = SimpleNamespace(**(s.get("jail") or {"devices": [], "allow": [], "params": {},
+                                                     "securelevel": None}))
+    s["short_id"] = s["id"][:12]
+    return SimpleNamespace(**s)
 
 
 class ProcessCommand:

@@ -23,7 +23,7 @@ from ..atomic import write_atomic
 from ..envvars import env_dict
 from ..errors import CannotRun, CommandNotFound, Conflict, HostCommandError, JockerError, UsageError
 from ..lock import EngineLock
-from ..runner import Runner, default_runner
+from ..host.runner import Runner, default_runner
 from . import jail_devfs as devfs
 from . import jail_exec
 from . import jail_plan as jp
@@ -180,7 +180,7 @@ class JailDriver(RuntimeDriver):
                                                in_use | self._admin_rulesets())
             write_atomic(record, f"{number}\n")   # before building: destroy can clean up
             try:
-                self._sync_ruleset(number, devfs.wanted_rules(spec.devices))
+                self._sync_ruleset(number, devfs.wanted_rules(spec.jail.devices))
             except BaseException:
                 self._release_device_ruleset(spec)
                 raise
@@ -216,10 +216,10 @@ class JailDriver(RuntimeDriver):
             raise JockerError(RACCT_MSG)
         identity = self._identity(spec.rootfs, spec.user, spec.group_add)
         os.makedirs(spec.rundir, mode=0o700, exist_ok=True)
-        if not spec.devices:
+        if not spec.jail.devices:
             with EngineLock(self.config.lock_path).held():
                 self._sync_ruleset(self.config.base_ruleset, devfs.wanted_rules())
-        device_ruleset = self._allocate_device_ruleset(spec) if spec.devices else None
+        device_ruleset = self._allocate_device_ruleset(spec) if spec.jail.devices else None
         try:
             plan = self._plan(spec, device_ruleset)
             self._write_files(plan)

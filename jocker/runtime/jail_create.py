@@ -16,7 +16,7 @@ import sys
 
 def main() -> None:
     from ..errors import JockerError, start_status
-    from ..runner import Runner
+    from ..host.runner import Runner
     from .freebsd_jail import JailDriver
     from .jail_plan import JailConfig
     from .spec import from_dict

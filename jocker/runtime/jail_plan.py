@@ -197,11 +197,11 @@ def validate_jail_params(params: dict[str, str],
 
 def allow_params(spec: ContainerSpec, known: frozenset[str]) -> list[tuple[str, None]]:
     """Docker's defaults, then --allow; a user's --allow or --jail-param allow.X wins."""
-    user = validate_allow(spec.allow, known)
-    chosen = {_base_key(k) for k in spec.jail_params if k.startswith("allow.")} | set(user)
+    user = validate_allow(spec.jail.allow, known)
+    chosen = {_base_key(k) for k in spec.jail.params if k.startswith("allow.")} | set(user)
     out = [(f"allow.{n}" if on else f"allow.no{n}", None)
            for n, on in DOCKER_ALLOW if f"allow.{n}" not in chosen and n in known]
-    return out + [(a, None) for a in user if a not in spec.jail_params]
+    return out + [(a, None) for a in user if a not in spec.jail.params]
 
 
 def hostname(spec: ContainerSpec) -> str:
@@ -237,19 +237,19 @@ def _network(spec: ContainerSpec) -> list[tuple[str, str, bool]]:
 def render_jail_conf(spec: ContainerSpec, *, devfs_ruleset: int, fstab: str | None,
                      known_allow: frozenset[str] = DOCUMENTED_ALLOW) -> str:
     from ..templates import render
-    if spec.securelevel is not None and not -1 <= spec.securelevel <= 3:
-        raise UsageError(f"securelevel {spec.securelevel} is out of range (-1..3)")
+    if spec.jail.securelevel is not None and not -1 <= spec.jail.securelevel <= 3:
+        raise UsageError(f"securelevel {spec.jail.securelevel} is out of range (-1..3)")
     if spec.stop_timeout < 0:
         raise UsageError(f"stop timeout {spec.stop_timeout} must not be negative")
-    user_params = validate_jail_params(spec.jail_params, known_allow)
-    sysv = [(k, spec.jail_params.get(k, v)) for k, v in SYSV_DEFAULTS]
+    user_params = validate_jail_params(spec.jail.params, known_allow)
+    sysv = [(k, spec.jail.params.get(k, v)) for k, v in SYSV_DEFAULTS]
     params = allow_params(spec, known_allow) + [
         (k, v) for k, v in user_params if k not in dict(SYSV_DEFAULTS)]
     net_params = _network(spec)   # ip6 on a kernel without INET6 is refused by jail(8) [U]
     return render(
         "jail.conf.j2", container_id=spec.id, name=jail_name(spec.id),
         path=container_path(spec.rootfs, "container rootfs"), hostname=hostname(spec),
-        securelevel=spec.securelevel, net_params=net_params, sysv=sysv,
+        securelevel=spec.jail.securelevel, net_params=net_params, sysv=sysv,
         devfs_ruleset=devfs_ruleset, fstab=fstab, params=params,
     )
 
@@ -257,7 +257,7 @@ def render_jail_conf(spec: ContainerSpec, *, devfs_ruleset: int, fstab: str | No
 # ---------------------------------------------------------------- devfs ruleset choice
 
 def container_ruleset(spec: ContainerSpec, cfg: JailConfig, device_ruleset: int | None) -> int:
-    if spec.devices:
+    if spec.jail.devices:
         if device_ruleset is None:
             return devfs.device_ruleset_candidates(spec.id, *cfg.device_rulesets)[0]
         return device_ruleset
@@ -327,7 +327,7 @@ def plan(spec: ContainerSpec, cfg: JailConfig | None = None, *,
         conf_text=conf_text,
         fstab_text=mounts.render_fstab(spec, entries) if entries else None,
         devfs_ruleset=ruleset,
-        ruleset_commands=devfs.ruleset_commands(ruleset, spec.devices) if spec.devices else [],
+        ruleset_commands=devfs.ruleset_commands(ruleset, spec.jail.devices) if spec.jail.devices else [],
         mount_targets=mounts.mount_targets(spec, entries),
         rctl_add=rctl.rctl_add_commands(name, spec.limits),
     )

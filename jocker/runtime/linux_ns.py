@@ -20,7 +20,7 @@ from ..containers.identity import image_identity, process_env
 from .. import rundir as RD
 from ..envvars import merge_env
 from ..errors import JockerError
-from ..runner import Runner, default_runner
+from ..host.runner import Runner, default_runner
 from . import tmpfs
 from .base import ProcessCommand, RuntimeDriver
 

@@ -28,6 +28,17 @@ class Limits:
 
 
 @dataclass
+class JailOptions:
+    """The FreeBSD section of a spec: what only jail(8) takes. The Linux
+    namespace driver ignores it (its `--device`/`--cap-add` equivalents live
+    in `security`)."""
+    devices: list[str] = field(default_factory=list)    # extra /dev globs to unhide, e.g. "bpf*"
+    allow: list[str] = field(default_factory=list)      # allow.* names, e.g. "raw_sockets"
+    params: dict[str, str] = field(default_factory=dict)  # --jail-param KEY=VALUE
+    securelevel: int | None = None
+
+
+@dataclass
 class ContainerSpec:
     id: str                        # 64 hex characters
     name: str                      # validated container name
@@ -45,10 +56,7 @@ class ContainerSpec:
     limits: Limits = field(default_factory=Limits)
     network: str = "host"          # host | none | bridge (a stack of its own on jocker's networks)
     net: dict = field(default_factory=dict)   # the attachment (jocker/net/attachment.py)
-    devices: list[str] = field(default_factory=list)    # extra /dev globs to unhide, e.g. "bpf*"
-    allow: list[str] = field(default_factory=list)      # jail allow.* names, e.g. "raw_sockets"
-    jail_params: dict[str, str] = field(default_factory=dict)  # --jail-param KEY=VALUE
-    securelevel: int | None = None
+    jail: JailOptions = field(default_factory=JailOptions)   # FreeBSD only
     # security.plan_security(): capabilities, no_new_privs, seccomp, confinement
     security: dict = field(default_factory=plan_security)
     stop_signal: str = "SIGTERM"
@@ -66,4 +74,5 @@ def from_dict(d: dict) -> ContainerSpec:
     s = dict(d)
     s["mounts"] = [Mount(**m) for m in s.get("mounts", [])]
     s["limits"] = Limits(**(s.get("limits") or {}))
+    s["jail"] = JailOptions(**(s.get("jail") or {}))
     return ContainerSpec(**s)

@@ -11,7 +11,7 @@ command writes a dataset and its metadata. Setting several properties in one
 from __future__ import annotations
 
 from ..errors import HostCommandError, NotFound
-from ..runner import Runner, default_runner
+from ..host.runner import Runner, default_runner
 from .base import STAT_PROPS, Dataset, ZfsDriver
 
 # Sources that make a user property "ours": set here, or carried by zfs recv.

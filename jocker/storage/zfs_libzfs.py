@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator
 
 from ..errors import Conflict, JockerError, NotFound
-from ..runner import BUSY_DELAYS, BUSY_MARKERS
+from ..host.runner import BUSY_DELAYS, BUSY_MARKERS
 from .base import STAT_PROPS, Dataset, ZfsDriver
 
 MISSING = ("py-libzfs is not installed (install the libzfs extra or the filesystems/py-libzfs port), "

@@ -11,8 +11,8 @@ import shutil
 import time
 
 from ..errors import JockerError
-from ..process import pid_alive
-from ..runner import Runner
+from ..host.process import pid_alive
+from ..host.runner import Runner
 
 PIDFILE = "/var/run/zfs-fuse.pid"
 SOCKET = "/var/run/zfs/zfs_socket"

@@ -79,7 +79,7 @@ def _context_100mb(root: Path) -> Path:
 
 
 def _build(sb: Sandbox, ctx: Path, tags=(), no_cache=False):
-    from jocker.build.builder import build
+    from jocker.builder.builder import build
     from jocker.engine_api.requests import BuildOptions
     opts = BuildOptions(context=str(ctx), tags=list(tags), no_cache=no_cache)
     return build(sb.engine, opts, stdout=io.BytesIO(), stderr=io.BytesIO())
@@ -126,7 +126,7 @@ def bench_20_steps(sb: Sandbox, summary: Summary) -> None:
 
 
 def bench_100mb_copy(sb: Sandbox, summary: Summary) -> None:
-    from jocker.build.context import BuildContext
+    from jocker.builder.context import BuildContext
     ctx = _context_100mb(sb.workdir)
     size = sum(p.stat().st_size for p in (ctx / "blob").iterdir())
     # The hash alone, with an empty hash cache.

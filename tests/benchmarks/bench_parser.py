@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from jocker.build.dockerfile import expand, parse  # noqa: E402
-from jocker.build.substitute import substitute  # noqa: E402
+from jocker.builder.dockerfile import expand, parse  # noqa: E402
+from jocker.builder.substitute import substitute  # noqa: E402
 
 
 def _continued(n: int, unit: str = "a") -> str:

@@ -212,7 +212,7 @@ class Sandbox:
         self.cleanup()
 
     def _setup(self) -> None:
-        from jocker.runner import Runner
+        from jocker.host.runner import Runner
         from jocker.storage import zfsfuse
         if sys.platform.startswith("linux"):
             zfsfuse.ensure_running(Runner())
@@ -368,7 +368,7 @@ class Sandbox:
         if self._engine is None:
             from jocker import config as config_mod
             from jocker.engine import Engine
-            from jocker.runner import Runner
+            from jocker.host.runner import Runner
             self._engine = Engine(config_mod.load(environ=self.env), Runner())
         return self._engine
 

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from jocker.runner import Runner
+from jocker.host.runner import Runner
 from jocker.runtime import jail_plan as jp
 from jocker.runtime.freebsd_jail import JailDriver
-from jocker.runtime.spec import ContainerSpec, Limits, Mount
+from jocker.runtime.spec import ContainerSpec, JailOptions, Limits, Mount
 
 pytestmark = pytest.mark.skipif(
     sys.platform[:7] != "freebsd",
@@ -63,11 +63,11 @@ def make(tmp_path, driver):
     for tool in TOOLS[1:]:
         os.link(root / "bin" / "sh", root / "bin" / tool)
 
-    def _make(argv, **kw) -> ContainerSpec:
+    def _make(argv, devices=(), allow=(), **kw) -> ContainerSpec:
         cid = secrets.token_hex(32)
         spec = ContainerSpec(id=cid, name=f"e2e-{cid[:6]}", rootfs=str(root),
-                             rundir=str(tmp_path / "run" / cid), argv=argv,
-                             env=["PATH=/bin"], **kw)
+                             rundir=str(tmp_path / "run" / cid), argv=argv, env=["PATH=/bin"],
+                             jail=JailOptions(devices=list(devices), allow=list(allow)), **kw)
         made.append(spec)
         return spec
 

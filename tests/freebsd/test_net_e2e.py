@@ -20,7 +20,7 @@ import pytest
 
 from jocker.net import attachment
 from jocker.net.freebsd import FreeBSDNetworkDriver
-from jocker.runner import Runner
+from jocker.host.runner import Runner
 from jocker.runtime import jail_plan as jp
 from jocker.runtime.freebsd_jail import JailDriver
 from jocker.runtime.spec import ContainerSpec

@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from jocker.runner import Runner
+from jocker.host.runner import Runner
 from jocker.runtime import base
 from jocker.runtime import freebsd_jail as fj
 from jocker.runtime.linux_ns import LinuxNamespaceDriver
@@ -87,10 +87,9 @@ def test_destroy_is_idempotent_and_signals_need_no_process(driver, spec):
 
 
 def test_the_spec_has_one_serialisation(spec):
-    from types import SimpleNamespace
     data = base.spec_to_dict(spec)
     assert from_dict(data) == spec
     # The supervisor's attribute view of the same JSON serialises the same way.
-    view = SimpleNamespace(**dict(data, mounts=[SimpleNamespace(**m) for m in data["mounts"]],
-                                  limits=SimpleNamespace(**data["limits"]), short_id=spec.short_id))
+    view = base.spec_view(data)
+    assert view.short_id == spec.short_id and view.jail.securelevel == spec.jail.securelevel
     assert base.spec_to_dict(view) == data

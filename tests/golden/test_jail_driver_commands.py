@@ -19,12 +19,12 @@ import pytest
 
 from jocker.containers.identity import UnknownUser
 from jocker.errors import Conflict, HostCommandError, JockerError, UsageError
-from jocker.runner import Result, Runner
+from jocker.host.runner import Result, Runner
 from jocker.runtime import freebsd_jail as fj
 from jocker.runtime import jail_devfs as devfs
 from jocker.runtime import jail_exec
 from jocker.runtime import jail_plan as jp
-from jocker.runtime.spec import ContainerSpec, Limits, Mount
+from jocker.runtime.spec import ContainerSpec, JailOptions, Limits, Mount
 
 CID = "ab12cd34ef56" + "7" * 52
 NAME = "jk_ab12cd34ef56"
@@ -128,8 +128,11 @@ def driver(r, paths=None, tmp=None, **cfg) -> fj.JailDriver:
 def make_spec(paths, **kw) -> ContainerSpec:
     root, rundir = paths
     base = dict(id=CID, name="web", rootfs=str(root), rundir=str(rundir), argv=["/bin/echo", "hi"])
+    jail = {k: kw.pop(k) for k in ("devices", "allow", "params", "securelevel") if k in kw}
+    if "jail_params" in kw:
+        jail["params"] = kw.pop("jail_params")
     base.update(kw)
-    return ContainerSpec(**base)
+    return ContainerSpec(**base, jail=JailOptions(**jail))
 
 
 def show(n):

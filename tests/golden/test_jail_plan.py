@@ -21,7 +21,7 @@ from jocker.errors import InvalidName, UsageError
 from jocker.runtime import jail_devfs as devfs
 from jocker.runtime import jail_exec
 from jocker.runtime import jail_plan as jp
-from jocker.runtime.spec import ContainerSpec, Limits, Mount
+from jocker.runtime.spec import ContainerSpec, JailOptions, Limits, Mount
 from jocker.templates import jailquote, render, template_dirs
 
 DATA = Path(__file__).parent / "data"
@@ -42,8 +42,11 @@ KNOWN = jp.parse_allow((DATA / "sysctl-N-allow.txt").read_text())
 
 def make_spec(**kw) -> ContainerSpec:
     base = dict(id=CID, name="web", rootfs=ROOT, rundir=RUNDIR, argv=["/bin/echo", "hi"])
+    jail = {k: kw.pop(k) for k in ("devices", "allow", "params", "securelevel") if k in kw}
+    if "jail_params" in kw:
+        jail["params"] = kw.pop("jail_params")
     base.update(kw)
-    return ContainerSpec(**base)
+    return ContainerSpec(**base, jail=JailOptions(**jail))
 
 
 CASES = {

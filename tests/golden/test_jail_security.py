@@ -10,14 +10,15 @@ import pytest
 
 from jocker.errors import UsageError
 from jocker.runtime import jail_plan as jp
-from jocker.runtime.spec import ContainerSpec
+from jocker.runtime.spec import ContainerSpec, JailOptions
 
 CID = "cd34" * 16
 
 
-def _params(**kw) -> dict[str, str | None]:
+def _params(securelevel=None, **kw) -> dict[str, str | None]:
     spec = ContainerSpec(id=CID, name="sec", rootfs=f"/var/db/jocker/containers/{CID}/root",
-                         rundir=f"/var/run/jocker/{CID}", argv=["/bin/sh"], **kw)
+                         rundir=f"/var/run/jocker/{CID}", argv=["/bin/sh"],
+                         jail=JailOptions(securelevel=securelevel), **kw)
     text = jp.render_jail_conf(spec, devfs_ruleset=100, fstab=None)
     out: dict[str, str | None] = {}
     for line in text.splitlines():

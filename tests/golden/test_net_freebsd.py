@@ -13,7 +13,7 @@ import pytest
 
 from jocker.net import attachment, freebsd_plan as fp, naming
 from jocker.net.freebsd import FreeBSDNetworkDriver
-from jocker.runner import Result, Runner
+from jocker.host.runner import Result, Runner
 from jocker.runtime import jail_plan as jp
 from jocker.runtime.spec import ContainerSpec
 from test_jail_plan import CID, ROOT, RUNDIR, golden

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 from jocker.containers.supervisor import Supervisor
-from jocker.runner import Result, Runner
+from jocker.host.runner import Result, Runner
 
 
 class Recording(Runner):

@@ -145,7 +145,7 @@ def test_failing_run_stops_and_leaves_nothing(build, jocker, jocker_env, tmp_pat
     for iid in _all_image_ids(jocker) - images_before:
         jocker("rmi", iid)
     assert zfs_names() == before
-    assert not list(Path(jocker_env["JOCKER_RUNDIR"]).glob("build-*"))
+    assert not [p for g in ("build-*", "oneshot-*") for p in Path(jocker_env["JOCKER_RUNDIR"]).glob(g)]
 
 
 def test_metadata_steps_and_noop_run_make_no_layer(build, jocker, tmp_path):
@@ -408,7 +408,7 @@ def test_interrupted_build_cleans_up(build, jocker, jocker_env, tmp_path, zfs_na
     assert proc.wait(timeout=30) == 130
     assert time.monotonic() - start < 10                     # not the 60 s of the RUN
     assert zfs_names() == before
-    assert not list(Path(jocker_env["JOCKER_RUNDIR"]).glob("build-*"))
+    assert not [p for g in ("build-*", "oneshot-*") for p in Path(jocker_env["JOCKER_RUNDIR"]).glob(g)]
 
     ctx = _context(tmp_path / "kill", "FROM busybox\nRUN echo started && sleep 2 && echo done\n")
     proc = _start_build(jocker, ctx)
@@ -418,7 +418,7 @@ def test_interrupted_build_cleans_up(build, jocker, jocker_env, tmp_path, zfs_na
     assert zfs_names() != before                   # a pending layer is left...
     build("-", input="FROM busybox\n")                       # ...until the next build collects it
     assert zfs_names() == before
-    assert not list(Path(jocker_env["JOCKER_RUNDIR"]).glob("build-*"))
+    assert not [p for g in ("build-*", "oneshot-*") for p in Path(jocker_env["JOCKER_RUNDIR"]).glob(g)]
 
 
 def test_network_none(build, jocker):

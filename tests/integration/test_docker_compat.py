@@ -219,7 +219,7 @@ def test_zfs_mount_retries_a_transient_busy(zfs_pool, tmp_path):
     import shutil
     import subprocess
 
-    from jocker.runner import Runner
+    from jocker.host.runner import Runner
     from jocker.storage.zfs_cli import ZfsCli
     real = shutil.which("zfs")
     wrapper = tmp_path / "zfs"

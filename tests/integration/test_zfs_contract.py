@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from jocker.errors import JockerError, NotFound
-from jocker.runner import Runner
+from jocker.host.runner import Runner
 
 
 def _driver(kind):

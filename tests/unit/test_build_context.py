@@ -1,4 +1,4 @@
-"""Tests for the build context (jocker.build.context): real files under tmp_path."""
+"""Tests for the build context (jocker.builder.context): real files under tmp_path."""
 
 import gzip
 import io
@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from jocker.build.context import (BuildContext, Source, download, is_archive, is_url,
+from jocker.builder.context import (BuildContext, Source, download, is_archive, is_url,
                                   resolve_in_root)
 from jocker.errors import BuildError, UsageError
 

@@ -43,6 +43,6 @@ def test_version_answers_without_importing_click():
 def test_commands_load_lazily():
     code = ("import sys; sys.argv = ['jocker', 'ps', '--help']; from jocker.cli.main import run\n"
             "try:\n    run()\nexcept SystemExit:\n    pass\n"
-            "assert 'jocker.build.dockerfile' not in sys.modules and 'jinja2' not in sys.modules")
+            "assert 'jocker.builder.dockerfile' not in sys.modules and 'jinja2' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert {"run", "ps", "images", "exec", "volume", "system"} <= set(COMMANDS)

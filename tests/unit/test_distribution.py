@@ -12,7 +12,7 @@ from jocker.distribution.auth import CredentialStore, Credentials, parse_challen
 from jocker.distribution.names import familiar, is_insecure, resolve
 from jocker.distribution.pull import choose, parse_platform
 from jocker.errors import NotFound, UsageError
-from jocker.runner import Runner
+from jocker.host.runner import Runner
 
 
 def test_names_resolve_like_docker():

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from jocker.build import dockerfile as D
+from jocker.builder import dockerfile as D
 from jocker.format import go_quote
-from jocker.build.substitute import (ShellWordError, extract_flags, split_fields, split_key_values,
+from jocker.builder.substitute import (ShellWordError, extract_flags, split_fields, split_key_values,
                                      split_words, substitute, substitute_words)
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "dockerfile-parser"
@@ -38,7 +38,7 @@ _MAYBE_JSON_LIST = ("COPY", "ADD", "VOLUME")
 
 def ast_node(line: str, escape: str) -> str:
     """One logical line as buildkit's parser dumps it."""
-    keyword, _, rest = D._BLANKS.sub(" ", line.strip(), count=1).partition(" ")
+    keyword, _, rest = D.BLANKS.sub(" ", line.strip(), count=1).partition(" ")
     cmd = keyword.upper()
     rest, flags = extract_flags(rest, escape)
     rest = rest.strip()
@@ -50,7 +50,7 @@ def ast_node(line: str, escape: str) -> str:
     elif cmd == "ONBUILD":
         return f"(onbuild {ast_node(rest, escape)})"
     elif cmd == "HEALTHCHECK":
-        kind, _, command = D._BLANKS.sub(" ", rest, count=1).partition(" ")
+        kind, _, command = D.BLANKS.sub(" ", rest, count=1).partition(" ")
         if kind.upper() == "CMD":
             array = D.exec_form(command.strip())
             args = ["CMD", *(array if array is not None else [command.strip()] if command.strip() else [])]

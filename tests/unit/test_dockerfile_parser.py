@@ -1,5 +1,5 @@
-"""Tests for the Dockerfile parser (jocker.build.dockerfile) and word processing
-(jocker.build.substitute). Pure: no ZFS, no jail, no network."""
+"""Tests for the Dockerfile parser (jocker.builder.dockerfile) and word processing
+(jocker.builder.substitute). Pure: no ZFS, no jail, no network."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from jocker.build.dockerfile import (INSTRUCTIONS, DockerfileError, Instruction, count_steps, expand,
+from jocker.builder.dockerfile import (INSTRUCTIONS, DockerfileError, Instruction, count_steps, expand,
                                      parse, parse_duration, parse_instruction,
                                      parse_port_spec)
-from jocker.build.substitute import (ShellWordError, extract_flags, split_key_values, split_words,
+from jocker.builder.substitute import (ShellWordError, extract_flags, split_key_values, split_words,
                                      substitute, substitute_words)
 from jocker.errors import UsageError
 from jocker.signals import is_signal

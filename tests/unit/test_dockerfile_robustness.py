@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from jocker.build.dockerfile import DockerfileError, expand, parse
-from jocker.build.substitute import MAX_NESTING, ShellWordError, substitute, substitute_words
+from jocker.builder.dockerfile import DockerfileError, expand, parse
+from jocker.builder.substitute import MAX_NESTING, ShellWordError, substitute, substitute_words
 
 hypothesis = pytest.importorskip("hypothesis", reason="the fuzz tests need hypothesis (pip install -e .[test])")
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402

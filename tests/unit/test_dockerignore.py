@@ -1,8 +1,8 @@
-"""Tests for .dockerignore parsing and matching (jocker.build.dockerignore)."""
+"""Tests for .dockerignore parsing and matching (jocker.builder.dockerignore)."""
 
 import pytest
 
-from jocker.build.dockerignore import (IgnoreMatcher, clean_path, glob_match, has_magic,
+from jocker.builder.dockerignore import (IgnoreMatcher, clean_path, glob_match, has_magic,
                                        parse_lines)
 from jocker.errors import UsageError
 

@@ -13,7 +13,7 @@ import pytest
 from jocker.containers import health as H
 from jocker.engine_api.requests import CreateRequest, parse_health_flags
 from jocker.errors import UsageError
-from jocker.runner import Runner
+from jocker.host.runner import Runner
 from jocker.runtime.base import ProcessCommand
 
 S = H.NS

@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from jocker import config as config_mod
-from jocker import hostcheck as hc
+from jocker.system import hostcheck as hc
 from jocker.cli.check import check_cmd
 from jocker.errors import HostCommandError
-from jocker.runner import Result
+from jocker.host.runner import Result
 
 
 def ok(out: str = "") -> dict:

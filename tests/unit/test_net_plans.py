@@ -166,3 +166,13 @@ def test_linux_bridge_and_table_carry_the_store_marker():
     assert table.startswith('table ip jkbr0 {\n\tcomment "jocker:tank/jocker"\n')
     assert lp.parse_table_comment(table) == mark
     assert lp.parse_table_comment("table ip jkbr0 {\n\tchain x {\n\t}\n}\n") == ""
+
+
+def test_both_network_drivers_implement_every_declared_method():
+    import inspect
+    from jocker.net.driver import NetworkDriver
+    from jocker.net.freebsd import FreeBSDNetworkDriver
+    from jocker.net.linux import LinuxNetworkDriver
+    assert inspect.isabstract(NetworkDriver)
+    for cls in (LinuxNetworkDriver, FreeBSDNetworkDriver):
+        assert issubclass(cls, NetworkDriver) and not inspect.isabstract(cls), cls

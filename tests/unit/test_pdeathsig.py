@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from jocker import process
+from jocker.host import process
 
 
 def test_pdeathsig_calls():
@@ -27,7 +27,7 @@ def test_host_command_dies_with_a_killed_jocker(tmp_path):
     pidfile = tmp_path / "pid"
     middle = os.fork()
     if middle == 0:
-        from jocker import runner
+        from jocker.host import runner
         r = runner.Runner()
         orig = process.start
 

@@ -28,7 +28,7 @@ print(json.dumps(sorted(sys.modules)))
 
 COMMON = {"jocker", "jocker.atomic", "jocker.containers", "jocker.containers.frames",
           "jocker.containers.job", "jocker.containers.supervisor", "jocker.envvars", "jocker.errors",
-          "jocker.process", "jocker.rundir", "jocker.runner", "jocker.runtime", "jocker.runtime.base",
+          "jocker.host", "jocker.host.process", "jocker.rundir", "jocker.host.runner", "jocker.runtime", "jocker.runtime.base",
           "jocker.runtime.tmpfs", "jocker.signals", "jocker.times"}
 JOCKER_MODULES = {
     "linux": COMMON | {"jocker.containers.identity", "jocker.runtime.linux_ns"},
@@ -38,7 +38,7 @@ JOCKER_MODULES = {
                      "jocker.runtime.jail_rctl", "jocker.runtime.jail_rootfs"},
 }
 NEVER = {"click", "jinja2", "subprocess", "datetime", "typing", "jocker.engine", "jocker.engine_api",
-         "jocker.config", "jocker.images", "jocker.storage", "jocker.build"}
+         "jocker.config", "jocker.images", "jocker.storage", "jocker.builder"}
 HEAVY = {"dataclasses", "inspect", "logging", "threading"}
 
 

@@ -13,7 +13,7 @@ import enum
 import errno
 import io
 import os
-from jocker.runner import BUSY_DELAYS
+from jocker.host.runner import BUSY_DELAYS
 import subprocess
 import sys
 import types

@@ -8,7 +8,7 @@ import platform
 import sys
 from typing import Any
 
-from . import API_VERSION, __version__
+from .. import API_VERSION, __version__
 
 
 def version_info() -> dict[str, Any]:
@@ -53,6 +53,6 @@ def _container_counts(engine, st) -> dict[str, int]:
     prefix = engine.layout.containers + "/"
     ids = [n[len(prefix):] for n, ds in st.datasets.items()
            if n.startswith(prefix) and not ds.is_snapshot and "/" not in n[len(prefix):]]
-    from .containers.status import running_ids
+    from ..containers.status import running_ids
     running = len(running_ids(engine) & set(ids))
     return {"total": len(ids), "running": running}

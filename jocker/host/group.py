@@ -6,7 +6,7 @@ from __future__ import annotations
 import grp
 import os
 
-from .names import check_object_name
+from ..names import check_object_name
 
 
 def group_add_argv(system: str, name: str) -> list[str]:

@@ -10,7 +10,7 @@ import time
 
 from ..atomic import write_json
 
-log = logging.getLogger("jocker.build.context")
+log = logging.getLogger("jocker.builder.context")
 
 
 class HashCache:

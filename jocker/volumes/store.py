@@ -37,7 +37,7 @@ def volume_list(engine, st, filters: list[tuple[str, str]] = ()) -> list[dict]:
     """Volumes by name, each with UsedBy (the names of the containers that
     mount it), after Docker's filters: dangling, name (substring), label."""
     from ..filters import label_filter
-    from .model import load_containers
+    from ..containers.model import load_containers
     cs = load_containers(engine.layout, st.datasets)
     out = []
     for name, v in sorted(list_volumes(engine, st.datasets).items()):
@@ -95,7 +95,7 @@ def copy_up(src_dir: str, volume_path: str) -> None:
 
 
 def remove_volume(engine, vname: str, *, force: bool = False) -> None:
-    from .model import load_containers
+    from ..containers.model import load_containers
     with engine.lock.held():      # no `run -v name:` may start using it meanwhile
         st = engine.load_state()
         containers = load_containers(engine.layout, st.datasets)
@@ -121,7 +121,7 @@ def _destroy(engine, vname: str) -> None:
 
 
 def prune_volumes(engine, label_filters, *, anonymous_only: bool = True) -> tuple[list[str], int]:
-    from .model import load_containers
+    from ..containers.model import load_containers
     with engine.lock.held():
         st = engine.load_state()
         containers = load_containers(engine.layout, st.datasets)

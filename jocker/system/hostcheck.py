@@ -25,12 +25,12 @@ import shutil
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .errors import HOST_NOT_READY, HostCommandError, JockerError
+from ..errors import HOST_NOT_READY, HostCommandError, JockerError
 
 FREEBSD_ONLY = "FreeBSD only"
 LINUX_ONLY = "Linux workbench only"
 
-from .net.freebsd_plan import HOOK_LINES as PF_HOOKS  # noqa: E402  (one home for the hook lines)
+from ..net.freebsd_plan import HOOK_LINES as PF_HOOKS  # noqa: E402  (one home for the hook lines)
 KERNEL_MODULES = ("if_bridge", "if_epair", "pf")
 
 
@@ -257,7 +257,7 @@ def check_filter_local(p: Probes) -> CheckResult:
 
 def check_address_space(p: Probes) -> CheckResult:
     """The pool still has a subnet for a new network that no host route uses."""
-    from .net import ipam
+    from ..net import ipam
     name = "network address pool"
     if "routes" not in p:
         return _na(name, "the host's routes could not be read", required=False)
@@ -366,7 +366,7 @@ def gather(engine, system: str | None = None) -> Probes:
         "devfs_ruleset": cfg.devfs_ruleset,
     }
     if system == "Linux":
-        from .storage import zfsfuse
+        from ..storage import zfsfuse
         p["zfs_fuse_running"] = zfsfuse.running()
         p["dev_fuse"] = os.path.exists("/dev/fuse")
         p["tools"] = {t: shutil.which(t) for t in ("unshare", "nsenter", "ip", "nft")}
@@ -394,7 +394,7 @@ def gather(engine, system: str | None = None) -> Probes:
 
 def gather_networks(engine, p: Probes) -> None:
     """Subnets of the stored networks and the host's routes, for the pool check."""
-    from .net import store
+    from ..net import store
     p["net_pool"], p["net_size"] = engine.config.network_pool, engine.config.network_size
     try:
         nets = store.load(engine.layout, engine.zfs.tree(engine.layout.root))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .images.views import images_df, unique_size
+from ..images.views import images_df, unique_size
 
 
 def usage(engine, st) -> dict[str, Any]:
-    from .containers.usage import containers_df, volumes_df
+    from ..containers.usage import containers_df, volumes_df
     summary = [images_df(st), containers_df(engine, st), volumes_df(engine, st)]
     images = []
     for img in sorted(st.images.values(), key=lambda i: -i.created):
@@ -25,8 +25,8 @@ def usage(engine, st) -> dict[str, Any]:
 def prune(engine, *, all_unused: bool, volumes: bool, label_filters) -> dict[str, Any]:
     """Stopped containers, (anonymous volumes,) unused images, then leftovers
     of interrupted work. Lists what went, and the bytes reclaimed."""
-    from .containers.prune import collect_leftovers, prune_containers, prune_volumes
-    from .images.remove import collect_garbage, prune_images
+    from ..containers.prune import collect_leftovers, prune_containers, prune_volumes
+    from ..images.remove import collect_garbage, prune_images
     out: dict[str, Any] = {}
     reclaimed = 0
     out["ContainersDeleted"], freed = prune_containers(engine, label_filters)

@@ -13,7 +13,7 @@ import sys
 import time
 
 from . import process
-from .errors import HostCommandError, HostCommandTimeout, JockerError
+from ..errors import HostCommandError, HostCommandTimeout, JockerError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ def _debug(fmt: str, *args) -> None:
     small by never importing it (see the supervisor RSS benchmark)."""
     logging = sys.modules.get("logging")
     if logging is not None:
-        logging.getLogger("jocker.runner").debug(fmt, *args)
+        logging.getLogger("jocker.host.runner").debug(fmt, *args)
 
 
 def _trace(argv, seconds: float) -> None:
@@ -114,7 +114,7 @@ class Runner:
 
     def start(self, argv, **kwargs) -> "process.Process":
         """Start a long-lived host process without the subprocess module (the
-        supervisor's container): see jocker/process.py for the arguments."""
+        supervisor's container): see jocker/host/process.py for the arguments."""
         argv = self._check_argv(argv)
         self.count += 1
         _debug("start: %s", " ".join(argv))

@@ -12,8 +12,6 @@ import hashlib
 import json
 import os
 import posixpath
-import shutil
-import signal
 import stat
 import tempfile
 from typing import Callable
@@ -21,8 +19,8 @@ from typing import Callable
 from ..containers.etcfiles import hosts_text, resolv_text
 from ..containers.identity import UnknownUser, ids_for_chown, image_identity, read_image_file, user_id
 from ..errors import BuildError
-from ..runtime.oneshot import run_process
-from ..runtime.spec import ContainerSpec, Mount
+from ..containers.oneshot import OneShot, OneShotRequest
+from ..runtime.spec import Mount
 from .context import BuildContext, Source, download, is_url, resolve_in_root
 from .dockerfile import Instruction
 from .dockerignore import clean_path, compile_glob, has_magic
@@ -54,7 +52,7 @@ class Actions:
         self.network = network
         self.resolve_from = resolve_from
         self.tmpdir = tmpdir           # downloads; removed by the builder
-        self.running: ContainerSpec | None = None
+        self.oneshot = OneShot(engine)
 
     # -- RUN -------------------------------------------------------------------
     def run_plan(self, st: StageState, instr: Instruction, build_args: dict[str, str]) -> Plan:
@@ -71,28 +69,15 @@ class Actions:
 
     def _run(self, rootfs: str, cid: str, argv: list[str], env: list[str], user: str,
              workdir: str, scripts: dict[str, str] | None = None) -> None:
-        # The pid in the name lets the next build remove what a killed one left.
-        rundir = os.path.join(self.engine.layout.rundir, f"build-{os.getpid()}-{cid[:12]}")
-        os.makedirs(rundir, exist_ok=True)
-        from ..net.networks import build_attachment
-        mode, att, release = build_attachment(self.engine, cid, self.network)
-        with open(os.path.join(rundir, "net.json"), "w") as f:
-            json.dump(att, f)        # a killed build's network is torn down from this
+        def mounts(rundir: str) -> list[Mount]:
+            return self._etc_mounts(rootfs, rundir, cid[:12]) + _script_mounts(rundir, scripts or {})
+        req = OneShotRequest(id=cid, rootfs=rootfs, argv=argv, env=env, user=user, workdir=workdir,
+                             network=self.network, mounts=mounts)
+        self.out.begin_capture()
         try:
-            mounts = self._etc_mounts(rootfs, rundir, cid[:12]) + _script_mounts(rundir, scripts or {})
-            spec = ContainerSpec(id=cid, name=f"build-{cid[:12]}", rootfs=rootfs, rundir=rundir,
-                                 argv=argv, hostname=cid[:12], env=env, user=user, workdir=workdir,
-                                 network=mode, net=att, mounts=mounts)
-            self.out.begin_capture()
-            self.running = spec
-            try:
-                code = run_process(self.engine, spec, self.out.raw)
-            except UnknownUser as e:    # USER names no one in the image: the build fails (1)
-                raise BuildError(str(e)) from None
-        finally:
-            self.running = None
-            release()
-            shutil.rmtree(rundir, ignore_errors=True)
+            code = self.oneshot.run(req, self.out.raw)
+        except UnknownUser as e:    # USER names no one in the image: the build fails (1)
+            raise BuildError(str(e)) from None
         if code != 0:
             self.out.end_line()
             self.out.show_captured()
@@ -106,14 +91,9 @@ class Actions:
         return etc_mounts(rootfs, rundir, hostname)
 
     def stop_running(self) -> None:
-        """Kill the build container now (from a signal handler): run_process
+        """Kill the build container now (from a signal handler): the oneshot
         waits for it, and it runs in its own session, out of Ctrl-C's reach."""
-        spec = self.running
-        if spec is not None:
-            try:
-                self.engine.runtime.signal_all(spec, signal.SIGKILL, None)
-            except Exception:      # already gone: nothing to stop
-                pass
+        self.oneshot.kill()
 
     # -- COPY / ADD ------------------------------------------------------------
     def copy_plan(self, st: StageState, instr: Instruction) -> Plan:

@@ -28,7 +28,7 @@ from .hashcache import HashCache, _cacheable  # noqa: F401
 from ..rootfs import (CHUNK, _default_owner, _extract_tar, _inside, _join, _looks_like_archive,  # noqa: F401
                      _lstat, _open_nofollow, _Prefixed, _Writer, is_archive, resolve_in_root)
 
-log = logging.getLogger("jocker.build.context")
+log = logging.getLogger("jocker.builder.context")
 
 _NOT_FOUND = "file not found in build context or excluded by .dockerignore: stat {}: file does not exist"
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from ..errors import JockerError, UsageError
-from . import health, lifecycle
-from .model import Container, load_containers, read_runtime
+from ..containers import health, lifecycle
+from ..containers.model import Container, load_containers, read_runtime
 
 
 def boot_order(containers: list[Container]) -> list[Container]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
-import json
 import logging
 import os
 import shutil
@@ -28,7 +27,7 @@ import signal
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from ..ids import new_id
@@ -38,6 +37,7 @@ from ..images.imageconfig import DEFAULT_PATH, derive, new_config
 from ..images.leases import Lease
 from ..images.remove import collect_garbage
 from ..images.state import Image, State, default_tag, txn_alive
+from ..containers.oneshot import collect_stale
 from ..engine_api.requests import BuildOptions
 from .actions import Actions, new_tmpdir
 from .cache import CacheIndex, step_key
@@ -46,7 +46,7 @@ from .dockerfile import Dockerfile, Instruction, Stage, count_steps, expand, par
 from .output import BuildOutput, context_size, human_size
 from .steps import PROXY_ARGS, Plan, StageState, content_layer, declare_args, meta_plan
 
-log = logging.getLogger("jocker.build")
+log = logging.getLogger("jocker.builder")
 
 SKIP = layertar.BUILD_SKIP          # the runtime's mount points, never layer content
 EMPTY_DIFF = layertar.EMPTY_ANCHOR
@@ -143,7 +143,7 @@ class Builder:
             except JockerError as e:    # e.g. still busy: a later build or prune retries
                 log.warning("cannot remove the leftovers of an interrupted build yet: %s", e)
             st = self.store.load()
-        _remove_stale_rundirs(self.engine)
+        collect_stale(self.engine)
         return st
 
     def _hash_cache(self, spec: str) -> str | None:
@@ -414,23 +414,3 @@ def _default_path(st: StageState) -> None:
         return
     st.config = copy.deepcopy(st.config)
     st.config.setdefault("config", {})["Env"] = [DEFAULT_PATH, *env]
-
-
-def _remove_stale_rundirs(engine) -> None:
-    """build-<pid>-<id> directories of build containers whose build is gone,
-    and the network objects (netns, veth/epair) their net.json names."""
-    rundir = engine.layout.rundir
-    try:
-        names = os.listdir(rundir)
-    except OSError:
-        return
-    for name in names:
-        parts = name.split("-")
-        if len(parts) == 3 and parts[0] == "build" and parts[1].isdigit() and not txn_alive(parts[1]):
-            try:
-                with open(os.path.join(rundir, name, "net.json")) as f:
-                    engine.network_driver.teardown(json.load(f))
-            except (OSError, ValueError, JockerError) as e:
-                if not isinstance(e, FileNotFoundError):
-                    log.warning("cannot tear down the network of an interrupted build step: %s", e)
-            shutil.rmtree(os.path.join(rundir, name), ignore_errors=True)
