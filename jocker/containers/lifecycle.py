@@ -89,7 +89,7 @@ class Forked:
                 pass
             self.ready.close()
         else:
-            from ..process import pid_alive
+            from ..host.process import pid_alive
             while pid_alive(self.pid):
                 time.sleep(0.05)
         return 0
