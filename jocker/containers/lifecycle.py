@@ -343,6 +343,20 @@ def resize(engine, c: Container, rows: int, cols: int) -> None:
     _tell(engine, c, rt, {"op": "resize", "rows": int(rows), "cols": int(cols)})
 
 
+def probe_health(engine, c: Container) -> dict | None:
+    """Run c's healthcheck probe now (the `health` control message); its
+    State.Health as the supervisor holds it, None without a healthcheck."""
+    rt = read_runtime(engine.layout, c.id)
+    if not rt or rt.get("status") not in ("running", "paused"):
+        raise Conflict(f"Container {c.id} is not running")
+    from . import control
+    try:
+        answer = control.send(engine.layout.container_rundir(c.id), {"op": "health", "probe": True})
+    except control.NotListening:
+        raise Conflict(f"Container {c.id} is not running") from None
+    return (answer or {}).get("Health")
+
+
 def _tell(engine, c: Container, rt: dict, msg: dict) -> bool:
     """A control message to c's supervisor; False when it is already gone.
     A supervisor still starting (no socket yet) is stopped by SIGTERM, which

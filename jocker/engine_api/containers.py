@@ -135,6 +135,11 @@ class Containers:
         from ..containers.views import health_of
         return health_of(self.engine, self.get(ref))
 
+    def probe_health(self, ref: str) -> dict | None:
+        """Run the container's healthcheck probe now, off its schedule; the
+        State.Health before that probe's result (None: no healthcheck)."""
+        return lifecycle.probe_health(self.engine, self.get(ref))
+
     def wait_healthy(self, ref: str, timeout: float | None = None) -> dict:
         """Block until the container is healthy (compose's `depends_on:
         condition: service_healthy`); its State.Health. Raises Conflict (no
