@@ -20,10 +20,9 @@ from ..runtime.security import plan_from_host_config
 from ..storage import props as P
 from . import etcfiles, health, readonly
 from ..net import networks as netops
-from .job import Job
+from .job import ALREADY_RUNNING, Job
 from .model import PAUSED, Container, load_containers, read_runtime
 from .remove import destroy_storage, storage_job
-from .supervisor import ALREADY_RUNNING
 
 SUPERVISOR_MAIN = "from jocker.containers.supervisor import main; main()"
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -246,8 +245,11 @@ def _supervisor_error(spec: ContainerSpec) -> str:
 
 def _job(engine, c: Container, spec: ContainerSpec, attach: bool) -> Job:
     from ..runtime.base import spec_to_dict
+    spec_json = spec_to_dict(spec)
+    if spec_json.get("net"):        # what the supervisor tears down is what it set up
+        spec_json["net"] = dict(spec_json["net"], as_started=True)
     return Job(id=c.id, name=c.name, rundir=spec.rundir, runtime=engine.config.runtime_name(),
-               spec=spec_to_dict(spec), devfs_ruleset=engine.config.int("devfs_ruleset"),
+               spec=spec_json, devfs_ruleset=engine.config.int("devfs_ruleset"),
                store_dirs=engine.layout.clone_mount_dirs(),
                restart=c.host.get("RestartPolicy") or {"Name": "no"},
                autoremove=bool(c.host.get("AutoRemove")), attach=attach, log_path=log_path(engine, c),

@@ -38,11 +38,10 @@ from ..host.runner import Runner
 from . import frames
 from .attachserver import AttachServer
 from .childproc import child_setup
-from .job import Job
+from .job import ALREADY_RUNNING, Job
 from .logwriter import LogWriter
 
 MAX_BACKOFF = 60.0
-ALREADY_RUNNING = "the container is already running"
 
 
 class Supervisor(AttachServer):

@@ -307,13 +307,13 @@ def parse_health_flags(*, cmd: str | None = None, interval: str | None = None,
     --health-start-interval/--health-retries/--no-healthcheck as Docker's CLI
     turns them into Config.Healthcheck (durations in ns, zeros left out; the
     image's values fill what is left out). None: the image's healthcheck."""
-    from ..builder.values import parse_duration
     durations = {}
     for flag, key, text in (("interval", "Interval", interval), ("timeout", "Timeout", timeout),
                             ("start-period", "StartPeriod", start_period),
                             ("start-interval", "StartInterval", start_interval)):
         if text is None:
             continue
+        from ..builder.values import parse_duration     # decimal, fractions: only for a flag given
         try:
             durations[key] = parse_duration(text)
         except ValueError:
