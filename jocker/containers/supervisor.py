@@ -160,10 +160,12 @@ class Supervisor(AttachServer):
             self._health_start()        # before "running": no reader sees the last run's health
             self.state.update({"StartedAt": now_rfc3339(), "Error": "", "UserStopped": False})
             self._status("running")
+            # Recorded before the starter hears "started": once `run -d`
+            # returns, the container has run, whatever happens to us next.
+            self._save_state()
             if first:
                 self.report("started", self.main_pid)
                 first = False
-            self._save_state()
             started = time.monotonic()
             code = self._pump()
             self._health_stop()
