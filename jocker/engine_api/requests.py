@@ -415,5 +415,7 @@ def parse_labels(items: list[str]) -> dict:
 
 def parse_publish(items: list[str]) -> dict[str, list[dict]]:
     """-p [ip:][hostPort:]containerPort[/proto] -> PortBindings (jocker/net/ports.py)."""
+    if not items:
+        return {}               # no import of the port parser (ipaddress, decimal) for a plain run
     from ..net.ports import parse_publish as parse
     return parse(items)
