@@ -26,5 +26,18 @@ def write_atomic(path: str, data: str | bytes, mode: int = 0o644) -> None:
         raise
 
 
+def write_stream_atomic(path: str, write) -> None:
+    """write(f) fills a file that appears at path only complete (written
+    beside, renamed): `save -o`, `export -o`."""
+    tmp = f"{path}.{os.getpid()}.{_thread.get_ident()}.tmp"
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def write_json(path: str, obj, mode: int = 0o644) -> None:
     write_atomic(path, json.dumps(obj), mode)

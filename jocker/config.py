@@ -39,6 +39,8 @@ OPTIONS: tuple[Option, ...] = (
            "before it exits; 0: exec a new supervisor for every start"),
     Option("log_level", "warning", "debug, info, warning or error"),
     Option("api_group", "jocker", "group owning the API socket of `jocker serve` (mode 0660)"),
+    Option("api_host", "unix:///var/run/jocker.sock", "where `jocker serve` listens by default and "
+           "`jocker compose` points DOCKER_HOST"),
     Option("registries_search", "docker.io", "registries tried in order for short image names "
            "(space-separated)"),
     Option("insecure_registries", "", "registries reached over plain HTTP (space-separated "

@@ -11,6 +11,8 @@ PS_FILTERS = ("id", "name", "label", "status", "ancestor", "exited", "volume", "
 IMAGE_FILTERS = ("dangling", "label", "reference", "before", "since")
 VOLUME_FILTERS = ("dangling", "name", "label")
 NETWORK_FILTERS = ("name", "driver", "label", "id")
+EVENT_FILTERS = ("config", "container", "daemon", "event", "image", "label", "network", "node", "plugin",
+                 "scope", "secret", "service", "type", "volume")
 
 LabelFilter = tuple[str, "str | None", bool]      # key, value (None: any), positive
 

@@ -1,6 +1,6 @@
 """Docker's output habits: human sizes and durations, aligned tables, and the
 subset of Go templates that `--format` users write ({{.Field}}, {{json .}},
-the `table` prefix)."""
+the `table` prefix), and the line `docker events` prints for an event."""
 
 from __future__ import annotations
 
@@ -135,3 +135,37 @@ def format_rows(fmt: str, rows: list[Mapping[str, Any]]) -> str:
 
 def to_json(obj: Any) -> str:
     return json.dumps(obj, indent=4)
+
+
+# -- events (`jocker events`) --------------------------------------------------------
+# The docker CLI's default line,
+#   2026-11-28T09:00:00.000000000Z container start 4f2b... (image=alpine, name=web)
+# (the time in the local zone, attributes sorted by key), and the view a Go
+# template sees, named as Docker's Go type names its fields (.Type, .Action,
+# .Actor.ID, .Actor.Attributes, .Status, .ID, .From, .Scope, .Time, .TimeNano).
+
+def rfc3339_nano(ns: int) -> str:
+    """Go's "2006-01-02T15:04:05.000000000Z07:00" in the local zone."""
+    secs, frac = divmod(int(ns), 1_000_000_000)
+    tm = time.localtime(secs)
+    off = tm.tm_gmtoff or 0
+    zone = "Z" if off == 0 else f"{'+' if off > 0 else '-'}{abs(off) // 3600:02d}:{abs(off) % 3600 // 60:02d}"
+    return time.strftime("%Y-%m-%dT%H:%M:%S", tm) + f".{frac:09d}{zone}"
+
+
+def event_line(msg: dict) -> str:
+    actor = msg.get("Actor", {})
+    ns = msg.get("timeNano") or int(msg.get("time", 0)) * 1_000_000_000
+    out = f"{rfc3339_nano(ns)} {msg.get('Type', '')} {msg.get('Action', '')} {actor.get('ID', '')}"
+    attrs = actor.get("Attributes") or {}
+    if attrs:
+        out += " (" + ", ".join(f"{k}={attrs[k]}" for k in sorted(attrs)) + ")"
+    return out
+
+
+def event_view(msg: dict) -> dict:
+    actor = msg.get("Actor", {})
+    return {"Status": msg.get("status", ""), "ID": msg.get("id", ""), "From": msg.get("from", ""),
+            "Type": msg.get("Type", ""), "Action": msg.get("Action", ""),
+            "Actor": {"ID": actor.get("ID", ""), "Attributes": dict(actor.get("Attributes") or {})},
+            "Scope": msg.get("scope", "local"), "Time": msg.get("time", 0), "TimeNano": msg.get("timeNano", 0)}

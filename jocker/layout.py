@@ -105,6 +105,12 @@ class Layout:
         return os.path.join(self.rundir, "lock")
 
     @property
+    def events_path(self) -> str:
+        """The event journal (jocker/events/journal.py)."""
+        from .rundir import EVENTS_JOURNAL
+        return os.path.join(self.rundir, EVENTS_JOURNAL)
+
+    @property
     def tmpdir(self) -> str:
         return os.path.join(self.mountpoint, ".tmp")
 

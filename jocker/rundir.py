@@ -12,6 +12,10 @@ Who writes what:
                  containers/forkserver.py)
     runtime      SPEC_JSON, INIT_PID (Linux namespaces); JAIL_CONF, FSTAB,
                  DEVFS_RULESET, JAIL_PROCESS, RCTL_RULES (FreeBSD jails)
+
+At the top of the run directory, shared by all (Layout.events_path):
+    everyone     EVENTS_JOURNAL (jocker/events/journal.py: every process
+                 appends, `events` readers tail it)
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ JAIL_PROCESS = "process.json"
 RCTL_RULES = "rctl"
 FORKSERVER_SOCK = "forkserver.sock"
 FORKSERVER_LOCK = "forkserver.lock"
+EVENTS_JOURNAL = "events.jsonl"      # <rundir>/events.jsonl, not per container
 
 # What a supervisor leaves behind only while it runs (removed when it ends,
 # or by the cleanup after it was killed).

@@ -129,3 +129,56 @@ def layer_tar(entries) -> bytes:
                 info.linkname = extra
                 tar.addfile(info)
     return buf.getvalue()
+
+
+class PtyProcess:
+    """A command on a real terminal, driven by the test: expect, send, wait."""
+
+    def __init__(self, argv: list[str], env: dict):
+        import pty
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            os.environ.update(env)
+            os.execvp(argv[0], argv)
+        self.out = b""
+
+    def expect(self, want: bytes, timeout: float = 30) -> None:
+        import select
+        import time
+        end = time.monotonic() + timeout
+        while want not in self.out:
+            r, _, _ = select.select([self.fd], [], [], max(0.0, end - time.monotonic()))
+            if not r:
+                raise AssertionError(f"{want!r} not seen in {self.out[-500:]!r}")
+            try:
+                chunk = os.read(self.fd, 4096)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                raise AssertionError(f"EOF before {want!r}: {self.out[-500:]!r}")
+            self.out += chunk
+
+    def send(self, data: bytes) -> None:
+        """Once the CLI has put the terminal in raw mode (setting it flushes
+        what was typed before, as a terminal does)."""
+        import termios
+        import time
+        end = time.monotonic() + 30
+        while termios.tcgetattr(self.fd)[3] & termios.ICANON and time.monotonic() < end:
+            time.sleep(0.05)
+        os.write(self.fd, data)
+
+    def wait(self, timeout: float = 30) -> int:
+        import time
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                self.out += os.read(self.fd, 4096)
+            except OSError:
+                pass
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                os.close(self.fd)
+                return os.waitstatus_to_exitcode(status)
+            time.sleep(0.05)
+        raise AssertionError(f"still attached: {self.out[-500:]!r}")

@@ -41,3 +41,25 @@ def for_each(names: Iterable[str], action: Callable[[str], Iterable[str]], *,
             failed = True
     if failed:
         sys.exit(1)
+
+
+def write_archive(output: str | None, to_file: Callable[[str], None], to_stream: Callable) -> None:
+    """`save`/`export`: to the -o file, or to standard output unless that is
+    a terminal (Docker's refusal)."""
+    if output:
+        to_file(output)
+        return
+    if sys.stdout.isatty():
+        from ..errors import UsageError
+        raise UsageError("cowardly refusing to save to a terminal", hint="use the -o flag or redirect")
+    to_stream(sys.stdout.buffer)
+    sys.stdout.buffer.flush()
+
+
+def exit_attached(code: int | None) -> None:
+    """Exit with an attached session's status; None means the caller left
+    with the detach keys: docker attach/exec say so and exit 1."""
+    if code is None:
+        click.echo("read escape sequence", err=True)
+        sys.exit(1)
+    sys.exit(code)

@@ -1,5 +1,5 @@
-"""Container commands: run, create, start, stop, restart, kill, rm, ps, logs,
-wait, rename. Each parses flags, calls the engine, prints Docker's output."""
+"""Container commands: run, create, start, attach, stop, restart, kill, rm, ps, logs,
+wait, rename, container prune. Each parses flags, calls the engine, prints Docker's output."""
 
 from __future__ import annotations
 
@@ -107,9 +107,10 @@ _CTX = {"ignore_unknown_options": False, "allow_interspersed_args": False}
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.option("-d", "--detach", is_flag=True, help="Run in the background and print the container ID.")
 @click.option("--sig-proxy/--no-sig-proxy", default=True, help="Forward signals to the container.")
+@click.option("--detach-keys", help="Keys that detach from a -it container (default ctrl-p,ctrl-q).")
 @run_options
 @click.pass_obj
-def run_cmd(obj, image, command, detach, sig_proxy, **kw):
+def run_cmd(obj, image, command, detach, sig_proxy, detach_keys, **kw):
     """Create and start a container from IMAGE, running COMMAND.
 
     \b
@@ -119,12 +120,12 @@ def run_cmd(obj, image, command, detach, sig_proxy, **kw):
       jocker run -it --rm freebsd:14.3 /bin/sh
     """
     req = _request(image, command, kw)
-    cid, code = obj.api.containers.run(req, detach=detach, sig_proxy=sig_proxy,
+    cid, code = obj.api.containers.run(req, detach=detach, sig_proxy=sig_proxy, detach_keys=detach_keys,
                                        streams=None if detach else stdio_streams(req.config.OpenStdin))
     if detach:
         click.echo(cid)
     else:
-        sys.exit(code)
+        sys.exit(code or 0)         # None: detached with the keys, the container goes on
 
 
 @click.command("create", context_settings=_CTX)
@@ -146,8 +147,9 @@ def create_cmd(obj, image, command, **kw):
 @click.argument("containers", nargs=-1, required=True)
 @click.option("-a", "--attach", is_flag=True, help="Attach STDOUT/STDERR and forward signals.")
 @click.option("-i", "--interactive", is_flag=True, help="Attach the container's STDIN.")
+@click.option("--detach-keys", help="Keys that detach from a TTY container (default ctrl-p,ctrl-q).")
 @click.pass_obj
-def start_cmd(obj, containers, attach, interactive):
+def start_cmd(obj, containers, attach, interactive, detach_keys):
     """Start one or more stopped containers.
 
     \b
@@ -160,8 +162,28 @@ def start_cmd(obj, containers, attach, interactive):
             from ..errors import UsageError
             raise UsageError("you cannot start and attach multiple containers at once")
         sys.exit(obj.api.containers.start_attached(containers[0], stdio_streams(interactive),
-                                                   interactive=interactive))
+                                                   interactive=interactive, detach_keys=detach_keys) or 0)
     report_each(obj.api.containers.start_many(list(containers)))
+
+
+@click.command("attach")
+@click.argument("container")
+@click.option("--no-stdin", is_flag=True, help="Do not attach STDIN.")
+@click.option("--sig-proxy/--no-sig-proxy", default=True, help="Forward signals to the container.")
+@click.option("--detach-keys", help="Keys that detach from a TTY container (default ctrl-p,ctrl-q).")
+@click.pass_obj
+def attach_cmd(obj, container, no_stdin, sig_proxy, detach_keys):
+    """Attach to a running container's input and output; exit with its status
+    when it ends, or leave it running with the detach keys (then, as docker
+    attach does, say "read escape sequence" and exit 1).
+
+    \b
+    Example:
+      jocker attach --detach-keys ctrl-x,x web
+    """
+    from .common import exit_attached
+    exit_attached(obj.api.containers.attach(container, stdio_streams(not no_stdin), stdin=not no_stdin,
+                                            sig_proxy=sig_proxy, detach_keys=detach_keys))
 
 
 @click.command("stop")
@@ -344,3 +366,32 @@ pause_cmd = _freeze_cmd("pause", "Stop every process of running containers (SIGS
                                  "\b\nExample:\n  jocker pause web")
 unpause_cmd = _freeze_cmd("unpause", "Let the processes of paused containers run again (SIGCONT).\n\n"
                                      "\b\nExample:\n  jocker unpause web")
+
+
+@click.group("container")
+def container_group():
+    """Manage containers (the other container verbs are top-level commands)."""
+
+
+@container_group.command("prune")
+@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
+@click.option("--filter", "filters", multiple=True, help="until=TIME|DURATION, label=k[=v] or label!=k[=v].")
+@click.pass_obj
+def container_prune(obj, force, filters):
+    """Remove all stopped containers.
+
+    \b
+    Examples:
+      jocker container prune -f
+      jocker container prune -f --filter until=24h --filter label=ci
+    """
+    from ..format import human_size
+    from .system import prune_filters
+    flt = prune_filters(filters, until=True)
+    if not force and not click.confirm("WARNING! This will remove all stopped containers.\n"
+                                       "Are you sure you want to continue?"):
+        return
+    report = obj.api.containers.prune(flt)
+    if report["ContainersDeleted"]:
+        click.echo("Deleted Containers:\n" + "\n".join(report["ContainersDeleted"]) + "\n")
+    click.echo(f"Total reclaimed space: {human_size(report['SpaceReclaimed'])}")

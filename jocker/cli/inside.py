@@ -1,4 +1,4 @@
-"""exec, top, cp, diff, commit."""
+"""exec, top, cp, diff, commit, export."""
 
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ from ..format import table
 @click.option("-w", "--workdir", default="", help="Working directory inside the container.")
 @click.option("-e", "--env", multiple=True, help="Set environment variables.")
 @click.option("-d", "--detach", is_flag=True, help="Run the command in the background.")
+@click.option("--detach-keys", help="Keys that leave a -it session running (default ctrl-p,ctrl-q).")
 @click.pass_obj
-def exec_cmd(obj, container, command, interactive, tty, user, workdir, env, detach):
+def exec_cmd(obj, container, command, interactive, tty, user, workdir, env, detach, detach_keys):
     """Run a command in a running container; exits with its status.
 
     \b
@@ -31,9 +32,12 @@ def exec_cmd(obj, container, command, interactive, tty, user, workdir, env, deta
     from ..engine_api.requests import parse_env
     from .containers import stdio_streams
     sys.stdout.flush()
-    sys.exit(obj.api.containers.exec(container, list(command), stdio_streams(interactive or tty),
-                                     user=user, workdir=workdir, env=parse_env(list(env), [], os.environ),
-                                     tty=tty, interactive=interactive or tty, detach=detach))
+    code = obj.api.containers.exec(container, list(command), stdio_streams(interactive or tty),
+                                   user=user, workdir=workdir, env=parse_env(list(env), [], os.environ),
+                                   tty=tty, interactive=interactive or tty, detach=detach,
+                                   detach_keys=detach_keys)
+    from .common import exit_attached
+    exit_attached(code)
 
 
 @click.command("top")
@@ -95,3 +99,20 @@ def commit_cmd(obj, container, reference, message, author, changes):
     """
     click.echo(obj.api.containers.commit(container, reference, message=message, author=author,
                                          changes=list(changes)))
+
+
+@click.command("export")
+@click.argument("container")
+@click.option("-o", "--output", help="Write to a file instead of standard output.")
+@click.pass_obj
+def export_cmd(obj, container, output):
+    """Export a container's filesystem as a tar archive (volumes excluded).
+
+    \b
+    Examples:
+      jocker export -o web.tar web
+      jocker export web | jocker import - web-flat
+    """
+    from .common import write_archive
+    write_archive(output, lambda path: obj.api.containers.export_to_file(container, path),
+                  lambda out: obj.api.containers.export(container, out))

@@ -6,8 +6,9 @@ import click
 
 
 @click.command("serve")
-@click.option("-H", "--host", "host", default="unix:///var/run/jocker.sock", show_default=True,
-              help="unix:///path, or tcp://ADDRESS:PORT with --tlsverify.")
+@click.option("-H", "--host", "host", default=None,
+              help="unix:///path, or tcp://ADDRESS:PORT with --tlsverify; default: api_host from "
+                   "jocker.conf (unix:///var/run/jocker.sock).")
 @click.option("--group", default=None,
               help="Group owning the socket (mode 0660); default: api_group from jocker.conf.")
 @click.option("--tlsverify", is_flag=True, help="TLS with client certificates (required for tcp://).")
@@ -35,10 +36,11 @@ def serve_cmd(obj, host, group, tlsverify, tlscacert, tlscert, tlskey):
         logging.basicConfig(level=level, format="jocker serve: %(message)s")
     backend.configure(eng.config, eng.runner)
     obj.api.system.warm_supervisors()
+    host = host or eng.config.api_host
     server = make_server(host, group=group if group is not None else eng.config.api_group,
                          tlsverify=tlsverify, tlscacert=tlscacert, tlscert=tlscert, tlskey=tlskey)
     click.echo(f"jocker: serving the Docker Engine API on {host}", err=True)
     try:
-        serve(server)
+        serve(server, eng.config.rundir)
     except KeyboardInterrupt:
         pass

@@ -104,14 +104,9 @@ def save_cmd(obj, images, output):
       jocker save -o web.tar web:1 web:2
       jocker save web | ssh host2 jocker load
     """
-    from ..errors import UsageError
-    if output:
-        obj.api.images.save_to_file(list(images), output)
-        return
-    if sys.stdout.isatty():
-        raise UsageError("cowardly refusing to save to a terminal", hint="use -o FILE or redirect")
-    obj.api.images.save(list(images), sys.stdout.buffer)
-    sys.stdout.buffer.flush()
+    from .common import write_archive
+    write_archive(output, lambda path: obj.api.images.save_to_file(list(images), path),
+                  lambda out: obj.api.images.save(list(images), out))
 
 
 @click.command("load")

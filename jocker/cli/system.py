@@ -7,14 +7,17 @@ import click
 from ..format import human_size, table
 
 
-def prune_filters(items) -> dict[str, list[str]]:
-    """prune's --filter flags (label=KEY[=VALUE], label!=KEY[=VALUE]) as the API's filters."""
+def prune_filters(items, until: bool = False) -> dict[str, list[str]]:
+    """prune's --filter flags (label=KEY[=VALUE], label!=KEY[=VALUE], and
+    until=TIME where the command takes it) as the API's filters."""
     from ..errors import UsageError
+    keys = ("label", "label!", "until") if until else ("label", "label!")
     out: dict[str, list[str]] = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if key not in ("label", "label!") or not sep:
-            raise UsageError(f"invalid filter {item!r}", hint="use label=KEY[=VALUE] or label!=KEY[=VALUE]")
+        if key not in keys or not sep:
+            raise UsageError(f"invalid filter {item!r}", hint="use label=KEY[=VALUE] or label!=KEY[=VALUE]"
+                             + (" or until=TIMESTAMP|DURATION" if until else ""))
         out.setdefault(key, []).append(value)
     return out
 
@@ -88,6 +91,46 @@ def system_group():
 
 
 system_group.add_command(info_cmd, "info")
+
+
+@click.command("events")
+@click.option("--since", help="Show events since a time: RFC 3339, Unix seconds, or a duration ago (10m).")
+@click.option("--until", help="Stream events until this time (same forms; -30s is 30 seconds ahead).")
+@click.option("-f", "--filter", "filters", multiple=True,
+              help="Filter: type, event, container, image, label, network, volume, daemon (KEY=VALUE).")
+@click.option("--format", "fmt", help="'json', or a Go template such as '{{.Type}} {{.Action}}'.")
+@click.pass_obj
+def events_cmd(obj, since, until, filters, fmt):
+    """Get real-time events from the engine (past ones with --since/--until).
+
+    \b
+    Examples:
+      jocker events --filter container=web --filter event=die
+      jocker events --since 10m --until 0s --format '{{.Action}} {{.Actor.Attributes.name}}'
+      jocker system events --filter type=image --format json
+    """
+    import json
+    import sys
+    from ..filters import EVENT_FILTERS, from_flags
+    from ..format import event_line, event_view, render_template
+    stream = obj.api.system.events(since=since, until=until, filters=from_flags(list(filters), EVENT_FILTERS))
+    try:
+        for msg in stream:
+            if fmt == "json":
+                text = json.dumps(msg, separators=(",", ":"))
+            elif fmt:
+                text = render_template(fmt, event_view(msg))
+            else:
+                text = event_line(msg)
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stream.close()
+
+
+system_group.add_command(events_cmd, "events")
 
 
 @system_group.command("df")

@@ -62,6 +62,20 @@ def connect(path: str) -> socket.socket:
     return socket.socket(fileno=fds[0])
 
 
+def attach_running(engine, c) -> socket.socket:
+    """A connection to a running container's supervisor, as an attach client."""
+    from .. import rundir as RD
+    from ..errors import Conflict
+    if not c.running:
+        raise Conflict("You cannot attach to a stopped container, start it first")
+    if c.runtime.get("status") == "paused":
+        raise Conflict("You cannot attach to a paused container, unpause it first")
+    try:
+        return connect(RD.path(engine.layout.container_rundir(c.id), RD.ATTACH_SOCK))
+    except OSError as e:
+        raise Conflict(f"container {c.short} is not accepting attach clients: {e}") from None
+
+
 def _winsize(fd: int | None) -> bytes | None:
     if fd is None:
         return None
@@ -73,7 +87,9 @@ def _winsize(fd: int | None) -> bytes | None:
 
 
 def relay(conn: socket.socket, streams: Streams, *, stdin_open: bool, tty: bool,
-          sig_proxy: bool = True) -> int:
+          sig_proxy: bool = True, detach_keys: bytes | None = None) -> int | None:
+    """The container's exit status, or None when the caller detached (the
+    detach keys, scanned in a TTY session only, as dockerd does)."""
     out = streams.stdout
     err = streams.err
     sel = selectors.DefaultSelector()
@@ -103,8 +119,13 @@ def relay(conn: socket.socket, streams: Streams, *, stdin_open: bool, tty: bool,
                 signal.SIGWINCH, lambda n, f: pending_signals.append(-1))
     decoder = frames.Decoder()
     code = None
+    scanner = None
+    if tty and stdin_fd is not None:
+        from .detachkeys import Scanner
+        scanner = Scanner(detach_keys or b"\x10\x11")
+    detached = False
     try:
-        while code is None:
+        while code is None and not detached:
             while pending_signals:
                 n = pending_signals.pop(0)
                 if n == -1:
@@ -116,11 +137,16 @@ def relay(conn: socket.socket, streams: Streams, *, stdin_open: bool, tty: bool,
             for key, _ in sel.select(0.2):
                 if key.data == "stdin":
                     data = os.read(stdin_fd, 65536)
-                    if data:
-                        conn.sendall(frames.encode(frames.STDIN, data))
-                    else:
+                    if not data:
                         sel.unregister(stdin_fd)
                         conn.sendall(frames.encode(frames.STDIN_EOF, b""))
+                        continue
+                    if scanner is not None:
+                        data, detached = scanner.feed(data)
+                    if data:
+                        conn.sendall(frames.encode(frames.STDIN, data))
+                    if detached:
+                        break
                     continue
                 data = conn.recv(65536)
                 if not data:
@@ -142,4 +168,4 @@ def relay(conn: socket.socket, streams: Streams, *, stdin_open: bool, tty: bool,
         for s, h in old.items():
             signal.signal(s, h)
         conn.close()
-    return code
+    return None if detached else code

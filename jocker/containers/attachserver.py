@@ -128,6 +128,8 @@ class AttachServer:
             {"op": "resize", "rows": r, "cols": c}
             {"op": "health", "probe": bool}   State.Health now (null: no healthcheck
                                               running); probe: run the probe at once
+            {"op": "update", "restart": policy, "limits": {...}}   `jocker update`: the
+                policy and limits the next restart by this supervisor uses
         SIGTERM to the supervisor stays a stop with the container's defaults."""
         op = msg.get("op")
         if op == "stop":
@@ -148,6 +150,15 @@ class AttachServer:
         elif op == "resize":
             if self.master is not None:
                 set_winsize(self.master, int(msg["rows"]), int(msg["cols"]))
+        elif op == "update":
+            if isinstance(msg.get("restart"), dict):
+                self.job.restart = dict(msg["restart"])
+            if isinstance(msg.get("limits"), dict):
+                from types import SimpleNamespace
+                self.spec.limits = SimpleNamespace(**msg["limits"])
+                self.job.spec = dict(self.job.spec, limits=dict(msg["limits"]))
+            if self.job_path:        # the jail is re-created from the job file on a restart
+                self.job.save(self.job_path)
         elif op == "health":
             if self.health is None:
                 return {"Health": None}

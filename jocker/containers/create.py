@@ -11,13 +11,14 @@ from ..envvars import merge_env
 from ..ids import below, new_id, pick
 from ..engine_api.requests import CreateRequest
 from ..errors import Conflict, JockerError, NotFound, NotImplementedYet, UsageError
+from ..events import produce as events
 from ..images.imageconfig import DEFAULT_PATH
 from ..runtime import tmpfs
 from ..signals import check_signal
 from ..times import now_rfc3339
 from ..storage import props as P
 from ..net import networks as netops
-from ..net.hosts import check_dns, parse_add_host
+from ..net.hosts import check_dns, parse_add_host, parse_link
 from .health import merge as merge_health
 from .model import Container, load_containers
 from ..volumes.store import check_volume_target, copy_up, create_volume
@@ -34,6 +35,26 @@ def _parse_volume(spec: str) -> tuple[str, str, bool]:
         raise UsageError(f"invalid volume specification {spec!r}",
                          hint="use /host/path:/container/path[:ro] or name:/container/path")
     return parts[0], check_volume_target(parts[1]), len(parts) == 3 and parts[2] == "ro"
+
+
+def _parse_mount(m: dict) -> tuple[str, str, bool]:
+    """One `HostConfig.Mounts` entry (`--mount`, compose's long syntax) as
+    (source, target, read-only): bind and volume types."""
+    kind = m.get("Type") or "volume"
+    target = m.get("Target") or m.get("Destination") or ""
+    if not isinstance(target, str) or not target:
+        raise UsageError("invalid mount: Target is required")
+    source = m.get("Source") or ""
+    if kind == "bind":
+        if not isinstance(source, str) or not source.startswith("/"):
+            raise UsageError(f"invalid mount {target!r}: a bind mount needs an absolute Source")
+    elif kind == "volume":
+        if not isinstance(source, str) or source.startswith("/"):
+            raise UsageError(f"invalid mount {target!r}: a volume mount's Source is a volume name")
+    else:
+        raise NotImplementedYet(f"mount type {kind!r} is not supported",
+                                hint="use bind or volume mounts, or HostConfig.Tmpfs")
+    return source, check_volume_target(target), bool(m.get("ReadOnly"))
 
 
 def _devfs_pattern(dev: dict | str) -> str:
@@ -138,6 +159,11 @@ def create_container(engine, req: CreateRequest) -> Container:
         spec["HostConfig"]["NetworkMode"] = net["NetworkMode"]
         spec["HostConfig"]["PortBindings"] = net["PortBindings"]
         spec["NetworkSettings"]["Networks"] = net["Networks"]
+        if host.Links and net["NetworkMode"] in net["Networks"]:
+            # As dockerd on a user network: the links live on the endpoint,
+            # and a linked container may come later (hosts.py skips it till then).
+            net["Networks"][net["NetworkMode"]]["Links"] = \
+                [f"{n}:{a}" for n, a in map(parse_link, host.Links)]
         spec["Mounts"] = _prepare_mounts(engine, req, image, spec)
         props = {"mountpoint": engine.layout.container_rootfs(cid), "jocker:container.name": name}
         props.update(P.encode_json("container.config", spec))
@@ -151,19 +177,22 @@ def create_container(engine, req: CreateRequest) -> Container:
         if net["Networks"]:
             netops.refresh_members(engine, dict(containers, **{cid: c}), set(net["Networks"]))
     _copy_up_volumes(engine, c, image)
+    events.container(engine, c, "create")
     return c
 
 
 def _prepare_mounts(engine, req: CreateRequest, image, spec: dict) -> list[dict]:
     mounts: list[dict] = []
     targets: set[str] = set()
-    if req.host.Mounts:
-        raise NotImplementedYet("HostConfig.Mounts is not supported yet", hint="use Binds (-v) or Tmpfs")
     for path, options in req.host.Tmpfs.items():
         tmpfs.parse(f"{path}:{options}" if options else path)
         targets.add(path)
-    for item in list(req.host.Binds) + [t for t in req.config.Volumes if t not in req.host.Binds]:
-        source, target, ro = _parse_volume(item)
+    wanted = [_parse_volume(b) for b in req.host.Binds] + [_parse_mount(m) for m in req.host.Mounts]
+    # Config.Volumes names anonymous volumes; a target that Binds or Mounts
+    # already cover is not one (docker-compose sends both for a named volume).
+    covered = {t for _, t, _ in wanted}
+    wanted += [_parse_volume(t) for t in req.config.Volumes if check_volume_target(t) not in covered]
+    for source, target, ro in wanted:
         if target in targets:
             raise UsageError(f"duplicate mount point: {target}")
         targets.add(target)
@@ -176,6 +205,8 @@ def _prepare_mounts(engine, req: CreateRequest, image, spec: dict) -> list[dict]
                            "RW": not ro, "Mode": "ro" if ro else "", "Propagation": "rprivate"})
         else:
             vname = create_volume(engine, source or None, anonymous=not source)
+            if not source:
+                events.volume(engine, vname, "create")
             mounts.append({"Type": "volume", "Name": vname, "Source": engine.layout.volume_path(vname),
                            "Destination": target, "Driver": "zfs", "RW": not ro, "Mode": "",
                            "New": True})
@@ -184,6 +215,7 @@ def _prepare_mounts(engine, req: CreateRequest, image, spec: dict) -> list[dict]
         if target in targets:
             continue
         vname = create_volume(engine, None, anonymous=True)
+        events.volume(engine, vname, "create")
         mounts.append({"Type": "volume", "Name": vname, "Source": engine.layout.volume_path(vname),
                        "Destination": target, "Driver": "zfs", "RW": True, "Mode": "", "New": True})
     return mounts

@@ -194,8 +194,13 @@ class Monitor:
     supervisor's selector says so. command(argv) is the runtime driver's
     probe command (a ProcessCommand); start(...) is the runner's start."""
 
-    def __init__(self, sched: dict, rundir: str, sel, command, start, *, clock=time.time):
+    def __init__(self, sched: dict, rundir: str, sel, command, start, *, clock=time.time, on_event=None):
         self.sched, self.rundir, self.sel = sched, rundir, sel
+        # on_event(action, **attributes): the container events Docker reports
+        # for a probe (exec_create/exec_start/exec_die, as any exec) and for
+        # a change of status (`health_status: healthy`)
+        self.on_event = on_event or (lambda action, **attrs: None)
+        self.exec_id = ""
         self.command, self.start = command, start
         self.clock = clock
         now = clock()
@@ -240,6 +245,10 @@ class Monitor:
             self.proc = None
             self._result(-1, str(e))
             return
+        self.exec_id = os.urandom(32).hex()
+        what = " ".join(self.sched["argv"])
+        self.on_event("exec_create: " + what, execID=self.exec_id)
+        self.on_event("exec_start: " + what, execID=self.exec_id)
         self.deadline = now + self.sched["timeout"]
         self.fd = self.proc.stdout
         os.set_blocking(self.fd, False)
@@ -284,14 +293,18 @@ class Monitor:
                 break                    # something it started holds the pipe open
         self._close_fd()
         self.proc = None
+        self.on_event("exec_die", execID=self.exec_id, exitCode=exit_code)
         self._result(exit_code, message if message is not None
                      else self.output.decode("utf-8", "replace"))
 
     def _result(self, exit_code: int, output: str) -> None:
         end = self.clock()
+        before = self.state.status
         self.state.record(self.probe_start, end, exit_code, output)
         self.due = end + self.state.next_delay(end)
         self._save()
+        if self.state.status != before:
+            self.on_event("health_status: " + self.state.status)
 
     def probe_now(self) -> None:
         """The next tick runs the probe (the `health` control message), unless

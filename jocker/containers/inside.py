@@ -26,30 +26,41 @@ def _require_running(c: Container) -> None:
 
 def exec_process(engine, c: Container, argv: list[str], streams: Streams | None, *, user: str = "",
                  workdir: str = "", env: list[str] = (), tty: bool = False, interactive: bool = False,
-                 detach: bool = False) -> int:
+                 detach: bool = False, detach_keys: bytes | None = None) -> int | None:
     """Run argv in the running container, its stdio connected to the caller's
     streams (a stream without a file descriptor is fed through a pipe).
-    Returns its exit status, or 0 when detached."""
+    Returns its exit status, 0 when detached (-d), None when the caller left
+    a terminal session with the detach keys (the command goes on)."""
     _require_running(c)
     if not argv:
         raise UsageError("exec needs a command")
     spec = runtime_spec(engine, c)
     cmd = engine.runtime.exec_command(spec, list(argv), user=user, workdir=workdir, env=list(env),
                                       tty=tty, main_pid=c.runtime.get("main_pid"))
+    from ..events.produce import exec_event
+    exec_id = os.urandom(32).hex()
+    exec_event(engine, c, "exec_create", exec_id, argv)
     kw: dict = {"env": cmd.env or None}
     if detach or streams is None:
         kw.update(stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                   start_new_session=True)
         engine.runner.spawn(cmd.argv, **kw)
+        exec_event(engine, c, "exec_start", exec_id, argv)
         return 0
+    if tty and interactive and streams.stdin is not None and os.isatty(streams.stdin):
+        from .ptyexec import run_on_pty
+        return run_on_pty(engine.runner, cmd.argv, cmd.env or None, streams, detach_keys or b"\x10\x11")
     out, err = _fd(streams.stdout), _fd(streams.err)
     kw.update(stdin=streams.stdin if interactive and streams.stdin is not None else subprocess.DEVNULL,
               stdout=out if out is not None else subprocess.PIPE,
               stderr=err if err is not None else subprocess.PIPE)
     proc = engine.runner.spawn(cmd.argv, **kw)
+    exec_event(engine, c, "exec_start", exec_id, argv)
     _pump(proc, streams)
     code = proc.wait()
-    return 128 - code if code < 0 else code
+    code = 128 - code if code < 0 else code
+    exec_event(engine, c, "exec_die", exec_id, exitCode=code)
+    return code
 
 
 def _fd(stream) -> int | None:
@@ -165,6 +176,19 @@ def diff(engine, c: Container) -> list[treediff.Change]:
         return treediff.diff_trees(base, engine.layout.container_rootfs(c.id), float(since), SKIP)
 
 
+def export(engine, c: Container, out) -> int:
+    """`export`: the container's filesystem as one tar on out (bytes written),
+    by the layer writer (no link followed, hard links kept, BSD file flags as
+    PAX records); volumes and bind mounts are not part of it, as in Docker."""
+    from ..images.layertar import tree_changes, write_layer
+    from ..events.produce import container as event
+    root = engine.layout.container_rootfs(c.id)
+    skip = ("/dev", "/proc") + tuple(m["Destination"] for m in c.spec.get("Mounts", []))
+    written = write_layer(root, tree_changes(None, root, skip=skip), out)[1]
+    event(engine, c, "export")
+    return written
+
+
 def commit(engine, c: Container, ref: str | None, *, message: str = "", author: str = "",
            changes: dict | None = None, pause: bool = True) -> str:
     """The container's changes become one new layer on top of its image."""
@@ -175,7 +199,12 @@ def commit(engine, c: Container, ref: str | None, *, message: str = "", author: 
     since = float(st.datasets.get(img.snapshot, {}).get("creation", "0"))
     rootfs = engine.layout.container_rootfs(c.id)
     with _paused(engine, c, pause):
-        return _commit_paused(engine, c, img, since, rootfs, tags, message, author, changes)
+        image_id = _commit_paused(engine, c, img, since, rootfs, tags, message, author, changes)
+    from ..events import produce as events
+    events.container(engine, c, "commit", comment=message, imageID=image_id, imageRef=tags[0] if tags else "")
+    for tag in tags:
+        events.image(engine, image_id, "tag", tag)
+    return image_id
 
 
 def _paused(engine, c: Container, pause: bool):

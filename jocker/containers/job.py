@@ -14,14 +14,14 @@ ALREADY_RUNNING = "the container is already running"
 class Job:
     __slots__ = ("id", "name", "rundir", "runtime", "spec", "devfs_ruleset", "restart", "autoremove",
                  "attach", "log_path", "stop_signal", "stop_timeout", "state", "storage", "store_dirs",
-                 "healthcheck")
+                 "healthcheck", "events")
 
     def __init__(self, *, id: str = "", name: str = "", rundir: str, runtime: str = "linux",
                  spec: dict, devfs_ruleset: int = 100, restart: dict | None = None,
                  autoremove: bool = False, attach: bool = False, log_path: str,
                  stop_signal: str = "SIGTERM", stop_timeout: float = 10, state: dict | None = None,
                  storage: dict | None = None, store_dirs: list[str] | None = None,
-                 healthcheck: dict | None = None):
+                 healthcheck: dict | None = None, events: dict | None = None):
         self.id = id                      # the container's ID
         self.name = name
         self.rundir = rundir              # <rundir>/<id>
@@ -38,6 +38,7 @@ class Job:
         self.storage = dict(storage or {})   # what remove.destroy_storage needs (--rm)
         self.store_dirs = list(store_dirs or [])   # where clones mount (Layout.clone_mount_dirs)
         self.healthcheck = healthcheck    # health.schedule(): what the supervisor probes, or None
+        self.events = events              # {"journal": path, "attributes": {...}} (events/produce.py)
 
     @classmethod
     def from_dict(cls, d: dict) -> "Job":

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 from .. import rundir as RD
+from ..events import produce as events
 from ..errors import Conflict, JockerError, NotFound, start_failure
 from ..lock import EngineLock
 from ..runtime.spec import ContainerSpec, JailOptions, Limits, Mount
@@ -44,8 +45,7 @@ def runtime_spec(engine, c: Container) -> ContainerSpec:
         mounts=[Mount(m["Source"], m["Destination"], not m.get("RW", True),
                       "bind" if m["Type"] == "bind" else "volume") for m in c.spec.get("Mounts", [])]
         + [Mount("tmpfs", path, False, "tmpfs", opts) for path, opts in (host.get("Tmpfs") or {}).items()],
-        limits=Limits(memory=host.get("Memory") or None,
-                      cpus=(host.get("NanoCpus") or 0) / 1e9 or None, pids=host.get("PidsLimit") or None),
+        limits=Limits(memory=host.get("Memory") or None, cpus=_cpus(host), pids=host.get("PidsLimit") or None),
         network=_runtime_network(host.get("NetworkMode", "host")),
         net=netops.attachment_for(engine, c),
         jail=JailOptions(devices=list(host.get("Devices") or []), allow=list(host.get("JailAllow") or []),
@@ -54,6 +54,16 @@ def runtime_spec(engine, c: Container) -> ContainerSpec:
         stop_signal=cfg.get("StopSignal") or "SIGTERM",
         stop_timeout=int(cfg.get("StopTimeout") if cfg.get("StopTimeout") is not None
                          else engine.config.int("stop_timeout")))
+
+
+def _cpus(host: dict) -> float | None:
+    """--cpus, or Docker's CFS pair (--cpu-quota over --cpu-period, whose
+    default is 100 ms), as a number of CPUs."""
+    if host.get("NanoCpus"):
+        return host["NanoCpus"] / 1e9
+    if (host.get("CpuQuota") or 0) > 0:
+        return host["CpuQuota"] / (host.get("CpuPeriod") or 100000)
+    return None
 
 
 def _runtime_network(mode: str) -> str:
@@ -186,6 +196,9 @@ def _start_locked(engine, c: Container, spec: ContainerSpec, attach: bool,
     etcfiles.prepare(spec, engine.layout.container_dir(c.id), **netops.etc_files(engine, c))
     readonly.seal(engine, c, spec)
     os.makedirs(spec.rundir, exist_ok=True)
+    if attach:                      # Docker's order: attach, mounts, networks, then start
+        events.container(engine, c, "attach")
+    events.emit_all(engine, events.start_events(c))
     job_path = RD.path(spec.rundir, RD.JOB_JSON)
     _job(engine, c, spec, attach).save(job_path)
     if prespawned is not None:
@@ -209,6 +222,8 @@ def _start_locked(engine, c: Container, spec: ContainerSpec, attach: bool,
         if conn:
             conn.close()
         proc.wait()
+        # No start and no die (as Docker): what the start joined it leaves.
+        events.emit_all(engine, events.network_events(c)[1] + events.mount_events(c)[1])
         raise start_failure(code, f"failed to start container {c.short}: {msg}")
     if not attach:
         ready.close()
@@ -248,14 +263,16 @@ def _job(engine, c: Container, spec: ContainerSpec, attach: bool) -> Job:
     spec_json = spec_to_dict(spec)
     if spec_json.get("net"):        # what the supervisor tears down is what it set up
         spec_json["net"] = dict(spec_json["net"], as_started=True)
+    storage = storage_job(engine, c)
     return Job(id=c.id, name=c.name, rundir=spec.rundir, runtime=engine.config.runtime_name(),
                spec=spec_json, devfs_ruleset=engine.config.int("devfs_ruleset"),
                store_dirs=engine.layout.clone_mount_dirs(),
                restart=c.host.get("RestartPolicy") or {"Name": "no"},
                autoremove=bool(c.host.get("AutoRemove")), attach=attach, log_path=log_path(engine, c),
                stop_signal=spec.stop_signal, stop_timeout=spec.stop_timeout, state=c.state,
-               storage=storage_job(engine, c),
-               healthcheck=health.schedule(c.config.get("Healthcheck"), c.config.get("Shell")))
+               storage=storage,
+               healthcheck=health.schedule(c.config.get("Healthcheck"), c.config.get("Shell")),
+               events=events.supervisor_events(engine, c, storage))
 
 
 def log_path(engine, c: Container) -> str:
@@ -285,7 +302,7 @@ def _wait_gone(engine, c: Container, timeout: float) -> bool:
 
 
 def stop(engine, c: Container, timeout: int | None = None, *, by_user: bool = True,
-         sig: str | None = None) -> None:
+         sig: str | None = None, event: bool = True) -> None:
     """Stop signal, grace period, then SIGKILL of everything (by the supervisor).
     A stop by the system (shutdown) does not count as the user's for
     `unless-stopped`."""
@@ -295,14 +312,26 @@ def stop(engine, c: Container, timeout: int | None = None, *, by_user: bool = Tr
     if rt.get("status") == "paused":
         unpause(engine, c)          # so the stop signal is delivered, not queued
     from ..signals import check_signal
-    t = timeout if timeout is not None else runtime_spec(engine, c).stop_timeout
+    from ..signals import signum as _signum
+    spec = runtime_spec(engine, c) if timeout is None or not sig else None
+    t = timeout if timeout is not None else spec.stop_timeout
     msg = {"op": "stop", "timeout": t, "signal": check_signal(sig) if sig else None,
            "by": "user" if by_user else "system"}
-    if not _tell(engine, c, rt, msg):
+    # Docker reports the stop signal as a kill (SIGKILL when there is no grace).
+    events.container(engine, c, "kill", signal=_signum(msg["signal"] or spec.stop_signal) if t
+                     else int(signal.SIGKILL))
+    if not tell(engine, c, rt, msg):
         return
     if not _wait_gone(engine, c, float(t) + 15):
         raise JockerError(f"container {c.short} did not stop within {t}s + 15s",
                           hint="its supervisor may be stuck; see supervisor.err in its run directory")
+    if event:                       # `rm -f` reports kill, die and destroy only, as Docker
+        events.container(engine, c, "stop")
+
+
+def restarted(engine, c: Container) -> None:
+    """`restart` is stop + start; Docker reports it after the start."""
+    events.container(engine, c, "restart")
 
 
 def pause(engine, c: Container) -> None:
@@ -315,6 +344,7 @@ def pause(engine, c: Container) -> None:
     rundir = engine.layout.container_rundir(c.id)
     open(os.path.join(rundir, PAUSED), "w").close()
     engine.runtime.signal_all(runtime_spec(engine, c), signal.SIGSTOP, rt.get("main_pid"))
+    events.container(engine, c, "pause")
 
 
 def unpause(engine, c: Container) -> None:
@@ -323,6 +353,7 @@ def unpause(engine, c: Container) -> None:
         raise Conflict(f"Container {c.id} is not paused")
     engine.runtime.signal_all(runtime_spec(engine, c), signal.SIGCONT, rt.get("main_pid"))
     os.unlink(os.path.join(engine.layout.container_rundir(c.id), PAUSED))
+    events.container(engine, c, "unpause")
 
 
 def kill(engine, c: Container, sig: str = "SIGKILL") -> None:
@@ -331,7 +362,8 @@ def kill(engine, c: Container, sig: str = "SIGKILL") -> None:
     if not rt or rt.get("status") not in ("running", "paused"):
         raise Conflict(f"Cannot kill container: {c.name}: Container {c.id} is not running")
     signum = _signum(check_signal(sig))
-    if not _tell(engine, c, rt, {"op": "kill", "signal": signum}):
+    events.container(engine, c, "kill", signal=signum)
+    if not tell(engine, c, rt, {"op": "kill", "signal": signum}):
         return
     if signum == signal.SIGKILL:          # the supervisor kills it all, no restart
         _wait_gone(engine, c, 15)
@@ -342,7 +374,7 @@ def resize(engine, c: Container, rows: int, cols: int) -> None:
     rt = read_runtime(engine.layout, c.id)
     if not rt:
         raise Conflict(f"Container {c.id} is not running")
-    _tell(engine, c, rt, {"op": "resize", "rows": int(rows), "cols": int(cols)})
+    tell(engine, c, rt, {"op": "resize", "rows": int(rows), "cols": int(cols)})
 
 
 def probe_health(engine, c: Container) -> dict | None:
@@ -359,7 +391,7 @@ def probe_health(engine, c: Container) -> dict | None:
     return (answer or {}).get("Health")
 
 
-def _tell(engine, c: Container, rt: dict, msg: dict) -> bool:
+def tell(engine, c: Container, rt: dict, msg: dict) -> bool:
     """A control message to c's supervisor; False when it is already gone.
     A supervisor still starting (no socket yet) is stopped by SIGTERM, which
     it treats as a stop with the container's own signal and timeout."""
@@ -384,7 +416,7 @@ def remove(engine, c: Container, *, force: bool = False, volumes: bool = False) 
         if not force:
             raise Conflict(f"You cannot remove a {c.status} container {c.id}. Stop the container "
                            "before attempting removal or force remove")
-        stop(engine, c, 0)   # the supervisor kills everything at once, no restart
+        stop(engine, c, 0, event=False)   # the supervisor kills everything at once, no restart
     with engine.lock.held():
         if not engine.zfs.exists(c.dataset):     # a racing rm won: one success, as in Docker
             raise NotFound(f"No such container: {c.name}")
@@ -392,6 +424,9 @@ def remove(engine, c: Container, *, force: bool = False, volumes: bool = False) 
         job = storage_job(engine, c)
         destroy_storage(engine.runner, job, volumes=volumes)
         netops.member_gone(engine, c)
+    events.container(engine, c, "destroy")
+    if volumes:
+        events.emit_all(engine, events.volumes_destroyed(job["anon_volumes"]))
 
 
 def wait(engine, c: Container, poll: float = 0.05) -> int:
@@ -440,6 +475,8 @@ def rename(engine, c: Container, new: str) -> None:
                            f'"{clash.id}". You have to remove (or rename) that container to be able '
                            "to reuse that name.")
         engine.zfs.set_props(c.dataset, {"jocker:container.name": new})
+        old, c.name = c.name, new
+        events.container(engine, c, "rename", oldName="/" + old)
         me = containers.get(c.id)
         if me is not None:          # the members of its networks learn the new name
             me.name = new

@@ -5,33 +5,18 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from typing import IO, Iterator
 
-from ..errors import UsageError
-from ..times import parse_time
-
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h)$")
+from ..times import parse_point, parse_time
 
 
-def parse_since(value: str | None, now: float | None = None) -> float:
-    """RFC 3339, a Unix timestamp, or a relative duration like 10m / 2h / 30s."""
+def parse_since(value: str | None, now: float | None = None, what: str = "--since") -> float:
+    """RFC 3339, a Unix timestamp, or a relative duration like 10m / 2h / 30s
+    (jocker.times.parse_point); 0 when unset."""
     if not value:
         return 0.0
-    m = _DURATION.match(value)
-    if m:
-        mult = {"s": 1, "m": 60, "h": 3600}[m.group(2)]
-        return (now or time.time()) - float(m.group(1)) * mult
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    ts = parse_time(value if value.endswith("Z") or "." in value else value + "Z")
-    if not ts:
-        raise UsageError(f"invalid --since value {value!r}",
-                         hint="use a timestamp (2026-11-23T10:00:00Z), seconds, or a duration like 10m")
-    return ts
+    return parse_point(value, what, now)
 
 
 def _entries(f: IO[str]) -> Iterator[dict]:

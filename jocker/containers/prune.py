@@ -10,7 +10,10 @@ from .model import load_containers
 from ..volumes.store import prune_volumes  # noqa: F401 (re-exported for system prune)
 
 
-def prune_containers(engine, label_filters) -> tuple[list[str], int]:
+def prune_containers(engine, label_filters, until: float = 0.0) -> tuple[list[str], int]:
+    """Remove stopped containers matching the label filters and, with until
+    (epoch seconds), created before it. (IDs removed, bytes freed)."""
+    from ..times import parse_time
     st = engine.load_state()
     removed, freed = [], 0
     for c in load_containers(engine.layout, st.datasets).values():
@@ -18,9 +21,13 @@ def prune_containers(engine, label_filters) -> tuple[list[str], int]:
             continue
         if not labels_match(c.labels, label_filters):
             continue
+        if until and parse_time(c.spec.get("Created", "")) >= until:
+            continue
         remove(engine, c)
         removed.append(c.id)
         freed += c.rw_size
+    from ..events.produce import pruned
+    pruned(engine, "container", freed)
     return removed, freed
 
 

@@ -32,6 +32,7 @@ from ..host import process
 from .. import rundir as RD
 from ..atomic import write_json
 from ..errors import start_status
+from ..events import journal
 from ..signals import signum as signal_number
 from ..times import now_rfc3339
 from ..host.runner import Runner
@@ -92,6 +93,14 @@ class Supervisor(AttachServer):
             except OSError:         # EPIPE: whoever started us is gone
                 self.ready = None
                 self.starter_lost = True
+
+    def _event(self, action: str, **extra) -> None:
+        """A container event in the journal (jocker/events/journal.py)."""
+        if self.job.events:
+            attrs = dict(self.job.events["attributes"], **{k: str(v) for k, v in extra.items()})
+            journal.emit(self.job.events["journal"], "container", action, self.job.id, attrs)
+            for ev in self.job.events.get("after_" + action, ()):    # after die: unmounts...
+                journal.emit(self.job.events["journal"], *ev)
 
     def _status(self, status: str) -> None:
         write_json(RD.path(self.rundir, RD.SUPERVISOR_JSON),
@@ -163,6 +172,7 @@ class Supervisor(AttachServer):
             # Recorded before the starter hears "started": once `run -d`
             # returns, the container has run, whatever happens to us next.
             self._save_state()
+            self._event("start")
             if first:
                 self.report("started", self.main_pid)
                 first = False
@@ -173,6 +183,7 @@ class Supervisor(AttachServer):
             self.state.update({"ExitCode": code, "FinishedAt": now_rfc3339(),
                                "UserStopped": self.stop_requested and not by_system})
             self._save_state()
+            self._event("die", exitCode=code)
             if not self._should_restart(code):
                 break
             if time.monotonic() - started > 10:
@@ -246,6 +257,7 @@ class Supervisor(AttachServer):
             from .remove import destroy_storage
             try:
                 destroy_storage(self.runner, self.job.storage)
+                self._event("destroy")
             except Exception as e:
                 self.report("error", 125, f"could not remove the container: {e}")
         for c in list(self.clients):
@@ -355,7 +367,7 @@ class Supervisor(AttachServer):
             from .health import Monitor
             self.health = Monitor(sched, self.rundir, self.sel,
                                   lambda argv: self.driver.health_command(self.spec, argv, self.main_pid),
-                                  self.runner.start)
+                                  self.runner.start, on_event=self._event)
 
     def _health_stop(self) -> None:
         if self.health is not None:

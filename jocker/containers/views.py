@@ -58,14 +58,16 @@ def _matches(c: Container, st, filters: list[tuple[str, str]], health: dict | No
     for k, v in filters:
         by_key.setdefault(k, []).append(v)
     for key, values in by_key.items():          # OR within a key, AND across keys
+        if key == "label":                      # ...but every label must match, as in Docker
+            if not labels_match(c.labels, [label_filter(v) for v in values]):
+                return False
+            continue
         ok = False
         for v in values:
             if key == "id":
                 ok |= c.id.startswith(v)
             elif key == "name":
                 ok |= v in c.name
-            elif key == "label":
-                ok |= labels_match(c.labels, [label_filter(v)])
             elif key == "status":
                 if v not in ("created", "running", "restarting", "exited", "paused", "removing", "dead"):
                     raise UsageError(f"invalid filter status={v!r}")

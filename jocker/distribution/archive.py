@@ -119,14 +119,8 @@ def save(engine, refs: list[str], out, progress=None) -> None:
 
 def save_to_file(engine, refs: list[str], path: str) -> None:
     """save into path, which appears only complete (written beside, renamed)."""
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "wb") as f:
-            save(engine, refs, f)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    from ..atomic import write_stream_atomic
+    write_stream_atomic(path, lambda f: save(engine, refs, f))
 
 
 # --- load -------------------------------------------------------------------

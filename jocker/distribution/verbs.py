@@ -27,10 +27,13 @@ def blob_store(engine) -> BlobStore:
     return BlobStore(engine.layout.mountpoint)
 
 
-def client_for(engine, registry: str, api_host: str | None = None) -> Client:
+def client_for(engine, registry: str, api_host: str | None = None,
+               auth: Credentials | None = None) -> Client:
+    """A registry client with auth (the API's X-Registry-Auth) or else the
+    credentials stored by `jocker login`."""
     cfg = engine.config
     insecure = is_insecure(registry, cfg.insecure_registries.split())
-    creds = CredentialStore(engine.runner).get(registry)
+    creds = auth or CredentialStore(engine.runner).get(registry)
     return Client(registry, api_host or registry, insecure=insecure, creds=creds,
                   timeout=float(cfg.int("registry_timeout")))
 
@@ -40,7 +43,7 @@ def _candidates(engine, name: str) -> list[Remote]:
 
 
 def pull(engine, name: str, *, platform: str | None = None, all_tags: bool = False,
-         progress=None) -> list[Pulled]:
+         progress=None, auth: Credentials | None = None) -> list[Pulled]:
     from .pull import Puller, parse_platform
     plat = parse_platform(platform)
     ref = parse_reference(name)
@@ -51,7 +54,7 @@ def pull(engine, name: str, *, platform: str | None = None, all_tags: bool = Fal
     collect_garbage(engine.store)          # what a killed pull or build left behind
     last: JockerError | None = None
     for remote in _candidates(engine, name):
-        client = client_for(engine, remote.registry, remote.api_host)
+        client = client_for(engine, remote.registry, remote.api_host, auth)
         puller = Puller(engine, client, blob_store(engine), progress)
         try:
             targets = [remote.with_tag(t) for t in client.tags(remote.repository)] if all_tags \
@@ -74,7 +77,8 @@ def pull(engine, name: str, *, platform: str | None = None, all_tags: bool = Fal
     raise last
 
 
-def push(engine, name: str, *, all_tags: bool = False, progress=None) -> list[tuple[str, str, int]]:
+def push(engine, name: str, *, all_tags: bool = False, progress=None,
+         auth: Credentials | None = None) -> list[tuple[str, str, int]]:
     """Push name[:tag] (or every tag of name). Returns (tag, digest, size)."""
     from ..format import parse_size
     from .push import Pusher
@@ -94,7 +98,7 @@ def push(engine, name: str, *, all_tags: bool = False, progress=None) -> list[tu
     for tag in sorted(tags):
         img = st.by_tag()[tag]
         remote = resolve(tag, search[:1])[0]
-        client = client_for(engine, remote.registry, remote.api_host)
+        client = client_for(engine, remote.registry, remote.api_host, auth)
         chunk = parse_size(engine.config.registry_chunk_size)
         digest, size = Pusher(engine, client, blob_store(engine), progress, chunk).push(img, remote)
         out.append((remote.tag or "latest", digest, size))
@@ -111,9 +115,11 @@ def _registry_of(server: str | None) -> str:
     return reg
 
 
-def login(engine, server: str | None, username: str, password: str) -> tuple[str, str]:
-    """Check the credentials against the registry and store them. Returns
-    (registry, where they were stored)."""
+def login(engine, server: str | None, username: str, password: str, *,
+          store: bool = True) -> tuple[str, str]:
+    """Check the credentials against the registry and store them (not with
+    store=False: the API's /auth, whose client keeps its own). Returns
+    (registry, where they were stored, or "")."""
     if not username or not password:
         raise UsageError("login needs a username and a password",
                          hint="jocker login -u USER --password-stdin REGISTRY")
@@ -122,6 +128,8 @@ def login(engine, server: str | None, username: str, password: str) -> tuple[str
     client = client_for(engine, registry, api)
     client.creds = Credentials(username, password)
     client.ping()
+    if not store:
+        return registry, ""
     where = CredentialStore(engine.runner).store(registry, client.creds)
     return registry, where
 

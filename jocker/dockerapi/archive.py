@@ -65,14 +65,10 @@ def _rfc3339(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + "Z"
 
 
-def write_tar(out, base: str, name: str, *, export: bool = False) -> None:
+def write_tar(out, base: str, name: str) -> None:
     """Stream base/name as a tar (symlinks stored as links, never followed)."""
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        if export:
-            for entry in sorted(os.listdir(base)):
-                tar.add(os.path.join(base, entry), arcname=entry, recursive=True)
-        else:
-            tar.add(os.path.join(base, name), arcname=name, recursive=True)
+        tar.add(os.path.join(base, name), arcname=name, recursive=True)
 
 
 @route("HEAD", "/containers/{ref}/archive")

@@ -150,6 +150,8 @@ def restart_container(ref: str, timeout: int | None) -> None:
     cid = facade.containers.get(ref).id
     facade.containers.stop(cid, timeout)
     start_container(cid)          # through this server, so it reaps the supervisor
+    from ..containers.lifecycle import restarted
+    restarted(facade.engine, facade.containers.get(cid))
 
 
 def pause_container(ref: str, pause: bool) -> None:
@@ -167,6 +169,11 @@ def remove_container(ref: str, *, force: bool, volumes: bool) -> None:
 
 def rename_container(ref: str, new: str) -> None:
     api().containers.rename(ref, new)
+
+
+def update_container(ref: str, body) -> list[str]:
+    from ..engine_api import UpdateRequest
+    return api().containers.update(ref, UpdateRequest.from_api(body))
 
 
 def top(ref: str, ps_args: str) -> dict:
@@ -234,14 +241,21 @@ def log_source(ref: str):
 
 
 def prune_containers(filters: dict) -> dict:
-    from ..containers.prune import prune_containers as prune
-    from ..filters import prune_label_filters
-    removed, space = prune(engine(), prune_label_filters(filters))
-    return {"ContainersDeleted": removed or None, "SpaceReclaimed": space}
+    out = api().containers.prune(filters)
+    out["ContainersDeleted"] = out["ContainersDeleted"] or None
+    return out
 
 
 def changes(ref: str) -> list[dict]:
     return api().containers.changes(ref)
+
+
+def container_id(ref: str) -> str:
+    return api().containers.get(ref).id
+
+
+def export_container(cid: str, out) -> None:
+    api().containers.export(cid, out)
 
 
 def container_root(ref: str) -> tuple[str, str]:
@@ -267,6 +281,29 @@ def exec_command(ref: str, argv: list[str], *, user: str, workdir: str, env: lis
     cmd = eng.runtime.exec_command(spec, list(argv), user=user, workdir=workdir, env=list(env),
                                    tty=tty, main_pid=c.runtime.get("main_pid"))
     return c.id, cmd.argv, cmd.env or None, eng.runner
+
+
+def attach_event(cid: str) -> None:
+    """An attach to a container already running (one started by an attached
+    start reports its attach itself, in containers.lifecycle)."""
+    from ..events.produce import container
+    eng = engine()
+    try:
+        container(eng, get_container(eng, cid), "attach")
+    except JockerError:
+        pass
+
+
+def exec_event(cid: str, action: str, exec_id: str, argv: list[str] | None = None, **extra) -> None:
+    """The server keeps the API's exec instances (create, then start): their
+    exec_create / exec_start / exec_die events go through the engine's producer."""
+    from ..events.produce import exec_event as produce
+    eng = engine()
+    try:
+        c = get_container(eng, cid)
+    except JockerError:
+        return
+    produce(eng, c, action, exec_id, argv, **extra)
 
 
 # -- images -------------------------------------------------------------------
@@ -374,6 +411,10 @@ def networks():
 
 
 # -- system ---------------------------------------------------------------------
+def events(*, since: str | None, until: str | None, filters: dict, should_stop):
+    return api().system.events(since=since, until=until, filters=filters, should_stop=should_stop)
+
+
 def info() -> dict:
     return api().system.info()
 

@@ -107,6 +107,11 @@ def rename(req, ref):
     req.send_empty(204)
 
 
+@route("POST", "/containers/{ref}/update")
+def update(req, ref):
+    req.send_json({"Warnings": backend.update_container(ref, req.json_body(required=True))})
+
+
 @route("GET", "/containers/{ref}/top")
 def top(req, ref):
     req.send_json(backend.top(ref, req.arg("ps_args", "")))
@@ -212,12 +217,9 @@ def logs(req, ref):
         from ..times import parse_time
         if until and parse_time(e.get("time", "")) > until:
             return
-        err = e.get("stream") == "stderr"
-        if (err and not want_err) or (not err and not want_out):
-            return
-        data = ((e.get("time", "") + " ") if stamps else "") + e.get("log", "")
-        payload = data.encode("utf-8", "replace")
-        out.write(payload if tty else frames.encode(frames.STDERR if err else frames.STDOUT, payload))
+        data = _log_bytes(e, tty, want_out, want_err, stamps)
+        if data:
+            out.write(data)
     for e in entries:
         emit(e)
     if req.flag("follow"):
@@ -230,25 +232,46 @@ def logs(req, ref):
 def attach(req, ref):
     cid, tty, running = backend.container_is_tty(ref)
     want_in, want_out, want_err = req.flag("stdin"), req.flag("stdout"), req.flag("stderr")
-    if req.flag("logs"):
-        raise UsageError("attach with logs=1 is not supported; use GET /containers/{id}/logs")
+    from ..containers.detachkeys import parse
+    keys = parse(req.arg("detachKeys") or None)
     stream = req.flag("stream")
-    q = None if running else streams.wait_for_start(cid)
+    q = None if running or not stream else streams.wait_for_start(cid)
     try:
         reader, client = req.hijack(RAW_STREAM if tty else MULTIPLEXED)
+        if req.flag("logs"):        # the log so far first, as dockerd replays it
+            _replay_log(cid, client, tty, want_out, want_err)
         if not stream:
             return
-        conn = _supervisor_connection(cid, q) if q else \
-            streams.connect(backend.attach_socket_path(cid))
+        conn = _supervisor_connection(cid, q) if q else _join_running(cid)
     finally:
         if q is not None:
             streams.forget(cid, q)
     if conn is None:
         log.debug("attach %s: the container went away before it started", cid[:12])
         return
-    code = streams.relay(conn, reader, client, tty=tty, stdin=want_in, stdout=want_out, stderr=want_err)
+    code = streams.relay(conn, reader, client, tty=tty, stdin=want_in, stdout=want_out, stderr=want_err,
+                         detach_keys=keys)
     if code is not None:
         backend.note_exit(cid, code)
+
+
+def _replay_log(cid: str, client, tty: bool, want_out: bool, want_err: bool) -> None:
+    from ..containers.logs import read_logs
+    path, _, _ = backend.log_source(cid)
+    for e in read_logs(path, tail=None, since=0.0)[0]:
+        data = _log_bytes(e, tty, want_out, want_err)
+        if data:
+            client.sendall(data)
+
+
+def _log_bytes(e: dict, tty: bool, want_out: bool, want_err: bool, stamp: bool = False) -> bytes:
+    """One log entry as the wire carries it: raw for a TTY, else a
+    multiplexed frame; b"" for a stream the client did not ask for."""
+    err = e.get("stream") == "stderr"
+    if (err and not want_err) or (not err and not want_out):
+        return b""
+    payload = (((e.get("time", "") + " ") if stamp else "") + e.get("log", "")).encode("utf-8", "replace")
+    return payload if tty else frames.encode(frames.STDERR if err else frames.STDOUT, payload)
 
 
 def _supervisor_connection(cid: str, q: queue.Queue):
@@ -272,8 +295,14 @@ def _supervisor_connection(cid: str, q: queue.Queue):
             return None
         if got == "running":
             log.debug("attach %s: joining a container started elsewhere", cid[:12])
-            return streams.connect(backend.attach_socket_path(cid))
+            return _join_running(cid)
         return got
+
+
+def _join_running(cid: str):
+    conn = streams.connect(backend.attach_socket_path(cid))
+    backend.attach_event(cid)
+    return conn
 
 
 @route("POST", "/containers/prune")
@@ -288,8 +317,7 @@ def changes(req, ref):
 
 @route("GET", "/containers/{ref}/export")
 def export(req, ref):
-    from .archive import write_tar
-    _, root = backend.container_root(ref)
+    cid = backend.container_id(ref)          # a missing container is a 404, before any header
     out = req.stream("application/x-tar")
-    write_tar(out, root, ".", export=True)
+    backend.export_container(cid, out)
     out.close()

@@ -37,13 +37,14 @@ class Exec:
     pid: int = 0
     started: bool = False
     master: int | None = None
+    detach_keys: str = ""          # DetachKeys of the create body (Docker syntax)
 
     def view(self) -> dict:
         return {"ID": self.id, "Running": self.running, "ExitCode": self.exit_code,
                 "ProcessConfig": {"tty": self.tty, "entrypoint": self.argv[0], "arguments": self.argv[1:],
                                   "privileged": False, "user": self.user},
                 "OpenStdin": self.stdin, "OpenStderr": self.stderr, "OpenStdout": self.stdout,
-                "CanRemove": False, "ContainerID": self.container, "DetachKeys": "", "Pid": self.pid}
+                "CanRemove": False, "ContainerID": self.container, "DetachKeys": self.detach_keys, "Pid": self.pid}
 
 
 _execs: dict[str, Exec] = {}
@@ -64,10 +65,13 @@ def create(req, ref):
     argv = _strings(body, "Cmd", "")
     if not argv:
         raise UsageError("No exec command specified")
+    keys = _get(body, "DetachKeys", str, "")
+    from ..containers.detachkeys import parse
+    parse(keys or None)                     # a bad sequence is a 400 now, not at start
     cid, _, running = backend.container_is_tty(ref)
     if not running:
         raise Conflict(f"Container {cid} is not running")
-    e = Exec(id=new_id(), container=cid, argv=list(argv), tty=_get(body, "Tty", bool, False),
+    e = Exec(detach_keys=keys, id=new_id(), container=cid, argv=list(argv), tty=_get(body, "Tty", bool, False),
              stdin=_get(body, "AttachStdin", bool, False), stdout=_get(body, "AttachStdout", bool, True),
              stderr=_get(body, "AttachStderr", bool, True), user=_get(body, "User", str, ""),
              workdir=_get(body, "WorkingDir", str, ""),
@@ -77,6 +81,7 @@ def create(req, ref):
             for old in [k for k, v in _execs.items() if v.exit_code is not None][:len(_execs) - _KEEP]:
                 del _execs[old]
         _execs[e.id] = e
+    backend.exec_event(cid, "exec_create", e.id, e.argv)
     req.send_json({"Id": e.id}, 201)
 
 
@@ -137,6 +142,7 @@ def start(req, eid):
 
 def _track(e: Exec, proc, wait: bool = True) -> None:
     e.pid, e.running = proc.pid, True
+    backend.exec_event(e.container, "exec_start", e.id, e.argv)
     if wait:
         threading.Thread(target=_finish, args=(e, proc), daemon=True, name="exec-reaper").start()
 
@@ -147,6 +153,7 @@ def _finish(e: Exec, proc) -> None:
     code = proc.wait()
     e.exit_code = 128 - code if code < 0 else code
     e.running = False
+    backend.exec_event(e.container, "exec_die", e.id, exitCode=e.exit_code)
     if e.master is not None:
         try:
             os.close(e.master)
@@ -156,14 +163,9 @@ def _finish(e: Exec, proc) -> None:
 
 
 def _pump_in(reader, write, close) -> None:
+    from .streams import pump_input
     try:
-        while True:
-            data = reader.read1(65536)
-            if not data:
-                break
-            write(data)
-    except (OSError, ValueError):
-        pass
+        pump_input(reader, write)
     finally:
         try:
             close()
@@ -201,10 +203,20 @@ def _relay_pipes(e: Exec, proc, reader, client) -> None:
 
 
 def _relay_tty(e: Exec, proc, master: int, reader, client) -> None:
+    """Until the process ends. A client that detaches with the keys gets its
+    connection closed; the process goes on and its output is drained (the
+    server holds its terminal, as dockerd does)."""
+    detached = threading.Event()
     if e.stdin:
-        def write(data):
-            os.write(master, data)
-        threading.Thread(target=_pump_in, args=(reader, write, lambda: None), daemon=True).start()
+        from ..containers.detachkeys import parse
+        from .streams import pump_input, scanner_for
+
+        def pump():
+            if pump_input(reader, lambda data: os.write(master, data),
+                          scanner_for(True, parse(e.detach_keys or None))):
+                detached.set()
+                _close(client)
+        threading.Thread(target=pump, daemon=True, name="exec-stdin").start()
     try:
         while True:
             try:
@@ -213,10 +225,13 @@ def _relay_tty(e: Exec, proc, master: int, reader, client) -> None:
                 break
             if not data:
                 break
+            if detached.is_set():
+                continue
             try:
                 client.sendall(data)
             except OSError:
-                break
+                if not detached.is_set():
+                    break
     finally:
         _finish(e, proc)
         _close(client)

@@ -57,6 +57,9 @@ class _Progress:
         self.out = None
 
     def __call__(self, event: dict) -> None:
+        if "current" in event or "total" in event:     # Docker's shape for a progress bar
+            event = dict(event)
+            event["progressDetail"] = {"current": event.pop("current", 0), "total": event.pop("total", 0)}
         self.begin().json(event)
 
     def begin(self):
@@ -94,7 +97,13 @@ def create(req):
     if tag and "@" not in name:
         name = f"{name}@{tag}" if tag.startswith("sha256:") else f"{name}:{tag}"
     images = backend.images_facade()
-    progress.run(lambda: images.pull(name, platform=req.arg("platform") or None, progress=progress))
+    auth = registry_auth(req)
+
+    def pull():
+        for p in images.pull(name, platform=req.arg("platform") or None, progress=progress, auth=auth):
+            progress({"status": f"Digest: {p['Digest']}"})
+            progress({"status": f"Status: {p['Status']}"})
+    progress.run(pull)
 
 
 @route("POST", "/images/{name:.+}/push")
@@ -103,8 +112,32 @@ def push(req, name):
     ref = f"{name}:{tag}" if tag else name
     progress = _Progress(req)
     images = backend.images_facade()
-    progress.run(lambda: images.push(ref, all_tags=not tag and ":" not in name.rsplit("/", 1)[-1],
-                                     progress=progress))
+    auth = registry_auth(req)
+
+    def push():
+        for p in images.push(ref, all_tags=not tag and ":" not in name.rsplit("/", 1)[-1],
+                             progress=progress, auth=auth):
+            progress({"status": f"{p['Tag']}: digest: {p['Digest']} size: {p['Size']}"})
+            progress({"progressDetail": {}, "aux": p})
+    progress.run(push)
+
+
+def registry_auth(req) -> dict | None:
+    """The X-Registry-Auth header: base64url of Docker's AuthConfig JSON
+    (padding optional, as the docker CLI sends it)."""
+    import base64
+    import binascii
+    import json
+    raw = req.header("X-Registry-Auth").strip()
+    if not raw:
+        return None
+    try:
+        data = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    except (binascii.Error, ValueError):
+        raise UsageError("invalid X-Registry-Auth header: not base64url-encoded JSON") from None
+    if data is not None and not isinstance(data, dict):
+        raise UsageError("invalid X-Registry-Auth header: not a JSON object")
+    return data or None
 
 
 @route("GET", "/images/get")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from ..errors import UsageError
+from ..net.store import BRIDGE_OPT, DEFAULT
 from . import backend
 from .jsonargs import field, strings
 from .routes import route
@@ -11,6 +12,11 @@ from .routes import route
 
 def _shape(rec: dict) -> dict:
     rec["Created"] = rec.get("Created") or backend.ZERO_TIME
+    if rec.get("Name") != DEFAULT:
+        # The bridge jocker picked is its own bookkeeping: dockerd shows a user
+        # network's Options as given at create (docker-compose compares them
+        # with the project's driver_opts and would recreate the network).
+        rec["Options"] = {k: v for k, v in (rec.get("Options") or {}).items() if k != BRIDGE_OPT}
     return rec
 
 

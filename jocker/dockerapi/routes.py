@@ -44,5 +44,5 @@ _loaded = False
 def _load() -> None:
     global _loaded
     if not _loaded:
-        from . import archive, containers, execs, images, networks, swarm, system, volumes  # noqa: F401
+        from . import archive, containers, events, execs, images, networks, swarm, system, volumes  # noqa: F401
         _loaded = True

@@ -225,14 +225,24 @@ def make_server(host: str, *, group: str | None = None, tlsverify: bool = False,
     raise UsageError(f"invalid --host {host!r}", hint="use unix:///path or tcp://address:port")
 
 
-def serve(server) -> None:
+def serve(server, rundir: str | None = None) -> None:
+    """Serve until interrupted. With rundir, a unix socket's address is
+    recorded there while it listens (for `jocker compose`)."""
     log.info("jocker API listening on %s", server.server_address)
+    record = None
+    if rundir and isinstance(server, UnixServer):
+        from .compose import record as record_address
+        try:
+            record = record_address(rundir, "unix://" + os.path.abspath(server.server_address))
+        except OSError as e:            # serving matters more than being found by `jocker compose`
+            log.warning("could not record the API address under %s: %s", rundir, e)
     try:
         server.serve_forever(poll_interval=0.5)
     finally:
         server.server_close()
-        if isinstance(server, UnixServer):
+        for path in ([server.server_address] if isinstance(server, UnixServer) else []) + \
+                ([record] if record else []):
             try:
-                os.unlink(server.server_address)
+                os.unlink(path)
             except OSError:
                 pass

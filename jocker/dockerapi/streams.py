@@ -63,24 +63,53 @@ def send_control(path: str, kind: int, payload: bytes) -> None:
         s.close()
 
 
-def _pump_stdin(reader, conn: socket.socket) -> None:
+def pump_input(reader, write, scanner=None) -> bool:
+    """Copy the client's input to write() until it ends (False) or, with a
+    detach-key scanner (TTY sessions, as dockerd), until the keys (True)."""
     try:
         while True:
             data = reader.read1(65536)
             if not data:
-                conn.sendall(frames.encode(frames.STDIN_EOF, b""))
-                return
-            conn.sendall(frames.encode(frames.STDIN, data))
+                return False
+            detached = False
+            if scanner is not None:
+                data, detached = scanner.feed(data)
+            if data:
+                write(data)
+            if detached:
+                return True
     except (OSError, ValueError):
+        return False
+
+
+def _pump_stdin(reader, conn: socket.socket, scanner, detached: list) -> None:
+    if pump_input(reader, lambda data: conn.sendall(frames.encode(frames.STDIN, data)), scanner):
+        detached.append(True)
+        log.debug("attach: the client detached with its keys")
+        try:
+            conn.shutdown(socket.SHUT_RDWR)     # ends the relay; the container goes on
+        except OSError:
+            pass
         return
+    try:
+        conn.sendall(frames.encode(frames.STDIN_EOF, b""))
+    except OSError:
+        pass
+
+
+def scanner_for(tty: bool, keys: bytes | None):
+    from ..containers.detachkeys import Scanner
+    return Scanner(keys or b"\x10\x11") if tty else None
 
 
 def relay(conn: socket.socket, reader, client: socket.socket, *, tty: bool, stdin: bool,
-          stdout: bool = True, stderr: bool = True) -> int | None:
-    """Until the container exits or either side goes away; returns the exit
-    code when the supervisor reported one."""
+          stdout: bool = True, stderr: bool = True, detach_keys: bytes | None = None) -> int | None:
+    """Until the container exits, either side goes away or the client
+    detaches; returns the exit code when the supervisor reported one."""
+    detached: list = []
     if stdin:
-        threading.Thread(target=_pump_stdin, args=(reader, conn), daemon=True, name="stdin").start()
+        threading.Thread(target=_pump_stdin, args=(reader, conn, scanner_for(tty, detach_keys), detached),
+                         daemon=True, name="stdin").start()
     decoder = frames.Decoder()
     code = None
     try:
@@ -96,7 +125,7 @@ def relay(conn: socket.socket, reader, client: socket.socket, *, tty: bool, stdi
     except OSError as e:
         log.debug("attach relay ended: %s", e)
     finally:
-        log.debug("attach relay done: exit code %s", code)
+        log.debug("attach relay done: exit code %s%s", code, " (detached)" if detached else "")
         conn.close()
         try:
             client.shutdown(socket.SHUT_RDWR)      # wakes the stdin pump

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from .requests import CreateRequest  # noqa: F401  (the request type front ends build)
+from .requests import CreateRequest, UpdateRequest  # noqa: F401  (the request types front ends build)
 from .streams import Streams  # noqa: F401
 
 

@@ -1,17 +1,18 @@
-"""Containers: create, run, start, stop, restart, kill, remove, list,
-inspect, logs, wait, rename, exec, top, cp, diff, commit.
+"""Containers: create, run, start, attach, stop, restart, kill, remove,
+update, prune, list, inspect, logs, wait, rename, exec, top, cp, diff,
+export, commit.
 
 Every verb takes a container's name, full ID or unique ID prefix."""
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 from ..containers import lifecycle
 from ..containers.model import Container, load_containers, resolve
-from ..errors import Conflict, JockerError
+from ..errors import Conflict, JockerError, UsageError
 from ..filters import PS_FILTERS, pairs
-from .requests import CreateRequest
+from .requests import CreateRequest, UpdateRequest
 from .streams import Streams
 
 
@@ -43,9 +44,12 @@ class Containers:
         return create_container(self.engine, req).id
 
     def run(self, req: CreateRequest, *, detach: bool, streams: Streams | None = None,
-            sig_proxy: bool = True) -> tuple[str, int | None]:
-        """create + start (+ attach): (container ID, its exit status when attached)."""
+            sig_proxy: bool = True, detach_keys: str | None = None) -> tuple[str, int | None]:
+        """create + start (+ attach): (container ID, its exit status when
+        attached; None when detached, or when the caller left with the detach keys)."""
         from ..containers.create import create_container
+        from ..containers.detachkeys import for_client
+        keys = for_client(detach_keys)            # refused before anything is made
         eng = self.engine
         # The supervisor's interpreter starts while the clone is being made.
         early = lifecycle.prespawn_supervisor(eng)
@@ -68,8 +72,8 @@ class Containers:
             return c.id, None
         from ..containers.attach import relay
         code = relay(started.conn, streams, stdin_open=req.config.OpenStdin, tty=req.config.Tty,
-                     sig_proxy=sig_proxy)
-        if req.host.AutoRemove:
+                     sig_proxy=sig_proxy, detach_keys=keys)
+        if req.host.AutoRemove and code is not None:
             started.supervisor.wait()
         return c.id, code
 
@@ -78,16 +82,32 @@ class Containers:
         """False when it was already running (Docker's 304)."""
         return lifecycle.start(self.engine, self.get(ref)) is not None
 
-    def start_attached(self, ref: str, streams: Streams, *, interactive: bool = False) -> int:
-        """`start -a [-i]`: start, relay, return the exit status."""
+    def start_attached(self, ref: str, streams: Streams, *, interactive: bool = False,
+                       detach_keys: str | None = None) -> int | None:
+        """`start -a [-i]`: start, relay, return the exit status (None: detached)."""
+        from ..containers.detachkeys import for_client
+        keys = for_client(detach_keys)
         c = self.get(ref)
         started = lifecycle.start(self.engine, c, attach=True)
         if started is None:
             raise Conflict(f"container {c.name} is already running",
-                           hint="use jocker logs -f to follow its output")
+                           hint="use jocker attach or jocker logs -f to follow its output")
         from ..containers.attach import relay
         return relay(started.conn, streams, stdin_open=interactive and bool(c.config.get("OpenStdin")),
-                     tty=bool(c.config.get("Tty")))
+                     tty=bool(c.config.get("Tty")), detach_keys=keys)
+
+    def attach(self, ref: str, streams: Streams, *, stdin: bool = True, sig_proxy: bool = True,
+               detach_keys: str | None = None) -> int | None:
+        """`attach`: join a running container's streams (its stdin too when it
+        was made with -i and stdin is True). Its exit status, or None when the
+        caller detached with the keys (the container goes on)."""
+        from ..containers.attach import attach_running, relay
+        from ..containers.detachkeys import for_client
+        keys = for_client(detach_keys)
+        c = self.get(ref)
+        conn = attach_running(self.engine, c)
+        return relay(conn, streams, stdin_open=stdin and bool(c.config.get("OpenStdin")),
+                     tty=bool(c.config.get("Tty")), sig_proxy=sig_proxy, detach_keys=keys)
 
     def start_many(self, refs: list[str]):
         return self._each(refs, lambda c: lifecycle.start(self.engine, c))
@@ -107,6 +127,7 @@ class Containers:
     def _restart(self, c: Container, timeout: int | None) -> None:
         lifecycle.stop(self.engine, c, timeout)
         lifecycle.start(self.engine, lifecycle.get(self.engine, c.id))   # re-read: it stopped
+        lifecycle.restarted(self.engine, c)
 
     def pause(self, ref: str) -> None:
         lifecycle.pause(self.engine, self.get(ref))
@@ -146,8 +167,35 @@ class Containers:
         healthcheck) or JockerError (unhealthy, not running, timeout)."""
         return lifecycle.wait_healthy(self.engine, self.get(ref), timeout)
 
+    def update(self, ref: str, req: UpdateRequest) -> list[str]:
+        """`POST /containers/{id}/update`: restart policy and limits, stored
+        and applied live where the runtime can; Docker's Warnings."""
+        from ..containers.update import update
+        return update(self.engine, self.get(ref), req)
+
+    def update_many(self, refs: list[str], req: UpdateRequest):
+        warnings: list[str] = []
+        results = self._each(refs, lambda c: warnings.extend(
+            w for w in self.update(c.id, req) if w not in warnings))
+        return results, warnings
+
     def rename(self, ref: str, new_name: str) -> None:
         lifecycle.rename(self.engine, self.get(ref), new_name)
+
+    def prune(self, filters: dict[str, list[str]] | None = None) -> dict:
+        """`POST /containers/prune`: stopped containers (filters: label,
+        label!, until), as {"ContainersDeleted": [...], "SpaceReclaimed": bytes}."""
+        from ..containers.logs import parse_since
+        from ..containers.prune import prune_containers
+        from ..filters import prune_label_filters
+        flt = pairs(filters, ("label", "label!", "until"))
+        untils = [v for k, v in flt if k == "until"]
+        if len(untils) > 1:
+            raise UsageError("more than one until filter specified")
+        until = parse_since(untils[0], what="until") if untils else 0.0
+        labels = prune_label_filters({k: v for k, v in (filters or {}).items() if k != "until"})
+        removed, freed = prune_containers(self.engine, labels, until)
+        return {"ContainersDeleted": removed, "SpaceReclaimed": freed}
 
     # -- views -----------------------------------------------------------------
     def list(self, *, all: bool = False, filters: dict[str, list[str]] | None = None,
@@ -185,11 +233,16 @@ class Containers:
     # -- inside ----------------------------------------------------------------
     def exec(self, ref: str, argv: list[str], streams: Streams | None, *, user: str = "",
              workdir: str = "", env: list[str] = (), tty: bool = False, interactive: bool = False,
-             detach: bool = False) -> int:
-        """Run argv in the running container; its exit status (0 when detached)."""
+             detach: bool = False, detach_keys: str | None = None) -> int | None:
+        """Run argv in the running container; its exit status (0 when
+        detached; None when the caller left a terminal session with the
+        detach keys, the command still running)."""
+        from ..containers.detachkeys import for_client
         from ..containers.inside import exec_process
+        keys = for_client(detach_keys)
         return exec_process(self.engine, self.get(ref), list(argv), streams, user=user, workdir=workdir,
-                            env=list(env), tty=tty, interactive=interactive, detach=detach)
+                            env=list(env), tty=tty, interactive=interactive, detach=detach,
+                            detach_keys=keys)
 
     def top(self, ref: str) -> dict:
         """`GET /containers/{id}/top`: {"Titles": [...], "Processes": [[...]]}."""
@@ -220,6 +273,17 @@ class Containers:
         from ..containers.inside import diff
         return [{"Path": ch.path, "Kind": {"C": 0, "A": 1, "D": 2}[ch.kind]}
                 for ch in diff(self.engine, self.get(ref))]
+
+    def export(self, ref: str, out: BinaryIO) -> int:
+        """`GET /containers/{id}/export`: the filesystem as a tar on out."""
+        from ..containers.inside import export
+        return export(self.engine, self.get(ref), out)
+
+    def export_to_file(self, ref: str, path: str) -> None:
+        """`export -o`: the file appears only complete."""
+        from ..atomic import write_stream_atomic
+        c = self.get(ref)
+        write_stream_atomic(path, lambda f: self.export(c.id, f))
 
     def commit(self, ref: str, reference: str | None = None, *, message: str = "", author: str = "",
                changes: list[str] = (), pause: bool = True) -> str:

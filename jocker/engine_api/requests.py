@@ -64,6 +64,7 @@ class HostConfig:
     DnsSearch: list[str] = field(default_factory=list)
     DnsOptions: list[str] = field(default_factory=list)
     ExtraHosts: list[str] = field(default_factory=list)
+    Links: list[str] = field(default_factory=list)         # NAME[:ALIAS] (docker-compose's links:)
     RestartPolicy: dict = field(default_factory=lambda: {"Name": "no", "MaximumRetryCount": 0})
     AutoRemove: bool = False
     CapAdd: list[str] = field(default_factory=list)
@@ -225,8 +226,117 @@ class CreateRequest:
             raise UsageError("conflicting options: --restart and --rm")
         for dep in j.DependsOn:
             check_object_name(dep)
+        from ..net.hosts import parse_link
+        for link in h.Links:
+            parse_link(link)
         from ..containers.health import validate as validate_health
         validate_health(self.config.Healthcheck)
+
+
+@dataclass
+class UpdateRequest:
+    """`POST /containers/{id}/update` and `jocker update`: the resources and
+    restart policy to change. None (or Docker's zero value, which its CLI
+    sends for every flag not given) leaves a setting as it is; PidsLimit 0 or
+    -1 lifts the limit, as in Docker."""
+    RestartPolicy: dict | None = None
+    Memory: int | None = None
+    MemorySwap: int | None = None
+    NanoCpus: int | None = None
+    CpuShares: int | None = None
+    CpuQuota: int | None = None
+    CpuPeriod: int | None = None
+    PidsLimit: int | None = None
+
+    @classmethod
+    def from_api(cls, body: dict) -> "UpdateRequest":
+        req = _fill(cls, body if body is not None else {}, "")
+        if req.RestartPolicy is not None and not (req.RestartPolicy.get("Name") or ""):
+            req.RestartPolicy = None
+        for name in ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpuQuota", "CpuPeriod"):
+            if getattr(req, name) == 0:
+                setattr(req, name, None)
+        return req
+
+    @classmethod
+    def from_cli(cls, *, restart: str | None = None, memory: str | None = None,
+                 memory_swap: str | None = None, cpus: float | None = None, cpu_shares: int | None = None,
+                 cpu_quota: int | None = None, cpu_period: int | None = None,
+                 pids_limit: int | None = None) -> "UpdateRequest":
+        if cpus is not None and not (math.isfinite(cpus) and 0 < cpus <= 1 << 20):
+            raise UsageError(f"invalid --cpus {cpus}: it must be a number of CPUs greater than 0")
+        swap = None
+        if memory_swap is not None:
+            swap = -1 if memory_swap.strip() == "-1" else _size("--memory-swap", memory_swap)
+        req = cls(RestartPolicy=parse_restart(restart) if restart is not None else None,
+                  Memory=parse_memory(memory) or None, MemorySwap=swap,
+                  NanoCpus=int(cpus * 1e9) if cpus is not None else None, CpuShares=cpu_shares,
+                  CpuQuota=cpu_quota, CpuPeriod=cpu_period, PidsLimit=pids_limit)
+        if req.empty:
+            raise UsageError("you must provide one or more flags when using this command",
+                             hint="e.g. jocker update --memory 512m --restart always web")
+        req.apply({})           # the checks that need no container, once, before any is changed
+        return req
+
+    @property
+    def empty(self) -> bool:
+        return all(getattr(self, f.name) is None for f in fields(self))
+
+    def apply(self, host: dict) -> dict:
+        """The container's HostConfig with this update, checked as dockerd
+        checks it (against what the container already has)."""
+        out = dict(host)
+        for f in fields(self):
+            if getattr(self, f.name) is not None:
+                out[f.name] = getattr(self, f.name)
+        if self.RestartPolicy is not None:
+            policy = self.RestartPolicy.get("Name") or "no"
+            if policy not in RESTART_POLICIES:
+                raise UsageError(f"invalid restart policy {policy!r}",
+                                 hint="use no, on-failure[:max-retries], always or unless-stopped")
+            count = self.RestartPolicy.get("MaximumRetryCount") or 0
+            if not isinstance(count, int) or count < 0 or (count and policy != "on-failure"):
+                raise UsageError(f"invalid restart policy {self.RestartPolicy}: a maximum retry count "
+                                 "is for on-failure only, and not negative")
+            if policy != "no" and host.get("AutoRemove"):
+                raise UsageError("Restart policy cannot be updated because AutoRemove is enabled "
+                                 "for the container")
+            out["RestartPolicy"] = {"Name": policy, "MaximumRetryCount": count}
+        mem, swap = out.get("Memory") or 0, out.get("MemorySwap") or 0
+        if self.Memory is not None and not MIN_MEMORY <= self.Memory <= MAX_INT64:
+            raise UsageError("Minimum memory limit allowed is 6MB")        # dockerd's words
+        if mem and swap > 0 and swap < mem:
+            raise UsageError("Minimum memoryswap limit should be larger than memory limit, see usage"
+                             if self.MemorySwap is not None else
+                             "Memory limit should be smaller than already set memoryswap limit, "
+                             "update the memoryswap at the same time")
+        if self.MemorySwap is not None and self.MemorySwap < -1:
+            raise UsageError(f"invalid memory swap limit {self.MemorySwap}: -1 or a size")
+        if self.NanoCpus is not None and self.NanoCpus < 0:
+            raise UsageError(f"invalid NanoCpus {self.NanoCpus}: it must not be negative")
+        if self.CpuShares is not None and self.CpuShares < 0:
+            raise UsageError(f"invalid CpuShares {self.CpuShares}: it must not be negative")
+        if self.CpuPeriod is not None and not 1000 <= self.CpuPeriod <= 1000000:
+            raise UsageError("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s "
+                             "(i.e. 1000000)")
+        if self.CpuQuota is not None and self.CpuQuota < 1000:
+            raise UsageError("CPU cfs quota can not be less than 1ms (i.e. 1000)")
+        if out.get("NanoCpus") and (out.get("CpuQuota") or out.get("CpuPeriod")):
+            raise UsageError("Conflicting options: Nano CPUs and CPU Period/Quota cannot both be set",
+                             hint="give --cpus, or --cpu-period with --cpu-quota")
+        if self.PidsLimit is not None and self.PidsLimit <= 0:
+            out["PidsLimit"] = None          # 0 and -1: unlimited
+        return out
+
+
+def _size(flag: str, value: str) -> int:
+    try:
+        n = parse_size(value)
+    except ValueError:
+        raise UsageError(f"invalid {flag} {value!r}: use a size like 512m or 2g") from None
+    if n > MAX_INT64:
+        raise UsageError(f"invalid {flag} {value!r}: it is larger than any machine's memory")
+    return n
 
 
 @dataclass
@@ -339,12 +449,7 @@ def parse_health_flags(*, cmd: str | None = None, interval: str | None = None,
 def parse_memory(value: str | None) -> int:
     if not value:
         return 0
-    try:
-        n = parse_size(value)
-    except ValueError:
-        raise UsageError(f"invalid --memory {value!r}: use a size like 512m or 2g") from None
-    if n > MAX_INT64:
-        raise UsageError(f"invalid --memory {value!r}: it is larger than any machine's memory")
+    n = _size("--memory", value)
     if n < MIN_MEMORY:
         raise UsageError(f"invalid --memory {value!r}: the minimum is 6m")
     return n

@@ -15,6 +15,23 @@ class System:
         from ..system.info import version_info
         return version_info()
 
+    def events(self, *, since: str | None = None, until: str | None = None,
+               filters: dict[str, list[str]] | None = None, follow: bool = True,
+               should_stop=lambda: False):
+        """`GET /events`: Docker-shaped event dicts, oldest first, as an
+        iterator. since/until as Docker takes them (Unix seconds, RFC 3339,
+        or a duration before now: jocker.times.parse_point); filters
+        Docker's (jocker/events/query.py). Past events in the window first,
+        then live ones until until passes or should_stop() is true (checked
+        about ten times a second). Arguments are checked before it returns."""
+        from ..events.query import EventFilter, events
+        from ..times import parse_point
+        lo = parse_point(since, "--since") if since not in (None, "") else None
+        hi = parse_point(until, "--until") if until not in (None, "") else None
+        EventFilter(filters)                      # bad filters fail now, not mid-stream
+        return events(self.engine.layout.events_path, since=lo, until=hi, filters=filters,
+                      follow=follow, should_stop=should_stop)
+
     def info(self) -> dict:
         """`GET /info`."""
         from ..system.info import engine_info
@@ -43,6 +60,20 @@ class System:
         from ..containers import forkserver
         idle = self.engine.config.int("forkserver_idle")
         forkserver.ensure_started(self.engine.layout.rundir, idle, parent=os.getpid())
+
+    def compose(self, argv: list[str], environ: dict) -> int:
+        """`jocker compose ARGS`: run the installed Compose tool against this
+        engine's API server (its stdio is the caller's); its exit status."""
+        import shutil
+        from ..dockerapi.compose import plan
+        cmd, env = plan(self.engine.config, argv, environ, shutil.which)
+        proc = self.engine.runner.spawn(cmd, env=env)
+        while True:
+            try:
+                code = proc.wait()
+                return 128 - code if code < 0 else code      # killed by a signal: 128+N, as a shell
+            except KeyboardInterrupt:       # Compose got the ^C too and winds down
+                continue
 
     def init(self) -> list[str]:
         """Create what is missing (pool, root dataset, children, and as root the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..errors import NotFound
+from ..events import produce as events
 from ..filters import VOLUME_FILTERS, pairs, prune_label_filters
 
 _HIDDEN = ("Size", "Anonymous")      # list-only facts, not in inspect
@@ -16,7 +17,9 @@ class Volumes:
         """`POST /volumes/create`: the volume's name (an existing one is reused)."""
         from ..volumes.store import create_volume
         self.engine.load_state()
-        return create_volume(self.engine, name, labels or {})
+        name = create_volume(self.engine, name, labels or {})
+        events.volume(self.engine, name, "create")
+        return name
 
     def list(self, *, filters: dict[str, list[str]] | None = None) -> list[dict]:
         """`GET /volumes` (the Volumes array), by name; each with UsedBy and Size."""
@@ -42,6 +45,7 @@ class Volumes:
         """Refused while a container uses it."""
         from ..volumes.store import remove_volume
         remove_volume(self.engine, name)
+        events.volume(self.engine, name, "destroy")
 
     def prune(self, *, all: bool = False, filters: dict[str, list[str]] | None = None) -> dict:
         """`POST /volumes/prune`: anonymous volumes no container uses (all: named
@@ -50,4 +54,7 @@ class Volumes:
         flt = prune_label_filters(filters)
         self.engine.load_state()
         removed, freed = prune_volumes(self.engine, flt, anonymous_only=not all)
+        for name in removed:
+            events.volume(self.engine, name, "destroy")
+        events.pruned(self.engine, "volume", freed)
         return {"VolumesDeleted": removed, "SpaceReclaimed": freed}

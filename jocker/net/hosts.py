@@ -1,6 +1,6 @@
 """/etc/hosts and /etc/resolv.conf for containers on networks, pure: names
 of the members of each network the container is on (container name, short
-ID, --network-alias), --add-host entries; the host's resolver or --dns."""
+ID, --network-alias, and the aliases its links give them), --add-host entries; the host's resolver or --dns."""
 
 from __future__ import annotations
 
@@ -25,6 +25,19 @@ def parse_add_host(item: str) -> tuple[str, str]:
     return name, ip.strip("[]")
 
 
+def parse_link(item: str) -> tuple[str, str]:
+    """A legacy link, NAME[:ALIAS] (or inspect's /NAME:/CONTAINER/ALIAS):
+    the linked container's name and the extra name it has for the linker."""
+    if not isinstance(item, str):
+        raise UsageError(f"invalid link {item!r}: expected NAME[:ALIAS]")
+    name, _, alias = item.partition(":")
+    name, alias = name.lstrip("/"), alias.rsplit("/", 1)[-1] or name.lstrip("/")
+    if not name or not alias or any(c.isspace() or c in "/:" for c in name + alias):
+        raise UsageError(f"invalid link {item!r}: expected NAME[:ALIAS]",
+                         hint="e.g. --link db:database")
+    return name, alias
+
+
 def endpoint_names(c) -> list[str]:
     """Names a member answers to on its networks."""
     return [c.name, c.short]
@@ -43,12 +56,16 @@ def hosts_text(c, peers: list, extra_hosts: list[str]) -> str:
         lines.append(f"{own[0]}\t{' '.join(names)}\n")
     else:
         lines.append(f"127.0.1.1\t{hostname}\n")
+    links: dict[str, list[str]] = {}
+    for name, alias in map(parse_link, [l for ep in mine.values() for l in (ep.get("Links") or [])]):
+        links.setdefault(name, []).append(alias)
     seen = set()
     for p in sorted(peers, key=lambda p: p.name):
         for net, ep in networks_of(p).items():
             if net not in mine or not ep.get("IPAddress"):
                 continue
-            names = [n for n in endpoint_names(p) + list(ep.get("Aliases") or []) if n]
+            names = [n for n in endpoint_names(p) + list(ep.get("Aliases") or []) +
+                     links.get(p.name, []) if n]
             key = (ep["IPAddress"], tuple(names))
             if key not in seen:
                 seen.add(key)

@@ -7,8 +7,14 @@ from . import hosts, naming, ports
 from . import store as S
 
 
-def _endpoint_view(ep: dict) -> dict:
-    return {k: v for k, v in ep.items() if k != "Jocker"}
+def _endpoint_view(name: str, ep: dict, cid: str) -> dict:
+    """An endpoint as inspect shows it. On a user network the container's
+    short ID is one of its names (hosts.py writes it), and API 1.44 lists it
+    in Aliases as dockerd does (docker-compose looks for it there)."""
+    out = {k: v for k, v in ep.items() if k != "Jocker"}
+    if name != S.DEFAULT:
+        out["Aliases"] = list(dict.fromkeys(list(ep.get("Aliases") or []) + [cid[:12]]))
+    return out
 
 
 def port_map(c) -> dict:
@@ -27,7 +33,7 @@ def port_map(c) -> dict:
 
 def network_settings(engine, c) -> dict:
     mode = c.host.get("NetworkMode") or "host"
-    nets = {name: _endpoint_view(ep) for name, ep in hosts.networks_of(c).items()}
+    nets = {name: _endpoint_view(name, ep, c.id) for name, ep in hosts.networks_of(c).items()}
     if mode in S.BUILTIN:
         nets = {mode: {"IPAMConfig": None, "Links": None, "Aliases": None,
                        "NetworkID": S.builtin_record(mode)["Id"], "EndpointID": "", "Gateway": "",

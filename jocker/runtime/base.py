@@ -70,6 +70,7 @@ class RuntimeDriver(ABC):
     creates_console = False
     reports_init_pid = False
     binds_single_files = False
+    updates_limits_live = False     # update_limits changes a running container's limits
 
     @abstractmethod
     def prepare_host(self) -> None:
@@ -121,6 +122,11 @@ class RuntimeDriver(ABC):
         """Host PID of the container's PID 1 when reports_init_pid, else None
         (the main process is the one the supervisor spawned)."""
         return None
+
+    def update_limits(self, spec: ContainerSpec) -> None:
+        """Apply spec.limits to the running container when updates_limits_live
+        (`jocker update`); otherwise they wait for the next start."""
+        raise NotImplementedError(f"the {self.name} runtime cannot change limits live")
 
     def signal_main(self, spec: ContainerSpec, signum: int, main_pid: int | None) -> None:
         """Send signum to the container's main process."""

@@ -80,6 +80,7 @@ def check_command(rootfs: str, argv: list[str], env: dict[str, str], workdir: st
 
 class JailDriver(RuntimeDriver):
     name = "jail"
+    updates_limits_live = True
 
     def __init__(self, runner: Runner | None = None, config: jp.JailConfig | None = None,
                  *, err=None):
@@ -378,6 +379,30 @@ class JailDriver(RuntimeDriver):
             self.sleep(delay)
             delay = min(delay * 2, 0.5)
         return True
+
+    def update_limits(self, spec: ContainerSpec) -> None:
+        """`jocker update` on a running jail: swap the rctl rules that change
+        and keep the record destroy reads in step."""
+        name = jp.jail_name(spec.id)
+        record = rctl.rctl_record_path(spec.rundir)
+        try:
+            with open(record) as f:
+                recorded = [line.strip() for line in f if line.strip()]
+        except FileNotFoundError:
+            recorded = []
+        cmds, now = rctl.rctl_update_commands(name, recorded, spec.limits)
+        if not cmds:
+            return
+        if any(c[1] == "-a" for c in cmds) and not self.racct_enabled():
+            raise JockerError(RACCT_MSG)
+        if now:          # first: a failure halfway still leaves destroy what to remove
+            write_atomic(record, "\n".join(sorted(set(now) | set(recorded))) + "\n")
+        for argv in cmds:
+            self.runner.run(argv)
+        if now:
+            write_atomic(record, "\n".join(now) + "\n")
+        elif os.path.exists(record):
+            os.unlink(record)
 
     def destroy(self, spec: ContainerSpec) -> None:
         name = jp.jail_name(spec.id)

@@ -41,6 +41,31 @@ def rctl_add_commands(name: str, limits) -> list[list[str]]:
     return [["rctl", "-a", rule] for rule in rctl_rules(name, limits)]
 
 
+RESOURCES = ("memoryuse", "pcpu", "maxproc")     # the ones rctl_rules writes
+
+
+def rctl_update_commands(name: str, recorded: list[str], limits) -> tuple[list[list[str]], list[str]]:
+    """`jocker update` on a running jail: (commands, the rules in force after
+    them). Per resource whose rule changes: `rctl -r jail:NAME:RESOURCE` when
+    jocker added one (rctl.8: a filter naming the resource removes only its
+    rules; whether the kernel then leaves the other resources' rules alone is
+    [U] until a FreeBSD host runs tests/freebsd), then `rctl -a` the new rule.
+    A resource whose rule is unchanged gets no command."""
+    wanted = rctl_rules(name, limits)
+    have = {r.split(":")[2]: r for r in recorded if r.count(":") >= 3}
+    want = {r.split(":")[2]: r for r in wanted}
+    cmds = []
+    for resource in RESOURCES:
+        old, new = have.get(resource), want.get(resource)
+        if old == new:
+            continue
+        if old:
+            cmds.append(["rctl", "-r", f"jail:{name}:{resource}"])
+        if new:
+            cmds.append(["rctl", "-a", new])
+    return cmds, wanted
+
+
 def rctl_remove_command(name: str) -> list[str]:
     """Removes every rule of the jail; run only when jocker added some (the
     kernel answers ESRCH for a jail with none: usr.bin/rctl/rctl.c)."""

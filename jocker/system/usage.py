@@ -31,11 +31,18 @@ def prune(engine, *, all_unused: bool, volumes: bool, label_filters) -> dict[str
     reclaimed = 0
     out["ContainersDeleted"], freed = prune_containers(engine, label_filters)
     reclaimed += freed
+    from ..events import produce as events
     if volumes:
         out["VolumesDeleted"], freed = prune_volumes(engine, label_filters, anonymous_only=True)
         reclaimed += freed
+        for name in out["VolumesDeleted"]:
+            events.volume(engine, name, "destroy")
+        events.pruned(engine, "volume", freed)
+    before = engine.load_state()        # what the image events name
     out["ImagesDeleted"], freed = prune_images(engine.store, all_unused=all_unused,
                                                label_filters=label_filters)
+    events.image_lines(engine, out["ImagesDeleted"], before)
+    events.pruned(engine, "image", freed)
     reclaimed += freed
     out["LeftoversRemoved"] = collect_garbage(engine.store) + collect_leftovers(engine)
     out["SpaceReclaimed"] = reclaimed

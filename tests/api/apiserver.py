@@ -136,3 +136,25 @@ def api_cleanup(api_sock):
     for n in names:
         client.delete(f"/containers/{n}?force=1&v=1")
     client.close()
+
+
+@pytest.fixture(scope="module")
+def dockerd():
+    """The real Docker Engine as the reference (tests/support.py's
+    PrivateDockerd): an Api client on its socket; skips when it cannot start."""
+    from support import PrivateDockerd
+    ref = PrivateDockerd()
+    clients = []
+
+    def ready(sock):
+        client = Api(sock)
+        clients.append(client)
+        return client.get("/_ping", raw=True)[0].status == 200
+    try:
+        if not ref.start(ready):
+            pytest.skip(f"the reference dockerd did not start: {ref.log_tail()}")
+        yield clients[-1]
+    finally:
+        for client in clients:
+            client.close()
+        ref.stop()

@@ -90,6 +90,7 @@ def test_volumes(client):
         client.volumes.get("apipyvol")
 
 
+@pytest.mark.slow
 def test_fifty_concurrent_clients(api_sock, busybox_image, jocker_env, wait_for):
     """Each client creates, starts, waits for and removes its own container:
     no errors, and nothing is left behind."""

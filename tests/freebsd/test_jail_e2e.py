@@ -186,6 +186,24 @@ def test_rctl_limits_added_and_removed(driver, runner, make):
     assert runner.run(["rctl", f"jail:{name}"]).stdout.strip() == ""
 
 
+def test_update_swaps_the_rules_of_a_running_jail(driver, runner, make):
+    """Issue 12 (`jocker update`): confirms on a real kernel the [U] in
+    jail_rctl.rctl_update_commands (a resource filter removes only that
+    resource's rules)."""
+    import dataclasses
+    if not driver.racct_enabled():
+        pytest.skip("kern.racct.enable=0: rctl limits are not available on this host")
+    spec = make(["/bin/sleep", "30"], limits=Limits(memory=64 * 1024 * 1024, pids=10))
+    name = jp.jail_name(spec.id)
+    driver.create(spec)
+    driver.update_limits(dataclasses.replace(spec, limits=Limits(memory=128 * 1024 * 1024, cpus=0.5)))
+    rules = runner.run(["rctl", f"jail:{name}"]).stdout
+    assert "memoryuse:sigkill=134217728" in rules and "pcpu:deny=50" in rules
+    assert "maxproc" not in rules and "memoryuse:sigkill=67108864" not in rules
+    driver.destroy(spec)
+    assert runner.run(["rctl", f"jail:{name}"]).stdout.strip() == ""
+
+
 # ---------------------------------------------------------------- issue 13, item by item
 
 def test_nested_mounts_and_workdir_under_a_volume(driver, runner, make, tmp_path):

@@ -17,7 +17,7 @@ from jocker.runtime.spec import ContainerSpec, Limits, Mount, from_dict
 
 from test_jail_driver_commands import CID, RecordingRunner  # same directory (pytest prepends it)
 
-CAPABILITIES = ("creates_console", "reports_init_pid", "binds_single_files")
+CAPABILITIES = ("creates_console", "reports_init_pid", "binds_single_files", "updates_limits_live")
 
 
 def _linux():
@@ -65,6 +65,7 @@ def test_capabilities_match_the_methods(driver):
     cls = type(d)
     assert (cls.console_command is not base.RuntimeDriver.console_command) == cls.creates_console
     assert (cls.init_pid is not base.RuntimeDriver.init_pid) == cls.reports_init_pid
+    assert (cls.update_limits is not base.RuntimeDriver.update_limits) == cls.updates_limits_live
 
 
 def test_create_then_commands_are_argv_lists(driver, spec):

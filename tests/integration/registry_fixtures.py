@@ -12,6 +12,8 @@ import subprocess
 import time
 import urllib.request
 
+import pytest
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -79,6 +81,17 @@ http:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    """A registry for the test module (import this fixture by name)."""
+    reason = need("docker-registry")
+    if reason:
+        pytest.skip(reason)
+    reg = Registry(tmp_path_factory.mktemp("registry"))
+    yield reg
+    reg.stop()
 
 
 def need(*tools: str) -> str | None:

@@ -9,17 +9,7 @@ import urllib.request
 
 import pytest
 
-from registry_fixtures import Podman, Proxy, Registry, need, put_blob, put_manifest
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    reason = need("docker-registry")
-    if reason:
-        pytest.skip(reason)
-    reg = Registry(tmp_path_factory.mktemp("registry"))
-    yield reg
-    reg.stop()
+from registry_fixtures import Podman, Proxy, need, put_blob, put_manifest, registry  # noqa: F401  (registry: a fixture)
 
 
 def _build(jocker, tmp_path, base, tag, text):

@@ -177,6 +177,25 @@ def test_linux_bridge_and_table_carry_the_store_marker():
     assert lp.parse_table_comment("table ip jkbr0 {\n\tchain x {\n\t}\n}\n") == ""
 
 
+def test_links_name_the_linked_peer_for_the_linker_only():
+    from jocker.containers.model import Container
+
+    def member(cid, name, ip, links=()):
+        spec = {"Config": {"Hostname": cid[:12]}, "HostConfig": {},
+                "NetworkSettings": {"Networks": {"back": {"IPAddress": ip, "Aliases": ["svc"],
+                                                          "Links": list(links) or None}}}}
+        return Container(id=cid, name=name, dataset="p/c", spec=spec, state={})
+    db = member("d" * 64, "proj_db_1", "10.9.0.2")
+    app = member("a" * 64, "proj_app_1", "10.9.0.3", ["proj_db_1:legacydb"])
+    assert "10.9.0.2\tproj_db_1 dddddddddddd svc legacydb\n" in hosts.hosts_text(app, [db], [])
+    assert "legacydb" not in hosts.hosts_text(db, [app], [])
+    assert hosts.parse_link("/proj_db_1:/proj_app_1/legacydb") == ("proj_db_1", "legacydb")
+    assert hosts.parse_link("db") == ("db", "db")
+    for bad in ("", ":x", "a b:c", "db:x y"):
+        with pytest.raises(UsageError, match="invalid link"):
+            hosts.parse_link(bad)
+
+
 def test_both_network_drivers_implement_every_declared_method():
     import inspect
     from jocker.net.driver import NetworkDriver

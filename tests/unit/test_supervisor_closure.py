@@ -29,6 +29,7 @@ print(json.dumps(sorted(sys.modules)))
 COMMON = {"jocker", "jocker.atomic", "jocker.containers", "jocker.containers.attachserver",
           "jocker.containers.childproc", "jocker.containers.frames", "jocker.containers.job",
           "jocker.containers.logwriter", "jocker.containers.supervisor", "jocker.envvars", "jocker.errors",
+          "jocker.events", "jocker.events.journal",
           "jocker.host", "jocker.host.process", "jocker.rundir", "jocker.host.runner", "jocker.runtime",
           "jocker.runtime.base", "jocker.runtime.tmpfs", "jocker.signals", "jocker.times"}
 JOCKER_MODULES = {
