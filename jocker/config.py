@@ -35,6 +35,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("runtime", "auto", "auto, jail (FreeBSD) or linux (namespaces, for development)"),
     Option("devfs_ruleset", "100", "number of jocker's own devfs ruleset (FreeBSD)"),
     Option("stop_timeout", "10", "default seconds between the stop signal and SIGKILL"),
+    Option("forkserver_idle", "300", "seconds a fork-server of supervisors waits for the next start "
+           "before it exits; 0: exec a new supervisor for every start"),
     Option("log_level", "warning", "debug, info, warning or error"),
     Option("api_group", "jocker", "group owning the API socket of `jocker serve` (mode 0660)"),
     Option("api_host", "unix:///var/run/jocker.sock", "where `jocker serve` listens by default and "

@@ -1,6 +1,6 @@
-"""Every file under a container's run directory, `<rundir>/<id>/`, named
-once. Volatile state only: after a reboot the directory is gone, and so is
-everything it says. Small on purpose: the supervisor and nsinit import it.
+"""Every file under a container's run directory, `<rundir>/<id>/`, and the
+engine's own files at the top of `<rundir>`, named once. Volatile state
+only: after a reboot the directory is gone, and so is everything it says. Small on purpose: the supervisor and nsinit import it.
 
 Who writes what:
     supervisor   SUPERVISOR_JSON (pid, main pid, status), SUPERVISOR_LOCK
@@ -8,6 +8,8 @@ Who writes what:
                  (attach and control connections), HEALTH_JSON (State.Health;
                  kept after the run, as Docker keeps the last health)
     engine       JOB_JSON (the supervisor's typed job), START_LOCK
+    fork-server  FORKSERVER_SOCK, FORKSERVER_LOCK (at the top of <rundir>:
+                 containers/forkserver.py)
     runtime      SPEC_JSON, INIT_PID (Linux namespaces); JAIL_CONF, FSTAB,
                  DEVFS_RULESET, JAIL_PROCESS, RCTL_RULES (FreeBSD jails)
 
@@ -35,6 +37,8 @@ FSTAB = "fstab"
 DEVFS_RULESET = "devfs_ruleset"
 JAIL_PROCESS = "process.json"
 RCTL_RULES = "rctl"
+FORKSERVER_SOCK = "forkserver.sock"
+FORKSERVER_LOCK = "forkserver.lock"
 EVENTS_JOURNAL = "events.jsonl"      # <rundir>/events.jsonl, not per container
 
 # What a supervisor leaves behind only while it runs (removed when it ends,

@@ -1,7 +1,16 @@
 """Command-line entry point. `jocker --version` answers before click or any
-engine module is imported, so start-up stays close to a bare interpreter."""
+engine module is imported, so start-up stays close to a bare interpreter.
+
+`run` ends with os._exit once its output is flushed and the atexit handlers
+(logging's among them) have run: tearing down an interpreter that has the
+engine loaded costs tens of milliseconds, paid after the container is gone
+(measured in tests/benchmarks/README.md). Every file it writes is closed by
+then; no thread is left."""
 
 import sys
+
+# verbs whose process skips the interpreter's teardown (see above)
+FAST_EXIT = ("run",)
 
 
 def main() -> None:
@@ -10,4 +19,32 @@ def main() -> None:
         print(f"jocker version {__version__}")
         return
     from .main import run
-    run()
+    fast = next((a for a in sys.argv[1:] if not a.startswith("-")), None) in FAST_EXIT
+    try:
+        run()
+    except SystemExit as e:
+        if fast:
+            _fast_exit(e.code)
+        raise
+    if fast:
+        _fast_exit(0)
+
+
+def _fast_exit(code) -> None:
+    import atexit
+    import os
+    threading = sys.modules.get("threading")
+    if threading is not None and threading.active_count() > 1:
+        return                          # someone still works: the normal way out
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        sys.stderr.write(f"{code}\n")
+        code = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)

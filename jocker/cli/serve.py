@@ -35,6 +35,7 @@ def serve_cmd(obj, host, group, tlsverify, tlscacert, tlscert, tlskey):
         level = getattr(logging, eng.config.log_level.upper(), logging.WARNING)
         logging.basicConfig(level=level, format="jocker serve: %(message)s")
     backend.configure(eng.config, eng.runner)
+    obj.api.system.warm_supervisors()
     host = host or eng.config.api_host
     server = make_server(host, group=group if group is not None else eng.config.api_group,
                          tlsverify=tlsverify, tlscacert=tlscacert, tlscert=tlscert, tlskey=tlskey)

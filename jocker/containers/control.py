@@ -1,5 +1,5 @@
 """The engine's side of a supervisor's control messages (stop, kill,
-resize), sent over the socket the supervisor already listens on for attach
+resize, health), sent over the socket the supervisor already listens on for attach
 clients. See Supervisor.control for the messages."""
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ class NotListening(Exception):
     """The supervisor has no socket yet (it is starting) or no longer (it is gone)."""
 
 
-def send(rundir: str, msg: dict, *, wait: float = 2.0) -> None:
-    """Send msg and wait for the supervisor's reply. A supervisor that is
-    still starting gets `wait` seconds to open its socket; NotListening after."""
+def send(rundir: str, msg: dict, *, wait: float = 2.0) -> dict | None:
+    """Send msg and wait for the supervisor's reply: the data it answered
+    with (`health`), else None. A supervisor that is still starting gets
+    `wait` seconds to open its socket; NotListening after."""
     from .attach import connect
     path = RD.path(rundir, RD.ATTACH_SOCK)
     end = time.monotonic() + wait
@@ -42,13 +43,15 @@ def send(rundir: str, msg: dict, *, wait: float = 2.0) -> None:
         while True:
             data = conn.recv(65536)
             if not data:
-                return               # it ended while answering: the message is moot
+                return None          # it ended while answering: the message is moot
             for kind, payload in decoder.feed(data):
                 if kind == frames.REPLY:
                     text = payload.decode("utf-8", "replace")
-                    if text != "ok":
-                        raise JockerError(f"the supervisor refused {msg.get('op')}: {text}")
-                    return
+                    if text == "ok":
+                        return None
+                    if text.startswith("ok "):
+                        return json.loads(text[3:])
+                    raise JockerError(f"the supervisor refused {msg.get('op')}: {text}")
     except socket.timeout:
         raise JockerError("the supervisor did not answer within 30s",
                           hint="see supervisor.err in the container's run directory") from None

@@ -13,7 +13,6 @@ from ..engine_api.requests import CreateRequest
 from ..errors import Conflict, JockerError, NotFound, NotImplementedYet, UsageError
 from ..events import produce as events
 from ..images.imageconfig import DEFAULT_PATH
-from ..rootfs import resolve_in_root
 from ..runtime import tmpfs
 from ..signals import check_signal
 from ..times import now_rfc3339
@@ -226,6 +225,7 @@ def _copy_up_volumes(engine, c: Container, image) -> None:
     rootfs = engine.layout.container_rootfs(c.id)
     for m in c.spec["Mounts"]:
         if m["Type"] == "volume":
+            from ..rootfs import resolve_in_root          # tarfile and friends: only when needed
             copy_up(resolve_in_root(rootfs, m["Destination"]), m["Source"])
 
 

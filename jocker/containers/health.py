@@ -306,6 +306,12 @@ class Monitor:
         if self.state.status != before:
             self.on_event("health_status: " + self.state.status)
 
+    def probe_now(self) -> None:
+        """The next tick runs the probe (the `health` control message), unless
+        one is running already."""
+        if self.proc is None:
+            self.due = self.clock()
+
     def stop(self) -> None:
         """The container stopped: no probe runs on, and the status reads
         unhealthy (Docker's monitor does the same when it stops)."""

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 
+# The supervisor's answer on the ready pipe when another one runs the container.
+ALREADY_RUNNING = "the container is already running"
+
 
 class Job:
     __slots__ = ("id", "name", "rundir", "runtime", "spec", "devfs_ruleset", "restart", "autoremove",

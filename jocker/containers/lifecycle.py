@@ -21,10 +21,9 @@ from ..runtime.security import plan_from_host_config
 from ..storage import props as P
 from . import etcfiles, health, readonly
 from ..net import networks as netops
-from .job import Job
+from .job import ALREADY_RUNNING, Job
 from .model import PAUSED, Container, load_containers, read_runtime
 from .remove import check_removable, destroy_storage, storage_job
-from .supervisor import ALREADY_RUNNING
 
 SUPERVISOR_MAIN = "from jocker.containers.supervisor import main; main()"
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -79,8 +78,30 @@ def get(engine, ref: str) -> Container:
 @dataclass
 class Started:
     main_pid: int
-    supervisor: subprocess.Popen
+    supervisor: "subprocess.Popen | Forked"
     conn: object = None          # attach socket when attached
+
+
+class Forked:
+    """A supervisor the fork-server made. Not our child (init reaps it): its
+    end is the EOF of its ready pipe when we still hold it, else its pid's."""
+
+    def __init__(self, pid: int, ready):
+        self.pid, self.ready = pid, ready
+
+    def wait(self) -> int:
+        if self.ready is not None and not self.ready.closed:
+            try:
+                while self.ready.read(4096):
+                    pass
+            except (OSError, ValueError):
+                pass
+            self.ready.close()
+        else:
+            from ..host.process import pid_alive
+            while pid_alive(self.pid):
+                time.sleep(0.05)
+        return 0
 
 
 class Prespawned:
@@ -117,7 +138,19 @@ def _spawn_supervisor(engine, job_arg: str, stdin, errlog):
     return proc, os.fdopen(r, "r")
 
 
-def prespawn_supervisor(engine) -> Prespawned:
+def _forkserver_idle(engine) -> int:
+    return engine.config.int("forkserver_idle")
+
+
+def prespawn_supervisor(engine) -> Prespawned | None:
+    """None when a fork-server runs (forking a supervisor takes a millisecond:
+    nothing to overlap). Otherwise one is left behind for the next start."""
+    from . import forkserver
+    idle = _forkserver_idle(engine)
+    if idle > 0:
+        if forkserver.running(engine.layout.rundir):
+            return None
+        forkserver.ensure_started(engine.layout.rundir, idle)
     jr, jw = os.pipe()
     proc, ready = _spawn_supervisor(engine, "-", jr, subprocess.DEVNULL)
     os.close(jr)
@@ -171,8 +204,7 @@ def _start_locked(engine, c: Container, spec: ContainerSpec, attach: bool,
         prespawned.hand_over(job_path)
         proc, ready = prespawned.proc, prespawned.ready
     else:
-        with open(RD.path(spec.rundir, RD.SUPERVISOR_ERR), "ab") as errlog:
-            proc, ready = _spawn_supervisor(engine, job_path, subprocess.DEVNULL, errlog)
+        proc, ready = _supervise(engine, spec.rundir, job_path)
     conn = None
     first = ready.readline().split()
     if first[:1] == ["listening"] and attach:
@@ -197,6 +229,26 @@ def _start_locked(engine, c: Container, spec: ContainerSpec, attach: bool,
     return Started(int(words[1]), proc, conn)
 
 
+def _supervise(engine, rundir: str, job_path: str):
+    """(supervisor, its ready pipe): forked by the fork-server when one
+    answers, else exec'd (and a fork-server left behind for the next start)."""
+    from . import forkserver
+    idle = _forkserver_idle(engine)
+    with open(RD.path(rundir, RD.SUPERVISOR_ERR), "ab") as errlog:
+        if idle > 0:
+            r, w = os.pipe()
+            try:
+                pid = forkserver.request(engine.layout.rundir, job_path, w, errlog.fileno())
+            finally:
+                os.close(w)
+            if pid:
+                ready = os.fdopen(r, "r")
+                return Forked(pid, ready), ready
+            os.close(r)
+            forkserver.ensure_started(engine.layout.rundir, idle)
+        return _spawn_supervisor(engine, job_path, subprocess.DEVNULL, errlog)
+
+
 def _supervisor_error(spec: ContainerSpec) -> str:
     try:
         tail = open(RD.path(spec.rundir, RD.SUPERVISOR_ERR)).read().strip().splitlines()
@@ -207,9 +259,12 @@ def _supervisor_error(spec: ContainerSpec) -> str:
 
 def _job(engine, c: Container, spec: ContainerSpec, attach: bool) -> Job:
     from ..runtime.base import spec_to_dict
+    spec_json = spec_to_dict(spec)
+    if spec_json.get("net"):        # what the supervisor tears down is what it set up
+        spec_json["net"] = dict(spec_json["net"], as_started=True)
     storage = storage_job(engine, c)
     return Job(id=c.id, name=c.name, rundir=spec.rundir, runtime=engine.config.runtime_name(),
-               spec=spec_to_dict(spec), devfs_ruleset=engine.config.int("devfs_ruleset"),
+               spec=spec_json, devfs_ruleset=engine.config.int("devfs_ruleset"),
                store_dirs=engine.layout.clone_mount_dirs(),
                restart=c.host.get("RestartPolicy") or {"Name": "no"},
                autoremove=bool(c.host.get("AutoRemove")), attach=attach, log_path=log_path(engine, c),
@@ -319,6 +374,20 @@ def resize(engine, c: Container, rows: int, cols: int) -> None:
     if not rt:
         raise Conflict(f"Container {c.id} is not running")
     tell(engine, c, rt, {"op": "resize", "rows": int(rows), "cols": int(cols)})
+
+
+def probe_health(engine, c: Container) -> dict | None:
+    """Run c's healthcheck probe now (the `health` control message); its
+    State.Health as the supervisor holds it, None without a healthcheck."""
+    rt = read_runtime(engine.layout, c.id)
+    if not rt or rt.get("status") not in ("running", "paused"):
+        raise Conflict(f"Container {c.id} is not running")
+    from . import control
+    try:
+        answer = control.send(engine.layout.container_rundir(c.id), {"op": "health", "probe": True})
+    except control.NotListening:
+        raise Conflict(f"Container {c.id} is not running") from None
+    return (answer or {}).get("Health")
 
 
 def tell(engine, c: Container, rt: dict, msg: dict) -> bool:

@@ -4,17 +4,23 @@ One small process per running container, started by `jocker start/run` and
 surviving it. It is the parent of the container's main process: it streams
 stdout/stderr into Docker json-file log lines and to attached clients,
 records start, exit code and finish time in the container's ZFS properties,
-applies the restart policy with back-off, and turns a stop request (SIGTERM to
-the supervisor) into the stop signal, the grace period, then SIGKILL of
-everything in the container.
+applies the restart policy with back-off, runs the healthcheck, and turns a
+stop request (a control message, or SIGTERM to the supervisor) into the stop
+signal, the grace period, then SIGKILL of everything in the container.
 
-Run as `python -m jocker.containers.supervisor JOB.json READY_FD`. It imports
-only what it needs, to stay small (see the RSS benchmark).
+Its rooms: this module (the run loop, the container process, restarts),
+attachserver.py (attach clients and control messages on attach.sock),
+logwriter.py (the json-file log), childproc.py (what its children do
+before they run), health.py (the probe's schedule), job.py (its typed job).
+
+Forked by the fork-server (forkserver.py, `run_job`), or when none runs
+exec'd as `python -S -c "...supervisor import main; main()" JOB.json
+READY_FD`. It imports only what it needs, to stay small (see the RSS
+benchmark and tests/unit/test_supervisor_closure.py).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import selectors
 import signal
@@ -31,71 +37,15 @@ from ..signals import signum as signal_number
 from ..times import now_rfc3339
 from ..host.runner import Runner
 from . import frames
-from .job import Job
+from .attachserver import AttachServer
+from .childproc import child_setup
+from .job import ALREADY_RUNNING, Job
+from .logwriter import LogWriter
 
 MAX_BACKOFF = 60.0
-ALREADY_RUNNING = "the container is already running"
-LINE_LIMIT = 16 * 1024
 
 
-class LogWriter:
-    """Docker json-file lines: {"log": "...\\n", "stream": "stdout", "time": ...}.
-
-    A write that fails (a full pool: ENOSPC, EDQUOT, EIO) is never fatal:
-    the supervisor and its container outlive it. Lines wait in a bounded
-    backlog retried with every new line; `failed` counts failed writes and
-    `dropped` the lines given up once the backlog is full."""
-
-    BACKLOG = 1 << 20
-
-    def __init__(self, path: str):
-        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
-        self.partial = {"stdout": b"", "stderr": b""}
-        self.pending = bytearray()
-        self.failed = 0
-        self.dropped = 0
-
-    def write(self, stream: str, data: bytes) -> None:
-        buf = self.partial[stream] + data
-        while True:
-            nl = buf.find(b"\n")
-            if nl < 0:
-                break
-            self._emit(stream, buf[:nl + 1])
-            buf = buf[nl + 1:]
-        if len(buf) > LINE_LIMIT:
-            self._emit(stream, buf)
-            buf = b""
-        self.partial[stream] = buf
-
-    def flush(self) -> None:
-        for stream, buf in self.partial.items():
-            if buf:
-                self._emit(stream, buf)
-                self.partial[stream] = b""
-
-    def _emit(self, stream: str, data: bytes) -> None:
-        line = json.dumps({"log": data.decode("utf-8", "replace"), "stream": stream,
-                           "time": now_rfc3339()}).encode() + b"\n"
-        if len(self.pending) + len(line) > self.BACKLOG:
-            self.dropped += 1
-        else:
-            self.pending += line
-        self._drain()
-
-    def _drain(self) -> None:
-        while self.pending:
-            try:
-                n = os.write(self.fd, self.pending)
-            except InterruptedError:
-                continue
-            except OSError:
-                self.failed += 1
-                return
-            del self.pending[:n]
-
-
-class Supervisor:
+class Supervisor(AttachServer):
     def __init__(self, job: Job | dict, ready_fd: int, job_path: str = ""):
         self.job = job = job if isinstance(job, Job) else Job.from_dict(job)
         self.job_path = job_path
@@ -122,6 +72,7 @@ class Supervisor:
         self.health = None           # health.Monitor while a healthchecked container runs
         self.status = "starting"
         self.log_published = (0, 0, 0.0)   # failed, dropped, when: see _publish_log_failures
+        self.starter_lost = False    # the ready pipe's reader is gone
 
     # -- setup ---------------------------------------------------------------
     def _driver(self):
@@ -141,8 +92,9 @@ class Supervisor:
         if self.ready:
             try:
                 self.ready.write(" ".join(str(w) for w in words) + "\n")
-            except OSError:
+            except OSError:         # EPIPE: whoever started us is gone
                 self.ready = None
+                self.starter_lost = True
 
     def _event(self, action: str, **extra) -> None:
         """A container event in the journal (jocker/events/journal.py)."""
@@ -235,11 +187,13 @@ class Supervisor:
             self._health_start()        # before "running": no reader sees the last run's health
             self.state.update({"StartedAt": now_rfc3339(), "Error": "", "UserStopped": False})
             self._status("running")
+            # Recorded before the starter hears "started": once `run -d`
+            # returns, the container has run, whatever happens to us next.
+            self._save_state()
             self._event("start")
             if first:
                 self.report("started", self.main_pid)
                 first = False
-            self._save_state()
             started = time.monotonic()
             code = self._pump()
             self._health_stop()
@@ -353,7 +307,7 @@ class Supervisor:
         else:
             stdio = {"stdin": process.PIPE if self.spec.stdin_open else process.DEVNULL,
                      "stdout": process.PIPE, "stderr": process.PIPE}
-        self.proc = self.runner.start(cmd.argv, env=env, child_setup=_child_setup(tty),
+        self.proc = self.runner.start(cmd.argv, env=env, child_setup=child_setup(tty),
                                       child_main=cmd.in_child, **stdio)
         if tty:
             os.close(slave)
@@ -369,7 +323,7 @@ class Supervisor:
         """-t on a driver that allocates the terminal inside the container."""
         ours, theirs = socket.socketpair()
         cmd = self.driver.console_command(self.spec, theirs.fileno())
-        self.proc = self.runner.start(cmd.argv, env=cmd.env or None, child_setup=_child_setup(False),
+        self.proc = self.runner.start(cmd.argv, env=cmd.env or None, child_setup=child_setup(False),
                                       child_main=cmd.in_child,
                                       pass_fds=(theirs.fileno(),), stdin=process.DEVNULL,
                                       stdout=process.PIPE, stderr=process.STDOUT)
@@ -494,166 +448,11 @@ class Supervisor:
     def _on_stop(self, signum, frame) -> None:
         self.stop_requested = True
 
-    # -- attach clients ---------------------------------------------------------
-    def _listen(self) -> socket.socket:
-        path = RD.path(self.rundir, RD.ATTACH_SOCK)
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        # Bind by a relative name: socket paths are limited to ~104 bytes.
-        os.chdir(self.rundir)
-        s.bind(RD.ATTACH_SOCK)
-        os.chdir("/")
-        os.chmod(path, 0o600)
-        s.listen(8)
-        s.setblocking(False)
-        self.sel.register(s, selectors.EVENT_READ, "listener")
-        return s
 
-    def _wait_for_client(self, listener: socket.socket, timeout: float) -> bool:
-        """True once a client is attached; False when none came in time or
-        the CLI that started us is gone."""
-        end = time.monotonic() + timeout
-        while not self.clients and time.monotonic() < end and not self.stop_requested:
-            if self._starter_gone():
-                return False
-            for key, _ in self.sel.select(0.1):
-                if key.data == "listener":
-                    self._accept(listener)
-        return bool(self.clients) or self.stop_requested
-
-    def _starter_gone(self) -> bool:
-        """The CLI holds the read end of our ready pipe until the container
-        has started: POLLERR on our end means it died."""
-        if not self.ready:
-            return False
-        import select
-        p = select.poll()
-        p.register(self.ready.fileno(), 0)
-        return any(ev & (select.POLLERR | select.POLLHUP) for _fd, ev in p.poll(0))
-
-    def _accept(self, listener: socket.socket) -> None:
-        try:
-            conn, _ = listener.accept()
-        except BlockingIOError:
-            return
-        conn.setblocking(True)
-        self.clients.append(conn)
-        self.decoders[conn] = frames.Decoder()
-        self.sel.register(conn, selectors.EVENT_READ, "client")
-
-    def _drop(self, conn: socket.socket) -> None:
-        if conn in self.clients or conn in self.controls:
-            if conn in self.clients:
-                self.clients.remove(conn)
-            else:
-                self.controls.remove(conn)
-            try:
-                self.sel.unregister(conn)
-            except (KeyError, ValueError):
-                pass
-            conn.close()
-
-    def _from_client(self, conn: socket.socket) -> None:
-        try:
-            data = conn.recv(65536)
-        except OSError:
-            data = b""
-        if not data:
-            self._drop(conn)
-            return
-        for kind, payload in self.decoders[conn].feed(data):
-            if kind == frames.STDIN and self.stdin_w is not None:
-                try:
-                    os.set_blocking(self.stdin_w, True)
-                    os.write(self.stdin_w, payload)
-                except OSError:
-                    pass
-            elif kind == frames.STDIN_EOF and self.stdin_w is not None and not self.spec.tty:
-                self.proc.close_stdin()
-                self.stdin_w = None
-            elif kind == frames.SIGNAL:
-                self._signal_main(int(payload))
-            elif kind == frames.RESIZE and self.master is not None:
-                rows, cols = (int(x) for x in payload.split())
-                _set_winsize(self.master, rows, cols)
-            elif kind == frames.CONTROL:
-                if conn in self.clients:         # a control connection gets no output
-                    self.clients.remove(conn)
-                    self.controls.append(conn)
-                try:
-                    self.control(json.loads(payload))
-                    reply = b"ok"
-                except Exception as e:           # a bad message must not kill the container
-                    reply = f"error {e}".encode()
-                try:
-                    conn.sendall(frames.encode(frames.REPLY, reply))
-                except OSError:
-                    self._drop(conn)
-
-    def control(self, msg: dict) -> None:
-        """The engine's control messages:
-            {"op": "stop", "timeout": s|null, "signal": name|null, "by": "user"|"system"}
-            {"op": "kill", "signal": number}   SIGKILL: everything at once, no restart
-            {"op": "resize", "rows": r, "cols": c}
-            {"op": "update", "restart": policy, "limits": {...}}   `jocker update`: the
-                policy and limits the next restart by this supervisor uses
-        SIGTERM to the supervisor stays a stop with the container's defaults."""
-        op = msg.get("op")
-        if op == "stop":
-            if msg.get("signal"):
-                self.stop_signal = str(msg["signal"])
-            if msg.get("timeout") is not None:
-                self.stop_timeout = float(msg["timeout"])
-                if self.stop_deadline is not None:     # already stopping: a shorter grace wins
-                    self.stop_deadline = min(self.stop_deadline, time.monotonic() + self.stop_timeout)
-            self.stop_by_system = msg.get("by") == "system"
-            self.stop_requested = True
-        elif op == "kill":
-            signum = int(msg["signal"])
-            if signum == signal.SIGKILL:
-                self.control({"op": "stop", "timeout": 0})
-            else:
-                self._signal_main(signum)
-        elif op == "resize":
-            if self.master is not None:
-                _set_winsize(self.master, int(msg["rows"]), int(msg["cols"]))
-        elif op == "update":
-            if isinstance(msg.get("restart"), dict):
-                self.job.restart = dict(msg["restart"])
-            if isinstance(msg.get("limits"), dict):
-                from types import SimpleNamespace
-                self.spec.limits = SimpleNamespace(**msg["limits"])
-                self.job.spec = dict(self.job.spec, limits=dict(msg["limits"]))
-            if self.job_path:        # the jail is re-created from the job file on a restart
-                self.job.save(self.job_path)
-        else:
-            raise ValueError(f"unknown control message {op!r}")
-
-
-def _set_winsize(fd: int, rows: int, cols: int) -> None:
-    import fcntl
-    import struct
-    import termios
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-
-
-def _child_setup(tty: bool):
-    def setup():
-        os.setsid()
-        if tty:
-            import fcntl
-            import termios
-            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-        if sys.platform.startswith("linux"):
-            # The container dies with its supervisor: state stays truthful.
-            import ctypes
-            ctypes.CDLL(None).prctl(1, signal.SIGKILL)     # PR_SET_PDEATHSIG
-        for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
-            signal.signal(s, signal.SIG_DFL)
-    return setup
+def run_job(job_path: str, ready_fd: int) -> int:
+    """Supervise the job at job_path; stdout/stderr already go to its
+    supervisor.err. The entry of a supervisor forked by the fork-server."""
+    return Supervisor(Job.load(job_path), ready_fd, job_path).run() and 0
 
 
 def main() -> None:

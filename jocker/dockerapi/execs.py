@@ -95,7 +95,7 @@ def resize(req, eid):
     e = _find(eid)
     h, w = req.int_arg("h", 0), req.int_arg("w", 0)
     if e.master is not None and h > 0 and w > 0:
-        from ..containers.supervisor import _set_winsize
+        from ..containers.childproc import set_winsize as _set_winsize
         try:
             _set_winsize(e.master, h, w)
         except OSError:
@@ -124,7 +124,7 @@ def start(req, eid):
     reader, client = req.hijack(RAW_STREAM if tty else MULTIPLEXED)
     if tty:
         master, slave = os.openpty()
-        from ..containers.supervisor import _child_setup
+        from ..containers.childproc import child_setup as _child_setup
         try:
             proc = runner.spawn(argv, env=env, stdin=slave, stdout=slave, stderr=slave,
                                 preexec_fn=_child_setup(True), close_fds=True)

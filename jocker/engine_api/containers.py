@@ -56,7 +56,8 @@ class Containers:
         try:
             c = create_container(eng, req)
         except BaseException:
-            early.cancel()
+            if early is not None:
+                early.cancel()
             raise
         try:
             started = lifecycle.start(eng, c, attach=not detach, prespawned=early)
@@ -154,6 +155,11 @@ class Containers:
         the container has no healthcheck (or has not run with it)."""
         from ..containers.views import health_of
         return health_of(self.engine, self.get(ref))
+
+    def probe_health(self, ref: str) -> dict | None:
+        """Run the container's healthcheck probe now, off its schedule; the
+        State.Health before that probe's result (None: no healthcheck)."""
+        return lifecycle.probe_health(self.engine, self.get(ref))
 
     def wait_healthy(self, ref: str, timeout: float | None = None) -> dict:
         """Block until the container is healthy (compose's `depends_on:

@@ -437,13 +437,13 @@ def parse_health_flags(*, cmd: str | None = None, interval: str | None = None,
     --health-start-interval/--health-retries/--no-healthcheck as Docker's CLI
     turns them into Config.Healthcheck (durations in ns, zeros left out; the
     image's values fill what is left out). None: the image's healthcheck."""
-    from ..builder.values import parse_duration
     durations = {}
     for flag, key, text in (("interval", "Interval", interval), ("timeout", "Timeout", timeout),
                             ("start-period", "StartPeriod", start_period),
                             ("start-interval", "StartInterval", start_interval)):
         if text is None:
             continue
+        from ..builder.values import parse_duration     # decimal, fractions: only for a flag given
         try:
             durations[key] = parse_duration(text)
         except ValueError:
@@ -540,5 +540,7 @@ def parse_labels(items: list[str]) -> dict:
 
 def parse_publish(items: list[str]) -> dict[str, list[dict]]:
     """-p [ip:][hostPort:]containerPort[/proto] -> PortBindings (jocker/net/ports.py)."""
+    if not items:
+        return {}               # no import of the port parser (ipaddress, decimal) for a plain run
     from ..net.ports import parse_publish as parse
     return parse(items)

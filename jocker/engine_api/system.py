@@ -53,6 +53,14 @@ class System:
         self.engine.load_state()
         return prune(self.engine, all_unused=all, volumes=volumes, label_filters=flt)
 
+    def warm_supervisors(self) -> None:
+        """A fork-server of supervisors that lives as long as this process
+        (`jocker serve`): every start it serves forks a warm supervisor."""
+        import os
+        from ..containers import forkserver
+        idle = self.engine.config.int("forkserver_idle")
+        forkserver.ensure_started(self.engine.layout.rundir, idle, parent=os.getpid())
+
     def compose(self, argv: list[str], environ: dict) -> int:
         """`jocker compose ARGS`: run the installed Compose tool against this
         engine's API server (its stdio is the caller's); its exit status."""

@@ -8,7 +8,6 @@ re-verified from the ZFS properties.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import os
 import time
@@ -39,6 +38,7 @@ def canonical(config: dict[str, Any]) -> bytes:
 
 
 def image_id(config_bytes: bytes) -> str:
+    import hashlib              # not at the top: every `run` imports this module
     return "sha256:" + hashlib.sha256(config_bytes).hexdigest()
 
 

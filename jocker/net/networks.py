@@ -396,9 +396,10 @@ def etc_files(engine, c) -> dict:
     current = etcfiles.read_file(engine.layout.container_rootfs(c.id), "hosts")
     if current.startswith(hosts.MARK):
         return {"hosts": current, "resolv": resolv}
-    st = engine.load_state()
-    return {"hosts": hosts.hosts_text(c, [p for p in _containers(engine, st).values() if p.id != c.id],
-                                      c.host.get("ExtraHosts") or []), "resolv": resolv}
+    peers = []
+    if hosts.networks_of(c):        # --network none has no peers: no store read
+        peers = [p for p in _containers(engine, engine.load_state()).values() if p.id != c.id]
+    return {"hosts": hosts.hosts_text(c, peers, c.host.get("ExtraHosts") or []), "resolv": resolv}
 
 
 def member_gone(engine, c) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import ipaddress
 import socket
 
-from ..builder.values import parse_port_spec
 from ..errors import Conflict, UsageError
 
 _HINT = "publish with -p [IP:]HOSTPORT:CONTAINERPORT[/tcp|/udp], e.g. -p 8080:80 or -p 127.0.0.1:5353:53/udp"
@@ -20,6 +19,9 @@ def _port(text: str, spec: str, what: str) -> int:
 
 
 def parse_publish(specs: list[str]) -> dict[str, list[dict]]:
+    if not specs:
+        return {}
+    from ..builder.values import parse_port_spec    # decimal, fractions: not for every importer
     bindings: dict[str, list[dict]] = {}
     seen: set[tuple] = set()
     for spec in specs:

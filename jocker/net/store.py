@@ -8,8 +8,6 @@ network is stored the first time something needs it."""
 
 from __future__ import annotations
 
-import hashlib
-
 from ..errors import Conflict, NotFound
 from ..ids import new_id
 from ..times import now_rfc3339
@@ -23,6 +21,7 @@ BRIDGE_OPT = "com.docker.network.bridge.name"
 
 
 def builtin_record(name: str) -> dict:
+    import hashlib              # not at the top: `run` imports this module and rarely needs it
     return {"Name": name, "Id": hashlib.sha256(f"jocker-network-{name}".encode()).hexdigest(),
             "Created": "", "Scope": "local",
             "Driver": "null" if name == "none" else name, "EnableIPv6": False,

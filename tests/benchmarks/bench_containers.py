@@ -2,7 +2,7 @@
 """Container benchmarks: `jocker run --rm` against podman, `jocker ps -a` as
 containers pile up, and the per-container supervisor's memory.
 
-    python tests/benchmarks/bench_containers.py    # as root, from the repo root
+    python tests/benchmarks/bench_containers.py [run] [ps] [rss]   # as root, from the repo root
 
 Every measurement is compared against a peer measured in the same run and
 reported as a ratio of medians; nothing is asserted. If podman is missing it
@@ -36,7 +36,8 @@ PS_RUNS = 5
 SUPERVISORS = 5
 RSS_GOAL_MB = 12.0
 PODMAN_RUN_FLAGS = ["--rm", "--runtime", "runc", "--ulimit", "nofile=1024:1024",
-                    "--ulimit", "nproc=1024:1024", "--network", "host"]
+                    "--ulimit", "nproc=1024:1024"]
+PSS_GOAL_MB = 4.0
 
 
 # -- podman, in a private storage ----------------------------------------------------
@@ -184,39 +185,83 @@ def _unmount_under(d: Path | None) -> None:
 
 
 # -- 1. run --rm true ------------------------------------------------------------------
+JOCKER_BRIDGE = "jocker run --rm (bridge)"
+JOCKER_NONE = "jocker run --rm --network none"
+JOCKER_EXEC = "jocker run --rm (bridge), forkserver_idle=0"
+PODMAN_BRIDGE = "podman run --rm (bridge)"
+PODMAN_NONE = "podman run --rm --network none"
+FLOOR = "floor: python -c pass + zfs clone + zfs destroy"
+
+
+def floor_fn(sb: Sandbox, snapshot: str):
+    """One interpreter start (the CLI's own, with site) and the ZFS work no
+    engine can skip: a mounted clone of the image and its destroy (retried
+    while zfs-fuse says busy, as jocker's runner does)."""
+    root = sb.env["JOCKER_DATASET"]
+    mnt = Path(sb.env["JOCKER_MOUNTPOINT"]) / "floor"
+
+    def once():
+        ds = f"{root}/containers/floor{os.getpid()}"
+        subprocess.run([PY, "-c", "pass"], env=sb.env, check=True)
+        subprocess.run(["zfs", "clone", "-o", f"mountpoint={mnt}", snapshot, ds], check=True,
+                       capture_output=True)
+        for delay in (0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.5, 0):
+            p = subprocess.run(["zfs", "destroy", "-r", ds], capture_output=True, text=True)
+            if p.returncode == 0:
+                return
+            if "busy" not in p.stderr or not delay:
+                raise RuntimeError(f"zfs destroy {ds}: {p.stderr.strip()}")
+            time.sleep(delay)
+    return once
+
+
 def bench_run(sb: Sandbox, summary: Summary, podman: Podman) -> None:
-    # --network host on both sides: the same work (bench_network.py compares bridges)
-    jocker_argv = sb.jocker_argv("run", "--rm", "--network", "host", "busybox:latest", "true")
-    peers = {"jocker run --rm busybox true": lambda: time_once(jocker_argv, env=sb.env)}
+    """jocker and podman on a bridge and with no network, and the floor,
+    interleaved. The first jocker run leaves the fork-server behind: the
+    warm-ups absorb it, as a host that started one container already has."""
+    bridge_argv = sb.jocker_argv("run", "--rm", "busybox:latest", "true")
+    none_argv = sb.jocker_argv("run", "--rm", "--network", "none", "busybox:latest", "true")
+    traced = sb.trace_host_commands("run", "--rm", "busybox:latest", "true")
+    snapshot = next(cmd.split()[-2] for _, cmd in traced if cmd.startswith("zfs clone"))
+    exec_env = {**sb.env, "JOCKER_FORKSERVER_IDLE": "0"}     # every start execs its supervisor
+    peers = {JOCKER_BRIDGE: lambda: time_once(bridge_argv, env=sb.env),
+             JOCKER_NONE: lambda: time_once(none_argv, env=sb.env),
+             JOCKER_EXEC: lambda: time_once(bridge_argv, env=exec_env)}
     log("setting up podman")
     podman_ok = podman.setup(sb.busybox_rootfs())
     if podman_ok:
-        podman_argv = podman.argv("run", *PODMAN_RUN_FLAGS, podman.image, "true")
-        peers["podman run --rm ... true"] = lambda: time_once(podman_argv)
+        pb = podman.argv("run", *PODMAN_RUN_FLAGS, podman.image, "true")
+        pn = podman.argv("run", *PODMAN_RUN_FLAGS, "--network", "none", podman.image, "true")
+        peers[PODMAN_BRIDGE] = lambda: time_once(pb)
+        peers[PODMAN_NONE] = lambda: time_once(pn)
     else:
         print(f"podman: unavailable ({podman.reason})")
-    traced = sb.trace_host_commands("run", "--rm", "--network", "host", "busybox:latest", "true")
+    peers[FLOOR] = floor_fn(sb, snapshot)
+    log(f"{len(peers)} peer(s), {RUN_WARMUPS} warm-ups then {RUN_RUNS} interleaved runs each")
+    times = time_interleaved(peers, RUN_RUNS, warmup=RUN_WARMUPS)
+    traced = sb.trace_host_commands("run", "--rm", "busybox:latest", "true")
     lines = [cmd for _, cmd in traced]
     # The runner traces every try: the same write command twice in a row is a
     # retry after a "busy" answer (reads are never retried).
     retries = sum(1 for a, b in zip(lines, lines[1:]) if a == b and not a.startswith("zfs get"))
-    log(f"{len(peers)} peer(s), {RUN_WARMUPS} warm-ups then {RUN_RUNS} interleaved runs each")
-    times = time_interleaved(peers, RUN_RUNS, warmup=RUN_WARMUPS)
-    jm = median(times["jocker run --rm busybox true"])
-    rows = peer_rows(times, "jocker run --rm busybox true")
     print_table(f"`run --rm busybox true`, {RUN_WARMUPS} warm-ups then median of {RUN_RUNS} interleaved runs",
-                ["command", "median", "p25 .. p75", "vs jocker"], rows)
+                ["command", "median", "p25 .. p75", "vs jocker (bridge)"], peer_rows(times, JOCKER_BRIDGE))
     if podman_ok:
-        print("podman command: " + " ".join(podman.argv("run", *PODMAN_RUN_FLAGS, podman.image, "true")))
-    print(f"jocker: {len(lines)} host commands per run ({command_mix(lines)}); "
+        print("podman command: " + " ".join(pb))
+    print(f"jocker (bridge): {len(lines)} host commands per run ({command_mix(lines)}); "
           f"{ms(sum(t for t, _ in traced))} inside the commands that were waited for"
-          + (f"; {retries} retried after a busy answer (each retry sleeps >= 50 ms first)" if retries else ""))
-    if podman_ok:
-        r = ratio(jm, median(times["podman run --rm ... true"]))
-        summary.add("run --rm true: jocker/podman", "< 1.00x (jocker faster)", fmt_ratio(r), r < 1.0)
-    else:
-        summary.add("run --rm true: jocker/podman", "< 1.00x (jocker faster)",
-                    f"jocker {ms(jm)}; podman unavailable", None, "no peer")
+          + (f"; {retries} retried after a busy answer" if retries else ""))
+    jb, jn, fl = (median(times[k]) for k in (JOCKER_BRIDGE, JOCKER_NONE, FLOOR))
+    for label, j, peer in (("bridge", jb, PODMAN_BRIDGE), ("none", jn, PODMAN_NONE)):
+        if podman_ok:
+            r = ratio(j, median(times[peer]))
+            summary.add(f"run --rm true ({label}): jocker/podman", "<= 1.00x", fmt_ratio(r), r <= 1.0)
+        else:
+            summary.add(f"run --rm true ({label}): jocker/podman", "<= 1.00x",
+                        f"jocker {ms(j)}; podman unavailable", None, "no peer")
+        r = ratio(j, fl)
+        summary.add(f"run --rm true ({label}): jocker/floor", "<= 1.50x",
+                    f"{ms(j)} / {ms(fl)} = {fmt_ratio(r)}", r <= 1.5)
 
 
 # -- 2. ps -a with N containers -------------------------------------------------------------
@@ -269,6 +314,37 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
+def pss_mb(pid: int) -> float:
+    """Proportional set size: pages shared with the fork-server (and the
+    other supervisors) count as a share, so this is a container's marginal
+    memory."""
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no Pss for pid {pid}")
+
+
+def forkserver_pid(rundir: Path) -> int | None:
+    """The fork-server of this sandbox: the process holding its lock."""
+    lock = str(rundir / "forkserver.lock")
+    for p in os.listdir("/proc"):
+        if p.isdigit() and str(rundir) in _cmdline(p):
+            try:
+                if any(os.readlink(f"/proc/{p}/fd/{fd}") == lock for fd in os.listdir(f"/proc/{p}/fd")):
+                    return int(p)
+            except OSError:
+                continue
+    return None
+
+
+def _cmdline(pid) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
+
+
 HEALTH_FLAGS = ("--health-cmd", "true", "--health-interval", "200ms")
 
 
@@ -282,22 +358,28 @@ def bench_supervisor_rss(sb: Sandbox, summary: Summary, run_flags: tuple[str, ..
         for _ in range(SUPERVISORS):
             ids.append(sb.jocker("run", "-d", "--network", "host", *run_flags, "busybox:latest", "sleep", "300").stdout.strip())
         time.sleep(1.0)                 # let each supervisor settle into its loop (and probe)
-        rows, rss = [], []
+        rows, rss, pss = [], [], []
         for cid in ids:
             info = json.loads((rundir / cid / "supervisor.json").read_text())
             pid = int(info["pid"])
-            mb = rss_mb(pid)
+            mb, share = rss_mb(pid), pss_mb(pid)
             rss.append(mb)
-            rows.append([cid[:12], pid, info.get("status", "?"), f"{mb:.1f} MB"])
+            pss.append(share)
+            how = "forked" if "forkserver" in _cmdline(pid) else "exec'd"
+            rows.append([cid[:12], pid, how, info.get("status", "?"), f"{mb:.1f} MB", f"{share:.1f} MB"])
+        server = forkserver_pid(rundir)
+        if server:
+            rows.append(["(fork-server)", server, "-", "-", f"{rss_mb(server):.1f} MB", f"{pss_mb(server):.1f} MB"])
         # Peer: the same interpreter with the supervisor's own flags, doing nothing.
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
-        flags = argv[1:argv.index("-m")] if "-m" in argv else []
+        first = min((argv.index(x) for x in ("-m", "-c") if x in argv), default=len(argv))
+        flags = argv[1:first]
         peer_argv = [argv[0], *flags, "-c", "import time; time.sleep(60)"]
         peer = subprocess.Popen(peer_argv)
         time.sleep(0.5)
         bare = rss_mb(peer.pid)
-        print_table(f"supervisor RSS ({SUPERVISORS} x `{what}`, VmRSS)",
-                    ["container", "supervisor pid", "status", "VmRSS"], rows)
+        print_table(f"supervisor memory ({SUPERVISORS} x `{what}`, VmRSS and Pss)",
+                    ["container", "supervisor pid", "started", "status", "VmRSS", "Pss"], rows)
         print(f"supervisor command: {' '.join(argv).strip()}")
         print(f"median {median(rss):.1f} MB, max {max(rss):.1f} MB; peer: the bare interpreter with the same "
               f"flags ({' '.join(peer_argv[1:-1])} 'import time; time.sleep(60)') = {bare:.1f} MB, so jocker's "
@@ -306,6 +388,10 @@ def bench_supervisor_rss(sb: Sandbox, summary: Summary, run_flags: tuple[str, ..
                     f"<= {RSS_GOAL_MB:.0f} MB",
                     f"median {median(rss):.1f} MB, max {max(rss):.1f} MB (bare interpreter {bare:.1f} MB)",
                     max(rss) <= RSS_GOAL_MB)
+        summary.add("supervisor PSS, marginal per container (max of 5)" + (", healthchecked" if run_flags else ""),
+                    f"<= {PSS_GOAL_MB:.0f} MB", f"median {median(pss):.1f} MB, max {max(pss):.1f} MB"
+                    + (f"; fork-server {pss_mb(server):.1f} MB PSS once" if server else "; no fork-server"),
+                    max(pss) <= PSS_GOAL_MB)
     finally:
         if peer is not None:
             peer.kill()
@@ -326,11 +412,15 @@ def main() -> int:
     try:
         with Sandbox("ctr", pool_size=4 << 30) as sb:
             sb.import_busybox()
+            only = set(sys.argv[1:])         # e.g. `run` or `rss`: just those
             for name, fn in (("run --rm", lambda: bench_run(sb, summary, podman)),
                              ("ps -a", lambda: bench_ps(sb, summary)),
                              ("supervisor RSS", lambda: bench_supervisor_rss(sb, summary)),
                              ("supervisor RSS, healthchecked",
                               lambda: bench_supervisor_rss(sb, summary, HEALTH_FLAGS))):
+                if only and name.split()[0].strip("-") not in only and not (
+                        "rss" in only and name.startswith("supervisor")):
+                    continue
                 try:
                     fn()
                 except Exception as e:          # report and go on with the others

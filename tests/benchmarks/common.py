@@ -238,6 +238,11 @@ class Sandbox:
             "JOCKER_NETWORK_SIZE": "20",
         })
         env.pop("JOCKER_TRACE", None)
+        # Bytecode cached as an installed package has it (the workbench sets
+        # PYTHONDONTWRITEBYTECODE, which makes every start compile jocker
+        # anew); the cache lives in the work directory, never in the checkout.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(self.workdir / "pycache")
         self.env = env
         self.jocker("system", "init")
         log(f"pool {self.pool} on {img} ({self.pool_size >> 20} MB sparse), root {env['JOCKER_DATASET']}")

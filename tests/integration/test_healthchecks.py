@@ -173,6 +173,27 @@ def test_engine_api_wait_healthy(jocker, busybox_image, engine, cleanup):
     assert list(rows) == ["/hc-bad"] and rows["/hc-bad"].endswith("(unhealthy)")
 
 
+def test_health_control_message_probes_at_once(jocker, busybox_image, engine, cleanup, wait_for):
+    """`health` is a control message like stop and kill: the supervisor
+    answers with State.Health and runs the probe now, not an hour later."""
+    from jocker.engine_api import JockerAPI
+    from jocker.errors import Conflict
+    api = JockerAPI(engine)
+    cleanup += ["hc-now", "hc-never"]
+    jocker("run", "-d", "--name", "hc-now", "--health-cmd", "echo probed", "--health-interval", "1h",
+           busybox_image, "sleep", "300")
+    jocker("run", "-d", "--name", "hc-never", busybox_image, "sleep", "300")
+    assert api.containers.probe_health("hc-now") == {"Status": "starting", "FailingStreak": 0, "Log": []}
+    assert wait_for(lambda: _health(jocker, "hc-now") == "healthy", 10)
+    log = _state(jocker, "hc-now")["Health"]["Log"]
+    assert len(log) == 1 and log[0]["ExitCode"] == 0 and log[0]["Output"] == "probed\n"
+    assert api.containers.probe_health("hc-now")["Status"] == "healthy"
+    assert api.containers.probe_health("hc-never") is None
+    jocker("stop", "-t", "0", "hc-never")
+    with pytest.raises(Conflict, match="is not running"):
+        api.containers.probe_health("hc-never")
+
+
 def test_boot_starts_a_dependent_once_its_dependency_is_healthy(jocker, busybox_image, cleanup):
     cleanup += ["hc-db", "hc-app"]
     jocker("create", "--name", "hc-db", "--restart", "always", "--health-cmd", "test -e /tmp/up",

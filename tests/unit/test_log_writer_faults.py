@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from jocker.containers.supervisor import LogWriter
+from jocker.containers.logwriter import LogWriter
 
 pytestmark = pytest.mark.reliability
 

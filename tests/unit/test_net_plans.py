@@ -132,6 +132,15 @@ def test_linux_teardown_after_disconnect_deletes_the_port_table():
     assert down[1]["input"] == "netns del jkns-ab12cd34ef56\n"
 
 
+def test_linux_teardown_of_the_started_attachment_without_ports_runs_no_nft():
+    """The supervisor tears down the attachment its container started with:
+    no published ports there means no table was ever made."""
+    att = dict(attachment.build(CID, "jk", "none", [], []), as_started=True)
+    down = lp.container_teardown(att)
+    assert [s["argv"] for s in down] == [["ip", "-force", "-b", "-"]]
+    assert down[0]["input"] == "netns del jkns-ab12cd34ef56\n"
+
+
 def test_linux_network_nft_never_touches_other_tables():
     text = lp.network_nft(dict(NET), "jk")
     assert text.startswith("table ip jkbr0 {")

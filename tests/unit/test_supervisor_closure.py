@@ -26,11 +26,12 @@ sup._status("running")
 print(json.dumps(sorted(sys.modules)))
 """
 
-COMMON = {"jocker", "jocker.atomic", "jocker.containers", "jocker.containers.frames",
-          "jocker.containers.job", "jocker.containers.supervisor", "jocker.envvars", "jocker.errors",
+COMMON = {"jocker", "jocker.atomic", "jocker.containers", "jocker.containers.attachserver",
+          "jocker.containers.childproc", "jocker.containers.frames", "jocker.containers.job",
+          "jocker.containers.logwriter", "jocker.containers.supervisor", "jocker.envvars", "jocker.errors",
           "jocker.events", "jocker.events.journal",
-          "jocker.host", "jocker.host.process", "jocker.rundir", "jocker.host.runner", "jocker.runtime", "jocker.runtime.base",
-          "jocker.runtime.tmpfs", "jocker.signals", "jocker.times"}
+          "jocker.host", "jocker.host.process", "jocker.rundir", "jocker.host.runner", "jocker.runtime",
+          "jocker.runtime.base", "jocker.runtime.tmpfs", "jocker.signals", "jocker.times"}
 JOCKER_MODULES = {
     "linux": COMMON | {"jocker.containers.identity", "jocker.runtime.linux_ns"},
     # The jail path's standard-library weight is pinned by test_supervisor_imports.py.
@@ -50,6 +51,27 @@ def test_supervisor_import_closure(runtime, tmp_path):
                          capture_output=True, text=True, env=env, check=True)
     modules = set(json.loads(out.stdout))
     assert {m for m in modules if m.startswith("jocker")} == JOCKER_MODULES[runtime]
+    assert not modules & NEVER and not modules & HEAVY
+
+
+SERVER_PROBE = r"""
+import json, sys
+from jocker.containers.forkserver import Server
+Server(sys.argv[1], 1).preload()
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_fork_server_preloads_the_supervisor_closure_and_nothing_more(tmp_path):
+    """The fork-server's memory is shared by every supervisor it forks: it
+    loads what they load (and the healthcheck monitor), nothing else."""
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    out = subprocess.run([sys.executable, "-S", "-c", SERVER_PROBE, str(tmp_path)],
+                         capture_output=True, text=True, env=env, check=True)
+    modules = set(json.loads(out.stdout))
+    runtime = "jail" if sys.platform.startswith("freebsd") else "linux"
+    assert {m for m in modules if m.startswith("jocker")} == JOCKER_MODULES[runtime] | {
+        "jocker.containers.forkserver", "jocker.containers.health"}
     assert not modules & NEVER and not modules & HEAVY
 
 

@@ -1,0 +1,357 @@
+"""The fork-server: a warm process that forks supervisors, so starting a
+container does not start a Python interpreter (podman has conmon, a C
+program; our supervisor is Python, and an interpreter start plus the
+supervisor's imports cost tens of milliseconds on every `run`).
+
+One per run directory: `<rundir>/forkserver.sock` (mode 0600, in the
+engine's root-only run directory) and `<rundir>/forkserver.lock`, held with
+flock(2) for the server's whole life. The first `start`/`run` that finds no
+server falls back to exec'ing a supervisor as before and leaves a server
+behind for the next one (`ensure_started`); `jocker serve` starts one that
+lives as long as the API server. A server exits after `forkserver_idle`
+seconds without a request (jocker.conf; 0 turns the fork-server off), when
+its socket file is removed or replaced, when a jocker module it loaded has
+changed on disk (it would run old code), or when the process it was started
+for (`jocker serve`) is gone.
+
+A request is one connection: the JSON {"job", "exe", "pkg", "env", "umask"}
+with two descriptors (the write end of the ready pipe and the supervisor's
+error log), then EOF. The server forks twice (the supervisor is re-parented
+to init, which reaps it, so the server never has zombies and may exit while
+its supervisors run); the grandchild answers `pid N` on the connection itself
+and becomes the supervisor. It closes every descriptor it did not get for the
+job (the server's socket, its lock, the selector), resets the signal handlers
+and takes the client's environment and umask, so it is what an exec'd
+supervisor would have been. The server is single-threaded: no lock or thread
+state can be inherited half-held.
+
+Crash safety: a client that cannot connect, or gets no `pid` answer,
+returns None and the caller execs the supervisor itself. A server that died
+leaves its lock free and its socket refusing connections; the next start
+replaces it. A stale reply path (the server died after forking) is covered
+by the supervisor's own lock: two supervisors can never run one container.
+
+Small on purpose: the server imports what a supervisor imports and nothing
+else (tests/unit/test_supervisor_closure.py pins both), and freezes the
+garbage collector before forking, so the forked supervisors share the
+server's pages (their marginal memory is their PSS).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+
+from .. import rundir as RD
+
+MAIN = "from jocker.containers.forkserver import main; main()"
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REQUEST_MAX = 1 << 20
+
+
+# -- the client side (the engine: CLI or `jocker serve`) ----------------------------
+
+def running(rundir: str) -> bool:
+    """A server holds the lock (it may still be exiting: request() says)."""
+    import fcntl
+    try:
+        fd = os.open(RD.path(rundir, RD.FORKSERVER_LOCK), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def request(rundir: str, job_path: str, ready_w: int, errlog_fd: int, timeout: float = 10.0) -> int | None:
+    """A supervisor for job_path, forked by the server: its pid, or None when
+    no server answered (the caller then execs the supervisor)."""
+    path = RD.path(rundir, RD.FORKSERVER_SOCK)
+    try:
+        from .attach import connect
+        conn = connect(path)
+    except OSError:
+        return None
+    try:
+        conn.settimeout(timeout)
+        payload = json.dumps({"job": job_path, "exe": sys.executable, "pkg": PACKAGE_PARENT,
+                              "env": dict(os.environ), "umask": _umask()}).encode()
+        socket.send_fds(conn, [payload], [ready_w, errlog_fd])
+        conn.shutdown(socket.SHUT_WR)
+        reply = b""
+        while not reply.endswith(b"\n"):
+            chunk = conn.recv(256)
+            if not chunk:
+                break
+            reply += chunk
+    except OSError:
+        return None
+    finally:
+        conn.close()
+    words = reply.split()
+    if len(words) == 2 and words[0] == b"pid" and words[1].isdigit():
+        return int(words[1])
+    return None
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def ensure_started(rundir: str, idle: float, *, parent: int = 0) -> None:
+    """Leave a server behind for the next start, unless one runs. Detached,
+    not waited for: this start goes on without it."""
+    if idle <= 0 or running(rundir):
+        return
+    import subprocess
+    env = dict(os.environ)
+    env["PYTHONPATH"] = PACKAGE_PARENT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    try:
+        subprocess.Popen([sys.executable, "-S", "-c", MAIN, rundir, str(idle), str(parent)],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True, cwd="/", env=env, close_fds=True)
+    except OSError:
+        pass            # no server: every start execs its supervisor, as before
+
+
+# -- the server ------------------------------------------------------------------------
+
+class Server:
+    def __init__(self, rundir: str, idle: float, parent: int = 0):
+        self.rundir, self.idle, self.parent = rundir, idle, parent
+        self.sock_path = RD.path(rundir, RD.FORKSERVER_SOCK)
+        self.lock_fd = -1
+        self.listener: socket.socket | None = None
+        self.ino = 0
+        self.loaded: dict[str, float] = {}
+
+    def claim(self) -> bool:
+        import fcntl
+        os.makedirs(self.rundir, mode=0o700, exist_ok=True)
+        self.lock_fd = os.open(RD.path(self.rundir, RD.FORKSERVER_LOCK),
+                               os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False            # another server runs here
+
+    def listen(self) -> None:
+        try:
+            os.unlink(self.sock_path)           # a dead server's (we hold the lock)
+        except FileNotFoundError:
+            pass
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o077)                   # 0600 from the start: root only
+        try:
+            os.chdir(self.rundir)               # bind by a short name (sun_path limit)
+            s.bind(RD.FORKSERVER_SOCK)
+        finally:
+            os.chdir("/")
+            os.umask(old)
+        s.listen(16)
+        self.listener = s
+        self.ino = os.stat(self.sock_path).st_ino
+
+    def preload(self) -> None:
+        """What every supervisor imports, loaded once and shared by the forks."""
+        from . import health, supervisor  # noqa: F401
+        if sys.platform.startswith("freebsd"):
+            from ..runtime import freebsd_jail  # noqa: F401
+        else:
+            from ..runtime import linux_ns  # noqa: F401
+        self.loaded = self._stamps()
+        import gc
+        gc.collect()
+        gc.freeze()         # the forks' collector never touches (copies) these pages
+
+    @staticmethod
+    def _stamps() -> dict[str, float]:
+        out = {}
+        for name, mod in list(sys.modules.items()):
+            f = getattr(mod, "__file__", None) if name.startswith("jocker") else None
+            if f:
+                try:
+                    out[f] = os.stat(f).st_mtime
+                except OSError:
+                    out[f] = -1.0
+        return out
+
+    def stale(self) -> bool:
+        """Code changed on disk, or our socket is no longer the one clients reach."""
+        try:
+            if os.stat(self.sock_path).st_ino != self.ino:
+                return True
+        except OSError:
+            return True
+        return self._stamps_changed()
+
+    def _stamps_changed(self) -> bool:
+        for f, t in self.loaded.items():
+            try:
+                if os.stat(f).st_mtime != t:
+                    return True
+            except OSError:
+                return True
+        return False
+
+    def serve(self) -> None:
+        import select
+        import signal
+        import time
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        last = time.monotonic()
+        while True:
+            ready, _, _ = select.select([self.listener], [], [], 1.0)
+            if not ready:
+                if self.stale() or (self.parent and not _alive(self.parent)):
+                    return
+                if self.idle > 0 and not self.parent and time.monotonic() - last > self.idle:
+                    return
+                continue
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                continue
+            last = time.monotonic()
+            if not self.handle(conn):
+                return
+
+    def handle(self, conn: socket.socket) -> bool:
+        """One request; False when this server must go (its code changed)."""
+        fds: list[int] = []
+        try:
+            conn.settimeout(5)
+            data, fds, _, _ = socket.recv_fds(conn, 65536, 2)
+            while data and len(data) < REQUEST_MAX:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            req = json.loads(data) if data else None
+            refusal = self._refusal(req, fds)
+            if refusal:
+                conn.sendall(f"refused {refusal}\n".encode())
+                return refusal != "stale"
+            pid = os.fork()
+            if pid == 0:
+                self._child(conn, fds, req)         # never returns
+            os.waitpid(pid, 0)                      # the first child exits at once
+            return True
+        except (OSError, ValueError):
+            return True             # a client that went away or sent garbage
+        finally:
+            for fd in fds:
+                _close(fd)
+            conn.close()
+
+    def _refusal(self, req, fds: list[int]) -> str:
+        if not isinstance(req, dict) or len(fds) != 2 or not isinstance(req.get("job"), str):
+            return "bad-request"
+        if req.get("exe") != sys.executable or req.get("pkg") != PACKAGE_PARENT:
+            return "other-jocker"   # another interpreter or checkout: it execs its own
+        if self._stamps_changed():
+            return "stale"
+        return ""
+
+    def _child(self, conn: socket.socket, fds: list[int], req: dict) -> None:
+        code = 125
+        try:
+            os.setsid()
+            if os.fork():
+                os._exit(0)                         # the supervisor goes to init
+            ready_w, errlog = fds
+            self._forget()
+            import signal
+            for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGCHLD):
+                signal.signal(s, signal.SIG_DFL)
+            os.environ.clear()
+            os.environ.update({str(k): str(v) for k, v in (req.get("env") or {}).items()})
+            os.umask(int(req.get("umask", 0o022)))
+            devnull = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(devnull, 0)
+            os.dup2(errlog, 1)
+            os.dup2(errlog, 2)
+            conn.sendall(f"pid {os.getpid()}\n".encode())
+            keep = {0, 1, 2, ready_w, conn.fileno()}
+            conn.close()
+            for fd in _open_fds():
+                if fd not in keep:
+                    _close(fd)
+            os.set_inheritable(ready_w, False)
+            from .supervisor import run_job
+            code = run_job(req["job"], ready_w)
+        except BaseException as e:              # say why in supervisor.err
+            try:
+                os.write(2, f"jocker: forked supervisor: {e or type(e).__name__}\n".encode())
+            except OSError:
+                pass
+        finally:
+            os._exit(code)
+
+    def _forget(self) -> None:
+        """The server's descriptors are not the supervisor's: detach the
+        objects (no close-by-GC of a reused number later), then close."""
+        if self.listener is not None:
+            _close(self.listener.detach())
+            self.listener = None
+        _close(self.lock_fd)        # flock is per open file: the server's lock stays its own
+        self.lock_fd = -1
+
+
+def _open_fds() -> list[int]:
+    for d in ("/proc/self/fd", "/dev/fd"):
+        try:
+            return [int(x) for x in os.listdir(d) if x.isdigit()]
+        except OSError:
+            continue
+    return list(range(3, 1024))
+
+
+def _close(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def main() -> None:
+    rundir, idle = sys.argv[1], float(sys.argv[2])
+    parent = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+    server = Server(rundir, idle, parent)
+    if not server.claim():
+        return
+    server.preload()
+    server.listen()
+    try:
+        server.serve()
+    finally:
+        try:
+            if os.stat(server.sock_path).st_ino == server.ino:
+                os.unlink(server.sock_path)
+        except OSError:
+            pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""The fork-server of supervisors (jocker/containers/forkserver.py), end to
+end: the first start leaves one behind in the run directory; later starts
+get a supervisor forked from it (not an exec'd interpreter) that holds none
+of the server's descriptors and is not its child; a killed server means one
+exec'd supervisor and a new server; an idle server exits; 0 turns it off."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import time
+
+
+def _cmdline(pid) -> str:
+    try:
+        return open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace").replace("\0", " ")
+    except OSError:
+        return ""
+
+
+def _servers(rundir: str) -> list[int]:
+    return [int(p) for p in os.listdir("/proc") if p.isdigit()
+            and "jocker.containers.forkserver import main" in _cmdline(p) and rundir in _cmdline(p)]
+
+
+def _ppid(pid) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("PPid:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return -1
+
+
+def _is_server(pid: int, rundir: str) -> bool:
+    """The server itself, not a supervisor it forked (which shares its command
+    line): the server holds the lock file open."""
+    return any(t.endswith("/forkserver.lock") for t in _fd_targets(pid).values())
+
+
+def _fd_targets(pid) -> dict[str, str]:
+    out = {}
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                out[fd] = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return out
+
+
+def _server(rundir: str) -> int | None:
+    found = [p for p in _servers(rundir) if _is_server(p, rundir)]
+    return found[0] if found else None
+
+
+def _kill_servers(rundir: str, wait_for) -> None:
+    for pid in _servers(rundir):
+        if _is_server(pid, rundir):
+            os.kill(pid, signal.SIGKILL)
+    assert wait_for(lambda: _server(rundir) is None, 10)
+
+
+def _supervisor_pid(rundir: str, cid: str) -> int:
+    with open(os.path.join(rundir, cid, "supervisor.json")) as f:
+        return int(json.load(f)["pid"])
+
+
+def test_later_starts_fork_a_supervisor_that_keeps_nothing_of_the_server(jocker, busybox_image, cleanup,
+                                                                          jocker_env, wait_for):
+    rundir = jocker_env["JOCKER_RUNDIR"]
+    jocker("run", "--rm", busybox_image, "true")        # leaves a server behind (unless one runs)
+    assert wait_for(lambda: _server(rundir) is not None, 15)
+    server = _server(rundir)
+    st = os.stat(os.path.join(rundir, "forkserver.sock"))
+    assert stat.S_ISSOCK(st.st_mode) and st.st_uid == 0 and st.st_mode & 0o077 == 0
+    cleanup += ["fs-forked"]
+    cid = jocker("run", "-d", "--name", "fs-forked", busybox_image, "sleep", "300").stdout.strip()
+    pid = _supervisor_pid(rundir, cid)
+    assert "jocker.containers.forkserver" in _cmdline(pid)       # forked from the warm server
+    assert _ppid(pid) != server                                  # re-parented: init reaps it
+    theirs = set(_fd_targets(server).values())
+    mine = _fd_targets(pid)
+    assert not any(t.endswith(("/forkserver.lock", "/forkserver.sock")) for t in mine.values()), mine
+    assert not {t for t in mine.values() if t.startswith("socket:")} & theirs
+    assert mine.get("0") == "/dev/null" and mine["2"].endswith("/supervisor.err")
+    # the server's lock stays the server's: with it gone, nobody holds it
+    _kill_servers(rundir, wait_for)
+    from jocker.containers import forkserver
+    assert not forkserver.running(rundir)
+    # and the forked supervisor does its job: logs, a stop, the exit status
+    assert jocker("exec", "fs-forked", "sh", "-c", "echo from-exec").stdout == "from-exec\n"
+    jocker("stop", "-t", "1", "fs-forked")
+    state = json.loads(jocker("inspect", "fs-forked").stdout)[0]["State"]
+    assert state["Status"] == "exited" and state["ExitCode"] == 137     # sleep as PID 1 ignores SIGTERM
+
+
+def test_a_dead_server_means_one_exec_and_a_new_server(jocker, busybox_image, cleanup, jocker_env, wait_for):
+    rundir = jocker_env["JOCKER_RUNDIR"]
+    jocker("run", "--rm", busybox_image, "true")
+    assert wait_for(lambda: _server(rundir) is not None, 15)
+    old = _server(rundir)
+    os.kill(old, signal.SIGKILL)                 # crashed: its socket file stays, refusing
+    assert wait_for(lambda: _server(rundir) is None, 10)
+    assert os.path.exists(os.path.join(rundir, "forkserver.sock"))
+    cleanup += ["fs-fallback"]
+    cid = jocker("run", "-d", "--name", "fs-fallback", busybox_image, "sleep", "300").stdout.strip()
+    pid = _supervisor_pid(rundir, cid)
+    assert "jocker.containers.supervisor import main" in _cmdline(pid)    # exec'd, as before
+    assert wait_for(lambda: _server(rundir) not in (None, old), 15)     # and replaced
+    assert jocker("run", "--rm", busybox_image, "echo", "again").stdout == "again\n"
+
+
+def test_an_idle_server_exits_and_zero_turns_it_off(jocker, busybox_image, jocker_env, wait_for):
+    rundir = jocker_env["JOCKER_RUNDIR"]
+    _kill_servers(rundir, wait_for)
+    jocker("run", "--rm", busybox_image, "true", env={"JOCKER_FORKSERVER_IDLE": "1"})
+    assert wait_for(lambda: _server(rundir) is not None, 15)
+    assert wait_for(lambda: _server(rundir) is None, 15)        # one idle second, checked every second
+    assert not os.path.exists(os.path.join(rundir, "forkserver.sock"))
+    jocker("run", "--rm", busybox_image, "true", env={"JOCKER_FORKSERVER_IDLE": "0"})
+    time.sleep(1.0)
+    assert _server(rundir) is None
