@@ -25,23 +25,25 @@ NOT_ENFORCED = ("resource limits are rctl rules on FreeBSD jails; the Linux deve
 def update(engine, c: Container, req) -> list[str]:
     """Apply req (engine_api.requests.UpdateRequest) to c; Docker's Warnings."""
     from . import lifecycle
+    limits = any(getattr(req, name) is not None for name in LIVE_LIMITS)
     with engine.lock.held():
         c = lifecycle.get(engine, c.id)           # the stored config as it is now
         host = req.apply(c.host)
         c.spec = dict(c.spec, HostConfig=host)
+        rt = read_runtime(engine.layout, c.id)
+        spec = lifecycle.runtime_spec(engine, c)
+        # Live first: limits the runtime refuses (racct off, a value rctl
+        # cannot express) must not be stored, or the next start fails too.
+        if rt and limits and engine.runtime.updates_limits_live:
+            engine.runtime.update_limits(spec)
         engine.zfs.set_props(c.dataset, P.encode_json("container.config", c.spec))
     from ..events.produce import container as event
     event(engine, c, "update")
     warnings = []
-    limits = any(getattr(req, name) is not None for name in LIVE_LIMITS)
     if limits and not engine.runtime.updates_limits_live:
         warnings.append(NOT_ENFORCED)
-    rt = read_runtime(engine.layout, c.id)
     if not rt:
         return warnings
-    spec = lifecycle.runtime_spec(engine, c)
-    if limits and engine.runtime.updates_limits_live:
-        engine.runtime.update_limits(spec)
     try:
         lifecycle.tell(engine, c, rt, {"op": "update", "restart": host.get("RestartPolicy") or {"Name": "no"},
                                        "limits": dict(vars(spec.limits))})

@@ -216,8 +216,7 @@ class CreateRequest:
         from ..runtime.security import plan_security     # refuses unknown capabilities and options
         plan_security(privileged=h.Privileged, cap_add=h.CapAdd, cap_drop=h.CapDrop,
                       security_opt=h.SecurityOpt)
-        if h.NanoCpus < 0:
-            raise UsageError(f"invalid NanoCpus {h.NanoCpus}: it must not be negative")
+        check_nano_cpus(h.NanoCpus)
         if h.Memory and h.Memory < MIN_MEMORY:
             raise UsageError(f"invalid memory limit {h.Memory}: the minimum is 6m")
         policy = h.RestartPolicy.get("Name") or "no"
@@ -314,21 +313,32 @@ class UpdateRequest:
                              "update the memoryswap at the same time")
         if self.MemorySwap is not None and self.MemorySwap < -1:
             raise UsageError(f"invalid memory swap limit {self.MemorySwap}: -1 or a size")
-        if self.NanoCpus is not None and self.NanoCpus < 0:
-            raise UsageError(f"invalid NanoCpus {self.NanoCpus}: it must not be negative")
+        if self.NanoCpus is not None:
+            check_nano_cpus(self.NanoCpus)
         if self.CpuShares is not None and self.CpuShares < 0:
             raise UsageError(f"invalid CpuShares {self.CpuShares}: it must not be negative")
         if self.CpuPeriod is not None and not 1000 <= self.CpuPeriod <= 1000000:
             raise UsageError("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s "
                              "(i.e. 1000000)")
-        if self.CpuQuota is not None and self.CpuQuota < 1000:
+        if self.CpuQuota is not None and 0 < self.CpuQuota < 1000:     # -1 and 0: unlimited
             raise UsageError("CPU cfs quota can not be less than 1ms (i.e. 1000)")
+        if self.CpuQuota is not None and self.CpuQuota <= 0:
+            out["CpuQuota"] = 0
         if out.get("NanoCpus") and (out.get("CpuQuota") or out.get("CpuPeriod")):
             raise UsageError("Conflicting options: Nano CPUs and CPU Period/Quota cannot both be set",
                              hint="give --cpus, or --cpu-period with --cpu-quota")
         if self.PidsLimit is not None and self.PidsLimit <= 0:
             out["PidsLimit"] = None          # 0 and -1: unlimited
         return out
+
+
+def check_nano_cpus(nano: int) -> None:
+    """dockerd's range: 0 (no limit), else 0.01 CPU up to the host's CPUs.
+    Smaller values cannot be an rctl pcpu rule (whole percents)."""
+    import os
+    ncpu = os.cpu_count() or 1
+    if nano and not 10**7 <= nano <= ncpu * 10**9:
+        raise UsageError(f"Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available")
 
 
 def _size(flag: str, value: str) -> int:

@@ -38,7 +38,8 @@ def test_update_by_http(api, api_cleanup):
     assert info["HostConfig"]["Memory"] == 64 << 20
     for bad, words in (({"Memory": 1024}, "Minimum memory limit"), ({"CpuPeriod": 5}, "CPU cfs period"),
                        ({"Memory": "lots"}, "Memory"), ({"RestartPolicy": {"Name": "maybe"}}, "restart policy"),
-                       ({"NanoCpus": 1, "CpuQuota": 5000}, "Conflicting options")):
+                       ({"NanoCpus": 500_000_000, "CpuQuota": 5000}, "Conflicting options"),
+                       ({"NanoCpus": 1_000_000}, "Range of CPUs is from 0.01"), ({"CpuQuota": 500}, "cfs quota")):
         resp, body = api.post(f"/containers/{cid}/update", bad)
         assert resp.status == 400 and words in body["message"] and "\n" not in body["message"], (bad, body)
     resp, body = api.post("/containers/nope/update", {"Memory": 64 << 20})
