@@ -36,15 +36,32 @@ def spec_to_dict(spec) -> dict:
     return d
 
 
+# Keys a spec had before the FreeBSD section (job files of supervisors that
+# outlived an upgrade still carry them): old key -> key in `jail`.
+LEGACY_JAIL_KEYS = {"devices": "devices", "allow": "allow", "jail_params": "params",
+                    "securelevel": "securelevel"}
+
+
+def upgrade_spec_dict(d: dict) -> dict:
+    """A serialised spec in today's shape: the legacy jail keys moved into
+    `jail`, which every spec has."""
+    s = dict(d)
+    jail = dict(s.get("jail") or {"devices": [], "allow": [], "params": {}, "securelevel": None})
+    for old, new in LEGACY_JAIL_KEYS.items():
+        if old in s:
+            jail[new] = s.pop(old)
+    s["jail"] = jail
+    return s
+
+
 def spec_view(d: dict):
     """The same JSON as plain attributes, for the supervisor: dataclasses (and
     the inspect module behind them) would cost it megabytes of RSS."""
     from types import SimpleNamespace
-    s = dict(d)
+    s = upgrade_spec_dict(d)
     s["mounts"] = [SimpleNamespace(**m) for m in s.get("mounts", [])]
     s["limits"] = SimpleNamespace(**s.get("limits", {}))
-    s["jail"] = SimpleNamespace(**(s.get("jail") or {"devices": [], "allow": [], "params": {},
-                                                     "securelevel": None}))
+    s["jail"] = SimpleNamespace(**s["jail"])
     s["short_id"] = s["id"][:12]
     return SimpleNamespace(**s)
 

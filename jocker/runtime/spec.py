@@ -71,7 +71,8 @@ class ContainerSpec:
 # input) is runtime.base.spec_to_dict, which the supervisor can import; this
 # is its inverse.
 def from_dict(d: dict) -> ContainerSpec:
-    s = dict(d)
+    from .base import upgrade_spec_dict
+    s = upgrade_spec_dict(d)
     s["mounts"] = [Mount(**m) for m in s.get("mounts", [])]
     s["limits"] = Limits(**(s.get("limits") or {}))
     s["jail"] = JailOptions(**(s.get("jail") or {}))

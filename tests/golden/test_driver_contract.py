@@ -94,3 +94,16 @@ def test_the_spec_has_one_serialisation(spec):
     view = base.spec_view(data)
     assert view.short_id == spec.short_id and view.jail.securelevel == spec.jail.securelevel
     assert base.spec_to_dict(view) == data
+
+
+def test_a_spec_written_before_the_jail_section_still_loads(spec):
+    """Job files of supervisors that outlived an upgrade have the jail keys
+    at the top level; the jail driver and the supervisor still read them."""
+    data = base.spec_to_dict(spec)
+    data.pop("jail")
+    data.update(devices=["bpf*"], allow=["raw_sockets"], jail_params={"osrelease": "14.3"}, securelevel=2)
+    old = from_dict(data)
+    assert (old.jail.devices, old.jail.allow, old.jail.params, old.jail.securelevel) == \
+        (["bpf*"], ["raw_sockets"], {"osrelease": "14.3"}, 2)
+    view = base.spec_view(data)
+    assert view.jail.params == {"osrelease": "14.3"} and not hasattr(view, "devices")
