@@ -3,12 +3,14 @@
 A build creates untagged intermediate images one step at a time; until the
 build ends, `image prune` would see the newest as dangling and `rmi` could
 delete the FROM image under it. The build records the images it uses in
-`<rundir>/leases/<pid>.json`; prune and rmi leave leased images alone while
-that process lives.
+`<rundir>/leases/<pid>-<n>.json`, one file per lease, so the threads of
+`jocker serve` never overwrite or remove each other's; prune and rmi leave
+leased images alone while that process lives.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 
@@ -16,10 +18,13 @@ from ..atomic import write_json
 from ..host.process import pid_alive
 
 
+_SERIAL = itertools.count(1)      # next() is atomic under the GIL
+
+
 class Lease:
     def __init__(self, rundir: str):
         self.dir = os.path.join(rundir, "leases")
-        self.path = os.path.join(self.dir, f"{os.getpid()}.json")
+        self.path = os.path.join(self.dir, f"{os.getpid()}-{next(_SERIAL)}.json")
         self.ids: set[str] = set()
 
     def __enter__(self) -> "Lease":
@@ -51,15 +56,16 @@ def leased(rundir: str) -> dict[str, int]:
     except FileNotFoundError:
         return out
     for name in names:
-        if not name.endswith(".json"):
+        owner = name[:-5].split("-", 1)[0]       # <pid>-<n>.json (<pid>.json before)
+        if not name.endswith(".json") or not owner.isdigit():
             continue
-        if not pid_alive(name[:-5]):
+        if not pid_alive(owner):
             try:
                 os.unlink(os.path.join(d, name))      # its process is gone
             except OSError:
                 pass
             continue
-        pid = int(name[:-5])
+        pid = int(owner)
         try:
             with open(os.path.join(d, name)) as f:
                 for image_id in json.load(f):
