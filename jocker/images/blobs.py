@@ -107,14 +107,24 @@ class BlobStore:
         process is writing the same partial blob, a plain temporary writer."""
         os.makedirs(self.dir, exist_ok=True)
         path = os.path.join(self.dir, PARTIAL + self.path(digest)[len(self.dir) + 1:])
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                with self.writer() as w:
+                    yield w
+                return
+            # Locked, but is it still the file at that path? The holder we
+            # waited for may have committed (renamed) or removed it since.
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(path))
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
             os.close(fd)
-            with self.writer() as w:
-                yield w
-            return
         w = _BlobWriter(self, os.fdopen(fd, "r+b"), path)
         try:
             while True:
@@ -206,13 +216,16 @@ class _BlobWriter:
         return "sha256:" + self.sha.hexdigest()
 
     def commit(self, expected: str | None = None, *, what: str = "blob") -> str:
-        self.f.close()
+        # The file stays open (a partial blob's lock with it) until renamed:
+        # the caller's context closes it, after removing it on a mismatch.
+        self.f.flush()
         got = self.digest
         if expected is not None and got != expected:
             raise DigestMismatch(f"{what}: digest mismatch: expected {expected}, got {got}",
                                  hint="the data is corrupt or was truncated; retry")
         dest = self.store.path(got)
         os.replace(self.tmp, dest)
+        self.f.close()
         return dest
 
 

@@ -165,3 +165,42 @@ def test_layer_blobs_decompress_by_content(tmp_path, kind):
                 pass
     msg = str(err.value)
     assert f"corrupt {kind} data" in msg and "image x, layer 1/1" in msg and "\n" not in msg
+
+
+def test_two_pulls_of_one_blob_racing_the_commit_both_succeed(tmp_path, monkeypatch):
+    """A second pull that looks for the partial blob while the first one
+    renames it into place neither fails nor resumes a file that is gone."""
+    import hashlib
+    import os
+    import threading
+    import jocker.images.blobs as blobs
+    store = blobs.BlobStore(str(tmp_path))
+    data = os.urandom(1 << 16)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    real_replace, second = os.replace, []
+
+    def pull_again():
+        try:
+            with store.resumable(digest) as w:
+                w.write(data[w.size:])
+                w.commit(digest)
+            second.append("ok")
+        except BaseException as e:         # reported below
+            second.append(repr(e))
+
+    def replace(src, dst):
+        if ".partial-" in src and not second:
+            t = threading.Thread(target=pull_again)
+            t.start()
+            t.join(0.5)
+            real_replace(src, dst)
+            t.join()
+            return
+        real_replace(src, dst)
+    monkeypatch.setattr(blobs.os, "replace", replace)
+    with store.resumable(digest) as w:
+        w.write(data)
+        w.commit(digest)
+    assert second == ["ok"]
+    assert open(store.path(digest), "rb").read() == data
+    assert not [n for n in os.listdir(tmp_path) if n.startswith((".partial-", ".tmp-"))]
