@@ -125,13 +125,23 @@ def test_fifty_concurrent_clients(api_sock, busybox_image, jocker_env, wait_for)
     rundir = jocker_env["JOCKER_RUNDIR"]
 
     def leaked():
+        # A supervisor holds its container's supervisor.lock for its life,
+        # whether exec'd or forked by the fork-server (which shows the
+        # server's command line), so look at open files, not names.
         return [p for p in set(os.listdir("/proc")) - before if p.isdigit() and
-                "supervisor" in _cmdline(p) and rundir in _cmdline(p)]
+                any(t.startswith(rundir) and t.endswith("/supervisor.lock") for t in _open_files(p))]
     assert wait_for(lambda: not leaked(), 10), leaked()
 
 
-def _cmdline(pid: str) -> str:
+def _open_files(pid: str) -> list[str]:
     try:
-        return open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace")
+        fds = os.listdir(f"/proc/{pid}/fd")
     except OSError:
-        return ""
+        return []
+    out = []
+    for fd in fds:
+        try:
+            out.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:
+            pass
+    return out
