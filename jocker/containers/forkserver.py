@@ -22,7 +22,9 @@ its supervisors run); the grandchild answers `pid N` on the connection itself
 and becomes the supervisor. It closes every descriptor it did not get for the
 job (the server's socket, its lock, the selector), resets the signal handlers
 and takes the client's environment and umask, so it is what an exec'd
-supervisor would have been. The server is single-threaded: no lock or thread
+supervisor would have been (limits, nice and cgroup
+are the server's, so it forks only for callers whose are the same:
+process_context()). The server is single-threaded: no lock or thread
 state can be inherited half-held.
 
 Crash safety: a client that cannot connect, or gets no `pid` answer,
@@ -81,7 +83,8 @@ def request(rundir: str, job_path: str, ready_w: int, errlog_fd: int, timeout: f
     try:
         conn.settimeout(timeout)
         payload = json.dumps({"job": job_path, "exe": sys.executable, "pkg": PACKAGE_PARENT,
-                              "env": dict(os.environ), "umask": _umask()}).encode()
+                              "env": supervisor_env(), "umask": _umask(),
+                              "context": process_context()}).encode()
         socket.send_fds(conn, [payload], [ready_w, errlog_fd])
         conn.shutdown(socket.SHUT_WR)
         reply = b""
@@ -100,6 +103,32 @@ def request(rundir: str, job_path: str, ready_w: int, errlog_fd: int, timeout: f
     return None
 
 
+def supervisor_env() -> dict[str, str]:
+    """A supervisor's environment, forked or exec'd: the caller's, with this
+    jocker first on PYTHONPATH (what it runs, e.g. jail_create, imports it)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = PACKAGE_PARENT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def process_context() -> dict:
+    """What a forked child keeps from the server rather than the caller:
+    resource limits, nice value and (Linux) cgroup. The server forks only for
+    a caller whose context is its own; any other caller execs, so a container
+    never gets the limits of whatever command happened to start the server.
+    FreeBSD's login class and cpuset are not compared [U]: they follow
+    rlimits and the caller's cpuset is inherited the same way on exec."""
+    import resource
+    limits = {name: list(resource.getrlimit(getattr(resource, name)))
+              for name in sorted(dir(resource)) if name.startswith("RLIMIT_")}
+    try:
+        with open("/proc/self/cgroup") as f:
+            cgroup = f.read()
+    except OSError:
+        cgroup = ""
+    return {"rlimits": limits, "nice": os.getpriority(os.PRIO_PROCESS, 0), "cgroup": cgroup}
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
@@ -112,8 +141,7 @@ def ensure_started(rundir: str, idle: float, *, parent: int = 0) -> None:
     if idle <= 0 or running(rundir):
         return
     import subprocess
-    env = dict(os.environ)
-    env["PYTHONPATH"] = PACKAGE_PARENT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env = supervisor_env()
     try:
         subprocess.Popen([sys.executable, "-S", "-c", MAIN, rundir, str(idle), str(parent)],
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -260,6 +288,8 @@ class Server:
             return "bad-request"
         if req.get("exe") != sys.executable or req.get("pkg") != PACKAGE_PARENT:
             return "other-jocker"   # another interpreter or checkout: it execs its own
+        if req.get("context") != process_context():
+            return "other-context"  # other limits, nice or cgroup: it execs with its own
         if self._stamps_changed():
             return "stale"
         return ""

@@ -26,7 +26,6 @@ from .model import PAUSED, Container, load_containers, read_runtime
 from .remove import check_removable, destroy_storage, storage_job
 
 SUPERVISOR_MAIN = "from jocker.containers.supervisor import main; main()"
-PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def runtime_spec(engine, c: Container) -> ContainerSpec:
@@ -126,9 +125,9 @@ class Prespawned:
 
 
 def _spawn_supervisor(engine, job_arg: str, stdin, errlog):
+    from .forkserver import supervisor_env
     r, w = os.pipe()
-    env = dict(os.environ)
-    env["PYTHONPATH"] = PACKAGE_PARENT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env = supervisor_env()
     # -S: no site module (and no .pth imports); -c rather than -m, which loads
     # runpy and importlib.util: the supervisor stays small (~1.4 MB less).
     proc = engine.runner.spawn([sys.executable, "-S", "-c", SUPERVISOR_MAIN, job_arg, str(w)],

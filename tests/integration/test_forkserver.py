@@ -84,6 +84,10 @@ def test_later_starts_fork_a_supervisor_that_keeps_nothing_of_the_server(jocker,
     cid = jocker("run", "-d", "--name", "fs-forked", busybox_image, "sleep", "300").stdout.strip()
     pid = _supervisor_pid(rundir, cid)
     assert "jocker.containers.forkserver" in _cmdline(pid)       # forked from the warm server
+    # the environment an exec'd supervisor gets: this jocker first on PYTHONPATH
+    env = dict(kv.split("=", 1) for kv in open(f"/proc/{pid}/environ").read().split("\0") if "=" in kv)
+    import jocker as pkg
+    assert env["PYTHONPATH"].split(os.pathsep)[0] == os.path.dirname(os.path.dirname(pkg.__file__))
     assert _ppid(pid) != server                                  # re-parented: init reaps it
     theirs = set(_fd_targets(server).values())
     mine = _fd_targets(pid)
@@ -127,3 +131,29 @@ def test_an_idle_server_exits_and_zero_turns_it_off(jocker, busybox_image, jocke
     jocker("run", "--rm", busybox_image, "true", env={"JOCKER_FORKSERVER_IDLE": "0"})
     time.sleep(1.0)
     assert _server(rundir) is None
+
+
+def test_containers_get_the_callers_limits_and_nice_not_the_servers(jocker, busybox_image, jocker_env,
+                                                                    wait_for):
+    """A server left behind by a command with a low open-files limit and a
+    high nice value must not hand them to the containers later commands
+    start: it forks only for callers whose limits, nice and cgroup are its
+    own, and the others exec their supervisor."""
+    import resource
+    import subprocess
+    import sys
+    rundir = jocker_env["JOCKER_RUNDIR"]
+    _kill_servers(rundir, wait_for)
+
+    def constrained():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+        os.nice(15)
+    subprocess.run([sys.executable, "-m", "jocker", "run", "--rm", busybox_image, "true"],
+                   env=jocker.env, preexec_fn=constrained, check=True, capture_output=True)
+    assert wait_for(lambda: _server(rundir) is not None, 15)
+    with open(f"/proc/{_server(rundir)}/limits") as f:
+        assert any(line.startswith("Max open files") and " 256 " in line for line in f)
+    mine = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    out = jocker("run", "--rm", busybox_image, "sh", "-c",
+                 "ulimit -n; cut -d' ' -f19 /proc/self/stat").stdout.split()
+    assert out == [str(mine), str(os.getpriority(os.PRIO_PROCESS, 0))], out
