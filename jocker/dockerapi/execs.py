@@ -205,7 +205,8 @@ def _relay_pipes(e: Exec, proc, reader, client) -> None:
 def _relay_tty(e: Exec, proc, master: int, reader, client) -> None:
     """Until the process ends. A client that detaches with the keys gets its
     connection closed; the process goes on and its output is drained (the
-    server holds its terminal, as dockerd does)."""
+    server holds its terminal, as dockerd does); so does a client that just
+    goes away."""
     detached = threading.Event()
     if e.stdin:
         from ..containers.detachkeys import parse
@@ -217,6 +218,7 @@ def _relay_tty(e: Exec, proc, master: int, reader, client) -> None:
                 detached.set()
                 _close(client)
         threading.Thread(target=pump, daemon=True, name="exec-stdin").start()
+    gone = False                  # the client hung up: drain as after a detach
     try:
         while True:
             try:
@@ -225,13 +227,14 @@ def _relay_tty(e: Exec, proc, master: int, reader, client) -> None:
                 break
             if not data:
                 break
-            if detached.is_set():
+            if gone or detached.is_set():
                 continue
             try:
                 client.sendall(data)
             except OSError:
-                if not detached.is_set():
-                    break
+                # Stop reading the terminal and a process that writes would
+                # block on it for good (and this thread with it).
+                gone = True
     finally:
         _finish(e, proc)
         _close(client)

@@ -244,3 +244,28 @@ def test_docker_py_attach_with_logs(api_sock, api_cleanup, wait_for):
         assert c.attach(stdout=True, stderr=False, logs=True, stream=False) == b"one\n"
     finally:
         client.close()
+
+
+def test_tty_exec_finishes_when_its_client_hangs_up(api, api_sock, api_cleanup, wait_for):
+    """A client that just goes away (no detach keys): the server keeps
+    draining the terminal, so a process that writes a lot still finishes
+    instead of blocking on a full pty forever."""
+    api_cleanup.append("exhang")
+    _, body = api.post("/containers/create?name=exhang", {"Image": "busybox", "Cmd": ["sleep", "300"]})
+    cid = body["Id"]
+    assert api.post(f"/containers/{cid}/start")[0].status == 204
+    _, body = api.post(f"/containers/{cid}/exec", {
+        "Cmd": ["sh", "-c", "echo go; yes | head -c 20000000; echo done > /tmp/finished"],
+        "Tty": True, "AttachStdout": True})
+    eid = body["Id"]
+    h = Hijacked(api_sock, f"/exec/{eid}/start", b'{"Tty": true}')
+    assert h.status == 101
+    h.read_until(b"go")
+    h.close()                                  # gone, mid-output
+    assert wait_for(lambda: api.get(f"/exec/{eid}/json")[1]["Running"] is False, 60)
+    _, info = api.get(f"/exec/{eid}/json")
+    assert info["ExitCode"] == 0
+    _, body = api.post(f"/containers/{cid}/exec", {"Cmd": ["cat", "/tmp/finished"], "AttachStdout": True})
+    h = Hijacked(api_sock, f"/exec/{body['Id']}/start", b'{}')
+    assert b"done" in h.read_to_end()
+    h.close()
