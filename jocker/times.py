@@ -55,9 +55,15 @@ def parse_point(value: str, flag: str = "--since", now: float | None = None) -> 
         if d is not None:
             return (time.time() if now is None else now) - d
     try:
-        return float(text)
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        import math
+        if math.isfinite(seconds) and abs(seconds) < 1e11:      # within the year 5000
+            return seconds
+        raise UsageError(f"invalid {flag} value {value!r}: not a time",
+                         hint="use a time (2026-11-28T09:00:00Z), Unix seconds, or a duration like 10m")
     import re
     iso = re.sub(r"(\.\d{6})\d+", r"\1", text)          # Python reads up to microseconds
     try:

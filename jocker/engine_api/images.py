@@ -209,7 +209,7 @@ def _credentials(auth: dict | None):
         import binascii
         try:
             user, _, password = base64.b64decode(auth["auth"]).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError, ValueError):
+        except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
             raise UsageError("invalid registry credentials: 'auth' is not base64 of user:password") from None
     if not (isinstance(user, str) and isinstance(password, str)) or not (user and password):
         return None

@@ -378,8 +378,14 @@ def _split_tmpfs_mounts(mounts: list) -> tuple[list, dict[str, str]]:
             continue
         target = m.get("Target") or ""
         opts = m.get("TmpfsOptions") or {}
-        words = ([f"size={int(opts['SizeBytes'])}"] if opts.get("SizeBytes") else []) + \
-            ([f"mode={int(opts['Mode']):o}"] if opts.get("Mode") else []) + (["ro"] if m.get("ReadOnly") else [])
+        if not isinstance(opts, dict):
+            raise UsageError(f"HostConfig.Mounts: TmpfsOptions of {target or 'a tmpfs mount'} must be an object")
+        for key in ("SizeBytes", "Mode"):
+            if opts.get(key) is not None and (type(opts[key]) is not int or opts[key] < 0):
+                raise UsageError(f"HostConfig.Mounts: TmpfsOptions.{key} of {target or 'a tmpfs mount'} "
+                                 f"must be a non-negative integer, not {opts[key]!r}")
+        words = ([f"size={opts['SizeBytes']}"] if opts.get("SizeBytes") else []) + \
+            ([f"mode={opts['Mode']:o}"] if opts.get("Mode") else []) + (["ro"] if m.get("ReadOnly") else [])
         tmpfs[target] = ",".join(words)
     return rest, tmpfs
 

@@ -13,6 +13,7 @@ import jocker
 from jocker import errors as E
 from jocker.cli.exitcodes import EXIT_CODES, exit_code
 from jocker.engine_api.requests import CreateRequest
+from jocker.errors import UsageError
 
 CLI = pathlib.Path(jocker.__file__).parent / "cli"
 
@@ -171,3 +172,25 @@ def test_rctl_usage_is_parsed():
     from jocker.containers.stats import parse_rctl_usage
     text = "cputime=12\ndatasize=0\nmemoryuse=1048576\nmaxproc=3\nbogus\nwallclock=x\n"
     assert parse_rctl_usage(text) == {"cputime": 12, "datasize": 0, "memoryuse": 1048576, "maxproc": 3}
+
+
+@pytest.mark.parametrize("opts", ["x", {"SizeBytes": "abc"}, {"Mode": -1}, {"SizeBytes": 1.5}])
+def test_bad_tmpfs_mount_options_are_one_line_errors(opts):
+    body = {"Image": "x", "HostConfig": {"Mounts": [{"Type": "tmpfs", "Target": "/t", "TmpfsOptions": opts}]}}
+    with pytest.raises(UsageError) as e:
+        CreateRequest.from_api(body)
+    assert "TmpfsOptions" in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("auth", [{"auth": 123}, {"auth": ["x"]}, ["x"]])
+def test_bad_registry_credentials_are_one_line_errors(auth):
+    from jocker.engine_api.images import _credentials
+    with pytest.raises(UsageError):
+        _credentials(auth)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e400", "1e300"])
+def test_points_in_time_must_be_finite_times(value):
+    from jocker.times import parse_point
+    with pytest.raises(UsageError):
+        parse_point(value)
