@@ -48,6 +48,12 @@ def _parse_mount(m: dict) -> tuple[str, str, bool]:
     if kind == "bind":
         if not isinstance(source, str) or not source.startswith("/"):
             raise UsageError(f"invalid mount {target!r}: a bind mount needs an absolute Source")
+        create = (m.get("BindOptions") or {}).get("CreateMountpoint") if isinstance(
+            m.get("BindOptions"), dict) else False
+        if not create and not os.path.exists(source):
+            # dockerd's answer: unlike -v (Binds), --mount never creates the source
+            raise UsageError(f'invalid mount config for type "bind": bind source path does not exist: {source}',
+                             hint="create it first, or set BindOptions.CreateMountpoint")
     elif kind == "volume":
         if not isinstance(source, str) or source.startswith("/"):
             raise UsageError(f"invalid mount {target!r}: a volume mount's Source is a volume name")

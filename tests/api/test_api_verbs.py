@@ -269,3 +269,19 @@ def test_tty_exec_finishes_when_its_client_hangs_up(api, api_sock, api_cleanup, 
     h = Hijacked(api_sock, f"/exec/{body['Id']}/start", b'{}')
     assert b"done" in h.read_to_end()
     h.close()
+
+
+def test_a_bind_mount_of_a_missing_source_is_refused_like_dockerd(api, api_cleanup, tmp_path):
+    """HostConfig.Mounts never creates a bind source (only -v/Binds does),
+    unless BindOptions.CreateMountpoint says so."""
+    missing = tmp_path / "not-there"
+    mount = {"Type": "bind", "Source": str(missing), "Target": "/data"}
+    resp, body = api.post("/containers/create?name=bindmiss", {
+        "Image": "busybox", "Cmd": ["true"], "HostConfig": {"Mounts": [mount]}})
+    assert resp.status == 400 and "bind source path does not exist" in body["message"]
+    assert not missing.exists()
+    api_cleanup.append("bindmake")
+    resp, body = api.post("/containers/create?name=bindmake", {
+        "Image": "busybox", "Cmd": ["true"],
+        "HostConfig": {"Mounts": [dict(mount, BindOptions={"CreateMountpoint": True})]}})
+    assert resp.status == 201, body
