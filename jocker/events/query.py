@@ -6,7 +6,8 @@ Filters are Docker's (moby daemon/events/filter.go, in our words): every
 key given must match; values of one key are alternatives.
     type       the event's Type
     event      its Action, or the part before `:` (health_status, exec_start)
-    container  a container event whose ID starts with, or name is, the value;
+    container  a container event whose ID or name starts with the value (moby's
+               FuzzyMatch: exact or prefix);
     volume / network / daemon / plugin / ...   the same for that type
     image      an image event's ID or name, or a container event's image
     label      `KEY` or `KEY=VALUE` among the attributes
@@ -42,7 +43,7 @@ class EventFilter:
             return False
         actor = msg.get("Actor", {})
         ident, name = actor.get("ID", ""), actor.get("Attributes", {}).get("name", "")
-        return any(ident.startswith(v) or v == name for v in values if v)
+        return any(ident.startswith(v) or name.startswith(v) for v in values if v)
 
     def _image(self, msg: dict) -> bool:
         values = self.by.get("image")

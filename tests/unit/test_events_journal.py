@@ -118,6 +118,7 @@ def test_since_until_and_filters(tmp_path):
     assert ask({"container": ["web"]}) == [("container", "create"), ("container", "start"),
                                            ("container", "health_status: healthy")]
     assert ask({"container": ["bbbb"]}) == [("container", "die")]            # an ID prefix
+    assert ask({"container": ["d"]}) == [("container", "die")]               # a name prefix, as moby
     assert ask({"event": ["health_status"]}) == [("container", "health_status: healthy")]
     assert ask({"event": ["die", "create"]}) == [("container", "create"), ("container", "die"),
                                                  ("volume", "create")]
