@@ -27,6 +27,16 @@ def _entries(f: IO[str]) -> Iterator[dict]:
             continue
 
 
+def iter_logs(path: str) -> Iterator[dict]:
+    """Every entry, one at a time (a replay of a large log holds one line)."""
+    try:
+        f = open(path, encoding="utf-8")
+    except FileNotFoundError:
+        return
+    with f:
+        yield from _entries(f)
+
+
 def read_logs(path: str, *, tail: int | None, since: float) -> tuple[list[dict], int]:
     """Matching entries and the file offset to follow from."""
     if not os.path.exists(path):

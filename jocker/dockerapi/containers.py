@@ -256,9 +256,9 @@ def attach(req, ref):
 
 
 def _replay_log(cid: str, client, tty: bool, want_out: bool, want_err: bool) -> None:
-    from ..containers.logs import read_logs
+    from ..containers.logs import iter_logs
     path, _, _ = backend.log_source(cid)
-    for e in read_logs(path, tail=None, since=0.0)[0]:
+    for e in iter_logs(path):
         data = _log_bytes(e, tty, want_out, want_err)
         if data:
             client.sendall(data)
