@@ -37,6 +37,7 @@ def remove_image(store: ImageStore, ref: str, *, force: bool = False,
             raise Conflict(f"conflict: unable to remove {ref}: image {img.short} is being used by "
                            f"a running build (pid {builder})", hint="wait for the build, or use -f")
         live = st.live_tags(img)
+        tags_before = dict(img.tags)
         by_name = ref in img.tags or _normalized(ref) in img.tags
         out: list[str] = []
         if "@" in ref and ref in img.repo_digests:      # a registry digest reference
@@ -82,7 +83,17 @@ def remove_image(store: ImageStore, ref: str, *, force: bool = False,
                 # while the container's clone needs its snapshot.
                 store.write_tags(img, {})
                 return out
-        out += _delete(store, st, img, prune_parents)
+        try:
+            out += _delete(store, st, img, prune_parents)
+        except JockerError as e:
+            if store.zfs.exists(img.snapshot):
+                # Not ours to take (a clone outside jocker's tree holds the
+                # snapshot): the image keeps the tags it had, as it was.
+                store.write_tags(img, tags_before)
+                raise Conflict(f"conflict: unable to delete {img.short}: ZFS refused to destroy "
+                               f"{img.snapshot} ({e})",
+                               hint="a dataset cloned from it (zfs list -o name,origin) must go first") from None
+            raise
         prune_blobs(store, st)
         return out
 

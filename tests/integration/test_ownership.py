@@ -138,3 +138,25 @@ def test_volume_removal_never_destroys_an_admin_snapshot(jocker, jocker_env, bus
         jocker("rm", "-f", "anonkeep", check=False)
     jocker("volume", "rm", "keepvol", anon)
     assert not {"keepvol", anon} & set(jocker("volume", "ls", "-q").stdout.split())
+
+
+def test_rmi_of_an_image_an_admin_cloned_keeps_its_tag(jocker, jocker_env, busybox_image, tmp_path):
+    """A clone outside jocker's tree holds an image's snapshot: rmi refuses in
+    one line and the image keeps its tag (it used to be untagged first, then
+    fail, leaving it `<none>`)."""
+    root = jocker_env["JOCKER_DATASET"]
+    (tmp_path / "Dockerfile").write_text(f"FROM {busybox_image}\nRUN echo data > /cloned\n")
+    jocker("build", "-q", "-t", "cloned:1", str(tmp_path))
+    tags = zfs("get", "-H", "-r", "-o", "name,value", "jocker:image.tags", root).stdout
+    snap = next(line.split("\t")[0] for line in tags.splitlines() if "cloned:1" in line and "@" in line)
+    clone = root.split("/")[0] + "/adminclone"
+    zfs("clone", snap, clone)
+    try:
+        res = jocker("rmi", "cloned:1", check=False)
+        assert res.returncode != 0 and "unable to delete" in res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+        assert "cloned" in jocker("images").stdout
+    finally:
+        zfs("destroy", clone, check=False)
+    jocker("rmi", "cloned:1")
+    assert "cloned" not in jocker("images").stdout
