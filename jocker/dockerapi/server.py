@@ -236,6 +236,14 @@ def serve(server, rundir: str | None = None) -> None:
             record = record_address(rundir, "unix://" + os.path.abspath(server.server_address))
         except OSError as e:            # serving matters more than being found by `jocker compose`
             log.warning("could not record the API address under %s: %s", rundir, e)
+    import signal
+    import threading
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM (rc.d's stop, daemon(8)) ends serving like ^C does, so the
+        # socket file and the address record below are removed.
+        def _stop(signum, frame):
+            raise SystemExit(0)
+        signal.signal(signal.SIGTERM, _stop)
     try:
         server.serve_forever(poll_interval=0.5)
     finally:

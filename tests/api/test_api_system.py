@@ -128,3 +128,22 @@ def test_no_plain_tcp_listener(jocker, host):
     p = jocker("serve", "--host", host, check=False, timeout=30)
     assert p.returncode == 125 and p.stdout == ""
     assert ("without TLS" in p.stderr) if host.startswith("tcp") else ("invalid --host" in p.stderr)
+
+
+def test_sigterm_stops_the_server_and_removes_its_socket(jocker_env, tmp_path):
+    """rc.d stops `jocker serve` with SIGTERM: the socket file and the
+    address record for `jocker compose` go with it, and the exit is clean."""
+    import signal
+    import subprocess
+    from apiserver import _start_server
+    sock = str(tmp_path / "term.sock")
+    proc = _start_server(jocker_env, sock, str(tmp_path / "serve.log"))
+    records = os.path.join(jocker_env["JOCKER_RUNDIR"], "api-hosts", str(proc.pid))
+    assert os.path.exists(records)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        assert proc.wait(15) == 0
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    assert not os.path.exists(sock) and not os.path.exists(records)
