@@ -18,6 +18,7 @@ block for zstd (the command's exit status and words), on read otherwise.
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import lzma
 import subprocess
@@ -27,8 +28,9 @@ from typing import IO, Iterator
 
 from ..errors import HostCommandError, JockerError
 
-GZIP, ZSTD, XZ, NONE = "gzip", "zstd", "xz", "none"
-_MAGIC = ((b"\x1f\x8b", GZIP), (b"\x28\xb5\x2f\xfd", ZSTD), (b"\xfd7zXZ\x00", XZ))
+GZIP, ZSTD, XZ, BZIP2, NONE = "gzip", "zstd", "xz", "bzip2", "none"
+# The one table of compression magic numbers (layer blobs, archives, rootfs tarballs).
+_MAGIC = ((b"\x1f\x8b", GZIP), (b"\x28\xb5\x2f\xfd", ZSTD), (b"\xfd7zXZ\x00", XZ), (b"BZh", BZIP2))
 _COMMAND = {ZSTD: ["zstd", "-dcq"]}
 PIPE_BUF = 1 << 20
 
@@ -53,11 +55,11 @@ def open_layer(runner, path: str, what: str) -> Iterator[IO[bytes]]:
         with open(path, "rb") as plain:
             yield plain
         return
-    if kind in (GZIP, XZ):
+    if kind in (GZIP, XZ, BZIP2):
         try:
-            with (gzip.open if kind == GZIP else lzma.open)(path, "rb") as plain:
+            with {GZIP: gzip.open, XZ: lzma.open, BZIP2: bz2.open}[kind](path, "rb") as plain:
                 yield plain
-        except (zlib.error, lzma.LZMAError, gzip.BadGzipFile, EOFError) as e:
+        except (zlib.error, lzma.LZMAError, gzip.BadGzipFile, EOFError, OSError) as e:
             raise CorruptBlob(f"{what}: corrupt {kind} data: {e or 'truncated'}",
                               hint="the blob is damaged; remove the image and pull or load it again") from None
         return

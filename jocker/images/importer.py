@@ -80,7 +80,7 @@ def import_image(store: ImageStore, runner: Runner, source: str, ref: str | None
         else:
             raise UsageError(f"import source {source!r} is neither a file, a directory nor '-'",
                              hint="give a rootfs tarball (e.g. base.txz), a directory, or - for stdin")
-        scan(path)
+        scan(path, runner)
         pending = store.begin_layer()
         try:
             runner.run(["tar", "-x", "-p", "-f", path, "-C", pending.path, "--numeric-owner"],

@@ -1,6 +1,7 @@
 """Reading a layer or rootfs tarball before anything touches ZFS.
 
-One streaming pass decompresses (gzip, bzip2, xz: FreeBSD's base.txz is xz),
+One streaming pass decompresses (gzip, bzip2, xz: FreeBSD's base.txz is xz;
+zstd through the host's `zstd`),
 computes the diff ID (sha256 of the uncompressed tar, as OCI defines it) and
 refuses archives that could write outside their root: absolute or `..`
 names, entries below a symlink the archive itself created, hard links that
@@ -15,13 +16,10 @@ import lzma
 import posixpath
 import tarfile
 from dataclasses import dataclass
-from typing import IO
 
 from ..errors import UsageError
 from .layertar import HashingReader
 
-_MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"),
-          (b"\x28\xb5\x2f\xfd", "zstd"))
 BLOCK = 1 << 20
 
 
@@ -30,28 +28,28 @@ class TarScan:
     diff_id: str           # sha256:<hex> of the uncompressed stream
     size: int              # uncompressed bytes
     members: int
-    compression: str       # none | gzip | bzip2 | xz
+    compression: str       # none | gzip | bzip2 | xz | zstd
 
 
 def sniff(path: str) -> str:
+    from .decompress import sniff as sniff_head
     with open(path, "rb") as f:
-        head = f.read(8)
-    for magic, name in _MAGIC:
-        if head.startswith(magic):
-            return name
-    return "none"
+        return sniff_head(f.read(8))
 
 
-def open_plain(path: str, compression: str) -> IO[bytes]:
+def open_plain(path: str, compression: str, runner=None):
+    """The uncompressed archive as a stream, in a `with` block: Python's
+    codecs, or for zstd the host's `zstd` (decompress.py) through runner."""
+    if compression == "zstd":
+        from ..host.runner import default_runner
+        from .decompress import open_layer
+        return open_layer(runner or default_runner(), path, f"archive {path}")
     if compression == "gzip":
         return gzip.open(path, "rb")
     if compression == "bzip2":
         return bz2.open(path, "rb")
     if compression == "xz":
         return lzma.open(path, "rb")
-    if compression == "zstd":
-        raise UsageError(f"{path}: zstd-compressed archives are not supported yet",
-                         hint="decompress it first: zstd -d FILE")
     return open(path, "rb")
 
 
@@ -84,13 +82,14 @@ def _check_member(member: tarfile.TarInfo, symlinks: set[str]) -> None:
         raise ValueError(f"member {member.name!r} has an unsupported type")
 
 
-def scan(path: str) -> TarScan:
-    """Validate and hash a (possibly compressed) tarball. Raises UsageError."""
+def scan(path: str, runner=None) -> TarScan:
+    """Validate and hash a (possibly compressed) tarball. Raises UsageError
+    (or, for a corrupt zstd stream, decompress.CorruptBlob)."""
     compression = sniff(path)
     symlinks: set[str] = set()
     count = 0
     try:
-        with open_plain(path, compression) as plain:
+        with open_plain(path, compression, runner) as plain:
             hashing = HashingReader(plain)
             with tarfile.open(fileobj=hashing, mode="r|") as tar:   # type: ignore[arg-type]
                 for member in tar:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import io
 import json
@@ -28,6 +29,10 @@ def _make_tar(path: Path, files: dict[str, bytes], compress=None, extra=()):
         raw = gzip.compress(raw)
     elif compress == "xz":
         raw = lzma.compress(raw)
+    elif compress == "bz2":
+        raw = bz2.compress(raw)
+    elif compress == "zst":          # the host's zstd, as jocker reads it
+        raw = subprocess.run(["zstd", "-q", "-c"], input=raw, capture_output=True, check=True).stdout
     path.write_bytes(raw)
     return path
 
@@ -47,7 +52,7 @@ def test_import_directory_and_list(jocker, busybox_image, jocker_env, zfs_names)
     assert prop == full
 
 
-@pytest.mark.parametrize("compress", [None, "gz", "xz"])
+@pytest.mark.parametrize("compress", [None, "gz", "xz", "bz2", "zst"])
 def test_import_tarball_compressions(jocker, tmp_path, compress):
     tarball = _make_tar(tmp_path / "root.tar", {"hello.txt": b"hi\n", "bin/tool": b"#!/bin/sh\n"}, compress)
     out = jocker("import", tarball, f"tarimg:{compress or 'plain'}")
@@ -218,3 +223,14 @@ def test_interrupted_work_is_collected_but_live_work_is_not(engine, jocker, jock
     assert orphan.dataset not in names and orphan.dataset in out
     assert live.dataset in names
     engine.store.abort_layer(live)
+
+
+def test_a_corrupt_zstd_archive_is_one_line_and_leaves_nothing(jocker, tmp_path, zfs_names):
+    good = _make_tar(tmp_path / "g.tar.zst", {"a": b"x" * 5000}, "zst").read_bytes()
+    bad = tmp_path / "bad.tar.zst"
+    bad.write_bytes(good[: len(good) // 2])
+    before = zfs_names()
+    res = jocker("import", str(bad), "badzst:1", check=False)
+    assert res.returncode == 125 and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert "bad.tar.zst" in res.stderr
+    assert zfs_names() == before
