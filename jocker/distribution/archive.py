@@ -155,6 +155,39 @@ def _unpack(stream, dest: str) -> None:
                            hint="the archive is damaged; create it again") from None
 
 
+class _Prefixed:
+    """A read-only stream: bytes already read from the front, then the rest."""
+
+    def __init__(self, head: bytes, rest):
+        self.head, self.rest = head, rest
+
+    def read(self, n: int = -1) -> bytes:
+        if self.head:
+            if n is None or n < 0:
+                data, self.head = self.head + self.rest.read(), b""
+                return data
+            data, self.head = self.head[:n], self.head[n:]
+            return data
+        return self.rest.read(n)
+
+
+def _unpack_any(engine, stream, dest: str) -> None:
+    """_unpack, for plain, gzip, bzip2 and xz archives as they stream in, and
+    for zstd ones (`docker save | zstd`) spooled, then read through the
+    host's `zstd` (images/decompress.py)."""
+    from ..images.decompress import ZSTD, open_layer, sniff
+    head = stream.read(8)
+    if sniff(head) != ZSTD:
+        _unpack(_Prefixed(head, stream), dest)
+        return
+    with tempfile.NamedTemporaryFile(prefix="load-", suffix=".zst", dir=engine.layout.tmpdir) as spool:
+        spool.write(head)
+        shutil.copyfileobj(stream, spool, 1 << 20)
+        spool.flush()
+        with open_layer(engine.runner, spool.name, "image archive") as plain:
+            _unpack(plain, dest)
+
+
 def _link_member(dest: str, name: str, target: str, links: dict[str, str]) -> None:
     """Hard-link archive member `name` to the regular file its symlink names,
     resolved relative to the member and only inside the archive (chains of
@@ -252,7 +285,7 @@ def load(engine, stream, *, platform: str | None = None, progress=None) -> list[
     lines = []
     with tempfile.TemporaryDirectory(prefix="load-", dir=engine.layout.tmpdir) as root, \
             Lease(engine.layout.rundir) as lease:
-        _unpack(stream, root)
+        _unpack_any(engine, stream, root)
         if os.path.exists(os.path.join(root, "manifest.json")):
             targets = _docker_targets(root)
         elif os.path.exists(os.path.join(root, "index.json")):

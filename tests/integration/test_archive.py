@@ -242,3 +242,24 @@ def test_load_refuses_a_layer_symlink_that_leaves_the_archive(jocker, tmp_path, 
         assert res.returncode == 125 and len(res.stderr.strip().splitlines()) == 1, res.stderr
         assert "outside the archive" in res.stderr, res.stderr
         assert zfs_names() == before
+
+
+@pytest.mark.parametrize("codec", [["gzip", "-c"], ["zstd", "-q", "-c"]])
+def test_load_reads_a_compressed_archive_from_stdin(jocker, busybox_image, tmp_path, images, codec):
+    """`jocker save IMG | gzip` (or zstd) `| jocker load`: the archive is
+    decompressed by its content, streamed for gzip, through the host's zstd."""
+    images += ["arch/zip:1"]
+    _build(jocker, tmp_path, "arch/zip:1", "zipped")
+    data = subprocess.run([*jocker_cmd(jocker), "save", "arch/zip:1"], capture_output=True,
+                          env=jocker.env, check=True).stdout
+    packed = subprocess.run(codec, input=data, capture_output=True, check=True).stdout
+    jocker("rmi", "arch/zip:1")
+    proc = subprocess.run([*jocker_cmd(jocker), "load"], input=packed, capture_output=True, env=jocker.env)
+    assert proc.returncode == 0 and b"Loaded image: arch/zip:1" in proc.stdout, proc.stderr
+    assert jocker("run", "--rm", "arch/zip:1").stdout.strip() == "zipped"
+    # damaged: one line, nothing loaded
+    jocker("rmi", "arch/zip:1")
+    proc = subprocess.run([*jocker_cmd(jocker), "load"], input=packed[: len(packed) // 2],
+                          capture_output=True, env=jocker.env)
+    assert proc.returncode != 0 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "arch/zip" not in jocker("images").stdout
