@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -31,7 +32,12 @@ def host2(zfs_pool, jocker_env):
            "JOCKER_NETWORK_POOL": f"10.{100 + (os.getpid() + 75) % 150}.0.0/16"}
     subprocess.run([sys.executable, "-m", "jocker", "system", "init"], env=env, check=True, capture_output=True)
     yield env
-    subprocess.run(["zpool", "destroy", "-f", pool], capture_output=True)
+    # A just-used pool can answer "busy" for a moment (zfs-fuse releasing
+    # its mounts): retry rather than leave it behind on a shared machine.
+    for delay in (0, 0.2, 0.5, 1, 2, 4):
+        time.sleep(delay)
+        if subprocess.run(["zpool", "destroy", "-f", pool], capture_output=True).returncode == 0:
+            break
 
 
 def _pipe(jocker_env, host2, send_args, *, cut: int | None = None):
