@@ -98,7 +98,14 @@ def _threads_and_journals(pid: int) -> tuple[int, int]:
 def test_streams_are_chunked_live_and_end_when_the_client_hangs_up(api_sock, api, busybox_image):
     pid = _server_pid(api_sock)
     api.get("/_ping")
+    # Streams of earlier tests (docker events, docker-py) may still be
+    # winding down: count from a server that holds none, or the baseline
+    # moves under us.
+    end = time.time() + 10
+    while time.time() < end and _threads_and_journals(pid)[1]:
+        time.sleep(0.1)
     threads0, journals0 = _threads_and_journals(pid)
+    assert journals0 == 0, "an earlier events stream was never released"
     clients = []
     for _ in range(5):
         s = socket.socket(socket.AF_UNIX)
