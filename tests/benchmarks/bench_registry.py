@@ -145,7 +145,7 @@ def plain_layers(oci: Path, work: Path) -> list[Path]:
     return out
 
 
-def floor_pull(sb: Sandbox, tars: list[Path]) -> float:
+def floor_pull(sb: Sandbox, tars: list[Path], n: int) -> float:
     """What zfs-fuse itself costs for the same data: a chain of datasets as a
     pull makes (the first created, each next one cloned from the previous
     one's snapshot), each tar extracted by GNU `tar -x` in 1 MiB records
@@ -153,8 +153,8 @@ def floor_pull(sb: Sandbox, tars: list[Path]) -> float:
     snapshotted. No download, decompression or hashing; destroyed
     afterwards (untimed)."""
     import time
-    base = f"{sb.pool}/floor"
-    mnt = sb.workdir / "floor"
+    base = f"{sb.pool}/floor{n}"        # a busy leftover never blocks the next run
+    mnt = sb.workdir / base.rsplit("/", 1)[1]
     run(["zfs", "create", "-o", "mountpoint=none", base])
     try:
         start = time.perf_counter()
@@ -168,7 +168,13 @@ def floor_pull(sb: Sandbox, tars: list[Path]) -> float:
             prev = f"{ds}@layer"
         return time.perf_counter() - start
     finally:
-        run(["zfs", "destroy", "-R", base], check=False)
+        for _ in range(10):         # a just-written dataset can answer "busy" for a moment
+            p = run(["zfs", "destroy", "-R", base], check=False)
+            if p.returncode == 0:
+                break
+            time.sleep(0.5)
+        else:
+            log(f"floor: {base} not destroyed yet ({_last_line(p.stderr)}); the pool goes at the end")
 
 
 def main() -> None:
@@ -229,7 +235,7 @@ def push_pull(sb: Sandbox, host2: Sandbox, oci: Path, skopeo: list[str], summary
                 t = peers.skopeo_storage(skopeo, ref)
                 if t is not None:
                     pull_ss.append(t)
-                pull_floor.append(floor_pull(sb, tars))
+                pull_floor.append(floor_pull(sb, tars, i))
             finally:
                 reg.stop()
                 shutil.rmtree(reg.dir, ignore_errors=True)
