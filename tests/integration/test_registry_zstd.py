@@ -1,0 +1,197 @@
+"""`jocker push --compression-format zstd` against Debian's docker-registry on
+127.0.0.1: OCI manifests with zstd layers that skopeo and podman read, blobs
+made once and kept beside the gzip ones, pruned with their layer."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import urllib.request
+
+import pytest
+
+from registry_fixtures import Podman, need, registry  # noqa: F401  (registry: a fixture)
+
+ZSTD_MT = "application/vnd.oci.image.layer.v1.tar+zstd"
+GZIP_MT = "application/vnd.oci.image.layer.v1.tar+gzip"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+@pytest.fixture(autouse=True)
+def _zstd():
+    reason = need("zstd")
+    if reason:
+        pytest.skip(reason)
+
+
+def _build(jocker, tmp_path, base, tag, text):
+    ctx = tmp_path / f"ctx-{tag.replace('/', '_').replace(':', '_')}"
+    ctx.mkdir()
+    # some compressible bytes beside the text, so gzip and zstd blobs differ in size
+    (ctx / "Dockerfile").write_text(f"FROM {base}\nRUN echo {text} > /hello && seq 1 20000 > /numbers\n"
+                                    "CMD [\"cat\", \"/hello\"]\n")
+    jocker("build", "-q", "-t", tag, ctx)
+
+
+def _manifest(host: str, repo: str, ref: str) -> tuple[str, dict]:
+    req = urllib.request.Request(f"http://{host}/v2/{repo}/manifests/{ref}",
+                                 headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+    resp = urllib.request.urlopen(req)
+    return resp.headers["Content-Type"], json.loads(resp.read())
+
+
+def _blob_files(env) -> set[str]:
+    d = os.path.join(env["JOCKER_MOUNTPOINT"], "blobs", "sha256")
+    return {"sha256:" + n for n in os.listdir(d) if not n.startswith(".")}
+
+
+def _digest_of(out: str) -> str:
+    return out.split("digest: ")[1].split()[0]
+
+
+def test_zstd_push_skopeo_reads_it_and_gzip_push_is_unchanged(jocker, jocker_env, registry, busybox_image,
+                                                              tmp_path, images):
+    reason = need("skopeo")
+    if reason:
+        pytest.skip(reason)
+    repo = "zpush/web"
+    name = f"{registry.host}/{repo}:gz"
+    images.append(name)
+    _build(jocker, tmp_path, busybox_image, name, "zstd-pushed")
+    local = json.loads(jocker("inspect", name).stdout)[0]
+    jocker("push", name)
+    _, gz = _manifest(registry.host, repo, "gz")
+    assert {l["mediaType"] for l in gz["layers"]} == {GZIP_MT}
+
+    zname = f"{registry.host}/{repo}:zst"
+    images.append(zname)
+    jocker("tag", name, zname)
+    out = jocker("push", "--compression-format", "zstd", zname).stdout
+    assert "zst: digest: sha256:" in out
+    raw = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{zname}"],
+                         capture_output=True, text=True, check=True)
+    zs = json.loads(raw.stdout)
+    assert zs["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
+    assert [l["mediaType"] for l in zs["layers"]] == [ZSTD_MT] * len(gz["layers"])
+    assert zs["config"] == gz["config"]               # the same image: same config, same diff IDs
+    assert not {l["digest"] for l in zs["layers"]} & {l["digest"] for l in gz["layers"]}
+    # skopeo copies it into an OCI layout, verifying every digest on the way
+    dest = tmp_path / "oci"
+    subprocess.run(["skopeo", "copy", "--src-tls-verify=false", f"docker://{zname}", f"oci:{dest}:x"],
+                   capture_output=True, text=True, check=True)
+    for layer in zs["layers"]:
+        assert (dest / "blobs" / "sha256" / layer["digest"][7:]).read_bytes()[:4] == ZSTD_MAGIC
+    config = json.loads((dest / "blobs" / "sha256" / zs["config"]["digest"][7:]).read_text())
+    assert config["rootfs"]["diff_ids"] == local["RootFS"]["Layers"]
+
+    # a second zstd push: every blob already in the registry, no blob made
+    before = _blob_files(jocker_env)
+    again = jocker("push", "--compression-format", "zstd", zname).stdout
+    assert "Layer already exists" in again and "Pushed" not in again and "Preparing" not in again
+    assert _digest_of(again) == _digest_of(out)
+    assert _blob_files(jocker_env) == before
+    # gzip afterwards (asked for, and by default): the gzip blobs of the first push
+    for args, tag in ((["--compression-format", "gzip"], "gz2"), ([], "gz3")):
+        jocker("tag", name, f"{registry.host}/{repo}:{tag}")
+        images.append(f"{registry.host}/{repo}:{tag}")
+        jocker("push", *args, f"{registry.host}/{repo}:{tag}")
+        assert _manifest(registry.host, repo, tag)[1]["layers"] == gz["layers"]
+    assert _blob_files(jocker_env) == before
+
+    # rmi, pull the zstd image, run it
+    for t in ("gz", "gz2", "gz3"):
+        jocker("rmi", f"{registry.host}/{repo}:{t}")
+    jocker("rmi", zname)
+    jocker("image", "prune", "-f")
+    pulled = jocker("pull", zname).stdout
+    assert f"Digest: {_digest_of(out)}" in pulled
+    got = json.loads(jocker("inspect", zname).stdout)[0]
+    assert got["Id"] == local["Id"] and got["RootFS"]["Layers"] == local["RootFS"]["Layers"]
+    assert jocker("run", "--rm", zname).stdout.strip() == "zstd-pushed"
+
+
+def test_podman_pulls_and_runs_a_zstd_image(jocker, registry, busybox_image, tmp_path, images):
+    reason = need("podman")
+    if reason:
+        pytest.skip(reason)
+    name = f"{registry.host}/zpod/web:1"
+    images.append(name)
+    _build(jocker, tmp_path, busybox_image, name, "zstd-for-podman")
+    jocker("push", "--compression-format", "zstd", name)
+    assert {l["mediaType"] for l in _manifest(registry.host, "zpod/web", "1")[1]["layers"]} == {ZSTD_MT}
+    pod = Podman(tmp_path)
+    try:
+        pod("pull", "--tls-verify=false", name)
+        run = pod("run", "--rm", "--network", "none", name, check=False)
+        if run.returncode == 0:
+            assert run.stdout.strip() == "zstd-for-podman"
+        else:       # podman run needs cgroups a CI container may not have: read the file instead
+            assert pod.file_of(name, "/hello") == b"zstd-for-podman\n", run.stderr
+    finally:
+        pod.close()
+
+
+def test_prune_keeps_both_blobs_of_a_live_layer_and_removes_them_with_it(jocker, jocker_env, registry,
+                                                                         busybox_image, tmp_path, images):
+    name = f"{registry.host}/zprune/web:1"
+    images.append(name)
+    _build(jocker, tmp_path, busybox_image, name, "pruned")
+    jocker("push", name)
+    jocker("push", "--compression-format", "zstd", "--compression-level", "19", f"{registry.host}/zprune/web:1")
+    _, zs = _manifest(registry.host, "zprune/web", "1")
+    assert {l["mediaType"] for l in zs["layers"]} == {ZSTD_MT}
+    jocker("tag", name, f"{registry.host}/zprune/web:2")
+    images.append(f"{registry.host}/zprune/web:2")
+    jocker("push", "--compression-format", "gzip", f"{registry.host}/zprune/web:2")
+    _, gz = _manifest(registry.host, "zprune/web", "2")
+    top = {gz["layers"][-1]["digest"], zs["layers"][-1]["digest"]}
+    base = {gz["layers"][0]["digest"], zs["layers"][0]["digest"]}
+    assert top | base <= _blob_files(jocker_env)
+    jocker("image", "prune", "-f")
+    assert top | base <= _blob_files(jocker_env)        # the layers live: both blobs of each kept
+    jocker("rmi", name, f"{registry.host}/zprune/web:2")
+    files = _blob_files(jocker_env)
+    assert not top & files                              # its layer gone: both blobs gone
+    assert base <= files                                # busybox still holds the base layer
+
+
+@pytest.mark.parametrize("args,env,expect", [
+    (["--compression-format", "lz4"], {}, "invalid compression format 'lz4'"),
+    (["--compression-format", "zstd", "--compression-level", "30"], {}, "invalid zstd compression level 30"),
+    (["--compression-level", "0"], {}, "invalid gzip compression level 0"),
+    ([], {"JOCKER_PUSH_COMPRESSION": "brotli"}, "configuration push_compression='brotli'"),
+])
+def test_a_bad_compression_is_one_line(jocker, registry, busybox_image, images, args, env, expect):
+    name = f"{registry.host}/zbad/web:1"
+    images.append(name)
+    jocker("tag", busybox_image, name)
+    res = jocker("push", *args, name, check=False, env=env)
+    err = res.stderr.strip().splitlines()
+    assert res.returncode == 125 and len(err) == 1 and expect in err[0], res.stderr
+    with pytest.raises(urllib.error.HTTPError):         # nothing pushed
+        _manifest(registry.host, "zbad/web", "1")
+
+
+def test_a_missing_zstd_is_one_line_naming_the_package(jocker, registry, busybox_image, tmp_path, images):
+    # a PATH with every command of this one but zstd
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for d in os.environ["PATH"].split(os.pathsep):
+        if not os.path.isdir(d):
+            continue
+        for n in os.listdir(d):
+            if n != "zstd" and not (bindir / n).exists():
+                os.symlink(os.path.join(d, n), bindir / n)
+    name = f"{registry.host}/znozstd/web:1"
+    images.append(name)
+    _build(jocker, tmp_path, busybox_image, name, "no-zstd")
+    res = jocker("push", "--compression-format", "zstd", name, check=False, env={"PATH": str(bindir)})
+    err = res.stderr.strip().splitlines()
+    assert res.returncode == 125 and len(err) == 1, res.stderr
+    assert "zstd" in err[0] and "not installed" in err[0] and "apt-get install zstd" in err[0]
+    with pytest.raises(urllib.error.HTTPError):         # nothing pushed
+        _manifest(registry.host, "znozstd/web", "1")
+    req = urllib.request.Request(f"http://{registry.host}/v2/znozstd/web/tags/list")
+    with pytest.raises(urllib.error.HTTPError):
+        urllib.request.urlopen(req)
