@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..errors import JockerError
@@ -36,6 +37,7 @@ from .imageconfig import canonical
 from .layertar import BUILD_SKIP, EMPTY_ANCHOR, EPOCH_PROP, TREE_PROP, tree_changes, write_layer
 from .state import Image, State
 
+MAKE_PARALLEL = 3          # layer blobs made at once
 MT_OCI_GZIP = MEDIA_TYPE[GZIP]
 MT_OCI_ZSTD = MEDIA_TYPE[ZSTD]
 MT_OCI_TAR = "application/vnd.oci.image.layer.v1.tar"
@@ -98,23 +100,35 @@ def prepare(store, st: State, img: Image, blobs: BlobStore, progress=None, *,
         runner = default_runner()
     ids = image_layer_ids(st, img)
     diff_ids = list(img.config["rootfs"]["diff_ids"])
+    refs: dict[int, BlobRef] = {}
+    todo: list[tuple[int, BlobRef | None]] = []      # (index, stored blob to recompress)
+    for i, lid in enumerate(ids):
+        ds = st.datasets.get(store.layout.layer(lid)) or {}
+        stored = [r for r in BlobRef.all_of(ds) if blobs.has(r.digest)]      # type: ignore[arg-type]
+        ref = _choose(stored, compression, ds.get(TREE_PROP) == "1")
+        if ref is not None:
+            refs[i] = ref
+        else:
+            todo.append((i, stored[0] if stored and stored[0].diff_id else None))
+
+    def make(job: tuple[int, BlobRef | None]) -> None:
+        i, source = job
+        lid = ids[i]
+        if progress:
+            progress({"id": lid[:12], "status": "Preparing"})
+        refs[i] = _make_blob(store, runner, st, lid, ids[i - 1] if i else "", blobs, source,
+                             compression or GZIP, level)
+
+    # Blobs made from stored blobs need no mount: several at once (zlib,
+    # sha256 and zstd all run outside the GIL); tar writers take turns on the
+    # engine lock (layer_mounted).
+    with ThreadPoolExecutor(MAKE_PARALLEL) as pool:
+        list(pool.map(make, todo))
     out: list[ExportLayer] = []
     mapped = False
     for i, lid in enumerate(ids):
-        ds = st.datasets.get(store.layout.layer(lid)) or {}
-        refs = [r for r in BlobRef.all_of(ds) if blobs.has(r.digest)]      # type: ignore[arg-type]
-        ref = _choose(refs, compression, ds.get(TREE_PROP) == "1")
-        if ref is not None:
-            diff_id = ref.diff_id or st.layers[lid].diff_id
-        else:
-            if progress:
-                progress({"id": lid[:12], "status": "Preparing"})
-            parent = ids[i - 1] if i else ""
-            source = refs[0] if refs and refs[0].diff_id else None
-            with store.lock.held():      # prune_blobs (under the lock) never sees it unnamed
-                diff_id, ref = _make_blob(store, runner, st, lid, parent, blobs, source,
-                                          compression or GZIP, level)
-                _record(store, lid, blobs, ref)
+        ref = refs[i]
+        diff_id = ref.diff_id or st.layers[lid].diff_id
         if diff_id != diff_ids[i]:
             diff_ids[i] = diff_id
             mapped = True
@@ -161,9 +175,11 @@ def layer_tar(store, st: State, lid: str, parent: str, out=None) -> str:
 
 
 def _make_blob(store, runner, st: State, lid: str, parent: str, blobs: BlobStore, source: BlobRef | None,
-               fmt: str, level: int | None) -> tuple[str, BlobRef]:
-    """Layer lid's tar compressed as fmt into the store: from the stored blob
-    source (its diff ID checked) or, without one, written from the tree."""
+               fmt: str, level: int | None) -> BlobRef:
+    """Layer lid's tar compressed as fmt into the store and recorded on the
+    layer: from the stored blob source (its diff ID checked) or, without
+    one, written from the tree. Kept and recorded under the engine lock, so
+    prune_blobs never sees it unnamed (until then it is a `.tmp-<pid>-` file)."""
     what = f"layer {lid[:12]}"
     with blobs.writer() as w:
         with compressor(runner, fmt, level, w, what) as sink:
@@ -175,8 +191,11 @@ def _make_blob(store, runner, st: State, lid: str, parent: str, blobs: BlobStore
             raise DigestMismatch(f"{what}: its blob {source.digest[:19]} holds a tar with diff ID "
                                  f"{diff_id}, not {source.diff_id}",
                                  hint="the blob store is damaged; remove the image and pull it again")
-        w.commit()
-        return diff_id, BlobRef(MEDIA_TYPE[fmt], w.digest, w.size, diff_id)
+        ref = BlobRef(MEDIA_TYPE[fmt], w.digest, w.size, diff_id)
+        with store.lock.held():
+            w.commit()
+            _record(store, lid, blobs, ref)
+        return ref
 
 
 def _recompress(runner, path: str, sink, what: str) -> str:
