@@ -12,6 +12,7 @@ import urllib.request
 import pytest
 
 from registry_fixtures import Podman, need, registry  # noqa: F401  (registry: a fixture)
+from test_zfs_ship import _h2, _pipe, host2  # noqa: F401  (host2: a second jocker on its own pool)
 
 ZSTD_MT = "application/vnd.oci.image.layer.v1.tar+zstd"
 GZIP_MT = "application/vnd.oci.image.layer.v1.tar+gzip"
@@ -109,6 +110,12 @@ def test_zstd_push_skopeo_reads_it_and_gzip_push_is_unchanged(jocker, jocker_env
     got = json.loads(jocker("inspect", zname).stdout)[0]
     assert got["Id"] == local["Id"] and got["RootFS"]["Layers"] == local["RootFS"]["Layers"]
     assert jocker("run", "--rm", zname).stdout.strip() == "zstd-pushed"
+    # the pulled zstd layer pushed as gzip: decompressed, its diff ID checked,
+    # gzip-compressed to the very bytes of the first gzip push (same tar)
+    jocker("tag", zname, f"{registry.host}/{repo}:back")
+    images.append(f"{registry.host}/{repo}:back")
+    jocker("push", "--compression-format", "gzip", f"{registry.host}/{repo}:back")
+    assert _manifest(registry.host, repo, "back")[1]["layers"] == gz["layers"]
 
 
 def test_podman_pulls_and_runs_a_zstd_image(jocker, registry, busybox_image, tmp_path, images):
@@ -195,3 +202,32 @@ def test_a_missing_zstd_is_one_line_naming_the_package(jocker, registry, busybox
     req = urllib.request.Request(f"http://{registry.host}/v2/znozstd/web/tags/list")
     with pytest.raises(urllib.error.HTTPError):
         urllib.request.urlopen(req)
+
+
+def test_image_send_receive_keeps_the_blob_list_working(jocker, jocker_env, registry, busybox_image, tmp_path,
+                                                         images, host2):
+    """A layer with a gzip and a zstd blob travels with its first blob; the
+    receiver pushes gzip as is and makes the zstd blob again (the same bytes:
+    same tar, same zstd, same level)."""
+    name = f"{registry.host}/zship/web:1"
+    images.append(name)
+    _build(jocker, tmp_path, busybox_image, name, "shipped-both-ways")
+    jocker("push", name)
+    jocker("push", "--compression-format", "zstd", name)
+    _, zs = _manifest(registry.host, "zship/web", "1")
+    res, _ = _pipe(jocker_env, host2, [name])
+    assert res.returncode == 0, res.stderr
+    try:
+        for args, tag in ((["--compression-format", "zstd"], "z"), (["--compression-format", "gzip"], "g")):
+            there = f"{registry.host}/zship/there:{tag}"
+            _h2(host2, "tag", name, there)
+            _h2(host2, "push", *args, there)
+        assert _manifest(registry.host, "zship/there", "z")[1]["layers"] == zs["layers"]
+        _, gz_there = _manifest(registry.host, "zship/there", "g")
+        jocker("push", "--compression-format", "gzip", name)
+        assert gz_there["layers"] == _manifest(registry.host, "zship/web", "1")[1]["layers"]
+        assert _h2(host2, "run", "--rm", name).stdout.strip() == "shipped-both-ways"
+    finally:
+        _h2(host2, "rmi", "-f", name, f"{registry.host}/zship/there:z", f"{registry.host}/zship/there:g",
+            check=False)
+        _h2(host2, "image", "prune", "-f", check=False)
