@@ -91,13 +91,10 @@ def image_layer_ids(st: State, img: Image) -> list[str]:
 
 
 def prepare(store, st: State, img: Image, blobs: BlobStore, progress=None, *,
-            compression: str | None = None, level: int | None = None, runner=None) -> ExportImage:
+            runner, compression: str | None = None, level: int | None = None) -> ExportImage:
     """Blobs for every layer of img (made now when missing): in `compression`
     when given (level: of blobs made now), else as stored (module doc).
-    runner: the engine's, for zstd."""
-    if runner is None:
-        from ..host.runner import default_runner
-        runner = default_runner()
+    runner: the engine's (zstd runs through it)."""
     ids = image_layer_ids(st, img)
     diff_ids = list(img.config["rootfs"]["diff_ids"])
     refs: dict[int, BlobRef] = {}
