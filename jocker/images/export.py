@@ -114,7 +114,8 @@ def prepare(store, st: State, img: Image, blobs: BlobStore, progress=None, *,
         if progress:
             progress({"id": lid[:12], "status": "Preparing"})
         refs[i] = _make_blob(store, runner, st, lid, ids[i - 1] if i else "", blobs, source,
-                             compression or GZIP, level)
+                             compression or GZIP, level,
+                             f"image {img.short}, layer {i + 1}/{len(ids)} ({lid[:12]})")
 
     # Blobs made from stored blobs need no mount: several at once (zlib,
     # sha256 and zstd all run outside the GIL); tar writers take turns on the
@@ -172,12 +173,11 @@ def layer_tar(store, st: State, lid: str, parent: str, out=None) -> str:
 
 
 def _make_blob(store, runner, st: State, lid: str, parent: str, blobs: BlobStore, source: BlobRef | None,
-               fmt: str, level: int | None) -> BlobRef:
+               fmt: str, level: int | None, what: str) -> BlobRef:
     """Layer lid's tar compressed as fmt into the store and recorded on the
     layer: from the stored blob source (its diff ID checked) or, without
     one, written from the tree. Kept and recorded under the engine lock, so
     prune_blobs never sees it unnamed (until then it is a `.tmp-<pid>-` file)."""
-    what = f"layer {lid[:12]}"
     with blobs.writer() as w:
         with compressor(runner, fmt, level, w, what) as sink:
             if source is None:

@@ -236,3 +236,34 @@ def test_image_send_receive_keeps_the_blob_list_working(jocker, jocker_env, regi
         _h2(host2, "rmi", "-f", name, f"{registry.host}/zship/there:z", f"{registry.host}/zship/there:g",
             check=False)
         _h2(host2, "image", "prune", "-f", check=False)
+
+
+def test_a_stored_blob_that_is_not_its_layer_is_refused_and_nothing_pushed(jocker, jocker_env, registry,
+                                                                           busybox_image, tmp_path, images):
+    import gzip
+    name = f"{registry.host}/zdamaged/web:1"
+    images.append(name)
+    _build(jocker, tmp_path, busybox_image, name, "damaged")
+    jocker("push", name)
+    top = _manifest(registry.host, "zdamaged/web", "1")[1]["layers"][-1]["digest"]
+    path = os.path.join(jocker_env["JOCKER_MOUNTPOINT"], "blobs", "sha256", top[7:])
+    with open(path, "rb") as f:
+        plain = bytearray(gzip.decompress(f.read()))
+    plain[len(plain) // 2] ^= 0xFF                      # still gzip, no longer the layer's tar
+    with open(path, "wb") as f:
+        f.write(gzip.compress(bytes(plain)))
+    base = f"{registry.host}/zdamaged/base:1"           # the base layer's zstd blob made beforehand
+    images.append(base)
+    jocker("tag", busybox_image, base)
+    jocker("push", "--compression-format", "zstd", base)
+    before = _blob_files(jocker_env)
+    again = f"{registry.host}/zdamaged/web:2"
+    images.append(again)
+    jocker("tag", name, again)
+    res = jocker("push", "--compression-format", "zstd", again, check=False)
+    err = res.stderr.strip().splitlines()
+    assert res.returncode == 125 and len(err) == 1 and "diff ID" in err[0] and "layer 2/2" in err[0], res.stderr
+    with pytest.raises(urllib.error.HTTPError):         # nothing pushed
+        _manifest(registry.host, "zdamaged/web", "2")
+    assert _blob_files(jocker_env) == before            # and no blob kept
+    assert not [n for n in os.listdir(os.path.dirname(path)) if n.startswith(".tmp-")]
