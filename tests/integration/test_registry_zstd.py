@@ -27,7 +27,8 @@ def _zstd():
         pytest.skip(reason)
 
 
-def _build(jocker, tmp_path, base, tag, text):
+def _build(jocker, tmp_path, base, images, tag, text):
+    images.append(tag)
     ctx = tmp_path / f"ctx-{tag.replace('/', '_').replace(':', '_')}"
     ctx.mkdir()
     # some compressible bytes beside the text, so gzip and zstd blobs differ in size
@@ -59,8 +60,7 @@ def test_zstd_push_skopeo_reads_it_and_gzip_push_is_unchanged(jocker, jocker_env
         pytest.skip(reason)
     repo = "zpush/web"
     name = f"{registry.host}/{repo}:gz"
-    images.append(name)
-    _build(jocker, tmp_path, busybox_image, name, "zstd-pushed")
+    _build(jocker, tmp_path, busybox_image, images, name, "zstd-pushed")
     local = json.loads(jocker("inspect", name).stdout)[0]
     jocker("push", name)
     _, gz = _manifest(registry.host, repo, "gz")
@@ -124,8 +124,7 @@ def test_podman_pulls_and_runs_a_zstd_image(jocker, registry, busybox_image, tmp
     if reason:
         pytest.skip(reason)
     name = f"{registry.host}/zpod/web:1"
-    images.append(name)
-    _build(jocker, tmp_path, busybox_image, name, "zstd-for-podman")
+    _build(jocker, tmp_path, busybox_image, images, name, "zstd-for-podman")
     jocker("push", "--compression-format", "zstd", name)
     assert {l["mediaType"] for l in _manifest(registry.host, "zpod/web", "1")[1]["layers"]} == {ZSTD_MT}
     pod = Podman(tmp_path)
@@ -147,8 +146,7 @@ def test_podman_pulls_and_runs_a_zstd_image(jocker, registry, busybox_image, tmp
 def test_prune_keeps_both_blobs_of_a_live_layer_and_removes_them_with_it(jocker, jocker_env, registry,
                                                                          busybox_image, tmp_path, images):
     name = f"{registry.host}/zprune/web:1"
-    images.append(name)
-    _build(jocker, tmp_path, busybox_image, name, "pruned")
+    _build(jocker, tmp_path, busybox_image, images, name, "pruned")
     jocker("push", name)
     jocker("push", "--compression-format", "zstd", "--compression-level", "19", f"{registry.host}/zprune/web:1")
     _, zs = _manifest(registry.host, "zprune/web", "1")
@@ -196,8 +194,7 @@ def test_a_missing_zstd_is_one_line_naming_the_package(jocker, registry, busybox
             if n != "zstd" and not (bindir / n).exists():
                 os.symlink(os.path.join(d, n), bindir / n)
     name = f"{registry.host}/znozstd/web:1"
-    images.append(name)
-    _build(jocker, tmp_path, busybox_image, name, "no-zstd")
+    _build(jocker, tmp_path, busybox_image, images, name, "no-zstd")
     res = jocker("push", "--compression-format", "zstd", name, check=False, env={"PATH": str(bindir)})
     err = res.stderr.strip().splitlines()
     assert res.returncode == 125 and len(err) == 1, res.stderr
@@ -215,8 +212,7 @@ def test_image_send_receive_keeps_the_blob_list_working(jocker, jocker_env, regi
     receiver pushes gzip as is and makes the zstd blob again (the same bytes:
     same tar, same zstd, same level)."""
     name = f"{registry.host}/zship/web:1"
-    images.append(name)
-    _build(jocker, tmp_path, busybox_image, name, "shipped-both-ways")
+    _build(jocker, tmp_path, busybox_image, images, name, "shipped-both-ways")
     jocker("push", name)
     jocker("push", "--compression-format", "zstd", name)
     _, zs = _manifest(registry.host, "zship/web", "1")
@@ -242,8 +238,7 @@ def test_a_stored_blob_that_is_not_its_layer_is_refused_and_nothing_pushed(jocke
                                                                            busybox_image, tmp_path, images):
     import gzip
     name = f"{registry.host}/zdamaged/web:1"
-    images.append(name)
-    _build(jocker, tmp_path, busybox_image, name, "damaged")
+    _build(jocker, tmp_path, busybox_image, images, name, "damaged")
     jocker("push", name)
     top = _manifest(registry.host, "zdamaged/web", "1")[1]["layers"][-1]["digest"]
     path = os.path.join(jocker_env["JOCKER_MOUNTPOINT"], "blobs", "sha256", top[7:])
