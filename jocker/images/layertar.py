@@ -36,7 +36,7 @@ import tarfile
 import threading
 from typing import IO
 
-from ..rootfs import _Writer, resolve_in_root
+from ..rootfs import _Writer, _lstat, resolve_in_root
 from ..errors import JockerError
 from .treediff import DELETED, Change, _open_parent, _DIR_FLAGS
 
@@ -378,7 +378,7 @@ class _Applier:
         path = "/" + "/".join(parts)
         parent = self.host_parent(parts)
         host = os.path.join(parent, parts[-1])
-        existing = os.lstat(host) if os.path.lexists(host) else None
+        existing = _lstat(host)
         if existing is not None and not (m.isdir() and stat.S_ISDIR(existing.st_mode)):
             _remove_path(host)
         elif existing is not None:

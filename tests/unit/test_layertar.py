@@ -272,3 +272,19 @@ def test_read_ahead_stops_its_worker_when_a_member_is_refused(tmp_path):
         apply_layer(stream, str(root), read_ahead=True)
     assert not _read_ahead_threads()
     assert os.listdir(root) == []
+
+
+def test_a_member_below_a_regular_file_is_refused(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    with pytest.raises(LayerError, match="/a is not a directory"):
+        apply_layer(_tar((_m("a"), b"file"), (_m("a/b/c"), b"x")), str(root))
+    assert (root / "a").read_bytes() == b"file"
+
+
+def test_missing_parents_are_made_below_the_deepest_existing_directory(tmp_path):
+    root = tmp_path / "root"
+    (root / "usr").mkdir(parents=True)
+    apply_layer(_tar((_m("usr/lib/x/y/f"), b"f"), (_m("usr/lib/x/g"), b"g")), str(root))
+    assert (root / "usr/lib/x/y/f").read_bytes() == b"f" and (root / "usr/lib/x/g").read_bytes() == b"g"
+    assert oct((root / "usr/lib/x").stat().st_mode & 0o777) == oct(0o755)
