@@ -13,7 +13,10 @@ import sys
 FAST_EXIT = ("run",)
 
 
-def main() -> None:
+def entry() -> None:
+    """The local path (jocker/warm/client.py decides before it). Named
+    `entry`, not `main`: importing jocker.cli.main rebinds this package's
+    `main` to that module, and the warm server has imported it."""
     if sys.argv[1:] in (["--version"], ["-v"]):
         from .. import __version__
         print(f"jocker version {__version__}")
@@ -28,6 +31,9 @@ def main() -> None:
         raise
     if fast:
         _fast_exit(0)
+
+
+main = entry       # the console script's name before the warm CLI (jocker.cli:main)
 
 
 def _fast_exit(code) -> None:
