@@ -183,6 +183,8 @@ def start(engine, c: Container, *, attach: bool = False,
 
 def _start_locked(engine, c: Container, spec: ContainerSpec, attach: bool,
                   prespawned: Prespawned | None) -> Started | None:
+    if c.supervisor_lost:
+        record_lost_end(engine, c)
     if not c.spec.get("HostConfig", {}).get("AutoRemove"):
         cleanup(engine, spec)
     readonly.open_for_start(engine, c)
@@ -500,7 +502,6 @@ def reconcile_orphans(engine, containers: dict[str, Container]) -> list[str]:
     (SIGKILL, power loss): make the world match what `ps` will say. Linux
     containers died with their supervisor; a FreeBSD jail survives it, so it is
     removed here. Records exit status 255 (unknown) and the time we noticed."""
-    from ..times import now_rfc3339
     fixed = []
     for c in containers.values():
         if c.runtime or not c.state.get("StartedAt") or c.finished_cleanly:
@@ -516,7 +517,19 @@ def reconcile_orphans(engine, containers: dict[str, Container]) -> list[str]:
             if read_runtime(engine.layout, c.id) or c.finished_cleanly:
                 continue
             cleanup(engine, runtime_spec(engine, c))
-            c.state = dict(c.state, ExitCode=c.exit_code, FinishedAt=now_rfc3339(), Error=c.error)
-            engine.zfs.set_props(c.dataset, P.encode_json("container.state", c.state))
+            record_lost_end(engine, c)
         fixed.append(c.id)
     return fixed
+
+
+def record_lost_end(engine, c: Container) -> None:
+    """Write down the end of a run whose supervisor died (exit 255, noticed
+    now) and report what that supervisor would have: die and what follows
+    it, once (events readers otherwise see a start and never an end).
+    Called under the engine lock, by the boot and by the next start."""
+    from ..times import now_rfc3339
+    code = c.exit_code
+    c.state = dict(c.state, ExitCode=code, FinishedAt=now_rfc3339(), Error=c.error)
+    engine.zfs.set_props(c.dataset, P.encode_json("container.state", c.state))
+    events.container(engine, c, "die", exitCode=code)
+    events.emit_all(engine, events.stop_events(c))

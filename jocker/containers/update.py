@@ -37,17 +37,22 @@ def update(engine, c: Container, req) -> list[str]:
         if rt and limits and engine.runtime.updates_limits_live:
             engine.runtime.update_limits(spec)
         engine.zfs.set_props(c.dataset, P.encode_json("container.config", c.spec))
+        # Told under the lock too: two updates racing would otherwise leave
+        # the supervisor with one policy and the store with the other.
+        told = None
+        if rt:
+            try:
+                lifecycle.tell(engine, c, rt, {"op": "update",
+                                               "restart": host.get("RestartPolicy") or {"Name": "no"},
+                                               "limits": dict(vars(spec.limits))})
+            except JockerError as e:        # stored all the same: the next start has it
+                told = e
     from ..events.produce import container as event
     event(engine, c, "update")
     warnings = []
     if limits and not engine.runtime.updates_limits_live:
         warnings.append(NOT_ENFORCED)
-    if not rt:
-        return warnings
-    try:
-        lifecycle.tell(engine, c, rt, {"op": "update", "restart": host.get("RestartPolicy") or {"Name": "no"},
-                                       "limits": dict(vars(spec.limits))})
-    except JockerError as e:        # stored all the same: the next start has it
-        warnings.append(f"the running container did not take the restart policy now ({e}); "
+    if told is not None:
+        warnings.append(f"the running container did not take the restart policy now ({told}); "
                         "it applies from its next start")
     return warnings

@@ -68,9 +68,22 @@ def have(engine) -> dict:
 def send(engine, name: str, out, *, have_guids: set[str] = frozenset(), blobs: bool = True,
          progress=None) -> None:
     progress = progress or (lambda event: None)
+    # The image and its blobs are leased while they stream (the stream can
+    # wait on a slow ssh for minutes): rmi refuses it and prune keeps them.
+    with Lease(engine.layout.rundir) as lease:
+        with engine.lock.held():
+            st = engine.load_state()
+            img = st.resolve(name)
+            lease.add(img.id)
+            for lay in st.chain(img.layer):
+                ref = BlobRef.of(st.datasets.get(engine.layout.layer(lay.id)) or {})
+                if ref is not None:
+                    lease.add(ref.digest)
+        _send(engine, st, img, out, have_guids, blobs, progress)
+
+
+def _send(engine, st, img, out, have_guids, blobs: bool, progress) -> None:
     store = blob_store(engine)
-    st = engine.load_state()
-    img = st.resolve(name)
     ids = [lay.id for lay in st.chain(img.layer)]
     image_layer_ids(st, img)              # refuses a damaged image before any work
     layers = []

@@ -35,7 +35,8 @@ def remove_image(store: ImageStore, ref: str, *, force: bool = False,
         builder = leased(store.layout.rundir).get(img.id)
         if builder and not force:
             raise Conflict(f"conflict: unable to remove {ref}: image {img.short} is being used by "
-                           f"a running build (pid {builder})", hint="wait for the build, or use -f")
+                           f"a running jocker process (pid {builder}: a build or an image send)",
+                           hint="wait for it to finish, or use -f")
         live = st.live_tags(img)
         tags_before = dict(img.tags)
         by_name = ref in img.tags or _normalized(ref) in img.tags

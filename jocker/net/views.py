@@ -41,8 +41,12 @@ def network_settings(engine, c) -> dict:
                        "GlobalIPv6PrefixLen": 0, "MacAddress": ""}}
     primary = nets.get(mode) or next(iter(nets.values()), {})
     running = c.running
-    sandbox = "/run/netns/" + naming.netns_name(engine.config.network_prefix, c.id) \
-        if running and mode != "host" and engine.config.runtime_name() == "linux" else ""
+    sandbox = ""
+    if running and mode != "host" and engine.config.runtime_name() == "linux":
+        # none: an unnamed stack (linux_ns._netns), reached through its PID 1.
+        pid = int((c.runtime or {}).get("main_pid") or 0) if mode == "none" else 0
+        sandbox = f"/proc/{pid}/ns/net" if pid else \
+            "/run/netns/" + naming.netns_name(engine.config.network_prefix, c.id)
     return {"Bridge": "", "SandboxID": c.id if running else "", "HairpinMode": False,
             "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "Ports": port_map(c),
             "SandboxKey": sandbox, "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,

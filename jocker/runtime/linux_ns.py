@@ -43,6 +43,7 @@ def _spec_json(spec: ContainerSpec, store_dirs: list[str], console_fd: int | Non
         "uid": who.uid, "gid": who.gid, "groups": list(who.groups),
         "workdir": _in_root(spec.rootfs, spec.workdir), "hostname": spec.hostname,
         "mounts": [_mount_json(m, spec.rootfs) for m in spec.mounts],
+        "loopback_up": spec.network == "none" and not _netns(spec),
     }
 
 
@@ -188,7 +189,7 @@ class LinuxNamespaceDriver(RuntimeDriver):
         pid = self.init_pid(spec, 0)
         if pid and os.path.exists(f"/proc/{pid}"):
             _kill(pid, signal.SIGKILL)
-        if _netns(spec):
+        if _netns(spec) or _leftover_netns(spec):
             self._net().teardown(spec.net)
         for name in (RD.INIT_PID, RD.SPEC_JSON):
             try:
@@ -232,9 +233,21 @@ class _InNamespaces:
 
 
 def _netns(spec) -> str:
-    """The named netns of a container with a stack of its own ("" otherwise)."""
+    """The named netns of a container on jocker's networks ("" otherwise).
+    --network none needs no name: nothing is ever added to its stack (a
+    container on none cannot be connected), so unshare(CLONE_NEWNET) makes
+    it and nsinit brings its loopback up; it goes with the last process."""
     net = getattr(spec, "net", None) or {}
-    return net.get("netns", "") if net.get("mode") in ("bridge", "none") else ""
+    return net.get("netns", "") if net.get("mode") == "bridge" else ""
+
+
+def _leftover_netns(spec) -> bool:
+    """A none-mode spec whose named netns exists anyway (made by a jocker that
+    gave none a named netns, or a stack rebuilt as none by `network
+    disconnect`): torn down like a bridge one. One stat, no host command."""
+    net = getattr(spec, "net", None) or {}
+    return net.get("mode") == "none" and bool(net.get("netns")) and \
+        os.path.exists(f"/run/netns/{net['netns']}")
 
 
 def _kill(pid: int, signum: int) -> None:

@@ -47,6 +47,9 @@ class ZfsDriver(ABC):
     """Operations on pools, datasets and snapshots. Names are full ZFS names."""
 
     name = "abstract"
+    # Capability: destroying a just-used mounted dataset goes faster as
+    # `unmount` then `destroy` (callers that know it is mounted do that).
+    unmount_before_destroy = False
 
     # -- pools ---------------------------------------------------------------
     @abstractmethod

@@ -10,6 +10,8 @@ command writes a dataset and its metadata. Setting several properties in one
 
 from __future__ import annotations
 
+import sys
+
 from ..errors import HostCommandError, NotFound
 from ..host.runner import Runner, default_runner
 from .base import STAT_PROPS, Dataset, ZfsDriver
@@ -50,6 +52,13 @@ def parse_get_output(text: str) -> dict[str, Dataset]:
 
 class ZfsCli(ZfsDriver):
     name = "cli"
+    # zfs-fuse (the only ZFS the workbench has): `zfs destroy` of a mounted
+    # dataset answers "busy" on its first try nearly every time (measured
+    # 6 of 6; the daemon has not finished its own unmount), and a retry costs
+    # a second command plus the back-off; `zfs unmount` first, then destroy,
+    # was busy 2 of 6 and ~20% faster. FreeBSD's in-kernel ZFS unmounts
+    # inside destroy without that race: one command stays cheaper there.
+    unmount_before_destroy = sys.platform.startswith("linux")
 
     def __init__(self, runner: Runner | None = None, zfs: str = "zfs", zpool: str = "zpool"):
         self.runner = runner or default_runner()

@@ -116,6 +116,7 @@ def test_rm_running_refuses_without_force(jocker, busybox_image, cleanup):
 
 def test_truthful_state_after_supervisor_sigkill_and_reboot(jocker, busybox_image, jocker_env, cleanup, wait_for):
     cleanup += ["victim", "finished"]
+    t0 = time.time()
     cid = jocker("run", "-d", "--name", "victim", busybox_image, "sleep", "300").stdout.strip()
     info = json.load(open(os.path.join(jocker_env["JOCKER_RUNDIR"], cid, "supervisor.json")))
     os.kill(info["pid"], signal.SIGKILL)
@@ -135,6 +136,13 @@ def test_truthful_state_after_supervisor_sigkill_and_reboot(jocker, busybox_imag
     # And the killed one can simply be started again.
     jocker("start", "victim")
     assert "victim" in jocker("ps", "--format", "{{.Names}}").stdout
+    # Events readers get the end the supervisor could not report, once,
+    # before the next start (the start writes it down).
+    out = jocker("events", "--since", f"{t0:.6f}", "--until", "0s", "--format", "json",
+                 "--filter", f"container={cid}", "--filter", "type=container").stdout
+    acts = [json.loads(line)["Action"] for line in out.splitlines()]
+    assert acts == ["create", "start", "die", "start"], acts
+    assert '"exitCode":"255"' in out.splitlines()[2]
 
 
 def test_racing_run_same_name_one_wins(jocker, busybox_image, cleanup):

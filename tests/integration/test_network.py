@@ -308,6 +308,24 @@ def test_none_has_only_loopback_up(jocker, busybox_image):
     assert "eth0" in host
 
 
+def test_none_is_an_unnamed_stack_with_loopback_reachable_by_exec(jocker, busybox_image, cleanup):
+    """--network none makes no named netns and runs no `ip` command: the
+    stack comes from unshare and goes with the container; exec joins it."""
+    cleanup.append("quiet")
+    before = set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set()
+    cid = jocker("run", "-d", "--name", "quiet", "--network", "none", busybox_image,
+                 "sleep", "300").stdout.strip()
+    now = set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set()
+    assert not [n for n in now - before if cid[:12] in n]
+    out = jocker("exec", "quiet", "sh", "-c", "ip -o link; ping -c1 -W1 127.0.0.1").stdout
+    assert "lo:" in out and "UP" in out.split("lo:")[1].split("\n")[0] and "eth0" not in out
+    assert " 0% packet loss" in out
+    key = _inspect(jocker, "quiet")["NetworkSettings"]["SandboxKey"]
+    assert key.startswith("/proc/") and os.readlink(key) != os.readlink("/proc/self/ns/net")
+    jocker("rm", "-f", "quiet")
+    assert not os.path.exists(key)
+
+
 def test_teardown_after_sigkilled_supervisor_and_restart_keeps_address(
         jocker, busybox_image, jocker_env, cleanup, wait_for):
     cleanup += ["phoenix", "orphan"]

@@ -140,3 +140,30 @@ def test_layer_blobs_travel_so_the_receiver_exports_the_same_digests(jocker, joc
     finally:
         _h2(host2, "rmi", "ship/blobs:1", check=False)
         _h2(host2, "image", "prune", "-f", check=False)
+
+
+def test_send_leases_the_image_and_its_blobs_while_it_streams(jocker, jocker_env, busybox_image, host2):
+    """A send blocked on a slow reader (an ssh pipe) holds its image: rmi
+    refuses with one line naming the process, and the stream, read
+    afterwards, is received whole."""
+    jocker("tag", busybox_image, "leased:1")
+    send = subprocess.Popen([sys.executable, "-m", "jocker", "image", "send", "leased:1"],
+                            env=jocker_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        first = send.stdout.read(4096)          # it has started; the pipe is now full
+        time.sleep(1)
+        res = jocker("rmi", "leased:1", check=False)
+        assert res.returncode == 1 and f"pid {send.pid}" in res.stderr, res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1
+        rest = send.stdout.read()
+        assert send.wait(60) == 0, send.stderr.read()
+    finally:
+        if send.poll() is None:
+            send.kill()
+            send.wait()
+    recv = subprocess.run([sys.executable, "-m", "jocker", "image", "receive"], input=first + rest,
+                          env=host2, capture_output=True)
+    assert recv.returncode == 0, recv.stderr
+    assert "leased:1" in _h2(host2, "images", "--format", "{{.Repository}}:{{.Tag}}").stdout
+    jocker("rmi", "leased:1")                   # the lease ended with the send
+    _h2(host2, "rmi", "leased:1")
