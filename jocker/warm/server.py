@@ -26,10 +26,14 @@ from .client import identity
 
 HEADER = 10                 # ASCII digits: the request's length
 REQUEST_MAX = 4 << 20       # argv and environment
+# What `run` imports (python3 -X importtime -m jocker run --rm busybox true,
+# on a bridge and with --network none), and the listings' CLI modules.
 PRELOAD = ("jocker.cli.main", "jocker.cli.containers", "jocker.cli.images", "jocker.engine",
            "jocker.engine_api", "jocker.engine_api.containers", "jocker.containers.lifecycle",
            "jocker.containers.create", "jocker.containers.remove", "jocker.containers.forkserver",
-           "jocker.images.store", "jocker.storage.zfs_cli", "jocker.net.networks")
+           "jocker.containers.attach", "jocker.containers.detachkeys", "jocker.distribution.auth",
+           "jocker.images.store", "jocker.storage.zfs_cli", "jocker.net.networks",
+           "logging", "hashlib", "base64", "textwrap", "resource")
 # what a fresh interpreter has: Python ignores SIGPIPE and SIGXFSZ at start-up
 _PY_IGNORED = ("SIGPIPE", "SIGXFSZ")
 

@@ -7,7 +7,6 @@ tests/integration/test_warm_cli.py."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
