@@ -35,6 +35,10 @@ def entry() -> None:
 
 main = entry       # the console script's name before the warm CLI (jocker.cli:main)
 
+# Called with the exit code once everything is flushed, just before
+# os._exit: a warm CLI child tells its client at once (jocker/warm/server.py).
+before_exit = None
+
 
 def _fast_exit(code) -> None:
     import atexit
@@ -53,4 +57,6 @@ def _fast_exit(code) -> None:
             stream.flush()
         except (OSError, ValueError):
             pass
+    if before_exit is not None:
+        before_exit(code)
     os._exit(code)

@@ -193,11 +193,16 @@ class Server(ForkServerBase):
 
     # -- the child --
     def _child(self, conn: socket.socket, fds: list[int], req: dict) -> None:
-        code = 125
+        code, report = 125, None
         try:
-            self._become_fresh(conn, fds, req)
-            from ..cli import entry as local
-            local()
+            report = self._become_fresh(conn, fds, req)
+            from .. import cli
+            # The status goes straight to the client, not through the
+            # server's reaping: one wake-up less on every command. The
+            # server's own report after reaping is then a duplicate nobody
+            # reads; a death by signal only the server can report.
+            cli.before_exit = lambda c: _report(report, c)
+            cli.entry()
             code = 0
         except SystemExit as e:
             code = _exit_code(e.code)
@@ -206,9 +211,9 @@ class Server(ForkServerBase):
             traceback.print_exc()
             code = 1
         finally:
-            _finish(code)
+            _finish(code, report)
 
-    def _become_fresh(self, conn: socket.socket, fds: list[int], req: dict) -> None:
+    def _become_fresh(self, conn: socket.socket, fds: list[int], req: dict) -> int:
         """Everything a freshly started `jocker` would have from its caller;
         nothing of the server's (descriptors, handlers, environment)."""
         signal.set_wakeup_fd(-1)
@@ -220,13 +225,14 @@ class Server(ForkServerBase):
                 signal.signal(getattr(signal, name), signal.SIG_IGN)
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
         self.forget()
-        for c in [conn, *self.clients]:
+        report = conn.detach()
+        for c in self.clients:
             close_fd(c.detach())
         self.clients = {}
         self.children = {}
         for target, fd in enumerate(fds):
             os.dup2(fd, target)                 # inheritable, as 0, 1, 2 are
-        keep = {0, 1, 2}
+        keep = {0, 1, 2, report}
         for fd in open_fds():
             if fd not in keep:
                 close_fd(fd)
@@ -243,6 +249,7 @@ class Server(ForkServerBase):
         sys.argv = list(req["argv"])
         sys.stdin, sys.stdout, sys.stderr = _streams(req.get("stdio") or [])
         sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
+        return report
 
 
 def _read_request(conn: socket.socket) -> tuple[object, bytes, list[int]]:
@@ -307,7 +314,14 @@ def _exit_code(code) -> int:
     return 1
 
 
-def _finish(code: int) -> None:
+def _report(fd: int, code: int) -> None:
+    try:
+        os.write(fd, b"exit %d\n" % code)
+    except OSError:
+        pass            # the client is gone; the command was done anyway
+
+
+def _finish(code: int, report: int | None) -> None:
     """The interpreter's own way out, without tearing it down: threads
     joined, atexit handlers run, streams flushed."""
     try:
@@ -322,6 +336,8 @@ def _finish(code: int) -> None:
                 stream.flush()
             except (OSError, ValueError, AttributeError):
                 pass
+        if report is not None:
+            _report(report, code)
         os._exit(code)
 
 

@@ -74,8 +74,7 @@ import sys
 sys.argv = ["jocker", "run", "--rm", "busybox", "true"]
 from jocker.warm import client
 assert client.eligible(sys.argv[1:]) and client.settings() is not None
-client._request(sys.argv[1:], "/")
-import socket
+assert client.Client("/nonexistent/run").run(sys.argv[1:]) is None     # nobody to connect to
 sys.stdout.write(" ".join(sys.modules))
 """
 
@@ -91,7 +90,7 @@ def test_the_client_imports_no_click_and_no_engine(tmp_path):
     assert {m for m in modules if m.startswith("jocker")} == {
         "jocker", "jocker.config", "jocker.errors", "jocker.forkbase", "jocker.rundir", "jocker.warm",
         "jocker.warm.client"}
-    assert not modules & {"click", "json", "re", "dataclasses", "pathlib", "subprocess", "typing", "inspect",
+    assert not modules & {"click", "json", "re", "dataclasses", "pathlib", "subprocess", "typing", "inspect", "socket", "signal",
                           "logging", "threading"}
 
 
