@@ -14,7 +14,9 @@ The protocol, one connection per command (`<rundir>/warmcli.sock`):
                       cwd, umask, process context, interpreter identity,
                       stdio encodings), with fds 0, 1, 2 as SCM_RIGHTS
     server -> client  `fallback REASON` (nothing was started: go local) or
-                      `pid N`, later `exit S` (S as os.waitstatus_to_exitcode)
+                      `pid N`, later `exit S` (S as os.waitstatus_to_exitcode),
+                      written by the child itself as it exits and by the
+                      server when it reaps the child (the first one counts)
     client -> server  `sig N` for each signal the client caught, forwarded
                       to the child
 marshal, not json: the client must start in a few milliseconds (json pulls

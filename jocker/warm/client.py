@@ -230,8 +230,11 @@ def _exit_like(code: int) -> None:
         sig = -code
         try:
             _signal.signal(sig, _signal.SIG_DFL)
-            os.kill(os.getpid(), sig)
         except (OSError, ValueError):
+            pass                        # SIGKILL, SIGSTOP: no handler to reset
+        try:
+            os.kill(os.getpid(), sig)
+        except OSError:
             pass
         os._exit(128 + sig)
     os._exit(code)

@@ -203,3 +203,46 @@ def test_a_stale_socket_without_a_server_means_local_then_a_new_server(jocker, b
     r = jocker("run", "--rm", busybox_image, "echo", "local-again", env=WARM)
     assert r.stdout == "local-again\n"
     assert wait_for(lambda: _server(warm) not in (None, old) and _serving(warm), 20)
+
+
+def _names(jocker) -> list[str]:
+    return jocker("ps", "-a", "--format", "{{.Names}}").stdout.split()
+
+
+def test_a_command_killed_by_a_signal_kills_its_client_with_that_signal(jocker, busybox_image, warm,
+                                                                       wait_for):
+    server = _server(warm)
+    p = _popen(jocker, "run", "--rm", "--name", "warm-sigkilled", busybox_image, "sh", "-c",
+               "echo ready; sleep 2", env=WARM, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.stdout.readline() == b"ready\n"
+    (child,) = _children(server)
+    os.kill(child, signal.SIGKILL)
+    p.communicate(timeout=30)
+    assert p.returncode == -signal.SIGKILL               # what the shell would see of a local CLI
+    assert wait_for(lambda: "warm-sigkilled" not in _names(jocker), 30)    # the supervisor's --rm
+
+
+def test_the_server_killed_mid_command(jocker, busybox_image, warm, wait_for):
+    """The child reports its own exit status, so a dead server loses
+    nothing; with the child gone too, the client says so and exits 125."""
+    server = _server(warm)
+    p = _popen(jocker, "run", "--rm", busybox_image, "sh", "-c", "echo ready; sleep 1; exit 4", env=WARM,
+               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.stdout.readline() == b"ready\n"
+    os.kill(server, signal.SIGKILL)
+    out, err = p.communicate(timeout=30)
+    assert (p.returncode, err) == (4, b"")
+
+    jocker("run", "--rm", busybox_image, "true", env=WARM)            # local, and a new server
+    assert wait_for(lambda: _serving(warm), 20)
+    server = _server(warm)
+    p = _popen(jocker, "run", "--rm", "--name", "warm-orphaned", busybox_image, "sh", "-c",
+               "echo ready; sleep 2", env=WARM, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.stdout.readline() == b"ready\n"
+    (child,) = _children(server)
+    os.kill(server, signal.SIGKILL)
+    os.kill(child, signal.SIGKILL)
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 125
+    assert err.decode().count("\n") == 1 and "warm CLI server went away" in err.decode()
+    assert wait_for(lambda: "warm-orphaned" not in _names(jocker), 30)
