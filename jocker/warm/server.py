@@ -87,7 +87,7 @@ class Server(ForkServerBase):
                     self.accept()
                 elif r == self.wake_r:
                     _drain(self.wake_r)
-                else:
+                elif r in self.clients:         # not just reported and closed by reap()
                     self.from_client(r)
             if not ready and self.listener is not None and self.stale():
                 self.stop_listening()
