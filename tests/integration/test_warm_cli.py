@@ -85,6 +85,14 @@ def _popen(jocker, *args, env=None, **kw):
     return subprocess.Popen([sys.executable, "-m", "jocker", *args], env={**jocker.env, **(env or {})}, **kw)
 
 
+def _started(jocker, image, *args, script: str):
+    """`run --rm ARGS image sh -c 'echo ready; SCRIPT'` with the warm CLI, once it said ready."""
+    p = _popen(jocker, "run", "--rm", *args, image, "sh", "-c", "echo ready; " + script, env=WARM,
+               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.stdout.readline() == b"ready\n"
+    return p
+
+
 def test_a_served_command_is_a_child_of_the_server_and_prints_as_a_local_one(jocker, busybox_image, warm,
                                                                             wait_for, tmp_path):
     server = _server(warm)
@@ -138,15 +146,12 @@ def test_sigterm_to_the_client_is_what_it_is_locally(jocker, busybox_image, warm
 def test_a_killed_client_leaves_its_command_running_and_rm_still_removes(jocker, busybox_image, warm,
                                                                          wait_for):
     server = _server(warm)
-    p = _popen(jocker, "run", "--rm", "--name", "warm-orphan", busybox_image, "sh", "-c",
-               "echo ready; sleep 2", env=WARM, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert p.stdout.readline() == b"ready\n"
+    p = _started(jocker, busybox_image, "--name", "warm-orphan", script="sleep 2")
     assert _children(server), p.communicate()
     p.kill()
     p.wait()
-    names = lambda: jocker("ps", "-a", "--format", "{{.Names}}").stdout.split()   # noqa: E731
-    assert "warm-orphan" in names()                           # the command goes on
-    assert wait_for(lambda: "warm-orphan" not in names() and not _children(server), 30)
+    assert "warm-orphan" in _names(jocker)                    # the command goes on
+    assert wait_for(lambda: "warm-orphan" not in _names(jocker) and not _children(server), 30)
 
 
 def test_a_caller_with_other_limits_or_nice_runs_locally(jocker, busybox_image, warm):
@@ -212,9 +217,7 @@ def _names(jocker) -> list[str]:
 def test_a_command_killed_by_a_signal_kills_its_client_with_that_signal(jocker, busybox_image, warm,
                                                                        wait_for):
     server = _server(warm)
-    p = _popen(jocker, "run", "--rm", "--name", "warm-sigkilled", busybox_image, "sh", "-c",
-               "echo ready; sleep 2", env=WARM, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert p.stdout.readline() == b"ready\n"
+    p = _started(jocker, busybox_image, "--name", "warm-sigkilled", script="sleep 2")
     (child,) = _children(server)
     os.kill(child, signal.SIGKILL)
     p.communicate(timeout=30)
@@ -226,9 +229,7 @@ def test_the_server_killed_mid_command(jocker, busybox_image, warm, wait_for):
     """The child reports its own exit status, so a dead server loses
     nothing; with the child gone too, the client says so and exits 125."""
     server = _server(warm)
-    p = _popen(jocker, "run", "--rm", busybox_image, "sh", "-c", "echo ready; sleep 1; exit 4", env=WARM,
-               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert p.stdout.readline() == b"ready\n"
+    p = _started(jocker, busybox_image, script="sleep 1; exit 4")
     os.kill(server, signal.SIGKILL)
     out, err = p.communicate(timeout=30)
     assert (p.returncode, err) == (4, b"")
@@ -236,9 +237,7 @@ def test_the_server_killed_mid_command(jocker, busybox_image, warm, wait_for):
     jocker("run", "--rm", busybox_image, "true", env=WARM)            # local, and a new server
     assert wait_for(lambda: _serving(warm), 20)
     server = _server(warm)
-    p = _popen(jocker, "run", "--rm", "--name", "warm-orphaned", busybox_image, "sh", "-c",
-               "echo ready; sleep 2", env=WARM, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert p.stdout.readline() == b"ready\n"
+    p = _started(jocker, busybox_image, "--name", "warm-orphaned", script="sleep 2")
     (child,) = _children(server)
     os.kill(server, signal.SIGKILL)
     os.kill(child, signal.SIGKILL)
