@@ -33,7 +33,7 @@ PRELOAD = ("jocker.cli.main", "jocker.cli.containers", "jocker.cli.images", "joc
            "jocker.containers.create", "jocker.containers.remove", "jocker.containers.forkserver",
            "jocker.containers.attach", "jocker.containers.detachkeys", "jocker.distribution.auth",
            "jocker.images.store", "jocker.storage.zfs_cli", "jocker.net.networks",
-           "logging", "hashlib", "base64", "textwrap", "resource")
+           "logging", "hashlib", "base64", "textwrap", "resource", "locale")
 # what a fresh interpreter has: Python ignores SIGPIPE and SIGXFSZ at start-up
 _PY_IGNORED = ("SIGPIPE", "SIGXFSZ")
 
@@ -225,6 +225,8 @@ class Server(ForkServerBase):
                 signal.signal(getattr(signal, name), signal.SIG_IGN)
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
         self.forget()
+        close_fd(self.wake_r)       # by name too: FreeBSD without fdescfs lists only 0-2 in /dev/fd
+        close_fd(self.wake_w)
         report = conn.detach()
         for c in self.clients:
             close_fd(c.detach())
@@ -232,6 +234,9 @@ class Server(ForkServerBase):
         self.children = {}
         for target, fd in enumerate(fds):
             os.dup2(fd, target)                 # inheritable, as 0, 1, 2 are
+        for fd in fds:
+            if fd > 2 and fd != report:
+                close_fd(fd)
         keep = {0, 1, 2, report}
         for fd in open_fds():
             if fd not in keep:
