@@ -216,7 +216,8 @@ def identity() -> dict:
 
 def _request(argv: list[str], cwd: str) -> bytes:
     import marshal
-    stdio = [(getattr(f, "encoding", None), getattr(f, "errors", None))
+    # the streams as this interpreter made them (PYTHONIOENCODING, -u, a terminal...)
+    stdio = [None if f is None else (f.encoding, f.errors, f.line_buffering, f.write_through)
              for f in (sys.stdin, sys.stdout, sys.stderr)]
     return marshal.dumps({"argv": [sys.argv[0], *argv], "env": dict(os.environ), "cwd": cwd,
                           "umask": current_umask(), "context": process_context(),

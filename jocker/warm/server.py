@@ -288,22 +288,24 @@ def _same_user(conn: socket.socket) -> bool:
 
 
 def _streams(stdio: list) -> tuple:
-    """New sys.stdin/stdout/stderr on descriptors 0, 1, 2, as a fresh
-    interpreter makes them: the client's encodings, stdout line-buffered on
-    a terminal, stderr always line-buffered."""
+    """New sys.stdin/stdout/stderr on descriptors 0, 1, 2, made as the
+    client's interpreter made its own: encoding, errors, line buffering
+    (stdout on a terminal, stderr always), write-through (-u)."""
     import io
     out = []
     for fd, mode in ((0, "r"), (1, "w"), (2, "w")):
-        enc, errors = stdio[fd] if fd < len(stdio) and stdio[fd] else (None, None)
+        got = stdio[fd] if fd < len(stdio) else None
+        if got is None:
+            out.append(None)            # the client had none (fd closed at its start)
+            continue
+        enc, errors, line, through = got
         try:
-            tty = os.isatty(fd)
-            raw = io.open(fd, mode + "b", buffering=-1, closefd=False)
+            raw = io.open(fd, mode + "b", buffering=0 if through and mode == "w" else -1, closefd=False)
         except OSError:
             out.append(None)
             continue
-        line = tty if fd == 1 else fd == 2
-        out.append(io.TextIOWrapper(raw, encoding=enc or "utf-8", errors=errors or "strict",
-                                    line_buffering=line))
+        out.append(io.TextIOWrapper(raw, encoding=enc, errors=errors, line_buffering=line,
+                                    write_through=through))
     return tuple(out)
 
 

@@ -245,3 +245,16 @@ def test_the_server_killed_mid_command(jocker, busybox_image, warm, wait_for):
     assert p.returncode == 125
     assert err.decode().count("\n") == 1 and "warm CLI server went away" in err.decode()
     assert wait_for(lambda: "warm-orphaned" not in _names(jocker), 30)
+
+
+def test_on_a_terminal_without_t_output_and_status_are_the_local_ones(jocker, busybox_image, warm):
+    """A terminal on 0, 1, 2 but no -t: served, with stdout line-buffered
+    on the terminal as a fresh interpreter's would be."""
+    from support import PtyProcess
+    outs = []
+    for env in (WARM, OFF):
+        p = PtyProcess([sys.executable, "-m", "jocker", "run", "--rm", busybox_image, "sh", "-c",
+                        "echo on-a-tty; exit 5"], {**jocker.env, **env})
+        p.expect(b"on-a-tty")
+        outs.append((p.wait(), p.out.replace(b"\r", b"")))
+    assert outs[0] == outs[1] and outs[0][0] == 5, outs
