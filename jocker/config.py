@@ -54,6 +54,8 @@ OPTIONS: tuple[Option, ...] = (
            "host[:port]; localhost and 127.0.0.0/8 always are)"),
     Option("registry_timeout", "60", "seconds before a registry that does not answer is given up"),
     Option("registry_chunk_size", "32M", "pushes send blobs larger than this in chunks of this size"),
+    Option("push_compression", "gzip", "compression of the layer blobs push makes: gzip (layers pulled "
+           "or loaded keep theirs) or zstd (every layer zstd; `push --compression-format` overrides)"),
     Option("network_prefix", "jk", "first letters of every bridge, epair/veth, netns and nft table jocker creates"),
     Option("network_pool", "10.88.0.0/13", "address pool networks get their subnets from (10.88.0.0/16 first)"),
     Option("network_size", "16", "prefix length of a subnet taken from network_pool"),

@@ -38,17 +38,24 @@ def pull_cmd(obj, name, all_tags, platform, quiet):
 @click.command("push")
 @click.argument("name")
 @click.option("-a", "--all-tags", is_flag=True, help="Push all tags of the repository.")
+@click.option("--compression-format", "compression", metavar="gzip|zstd",
+              help="Push every layer in this compression (blobs made once and kept). "
+                   "Default: push_compression in jocker.conf.")
+@click.option("--compression-level", "level", type=int, metavar="N",
+              help="Level of the blobs made now (gzip 1-9, default 6; zstd 1-19, default 3).")
 @click.option("-q", "--quiet", is_flag=True, help="Suppress verbose output.")
 @click.pass_obj
-def push_cmd(obj, name, all_tags, quiet):
+def push_cmd(obj, name, all_tags, compression, level, quiet):
     """Upload an image to a registry.
 
     \b
     Examples:
       jocker tag web localhost:5000/web:1
       jocker push localhost:5000/web:1
+      jocker push --compression-format zstd localhost:5000/web:1
     """
-    for p in obj.api.images.push(name, all_tags=all_tags, progress=_printer(quiet)):
+    for p in obj.api.images.push(name, all_tags=all_tags, progress=_printer(quiet),
+                                 compression=compression, level=level):
         if not quiet:
             click.echo(f"{p['Tag']}: digest: {p['Digest']} size: {p['Size']}")
 

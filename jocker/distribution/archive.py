@@ -94,7 +94,7 @@ def save(engine, refs: list[str], out, progress=None) -> None:
         small("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
         index, docker_manifest, repositories = [], [], {}
         for img, tags in chosen:
-            exp = prepare(engine.store, engine.load_state(), img, blobs, progress)
+            exp = prepare(engine.store, engine.load_state(), img, blobs, progress, runner=engine.runner)
             layer_paths = [blob(lay.blob.digest) for lay in exp.layers]
             config_path = blob(exp.config_digest, exp.config)
             manifest = exp.manifest()

@@ -11,7 +11,12 @@ its URL, `Range: 0-<last>`) and sends only the rest. A registry that forgot
 the session, or cancels it, gets a new upload from the start: Docker's
 registry (distribution) cancels a session whose signed `_state` names fewer
 bytes than it holds, i.e. when part of a broken chunk landed; a chunk that
-did not land at all, or a push killed between chunks, continues."""
+did not land at all, or a push killed between chunks, continues.
+
+`compression` ("gzip" or "zstd", None: as stored) picks the layer blobs
+(images/export.py makes and keeps the ones missing); a zstd layer is
+`application/vnd.oci.image.layer.v1.tar+zstd` in the OCI manifest (Docker's
+v2 schema 2 has no zstd type)."""
 
 from __future__ import annotations
 
@@ -35,8 +40,10 @@ def _with_digest(location: str, digest: str) -> str:
 
 
 class Pusher:
-    def __init__(self, engine, client: Client, blobs: BlobStore, progress=None, chunk: int = CHUNK):
+    def __init__(self, engine, client: Client, blobs: BlobStore, progress=None, chunk: int = CHUNK,
+                 compression: str | None = None, level: int | None = None):
         self.engine = engine
+        self.compression, self.level = compression, level
         self.client = client
         self.blobs = blobs
         self.progress = progress or (lambda event: None)
@@ -47,7 +54,9 @@ class Pusher:
         scope = f"repository:{repo}:pull,push"
         self.progress({"status": f"The push refers to repository [{remote.registry}/{repo}]"})
         st = self.engine.load_state()
-        exp: ExportImage = prepare(self.engine.store, st, img, self.blobs, self.progress)
+        exp: ExportImage = prepare(self.engine.store, st, img, self.blobs, self.progress,
+                                   compression=self.compression, level=self.level,
+                                   runner=self.engine.runner)
         with ThreadPoolExecutor(PARALLEL) as pool:
             list(pool.map(lambda lay: self._push_layer(st, lay, remote, scope), exp.layers))
         if not self.client.has_blob(repo, exp.config_digest, scope):

@@ -78,10 +78,26 @@ def pull(engine, name: str, *, platform: str | None = None, all_tags: bool = Fal
 
 
 def push(engine, name: str, *, all_tags: bool = False, progress=None,
-         auth: Credentials | None = None) -> list[tuple[str, str, int]]:
-    """Push name[:tag] (or every tag of name). Returns (tag, digest, size)."""
+         auth: Credentials | None = None, compression: str | None = None,
+         level: int | None = None) -> list[tuple[str, str, int]]:
+    """Push name[:tag] (or every tag of name). Returns (tag, digest, size).
+    compression: "gzip" or "zstd", every layer in it (made when missing);
+    None: `push_compression` from the configuration, where gzip (the
+    default) means layers as stored (pulled ones as they came, others gzip)."""
     from ..format import parse_size
+    from ..images.compress import check
     from .push import Pusher
+    if compression is None:
+        configured = engine.config.push_compression
+        try:
+            check(configured, level)
+        except UsageError as e:
+            raise UsageError(f"configuration push_compression={configured!r} "
+                             f"({engine.config.sources.get('push_compression', 'default')}): {e.message}",
+                             hint="set it to gzip or zstd") from None
+        compression = None if configured == "gzip" and level is None else configured
+    else:
+        check(compression, level)
     ref = parse_reference(name)
     if ref.digest:
         raise UsageError(f"cannot push a digest reference: {name}", hint="push NAME[:TAG]")
@@ -100,7 +116,8 @@ def push(engine, name: str, *, all_tags: bool = False, progress=None,
         remote = resolve(tag, search[:1])[0]
         client = client_for(engine, remote.registry, remote.api_host, auth)
         chunk = parse_size(engine.config.registry_chunk_size)
-        digest, size = Pusher(engine, client, blob_store(engine), progress, chunk).push(img, remote)
+        digest, size = Pusher(engine, client, blob_store(engine), progress, chunk,
+                              compression, level).push(img, remote)
         out.append((remote.tag or "latest", digest, size))
     return out
 

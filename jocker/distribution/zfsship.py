@@ -27,6 +27,10 @@ keeps it in its blob store, so a push from there sends the same digests
 (same manifest, same RepoDigest) without writing a tar or compressing.
 `send --no-blobs` leaves them out (smaller stream; a later push from the
 receiver writes new tars, and for pulled layers new diff IDs: export.py).
+Only a layer's first blob travels: one that a push made in another
+compression (a zstd blob beside the gzip one) is named by the property but
+made again by the receiver's first push in that compression, from the blob
+that came.
 """
 
 from __future__ import annotations

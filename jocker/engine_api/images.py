@@ -119,11 +119,15 @@ class Images:
                             else f"Image is up to date for {p.reference}")}
                 for p in pulled]
 
-    def push(self, name: str, *, all_tags: bool = False, progress=None, auth: dict | None = None) -> list[dict]:
-        """`POST /images/{name}/push`: [{"Tag", "Digest", "Size"}]; auth as pull's."""
+    def push(self, name: str, *, all_tags: bool = False, progress=None, auth: dict | None = None,
+             compression: str | None = None, level: int | None = None) -> list[dict]:
+        """`POST /images/{name}/push`: [{"Tag", "Digest", "Size"}]; auth as pull's.
+        compression: "gzip" or "zstd" for every layer (level: of the blobs
+        made now); None: the configuration's push_compression."""
         from ..distribution.verbs import push
         from ..reference import parse_reference
-        pushed = push(self.engine, name, all_tags=all_tags, progress=progress, auth=_credentials(auth))
+        pushed = push(self.engine, name, all_tags=all_tags, progress=progress, auth=_credentials(auth),
+                      compression=compression, level=level)
         repo = parse_reference(name).repository
         st = self._state()
         for t, _, _ in pushed:

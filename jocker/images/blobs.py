@@ -6,8 +6,12 @@ same bytes) and lets a second push skip the compression.
 
     <mountpoint>/blobs/sha256/<hex>
 
-A layer records its blob in `jocker:layer.blob` = "<mediaType> <digest>
-<size> <diff ID of the uncompressed tar>". A blob no layer records is garbage (`prune`). Every write goes to a
+A layer records its blobs in `jocker:layer.blob`: entries "<mediaType>
+<digest> <size> <diff ID of the uncompressed tar>" joined by ",", the one it
+came with (or the first one made) first, then the same tar in other
+compressions made by later pushes (one per compression: a zstd push of a
+gzip layer adds a zstd blob). A property of one entry (what jocker wrote
+before) is a list of one. A blob no layer records is garbage (`prune`). Every write goes to a
 temporary file, is verified against the expected digest, and is renamed into
 place, so a killed pull leaves only `.tmp-<pid>-*` files that `prune`
 removes once that process is gone. A pull holds a lease (leases.py) on the
@@ -50,6 +54,9 @@ class DigestMismatch(JockerError):
     """Content that does not hash to the digest that names it."""
 
 
+SEP = ","
+
+
 @dataclass(frozen=True)
 class BlobRef:
     media_type: str
@@ -68,9 +75,29 @@ class BlobRef:
         diff_id = parts[3] if len(parts) == 4 and DIGEST_RE.match(parts[3]) else ""
         return cls(parts[0], parts[1], int(parts[2]), diff_id)
 
+    @property
+    def compression(self) -> str:
+        """gzip, zstd or none, as the media type says (OCI `+gzip`, Docker `.gzip`)."""
+        for name in ("gzip", "zstd"):
+            if self.media_type.endswith(("+" + name, "." + name)):
+                return name
+        return "none"
+
     @classmethod
     def of(cls, ds: Dataset) -> "BlobRef | None":
-        return cls.decode(ds.get(PROP, ""))
+        """The layer's first blob (the one it came with)."""
+        refs = cls.all_of(ds)
+        return refs[0] if refs else None
+
+    @classmethod
+    def all_of(cls, ds: Dataset) -> "list[BlobRef]":
+        """Every blob the layer records, the first one first."""
+        refs = (cls.decode(part) for part in ds.get(PROP, "").split(SEP))
+        return [r for r in refs if r is not None]
+
+
+def encode_all(refs: "list[BlobRef]") -> str:
+    return SEP.join(r.encode() for r in refs)
 
 
 class BlobStore:
@@ -265,9 +292,4 @@ def _unlink(path: str) -> None:
 
 def referenced(datasets) -> set[str]:
     """Digests every layer dataset records."""
-    out = set()
-    for ds in datasets:
-        ref = BlobRef.of(ds)
-        if ref is not None:
-            out.add(ref.digest)
-    return out
+    return {ref.digest for ds in datasets for ref in BlobRef.all_of(ds)}

@@ -5,6 +5,16 @@ that blob. Any other layer's tar is written from the difference between the
 layer and its parent (layertar), gzip-compressed into the blob store, and
 recorded on the layer so the next push or save reuses it.
 
+A push may ask for one compression (`compression="zstd"` or "gzip"): each
+layer is then its blob in that compression, made when missing from the
+same uncompressed tar (its stored blob decompressed, the diff ID checked as
+it streams, or else the tar written from the tree) and recorded beside the
+others on the layer, so the next such push compresses nothing. Without it
+("as stored", for save and a default push): a pulled or loaded layer is the
+blob it came with, whatever its compression (a mirror pushes the same
+digests); a layer jocker made from a tree (build, commit, import) is its
+gzip blob.
+
 Layers made before jocker wrote OCI layer tars carry a different digest
 (a change-set digest, or the sha256 of the archive given to `import`). They
 are mapped, not migrated: their tar is written now and the exported config
@@ -14,18 +24,22 @@ registry) under a new image ID while the local one keeps working unchanged.
 
 from __future__ import annotations
 
-import gzip
+import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..errors import JockerError
-from .blobs import PROP, BlobRef, BlobStore
+from .blobs import PROP, BlobRef, BlobStore, DigestMismatch, encode_all
+from .compress import MEDIA_TYPE, compressor
+from .decompress import GZIP, ZSTD, open_layer
 from .imageconfig import canonical
-from .layertar import BUILD_SKIP, EMPTY_ANCHOR, EPOCH_PROP, tree_changes, write_layer
+from .layertar import BUILD_SKIP, EMPTY_ANCHOR, EPOCH_PROP, TREE_PROP, tree_changes, write_layer
 from .state import Image, State
 
-GZIP_LEVEL = 6
-MT_OCI_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+MAKE_PARALLEL = 3          # layer blobs made at once
+MT_OCI_GZIP = MEDIA_TYPE[GZIP]
+MT_OCI_ZSTD = MEDIA_TYPE[ZSTD]
 MT_OCI_TAR = "application/vnd.oci.image.layer.v1.tar"
 MT_OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 MT_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -33,6 +47,7 @@ MT_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 
 # Docker v2 layer types as their OCI equivalents (the manifests jocker writes are OCI).
 OCI_OF = {"application/vnd.docker.image.rootfs.diff.tar.gzip": MT_OCI_GZIP,
+          "application/vnd.docker.image.rootfs.diff.tar.zstd": MT_OCI_ZSTD,   # containerd's
           "application/vnd.docker.image.rootfs.diff.tar": MT_OCI_TAR, "": MT_OCI_TAR}
 
 
@@ -51,7 +66,6 @@ class ExportImage:
 
     @property
     def config_digest(self) -> str:
-        import hashlib
         return "sha256:" + hashlib.sha256(self.config).hexdigest()
 
     def manifest(self) -> bytes:
@@ -76,28 +90,43 @@ def image_layer_ids(st: State, img: Image) -> list[str]:
     return [lay.id for lay in chain]
 
 
-def prepare(store, st: State, img: Image, blobs: BlobStore, progress=None) -> ExportImage:
-    """Blobs for every layer of img (made now when missing)."""
+def prepare(store, st: State, img: Image, blobs: BlobStore, progress=None, *,
+            runner, compression: str | None = None, level: int | None = None) -> ExportImage:
+    """Blobs for every layer of img (made now when missing): in `compression`
+    when given (level: of blobs made now), else as stored (module doc).
+    runner: the engine's (zstd runs through it)."""
     ids = image_layer_ids(st, img)
     diff_ids = list(img.config["rootfs"]["diff_ids"])
+    refs: dict[int, BlobRef] = {}
+    todo: list[tuple[int, BlobRef | None]] = []      # (index, stored blob to recompress)
+    for i, lid in enumerate(ids):
+        ds = st.datasets.get(store.layout.layer(lid)) or {}
+        stored = [r for r in BlobRef.all_of(ds) if blobs.has(r.digest)]      # type: ignore[arg-type]
+        ref = _choose(stored, compression, ds.get(TREE_PROP) == "1")
+        if ref is not None:
+            refs[i] = ref
+        else:
+            todo.append((i, stored[0] if stored and stored[0].diff_id else None))
+
+    def make(job: tuple[int, BlobRef | None]) -> None:
+        i, source = job
+        lid = ids[i]
+        if progress:
+            progress({"id": lid[:12], "status": "Preparing"})
+        refs[i] = _make_blob(store, runner, st, lid, ids[i - 1] if i else "", blobs, source,
+                             compression or GZIP, level,
+                             f"image {img.short}, layer {i + 1}/{len(ids)} ({lid[:12]})")
+
+    # Blobs made from stored blobs need no mount: several at once (zlib,
+    # sha256 and zstd all run outside the GIL); tar writers take turns on the
+    # engine lock (layer_mounted).
+    with ThreadPoolExecutor(MAKE_PARALLEL) as pool:
+        list(pool.map(make, todo))
     out: list[ExportLayer] = []
     mapped = False
     for i, lid in enumerate(ids):
-        ds = st.datasets.get(store.layout.layer(lid))
-        ref = BlobRef.of(ds) if ds is not None else None
-        if ref is not None and blobs.has(ref.digest):
-            diff_id = ref.diff_id or st.layers[lid].diff_id
-            if diff_id != diff_ids[i]:
-                diff_ids[i] = diff_id
-                mapped = True
-            out.append(ExportLayer(lid, diff_id, ref))
-            continue
-        if progress:
-            progress({"id": lid[:12], "status": "Preparing"})
-        parent = ids[i - 1] if i else ""
-        with store.lock.held():      # prune_blobs (under the lock) never sees it unnamed
-            diff_id, ref = _make_blob(store, st, lid, parent, blobs)
-            store.zfs.set_props(store.layout.layer(lid), {PROP: ref.encode()})
+        ref = refs[i]
+        diff_id = ref.diff_id or st.layers[lid].diff_id
         if diff_id != diff_ids[i]:
             diff_ids[i] = diff_id
             mapped = True
@@ -109,6 +138,23 @@ def prepare(store, st: State, img: Image, blobs: BlobStore, progress=None) -> Ex
     else:
         raw = img.raw.encode()
     return ExportImage(img, raw, out)
+
+
+def _choose(refs: list[BlobRef], compression: str | None, from_tree: bool) -> BlobRef | None:
+    """The stored blob to use (None: make one in `compression or gzip`)."""
+    if compression is None and refs and not from_tree:
+        return refs[0]                  # as pulled or loaded
+    want = compression or GZIP
+    return next((r for r in refs if r.compression == want), None)
+
+
+def _record(store, lid: str, blobs: BlobStore, ref: BlobRef) -> None:
+    """Add ref to the layer's blobs (replacing one of its compression), read
+    afresh under the lock so a concurrent push's blob is not dropped."""
+    name = store.layout.layer(lid)
+    refs = [r for r in BlobRef.all_of(store.zfs.get(name))
+            if r.compression != ref.compression and blobs.has(r.digest)]
+    store.zfs.set_props(name, {PROP: encode_all([*refs, ref])})
 
 
 def layer_tar(store, st: State, lid: str, parent: str, out=None) -> str:
@@ -126,10 +172,37 @@ def layer_tar(store, st: State, lid: str, parent: str, out=None) -> str:
         return write_layer(root, changes, out, epoch=int(epoch) if epoch.isdigit() else None)[0]
 
 
-def _make_blob(store, st: State, lid: str, parent: str, blobs: BlobStore) -> tuple[str, BlobRef]:
+def _make_blob(store, runner, st: State, lid: str, parent: str, blobs: BlobStore, source: BlobRef | None,
+               fmt: str, level: int | None, what: str) -> BlobRef:
+    """Layer lid's tar compressed as fmt into the store and recorded on the
+    layer: from the stored blob source (its diff ID checked) or, without
+    one, written from the tree. Kept and recorded under the engine lock, so
+    prune_blobs never sees it unnamed (until then it is a `.tmp-<pid>-` file)."""
     with blobs.writer() as w:
-        with gzip.GzipFile(fileobj=w, mode="wb", mtime=0, filename="",   # type: ignore[arg-type]
-                           compresslevel=GZIP_LEVEL) as gz:
-            diff_id = layer_tar(store, st, lid, parent, gz)
-        w.commit()
-        return diff_id, BlobRef(MT_OCI_GZIP, w.digest, w.size, diff_id)
+        with compressor(runner, fmt, level, w, what) as sink:
+            if source is None:
+                diff_id = layer_tar(store, st, lid, parent, sink)
+            else:
+                diff_id = _recompress(runner, blobs.path(source.digest), sink, what)
+        if source is not None and diff_id != source.diff_id:
+            raise DigestMismatch(f"{what}: its blob {source.digest[:19]} holds a tar with diff ID "
+                                 f"{diff_id}, not {source.diff_id}",
+                                 hint="the blob store is damaged; remove the image and pull it again")
+        ref = BlobRef(MEDIA_TYPE[fmt], w.digest, w.size, diff_id)
+        with store.lock.held():
+            w.commit()
+            _record(store, lid, blobs, ref)
+        return ref
+
+
+def _recompress(runner, path: str, sink, what: str) -> str:
+    """Copy the uncompressed bytes of the blob at path into sink; their sha256."""
+    sha = hashlib.sha256()
+    with open_layer(runner, path, what) as plain:
+        while True:
+            data = plain.read(1 << 20)
+            if not data:
+                break
+            sha.update(data)
+            sink.write(data)
+    return "sha256:" + sha.hexdigest()

@@ -79,13 +79,8 @@ def _start_server(env, sock: str, log_path: str):
     raise AssertionError("jocker serve did not start:\n" + open(log_path).read())
 
 
-@pytest.fixture(scope="session")
-def api_sock(jocker_env, busybox_image):
-    """A `jocker serve` for the whole session; its socket path."""
-    work = tempfile.mkdtemp(prefix="jocker-api-")
-    sock = os.path.join(work, "api.sock")
-    proc = _start_server(jocker_env, sock, os.path.join(work, "serve.log"))
-    yield sock
+def stop_server(proc, work: str) -> str:
+    """End a server _start_server started in work; its log (work is removed)."""
     proc.terminate()
     try:
         proc.wait(10)
@@ -93,6 +88,17 @@ def api_sock(jocker_env, busybox_image):
         proc.kill()
     log = open(os.path.join(work, "serve.log")).read()
     shutil.rmtree(work, ignore_errors=True)
+    return log
+
+
+@pytest.fixture(scope="session")
+def api_sock(jocker_env, busybox_image):
+    """A `jocker serve` for the whole session; its socket path."""
+    work = tempfile.mkdtemp(prefix="jocker-api-")
+    sock = os.path.join(work, "api.sock")
+    proc = _start_server(jocker_env, sock, os.path.join(work, "serve.log"))
+    yield sock
+    log = stop_server(proc, work)
     open("/tmp/jocker-api-last-serve.log", "w").write(log)
     assert "Traceback" not in log, "the API server logged a traceback:\n" + log[-4000:]
 

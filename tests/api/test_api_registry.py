@@ -108,3 +108,34 @@ def test_docker_py_push_stream_and_pull_with_auth_config(api_sock, token_registr
         except docker.errors.APIError:
             pass
         client.close()
+
+
+def test_api_push_follows_push_compression(jocker_env, registry, busybox_image):
+    """The API's push has no compression parameter: a server whose
+    configuration says push_compression=zstd pushes zstd layers."""
+    import shutil
+    import tempfile
+    import urllib.request
+    from apiserver import Api, _start_server, stop_server
+    if not shutil.which("zstd"):
+        pytest.skip("needs zstd (sh examples/install-host-deps.sh)")
+    work = tempfile.mkdtemp(prefix="jz-", dir="/tmp")        # a short socket path
+    proc = _start_server({**jocker_env, "JOCKER_PUSH_COMPRESSION": "zstd"}, os.path.join(work, "api.sock"),
+                         os.path.join(work, "serve.log"))
+    repo = f"{registry.host}/apizstd/bb"
+    client = Api(os.path.join(work, "api.sock"))
+    try:
+        resp, _ = client.post(f"/images/{busybox_image}/tag?repo={repo}&tag=1")
+        assert resp.status == 201
+        resp, body = client.post(f"/images/{repo}/push?tag=1", raw=True)
+        events = [json.loads(line) for line in body.splitlines() if line.strip()]
+        assert resp.status == 200 and not any("error" in e for e in events), events
+        req = urllib.request.Request(f"http://{registry.host}/v2/apizstd/bb/manifests/1",
+                                     headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+        manifest = json.loads(urllib.request.urlopen(req).read())
+        assert {l["mediaType"] for l in manifest["layers"]} == {"application/vnd.oci.image.layer.v1.tar+zstd"}
+    finally:
+        client.delete(f"/images/{repo}:1")
+        client.close()
+        log = stop_server(proc, work)
+    assert "Traceback" not in log, log[-4000:]

@@ -204,3 +204,48 @@ def test_two_pulls_of_one_blob_racing_the_commit_both_succeed(tmp_path, monkeypa
     assert second == ["ok"]
     assert open(store.path(digest), "rb").read() == data
     assert not [n for n in os.listdir(tmp_path) if n.startswith((".partial-", ".tmp-"))]
+
+
+def test_layer_blob_property_lists_one_blob_per_compression_and_reads_the_old_form():
+    from jocker.images.blobs import PROP, BlobRef, encode_all, referenced
+    d1, d2, diff = ("sha256:" + c * 64 for c in "123")
+    old = {PROP: f"application/vnd.docker.image.rootfs.diff.tar.gzip {d1} 10 {diff}"}
+    assert [r.compression for r in BlobRef.all_of(old)] == ["gzip"]
+    assert BlobRef.of(old).digest == d1
+    refs = [BlobRef.of(old), BlobRef("application/vnd.oci.image.layer.v1.tar+zstd", d2, 7, diff)]
+    both = {PROP: encode_all(refs)}
+    assert BlobRef.all_of(both) == refs and BlobRef.of(both) == refs[0]
+    assert [r.compression for r in refs] == ["gzip", "zstd"]
+    assert BlobRef("application/vnd.oci.image.layer.v1.tar", d1, 1).compression == "none"
+    assert referenced([both, {}, {PROP: "garbage"}]) == {d1, d2}
+
+
+@pytest.mark.parametrize("fmt,level", [("gzip", None), ("gzip", 1), ("zstd", None), ("zstd", 19)])
+def test_layer_compressor_round_trip(tmp_path, fmt, level):
+    import io
+    import shutil
+    from jocker.images.compress import compressor
+    from jocker.images.decompress import open_layer, sniff
+    if fmt == "zstd" and not shutil.which("zstd"):
+        pytest.skip("needs zstd (sh examples/install-host-deps.sh)")
+    plain = os.urandom(3 << 20) + bytes(3 << 20)        # more than a pipe holds, both ways
+    out = io.BytesIO()
+    with compressor(Runner(), fmt, level, out, "layer x") as sink:
+        for i in range(0, len(plain), 100000):
+            sink.write(plain[i:i + 100000])
+    blob = tmp_path / "blob"
+    blob.write_bytes(out.getvalue())
+    assert sniff(out.getvalue()[:8]) == fmt and len(out.getvalue()) < len(plain)
+    with open_layer(Runner(), str(blob), "layer x") as f:
+        assert f.read() == plain
+
+
+@pytest.mark.parametrize("fmt,level,expect", [("lz4", None, "invalid compression format 'lz4'"),
+                                              ("zstd", 20, "invalid zstd compression level 20"),
+                                              ("gzip", 0, "invalid gzip compression level 0")])
+def test_a_bad_push_compression_is_a_usage_error(fmt, level, expect):
+    from jocker.errors import UsageError
+    from jocker.images.compress import check
+    with pytest.raises(UsageError) as err:
+        check(fmt, level)
+    assert expect in str(err.value) and "\n" not in str(err.value)
