@@ -7,6 +7,7 @@ the warm CLI off (conftest.py), so these tests turn it on themselves."""
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import signal
@@ -258,3 +259,28 @@ def test_on_a_terminal_without_t_output_and_status_are_the_local_ones(jocker, bu
         p.expect(b"on-a-tty")
         outs.append((p.wait(), p.out.replace(b"\r", b"")))
     assert outs[0] == outs[1] and outs[0][0] == 5, outs
+
+
+MODULES_AT_EXIT = r"""
+import atexit, json, sys
+sys.argv = ["jocker", *sys.argv[1:]]
+atexit.register(lambda: open(sys.argv.pop(), "w").write(json.dumps(sorted(sys.modules))))
+sys.argv.append(sys.argv.pop(1))        # the output file, last
+from jocker.cli import entry
+entry()
+"""
+
+
+@pytest.mark.parametrize("network", ["bridge", "none"])
+def test_the_server_preloads_everything_run_imports(jocker, busybox_image, network, tmp_path):
+    """What a local `run --rm` has imported when it exits: all of it must be
+    in the server already, or every served command imports it again."""
+    out = tmp_path / "modules.json"
+    subprocess.run([sys.executable, "-c", MODULES_AT_EXIT, str(out), "run", "--rm", "--network", network,
+                    busybox_image, "true"], env=jocker.env, check=True, timeout=120)
+    used = set(json.loads(out.read_text()))
+    probe = ("import json, sys\nfrom jocker.warm.server import Server\n"
+             "Server(sys.argv[1], 1).preload()\nprint(json.dumps(sorted(sys.modules)))")
+    pre = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], env=jocker.env, check=True,
+                         capture_output=True, text=True).stdout
+    assert used - set(json.loads(pre)) == set()
