@@ -7,7 +7,8 @@ state: a child is a fresh CLI process that only shares pre-imported code.
 One per run directory (`warmcli.lock`, its pid written in it). It exits
 after `warm_cli_idle` seconds with no command and no child, and stops
 taking commands (finishing the running ones first) when its socket file is
-removed or replaced or a jocker module it loaded changed on disk.
+removed or replaced, a jocker module it loaded changed on disk, or a
+command came from another interpreter, checkout or import path.
 """
 
 from __future__ import annotations
@@ -114,7 +115,9 @@ class Server(ForkServerBase):
             refusal = self._refusal(conn, req, fds)
             if refusal:
                 conn.sendall(f"fallback {refusal}\n".encode())
-                if refusal == "stale":
+                if refusal in ("stale", "other-jocker"):
+                    # old code, or a run directory now used by another
+                    # interpreter or checkout: make way for a server of its own
                     self.stop_listening()
                 conn.close()
                 return

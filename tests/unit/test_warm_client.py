@@ -137,11 +137,13 @@ def test_served_help_and_flag_errors_equal_local_ones(server, tmp_path):
     assert proc.poll() is None
 
 
-def test_a_server_of_another_import_path_answers_fallback(server):
+def test_a_server_of_another_import_path_answers_fallback_and_makes_way(server):
     """Another PYTHONPATH means other modules could be imported: the client
-    runs the command itself (and leaves no second server: the lock is held)."""
+    runs the command itself, and the server goes, so that the next command
+    leaves a server of its own import path behind."""
     env, proc = server
     other = {**env, "PYTHONPATH": ROOT + os.pathsep + "/nonexistent-dir"}
     r = _jocker(other, "run", "--help")
     assert r.returncode == 0 and "Usage: jocker run" in r.stdout
-    assert proc.poll() is None
+    assert proc.wait(timeout=10) == 0
+    assert not os.path.exists(os.path.join(env["JOCKER_RUNDIR"], "warmcli.sock"))
