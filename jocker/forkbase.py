@@ -19,6 +19,14 @@ import sys
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def env_with_package_first() -> dict[str, str]:
+    """The caller's environment, with this jocker first on PYTHONPATH: a
+    process started from it imports the same jocker whatever its cwd."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = PACKAGE_PARENT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
 def process_context() -> dict:
     """What a forked child keeps from the server rather than the caller:
     resource limits, nice value and (Linux) cgroup. A server forks only for

@@ -48,8 +48,8 @@ import socket
 import sys
 
 from .. import rundir as RD
-from ..forkbase import (PACKAGE_PARENT, ForkServerBase, alive, close_fd, current_umask, lock_held,
-                        open_fds, process_context, spawn_detached)
+from ..forkbase import (PACKAGE_PARENT, ForkServerBase, alive, close_fd, current_umask,
+                        env_with_package_first, lock_held, open_fds, process_context, spawn_detached)
 
 MAIN = "from jocker.containers.forkserver import main; main()"
 REQUEST_MAX = 1 << 20
@@ -97,9 +97,7 @@ def request(rundir: str, job_path: str, ready_w: int, errlog_fd: int, timeout: f
 def supervisor_env() -> dict[str, str]:
     """A supervisor's environment, forked or exec'd: the caller's, with this
     jocker first on PYTHONPATH (what it runs, e.g. jail_create, imports it)."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = PACKAGE_PARENT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    return env
+    return env_with_package_first()
 
 
 def ensure_started(rundir: str, idle: float, *, parent: int = 0) -> None:

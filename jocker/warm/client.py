@@ -74,9 +74,9 @@ def main() -> None:
 
 
 def start_server(rundir: str, idle: float) -> None:
-    from ..forkbase import spawn_detached
+    from ..forkbase import env_with_package_first, spawn_detached
     spawn_detached([sys.executable, "-c", "from jocker.warm.server import main; main()", rundir,
-                    str(idle)], dict(os.environ))
+                    str(idle)], env_with_package_first())
 
 
 class Client:
@@ -207,11 +207,13 @@ def _connect(s, rundir: str, cwd: str) -> None:
 
 def identity() -> dict:
     """What must be equal for the server's imports to be the ones this
-    command would make: the interpreter, this jocker, the import path (its
-    first entry is the script's or the cwd's, different by nature) and the
-    file-name encoding chosen at start-up."""
-    return {"exe": sys.executable, "pkg": PACKAGE_PARENT, "path": sys.path[1:],
-            "fsenc": sys.getfilesystemencoding()}
+    command would make: the interpreter, this jocker, the import path and
+    the file-name encoding chosen at start-up. Of the path, the first entry
+    (the script's directory, or the cwd with -m: different by nature) and
+    jocker's own parent (the server has it first on PYTHONPATH, however the
+    client found it) are left out."""
+    return {"exe": sys.executable, "pkg": PACKAGE_PARENT,
+            "path": [p for p in sys.path[1:] if p != PACKAGE_PARENT], "fsenc": sys.getfilesystemencoding()}
 
 
 def _request(argv: list[str], cwd: str) -> bytes:
