@@ -85,8 +85,8 @@ class ForkServerBase:
     """The lock, the listening socket and the staleness checks; subclasses
     add the request protocol and what they preload."""
 
-    def __init__(self, rundir: str, lock_name: str, sock_name: str):
-        self.rundir = rundir
+    def __init__(self, rundir: str, lock_name: str, sock_name: str, *, make_dir: bool = True):
+        self.rundir, self.make_dir = rundir, make_dir
         self.lock_path = os.path.join(rundir, lock_name)
         self.sock_name = sock_name
         self.sock_path = os.path.join(rundir, sock_name)
@@ -115,8 +115,12 @@ class ForkServerBase:
 
     def claim(self) -> bool:
         import fcntl
-        os.makedirs(self.rundir, mode=0o700, exist_ok=True)
-        self.lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        if self.make_dir:
+            os.makedirs(self.rundir, mode=0o700, exist_ok=True)
+        try:
+            self.lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            return False            # no run directory (any more): nothing to serve
         try:
             fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -41,7 +41,9 @@ _PY_IGNORED = ("SIGPIPE", "SIGXFSZ")
 
 class Server(ForkServerBase):
     def __init__(self, rundir: str, idle: float):
-        super().__init__(rundir, RD.WARM_CLI_LOCK, RD.WARM_CLI_SOCK)
+        # The engine makes the run directory; a server started after a
+        # command that never got that far (`run --help`) has nothing to do.
+        super().__init__(rundir, RD.WARM_CLI_LOCK, RD.WARM_CLI_SOCK, make_dir=False)
         self.idle = idle
         self.identity = identity()
         self.children: dict[int, socket.socket | None] = {}     # pid -> its client's connection
