@@ -144,6 +144,23 @@ def test_sigterm_to_the_client_is_what_it_is_locally(jocker, busybox_image, warm
     assert served == local == (7, b"got-term\n")
 
 
+def _term_a_sleep(jocker, image, env, wait_for) -> tuple:
+    p = _popen(jocker, "run", "--rm", "--name", "warm-sleeper", image, "sleep", "3", env=env,
+               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert wait_for(lambda: "warm-sleeper" in _names(jocker), 30)
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=60)
+    assert wait_for(lambda: "warm-sleeper" not in _names(jocker), 30)
+    return p.returncode, out, err
+
+
+def test_sigterm_to_the_client_of_a_sleep_is_what_it_is_locally(jocker, busybox_image, warm, wait_for):
+    """`sleep` ignores the proxied SIGTERM (PID 1 of its namespace has no
+    default action): whatever the local CLI then does, the served one does."""
+    assert _term_a_sleep(jocker, busybox_image, WARM, wait_for) == _term_a_sleep(jocker, busybox_image, OFF,
+                                                                                   wait_for)
+
+
 def test_a_killed_client_leaves_its_command_running_and_rm_still_removes(jocker, busybox_image, warm,
                                                                          wait_for):
     server = _server(warm)
