@@ -26,6 +26,7 @@ from ..forkbase import ForkServerBase, close_fd, open_fds, process_context
 from .client import identity
 
 HEADER = 10                 # ASCII digits: the request's length
+MAX_CHILDREN = 256          # then new commands go local: select() stays far below FD_SETSIZE
 REQUEST_MAX = 4 << 20       # argv and environment
 # What `run` imports (python3 -X importtime -m jocker run --rm busybox true,
 # on a bridge and with --network none), and the listings' CLI modules.
@@ -142,6 +143,8 @@ class Server(ForkServerBase):
             return "bad-request"
         if not _same_user(conn):
             return "other-user"
+        if len(self.children) >= MAX_CHILDREN:
+            return "busy"
         if req.get("identity") != self.identity:
             return "other-jocker"       # another interpreter, checkout or import path
         if req.get("context") != process_context():
