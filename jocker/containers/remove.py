@@ -51,20 +51,28 @@ def destroy_storage(runner: Runner, job: dict, *, volumes: bool = True, checked:
         # is the check: it only succeeds when nothing is below (one command
         # instead of `zfs get -r` + `zfs destroy -r` on every `run --rm`).
         # When it fails, the check says why (Conflict naming what is there).
+        unmounted = False
         if zfs.unmount_before_destroy:
             try:
                 zfs.unmount(job["dataset"])
+                unmounted = True
             except JockerError:
                 pass                        # gone or not mounted: destroy says
         try:
             _destroy_if_there(zfs, job["dataset"])
-        except JockerError:
+        except JockerError as failed:
             try:
                 check_removable(zfs, job, volumes=False)
             except NotFound:
-                pass
-            else:
-                raise
+                failed = None               # gone after all
+            except JockerError as refused:
+                failed = refused            # the Conflict naming what is there
+            if failed is not None:
+                # Kept: mounted again, or `start`, `cp` and `diff` would see
+                # an empty directory where its files were.
+                if unmounted:
+                    _remount(zfs, job["dataset"])
+                raise failed from None
     else:
         try:
             if not checked:
@@ -78,6 +86,13 @@ def destroy_storage(runner: Runner, job: dict, *, volumes: bool = True, checked:
         for ds in job.get("anon_volumes", []):
             _destroy_if_there(zfs, ds)
     shutil.rmtree(job["rundir"], ignore_errors=True)
+
+
+def _remount(zfs, name: str) -> None:
+    try:
+        zfs.mount(name)
+    except JockerError:
+        pass                                # the refusal is the error to report
 
 
 def _destroy_if_there(zfs, name: str, recursive: bool = False) -> None:
