@@ -106,7 +106,10 @@ def prepare(store, st: State, img: Image, blobs: BlobStore, progress=None, *,
         if ref is not None:
             refs[i] = ref
         else:
-            todo.append((i, stored[0] if stored and stored[0].diff_id else None))
+            # A stored blob is the layer's own tar even in an entry from before
+            # entries named its diff ID (a pulled layer's tar written again
+            # from the tree would be other bytes: another image).
+            todo.append((i, stored[0] if stored else None))
 
     def make(job: tuple[int, BlobRef | None]) -> None:
         i, source = job
@@ -175,7 +178,8 @@ def layer_tar(store, st: State, lid: str, parent: str, out=None) -> str:
 def _make_blob(store, runner, st: State, lid: str, parent: str, blobs: BlobStore, source: BlobRef | None,
                fmt: str, level: int | None, what: str) -> BlobRef:
     """Layer lid's tar compressed as fmt into the store and recorded on the
-    layer: from the stored blob source (its diff ID checked) or, without
+    layer: from the stored blob source (its diff ID checked when its entry
+    names one; an older entry's tar is taken as it is) or, without
     one, written from the tree. Kept and recorded under the engine lock, so
     prune_blobs never sees it unnamed (until then it is a `.tmp-<pid>-` file)."""
     with blobs.writer() as w:
@@ -184,7 +188,7 @@ def _make_blob(store, runner, st: State, lid: str, parent: str, blobs: BlobStore
                 diff_id = layer_tar(store, st, lid, parent, sink)
             else:
                 diff_id = _recompress(runner, blobs.path(source.digest), sink, what)
-        if source is not None and diff_id != source.diff_id:
+        if source is not None and source.diff_id and diff_id != source.diff_id:
             raise DigestMismatch(f"{what}: its blob {source.digest[:19]} holds a tar with diff ID "
                                  f"{diff_id}, not {source.diff_id}",
                                  hint="the blob store is damaged; remove the image and pull it again")

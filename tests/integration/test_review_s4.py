@@ -8,6 +8,8 @@ import subprocess
 
 import pytest
 
+from registry_fixtures import registry  # noqa: F401  (a fixture)
+
 
 def zfs(*args, check=True):
     return subprocess.run(["zfs", *args], capture_output=True, text=True, check=check)
@@ -33,3 +35,80 @@ def test_rm_refused_by_an_admin_snapshot_leaves_the_container_usable(jocker, joc
     finally:
         zfs("destroy", f"{ds}@mine", check=False)
         jocker("rm", "-f", "rvsnap", check=False)
+
+
+def _manifest(host: str, repo: str, ref: str) -> dict:
+    import urllib.request
+    req = urllib.request.Request(f"http://{host}/v2/{repo}/manifests/{ref}",
+                                 headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+    return json.loads(urllib.request.urlopen(req).read())
+
+
+def _docker_archive(path, tag: str) -> None:
+    """A `docker save` archive of one layer whose tar jocker would not write
+    the same way (members in reverse order, old mtimes): a layer's own tar."""
+    import hashlib
+    import io
+    import tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for name in ("zz", "mm", "aa"):
+            data = (name * 500).encode()
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(data), 12345, 0o644
+            t.addfile(info, io.BytesIO(data))
+    layer = buf.getvalue()
+    diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
+    cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/aa"]},
+                      "rootfs": {"type": "layers", "diff_ids": [diff_id]}}).encode()
+    with tarfile.open(path, "w") as t:
+        for name, data in (("l1/layer.tar", layer), ("cfg.json", cfg),
+                           ("manifest.json", json.dumps([{"Config": "cfg.json", "RepoTags": [tag],
+                                                          "Layers": ["l1/layer.tar"]}]).encode())):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+
+
+def test_zstd_push_of_a_loaded_layer_with_an_old_blob_entry_keeps_the_image(jocker, jocker_env, registry,
+                                                                           tmp_path, images):
+    """A layer loaded (or pulled) by a jocker from before blob entries named
+    their tar's diff ID (`<type> <digest> <size>`): a zstd push makes its
+    blob from the stored blob (the layer's own tar), so the registry gets the
+    same config (the same image) as a gzip push, not a tar written anew from
+    the tree under a new image ID."""
+    from registry_fixtures import need
+    if need("zstd"):
+        pytest.skip(need("zstd"))
+    name = f"{registry.host}/rvold/web:gz"
+    images.append(name)
+    _docker_archive(tmp_path / "a.tar", name)
+    jocker("load", "-i", str(tmp_path / "a.tar"))
+    jocker("push", "--compression-format", "gzip", name)
+    gz = _manifest(registry.host, "rvold/web", "gz")
+    root = jocker_env["JOCKER_DATASET"]
+    lid = json.loads(jocker("inspect", name).stdout)[0]["RootFS"]["Layers"][0]
+    found = False
+    for line in zfs("get", "-H", "-r", "-o", "name,value", "jocker:layer.blob", f"{root}/layers").stdout.splitlines():
+        ds, value = line.split("\t")
+        if gz["layers"][0]["digest"] in value:
+            old = ",".join(" ".join(e.split()[:3]) for e in value.split(","))     # the old format
+            zfs("set", f"jocker:layer.blob={old}", ds)
+            found = True
+    assert found, lid
+    zname = f"{registry.host}/rvold/web:zst"
+    images.append(zname)
+    jocker("tag", name, zname)
+    jocker("push", "--compression-format", "zstd", zname)
+    zs = _manifest(registry.host, "rvold/web", "zst")
+    assert zs["config"]["digest"] == gz["config"]["digest"]
+
+
+def test_a_bad_compression_level_blames_the_option_not_the_configuration(jocker, busybox_image, images):
+    name = "127.0.0.1:1/rvlevel/web:1"
+    images.append(name)
+    jocker("tag", busybox_image, name)
+    res = jocker("push", "--compression-level", "12", name, check=False)
+    err = res.stderr.strip().splitlines()
+    assert res.returncode == 125 and len(err) == 1, res.stderr
+    assert "invalid gzip compression level 12" in err[0] and "push_compression" not in err[0], err[0]
