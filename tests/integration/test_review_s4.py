@@ -112,3 +112,26 @@ def test_a_bad_compression_level_blames_the_option_not_the_configuration(jocker,
     err = res.stderr.strip().splitlines()
     assert res.returncode == 125 and len(err) == 1, res.stderr
     assert "invalid gzip compression level 12" in err[0] and "push_compression" not in err[0], err[0]
+
+
+def test_start_with_a_snapshot_read_as_the_run_ended_writes_no_lost_end(jocker, engine, busybox_image, cleanup):
+    """`start` reads the datasets, then supervisor.json: a run that ends
+    between the two reads looks like a lost supervisor (started, no end, no
+    supervisor). The start must read the state again before writing a die
+    255 over the real end (readers would see two dies, one of them false)."""
+    import time
+    from jocker.containers import lifecycle
+    cleanup.append("rvrace")
+    t0 = time.time()
+    cid = jocker("run", "-d", "--network", "none", "--name", "rvrace", busybox_image,
+                 "sh", "-c", "sleep 1; exit 3").stdout.strip()
+    c = lifecycle.get(engine, cid)                   # read while it runs
+    assert c.running
+    assert jocker("wait", "rvrace").stdout.strip() == "3"
+    c.runtime = {}                                   # ... and its supervisor.json after it ended
+    lifecycle.start(engine, c)
+    jocker("stop", "-t", "0", "rvrace")
+    out = jocker("events", "--since", f"{t0:.6f}", "--until", "0s", "--format", "json",
+                 "--filter", f"container={cid}", "--filter", "event=die").stdout
+    codes = [json.loads(line)["Actor"]["Attributes"]["exitCode"] for line in out.splitlines()]
+    assert codes[0] == "3" and "255" not in codes, codes
