@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -135,3 +136,33 @@ def test_start_with_a_snapshot_read_as_the_run_ended_writes_no_lost_end(jocker, 
                  "--filter", f"container={cid}", "--filter", "event=die").stdout
     codes = [json.loads(line)["Actor"]["Attributes"]["exitCode"] for line in out.splitlines()]
     assert codes[0] == "3" and "255" not in codes, codes
+
+
+def test_ctrl_c_stops_a_push_that_is_making_layer_blobs(jocker, jocker_env, registry, busybox_image,
+                                                        tmp_path, images):
+    """Ctrl-C while push makes the blobs of several layers: it stops at once
+    (as it did when they were made one by one), not after every layer's blob
+    is written (the pool's shutdown waited for queued ones too)."""
+    import signal
+    import sys
+    import time
+    name = f"{registry.host}/rvint/web:1"
+    images.append(name)
+    steps = "".join(f"RUN dd if=/dev/urandom of=/b{i} bs=1M count=60 2>/dev/null\n" for i in range(4))
+    (tmp_path / "Dockerfile").write_text(f"FROM {busybox_image}\n{steps}")
+    jocker("build", "-q", "-t", name, str(tmp_path))
+    blobdir = os.path.join(jocker_env["JOCKER_MOUNTPOINT"], "blobs", "sha256")
+    before = set(os.listdir(blobdir)) if os.path.isdir(blobdir) else set()
+    p = subprocess.Popen([sys.executable, "-m", "jocker", "push", name], env=jocker_env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in p.stdout:
+        if "Preparing" in line:
+            break
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    p.send_signal(signal.SIGINT)
+    p.communicate(timeout=300)
+    took = time.monotonic() - t0
+    made = {n for n in os.listdir(blobdir) if not n.startswith(".")} - before
+    assert p.returncode != 0
+    assert len(made) <= 1, (len(made), took)
