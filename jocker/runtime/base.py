@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+from ..errors import NotImplementedYet
+
 TYPE_CHECKING = False    # typing's own constant costs the supervisor ~2 MB of RSS
 if TYPE_CHECKING:
     from .spec import ContainerSpec
@@ -133,7 +135,7 @@ class RuntimeDriver(ABC):
     def console_command(self, spec: ContainerSpec, console_fd: int) -> ProcessCommand:
         """main_command for -t when creates_console: the container sends its
         terminal's master over console_fd."""
-        raise NotImplementedError(f"the {self.name} runtime does not create consoles")
+        raise NotImplementedYet(f"the {self.name} runtime does not create consoles")
 
     def init_pid(self, spec: ContainerSpec, timeout: float = 5.0) -> int | None:
         """Host PID of the container's PID 1 when reports_init_pid, else None
@@ -143,7 +145,7 @@ class RuntimeDriver(ABC):
     def update_limits(self, spec: ContainerSpec) -> None:
         """Apply spec.limits to the running container when updates_limits_live
         (`jocker update`); otherwise they wait for the next start."""
-        raise NotImplementedError(f"the {self.name} runtime cannot change limits live")
+        raise NotImplementedYet(f"the {self.name} runtime cannot change limits live")
 
     def signal_main(self, spec: ContainerSpec, signum: int, main_pid: int | None) -> None:
         """Send signum to the container's main process."""
