@@ -103,7 +103,7 @@ def prepare(store, st: State, img: Image, blobs: BlobStore, progress=None, *,
     for i, lid in enumerate(ids):
         ds = st.datasets.get(store.layout.layer(lid)) or {}
         stored = [r for r in BlobRef.all_of(ds) if blobs.has(r.digest)]      # type: ignore[arg-type]
-        ref = _choose(stored, compression, ds.get(TREE_PROP) == "1")
+        ref = _choose(stored, compression, ds.get(TREE_PROP) == "1", st.layers[lid].diff_id)
         if ref is not None:
             refs[i] = ref
         else:
@@ -156,10 +156,13 @@ def prepare(store, st: State, img: Image, blobs: BlobStore, progress=None, *,
     return ExportImage(img, raw, out)
 
 
-def _choose(refs: list[BlobRef], compression: str | None, from_tree: bool) -> BlobRef | None:
+def _choose(refs: list[BlobRef], compression: str | None, from_tree: bool,
+            layer_diff_id: str) -> BlobRef | None:
     """The stored blob to use (None: make one in `compression or gzip`)."""
-    if compression is None and refs and not from_tree:
+    if compression is None and refs and not from_tree and refs[0].diff_id in ("", layer_diff_id):
         return refs[0]                  # as pulled or loaded
+    # (A first blob of another diff ID was written from the tree by a push:
+    # the layer kept none of its own, so it is pushed as gzip by default.)
     want = compression or GZIP
     return next((r for r in refs if r.compression == want), None)
 

@@ -176,3 +176,30 @@ def test_ctrl_c_stops_a_push_that_is_making_layer_blobs(jocker, jocker_env, regi
     made = {n for n in os.listdir(blobdir) if not n.startswith(".")} - before
     assert p.returncode != 0
     assert len(made) <= 1, (len(made), took)
+
+
+def test_a_default_push_after_a_zstd_push_of_a_layer_without_its_blob_is_gzip(jocker, jocker_env, registry,
+                                                                            tmp_path, images):
+    """A layer that kept no blob (pulled before blobs were kept, received
+    with `send --no-blobs`): a zstd push makes its first blob; a default
+    push (push_compression=gzip) afterwards must still be gzip, not that
+    zstd blob taken as "the one it came with"."""
+    from registry_fixtures import need
+    if need("zstd"):
+        pytest.skip(need("zstd"))
+    name = f"{registry.host}/rvnoblob/web:z"
+    images.append(name)
+    _docker_archive(tmp_path / "a.tar", name)
+    jocker("load", "-i", str(tmp_path / "a.tar"))
+    root = jocker_env["JOCKER_DATASET"]
+    for line in zfs("get", "-H", "-r", "-s", "local", "-o", "name,value", "jocker:layer.blob",
+                    f"{root}/layers").stdout.splitlines():
+        ds, _ = line.split("\t")
+        zfs("inherit", "jocker:layer.blob", ds)           # no blob kept
+    jocker("push", "--compression-format", "zstd", name)
+    gname = f"{registry.host}/rvnoblob/web:g"
+    images.append(gname)
+    jocker("tag", name, gname)
+    jocker("push", gname)
+    g = _manifest(registry.host, "rvnoblob/web", "g")
+    assert {l["mediaType"] for l in g["layers"]} == {"application/vnd.oci.image.layer.v1.tar+gzip"}
