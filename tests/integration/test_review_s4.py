@@ -81,6 +81,18 @@ def _docker_archive(path, tag: str) -> None:
             t.addfile(info, io.BytesIO(data))
 
 
+def _loaded_for_zstd(jocker, registry, tmp_path, images, ref: str) -> str:
+    """The _docker_archive image loaded as registry/ref (skips without zstd)."""
+    from registry_fixtures import need
+    if need("zstd"):
+        pytest.skip(need("zstd"))
+    name = f"{registry.host}/{ref}"
+    images.append(name)
+    _docker_archive(tmp_path / "a.tar", name)
+    jocker("load", "-i", str(tmp_path / "a.tar"))
+    return name
+
+
 def test_zstd_push_of_a_loaded_layer_with_an_old_blob_entry_keeps_the_image(jocker, jocker_env, registry,
                                                                            tmp_path, images):
     """A layer loaded (or pulled) by a jocker from before blob entries named
@@ -88,13 +100,7 @@ def test_zstd_push_of_a_loaded_layer_with_an_old_blob_entry_keeps_the_image(jock
     blob from the stored blob (the layer's own tar), so the registry gets the
     same config (the same image) as a gzip push, not a tar written anew from
     the tree under a new image ID."""
-    from registry_fixtures import need
-    if need("zstd"):
-        pytest.skip(need("zstd"))
-    name = f"{registry.host}/rvold/web:gz"
-    images.append(name)
-    _docker_archive(tmp_path / "a.tar", name)
-    jocker("load", "-i", str(tmp_path / "a.tar"))
+    name = _loaded_for_zstd(jocker, registry, tmp_path, images, "rvold/web:gz")
     jocker("push", "--compression-format", "gzip", name)
     gz = _manifest(registry.host, "rvold/web", "gz")
     root = jocker_env["JOCKER_DATASET"]
@@ -184,13 +190,7 @@ def test_a_default_push_after_a_zstd_push_of_a_layer_without_its_blob_is_gzip(jo
     with `send --no-blobs`): a zstd push makes its first blob; a default
     push (push_compression=gzip) afterwards must still be gzip, not that
     zstd blob taken as "the one it came with"."""
-    from registry_fixtures import need
-    if need("zstd"):
-        pytest.skip(need("zstd"))
-    name = f"{registry.host}/rvnoblob/web:z"
-    images.append(name)
-    _docker_archive(tmp_path / "a.tar", name)
-    jocker("load", "-i", str(tmp_path / "a.tar"))
+    name = _loaded_for_zstd(jocker, registry, tmp_path, images, "rvnoblob/web:z")
     root = jocker_env["JOCKER_DATASET"]
     for line in zfs("get", "-H", "-r", "-s", "local", "-o", "name,value", "jocker:layer.blob",
                     f"{root}/layers").stdout.splitlines():
