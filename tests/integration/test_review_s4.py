@@ -203,3 +203,23 @@ def test_a_default_push_after_a_zstd_push_of_a_layer_without_its_blob_is_gzip(jo
     jocker("push", gname)
     g = _manifest(registry.host, "rvnoblob/web", "g")
     assert {l["mediaType"] for l in g["layers"]} == {"application/vnd.oci.image.layer.v1.tar+gzip"}
+
+
+def test_rmi_of_another_tag_of_an_image_being_sent_untags_it(jocker, jocker_env, busybox_image, images):
+    """The send lease keeps the image from being deleted; `rmi` of one of its
+    other tags only untags (Docker's rmi of one of several tags), so it is
+    not refused for the minutes a send over ssh takes."""
+    import sys
+    jocker("tag", busybox_image, "rvsend:1")
+    jocker("tag", busybox_image, "rvsend:other")
+    images += ["rvsend:1", "rvsend:other"]
+    send = subprocess.Popen([sys.executable, "-m", "jocker", "image", "send", "rvsend:1"],
+                            env=jocker_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        send.stdout.read(4096)                      # started; the pipe is now full
+        time.sleep(1)
+        res = jocker("rmi", "rvsend:other", check=False)
+        assert res.returncode == 0 and "Untagged: rvsend:other" in res.stdout, res.stderr
+    finally:
+        send.kill()
+        send.wait()
