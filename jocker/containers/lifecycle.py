@@ -184,7 +184,12 @@ def start(engine, c: Container, *, attach: bool = False,
 def _start_locked(engine, c: Container, spec: ContainerSpec, attach: bool,
                   prespawned: Prespawned | None) -> Started | None:
     if c.supervisor_lost:
-        record_lost_end(engine, c)
+        # c was read in two steps (datasets, then supervisor.json): a run that
+        # ended between them looks lost. Read again: its supervisor is gone
+        # (checked under this start lock), so the state no longer changes.
+        c.state = P.decode_json(engine.zfs.get(c.dataset), "container.state", {}) or {}
+        if c.supervisor_lost:
+            record_lost_end(engine, c)
     if not c.spec.get("HostConfig", {}).get("AutoRemove"):
         cleanup(engine, spec)
     readonly.open_for_start(engine, c)

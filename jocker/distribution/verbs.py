@@ -92,11 +92,12 @@ def push(engine, name: str, *, all_tags: bool = False, progress=None,
     if compression is None:
         configured = engine.config.push_compression
         try:
-            check(configured, level)
+            check(configured, None)         # the level is the option's: checked below
         except UsageError as e:
             raise UsageError(f"configuration push_compression={configured!r} "
                              f"({engine.config.sources.get('push_compression', 'default')}): {e.message}",
                              hint="set it to gzip or zstd") from None
+        check(configured, level)
         compression = None if configured == "gzip" and level is None else configured
     else:
         check(compression, level)

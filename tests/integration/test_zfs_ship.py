@@ -166,11 +166,14 @@ def test_layer_blobs_travel_so_the_receiver_exports_the_same_digests(jocker, joc
         _h2(host2, "image", "prune", "-f", check=False)
 
 
-def test_send_leases_the_image_and_its_blobs_while_it_streams(jocker, jocker_env, busybox_image, host2):
+def test_send_leases_the_image_and_its_blobs_while_it_streams(jocker, jocker_env, busybox_image, host2,
+                                                            tmp_path):
     """A send blocked on a slow reader (an ssh pipe) holds its image: rmi
     refuses with one line naming the process, and the stream, read
-    afterwards, is received whole."""
-    jocker("tag", busybox_image, "leased:1")
+    afterwards, is received whole. (An image of its own, with one tag: rmi
+    of one of several tags only untags, lease or not.)"""
+    (tmp_path / "Dockerfile").write_text(f"FROM {busybox_image}\nLABEL leased=1\n")
+    jocker("build", "-q", "-t", "leased:1", str(tmp_path))
     send = subprocess.Popen([sys.executable, "-m", "jocker", "image", "send", "leased:1"],
                             env=jocker_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
