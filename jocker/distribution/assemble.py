@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 
 from ..errors import JockerError
-from ..images.blobs import PROP, SOURCE_PROP, BlobRef, BlobStore, DigestMismatch
+from ..images.blobs import PROP, SOURCE_PROP, BlobRef, BlobStore, DigestMismatch, valid_media_type
 from ..images.decompress import open_layer
 from ..images.layertar import LayerError, apply_layer
 from ..images.state import Image
@@ -63,6 +63,11 @@ def assemble(engine, blobs: BlobStore, target: Target, have: list[str], progress
     """ready(i), when given, blocks until layer i's blob is in the store (a
     pull applies each layer as soon as it and the ones below are there)."""
     store = engine.store
+    for i, desc in enumerate(target.layers):
+        mtype = desc.get("mediaType") or ""
+        if mtype and not valid_media_type(mtype):     # it is stored in a property list
+            raise JockerError(f"{target.layer_what(i)}: invalid media type {mtype[:80]!r}",
+                              hint="the registry or archive sent a malformed descriptor")
     parent = have[-1] if have else ""
     made: list[str] = []
     try:
