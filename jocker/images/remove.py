@@ -39,7 +39,7 @@ def remove_image(store: ImageStore, ref: str, *, force: bool = False,
         builder = leased(store.layout.rundir).get(img.id)
         if builder and not force and not untag_only:
             raise Conflict(f"conflict: unable to remove {ref}: image {img.short} is being used by "
-                           f"a running jocker process (pid {builder}: a build or an image send)",
+                           f"a running jocker process (pid {builder}: a build, a push or an image send)",
                            hint="wait for it to finish, or use -f")
         out: list[str] = []
         if "@" in ref and ref in img.repo_digests:      # a registry digest reference

@@ -250,6 +250,13 @@ def _patches(proxy):
     return [(r[2], r[3]) for r in proxy.requests if r[0] == "PATCH"]
 
 
+def _wait_for_patches(proxy, n: int, timeout: float = 60) -> None:
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and len(_patches(proxy)) < n:
+        time.sleep(0.05)
+
+
 def _pulls_back(registry, repo, name, jocker):
     """skopeo copies what was pushed (every blob digest checked) and its
     layers match the local image's."""
@@ -298,9 +305,7 @@ def test_a_killed_push_is_continued_by_the_next_push(jocker, registry, proxy, to
     proc = subprocess.Popen([sys.executable, "-m", "jocker", "push", "-q", ref], env={**jocker_env, **CHUNKED},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(_patches(proxy)) < 3:
-            time.sleep(0.05)
+        _wait_for_patches(proxy, 3)
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -314,3 +319,26 @@ def test_a_killed_push_is_continued_by_the_next_push(jocker, registry, proxy, to
     assert sum(n for _, n in patches) == _manifest(registry.host, repo, "1")["layers"][-1]["size"] - 2097152
     _pulls_back(registry, repo, name, jocker)
 
+
+
+def test_a_push_leases_its_image_while_it_uploads(jocker, registry, proxy, to_push, jocker_env):
+    """rmi of an image whose push hangs on a slow registry refuses in one
+    line naming the pushing process (the blobs it reads stay too)."""
+    import signal
+    import sys
+    import time
+    repo, name, ref = to_push
+    jocker("rmi", name)                     # only `ref` names the image now
+    proxy.faults["/blobs/uploads/"] = "hang:1"
+    proc = subprocess.Popen([sys.executable, "-m", "jocker", "push", "-q", ref], env={**jocker_env, **CHUNKED},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for_patches(proxy, 2)
+        assert len(_patches(proxy)) == 2
+        res = jocker("rmi", ref, check=False)
+        lines = res.stderr.strip().splitlines()
+        assert res.returncode == 1 and len(lines) == 1 and f"pid {proc.pid}" in lines[0], res.stderr
+        assert ref in jocker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
