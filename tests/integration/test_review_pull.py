@@ -1,0 +1,118 @@
+"""Review of s4-pull (pull/load speed work): crash windows of the layer
+sealer and of layers shared between concurrent imports."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+
+from support import layer_tar
+from test_archive import _moby_archive
+
+# Runs `jocker load` with the sealer's unmount + readonly held back, as a
+# SIGKILL (or a slow `zfs unmount`) in that window would leave it.
+_SLOW_SEALER = """
+import runpy, sys, time
+import jocker.images.store as store
+store.LayerSealer._seal = lambda self, dataset: time.sleep(3600)
+sys.argv = ["jocker", *sys.argv[1:]]
+runpy.run_module("jocker", run_name="__main__")
+"""
+
+
+def _layer_snapshots(env) -> set[str]:
+    out = subprocess.run(["zfs", "list", "-H", "-r", "-t", "snapshot", "-o", "name",
+                          env["JOCKER_DATASET"] + "/layers"], capture_output=True, text=True)
+    return {n for n in out.stdout.split() if n.endswith("@layer")}
+
+
+def test_a_layer_left_unsealed_by_a_killed_load_is_not_reused(jocker, jocker_env, engine, tmp_path,
+                                                               images):
+    """A load killed after layer 1's snapshot but before the sealer made it
+    readonly leaves it complete (snapshot) and unsealed (readonly=off,
+    mounted). The next load of an image with that layer must not build on
+    it: an image must never stand on a layer that was not sealed."""
+    base = layer_tar([("etc/", tarfile.DIRTYPE, 0o755, ""), ("etc/base", tarfile.REGTYPE, 0o644, b"rv-base\n")])
+    top = layer_tar([("big", tarfile.REGTYPE, 0o644, os.urandom(8 << 20))])
+    first, second = tmp_path / "a.tar", tmp_path / "b.tar"
+    _moby_archive(first, [("rvpull/a:1", [base, top])])
+    _moby_archive(second, [("rvpull/b:1", [base])])
+    images += ["rvpull/a:1", "rvpull/b:1"]
+    before = _layer_snapshots(jocker_env)
+    proc = subprocess.Popen([sys.executable, "-c", _SLOW_SEALER, "load", "-i", str(first)],
+                            env=jocker_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not (_layer_snapshots(jocker_env) - before) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _layer_snapshots(jocker_env) - before, "layer 1 was never snapshotted"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    res = jocker("load", "-i", str(second), check=False)
+    assert res.returncode == 0, res.stderr
+    st = engine.load_state()
+    img = st.resolve("rvpull/b:1")
+    ds = engine.zfs.get(engine.layout.layer(img.layer))
+    assert ds.get("readonly") == "on", f"image rvpull/b:1 stands on an unsealed layer: {dict(ds)}"
+    jocker("rmi", "-f", "rvpull/b:1")
+    jocker("image", "prune", "-f")
+
+
+# Runs `jocker load` whose layer 2 fails (corrupt data) once FLAG exists.
+_FAILING_LAYER_2 = """
+import os, runpy, sys, time
+import jocker.distribution.assemble as assemble
+from jocker.images.layertar import LayerError
+flag, real, calls = sys.argv[1], assemble.apply_layer, []
+def apply_layer(stream, root, **kw):
+    calls.append(root)
+    if len(calls) == 2:
+        while not os.path.exists(flag):
+            time.sleep(0.05)
+        raise LayerError("layer 2: corrupt (simulated)")
+    return real(stream, root, **kw)
+assemble.apply_layer = apply_layer
+sys.argv = ["jocker", *sys.argv[2:]]
+runpy.run_module("jocker", run_name="__main__")
+"""
+
+
+def test_a_failing_load_never_destroys_an_image_another_load_made_on_its_layer(
+        jocker, jocker_env, engine, tmp_path, images):
+    """Load A has made and sealed layer 1 and is applying layer 2; load B of
+    an image made of layer 1 alone finds it and finishes. Then A's layer 2
+    fails: A's clean-up must not take B's image with it."""
+    base = layer_tar([("etc/", tarfile.DIRTYPE, 0o755, ""), ("etc/x", tarfile.REGTYPE, 0o644, b"rv-shared\n")])
+    top = layer_tar([("top", tarfile.REGTYPE, 0o644, b"top\n")])
+    first, second = tmp_path / "a.tar", tmp_path / "b.tar"
+    _moby_archive(first, [("rvpull/c:1", [base, top])])
+    _moby_archive(second, [("rvpull/d:1", [base])])
+    images += ["rvpull/c:1", "rvpull/d:1"]
+    flag = tmp_path / "go"
+    before = _layer_snapshots(jocker_env)
+    proc = subprocess.Popen([sys.executable, "-c", _FAILING_LAYER_2, str(flag), "load", "-i", str(first)],
+                            env=jocker_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:          # layer 1 snapshotted and sealed
+            new = _layer_snapshots(jocker_env) - before
+            if new and engine.zfs.get(next(iter(new)).split("@")[0]).get("readonly") == "on":
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("layer 1 was never sealed")
+        res = jocker("load", "-i", str(second), check=False)
+        assert res.returncode == 0, res.stderr
+    finally:
+        flag.touch()
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and b"simulated" in err, err
+    out = jocker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout
+    assert "rvpull/d:1" in out.split(), f"load B's image is gone: {out}"
+    jocker("rmi", "-f", "rvpull/d:1")
+    jocker("image", "prune", "-f")
