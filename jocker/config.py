@@ -9,19 +9,23 @@ comments. Unknown keys are an error naming the file and line.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from .errors import UsageError
 
 DEFAULT_CONFIG_FILE = "/usr/local/etc/jocker.conf"
 
 
-@dataclass(frozen=True)
+# Plain classes, no dataclasses or pathlib: the warm CLI's client reads its
+# two settings through this module (quick_values) before anything else is
+# imported, so importing it must cost well under a millisecond.
 class Option:
-    key: str
-    default: str
-    help: str
+    __slots__ = ("key", "default", "help")
+
+    def __init__(self, key: str, default: str, help: str):
+        self.key, self.default, self.help = key, default, help
+
+    def __repr__(self) -> str:
+        return f"Option({self.key!r}, {self.default!r})"
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -37,6 +41,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("stop_timeout", "10", "default seconds between the stop signal and SIGKILL"),
     Option("forkserver_idle", "300", "seconds a fork-server of supervisors waits for the next start "
            "before it exits; 0: exec a new supervisor for every start"),
+    Option("warm_cli_idle", "300", "seconds the warm CLI (a fork-server of pre-imported `jocker run` "
+           "processes) waits for the next command before it exits; 0: every command starts its own "
+           "interpreter"),
     Option("log_level", "warning", "debug, info, warning or error"),
     Option("api_group", "jocker", "group owning the API socket of `jocker serve` (mode 0660)"),
     Option("api_host", "unix:///var/run/jocker.sock", "where `jocker serve` listens by default and "
@@ -57,11 +64,12 @@ _BY_KEY = {o.key: o for o in OPTIONS}
 _ENV_PREFIX = "JOCKER_"
 
 
-@dataclass
 class Config:
-    values: dict[str, str] = field(default_factory=dict)
-    sources: dict[str, str] = field(default_factory=dict)
-    file: str | None = None
+    def __init__(self, values: dict[str, str] | None = None, sources: dict[str, str] | None = None,
+                 file: str | None = None):
+        self.values = {} if values is None else values
+        self.sources = {} if sources is None else sources
+        self.file = file
 
     def __getattr__(self, key: str) -> str:
         try:
@@ -95,7 +103,8 @@ class Config:
 def parse_file(path: str) -> dict[str, str]:
     out: dict[str, str] = {}
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
     except OSError as e:
         raise UsageError(f"configuration file {path}: {e.strerror}") from None
     except UnicodeDecodeError as e:
@@ -113,6 +122,23 @@ def parse_file(path: str) -> dict[str, str]:
             raise UsageError(f"{path}:{lineno}: unknown setting {key!r}",
                              hint="known: " + ", ".join(sorted(_BY_KEY)))
         out[key] = value
+    return out
+
+
+def quick_values(keys: tuple[str, ...], environ: dict[str, str] | None = None) -> dict[str, str]:
+    """Some settings as load() would give them (defaults < file < JOCKER_*),
+    without validation and without command-line overrides: the warm CLI's
+    client calls this before it has parsed any flag. Raises UsageError (or
+    OSError) where load() would fail; the caller then goes the full way."""
+    env = os.environ if environ is None else environ
+    out = {k: _BY_KEY[k].default for k in keys}
+    path = env.get("JOCKER_CONFIG") or DEFAULT_CONFIG_FILE
+    if os.path.exists(path):
+        out.update({k: v for k, v in parse_file(path).items() if k in out})
+    elif env.get("JOCKER_CONFIG"):
+        raise UsageError(f"configuration file {path} does not exist")
+    for k in keys:
+        out[k] = env.get(_ENV_PREFIX + k.upper(), out[k])
     return out
 
 
@@ -171,6 +197,7 @@ def _validate(cfg: Config) -> None:
         raise UsageError(f"runtime must be auto, jail or linux, got {cfg.values['runtime']!r}")
     cfg.int("devfs_ruleset")
     cfg.int("stop_timeout")
+    cfg.int("warm_cli_idle")
     cfg.int("registry_timeout")
     from .net.ipam import parse_subnet
     from .net.naming import check_prefix

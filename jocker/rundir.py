@@ -10,6 +10,7 @@ Who writes what:
     engine       JOB_JSON (the supervisor's typed job), START_LOCK
     fork-server  FORKSERVER_SOCK, FORKSERVER_LOCK (at the top of <rundir>:
                  containers/forkserver.py)
+    warm CLI     WARM_CLI_SOCK, WARM_CLI_LOCK (its pid in it: warm/server.py)
     runtime      SPEC_JSON, INIT_PID (Linux namespaces); JAIL_CONF, FSTAB,
                  DEVFS_RULESET, JAIL_PROCESS, RCTL_RULES (FreeBSD jails)
 
@@ -39,6 +40,8 @@ JAIL_PROCESS = "process.json"
 RCTL_RULES = "rctl"
 FORKSERVER_SOCK = "forkserver.sock"
 FORKSERVER_LOCK = "forkserver.lock"
+WARM_CLI_SOCK = "warmcli.sock"
+WARM_CLI_LOCK = "warmcli.lock"
 EVENTS_JOURNAL = "events.jsonl"      # <rundir>/events.jsonl, not per container
 
 # What a supervisor leaves behind only while it runs (removed when it ends,

@@ -150,6 +150,10 @@ def jocker_env(zfs_pool):
         "JOCKER_NETWORK_PREFIX": NET_PREFIX,
         "JOCKER_NETWORK_POOL": f"10.{100 + os.getpid() % 150}.0.0/16",
         "JOCKER_NETWORK_SIZE": "24",
+        # No warm CLI server (jocker/warm/) unless a test asks for one
+        # (tests/integration/test_warm_cli.py): which path a command takes
+        # would otherwise depend on when an earlier test's server came up.
+        "JOCKER_WARM_CLI_IDLE": "0",
     })
     env.pop("JOCKER_TRACE", None)
     # Create the root and its skeleton now, so the leak check's baseline has them.

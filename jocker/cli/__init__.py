@@ -13,7 +13,10 @@ import sys
 FAST_EXIT = ("run",)
 
 
-def main() -> None:
+def entry() -> None:
+    """The local path (jocker/warm/client.py decides before it). Named
+    `entry`, not `main`: importing jocker.cli.main rebinds this package's
+    `main` to that module, and the warm server has imported it."""
     if sys.argv[1:] in (["--version"], ["-v"]):
         from .. import __version__
         print(f"jocker version {__version__}")
@@ -28,6 +31,13 @@ def main() -> None:
         raise
     if fast:
         _fast_exit(0)
+
+
+main = entry       # the console script's name before the warm CLI (jocker.cli:main)
+
+# Called with the exit code once everything is flushed, just before
+# os._exit: a warm CLI child tells its client at once (jocker/warm/server.py).
+before_exit = None
 
 
 def _fast_exit(code) -> None:
@@ -47,4 +57,6 @@ def _fast_exit(code) -> None:
             stream.flush()
         except (OSError, ValueError):
             pass
+    if before_exit is not None:
+        before_exit(code)
     os._exit(code)

@@ -33,7 +33,8 @@ leaves its lock free and its socket refusing connections; the next start
 replaces it. A stale reply path (the server died after forking) is covered
 by the supervisor's own lock: two supervisors can never run one container.
 
-Small on purpose: the server imports what a supervisor imports and nothing
+The lock, socket, staleness checks and process_context() are shared with
+the warm CLI's fork-server (jocker/forkbase.py). Small on purpose: the server imports what a supervisor imports and nothing
 else (tests/unit/test_supervisor_closure.py pins both), and freezes the
 garbage collector before forking, so the forked supervisors share the
 server's pages (their marginal memory is their PSS).
@@ -47,9 +48,10 @@ import socket
 import sys
 
 from .. import rundir as RD
+from ..forkbase import (PACKAGE_PARENT, ForkServerBase, alive, close_fd, current_umask,
+                        env_with_package_first, lock_held, open_fds, process_context, spawn_detached)
 
 MAIN = "from jocker.containers.forkserver import main; main()"
-PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REQUEST_MAX = 1 << 20
 
 
@@ -57,18 +59,7 @@ REQUEST_MAX = 1 << 20
 
 def running(rundir: str) -> bool:
     """A server holds the lock (it may still be exiting: request() says)."""
-    import fcntl
-    try:
-        fd = os.open(RD.path(rundir, RD.FORKSERVER_LOCK), os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
+    return lock_held(RD.path(rundir, RD.FORKSERVER_LOCK))
 
 
 def request(rundir: str, job_path: str, ready_w: int, errlog_fd: int, timeout: float = 10.0) -> int | None:
@@ -83,7 +74,7 @@ def request(rundir: str, job_path: str, ready_w: int, errlog_fd: int, timeout: f
     try:
         conn.settimeout(timeout)
         payload = json.dumps({"job": job_path, "exe": sys.executable, "pkg": PACKAGE_PARENT,
-                              "env": supervisor_env(), "umask": _umask(),
+                              "env": supervisor_env(), "umask": current_umask(),
                               "context": process_context()}).encode()
         socket.send_fds(conn, [payload], [ready_w, errlog_fd])
         conn.shutdown(socket.SHUT_WR)
@@ -106,33 +97,7 @@ def request(rundir: str, job_path: str, ready_w: int, errlog_fd: int, timeout: f
 def supervisor_env() -> dict[str, str]:
     """A supervisor's environment, forked or exec'd: the caller's, with this
     jocker first on PYTHONPATH (what it runs, e.g. jail_create, imports it)."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = PACKAGE_PARENT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    return env
-
-
-def process_context() -> dict:
-    """What a forked child keeps from the server rather than the caller:
-    resource limits, nice value and (Linux) cgroup. The server forks only for
-    a caller whose context is its own; any other caller execs, so a container
-    never gets the limits of whatever command happened to start the server.
-    FreeBSD's login class and cpuset are not compared [U]: they follow
-    rlimits and the caller's cpuset is inherited the same way on exec."""
-    import resource
-    limits = {name: list(resource.getrlimit(getattr(resource, name)))
-              for name in sorted(dir(resource)) if name.startswith("RLIMIT_")}
-    try:
-        with open("/proc/self/cgroup") as f:
-            cgroup = f.read()
-    except OSError:
-        cgroup = ""
-    return {"rlimits": limits, "nice": os.getpriority(os.PRIO_PROCESS, 0), "cgroup": cgroup}
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+    return env_with_package_first()
 
 
 def ensure_started(rundir: str, idle: float, *, parent: int = 0) -> None:
@@ -140,54 +105,15 @@ def ensure_started(rundir: str, idle: float, *, parent: int = 0) -> None:
     not waited for: this start goes on without it."""
     if idle <= 0 or running(rundir):
         return
-    import subprocess
-    env = supervisor_env()
-    try:
-        subprocess.Popen([sys.executable, "-S", "-c", MAIN, rundir, str(idle), str(parent)],
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         start_new_session=True, cwd="/", env=env, close_fds=True)
-    except OSError:
-        pass            # no server: every start execs its supervisor, as before
+    spawn_detached([sys.executable, "-S", "-c", MAIN, rundir, str(idle), str(parent)], supervisor_env())
 
 
 # -- the server ------------------------------------------------------------------------
 
-class Server:
+class Server(ForkServerBase):
     def __init__(self, rundir: str, idle: float, parent: int = 0):
-        self.rundir, self.idle, self.parent = rundir, idle, parent
-        self.sock_path = RD.path(rundir, RD.FORKSERVER_SOCK)
-        self.lock_fd = -1
-        self.listener: socket.socket | None = None
-        self.ino = 0
-        self.loaded: dict[str, float] = {}
-
-    def claim(self) -> bool:
-        import fcntl
-        os.makedirs(self.rundir, mode=0o700, exist_ok=True)
-        self.lock_fd = os.open(RD.path(self.rundir, RD.FORKSERVER_LOCK),
-                               os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            return False            # another server runs here
-
-    def listen(self) -> None:
-        try:
-            os.unlink(self.sock_path)           # a dead server's (we hold the lock)
-        except FileNotFoundError:
-            pass
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        old = os.umask(0o077)                   # 0600 from the start: root only
-        try:
-            os.chdir(self.rundir)               # bind by a short name (sun_path limit)
-            s.bind(RD.FORKSERVER_SOCK)
-        finally:
-            os.chdir("/")
-            os.umask(old)
-        s.listen(16)
-        self.listener = s
-        self.ino = os.stat(self.sock_path).st_ino
+        super().__init__(rundir, RD.FORKSERVER_LOCK, RD.FORKSERVER_SOCK)
+        self.idle, self.parent = idle, parent
 
     def preload(self) -> None:
         """What every supervisor imports, loaded once and shared by the forks."""
@@ -196,40 +122,10 @@ class Server:
             from ..runtime import freebsd_jail  # noqa: F401
         else:
             from ..runtime import linux_ns  # noqa: F401
-        self.loaded = self._stamps()
+        self.remember_loaded()
         import gc
         gc.collect()
         gc.freeze()         # the forks' collector never touches (copies) these pages
-
-    @staticmethod
-    def _stamps() -> dict[str, float]:
-        out = {}
-        for name, mod in list(sys.modules.items()):
-            f = getattr(mod, "__file__", None) if name.startswith("jocker") else None
-            if f:
-                try:
-                    out[f] = os.stat(f).st_mtime
-                except OSError:
-                    out[f] = -1.0
-        return out
-
-    def stale(self) -> bool:
-        """Code changed on disk, or our socket is no longer the one clients reach."""
-        try:
-            if os.stat(self.sock_path).st_ino != self.ino:
-                return True
-        except OSError:
-            return True
-        return self._stamps_changed()
-
-    def _stamps_changed(self) -> bool:
-        for f, t in self.loaded.items():
-            try:
-                if os.stat(f).st_mtime != t:
-                    return True
-            except OSError:
-                return True
-        return False
 
     def serve(self) -> None:
         import select
@@ -242,7 +138,7 @@ class Server:
         while True:
             ready, _, _ = select.select([self.listener], [], [], 1.0)
             if not ready:
-                if self.stale() or (self.parent and not _alive(self.parent)):
+                if self.stale() or (self.parent and not alive(self.parent)):
                     return
                 if self.idle > 0 and not self.parent and time.monotonic() - last > self.idle:
                     return
@@ -280,7 +176,7 @@ class Server:
             return True             # a client that went away or sent garbage
         finally:
             for fd in fds:
-                _close(fd)
+                close_fd(fd)
             conn.close()
 
     def _refusal(self, req, fds: list[int]) -> str:
@@ -290,7 +186,7 @@ class Server:
             return "other-jocker"   # another interpreter or checkout: it execs its own
         if req.get("context") != process_context():
             return "other-context"  # other limits, nice or cgroup: it execs with its own
-        if self._stamps_changed():
+        if self.code_changed():
             return "stale"
         return ""
 
@@ -301,7 +197,7 @@ class Server:
             if os.fork():
                 os._exit(0)                         # the supervisor goes to init
             ready_w, errlog = fds
-            self._forget()
+            self.forget()
             import signal
             for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGCHLD):
                 signal.signal(s, signal.SIG_DFL)
@@ -315,9 +211,9 @@ class Server:
             conn.sendall(f"pid {os.getpid()}\n".encode())
             keep = {0, 1, 2, ready_w, conn.fileno()}
             conn.close()
-            for fd in _open_fds():
+            for fd in open_fds():
                 if fd not in keep:
-                    _close(fd)
+                    close_fd(fd)
             os.set_inheritable(ready_w, False)
             from .supervisor import run_job
             code = run_job(req["job"], ready_w)
@@ -329,58 +225,11 @@ class Server:
         finally:
             os._exit(code)
 
-    def _forget(self) -> None:
-        """The server's descriptors are not the supervisor's: detach the
-        objects (no close-by-GC of a reused number later), then close."""
-        if self.listener is not None:
-            _close(self.listener.detach())
-            self.listener = None
-        _close(self.lock_fd)        # flock is per open file: the server's lock stays its own
-        self.lock_fd = -1
-
-
-def _open_fds() -> list[int]:
-    for d in ("/proc/self/fd", "/dev/fd"):
-        try:
-            return [int(x) for x in os.listdir(d) if x.isdigit()]
-        except OSError:
-            continue
-    return list(range(3, 1024))
-
-
-def _close(fd: int) -> None:
-    try:
-        os.close(fd)
-    except OSError:
-        pass
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-
 
 def main() -> None:
     rundir, idle = sys.argv[1], float(sys.argv[2])
     parent = int(sys.argv[3]) if len(sys.argv) > 3 else 0
-    server = Server(rundir, idle, parent)
-    if not server.claim():
-        return
-    server.preload()
-    server.listen()
-    try:
-        server.serve()
-    finally:
-        try:
-            if os.stat(server.sock_path).st_ino == server.ino:
-                os.unlink(server.sock_path)
-        except OSError:
-            pass
+    Server(rundir, idle, parent).run()
 
 
 if __name__ == "__main__":

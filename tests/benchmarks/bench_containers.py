@@ -188,6 +188,7 @@ def _unmount_under(d: Path | None) -> None:
 JOCKER_BRIDGE = "jocker run --rm (bridge)"
 JOCKER_NONE = "jocker run --rm --network none"
 JOCKER_EXEC = "jocker run --rm (bridge), forkserver_idle=0"
+JOCKER_COLD = "jocker run --rm --network none, warm_cli_idle=0"
 PODMAN_BRIDGE = "podman run --rm (bridge)"
 PODMAN_NONE = "podman run --rm --network none"
 FLOOR = "floor: python -c pass + zfs clone + zfs destroy"
@@ -217,16 +218,20 @@ def floor_fn(sb: Sandbox, snapshot: str):
 
 def bench_run(sb: Sandbox, summary: Summary, podman: Podman) -> None:
     """jocker and podman on a bridge and with no network, and the floor,
-    interleaved. The first jocker run leaves the fork-server behind: the
-    warm-ups absorb it, as a host that started one container already has."""
+    interleaved. The first jocker run leaves the fork-server and the warm
+    CLI server behind: the warm-ups absorb them, as a host that started one
+    container already has. One row has the warm CLI off (every command
+    starts its own interpreter and imports): what the warm CLI saves."""
     bridge_argv = sb.jocker_argv("run", "--rm", "busybox:latest", "true")
     none_argv = sb.jocker_argv("run", "--rm", "--network", "none", "busybox:latest", "true")
     traced = sb.trace_host_commands("run", "--rm", "busybox:latest", "true")
     snapshot = next(cmd.split()[-2] for _, cmd in traced if cmd.startswith("zfs clone"))
     exec_env = {**sb.env, "JOCKER_FORKSERVER_IDLE": "0"}     # every start execs its supervisor
+    cold_env = {**sb.env, "JOCKER_WARM_CLI_IDLE": "0"}       # every command starts an interpreter
     peers = {JOCKER_BRIDGE: lambda: time_once(bridge_argv, env=sb.env),
              JOCKER_NONE: lambda: time_once(none_argv, env=sb.env),
-             JOCKER_EXEC: lambda: time_once(bridge_argv, env=exec_env)}
+             JOCKER_EXEC: lambda: time_once(bridge_argv, env=exec_env),
+             JOCKER_COLD: lambda: time_once(none_argv, env=cold_env)}
     log("setting up podman")
     podman_ok = podman.setup(sb.busybox_rootfs())
     if podman_ok:
@@ -325,9 +330,10 @@ def pss_mb(pid: int) -> float:
     raise RuntimeError(f"no Pss for pid {pid}")
 
 
-def forkserver_pid(rundir: Path) -> int | None:
-    """The fork-server of this sandbox: the process holding its lock."""
-    lock = str(rundir / "forkserver.lock")
+def forkserver_pid(rundir: Path, lock_name: str = "forkserver.lock") -> int | None:
+    """The fork-server of this sandbox (or, with "warmcli.lock", its warm
+    CLI server): the process holding its lock."""
+    lock = str(rundir / lock_name)
     for p in os.listdir("/proc"):
         if p.isdigit() and str(rundir) in _cmdline(p):
             try:
@@ -370,6 +376,9 @@ def bench_supervisor_rss(sb: Sandbox, summary: Summary, run_flags: tuple[str, ..
         server = forkserver_pid(rundir)
         if server:
             rows.append(["(fork-server)", server, "-", "-", f"{rss_mb(server):.1f} MB", f"{pss_mb(server):.1f} MB"])
+        warm = forkserver_pid(rundir, "warmcli.lock")
+        if warm:        # not a supervisor's: one per host, it holds the CLI's imports
+            rows.append(["(warm CLI server)", warm, "-", "-", f"{rss_mb(warm):.1f} MB", f"{pss_mb(warm):.1f} MB"])
         # Peer: the same interpreter with the supervisor's own flags, doing nothing.
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
         first = min((argv.index(x) for x in ("-m", "-c") if x in argv), default=len(argv))

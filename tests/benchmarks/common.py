@@ -313,6 +313,7 @@ class Sandbox:
                 pids.append(int(json.loads(f.read_text())["pid"]))
             except (OSError, ValueError, KeyError):
                 pass
+        pids += self._server_pids(rundir)       # the fork-server and the warm CLI server
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -320,6 +321,21 @@ class Sandbox:
                 pass
         if pids:
             time.sleep(0.5)
+
+    @staticmethod
+    def _server_pids(rundir: Path) -> list[int]:
+        """Processes holding a server lock of this sandbox's run directory."""
+        locks = {str(rundir / name) for name in ("forkserver.lock", "warmcli.lock")}
+        out = []
+        for p in os.listdir("/proc") if os.path.isdir("/proc") else ():
+            if not p.isdigit() or int(p) == os.getpid():
+                continue
+            try:
+                if any(os.readlink(f"/proc/{p}/fd/{fd}") in locks for fd in os.listdir(f"/proc/{p}/fd")):
+                    out.append(int(p))
+            except OSError:
+                continue
+        return out
 
     def _unmount_leftovers(self) -> None:
         if self.workdir is None or not os.path.exists("/proc/self/mounts"):

@@ -270,7 +270,7 @@ def test_build_uses_pep517_with_setuptools():
 def test_console_script_is_what_the_rc_script_runs():
     scripts = [line.strip() for line in SETUP["options.entry_points"]["console_scripts"].split("\n")
                if line.strip()]
-    assert scripts == ["jocker = jocker.cli:main"]
+    assert scripts == ["jocker = jocker.warm.client:main"]      # the warm CLI client first
     assert '_jocker_bin="%%PREFIX%%/bin/jocker"' in (PORT / "files" / "jocker.in").read_text()
 
 

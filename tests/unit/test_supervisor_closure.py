@@ -71,7 +71,7 @@ def test_fork_server_preloads_the_supervisor_closure_and_nothing_more(tmp_path):
     modules = set(json.loads(out.stdout))
     runtime = "jail" if sys.platform.startswith("freebsd") else "linux"
     assert {m for m in modules if m.startswith("jocker")} == JOCKER_MODULES[runtime] | {
-        "jocker.containers.forkserver", "jocker.containers.health"}
+        "jocker.containers.forkserver", "jocker.containers.health", "jocker.forkbase"}
     assert not modules & NEVER and not modules & HEAVY
 
 

@@ -1,0 +1,372 @@
+"""The warm CLI's server: single-threaded, it has imported click and what
+`jocker run` needs, and forks one child per command (see __init__.py for
+the protocol). It reaps its children and tells each client its child's
+exit status; it forwards the client's signals. It is not a daemon holding
+state: a child is a fresh CLI process that only shares pre-imported code.
+
+One per run directory (`warmcli.lock`, its pid written in it). It exits
+after `warm_cli_idle` seconds with no command and no child, and stops
+taking commands (finishing the running ones first) when its socket file is
+removed or replaced, a jocker module it loaded changed on disk, or a
+command came from another interpreter, checkout or import path.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import select
+import signal
+import socket
+import sys
+import time
+
+from .. import rundir as RD
+from ..forkbase import ForkServerBase, close_fd, open_fds, process_context
+from .client import identity
+
+HEADER = 10                 # ASCII digits: the request's length
+MAX_CHILDREN = 256          # then new commands go local: select() stays far below FD_SETSIZE
+REQUEST_MAX = 4 << 20       # argv and environment
+# What `run` imports (python3 -X importtime -m jocker run --rm busybox true,
+# on a bridge and with --network none), and the listings' CLI modules.
+PRELOAD = ("jocker.cli.main", "jocker.cli.containers", "jocker.cli.images", "jocker.engine",
+           "jocker.engine_api", "jocker.engine_api.containers", "jocker.containers.lifecycle",
+           "jocker.containers.create", "jocker.containers.remove", "jocker.containers.forkserver",
+           "jocker.containers.attach", "jocker.containers.detachkeys", "jocker.distribution.auth",
+           "jocker.images.store", "jocker.storage.zfs_cli", "jocker.net.networks",
+           "logging", "hashlib", "base64", "textwrap", "resource", "locale")
+# what a fresh interpreter has: Python ignores SIGPIPE and SIGXFSZ at start-up
+_PY_IGNORED = ("SIGPIPE", "SIGXFSZ")
+
+
+class Server(ForkServerBase):
+    def __init__(self, rundir: str, idle: float):
+        # The engine makes the run directory; a server started after a
+        # command that never got that far (`run --help`) has nothing to do.
+        super().__init__(rundir, RD.WARM_CLI_LOCK, RD.WARM_CLI_SOCK, make_dir=False)
+        self.idle = idle
+        self.identity = identity()
+        self.children: dict[int, socket.socket | None] = {}     # pid -> its client's connection
+        self.clients: dict[socket.socket, tuple[int, bytearray]] = {}
+        self.wake_r = self.wake_w = -1
+
+    def preload(self) -> None:
+        import importlib
+        for name in PRELOAD:
+            importlib.import_module(name)
+        # the host's drivers (the engine picks them per command, by setting)
+        native = ("jocker.runtime.freebsd_jail", "jocker.net.freebsd") \
+            if sys.platform.startswith("freebsd") else ("jocker.runtime.linux_ns", "jocker.net.linux")
+        for name in native:
+            importlib.import_module(name)
+        self.remember_loaded()
+        import gc
+        gc.collect()
+        gc.freeze()         # the children's collector never touches (copies) these pages
+
+    # -- the loop --
+    def serve(self) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        # SIGCHLD wakes select through a pipe (portable: no pidfd)
+        self.wake_r, self.wake_w = os.pipe()
+        for fd in (self.wake_r, self.wake_w):
+            os.set_blocking(fd, False)
+            os.set_inheritable(fd, False)
+        signal.set_wakeup_fd(self.wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        last = time.monotonic()
+        while True:
+            watched = [self.wake_r, *self.clients]
+            if self.listener is not None:
+                watched.append(self.listener)
+            ready, _, _ = select.select(watched, [], [], 1.0)
+            self.reap()
+            for r in ready:
+                if r is self.listener:
+                    last = time.monotonic()
+                    self.accept()
+                elif r == self.wake_r:
+                    _drain(self.wake_r)
+                elif r in self.clients:         # not just reported and closed by reap()
+                    self.from_client(r)
+            if not ready and self.listener is not None and self.stale():
+                self.stop_listening()
+            if self.children:
+                last = time.monotonic()
+            elif self.listener is None or time.monotonic() - last > self.idle:
+                return
+
+    def stop_listening(self) -> None:
+        """No new commands; the running ones are finished (and reported)."""
+        self.unlink_socket()
+        self.listener.close()
+        self.listener = None
+
+    def accept(self) -> None:
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:
+            return
+        fds: list[int] = []
+        try:
+            conn.settimeout(5)
+            req, rest, fds = _read_request(conn)
+            refusal = self._refusal(conn, req, fds)
+            if refusal:
+                conn.sendall(f"fallback {refusal}\n".encode())
+                if refusal in ("stale", "other-jocker"):
+                    # old code, or a run directory now used by another
+                    # interpreter or checkout: make way for a server of its own
+                    self.stop_listening()
+                conn.close()
+                return
+            pid = os.fork()
+            if pid == 0:
+                self._child(conn, fds, req)         # never returns
+            self.children[pid] = conn
+            self.clients[conn] = (pid, bytearray(rest))
+            conn.sendall(b"pid %d\n" % pid)
+            self._signals(conn)                     # any sent with the request
+        except (OSError, ValueError, EOFError, TypeError):
+            if conn not in self.clients:
+                conn.close()                        # a client that went away or sent garbage
+        finally:
+            for fd in fds:
+                close_fd(fd)                        # the child has them: a pipe's reader sees EOF with it
+
+    def _refusal(self, conn: socket.socket, req, fds: list[int]) -> str:
+        if not isinstance(req, dict) or len(fds) != 3 or not isinstance(req.get("argv"), list):
+            return "bad-request"
+        if not _same_user(conn):
+            return "other-user"
+        if len(self.children) >= MAX_CHILDREN:
+            return "busy"
+        if req.get("identity") != self.identity:
+            return "other-jocker"       # another interpreter, checkout or import path
+        if req.get("context") != process_context():
+            return "other-context"      # other limits, nice or cgroup: the child would get ours
+        if self.code_changed():
+            return "stale"
+        return ""
+
+    def from_client(self, conn: socket.socket) -> None:
+        try:
+            data = conn.recv(4096)
+        except OSError:
+            data = b""
+        if not data:
+            # The client is gone (killed?): its command goes on, as a CLI
+            # whose terminal went away would; nobody waits for the status.
+            pid, _ = self.clients.pop(conn)
+            if pid in self.children:
+                self.children[pid] = None
+            conn.close()
+            return
+        self.clients[conn][1].extend(data)
+        self._signals(conn)
+
+    def _signals(self, conn: socket.socket) -> None:
+        pid, buf = self.clients[conn]
+        while b"\n" in buf:
+            i = buf.index(b"\n")
+            words = bytes(buf[:i]).split()
+            del buf[:i + 1]
+            if len(words) == 2 and words[0] == b"sig" and words[1].isdigit() and pid in self.children:
+                try:
+                    os.kill(pid, int(words[1]))     # not reaped yet: still our child's pid
+                except (OSError, ValueError):
+                    pass
+
+    def reap(self) -> None:
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            conn = self.children.pop(pid, None)
+            if conn is None:
+                continue
+            self.clients.pop(conn, None)
+            try:
+                conn.sendall(b"exit %d\n" % os.waitstatus_to_exitcode(status))
+            except OSError:
+                pass
+            conn.close()
+
+    # -- the child --
+    def _child(self, conn: socket.socket, fds: list[int], req: dict) -> None:
+        code, report = 125, None
+        try:
+            report = self._become_fresh(conn, fds, req)
+            from .. import cli
+            # The status goes straight to the client, not through the
+            # server's reaping: one wake-up less on every command. The
+            # server's own report after reaping is then a duplicate nobody
+            # reads; a death by signal only the server can report.
+            cli.before_exit = lambda c: _report(report, c)
+            cli.entry()
+            code = 0
+        except SystemExit as e:
+            code = _exit_code(e.code)
+        except BaseException:                   # what an uncaught exception does: traceback, 1
+            import traceback
+            traceback.print_exc()
+            code = 1
+        finally:
+            _finish(code, report)
+
+    def _become_fresh(self, conn: socket.socket, fds: list[int], req: dict) -> int:
+        """Everything a freshly started `jocker` would have from its caller;
+        nothing of the server's (descriptors, handlers, environment)."""
+        signal.set_wakeup_fd(-1)
+        for name in ("SIGTERM", "SIGHUP", "SIGCHLD", "SIGQUIT", "SIGUSR1", "SIGUSR2"):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for name in _PY_IGNORED:
+            if hasattr(signal, name):
+                signal.signal(getattr(signal, name), signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        self.forget()
+        close_fd(self.wake_r)       # by name too: FreeBSD without fdescfs lists only 0-2 in /dev/fd
+        close_fd(self.wake_w)
+        report = conn.detach()
+        for c in self.clients:
+            close_fd(c.detach())
+        self.clients = {}
+        self.children = {}
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)                 # inheritable, as 0, 1, 2 are
+        for fd in fds:
+            if fd > 2 and fd != report:
+                close_fd(fd)
+        keep = {0, 1, 2, report}
+        for fd in open_fds():
+            if fd not in keep:
+                close_fd(fd)
+        os.environ.clear()
+        os.environ.update(req["env"])
+        time.tzset()                            # TZ was read when the server started
+        try:
+            import locale
+            locale.setlocale(locale.LC_CTYPE, "")   # as the interpreter does at start-up
+        except Exception:       # noqa: BLE001 - an unknown locale: the server's stays
+            pass
+        os.chdir(req["cwd"])
+        os.umask(req["umask"])
+        sys.argv = list(req["argv"])
+        sys.stdin, sys.stdout, sys.stderr = _streams(req.get("stdio") or [])
+        sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
+        return report
+
+
+def _read_request(conn: socket.socket) -> tuple[object, bytes, list[int]]:
+    data, fds, _, _ = socket.recv_fds(conn, 65536, 3)
+    while len(data) < HEADER:
+        chunk = conn.recv(65536)
+        if not chunk:
+            raise EOFError
+        data += chunk
+    size = int(data[:HEADER])
+    if size > REQUEST_MAX:
+        raise ValueError("request too large")
+    while len(data) < HEADER + size:
+        chunk = conn.recv(65536)
+        if not chunk:
+            raise EOFError
+        data += chunk
+    return marshal.loads(data[HEADER:HEADER + size]), data[HEADER + size:], fds
+
+
+def _same_user(conn: socket.socket) -> bool:
+    """The peer's uid, where the kernel tells it (Linux SO_PEERCRED). On
+    FreeBSD Python has no getpeereid: the socket's mode (0600) in the
+    root-only run directory is the gate [U]."""
+    opt = getattr(socket, "SO_PEERCRED", None)
+    if opt is None:
+        return True
+    import struct
+    _pid, uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, opt, struct.calcsize("3i")))
+    return uid == os.getuid()
+
+
+def _streams(stdio: list) -> tuple:
+    """New sys.stdin/stdout/stderr on descriptors 0, 1, 2, made as the
+    client's interpreter made its own: encoding, errors, line buffering
+    (stdout on a terminal, stderr always), write-through (-u)."""
+    import io
+    out = []
+    for fd, mode in ((0, "r"), (1, "w"), (2, "w")):
+        got = stdio[fd] if fd < len(stdio) else None
+        if got is None:
+            out.append(None)            # the client had none (fd closed at its start)
+            continue
+        enc, errors, line, through = got
+        try:
+            raw = io.open(fd, mode + "b", buffering=0 if through and mode == "w" else -1, closefd=False)
+        except OSError:
+            out.append(None)
+            continue
+        out.append(io.TextIOWrapper(raw, encoding=enc, errors=errors, line_buffering=line,
+                                    write_through=through))
+    return tuple(out)
+
+
+def _exit_code(code) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    try:
+        sys.stderr.write(f"{code}\n")
+    except (OSError, ValueError):
+        pass
+    return 1
+
+
+def _report(fd: int, code: int) -> None:
+    try:
+        os.write(fd, b"exit %d\n" % code)
+    except OSError:
+        pass            # the client is gone; the command was done anyway
+
+
+def _finish(code: int, report: int | None) -> None:
+    """The interpreter's own way out, without tearing it down: threads
+    joined, atexit handlers run, streams flushed."""
+    try:
+        threading = sys.modules.get("threading")
+        if threading is not None:
+            threading._shutdown()
+        import atexit
+        atexit._run_exitfuncs()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError, AttributeError):
+                pass
+        if report is not None:
+            _report(report, code)
+        os._exit(code)
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 512):
+            pass
+    except OSError:
+        pass
+
+
+def main() -> None:
+    Server(sys.argv[1], float(sys.argv[2])).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""The warm CLI's client (jocker/warm/client.py): which commands it hands
+over, how it finds the run directory (the configuration's own reader), what
+it imports (it runs first on every command), and a round trip through a real
+server in a temporary run directory with a command that needs no engine
+(`run --help`, a flag error). The end-to-end behaviour with containers is in
+tests/integration/test_warm_cli.py."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+import jocker
+from jocker import config
+from jocker.warm.client import eligible
+
+ROOT = os.path.dirname(os.path.dirname(jocker.__file__))
+
+
+@pytest.mark.parametrize("argv,ok", [
+    (["run", "--rm", "busybox", "true"], True),
+    (["run", "-d", "--rm", "-e", "A=1", "busybox", "sleep", "5"], True),
+    (["ps", "-a"], True),
+    (["images"], True),
+    (["run", "-it", "busybox"], False),
+    (["run", "-ti", "busybox"], False),
+    (["run", "-i", "busybox"], False),
+    (["run", "-t", "busybox"], False),
+    (["run", "-a", "stdout", "busybox"], False),
+    (["run", "--rm", "-dit", "busybox"], False),
+    (["run", "--interactive", "busybox"], False),
+    (["run", "--tty=true", "busybox"], False),
+    (["run", "--attach=stdin", "busybox"], False),
+    (["run", "busybox", "ls", "-la"], False),          # conservative: the command's flags count too
+    (["-D", "run", "busybox"], False),                  # a global option before the verb
+    (["--config", "/x", "run", "busybox"], False),
+    (["exec", "c", "true"], False),
+    (["build", "."], False),
+    ([], False),
+])
+def test_eligible(argv, ok):
+    assert eligible(argv) is ok
+
+
+def test_quick_values_agree_with_load(tmp_path):
+    conf = tmp_path / "jocker.conf"
+    conf.write_text('# c\nrundir = "/var/run/other"\nwarm_cli_idle = 7\n')
+    env = {"JOCKER_CONFIG": str(conf)}
+    full = config.load(environ=env)
+    assert config.quick_values(("rundir", "warm_cli_idle"), env) == {
+        "rundir": full.rundir, "warm_cli_idle": full.warm_cli_idle} == {
+        "rundir": "/var/run/other", "warm_cli_idle": "7"}
+    env["JOCKER_WARM_CLI_IDLE"] = "0"
+    assert config.quick_values(("warm_cli_idle",), env) == {"warm_cli_idle": config.load(environ=env).warm_cli_idle}
+    with pytest.raises(jocker.errors.UsageError):
+        config.quick_values(("rundir",), {"JOCKER_CONFIG": str(tmp_path / "missing.conf")})
+    bad = tmp_path / "bad.conf"
+    bad.write_text("no_such_key = 1\n")
+    with pytest.raises(jocker.errors.UsageError):
+        config.quick_values(("rundir",), {"JOCKER_CONFIG": str(bad)})
+
+
+def test_warm_cli_idle_must_be_a_number():
+    with pytest.raises(jocker.errors.UsageError, match="warm_cli_idle"):
+        config.load(environ={"JOCKER_CONFIG": os.devnull, "JOCKER_WARM_CLI_IDLE": "soon"})
+
+
+PROBE = r"""
+import sys
+sys.argv = ["jocker", "run", "--rm", "busybox", "true"]
+from jocker.warm import client
+assert client.eligible(sys.argv[1:]) and client.settings() is not None
+assert client.Client("/nonexistent/run").run(sys.argv[1:]) is None     # nobody to connect to
+sys.stdout.write(" ".join(sys.modules))
+"""
+
+
+def test_the_client_imports_no_click_and_no_engine(tmp_path):
+    """It runs before anything else on every command: a few small modules
+    (`python3 -X importtime -m jocker ...` shows well under a millisecond)."""
+    (tmp_path / "empty.conf").write_text("")
+    env = dict(os.environ, PYTHONPATH=ROOT, JOCKER_CONFIG=str(tmp_path / "empty.conf"))
+    out = subprocess.run([sys.executable, "-S", "-c", PROBE], capture_output=True, text=True, env=env,
+                         check=True)
+    modules = set(out.stdout.split())
+    assert {m for m in modules if m.startswith("jocker")} == {
+        "jocker", "jocker.config", "jocker.errors", "jocker.forkbase", "jocker.rundir", "jocker.warm",
+        "jocker.warm.client"}
+    assert not modules & {"click", "json", "re", "dataclasses", "pathlib", "subprocess", "typing", "inspect", "socket", "signal",
+                          "logging", "threading"}
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A real warm server in a private run directory (short path: sun_path)."""
+    import tempfile
+    rundir = tempfile.mkdtemp(prefix="jw", dir="/tmp")
+    conf = tmp_path / "jocker.conf"
+    conf.write_text("")
+    env = {**os.environ, "PYTHONPATH": ROOT, "JOCKER_RUNDIR": rundir, "JOCKER_CONFIG": str(conf),
+           "JOCKER_WARM_CLI_IDLE": "30"}
+    proc = subprocess.Popen([sys.executable, "-c", "from jocker.warm.server import main; main()", rundir, "30"],
+                            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    sock = os.path.join(rundir, "warmcli.sock")
+    end = time.monotonic() + 30
+    while not os.path.exists(sock) and time.monotonic() < end:
+        time.sleep(0.05)
+    assert os.path.exists(sock)
+    assert os.stat(sock).st_mode & 0o077 == 0
+    with open(os.path.join(rundir, "warmcli.lock")) as f:
+        assert int(f.read()) == proc.pid
+    yield env, proc
+    proc.kill()
+    proc.wait()
+    import shutil
+    shutil.rmtree(rundir, ignore_errors=True)
+
+
+def _jocker(env, *args, **kw):
+    return subprocess.run([sys.executable, "-m", "jocker", *args], capture_output=True, text=True, env=env,
+                          timeout=60, **kw)
+
+
+def test_served_help_and_flag_errors_equal_local_ones(server, tmp_path):
+    env, proc = server
+    local_env = {**env, "JOCKER_WARM_CLI_IDLE": "0"}
+    for args in (["run", "--help"], ["run", "--no-such-flag", "x"], ["ps", "--help"], ["images", "--bogus"]):
+        served, local = _jocker(env, *args), _jocker(local_env, *args)
+        assert (served.returncode, served.stdout, served.stderr) == \
+            (local.returncode, local.stdout, local.stderr), args
+    assert _jocker(env, "run", "--no-such-flag", "x").returncode == 125
+    assert proc.poll() is None
+
+
+def test_a_server_of_another_import_path_answers_fallback_and_makes_way(server):
+    """Another PYTHONPATH means other modules could be imported: the client
+    runs the command itself, and the server goes, so that the next command
+    leaves a server of its own import path behind."""
+    env, proc = server
+    other = {**env, "PYTHONPATH": ROOT + os.pathsep + "/nonexistent-dir"}
+    r = _jocker(other, "run", "--help")
+    assert r.returncode == 0 and "Usage: jocker run" in r.stdout
+    assert proc.wait(timeout=10) == 0
+    assert not os.path.exists(os.path.join(env["JOCKER_RUNDIR"], "warmcli.sock"))
