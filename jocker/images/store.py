@@ -131,15 +131,13 @@ class ImageStore:
 
         Only a sealed one (readonly: a pull snapshots a layer before its
         sealer thread makes it readonly, and a process killed in between
-        leaves it snapshotted but open), and none another live process is
-        still writing: that writer destroys its layers when it fails later
-        (a receive has not even checked its content yet), and an image made
-        on one would go with them."""
-        mine = str(os.getpid())
+        leaves it snapshotted but open), and none a live writer still holds
+        (another process, or another thread of the API server's): it destroys
+        its layers when it fails later (a receive has not even checked its
+        content yet), and an image made on one would go with them."""
         for layer in st.layers.values():
             if (layer.complete and layer.sealed and layer.id != exclude and layer.parent == parent
-                    and layer.diff_id == diff_id and diff_id
-                    and not (txn_alive(layer.txn) and layer.txn.split(":")[0] != mine)):
+                    and layer.diff_id == diff_id and diff_id and not txn_alive(layer.txn)):
                 return layer.id
         return None
 
