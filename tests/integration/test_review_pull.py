@@ -116,3 +116,37 @@ def test_a_failing_load_never_destroys_an_image_another_load_made_on_its_layer(
     assert "rvpull/d:1" in out.split(), f"load B's image is gone: {out}"
     jocker("rmi", "-f", "rvpull/d:1")
     jocker("image", "prune", "-f")
+
+
+def test_load_killed_at_random_points_leaves_only_sealed_images(jocker, jocker_env, engine, tmp_path,
+                                                                 images, zfs_names):
+    """SIGKILL `load` of a 3-layer image at random moments (the sealer runs
+    beside the applier), then load a 2-layer image sharing its first two
+    layers: every image listed stands on sealed layers only (readonly,
+    unmounted), and a prune leaves nothing of the killed loads."""
+    import random
+    seed = int(os.environ.get("JOCKER_KILL_SEED", time.time()))
+    rng = random.Random(seed)
+    print(f"seed {seed}")
+    layers = [layer_tar([(f"l{i}", tarfile.REGTYPE, 0o644, os.urandom(4 << 20))]) for i in range(3)]
+    full, part = tmp_path / "full.tar", tmp_path / "part.tar"
+    _moby_archive(full, [("rvkill/full:1", layers)])
+    _moby_archive(part, [("rvkill/part:1", layers[:2])])
+    images += ["rvkill/full:1", "rvkill/part:1"]
+    before = zfs_names()
+    for _ in range(int(os.environ.get("JOCKER_KILL_ROUNDS", "6"))):
+        p = subprocess.Popen([sys.executable, "-m", "jocker", "load", "-i", str(full)], env=jocker_env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.3, 3.0))
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        res = jocker("load", "-i", str(part), check=False)
+        assert res.returncode == 0, res.stderr
+        st = engine.load_state()
+        for img in st.images.values():
+            for layer in st.chain(img.layer):
+                ds = engine.zfs.get(layer.dataset)
+                assert ds.get("readonly") == "on" and ds.get("mounted") != "yes", (seed, layer.id, dict(ds))
+        jocker("rmi", "-f", "rvkill/full:1", "rvkill/part:1", check=False)
+        jocker("system", "prune", "-f")
+    assert zfs_names() == before, seed
