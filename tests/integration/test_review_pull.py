@@ -181,3 +181,28 @@ def test_load_interrupted_at_random_points_leaves_nothing_listed_or_uncollected(
             print(f"seed {seed}: left for the collector after exit {p.returncode}: {sorted(left)}")
         jocker("system", "prune", "-f")
         assert zfs_names() == before, (seed, p.returncode, err.decode())
+
+
+def test_two_concurrent_loads_of_one_image_leave_no_orphan_layers(jocker, jocker_env, engine, tmp_path,
+                                                                   images, zfs_names):
+    """Two loads of the same image at once: neither builds on the other's
+    unfinished layers, both succeed, one image; the loser's layers do not
+    stay behind without an image."""
+    layers = [layer_tar([(f"c{i}", tarfile.REGTYPE, 0o644, os.urandom(4 << 20))]) for i in range(2)]
+    arch = tmp_path / "same.tar"
+    _moby_archive(arch, [("rvsame/x:1", layers)])
+    images.append("rvsame/x:1")
+    before = zfs_names()
+    procs = [subprocess.Popen([sys.executable, "-m", "jocker", "load", "-i", str(arch)], env=jocker_env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    st = engine.load_state()
+    img = st.resolve("rvsame/x:1")
+    orphans = [l.id for l in st.layers.values() if not l.images and not l.children
+               and l.dataset not in before and l.id != img.layer]
+    assert not orphans, orphans
+    jocker("rmi", "-f", "rvsame/x:1")
+    jocker("image", "prune", "-f")
+    assert zfs_names() == before
