@@ -85,14 +85,24 @@ def assemble(engine, blobs: BlobStore, target: Target, have: list[str], progress
         img = store.create_image(parent, target.config, target.tags, raw=target.raw,
                                  repo_digests=target.repo_digests)
     except BaseException:
-        for lid in reversed(made):
-            try:
-                engine.zfs.destroy(engine.layout.layer(lid), recursive=True)
-            except JockerError:
-                pass        # the garbage collector gets it (its writer pid is gone)
+        _destroy(engine, made)
         raise
-    store.release_layers(made)
+    if img.layer != parent:
+        # The same image was made meanwhile on other layers (a concurrent
+        # pull or load of it, whose unfinished layers this one did not
+        # share): ours hold nothing and go now, not at the next collection.
+        _destroy(engine, made)
+    else:
+        store.release_layers(made)
     return img
+
+
+def _destroy(engine, made: list[str]) -> None:
+    for lid in reversed(made):
+        try:
+            engine.zfs.destroy(engine.layout.layer(lid), recursive=True)
+        except JockerError:
+            pass        # the garbage collector gets it (its writer pid is gone)
 
 
 def _apply(engine, blobs: BlobStore, target: Target, i: int, parent: str, progress,

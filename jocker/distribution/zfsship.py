@@ -315,9 +315,9 @@ def _receive_layer(engine, inp, entry: dict, parent: str, lwhat: str, made: list
                           hint="the receiver needs the parent layer from an earlier receive; "
                                "send again without --have") from None
     t.join()
+    made.append(lid)        # received: it goes with the others whatever fails from here
     if failed:
-        raise failed[0]
-    made.append(lid)
+        raise failed[0]     # zfs receive stopped at its END record before the layer's bytes did
     engine.zfs.set_props(name, {"jocker:txn": str(os.getpid())})
     st = engine.load_state()
     got_parent = st.layers[lid].parent

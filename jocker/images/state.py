@@ -27,6 +27,7 @@ class Layer:
     diff_id: str = ""
     parent: str = ""                # parent layer id ("" for a base layer)
     complete: bool = False          # its @layer snapshot exists
+    sealed: bool = False            # readonly=on: its writer is done with it
     txn: str = ""                   # "<pid>" of a writer still working on it
     size: int = 0                   # bytes referenced (the whole tree)
     own: int = 0                    # bytes this layer adds (usedbydataset)
@@ -200,7 +201,8 @@ def load_state(layout: Layout, tree: dict[str, Dataset]) -> State:
             parent = origin[len(prefix):-len(LAYER_SNAP) - 1]
         st.layers[lid] = Layer(id=lid, dataset=name, parent=parent,
                                diff_id=ds.get("jocker:layer.diffid", ""),
-                               txn=ds.get("jocker:txn", ""), own=ds.int("usedbydataset"))
+                               txn=ds.get("jocker:txn", ""), own=ds.int("usedbydataset"),
+                               sealed=ds.get("readonly") == "on")
     for ds in snaps:
         dsname, _, snap = ds.name.partition("@")
         lid = dsname[len(prefix):]

@@ -22,7 +22,7 @@ from ..lock import EngineLock
 from ..storage import props as P
 from ..storage.base import ZfsDriver
 from .imageconfig import canonical, image_id
-from .state import Image, State, load_state
+from .state import Image, State, load_state, txn_alive
 
 
 @dataclass
@@ -127,10 +127,17 @@ class ImageStore:
                     self.zfs.unmount(name)
 
     def find_layer(self, st: State, parent: str, diff_id: str, exclude: str = "") -> str | None:
-        """An existing complete layer with the same parent and content."""
+        """An existing complete layer with the same parent and content.
+
+        Only a sealed one (readonly: a pull snapshots a layer before its
+        sealer thread makes it readonly, and a process killed in between
+        leaves it snapshotted but open), and none a live writer still holds
+        (another process, or another thread of the API server's): it destroys
+        its layers when it fails later (a receive has not even checked its
+        content yet), and an image made on one would go with them."""
         for layer in st.layers.values():
-            if (layer.complete and layer.id != exclude and layer.parent == parent
-                    and layer.diff_id == diff_id and diff_id):
+            if (layer.complete and layer.sealed and layer.id != exclude and layer.parent == parent
+                    and layer.diff_id == diff_id and diff_id and not txn_alive(layer.txn)):
                 return layer.id
         return None
 
