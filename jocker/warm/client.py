@@ -221,9 +221,12 @@ def _request(argv: list[str], cwd: str) -> bytes:
     # the streams as this interpreter made them (PYTHONIOENCODING, -u, a terminal...)
     stdio = [None if f is None else (f.encoding, f.errors, f.line_buffering, f.write_through)
              for f in (sys.stdin, sys.stdout, sys.stderr)]
+    # sys.path[0]: where this interpreter looks first (the console script's
+    # directory, the cwd with -m, none with -P); the child looks there too
+    path0 = sys.path[0] if sys.path and not getattr(sys.flags, "safe_path", False) else None
     return marshal.dumps({"argv": [sys.argv[0], *argv], "env": dict(os.environ), "cwd": cwd,
                           "umask": current_umask(), "context": process_context(),
-                          "identity": identity(), "stdio": stdio})
+                          "identity": identity(), "stdio": stdio, "path0": path0})
 
 
 def _exit_like(code: int) -> None:

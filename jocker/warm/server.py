@@ -259,10 +259,22 @@ class Server(ForkServerBase):
             pass
         os.chdir(req["cwd"])
         os.umask(req["umask"])
+        _first_path(req.get("path0"))
         sys.argv = list(req["argv"])
         sys.stdin, sys.stdout, sys.stderr = _streams(req.get("stdio") or [])
         sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
         return report
+
+
+def _first_path(path0) -> None:
+    """sys.path[0] as the client's: the server's is '' (it runs with -c),
+    which after the chdir would be the caller's cwd, so a lazily imported
+    module (difflib, ssl...) planted there would run as root where the
+    console script's local path never looks."""
+    if sys.path and sys.path[0] in ("", "."):
+        del sys.path[0]
+    if isinstance(path0, str) and path0:
+        sys.path.insert(0, path0)
 
 
 def _read_request(conn: socket.socket) -> tuple[object, bytes, list[int]]:
