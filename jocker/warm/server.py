@@ -97,12 +97,29 @@ class Server(ForkServerBase):
                 self.stop_listening()
             if self.children:
                 last = time.monotonic()
-            elif self.listener is None or time.monotonic() - last > self.idle:
+            elif self.listener is None:
+                return
+            elif time.monotonic() - last > self.idle:
+                self.stop_listening()
                 return
 
     def stop_listening(self) -> None:
-        """No new commands; the running ones are finished (and reported)."""
+        """No new commands; the running ones are finished (and reported).
+        Clients already connected (in the listen backlog) are told to run
+        locally: closed unanswered, they would report an unknown outcome
+        and 125 for a command that never ran."""
         self.unlink_socket()
+        self.listener.setblocking(False)
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                break
+            try:
+                conn.sendall(b"fallback stopping\n")
+            except OSError:
+                pass
+            conn.close()
         self.listener.close()
         self.listener = None
 
