@@ -43,7 +43,36 @@ def process_context() -> dict:
             cgroup = f.read()
     except OSError:
         cgroup = ""
-    return {"rlimits": limits, "nice": os.getpriority(os.PRIO_PROCESS, 0), "cgroup": cgroup}
+    root = os.stat("/")         # a chroot or jail has another root [U: FreeBSD jail]
+    return {"rlimits": limits, "nice": os.getpriority(os.PRIO_PROCESS, 0), "cgroup": cgroup,
+            "root": [root.st_dev, root.st_ino]}
+
+
+_NAMESPACES = ("mnt", "net", "pid", "user", "uts", "ipc", "cgroup")
+
+
+def confinement(pid: int | str = "self") -> list | None:
+    """Where a process lives and what it may do, as the kernel tells it
+    (Linux /proc), not as the process claims: its namespaces, root
+    directory, capability sets, no_new_privs and seccomp mode. A server
+    compares its peer's (SO_PEERCRED's pid) with its own: a root caller in
+    another mount or network namespace, or stripped of capabilities, must
+    not get a child that has the server's. None without /proc (FreeBSD:
+    process_context's root is the check there)."""
+    try:
+        out: list = []
+        for ns in _NAMESPACES:
+            try:
+                out.append(os.stat(f"/proc/{pid}/ns/{ns}").st_ino)
+            except FileNotFoundError:
+                out.append(None)        # a kernel without that namespace kind
+        root = os.stat(f"/proc/{pid}/root")
+        out.append((root.st_dev, root.st_ino))
+        with open(f"/proc/{pid}/status") as f:
+            out.extend(line for line in f if line.startswith(("Cap", "NoNewPrivs", "Seccomp")))
+        return out
+    except OSError:
+        return None
 
 
 def current_umask() -> int:

@@ -22,7 +22,7 @@ import sys
 import time
 
 from .. import rundir as RD
-from ..forkbase import ForkServerBase, close_fd, open_fds, process_context
+from ..forkbase import ForkServerBase, close_fd, confinement, open_fds, process_context
 from .client import identity
 
 HEADER = 10                 # ASCII digits: the request's length
@@ -158,8 +158,11 @@ class Server(ForkServerBase):
     def _refusal(self, conn: socket.socket, req, fds: list[int]) -> str:
         if not isinstance(req, dict) or len(fds) != 3 or not isinstance(req.get("argv"), list):
             return "bad-request"
-        if not _same_user(conn):
+        peer = _peer(conn)
+        if peer is not None and peer[1] != os.getuid():
             return "other-user"
+        if peer is not None and confinement(peer[0]) != confinement():
+            return "other-context"      # another namespace or root, fewer capabilities
         if len(self.children) >= MAX_CHILDREN:
             return "busy"
         if req.get("identity") != self.identity:
@@ -312,16 +315,16 @@ def _read_request(conn: socket.socket) -> tuple[object, bytes, list[int]]:
     return marshal.loads(data[HEADER:HEADER + size]), data[HEADER + size:], fds
 
 
-def _same_user(conn: socket.socket) -> bool:
-    """The peer's uid, where the kernel tells it (Linux SO_PEERCRED). On
-    FreeBSD Python has no getpeereid: the socket's mode (0600) in the
-    root-only run directory is the gate [U]."""
+def _peer(conn: socket.socket) -> tuple[int, int] | None:
+    """The peer's (pid, uid), where the kernel tells them (Linux
+    SO_PEERCRED). Elsewhere None: the socket's mode (0600) in the root-only
+    run directory is the gate [U: FreeBSD's LOCAL_PEERCRED gives the uid]."""
     opt = getattr(socket, "SO_PEERCRED", None)
     if opt is None:
-        return True
+        return None
     import struct
-    _pid, uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, opt, struct.calcsize("3i")))
-    return uid == os.getuid()
+    pid, uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, opt, struct.calcsize("3i")))
+    return pid, uid
 
 
 def _streams(stdio: list) -> tuple:

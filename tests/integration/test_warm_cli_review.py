@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -50,6 +49,49 @@ def test_a_served_command_never_imports_from_the_callers_cwd(jocker, busybox_ima
             subprocess.run([script, *argv], env={**jocker.env, **env}, cwd=cwd, capture_output=True,
                            timeout=120)
         assert not marker.exists(), (env, marker.read_text())
+
+
+def _capless(jocker, image, env, secret):
+    """A root caller with every capability dropped (a sandboxed service, a
+    container's root without CAP_DAC_OVERRIDE) reads another user's 0600
+    file through --env-file."""
+    return subprocess.run(["setpriv", "--bounding-set=-all", "--inh-caps=-all", sys.executable, "-m",
+                           "jocker", "run", "--rm", "--env-file", str(secret), image, "sh", "-c",
+                           "echo $SECRET"], env={**jocker.env, **env}, capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.mark.skipif(not shutil.which("setpriv"), reason="needs setpriv (util-linux)")
+def test_a_root_caller_without_capabilities_gets_none_from_the_server(jocker, busybox_image, warm, tmp_path):
+    secret = tmp_path / "secret.env"
+    secret.write_text("SECRET=nobodys\n")
+    os.chown(secret, 65534, 65534)
+    secret.chmod(0o600)
+    local = _capless(jocker, busybox_image, OFF, secret)
+    served = _capless(jocker, busybox_image, WARM, secret)
+    assert local.returncode == 125 and "Permission denied" in local.stderr, local
+    assert (served.returncode, served.stdout) == (local.returncode, local.stdout), served
+    assert _serving(warm)                   # refused, not disturbed
+
+
+def _in_private_mounts(jocker, image, env, tmp_path):
+    """`unshare -m` + a tmpfs over the cwd (systemd's PrivateTmp, ip netns
+    exec's /etc, a chroot): the caller's ./vars.env is not the server's."""
+    d = tmp_path / "private"
+    d.mkdir(exist_ok=True)
+    sh = ("mount -t tmpfs tmpfs \"$1\" && cd \"$1\" && echo GREETING=private > vars.env && "
+          "exec \"$2\" -m jocker run --rm --env-file vars.env \"$3\" sh -c 'echo $GREETING'")
+    return subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", sh, "sh", str(d),
+                           sys.executable, image], env={**jocker.env, **env}, capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.mark.skipif(not shutil.which("unshare"), reason="needs unshare (util-linux)")
+def test_a_caller_in_another_mount_namespace_sees_its_own_files(jocker, busybox_image, warm, tmp_path):
+    local = _in_private_mounts(jocker, busybox_image, OFF, tmp_path)
+    served = _in_private_mounts(jocker, busybox_image, WARM, tmp_path)
+    assert (local.returncode, local.stdout) == (0, "private\n"), local
+    assert (served.returncode, served.stdout) == (0, "private\n"), served
 
 
 def _request_bytes(jocker, argv, identity_patch=None) -> bytes:
