@@ -22,7 +22,7 @@ import sys
 import time
 
 from .. import rundir as RD
-from ..forkbase import ForkServerBase, close_fd, confinement, open_fds, process_context
+from ..forkbase import ForkServerBase, close_fd, open_fds, peer_refusal, process_context
 from .client import identity
 
 HEADER = 10                 # ASCII digits: the request's length
@@ -158,11 +158,9 @@ class Server(ForkServerBase):
     def _refusal(self, conn: socket.socket, req, fds: list[int]) -> str:
         if not isinstance(req, dict) or len(fds) != 3 or not isinstance(req.get("argv"), list):
             return "bad-request"
-        peer = _peer(conn)
-        if peer is not None and peer[1] != os.getuid():
-            return "other-user"
-        if peer is not None and confinement(peer[0]) != confinement():
-            return "other-context"      # another namespace or root, fewer capabilities
+        peer = peer_refusal(conn)
+        if peer:
+            return peer
         if len(self.children) >= MAX_CHILDREN:
             return "busy"
         if req.get("identity") != self.identity:
@@ -313,18 +311,6 @@ def _read_request(conn: socket.socket) -> tuple[object, bytes, list[int]]:
             raise EOFError
         data += chunk
     return marshal.loads(data[HEADER:HEADER + size]), data[HEADER + size:], fds
-
-
-def _peer(conn: socket.socket) -> tuple[int, int] | None:
-    """The peer's (pid, uid), where the kernel tells them (Linux
-    SO_PEERCRED). Elsewhere None: the socket's mode (0600) in the root-only
-    run directory is the gate [U: FreeBSD's LOCAL_PEERCRED gives the uid]."""
-    opt = getattr(socket, "SO_PEERCRED", None)
-    if opt is None:
-        return None
-    import struct
-    pid, uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, opt, struct.calcsize("3i")))
-    return pid, uid
 
 
 def _streams(stdio: list) -> tuple:

@@ -74,24 +74,27 @@ def test_a_root_caller_without_capabilities_gets_none_from_the_server(jocker, bu
     assert _serving(warm)                   # refused, not disturbed
 
 
-def _in_private_mounts(jocker, image, env, tmp_path):
+def _in_private_mounts(jocker, env, tmp_path):
     """`unshare -m` + a tmpfs over the cwd (systemd's PrivateTmp, ip netns
-    exec's /etc, a chroot): the caller's ./vars.env is not the server's."""
+    exec's /etc, a chroot): the caller's ./vars.env is not the server's.
+    An image that does not exist: the env file is read first, no container
+    is made (a supervisor exec'd in another mount namespace does not see
+    the image's mounts on this workbench)."""
     d = tmp_path / "private"
     d.mkdir(exist_ok=True)
     sh = ("mount -t tmpfs tmpfs \"$1\" && cd \"$1\" && echo GREETING=private > vars.env && "
-          "exec \"$2\" -m jocker run --rm --env-file vars.env \"$3\" sh -c 'echo $GREETING'")
-    return subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", sh, "sh", str(d),
-                           sys.executable, image], env={**jocker.env, **env}, capture_output=True,
-                          text=True, timeout=120)
+          "exec \"$2\" -m jocker run --rm --env-file vars.env no-such-image-here true")
+    return subprocess.run(["unshare", "-m", "--propagation", "slave", "sh", "-c", sh, "sh", str(d),
+                           sys.executable], env={**jocker.env, **env}, capture_output=True, text=True,
+                          timeout=120)
 
 
 @pytest.mark.skipif(not shutil.which("unshare"), reason="needs unshare (util-linux)")
 def test_a_caller_in_another_mount_namespace_sees_its_own_files(jocker, busybox_image, warm, tmp_path):
-    local = _in_private_mounts(jocker, busybox_image, OFF, tmp_path)
-    served = _in_private_mounts(jocker, busybox_image, WARM, tmp_path)
-    assert (local.returncode, local.stdout) == (0, "private\n"), local
-    assert (served.returncode, served.stdout) == (0, "private\n"), served
+    local = _in_private_mounts(jocker, OFF, tmp_path)
+    served = _in_private_mounts(jocker, WARM, tmp_path)
+    assert local.returncode == 125 and "no-such-image-here" in local.stderr, local
+    assert (served.returncode, served.stderr) == (local.returncode, local.stderr), served
 
 
 def _request_bytes(jocker, argv, identity_patch=None) -> bytes:
@@ -142,3 +145,19 @@ def test_commands_queued_when_the_server_stops_listening_are_told_to_go_local(jo
     a.close()
     b.close()
     assert got.startswith(b"fallback") or got.startswith(b"pid "), got
+
+
+@pytest.mark.skipif(not shutil.which("setpriv"), reason="needs setpriv (util-linux)")
+def test_a_capability_less_caller_gets_no_capable_container_from_the_supervisor_fork_server(jocker,
+                                                                                           busybox_image):
+    """The supervisors' fork-server (left by the first run) has every
+    capability; a root caller with none must not get a container that has
+    some (it trusted the caller's own account of its context)."""
+    jocker("run", "--rm", busybox_image, "true", env=OFF)
+    r = subprocess.run(["setpriv", "--bounding-set=-all", "--inh-caps=-all", sys.executable, "-m", "jocker",
+                        "run", "--rm", busybox_image, "grep", "CapEff", "/proc/self/status"],
+                       env={**jocker.env, **OFF}, capture_output=True, text=True, timeout=120)
+    left = jocker("ps", "-aq").stdout.split()        # a failed start without capabilities may stay
+    if left:
+        jocker("rm", "-f", *left)
+    assert r.returncode != 0 or r.stdout.split() == ["CapEff:", "0000000000000000"], r
