@@ -83,8 +83,9 @@ class Client:
     def __init__(self, rundir: str):
         self.rundir = rundir
         self.sock = None
-        self.sent = False
-        self.pending: list[int] = []
+        self.sent = self.started = False
+        self.pending: list[int] = []        # caught before the request was sent
+        self.early: list[int] = []          # forwarded before the server said it started the command
 
     def run(self, argv: list[str]) -> int | None:
         """The child's exit status (negative: killed by that signal), or None
@@ -119,7 +120,9 @@ class Client:
             first = reply.next()
             s.settimeout(None)  # the command runs as long as it runs
             if first is None or not first.startswith(b"pid "):
+                self.pending += self.early      # nothing started them: they are this process's again
                 return None if first is not None else self._gone()
+            self.started = True
             for sig in self.pending:
                 self._forward(sig)
             self.pending = []
@@ -156,6 +159,8 @@ class Client:
     def _on_signal(self, sig, _frame) -> None:
         if self.sent:
             self._forward(sig)
+            if not self.started:
+                self.early.append(sig)
         else:
             self.pending.append(sig)
 

@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import socket
+import time
 import subprocess
 import sys
 
@@ -161,3 +162,33 @@ def test_a_capability_less_caller_gets_no_capable_container_from_the_supervisor_
     if left:
         jocker("rm", "-f", *left)
     assert r.returncode != 0 or r.stdout.split() == ["CapEff:", "0000000000000000"], r
+
+
+def test_a_signal_sent_before_a_refusal_is_not_lost(jocker, busybox_image, warm):
+    """The client forwards a signal once its request is sent; when the
+    answer is then `fallback` (here: another nice value), the command runs
+    locally and that signal must still count, as it would have for a local
+    CLI: it was dropped, and the command ran to the end."""
+    server = _server(warm)
+    os.kill(server, signal.SIGSTOP)
+    try:
+        p = subprocess.Popen([sys.executable, "-m", "jocker", "ps"], env={**jocker.env, **WARM},
+                             preexec_fn=lambda: os.nice(2), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not _client_waits(p.pid):
+            time.sleep(0.05)
+        p.send_signal(signal.SIGTERM)
+    finally:
+        os.kill(server, signal.SIGCONT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == -signal.SIGTERM, (p.returncode, out, err)
+
+
+def _client_waits(pid: int) -> bool:
+    """The client has connected (and then at once sends its request);
+    either way a SIGTERM from now on must end it."""
+    try:
+        return any(os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+                   for fd in os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return False
