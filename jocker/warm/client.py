@@ -23,6 +23,12 @@ TTY_SHORT = "ita"
 FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
 SERVER_GONE = 125
 REPLY_TIMEOUT = 30.0
+# The environment read once, at interpreter (or C library) start: the
+# server's, inherited from the command that started it, is what every child
+# has. PYTHONPATH is compared as sys.path; the streams' variables are
+# applied per child (the stdio request).
+START_ENV = ("LD_", "PYTHON", "MALLOC_", "GLIBC_TUNABLES")
+PER_CHILD = ("PYTHONPATH", "PYTHONIOENCODING", "PYTHONUNBUFFERED")
 _SUN_PATH_MAX = 100         # below every platform's sun_path (104 on FreeBSD, 108 on Linux)
 
 
@@ -212,13 +218,15 @@ def _connect(s, rundir: str, cwd: str) -> None:
 
 def identity() -> dict:
     """What must be equal for the server's imports to be the ones this
-    command would make: the interpreter, this jocker, the import path and
-    the file-name encoding chosen at start-up. Of the path, the first entry
+    command would make: the interpreter, this jocker, the import path, the
+    file-name encoding chosen at start-up and the environment read there
+    (LD_PRELOAD, PYTHONMALLOC...). Of the path, the first entry
     (the script's directory, or the cwd with -m: different by nature) and
     jocker's own parent (the server has it first on PYTHONPATH, however the
     client found it) are left out."""
     return {"exe": sys.executable, "pkg": PACKAGE_PARENT,
-            "path": [p for p in sys.path[1:] if p != PACKAGE_PARENT], "fsenc": sys.getfilesystemencoding()}
+            "path": [p for p in sys.path[1:] if p != PACKAGE_PARENT], "fsenc": sys.getfilesystemencoding(),
+            "start": {k: v for k, v in os.environ.items() if k.startswith(START_ENV) and k not in PER_CHILD}}
 
 
 def _request(argv: list[str], cwd: str) -> bytes:

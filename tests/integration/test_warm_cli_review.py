@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from test_warm_cli import OFF, WARM, _server, _serving, warm  # noqa: F401 - the fixture
+from test_warm_cli import OFF, WARM, _children, _kill_server, _server, _serving, _started, warm  # noqa: F401
 
 PLANT = "open({marker!r}, 'a').write(__name__ + '\\n')\nraise ImportError('planted')\n"
 
@@ -192,3 +192,26 @@ def _client_waits(pid: int) -> bool:
                    for fd in os.listdir(f"/proc/{pid}/fd"))
     except OSError:
         return False
+
+
+LIB = "/usr/lib/x86_64-linux-gnu/libattr.so.1"
+
+
+@pytest.mark.skipif(not os.path.exists(LIB), reason=f"needs {LIB} as a library to preload")
+def test_a_library_the_first_caller_preloaded_is_not_in_later_served_commands(jocker, busybox_image,
+                                                                              jocker_env, wait_for):
+    """The server inherits the environment of the command that started it,
+    and LD_PRELOAD (PYTHONMALLOC, PYTHONWARNINGS...) take effect at
+    interpreter start: a later command without them must not run with them."""
+    rundir = jocker_env["JOCKER_RUNDIR"]
+    _kill_server(rundir, wait_for)
+    jocker("run", "--rm", busybox_image, "true", env={**WARM, "LD_PRELOAD": LIB})
+    assert wait_for(lambda: _serving(rundir), 20)
+    server = _server(rundir)
+    try:
+        p = _started(jocker, busybox_image, script="sleep 1")
+        maps = "".join(open(f"/proc/{kid}/maps").read() for kid in _children(server))
+        p.communicate(timeout=60)
+    finally:
+        _kill_server(rundir, wait_for)
+    assert "libattr.so" not in maps
