@@ -141,6 +141,9 @@ class Server(ForkServerBase):
                     self.stop_listening()
                 conn.close()
                 return
+            if _hung_up(conn):
+                conn.close()        # the client gave up waiting (and said so): nobody's command
+                return
             pid = os.fork()
             if pid == 0:
                 self._child(conn, fds, req)         # never returns
@@ -293,6 +296,16 @@ def _first_path(path0) -> None:
         del sys.path[0]
     if isinstance(path0, str) and path0:
         sys.path.insert(0, path0)
+
+
+def _hung_up(conn: socket.socket) -> bool:
+    """The client closed its end (EOF waiting behind what it sent)."""
+    try:
+        if not select.select([conn], [], [], 0)[0]:
+            return False
+        return conn.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
 
 
 def _read_request(conn: socket.socket) -> tuple[object, bytes, list[int]]:

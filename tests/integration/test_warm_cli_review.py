@@ -215,3 +215,30 @@ def test_a_library_the_first_caller_preloaded_is_not_in_later_served_commands(jo
     finally:
         _kill_server(rundir, wait_for)
     assert "libattr.so" not in maps
+
+
+def test_a_command_whose_client_gave_up_waiting_is_not_started_later(jocker, busybox_image, warm, wait_for,
+                                                                     tmp_path):
+    """A server too busy to answer within the client's reply timeout (here:
+    stopped) makes the client exit 125, 'outcome unknown'; the request is
+    still queued on the socket and must not then be run by nobody's
+    command (it started, wrote to the closed-over descriptors and made a
+    container after the caller had been told otherwise)."""
+    from jocker.warm.client import REPLY_TIMEOUT
+    server = _server(warm)
+    os.kill(server, signal.SIGSTOP)
+    try:
+        p = subprocess.Popen([sys.executable, "-m", "jocker", "run", "--name", "warm-late", busybox_image,
+                              "true"], env={**jocker.env, **WARM}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+        p.wait(timeout=REPLY_TIMEOUT + 60)
+    finally:
+        os.kill(server, signal.SIGCONT)
+    out, err = p.communicate(timeout=60)
+    r = subprocess.CompletedProcess(p.args, p.returncode, out, err)
+    assert r.returncode == 125 and "went away" in r.stderr, r
+    time.sleep(3)
+    names = jocker("ps", "-a", "--format", "{{.Names}}").stdout.split()
+    if "warm-late" in names:
+        jocker("rm", "-f", "warm-late")
+    assert "warm-late" not in names
