@@ -129,10 +129,16 @@ class _Writer:
         host = self._strict_path(path) if self.strict else resolve_in_root(self.root, path)
         missing = []
         cur = host
-        while cur != self.root and not os.path.lexists(cur):
+        # One lstat per level (each is a round trip on a FUSE file system;
+        # a layer applies this for every entry): the first that exists must
+        # be a real directory, not a link to one.
+        while True:
+            st = _lstat(cur)
+            if st is not None or cur == self.root:
+                break
             missing.append(cur)
             cur = os.path.dirname(cur)
-        if os.path.islink(cur) or not os.path.isdir(cur):
+        if st is None or stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
             raise self.err(f"cannot create {path}: {self.image_path(cur)} is not a directory")
         for d in reversed(missing):
             os.mkdir(d, 0o700)

@@ -184,7 +184,12 @@ def start(engine, c: Container, *, attach: bool = False,
 def _start_locked(engine, c: Container, spec: ContainerSpec, attach: bool,
                   prespawned: Prespawned | None) -> Started | None:
     if c.supervisor_lost:
-        record_lost_end(engine, c)
+        # c was read in two steps (datasets, then supervisor.json): a run that
+        # ended between them looks lost. Read again: its supervisor is gone
+        # (checked under this start lock), so the state no longer changes.
+        c.state = P.decode_json(engine.zfs.get(c.dataset), "container.state", {}) or {}
+        if c.supervisor_lost:
+            record_lost_end(engine, c)
     if not c.spec.get("HostConfig", {}).get("AutoRemove"):
         cleanup(engine, spec)
     readonly.open_for_start(engine, c)
@@ -420,6 +425,11 @@ def remove(engine, c: Container, *, force: bool = False, volumes: bool = False) 
         stop(engine, c, 0, event=False)   # the supervisor kills everything at once, no restart
     with engine.lock.held():
         job = _check_removable(engine, c, volumes)     # again under the lock; also "is it still there"
+        if c.supervisor_lost:           # read again, as start does: it may have ended since
+            c.state = P.decode_json(engine.zfs.get(c.dataset), "container.state", {}) or {}
+            if c.supervisor_lost and not read_runtime(engine.layout, c.id):
+                events.container(engine, c, "die", exitCode=c.exit_code)   # its supervisor never could
+                events.emit_all(engine, events.stop_events(c))
         cleanup(engine, runtime_spec(engine, c))
         destroy_storage(engine.runner, job, volumes=volumes, checked=True)
         netops.member_gone(engine, c)

@@ -16,6 +16,7 @@ def storage_job(engine, c) -> dict:
     """What destroy_storage needs, serializable for the supervisor (--rm)."""
     return {"dataset": c.dataset, "container_dir": engine.layout.container_dir(c.id),
             "rundir": engine.layout.container_rundir(c.id),
+            "rootfs": engine.layout.container_rootfs(c.id),
             "anon_volumes": [engine.layout.volume(m["Name"]) for m in c.spec.get("Mounts", [])
                              if m.get("Type") == "volume" and _is_anonymous(engine, m)],
             "zfs_driver": engine.config.zfs_driver, "name": c.name}
@@ -51,20 +52,30 @@ def destroy_storage(runner: Runner, job: dict, *, volumes: bool = True, checked:
         # is the check: it only succeeds when nothing is below (one command
         # instead of `zfs get -r` + `zfs destroy -r` on every `run --rm`).
         # When it fails, the check says why (Conflict naming what is there).
-        if zfs.unmount_before_destroy:
+        unmounted = False
+        # zfs-fuse's unmount takes what is mounted below along (an admin's
+        # dataset under the clone): only when nothing is (no host command).
+        if zfs.unmount_before_destroy and job.get("rootfs") and not _mounted_below(job["rootfs"]):
             try:
                 zfs.unmount(job["dataset"])
+                unmounted = True
             except JockerError:
                 pass                        # gone or not mounted: destroy says
         try:
             _destroy_if_there(zfs, job["dataset"])
-        except JockerError:
+        except JockerError as failed:
             try:
                 check_removable(zfs, job, volumes=False)
             except NotFound:
-                pass
-            else:
-                raise
+                failed = None               # gone after all
+            except JockerError as refused:
+                failed = refused            # the Conflict naming what is there
+            if failed is not None:
+                # Kept: mounted again, or `start`, `cp` and `diff` would see
+                # an empty directory where its files were.
+                if unmounted:
+                    _remount(zfs, job["dataset"])
+                raise failed from None
     else:
         try:
             if not checked:
@@ -78,6 +89,19 @@ def destroy_storage(runner: Runner, job: dict, *, volumes: bool = True, checked:
         for ds in job.get("anon_volumes", []):
             _destroy_if_there(zfs, ds)
     shutil.rmtree(job["rundir"], ignore_errors=True)
+
+
+def _mounted_below(path: str) -> bool:
+    from ..storage.stale import mount_points
+    top = path.rstrip("/") + "/"
+    return any(p.startswith(top) for p, _fstype, _source in mount_points())
+
+
+def _remount(zfs, name: str) -> None:
+    try:
+        zfs.mount(name)
+    except JockerError:
+        pass                                # the refusal is the error to report
 
 
 def _destroy_if_there(zfs, name: str, recursive: bool = False) -> None:

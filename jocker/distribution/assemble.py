@@ -15,10 +15,11 @@ import os
 from dataclasses import dataclass
 
 from ..errors import JockerError
-from ..images.blobs import PROP, SOURCE_PROP, BlobRef, BlobStore, DigestMismatch
+from ..images.blobs import PROP, SOURCE_PROP, BlobRef, BlobStore, DigestMismatch, valid_media_type
 from ..images.decompress import open_layer
 from ..images.layertar import LayerError, apply_layer
 from ..images.state import Image
+from ..images.store import LayerSealer
 
 
 def sha256(data: bytes) -> str:
@@ -62,14 +63,23 @@ def assemble(engine, blobs: BlobStore, target: Target, have: list[str], progress
     """ready(i), when given, blocks until layer i's blob is in the store (a
     pull applies each layer as soon as it and the ones below are there)."""
     store = engine.store
+    for i, desc in enumerate(target.layers):
+        mtype = desc.get("mediaType") or ""
+        if mtype and not valid_media_type(mtype):     # it is stored in a property list
+            raise JockerError(f"{target.layer_what(i)}: invalid media type {mtype[:80]!r}",
+                              hint="the registry or archive sent a malformed descriptor")
     parent = have[-1] if have else ""
     made: list[str] = []
     try:
-        for i in range(len(have), len(target.layers)):
-            if ready is not None:
-                ready(i)
-            parent = _apply(engine, blobs, target, i, parent, progress)
-            made.append(parent)
+        # Each layer is snapshotted as soon as it is verified (the next one
+        # is cloned from it); unmounting it and setting readonly happen on
+        # the sealer's thread meanwhile, all done before the image exists.
+        with LayerSealer(engine.zfs) as sealer:
+            for i in range(len(have), len(target.layers)):
+                if ready is not None:
+                    ready(i)
+                parent = _apply(engine, blobs, target, i, parent, progress, sealer)
+                made.append(parent)
         if not parent:
             raise JockerError(f"{target.what}: images without layers are not supported")
         img = store.create_image(parent, target.config, target.tags, raw=target.raw,
@@ -81,12 +91,12 @@ def assemble(engine, blobs: BlobStore, target: Target, have: list[str], progress
             except JockerError:
                 pass        # the garbage collector gets it (its writer pid is gone)
         raise
-    for lid in made:
-        store.release_layer(lid)
+    store.release_layers(made)
     return img
 
 
-def _apply(engine, blobs: BlobStore, target: Target, i: int, parent: str, progress) -> str:
+def _apply(engine, blobs: BlobStore, target: Target, i: int, parent: str, progress,
+           sealer: LayerSealer) -> str:
     desc = target.layers[i]
     short = desc["digest"][7:19]
     lwhat = target.layer_what(i)
@@ -103,13 +113,13 @@ def _apply(engine, blobs: BlobStore, target: Target, i: int, parent: str, progre
     try:
         try:
             with open_layer(engine.runner, path, lwhat) as plain:
-                got, _ = apply_layer(plain, pending.path, what=lwhat)
+                got, _ = apply_layer(plain, pending.path, what=lwhat, read_ahead=True)
         except (OSError, EOFError) as e:
             raise LayerError(f"{lwhat}: corrupt compressed data: {e}") from None
         if got != diff_id:
             raise DigestMismatch(f"{lwhat}: diff ID mismatch: the config says {diff_id}, "
                                  f"the layer is {got}")
-        lid = engine.store.finish_layer(pending, diff_id)
+        lid = engine.store.finish_layer(pending, diff_id, sealer=sealer)
     except BaseException:
         engine.store.abort_layer(pending)
         raise

@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..images.blobs import SOURCE_PROP, BlobStore
 from ..images.export import MT_OCI_MANIFEST, ExportImage, prepare
+from ..images.leases import Lease
 from ..images.state import Image
 from .assemble import sha256
 from .client import Client, RegistryError, Unreachable
@@ -53,10 +54,22 @@ class Pusher:
         repo = remote.repository
         scope = f"repository:{repo}:pull,push"
         self.progress({"status": f"The push refers to repository [{remote.registry}/{repo}]"})
-        st = self.engine.load_state()
-        exp: ExportImage = prepare(self.engine.store, st, img, self.blobs, self.progress,
-                                   compression=self.compression, level=self.level,
-                                   runner=self.engine.runner)
+        # Leased while it uploads (minutes, for big layers): rmi refuses to
+        # delete the image and prune keeps the blobs being sent.
+        with Lease(self.engine.layout.rundir) as lease:
+            with self.engine.lock.held():
+                st = self.engine.load_state()
+                st.resolve(img.id)          # NotFound when an rmi came first
+                lease.add(img.id)
+            exp: ExportImage = prepare(self.engine.store, st, img, self.blobs, self.progress,
+                                       compression=self.compression, level=self.level,
+                                       runner=self.engine.runner)
+            for lay in exp.layers:
+                lease.add(lay.blob.digest)
+            return self._send(img, remote, exp, st, scope)
+
+    def _send(self, img: Image, remote: Remote, exp: ExportImage, st, scope: str) -> tuple[str, int]:
+        repo = remote.repository
         with ThreadPoolExecutor(PARALLEL) as pool:
             list(pool.map(lambda lay: self._push_layer(st, lay, remote, scope), exp.layers))
         if not self.client.has_blob(repo, exp.config_digest, scope):

@@ -49,9 +49,10 @@ def pull(engine, name: str, *, platform: str | None = None, all_tags: bool = Fal
     ref = parse_reference(name)
     if all_tags and (ref.tag or ref.digest):
         raise UsageError("tag can't be used with --all-tags/-a")
-    engine.load_state()
     from ..images.remove import collect_garbage
-    collect_garbage(engine.store)          # what a killed pull or build left behind
+    with engine.store.lock.held():          # one read serves the collector and the first lookup
+        st = engine.load_state()
+        collect_garbage(engine.store, state=st)    # what a killed pull or build left behind
     last: JockerError | None = None
     for remote in _candidates(engine, name):
         client = client_for(engine, remote.registry, remote.api_host, auth)
@@ -64,9 +65,10 @@ def pull(engine, name: str, *, platform: str | None = None, all_tags: bool = Fal
                 tags = [] if r.digest else [r.local_tag]
                 name = f"{r.local}@{r.digest}" if r.digest else r.local_tag
                 try:
-                    before = engine.load_state().resolve(name).id
+                    before = (st or engine.load_state()).resolve(name).id
                 except (NotFound, UsageError):
                     before = None
+                st = None                   # the next target reads the store afresh
                 img, digest = puller.pull(r, plat, tags)
                 engine.store.steal_repo_digests(img)
                 out.append(Pulled(img, name, digest, before != img.id))
@@ -90,11 +92,12 @@ def push(engine, name: str, *, all_tags: bool = False, progress=None,
     if compression is None:
         configured = engine.config.push_compression
         try:
-            check(configured, level)
+            check(configured, None)         # the level is the option's: checked below
         except UsageError as e:
             raise UsageError(f"configuration push_compression={configured!r} "
                              f"({engine.config.sources.get('push_compression', 'default')}): {e.message}",
                              hint="set it to gzip or zstd") from None
+        check(configured, level)
         compression = None if configured == "gzip" and level is None else configured
     else:
         check(compression, level)

@@ -39,6 +39,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 
 from .. import scratch
 from .verbs import blob_store
@@ -238,6 +239,34 @@ def _receive_blob(store, inp, entry: dict, lwhat: str) -> None:
     store.ingest(_Limited(inp, size, lwhat), digest, what=f"{lwhat}: layer blob", limit=size)
 
 
+class _PipeOut:
+    """The write end of a pipe into `zfs receive`; once the command stops
+    reading (done, or failed: it says why), further data is dropped, so the
+    caller still reads exactly the layer's bytes off the incoming stream."""
+
+    def __init__(self, fd: int):
+        self.f = open(fd, "wb", buffering=0)
+        self.closed = False
+
+    def write(self, data) -> int:
+        view = memoryview(data)
+        while view and not self.closed:
+            try:
+                view = view[self.f.write(view):]
+            except BrokenPipeError:
+                self.closed = True
+        return len(data)
+
+    def __enter__(self) -> "_PipeOut":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.f.close()
+        except BrokenPipeError:
+            pass
+
+
 class _Limited:
     """The next n bytes of a stream; ending early is a StreamError."""
 
@@ -259,16 +288,35 @@ class _Limited:
 def _receive_layer(engine, inp, entry: dict, parent: str, lwhat: str, made: list[str]) -> str:
     lid = new_id()
     name = engine.layout.layer(lid)
-    with tempfile.NamedTemporaryFile(prefix="recv-", dir=engine.layout.tmpdir) as tmp:
-        _copy_exact(inp, tmp, int(entry["size"]), lwhat)
-        tmp.flush()
-        tmp.seek(0)
+    # The layer's stream goes straight into `zfs receive` through a pipe (a
+    # spool file would be written and read back through the pool: 2 x its
+    # size more for zfs-fuse). A stream cut short ends the pipe early: the
+    # receive fails and ZFS keeps nothing of it; the cut is what is reported.
+    r, w = os.pipe()
+    failed: list[BaseException] = []
+
+    def pump() -> None:
         try:
-            engine.zfs.receive(name, tmp)
-        except JockerError as e:
-            raise StreamError(f"{lwhat}: zfs receive failed: {e.message}",
-                              hint="the receiver needs the parent layer from an earlier receive; "
-                                   "send again without --have") from None
+            with _PipeOut(w) as pipe:   # the whole layer is read, whatever zfs takes
+                _copy_exact(inp, pipe, int(entry["size"]), lwhat)
+        except BaseException as e:  # noqa: BLE001 - raised below
+            failed.append(e)
+
+    t = threading.Thread(target=pump, name="zfs-receive", daemon=True)
+    t.start()
+    try:
+        with open(r, "rb", buffering=0) as src:
+            engine.zfs.receive(name, src)
+    except JockerError as e:
+        t.join()
+        if failed:
+            raise failed[0] from None
+        raise StreamError(f"{lwhat}: zfs receive failed: {e.message}",
+                          hint="the receiver needs the parent layer from an earlier receive; "
+                               "send again without --have") from None
+    t.join()
+    if failed:
+        raise failed[0]
     made.append(lid)
     engine.zfs.set_props(name, {"jocker:txn": str(os.getpid())})
     st = engine.load_state()

@@ -43,6 +43,15 @@ from ..storage.base import Dataset
 from .state import txn_alive
 
 PROP = "jocker:layer.blob"
+# RFC 6838's restricted-name characters: what a descriptor's mediaType may
+# hold before it goes into PROP (whose list is split on commas and spaces).
+_MEDIA_TYPE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$&^_.+-")
+
+
+def valid_media_type(text: str) -> bool:
+    kind, slash, sub = text.partition("/")
+    return bool(slash and kind and sub and len(text) <= 255 and
+                set(kind) <= _MEDIA_TYPE_CHARS and set(sub) <= _MEDIA_TYPE_CHARS)
 SOURCE_PROP = "jocker:layer.source"   # "<registry>/<repository>" known to hold the blob
 CHUNK = 1 << 20
 PARTIAL = ".partial-"

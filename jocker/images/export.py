@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -102,26 +103,41 @@ def prepare(store, st: State, img: Image, blobs: BlobStore, progress=None, *,
     for i, lid in enumerate(ids):
         ds = st.datasets.get(store.layout.layer(lid)) or {}
         stored = [r for r in BlobRef.all_of(ds) if blobs.has(r.digest)]      # type: ignore[arg-type]
-        ref = _choose(stored, compression, ds.get(TREE_PROP) == "1")
+        ref = _choose(stored, compression, ds.get(TREE_PROP) == "1", st.layers[lid].diff_id)
         if ref is not None:
             refs[i] = ref
         else:
-            todo.append((i, stored[0] if stored and stored[0].diff_id else None))
+            # A stored blob is the layer's own tar even in an entry from before
+            # entries named its diff ID (a pulled layer's tar written again
+            # from the tree would be other bytes: another image).
+            todo.append((i, stored[0] if stored else None))
+
+    stop = threading.Event()
 
     def make(job: tuple[int, BlobRef | None]) -> None:
         i, source = job
         lid = ids[i]
+        if stop.is_set():
+            return
         if progress:
             progress({"id": lid[:12], "status": "Preparing"})
         refs[i] = _make_blob(store, runner, st, lid, ids[i - 1] if i else "", blobs, source,
                              compression or GZIP, level,
-                             f"image {img.short}, layer {i + 1}/{len(ids)} ({lid[:12]})")
+                             f"image {img.short}, layer {i + 1}/{len(ids)} ({lid[:12]})", stop)
 
     # Blobs made from stored blobs need no mount: several at once (zlib,
     # sha256 and zstd all run outside the GIL); tar writers take turns on the
-    # engine lock (layer_mounted).
-    with ThreadPoolExecutor(MAKE_PARALLEL) as pool:
+    # engine lock (layer_mounted). A failure or Ctrl-C stops the others at
+    # their next write and drops the queued ones (the pool's shutdown would
+    # otherwise wait for every layer's blob).
+    pool = ThreadPoolExecutor(MAKE_PARALLEL)
+    try:
         list(pool.map(make, todo))
+    except BaseException:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown()
     out: list[ExportLayer] = []
     mapped = False
     for i, lid in enumerate(ids):
@@ -140,10 +156,13 @@ def prepare(store, st: State, img: Image, blobs: BlobStore, progress=None, *,
     return ExportImage(img, raw, out)
 
 
-def _choose(refs: list[BlobRef], compression: str | None, from_tree: bool) -> BlobRef | None:
+def _choose(refs: list[BlobRef], compression: str | None, from_tree: bool,
+            layer_diff_id: str) -> BlobRef | None:
     """The stored blob to use (None: make one in `compression or gzip`)."""
-    if compression is None and refs and not from_tree:
+    if compression is None and refs and not from_tree and refs[0].diff_id in ("", layer_diff_id):
         return refs[0]                  # as pulled or loaded
+    # (A first blob of another diff ID was written from the tree by a push:
+    # the layer kept none of its own, so it is pushed as gzip by default.)
     want = compression or GZIP
     return next((r for r in refs if r.compression == want), None)
 
@@ -173,18 +192,19 @@ def layer_tar(store, st: State, lid: str, parent: str, out=None) -> str:
 
 
 def _make_blob(store, runner, st: State, lid: str, parent: str, blobs: BlobStore, source: BlobRef | None,
-               fmt: str, level: int | None, what: str) -> BlobRef:
+               fmt: str, level: int | None, what: str, stop: threading.Event | None = None) -> BlobRef:
     """Layer lid's tar compressed as fmt into the store and recorded on the
-    layer: from the stored blob source (its diff ID checked) or, without
+    layer: from the stored blob source (its diff ID checked when its entry
+    names one; an older entry's tar is taken as it is) or, without
     one, written from the tree. Kept and recorded under the engine lock, so
     prune_blobs never sees it unnamed (until then it is a `.tmp-<pid>-` file)."""
     with blobs.writer() as w:
-        with compressor(runner, fmt, level, w, what) as sink:
+        with compressor(runner, fmt, level, w if stop is None else _Stoppable(w, stop, what), what) as sink:
             if source is None:
                 diff_id = layer_tar(store, st, lid, parent, sink)
             else:
                 diff_id = _recompress(runner, blobs.path(source.digest), sink, what)
-        if source is not None and diff_id != source.diff_id:
+        if source is not None and source.diff_id and diff_id != source.diff_id:
             raise DigestMismatch(f"{what}: its blob {source.digest[:19]} holds a tar with diff ID "
                                  f"{diff_id}, not {source.diff_id}",
                                  hint="the blob store is damaged; remove the image and pull it again")
@@ -206,3 +226,21 @@ def _recompress(runner, path: str, sink, what: str) -> str:
             sha.update(data)
             sink.write(data)
     return "sha256:" + sha.hexdigest()
+
+
+class _Stoppable:
+    """A blob writer's write that fails once `stop` is set (prepare stopping)."""
+
+    def __init__(self, w, stop: threading.Event, what: str):
+        self.w, self.stop, self.what = w, stop, what
+
+    def write(self, data) -> int:
+        if self.stop.is_set():
+            raise JockerError(f"{self.what}: stopped")
+        return self.w.write(data)
+
+    def tell(self) -> int:
+        return self.w.tell()
+
+    def flush(self) -> None:
+        self.w.flush()

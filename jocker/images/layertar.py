@@ -28,13 +28,15 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
+import queue
 import shutil
 import stat
 import sys
 import tarfile
+import threading
 from typing import IO
 
-from ..rootfs import _Writer, resolve_in_root
+from ..rootfs import _Writer, _lstat, resolve_in_root
 from ..errors import JockerError
 from .treediff import DELETED, Change, _open_parent, _DIR_FLAGS
 
@@ -99,6 +101,65 @@ class HashingReader:
 
     def digest(self) -> str:
         return "sha256:" + self.sha.hexdigest()
+
+
+class ReadAhead(HashingReader):
+    """HashingReader with the reading and hashing on a worker thread: up to
+    `depth` BLOCK-sized chunks of `raw` (a decompressing stream) are read and
+    hashed ahead while the caller parses the tar and writes files. zlib,
+    lzma, a pipe read and sha256 all release the GIL, so decompressing and
+    hashing layer i overlap its file writes instead of adding to them.
+
+    For sources that always reach their end (a file, a decompressor reading
+    a file): close() waits for the worker's current read. A failure in the
+    worker is raised by the read that reaches it, as HashingReader would."""
+
+    def __init__(self, raw: IO[bytes], depth: int = 8):
+        super().__init__(raw)
+        self.queue: queue.Queue = queue.Queue(depth)
+        self.stopping = threading.Event()
+        self.buf = b""
+        self.ended = False
+        self.worker = threading.Thread(target=self._fill, name="read-ahead", daemon=True)
+        self.worker.start()
+
+    def _fill(self) -> None:
+        try:
+            while not self.stopping.is_set():
+                data = self.raw.read(BLOCK)
+                self.sha.update(data)
+                self.size += len(data)
+                self._put(data)
+                if not data:
+                    return
+        except BaseException as e:          # handed over to the reader
+            self._put(e)
+
+    def _put(self, item) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            return b"".join(iter(lambda: self.read(BLOCK), b""))
+        if not self.buf and not self.ended:
+            item = self.queue.get()
+            if isinstance(item, BaseException):
+                self.ended = True
+                raise item
+            if not item:
+                self.ended = True
+            self.buf = item
+        data, self.buf = (self.buf, b"") if len(self.buf) <= n else (self.buf[:n], self.buf[n:])
+        return data
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.worker.join()
 
 
 # BSD file flags as libarchive names them in pax `SCHILY.fflags` [U: the
@@ -317,7 +378,7 @@ class _Applier:
         path = "/" + "/".join(parts)
         parent = self.host_parent(parts)
         host = os.path.join(parent, parts[-1])
-        existing = os.lstat(host) if os.path.lexists(host) else None
+        existing = _lstat(host)
         if existing is not None and not (m.isdir() and stat.S_ISDIR(existing.st_mode)):
             _remove_path(host)
         elif existing is not None:
@@ -372,11 +433,14 @@ class _Applier:
                 os.lchflags(host, bits)          # FreeBSD only (HAS_FILE_FLAGS)
 
 
-def apply_layer(stream: IO[bytes], root: str, *, what: str = "layer") -> tuple[str, int]:
+def apply_layer(stream: IO[bytes], root: str, *, what: str = "layer",
+                read_ahead: bool = False) -> tuple[str, int]:
     """Apply an uncompressed layer tar read from `stream` onto `root` (a clone
     of the parent layer). Returns (diff ID, size) of the bytes read. Raises
-    LayerError naming `what` and the member on unsafe or corrupt input."""
-    reader = HashingReader(stream)
+    LayerError naming `what` and the member on unsafe or corrupt input.
+    read_ahead: read and hash `stream` on a worker thread (ReadAhead); only
+    for streams that reach their end on their own (a blob file, not stdin)."""
+    reader = ReadAhead(stream) if read_ahead else HashingReader(stream)
     applier = _Applier(root, what)
     try:
         with tarfile.open(fileobj=reader, mode="r|", bufsize=BLOCK) as tar:   # type: ignore[arg-type]
@@ -388,6 +452,9 @@ def apply_layer(stream: IO[bytes], root: str, *, what: str = "layer") -> tuple[s
         reader.drain()
     except (tarfile.TarError, EOFError) as e:
         raise LayerError(f"{what}: invalid or truncated tar: {e or type(e).__name__}") from None
+    finally:
+        if isinstance(reader, ReadAhead):
+            reader.close()
     applier.writer.finish()
     applier.set_flags()
     return reader.digest(), reader.size

@@ -32,14 +32,15 @@ def remove_image(store: ImageStore, ref: str, *, force: bool = False,
     with store.lock.held():
         st = store.load()
         img = st.resolve(ref)
-        builder = leased(store.layout.rundir).get(img.id)
-        if builder and not force:
-            raise Conflict(f"conflict: unable to remove {ref}: image {img.short} is being used by "
-                           f"a running jocker process (pid {builder}: a build or an image send)",
-                           hint="wait for it to finish, or use -f")
         live = st.live_tags(img)
         tags_before = dict(img.tags)
         by_name = ref in img.tags or _normalized(ref) in img.tags
+        untag_only = by_name and (len(live) > 1 or bool(st.children_of(img)))
+        builder = leased(store.layout.rundir).get(img.id)
+        if builder and not force and not untag_only:
+            raise Conflict(f"conflict: unable to remove {ref}: image {img.short} is being used by "
+                           f"a running jocker process (pid {builder}: a build, a push or an image send)",
+                           hint="wait for it to finish, or use -f")
         out: list[str] = []
         if "@" in ref and ref in img.repo_digests:      # a registry digest reference
             rest = [r for r in img.repo_digests if r != ref]
@@ -52,7 +53,7 @@ def remove_image(store: ImageStore, ref: str, *, force: bool = False,
             return out
         if by_name:
             tag = ref if ref in img.tags else _normalized(ref)
-            if len(live) > 1 or st.children_of(img):
+            if untag_only:
                 store.write_tags(img, {t: w for t, w in img.tags.items() if t != tag})
                 return [f"Untagged: {tag}"]
             if img.containers and not force:

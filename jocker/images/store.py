@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -66,13 +67,27 @@ class ImageStore:
                 raise
         return pending
 
-    def finish_layer(self, pending: PendingLayer, diff_id: str, props: dict | None = None) -> str:
+    def finish_layer(self, pending: PendingLayer, diff_id: str, props: dict | None = None, *,
+                     sealer: "LayerSealer | None" = None) -> str:
         """Seal the layer: readonly with its diff ID (and props; what the
         create set already is not set again), then snapshot @layer and
         unmount it. Every command counts: ~70 ms each on zfs-fuse, which also
-        takes one property per `zfs set`, and a pull pays them per layer."""
-        want = {"jocker:layer.diffid": diff_id, **(props or {}), "readonly": "on"}
-        self.zfs.set_props(pending.dataset, {k: v for k, v in want.items() if pending.props.get(k) != v})
+        takes one property per `zfs set`, and a pull pays them per layer.
+
+        sealer: the snapshot is taken first (it is what clones and images
+        use, and the first command after the writes pays for flushing them),
+        then the sealer unmounts the layer and sets readonly on its worker
+        thread while the caller goes on (a pull applies the next layer). The
+        layer keeps the writer's pid until release_layers(), so a crash in
+        between leaves it to the garbage collector as before."""
+        want = {"jocker:layer.diffid": diff_id, **(props or {})}
+        rest = {k: v for k, v in want.items() if pending.props.get(k) != v}
+        if sealer is not None:
+            self.zfs.set_props(pending.dataset, rest)
+            self.zfs.snapshot(self.layout.layer_snapshot(pending.id))
+            sealer.seal(pending.dataset)
+            return pending.id
+        self.zfs.set_props(pending.dataset, {**rest, "readonly": "on"})
         self.zfs.snapshot(self.layout.layer_snapshot(pending.id))
         self.zfs.unmount(pending.dataset)
         return pending.id
@@ -88,6 +103,11 @@ class ImageStore:
     def release_layer(self, layer_id: str) -> None:
         """Drop our writer mark once an image holds the layer."""
         self.zfs.inherit(self.layout.layer(layer_id), "jocker:txn")
+
+    def release_layers(self, layer_ids: list[str]) -> None:
+        """release_layer() of several layers in one command."""
+        if layer_ids:
+            self.zfs.inherit_many([self.layout.layer(lid) for lid in layer_ids], "jocker:txn")
 
     @contextmanager
     def layer_mounted(self, layer_id: str):
@@ -225,3 +245,40 @@ class ImageStore:
         for stale in P.names_for(current, key):
             if stale not in new:
                 self.zfs.inherit(name, stale)
+
+
+class LayerSealer:
+    """Unmounts snapshotted layers and makes them readonly on one worker
+    thread (finish_layer(sealer=...)), in order. wait() blocks until all are
+    sealed and re-raises the first failure; use as a context manager, which
+    waits on the way out whatever happened (never leaves the thread
+    running), raising only when the body did not."""
+
+    def __init__(self, zfs: ZfsDriver):
+        self.zfs = zfs
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="seal")
+        self.futures: list = []
+
+    def seal(self, dataset: str) -> None:
+        self.futures.append(self.pool.submit(self._seal, dataset))
+
+    def _seal(self, dataset: str) -> None:
+        self.zfs.unmount(dataset)
+        self.zfs.set_props(dataset, {"readonly": "on"})
+
+    def wait(self) -> None:
+        self.pool.shutdown(wait=True)
+        for f in self.futures:
+            f.result()
+
+    def __enter__(self) -> "LayerSealer":
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        if kind is None:
+            self.wait()
+            return
+        try:
+            self.wait()
+        except Exception:
+            pass            # the body's failure is the one to report

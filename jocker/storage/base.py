@@ -93,6 +93,11 @@ class ZfsDriver(ABC):
     def inherit(self, name: str, prop: str) -> None:
         """Clear a user property (falls back to the inherited value or none)."""
 
+    def inherit_many(self, names: list[str], prop: str) -> None:
+        """inherit() on several datasets (one command where the driver can)."""
+        for name in names:
+            self.inherit(name, prop)
+
     @abstractmethod
     def get(self, name: str) -> Dataset:
         """One dataset's stats and local user properties."""

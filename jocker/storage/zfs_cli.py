@@ -119,6 +119,13 @@ class ZfsCli(ZfsDriver):
     def inherit(self, name, prop):
         self._z("inherit", prop, name)
 
+    def inherit_many(self, names, prop):
+        # `zfs inherit PROP DATASET...`: one command for all (~15 ms each on
+        # zfs-fuse), in batches that keep the argument list modest.
+        names = list(names)
+        for i in range(0, len(names), 64):
+            self._z("inherit", prop, *names[i:i + 64])
+
     def _get(self, name: str, recursive: bool, props: str = "all") -> dict[str, Dataset]:
         res = self._z("get", "-Hp", *(["-r"] if recursive else []), "-s", "local,received,none",
                       "-o", "name,property,value,source", props, name, check=False)

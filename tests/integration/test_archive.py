@@ -263,3 +263,39 @@ def test_load_reads_a_compressed_archive_from_stdin(jocker, busybox_image, tmp_p
                           capture_output=True, env=jocker.env)
     assert proc.returncode != 0 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "arch/zip" not in jocker("images").stdout
+
+
+def test_load_refuses_a_malformed_layer_media_type(jocker, busybox_image, tmp_path, zfs_names, images):
+    """A descriptor's mediaType goes into a layer property whose list is
+    split on commas and spaces: one that is not a media type is refused in
+    one line naming the layer, and nothing is left."""
+    import hashlib
+    images.append("mtype/bad:1")
+    jocker("tag", busybox_image, "mtype/bad:1")
+    good = tmp_path / "good.tar"
+    jocker("save", "-o", good, "mtype/bad:1")
+    jocker("rmi", "mtype/bad:1")
+    before = zfs_names()
+    evil = tmp_path / "evil.tar"
+    with tarfile.open(good) as src, tarfile.open(evil, "w") as dst:
+        index = json.load(src.extractfile("index.json"))
+        mdigest = index["manifests"][0]["digest"]
+        manifest = json.load(src.extractfile("blobs/sha256/" + mdigest[7:]))
+        manifest["layers"][0]["mediaType"] = "application/vnd.oci.image.layer.v1.tar+gzip,evil x"
+        raw = json.dumps(manifest).encode()
+        new = "sha256:" + hashlib.sha256(raw).hexdigest()
+        index["manifests"][0].update(digest=new, size=len(raw))
+        changed = {"index.json": json.dumps(index).encode(), "blobs/sha256/" + new[7:]: raw}
+        for m in src.getmembers():
+            if m.name in ("manifest.json", "repositories", "index.json"):
+                continue                # OCI layout only
+            dst.addfile(m, src.extractfile(m) if m.isfile() else None)
+        for name, data in changed.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            dst.addfile(info, io.BytesIO(data))
+    res = jocker("load", "-i", evil, check=False)
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 125 and len(lines) == 1 and "invalid media type" in lines[0], res.stderr
+    assert "layer 1/" in lines[0]
+    assert zfs_names() == before

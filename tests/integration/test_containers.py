@@ -145,6 +145,20 @@ def test_truthful_state_after_supervisor_sigkill_and_reboot(jocker, busybox_imag
     assert '"exitCode":"255"' in out.splitlines()[2]
 
 
+def test_rm_of_a_container_whose_supervisor_was_killed_reports_its_die_once(
+        jocker, busybox_image, jocker_env, cleanup, wait_for):
+    cleanup.append("lostrm")
+    t0 = time.time()
+    cid = jocker("run", "-d", "--name", "lostrm", busybox_image, "sleep", "300").stdout.strip()
+    info = json.load(open(os.path.join(jocker_env["JOCKER_RUNDIR"], cid, "supervisor.json")))
+    os.kill(info["pid"], signal.SIGKILL)
+    assert wait_for(lambda: "Exited (255)" in jocker("ps", "-a", "-f", "name=lostrm").stdout)
+    jocker("rm", "lostrm")
+    out = jocker("events", "--since", f"{t0:.6f}", "--until", "0s", "--format", "{{.Action}}",
+                 "--filter", f"container={cid}", "--filter", "type=container").stdout.split()
+    assert out == ["create", "start", "die", "destroy"], out
+
+
 def test_racing_run_same_name_one_wins(jocker, busybox_image, cleanup):
     cleanup.append("racer")
     cmd = [sys.executable, "-m", "jocker", "run", "-d", "--name", "racer", busybox_image, "sleep", "300"]

@@ -101,6 +101,52 @@ def test_a_corrupt_zstd_layer_is_one_line_and_leaves_nothing(jocker, registry, z
     assert zfs_names() == before
 
 
+def _layer(name: str, size: int) -> bytes:
+    import io
+    import tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo(name)
+        data = os.urandom(size)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fault, expect", [
+    ("corrupt-gzip", "corrupt"),            # found while streaming, after layer 1 was sealed
+    ("wrong-diff-id", "diff ID mismatch"),  # the whole layer applied, then refused
+])
+def test_a_bad_upper_layer_leaves_no_layer_behind(jocker, registry, zfs_names, fault, expect):
+    """Layer 1 of 2 is good and snapshotted (its unmount and readonly run on
+    the sealer's thread) when layer 2 turns out bad: nothing stays."""
+    import gzip
+    good, bad = _layer("good", 3 << 20), _layer("bad", 3 << 20)
+    blob = bytearray(gzip.compress(bad, compresslevel=1))
+    diff_ids = ["sha256:" + hashlib.sha256(t).hexdigest() for t in (good, bad)]
+    if fault == "corrupt-gzip":
+        blob[len(blob) // 2:len(blob) // 2 + 64] = bytes(64)     # the blob digest matches, its data is bad
+    else:
+        diff_ids[1] = "sha256:" + hashlib.sha256(b"something else").hexdigest()
+    repo = f"bad/{fault}"
+    cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                      "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+    layers = [gzip.compress(good, compresslevel=1), bytes(blob)]
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                           "digest": put_blob(registry.host, repo, cfg), "size": len(cfg)},
+                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                            "digest": put_blob(registry.host, repo, b), "size": len(b)} for b in layers]}
+    put_manifest(registry.host, repo, "1", manifest, manifest["mediaType"])
+    before = zfs_names()
+    res = jocker("pull", f"{registry.host}/{repo}:1", check=False)
+    err = res.stderr.strip().splitlines()
+    assert res.returncode != 0 and len(err) == 1, res.stderr
+    assert expect in err[0] and "layer 2/2" in err[0] and repo in err[0], err[0]
+    assert zfs_names() == before                 # layer 1 too: destroyed, not left to the collector
+    assert repo not in jocker("images", "-a").stdout
+
+
 @pytest.fixture(scope="module")
 def shipped(jocker, registry, busybox_image, tmp_path_factory):
     """An image with a 3 MB layer of random data in the registry (not here)."""
@@ -204,6 +250,13 @@ def _patches(proxy):
     return [(r[2], r[3]) for r in proxy.requests if r[0] == "PATCH"]
 
 
+def _wait_for_patches(proxy, n: int, timeout: float = 60) -> None:
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and len(_patches(proxy)) < n:
+        time.sleep(0.05)
+
+
 def _pulls_back(registry, repo, name, jocker):
     """skopeo copies what was pushed (every blob digest checked) and its
     layers match the local image's."""
@@ -252,9 +305,7 @@ def test_a_killed_push_is_continued_by_the_next_push(jocker, registry, proxy, to
     proc = subprocess.Popen([sys.executable, "-m", "jocker", "push", "-q", ref], env={**jocker_env, **CHUNKED},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(_patches(proxy)) < 3:
-            time.sleep(0.05)
+        _wait_for_patches(proxy, 3)
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -268,3 +319,26 @@ def test_a_killed_push_is_continued_by_the_next_push(jocker, registry, proxy, to
     assert sum(n for _, n in patches) == _manifest(registry.host, repo, "1")["layers"][-1]["size"] - 2097152
     _pulls_back(registry, repo, name, jocker)
 
+
+
+def test_a_push_leases_its_image_while_it_uploads(jocker, registry, proxy, to_push, jocker_env):
+    """rmi of an image whose push hangs on a slow registry refuses in one
+    line naming the pushing process (the blobs it reads stay too)."""
+    import signal
+    import sys
+    import time
+    repo, name, ref = to_push
+    jocker("rmi", name)                     # only `ref` names the image now
+    proxy.faults["/blobs/uploads/"] = "hang:1"
+    proc = subprocess.Popen([sys.executable, "-m", "jocker", "push", "-q", ref], env={**jocker_env, **CHUNKED},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for_patches(proxy, 2)
+        assert len(_patches(proxy)) == 2
+        res = jocker("rmi", ref, check=False)
+        lines = res.stderr.strip().splitlines()
+        assert res.returncode == 1 and len(lines) == 1 and f"pid {proc.pid}" in lines[0], res.stderr
+        assert ref in jocker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()

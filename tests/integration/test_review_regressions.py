@@ -75,7 +75,7 @@ def test_prune_leaves_images_a_running_build_leases(engine, busybox_image, jocke
         prune_images(engine.store)
         assert img.hex in engine.load_state().images
         p = jocker("rmi", img.id, check=False)
-        assert p.returncode == 1 and "a build or an image send" in p.stderr
+        assert p.returncode == 1 and "a build, a push or an image send" in p.stderr
     lines, _ = prune_images(engine.store)
     assert img.hex not in engine.load_state().images and any(img.id in l for l in lines)
 

@@ -105,6 +105,30 @@ def test_truncated_or_foreign_streams_leave_nothing(jocker, jocker_env, busybox_
     del before
 
 
+def test_a_corrupt_layer_stream_is_refused_by_zfs_receive_and_leaves_nothing(jocker_env, busybox_image,
+                                                                               host2):
+    """The layer's stream is piped into `zfs receive`: damaged bytes in its
+    middle make the receive fail (its stream checksum) while the rest of the
+    layer is still read off the pipe; one line, nothing left."""
+    datasets = lambda: subprocess.run(["zfs", "list", "-H", "-r", "-t", "all", "-o", "name",   # noqa: E731
+                                       host2["JOCKER_DATASET"]], capture_output=True, text=True).stdout
+    start = datasets()
+    send = subprocess.run([sys.executable, "-m", "jocker", "image", "send", "--no-blobs", busybox_image],
+                          env=jocker_env, capture_output=True, check=True)
+    data = bytearray(send.stdout)
+    eol = data.index(b"\n", data.index(b"\n") + 1)            # magic line, then the header length
+    body = eol + 1 + int(data[data.index(b"\n") + 1:eol])
+    size = json.loads(data[eol + 1:body])["layers"][0]["size"]
+    mid = body + size // 2
+    data[mid:mid + 4096] = bytes(b ^ 0xFF for b in data[mid:mid + 4096])
+    res = subprocess.run([sys.executable, "-m", "jocker", "image", "receive"], input=bytes(data),
+                         env=host2, capture_output=True)
+    err = res.stderr.decode().strip().splitlines()
+    assert res.returncode != 0 and len(err) == 1, res.stderr
+    assert "zfs receive failed" in err[0] and "layer 1/1" in err[0], err[0]
+    assert datasets() == start
+
+
 def _saved_layers(path) -> tuple[list[str], list[str]]:
     """(layer blob paths of manifest.json, manifest digests of index.json) of a save."""
     import tarfile
@@ -142,11 +166,14 @@ def test_layer_blobs_travel_so_the_receiver_exports_the_same_digests(jocker, joc
         _h2(host2, "image", "prune", "-f", check=False)
 
 
-def test_send_leases_the_image_and_its_blobs_while_it_streams(jocker, jocker_env, busybox_image, host2):
+def test_send_leases_the_image_and_its_blobs_while_it_streams(jocker, jocker_env, busybox_image, host2,
+                                                            tmp_path):
     """A send blocked on a slow reader (an ssh pipe) holds its image: rmi
     refuses with one line naming the process, and the stream, read
-    afterwards, is received whole."""
-    jocker("tag", busybox_image, "leased:1")
+    afterwards, is received whole. (An image of its own, with one tag: rmi
+    of one of several tags only untags, lease or not.)"""
+    (tmp_path / "Dockerfile").write_text(f"FROM {busybox_image}\nLABEL leased=1\n")
+    jocker("build", "-q", "-t", "leased:1", str(tmp_path))
     send = subprocess.Popen([sys.executable, "-m", "jocker", "image", "send", "leased:1"],
                             env=jocker_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:

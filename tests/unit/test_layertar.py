@@ -222,3 +222,69 @@ def test_dir_mode_set_below_a_search_only_directory(tmp_path):
         assert oct(os.stat(root / "x" / "y").st_mode & 0o7777) == oct(0o750)
     finally:
         os.chmod(root / "x", 0o755)
+
+
+# -- read-ahead (pull and load apply blobs with the reading on a worker thread) --------
+
+def _read_ahead_threads():
+    import threading
+    return [t for t in threading.enumerate() if t.name == "read-ahead"]
+
+
+def test_read_ahead_applies_the_same_tree_with_the_same_diff_id(tmp_path):
+    import gzip
+    plain = _tar((_m("d", tarfile.DIRTYPE), None), (_m("d/big"), os.urandom(3 * layertar.BLOCK + 7)),
+                 (_m("d/small"), b"s"), (_m("link", tarfile.SYMTYPE, "d/small"), None)).getvalue()
+    got = {}
+    for ahead in (False, True):
+        root = tmp_path / f"root-{ahead}"
+        root.mkdir()
+        with gzip.open(io.BytesIO(gzip.compress(plain))) as stream:
+            got[ahead] = apply_layer(stream, str(root), read_ahead=ahead)
+        assert (root / "d" / "big").stat().st_size == 3 * layertar.BLOCK + 7
+        assert os.readlink(root / "link") == "d/small"
+    import hashlib
+    assert got[True] == got[False] == ("sha256:" + hashlib.sha256(plain).hexdigest(), len(plain))
+    assert not _read_ahead_threads()
+
+
+def test_read_ahead_raises_corrupt_compressed_data_and_stops_its_worker(tmp_path):
+    import gzip
+    import zlib
+    root = tmp_path / "root"
+    root.mkdir()
+    plain = _tar((_m("big"), os.urandom(2 * layertar.BLOCK)), (_m("after"), b"a")).getvalue()
+    blob = bytearray(gzip.compress(plain, compresslevel=1))
+    blob[len(blob) // 2:len(blob) // 2 + 64] = bytes(64)           # damaged in the middle
+    with pytest.raises((zlib.error, OSError, EOFError, LayerError)):
+        with gzip.open(io.BytesIO(bytes(blob))) as stream:
+            apply_layer(stream, str(root), read_ahead=True)
+    assert not (root / "after").exists()
+    assert not _read_ahead_threads()
+
+
+def test_read_ahead_stops_its_worker_when_a_member_is_refused(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    # refused at the first member, while megabytes are still to be read ahead
+    stream = _tar((_m("../escape"), b"x"), *[(_m(f"f{i}"), os.urandom(layertar.BLOCK)) for i in range(20)])
+    with pytest.raises(LayerError, match="escapes the root"):
+        apply_layer(stream, str(root), read_ahead=True)
+    assert not _read_ahead_threads()
+    assert os.listdir(root) == []
+
+
+def test_a_member_below_a_regular_file_is_refused(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    with pytest.raises(LayerError, match="/a is not a directory"):
+        apply_layer(_tar((_m("a"), b"file"), (_m("a/b/c"), b"x")), str(root))
+    assert (root / "a").read_bytes() == b"file"
+
+
+def test_missing_parents_are_made_below_the_deepest_existing_directory(tmp_path):
+    root = tmp_path / "root"
+    (root / "usr").mkdir(parents=True)
+    apply_layer(_tar((_m("usr/lib/x/y/f"), b"f"), (_m("usr/lib/x/g"), b"g")), str(root))
+    assert (root / "usr/lib/x/y/f").read_bytes() == b"f" and (root / "usr/lib/x/g").read_bytes() == b"g"
+    assert oct((root / "usr/lib/x").stat().st_mode & 0o777) == oct(0o755)
