@@ -43,7 +43,58 @@ def process_context() -> dict:
             cgroup = f.read()
     except OSError:
         cgroup = ""
-    return {"rlimits": limits, "nice": os.getpriority(os.PRIO_PROCESS, 0), "cgroup": cgroup}
+    root = os.stat("/")         # a chroot or jail has another root [U: FreeBSD jail]
+    return {"rlimits": limits, "nice": os.getpriority(os.PRIO_PROCESS, 0), "cgroup": cgroup,
+            "root": [root.st_dev, root.st_ino]}
+
+
+_NAMESPACES = ("mnt", "net", "pid", "user", "uts", "ipc", "cgroup")
+
+
+def confinement(pid: int | str = "self", *, places: bool = True) -> list | None:
+    """Where a process lives and what it may do, as the kernel tells it
+    (Linux /proc), not as the process claims: its namespaces, root
+    directory, capability sets, no_new_privs and seccomp mode. A server
+    compares its peer's (SO_PEERCRED's pid) with its own: a root caller in
+    another mount or network namespace, or stripped of capabilities, must
+    not get a child that has the server's. None without /proc (FreeBSD:
+    process_context's root is the check there). places=False: only what it
+    may do, not where it is."""
+    try:
+        out: list = []
+        for ns in _NAMESPACES if places else ():
+            try:
+                out.append(os.stat(f"/proc/{pid}/ns/{ns}").st_ino)
+            except FileNotFoundError:
+                out.append(None)        # a kernel without that namespace kind
+        if places:
+            root = os.stat(f"/proc/{pid}/root")
+            out.append((root.st_dev, root.st_ino))
+        with open(f"/proc/{pid}/status") as f:
+            out.extend(line for line in f if line.startswith(("Cap", "NoNewPrivs", "Seccomp")))
+        return out
+    except OSError:
+        return None
+
+
+def peer_refusal(conn, *, places: bool = True) -> str:
+    """Why a server must not fork for the process at the other end of conn
+    (a connected AF_UNIX socket), '' when it may: another user, or another
+    confinement (confinement(), places as there). Where the kernel does not
+    tell the peer (no SO_PEERCRED: FreeBSD), the socket's mode (0600) in the
+    root-only run directory is the gate [U: FreeBSD's LOCAL_PEERCRED gives
+    the uid]."""
+    import socket
+    opt = getattr(socket, "SO_PEERCRED", None)
+    if opt is None:
+        return ""
+    import struct
+    pid, uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, opt, struct.calcsize("3i")))
+    if uid != os.getuid():
+        return "other-user"
+    if confinement(pid, places=places) != confinement(places=places):
+        return "other-context"      # another namespace or root, fewer capabilities
+    return ""
 
 
 def current_umask() -> int:

@@ -49,7 +49,8 @@ import sys
 
 from .. import rundir as RD
 from ..forkbase import (PACKAGE_PARENT, ForkServerBase, alive, close_fd, current_umask,
-                        env_with_package_first, lock_held, open_fds, process_context, spawn_detached)
+                        env_with_package_first, lock_held, open_fds, peer_refusal, process_context,
+                        spawn_detached)
 
 MAIN = "from jocker.containers.forkserver import main; main()"
 REQUEST_MAX = 1 << 20
@@ -163,7 +164,9 @@ class Server(ForkServerBase):
                     break
                 data += chunk
             req = json.loads(data) if data else None
-            refusal = self._refusal(req, fds)
+            # the caller's privileges, not its namespaces: a supervisor is
+            # not the CLI (it works in the run directory and the engine's mounts)
+            refusal = self._refusal(req, fds) or peer_refusal(conn, places=False)
             if refusal:
                 conn.sendall(f"refused {refusal}\n".encode())
                 return refusal != "stale"

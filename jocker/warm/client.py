@@ -23,6 +23,12 @@ TTY_SHORT = "ita"
 FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
 SERVER_GONE = 125
 REPLY_TIMEOUT = 30.0
+# The environment read once, at interpreter (or C library) start: the
+# server's, inherited from the command that started it, is what every child
+# has. PYTHONPATH is compared as sys.path; the streams' variables are
+# applied per child (the stdio request).
+START_ENV = ("LD_", "PYTHON", "MALLOC_", "GLIBC_TUNABLES")
+PER_CHILD = ("PYTHONPATH", "PYTHONIOENCODING", "PYTHONUNBUFFERED")
 _SUN_PATH_MAX = 100         # below every platform's sun_path (104 on FreeBSD, 108 on Linux)
 
 
@@ -83,8 +89,9 @@ class Client:
     def __init__(self, rundir: str):
         self.rundir = rundir
         self.sock = None
-        self.sent = False
-        self.pending: list[int] = []
+        self.sent = self.started = False
+        self.pending: list[int] = []        # caught before the request was sent
+        self.early: list[int] = []          # forwarded before the server said it started the command
 
     def run(self, argv: list[str]) -> int | None:
         """The child's exit status (negative: killed by that signal), or None
@@ -119,7 +126,9 @@ class Client:
             first = reply.next()
             s.settimeout(None)  # the command runs as long as it runs
             if first is None or not first.startswith(b"pid "):
+                self.pending += self.early      # nothing started them: they are this process's again
                 return None if first is not None else self._gone()
+            self.started = True
             for sig in self.pending:
                 self._forward(sig)
             self.pending = []
@@ -156,6 +165,8 @@ class Client:
     def _on_signal(self, sig, _frame) -> None:
         if self.sent:
             self._forward(sig)
+            if not self.started:
+                self.early.append(sig)
         else:
             self.pending.append(sig)
 
@@ -207,13 +218,15 @@ def _connect(s, rundir: str, cwd: str) -> None:
 
 def identity() -> dict:
     """What must be equal for the server's imports to be the ones this
-    command would make: the interpreter, this jocker, the import path and
-    the file-name encoding chosen at start-up. Of the path, the first entry
+    command would make: the interpreter, this jocker, the import path, the
+    file-name encoding chosen at start-up and the environment read there
+    (LD_PRELOAD, PYTHONMALLOC...). Of the path, the first entry
     (the script's directory, or the cwd with -m: different by nature) and
     jocker's own parent (the server has it first on PYTHONPATH, however the
     client found it) are left out."""
     return {"exe": sys.executable, "pkg": PACKAGE_PARENT,
-            "path": [p for p in sys.path[1:] if p != PACKAGE_PARENT], "fsenc": sys.getfilesystemencoding()}
+            "path": [p for p in sys.path[1:] if p != PACKAGE_PARENT], "fsenc": sys.getfilesystemencoding(),
+            "start": {k: v for k, v in os.environ.items() if k.startswith(START_ENV) and k not in PER_CHILD}}
 
 
 def _request(argv: list[str], cwd: str) -> bytes:
@@ -221,9 +234,12 @@ def _request(argv: list[str], cwd: str) -> bytes:
     # the streams as this interpreter made them (PYTHONIOENCODING, -u, a terminal...)
     stdio = [None if f is None else (f.encoding, f.errors, f.line_buffering, f.write_through)
              for f in (sys.stdin, sys.stdout, sys.stderr)]
+    # sys.path[0]: where this interpreter looks first (the console script's
+    # directory, the cwd with -m, none with -P); the child looks there too
+    path0 = sys.path[0] if sys.path and not getattr(sys.flags, "safe_path", False) else None
     return marshal.dumps({"argv": [sys.argv[0], *argv], "env": dict(os.environ), "cwd": cwd,
                           "umask": current_umask(), "context": process_context(),
-                          "identity": identity(), "stdio": stdio})
+                          "identity": identity(), "stdio": stdio, "path0": path0})
 
 
 def _exit_like(code: int) -> None:

@@ -22,7 +22,7 @@ import sys
 import time
 
 from .. import rundir as RD
-from ..forkbase import ForkServerBase, close_fd, open_fds, process_context
+from ..forkbase import ForkServerBase, close_fd, open_fds, peer_refusal, process_context
 from .client import identity
 
 HEADER = 10                 # ASCII digits: the request's length
@@ -97,12 +97,29 @@ class Server(ForkServerBase):
                 self.stop_listening()
             if self.children:
                 last = time.monotonic()
-            elif self.listener is None or time.monotonic() - last > self.idle:
+            elif self.listener is None:
+                return
+            elif time.monotonic() - last > self.idle:
+                self.stop_listening()
                 return
 
     def stop_listening(self) -> None:
-        """No new commands; the running ones are finished (and reported)."""
+        """No new commands; the running ones are finished (and reported).
+        Clients already connected (in the listen backlog) are told to run
+        locally: closed unanswered, they would report an unknown outcome
+        and 125 for a command that never ran."""
         self.unlink_socket()
+        self.listener.setblocking(False)
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                break
+            try:
+                conn.sendall(b"fallback stopping\n")
+            except OSError:
+                pass
+            conn.close()
         self.listener.close()
         self.listener = None
 
@@ -124,6 +141,9 @@ class Server(ForkServerBase):
                     self.stop_listening()
                 conn.close()
                 return
+            if _hung_up(conn):
+                conn.close()        # the client gave up waiting (and said so): nobody's command
+                return
             pid = os.fork()
             if pid == 0:
                 self._child(conn, fds, req)         # never returns
@@ -141,8 +161,9 @@ class Server(ForkServerBase):
     def _refusal(self, conn: socket.socket, req, fds: list[int]) -> str:
         if not isinstance(req, dict) or len(fds) != 3 or not isinstance(req.get("argv"), list):
             return "bad-request"
-        if not _same_user(conn):
-            return "other-user"
+        peer = peer_refusal(conn)
+        if peer:
+            return peer
         if len(self.children) >= MAX_CHILDREN:
             return "busy"
         if req.get("identity") != self.identity:
@@ -259,10 +280,32 @@ class Server(ForkServerBase):
             pass
         os.chdir(req["cwd"])
         os.umask(req["umask"])
+        _first_path(req.get("path0"))
         sys.argv = list(req["argv"])
         sys.stdin, sys.stdout, sys.stderr = _streams(req.get("stdio") or [])
         sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
         return report
+
+
+def _first_path(path0) -> None:
+    """sys.path[0] as the client's: the server's is '' (it runs with -c),
+    which after the chdir would be the caller's cwd, so a lazily imported
+    module (difflib, ssl...) planted there would run as root where the
+    console script's local path never looks."""
+    if sys.path and sys.path[0] in ("", "."):
+        del sys.path[0]
+    if isinstance(path0, str) and path0:
+        sys.path.insert(0, path0)
+
+
+def _hung_up(conn: socket.socket) -> bool:
+    """The client closed its end (EOF waiting behind what it sent)."""
+    try:
+        if not select.select([conn], [], [], 0)[0]:
+            return False
+        return conn.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
 
 
 def _read_request(conn: socket.socket) -> tuple[object, bytes, list[int]]:
@@ -281,18 +324,6 @@ def _read_request(conn: socket.socket) -> tuple[object, bytes, list[int]]:
             raise EOFError
         data += chunk
     return marshal.loads(data[HEADER:HEADER + size]), data[HEADER + size:], fds
-
-
-def _same_user(conn: socket.socket) -> bool:
-    """The peer's uid, where the kernel tells it (Linux SO_PEERCRED). On
-    FreeBSD Python has no getpeereid: the socket's mode (0600) in the
-    root-only run directory is the gate [U]."""
-    opt = getattr(socket, "SO_PEERCRED", None)
-    if opt is None:
-        return True
-    import struct
-    _pid, uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, opt, struct.calcsize("3i")))
-    return uid == os.getuid()
 
 
 def _streams(stdio: list) -> tuple:
