@@ -145,9 +145,13 @@ def test_sigterm_to_the_client_is_what_it_is_locally(jocker, busybox_image, warm
 
 
 def _term_a_sleep(jocker, image, env, wait_for) -> tuple:
-    p = _popen(jocker, "run", "--rm", "--name", "warm-sleeper", image, "sleep", "3", env=env,
-               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert wait_for(lambda: "warm-sleeper" in _names(jocker), 30)
+    # "ready" came through the attached stream: the CLI proxies signals by
+    # then (before that, a SIGTERM ends a local CLI still creating, and a
+    # served one too, or not, depending on timing: what this test compares
+    # is the steady state). `exec` keeps sleep PID 1, which ignores it.
+    p = _popen(jocker, "run", "--rm", "--name", "warm-sleeper", image, "sh", "-c", "echo ready; exec sleep 3",
+               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.stdout.readline() == b"ready\n"
     p.send_signal(signal.SIGTERM)
     out, err = p.communicate(timeout=60)
     assert wait_for(lambda: "warm-sleeper" not in _names(jocker), 30)
