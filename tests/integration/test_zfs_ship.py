@@ -4,6 +4,7 @@ two pools (standing in for two hosts): whole images, incremental sends with
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -12,18 +13,24 @@ import time
 
 import pytest
 
+_HOSTS = itertools.count()
+
 
 @pytest.fixture(scope="module")
 def host2(zfs_pool, jocker_env):
     """A second jocker on its own pool: the receiving host (this session's
     network prefix, so its objects are cleaned with the session's, and a
     subnet pool of its own)."""
-    work = zfs_pool["workdir"] / "host2"
+    # One per module that uses it (test_registry_zstd and others import it):
+    # its own directory and pool name, so a pool an earlier module could not
+    # destroy at once ("busy") never collides with the next one.
+    n = next(_HOSTS)
+    work = zfs_pool["workdir"] / f"host2-{n}"
     work.mkdir()
     img = work / "pool.img"
     with open(img, "wb") as f:
         f.truncate(512 << 20)
-    pool = f"{zfs_pool['pool']}h2"
+    pool = f"{zfs_pool['pool']}h2x{n}"
     subprocess.run(["zpool", "create", "-m", "none", pool, str(img)], check=True, capture_output=True)
     conf = work / "jocker.conf"
     conf.write_text("# host2\n")
