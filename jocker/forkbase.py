@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
+from abc import ABC, abstractmethod
 
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -132,7 +133,7 @@ def spawn_detached(argv: list[str], env: dict[str, str]) -> None:
         pass
 
 
-class ForkServerBase:
+class ForkServerBase(ABC):
     """The lock, the listening socket and the staleness checks; subclasses
     add the request protocol and what they preload."""
 
@@ -158,11 +159,13 @@ class ForkServerBase:
         finally:
             self.unlink_socket()
 
+    @abstractmethod
     def preload(self) -> None:
-        raise NotImplementedError
+        """Import what every fork needs, once, before listening."""
 
+    @abstractmethod
     def serve(self) -> None:
-        raise NotImplementedError
+        """Accept and answer requests until the server should exit."""
 
     def claim(self) -> bool:
         import fcntl
