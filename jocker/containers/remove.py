@@ -52,17 +52,8 @@ def destroy_storage(runner: Runner, job: dict, *, volumes: bool = True, checked:
         # is the check: it only succeeds when nothing is below (one command
         # instead of `zfs get -r` + `zfs destroy -r` on every `run --rm`).
         # When it fails, the check says why (Conflict naming what is there).
-        unmounted = False
-        # zfs-fuse's unmount takes what is mounted below along (an admin's
-        # dataset under the clone): only when nothing is (no host command).
-        if zfs.unmount_before_destroy and job.get("rootfs") and not _mounted_below(job["rootfs"]):
-            try:
-                zfs.unmount(job["dataset"])
-                unmounted = True
-            except JockerError:
-                pass                        # gone or not mounted: destroy says
         try:
-            _destroy_if_there(zfs, job["dataset"])
+            _destroy_if_there(zfs, job["dataset"], in_use_at=job.get("rootfs", ""))
         except JockerError as failed:
             try:
                 check_removable(zfs, job, volumes=False)
@@ -71,10 +62,6 @@ def destroy_storage(runner: Runner, job: dict, *, volumes: bool = True, checked:
             except JockerError as refused:
                 failed = refused            # the Conflict naming what is there
             if failed is not None:
-                # Kept: mounted again, or `start`, `cp` and `diff` would see
-                # an empty directory where its files were.
-                if unmounted:
-                    _remount(zfs, job["dataset"])
                 raise failed from None
     else:
         try:
@@ -91,23 +78,14 @@ def destroy_storage(runner: Runner, job: dict, *, volumes: bool = True, checked:
     shutil.rmtree(job["rundir"], ignore_errors=True)
 
 
-def _mounted_below(path: str) -> bool:
-    from ..storage.stale import mount_points
-    top = path.rstrip("/") + "/"
-    return any(p.startswith(top) for p, _fstype, _source in mount_points())
-
-
-def _remount(zfs, name: str) -> None:
+def _destroy_if_there(zfs, name: str, recursive: bool = False, in_use_at: str = "") -> None:
+    """Destroy; already gone is fine (one command instead of exists + destroy).
+    in_use_at: where the (just-used, mounted) dataset is mounted."""
     try:
-        zfs.mount(name)
-    except JockerError:
-        pass                                # the refusal is the error to report
-
-
-def _destroy_if_there(zfs, name: str, recursive: bool = False) -> None:
-    """Destroy; already gone is fine (one command instead of exists + destroy)."""
-    try:
-        zfs.destroy(name, recursive=recursive)
+        if in_use_at:
+            zfs.destroy_in_use(name, in_use_at)
+        else:
+            zfs.destroy(name, recursive=recursive)
     except JockerError as e:
         if "does not exist" not in str(e):
             raise

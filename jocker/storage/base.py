@@ -48,7 +48,7 @@ class ZfsDriver(ABC):
 
     name = "abstract"
     # Capability: destroying a just-used mounted dataset goes faster as
-    # `unmount` then `destroy` (callers that know it is mounted do that).
+    # `unmount` then `destroy` (destroy_in_use does that where it is set).
     unmount_before_destroy = False
 
     # -- pools ---------------------------------------------------------------
@@ -82,6 +82,30 @@ class ZfsDriver(ABC):
     def destroy(self, name: str, *, recursive: bool = False) -> None:
         """Destroy a dataset or snapshot; `recursive` covers its own children and
         snapshots only (never -R: dependent clones are the user's data)."""
+
+    def destroy_in_use(self, name: str, mountpoint: str) -> None:
+        """Destroy, without -r, a just-used dataset mounted at mountpoint (a
+        container's clone). Where unmount_before_destroy, it is unmounted
+        first, unless something is mounted below it (zfs-fuse's unmount would
+        take that along), and mounted again when the destroy fails, so a
+        dataset that stays is as it was."""
+        if not self.unmount_before_destroy or _mounted_below(mountpoint):
+            self.destroy(name)
+            return
+        from ..errors import JockerError
+        try:
+            self.unmount(name)
+        except JockerError:
+            self.destroy(name)              # gone or not mounted: destroy says
+            return
+        try:
+            self.destroy(name)
+        except JockerError:
+            try:
+                self.mount(name)
+            except JockerError:
+                pass                        # the destroy's failure is the one to report
+            raise
 
     @abstractmethod
     def rename(self, old: str, new: str) -> None: ...
@@ -119,3 +143,10 @@ class ZfsDriver(ABC):
     @abstractmethod
     def receive(self, name: str, inp: IO[bytes]) -> None:
         """Receive a stream into dataset name, unmounted."""
+
+
+def _mounted_below(path: str) -> bool:
+    """Anything mounted under path (no host command: the mount table)."""
+    from .stale import mount_points
+    top = path.rstrip("/") + "/"
+    return any(p.startswith(top) for p, _fstype, _source in mount_points())

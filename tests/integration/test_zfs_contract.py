@@ -125,6 +125,24 @@ def test_mount_unmount_and_rename(zfs):
     drv.destroy(f"{base}/n")
 
 
+def test_destroy_in_use_leaves_a_refused_dataset_mounted_as_it_was(zfs):
+    """A mounted dataset goes; one with a child is refused (no -r) and stays
+    mounted with its files and its child's mount (zfs-fuse's unmount first
+    would have taken the child's mount along)."""
+    drv, base, mnt = zfs
+    drv.create(f"{base}/used", {"mountpoint": f"{mnt}/used"})
+    open(f"{mnt}/used/f", "w").close()
+    drv.destroy_in_use(f"{base}/used", f"{mnt}/used")
+    assert not drv.exists(f"{base}/used")
+    drv.create(f"{base}/kept", {"mountpoint": f"{mnt}/kept"})
+    open(f"{mnt}/kept/f", "w").close()
+    drv.create(f"{base}/kept/child")
+    with pytest.raises(JockerError):
+        drv.destroy_in_use(f"{base}/kept", f"{mnt}/kept")
+    assert os.path.exists(f"{mnt}/kept/f") and os.path.ismount(f"{mnt}/kept/child")
+    drv.destroy(f"{base}/kept", recursive=True)
+
+
 def test_tree_is_one_host_command(zfs, zfs_pool):
     drv, base, _ = zfs
     if drv.name != "cli":
