@@ -183,13 +183,8 @@ def start(engine, c: Container, *, attach: bool = False,
 
 def _start_locked(engine, c: Container, spec: ContainerSpec, attach: bool,
                   prespawned: Prespawned | None) -> Started | None:
-    if c.supervisor_lost:
-        # c was read in two steps (datasets, then supervisor.json): a run that
-        # ended between them looks lost. Read again: its supervisor is gone
-        # (checked under this start lock), so the state no longer changes.
-        c.state = P.decode_json(engine.zfs.get(c.dataset), "container.state", {}) or {}
-        if c.supervisor_lost:
-            record_lost_end(engine, c)
+    if c.supervisor_lost and still_lost(engine, c):
+        record_lost_end(engine, c)
     if not c.spec.get("HostConfig", {}).get("AutoRemove"):
         cleanup(engine, spec)
     readonly.open_for_start(engine, c)
@@ -425,11 +420,8 @@ def remove(engine, c: Container, *, force: bool = False, volumes: bool = False) 
         stop(engine, c, 0, event=False)   # the supervisor kills everything at once, no restart
     with engine.lock.held():
         job = _check_removable(engine, c, volumes)     # again under the lock; also "is it still there"
-        if c.supervisor_lost:           # read again, as start does: it may have ended since
-            c.state = P.decode_json(engine.zfs.get(c.dataset), "container.state", {}) or {}
-            if c.supervisor_lost and not read_runtime(engine.layout, c.id):
-                events.container(engine, c, "die", exitCode=c.exit_code)   # its supervisor never could
-                events.emit_all(engine, events.stop_events(c))
+        if c.supervisor_lost and still_lost(engine, c):
+            _report_lost_end(engine, c, c.exit_code)       # its supervisor never could
         cleanup(engine, runtime_spec(engine, c))
         destroy_storage(engine.runner, job, volumes=volumes, checked=True)
         netops.member_gone(engine, c)
@@ -517,19 +509,24 @@ def reconcile_orphans(engine, containers: dict[str, Container]) -> list[str]:
         if c.runtime or not c.state.get("StartedAt") or c.finished_cleanly:
             continue
         with engine.lock.held():
-            # Read again under the lock: the supervisor may have recorded the
-            # real exit status since the snapshot the caller holds.
             try:
-                fresh = P.decode_json(engine.zfs.get(c.dataset), "container.state", {}) or {}
+                if not still_lost(engine, c):
+                    continue
             except NotFound:
-                continue
-            c.state = fresh
-            if read_runtime(engine.layout, c.id) or c.finished_cleanly:
                 continue
             cleanup(engine, runtime_spec(engine, c))
             record_lost_end(engine, c)
         fixed.append(c.id)
     return fixed
+
+
+def still_lost(engine, c: Container) -> bool:
+    """c looked lost (started, no supervisor, no recorded end), but it was
+    read in two steps (datasets, then supervisor.json), so a run that ended
+    between them looks lost too: read its state again (under the lock, so it
+    no longer changes) and say whether it still is. NotFound when c is gone."""
+    c.state = P.decode_json(engine.zfs.get(c.dataset), "container.state", {}) or {}
+    return c.supervisor_lost and not read_runtime(engine.layout, c.id)
 
 
 def record_lost_end(engine, c: Container) -> None:
@@ -541,5 +538,9 @@ def record_lost_end(engine, c: Container) -> None:
     code = c.exit_code
     c.state = dict(c.state, ExitCode=code, FinishedAt=now_rfc3339(), Error=c.error)
     engine.zfs.set_props(c.dataset, P.encode_json("container.state", c.state))
+    _report_lost_end(engine, c, code)
+
+
+def _report_lost_end(engine, c: Container, code: int) -> None:
     events.container(engine, c, "die", exitCode=code)
     events.emit_all(engine, events.stop_events(c))
