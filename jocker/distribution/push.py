@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..images.blobs import SOURCE_PROP, BlobStore
 from ..images.export import MT_OCI_MANIFEST, ExportImage, prepare
-from ..images.leases import Lease
+from ..images.leases import Lease, lease_image
 from ..images.state import Image
 from .assemble import sha256
 from .client import Client, RegistryError, Unreachable
@@ -57,10 +57,7 @@ class Pusher:
         # Leased while it uploads (minutes, for big layers): rmi refuses to
         # delete the image and prune keeps the blobs being sent.
         with Lease(self.engine.layout.rundir) as lease:
-            with self.engine.lock.held():
-                st = self.engine.load_state()
-                st.resolve(img.id)          # NotFound when an rmi came first
-                lease.add(img.id)
+            st, _ = lease_image(self.engine, lease, img.id)     # NotFound when an rmi came first
             exp: ExportImage = prepare(self.engine.store, st, img, self.blobs, self.progress,
                                        compression=self.compression, level=self.level,
                                        runner=self.engine.runner)

@@ -46,7 +46,7 @@ from .verbs import blob_store
 from ..errors import JockerError, UsageError
 from ..images.blobs import BlobRef
 from ..images.export import image_layer_ids, layer_tar
-from ..images.leases import Lease
+from ..images.leases import Lease, lease_image
 from ..images.layertar import TREE_PROP
 from ..images.state import Image
 from ..ids import new_id
@@ -76,14 +76,11 @@ def send(engine, name: str, out, *, have_guids: set[str] = frozenset(), blobs: b
     # The image and its blobs are leased while they stream (the stream can
     # wait on a slow ssh for minutes): rmi refuses it and prune keeps them.
     with Lease(engine.layout.rundir) as lease:
-        with engine.lock.held():
-            st = engine.load_state()
-            img = st.resolve(name)
-            lease.add(img.id)
-            for lay in st.chain(img.layer):
-                ref = BlobRef.of(st.datasets.get(engine.layout.layer(lay.id)) or {})
-                if ref is not None:
-                    lease.add(ref.digest)
+        st, img = lease_image(engine, lease, name)
+        for lay in st.chain(img.layer):
+            ref = BlobRef.of(st.datasets.get(engine.layout.layer(lay.id)) or {})
+            if ref is not None:
+                lease.add(ref.digest)       # prune keeps them while they stream
         _send(engine, st, img, out, have_guids, blobs, progress)
 
 

@@ -47,6 +47,16 @@ class Lease:
         write_json(self.path, sorted(self.ids))
 
 
+def lease_image(engine, lease: Lease, ref: str):
+    """Resolve ref and lease its image under the engine lock, so no rmi can
+    come between the two: (the store as read, the image)."""
+    with engine.lock.held():
+        st = engine.load_state()
+        img = st.resolve(ref)
+        lease.add(img.id)
+    return st, img
+
+
 def leased(rundir: str) -> dict[str, int]:
     """image id -> pid of a live process holding a lease on it."""
     out: dict[str, int] = {}
