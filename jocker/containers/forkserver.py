@@ -122,7 +122,12 @@ class Server(ForkServerBase):
         if sys.platform.startswith("freebsd"):
             from ..runtime import freebsd_jail  # noqa: F401
         else:
-            from ..runtime import linux_ns  # noqa: F401
+            # Every container's first two processes (the namespace child and
+            # PID 1) run nsinit with ctypes: loaded here once, not in each;
+            # and Docker's default seccomp filter made once, not per start.
+            from ..runtime import linux_ns, linux_security, nsinit  # noqa: F401
+            from ..runtime.security import DEFAULT_CAPABILITIES
+            linux_security.prepare_default_filter(DEFAULT_CAPABILITIES)
         self.remember_loaded()
         import gc
         gc.collect()

@@ -194,6 +194,10 @@ class Supervisor(AttachServer):
             if first:
                 self.report("started", self.main_pid)
                 first = False
+                if self.job.autoremove:
+                    # Loaded while the container runs, not after it exits
+                    # (a `run --rm` waits for the removal).
+                    from . import remove  # noqa: F401
             started = time.monotonic()
             code = self._pump()
             self._health_stop()

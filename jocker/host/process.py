@@ -105,6 +105,8 @@ def start(argv: list[str], *, env: dict | None = None, cwd: str | None = None,
     in_c, in_p = _child_fd(stdin, os.O_RDONLY, to_close)
     out_c, out_p = _child_fd(stdout, os.O_WRONLY, to_close)
     err_c, err_p = (out_c, None) if stderr == STDOUT else _child_fd(stderr, os.O_WRONLY, to_close)
+    if child_setup is die_with_parent:
+        _load_libc()
     err_r, err_w = os.pipe()          # both ends close-on-exec (PEP 446)
     pid = os.fork()
     if pid == 0:
@@ -225,6 +227,19 @@ def pdeathsig_call(platform: str, pid: int, signum: int = 9) -> tuple[str, tuple
     return None
 
 
+_libc = None
+
+
+def _load_libc():
+    """The C library through ctypes, loaded in the parent: a child that
+    imported ctypes itself would pay for it (~4 ms) on every command."""
+    global _libc
+    if _libc is None:
+        import ctypes
+        _libc = ctypes.CDLL(None, use_errno=True)
+    return _libc
+
+
 def die_with_parent() -> None:
     """In a forked child, before exec: its own process group (a timeout kills
     the whole group, tar and its xz alike) and SIGKILL when jocker dies, so
@@ -236,7 +251,7 @@ def die_with_parent() -> None:
     if call is None:
         return
     name, args = call
-    libc = ctypes.CDLL(None, use_errno=True)
+    libc = _load_libc()
     if name == "procctl":
         sig = ctypes.c_int(args[3])
         libc.procctl(args[0], ctypes.c_int64(args[1]), args[2], ctypes.byref(sig))

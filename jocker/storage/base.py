@@ -89,12 +89,20 @@ class ZfsDriver(ABC):
         first, unless something is mounted below it (zfs-fuse's unmount would
         take that along), and mounted again when the destroy fails, so a
         dataset that stays is as it was."""
-        if not self.unmount_before_destroy or _mounted_below(mountpoint):
+        import os
+        from .stale import mount_points
+        mounts = mount_points()
+        mountpoint = os.path.realpath(mountpoint)      # as the mount table spells it
+        fstype, source = _top_mount(mountpoint, mounts)
+        if not self.unmount_before_destroy or source != name or _mounted_below(mountpoint, mounts):
+            # Not mounted there (nothing to unmount), something mounted on
+            # top of it or below it (an unmount would take that instead, or
+            # along): zfs destroy decides alone.
             self.destroy(name)
             return
         from ..errors import JockerError
         try:
-            self.unmount(name)
+            self.unmount_in_use(name, mountpoint, fstype)
         except JockerError:
             self.destroy(name)              # gone or not mounted: destroy says
             return
@@ -106,6 +114,11 @@ class ZfsDriver(ABC):
             except JockerError:
                 pass                        # the destroy's failure is the one to report
             raise
+
+    def unmount_in_use(self, name: str, mountpoint: str, fstype: str) -> None:
+        """destroy_in_use's unmount of name, which the mount table shows
+        mounted at mountpoint as fstype, with nothing on top or below."""
+        self.unmount(name)
 
     @abstractmethod
     def rename(self, old: str, new: str) -> None: ...
@@ -145,8 +158,14 @@ class ZfsDriver(ABC):
         """Receive a stream into dataset name, unmounted."""
 
 
-def _mounted_below(path: str) -> bool:
-    """Anything mounted under path (no host command: the mount table)."""
-    from .stale import mount_points
+def _top_mount(path: str, mounts: list[tuple[str, str, str]]) -> tuple[str, str]:
+    """(filesystem type, source) of what is mounted last at path, the mount
+    one sees there; ("", "") when nothing is."""
+    here = [(fstype, source) for p, fstype, source in mounts if p == path.rstrip("/")]
+    return here[-1] if here else ("", "")
+
+
+def _mounted_below(path: str, mounts: list[tuple[str, str, str]]) -> bool:
+    """Anything mounted under path (mounts: stale.mount_points())."""
     top = path.rstrip("/") + "/"
-    return any(p.startswith(top) for p, _fstype, _source in mount_points())
+    return any(p.startswith(top) for p, _fstype, _source in mounts)

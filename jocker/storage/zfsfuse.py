@@ -7,7 +7,6 @@ present, so check that the recorded process is really alive first.
 from __future__ import annotations
 
 import os
-import shutil
 import time
 
 from ..errors import JockerError
@@ -30,6 +29,7 @@ def ensure_running(runner: Runner, pidfile: str = PIDFILE) -> bool:
     """Start zfs-fuse unless it runs; True when this call started it."""
     if running(pidfile):
         return False
+    import shutil
     daemon = shutil.which("zfs-fuse") or "/usr/sbin/zfs-fuse"
     if not os.path.exists(daemon):
         raise JockerError("zfs-fuse is not installed", hint="apt-get install zfs-fuse")
@@ -41,3 +41,12 @@ def ensure_running(runner: Runner, pidfile: str = PIDFILE) -> bool:
             return True
         time.sleep(0.05)
     raise JockerError("zfs-fuse did not come up within 5 s", hint="see syslog for zfs-fuse errors")
+
+
+def unmount_fuse(mountpoint: str) -> bool:
+    """umount(2) of a zfs-fuse mount: what `zfs unmount` has umount(8) do
+    there. False when the kernel refuses (busy: someone's cwd or open file
+    is in it), and the caller lets zfs say why."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    return libc.umount2(os.fsencode(mountpoint), 0) == 0

@@ -35,7 +35,7 @@ PRELOAD = ("jocker.cli.main", "jocker.cli.containers", "jocker.cli.images", "joc
            "jocker.containers.create", "jocker.containers.remove", "jocker.containers.forkserver",
            "jocker.containers.attach", "jocker.containers.detachkeys", "jocker.distribution.auth",
            "jocker.images.store", "jocker.storage.zfs_cli", "jocker.net.networks",
-           "logging", "hashlib", "base64", "textwrap", "resource", "locale")
+           "logging", "hashlib", "base64", "textwrap", "resource", "locale", "ctypes")
 # what a fresh interpreter has: Python ignores SIGPIPE and SIGXFSZ at start-up
 _PY_IGNORED = ("SIGPIPE", "SIGXFSZ")
 

@@ -156,3 +156,47 @@ def test_tree_is_one_host_command(zfs, zfs_pool):
     assert sum(1 for n in tree if n.endswith("@s")) == 5
     for i in range(5):
         drv.destroy(f"{base}/d{i}", recursive=True)
+
+
+class _Recording(Runner):
+    def __init__(self):
+        super().__init__()
+        self.argvs = []
+
+    def run(self, argv, **kw):
+        self.argvs.append([str(a) for a in argv])
+        return super().run(argv, **kw)
+
+
+def _fstype_at(path):
+    from jocker.storage.stale import mount_points
+    here = [fstype for p, fstype, _src in mount_points() if p == os.path.realpath(path)]
+    return here[-1] if here else ""
+
+
+def test_destroy_in_use_of_a_zfs_fuse_mount_runs_no_zfs_unmount(zfs_pool):
+    """zfs-fuse's `zfs unmount` is umount(8): the driver unmounts by
+    umount(2) itself (one program fewer per `run --rm`); a dataset that is
+    not mounted where it is said to be is destroyed without any unmount."""
+    from jocker.storage.zfs_cli import ZfsCli
+    rec = _Recording()
+    drv = ZfsCli(rec)
+    base = f"{zfs_pool['pool']}/inuse-{uuid.uuid4().hex[:8]}"
+    mnt = str(zfs_pool["workdir"] / base.replace("/", "_"))
+    drv.create(base, {"mountpoint": mnt})
+    try:
+        drv.create(f"{base}/c", {"mountpoint": f"{mnt}/c"})
+        if not _fstype_at(f"{mnt}/c").startswith("fuse"):
+            pytest.skip("not zfs-fuse: in-kernel ZFS unmounts with zfs unmount")
+        open(f"{mnt}/c/f", "w").close()
+        rec.argvs.clear()
+        drv.destroy_in_use(f"{base}/c", f"{mnt}/c")
+        assert [a[1] for a in rec.argvs] == ["destroy"]
+        assert not drv.exists(f"{base}/c") and not os.path.ismount(f"{mnt}/c")
+        drv.create(f"{base}/u", {"mountpoint": f"{mnt}/u", "canmount": "noauto"})
+        rec.argvs.clear()
+        drv.destroy_in_use(f"{base}/u", f"{mnt}/u")       # not mounted: nothing to unmount
+        assert [a[1] for a in rec.argvs] == ["destroy"]
+        assert not drv.exists(f"{base}/u")
+    finally:
+        drv.destroy(base, recursive=True)
