@@ -266,6 +266,23 @@ class Supervisor(AttachServer):
             elif key.data == "client":
                 self._from_client(key.fileobj)
 
+    def _teardown_beside(self) -> int | None:
+        """Run the teardown in a child while this process removes the
+        storage (`run --rm` waits for both; the network's teardown is a
+        host command of its own): its pid, or None to run it here."""
+        try:
+            pid = os.fork()
+        except OSError:
+            return None
+        if pid == 0:
+            try:
+                for signum in (signal.SIGTERM, signal.SIGINT):
+                    signal.signal(signum, signal.SIG_DFL)
+                self._teardown()
+            finally:
+                os._exit(0)
+        return pid
+
     def _teardown(self) -> None:
         try:
             self.driver.destroy(self.spec)
@@ -275,7 +292,10 @@ class Supervisor(AttachServer):
 
     def _finish(self, code: int, listener: socket.socket) -> None:
         self.log.flush()
-        self._teardown()
+        beside = self._teardown_beside() if self.job.autoremove and \
+            self.driver.teardown_apart_from_storage else None
+        if beside is None:
+            self._teardown()
         if self.job.autoremove:
             from .remove import destroy_storage
             try:
@@ -285,6 +305,9 @@ class Supervisor(AttachServer):
                 self.job.autoremove = False
                 self._save_state()
                 self.report("error", 125, f"could not remove the container: {e}")
+            finally:
+                if beside is not None:
+                    _wait_child(beside)
         for c in list(self.clients):
             try:
                 c.sendall(frames.encode(frames.EXIT, str(code).encode()))
@@ -451,6 +474,17 @@ class Supervisor(AttachServer):
 
     def _on_stop(self, signum, frame) -> None:
         self.stop_requested = True
+
+
+def _wait_child(pid: int) -> None:
+    while True:
+        try:
+            os.waitpid(pid, 0)
+            return
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            return
 
 
 def run_job(job_path: str, ready_fd: int) -> int:

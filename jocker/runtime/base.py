@@ -15,6 +15,11 @@ attributes (callers never probe with getattr):
     reports_init_pid   init_pid() knows the container's PID 1 on the host
     binds_single_files single files may be bind-mounted (build RUN steps get
                        /etc/hosts... that way); else they are copied in
+    teardown_apart_from_storage
+                       destroy() leaves nothing in the container's root
+                       filesystem (its mounts went with its processes), so
+                       a `--rm` supervisor may run it beside the removal of
+                       that filesystem instead of before it
 """
 
 from __future__ import annotations
@@ -90,6 +95,7 @@ class RuntimeDriver(ABC):
     reports_init_pid = False
     binds_single_files = False
     updates_limits_live = False     # update_limits changes a running container's limits
+    teardown_apart_from_storage = False
 
     @abstractmethod
     def prepare_host(self) -> None:

@@ -80,6 +80,9 @@ class LinuxNamespaceDriver(RuntimeDriver):
     creates_console = True
     reports_init_pid = True
     binds_single_files = True
+    # The mounts live in the container's mount namespace, gone with its
+    # last process: destroy() only has the network stack and run files left.
+    teardown_apart_from_storage = True
 
     def __init__(self, runner: Runner | None = None, store_dirs: list[str] = ()):
         self.runner = runner or default_runner()

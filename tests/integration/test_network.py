@@ -492,3 +492,26 @@ def test_hairpin_from_the_same_network(jocker, busybox_image, cleanup):
     out = jocker("run", "--name", "hpcli", busybox_image, "wget", "-q", "-O-",
                  f"http://{_host_address()}:{port}/").stdout
     assert out == "hairpin\n"
+
+
+def _ours_on_host() -> set[str]:
+    """jocker's network objects of this test session on the host: netns
+    names, interface names, nft tables."""
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    names = {line.split(": ")[1].split("@")[0] for line in links.splitlines() if ": " in line}
+    netns = set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set()
+    tables = set(_nft_tables().split())
+    return {n for n in names | netns | tables if n.startswith(NET_PREFIX)}
+
+
+def test_run_rm_returns_after_the_network_teardown(jocker, busybox_image):
+    """The teardown of a `--rm` container's network runs beside the removal
+    of its file system, and `run --rm` returns only when both are done: no
+    netns, veth or port table is left when it returns, nor the clone."""
+    jocker("run", "--rm", busybox_image, "true")        # the default bridge exists before we look
+    before = _ours_on_host()
+    out = jocker("run", "--rm", "-p", f"{_free_port()}:80", busybox_image, "sh", "-c",
+                 "ip -o -4 addr show eth0 | wc -l").stdout
+    assert out.strip() == "1"                           # it had its own stack
+    assert _ours_on_host() == before
+    assert jocker("ps", "-aq").stdout == ""
