@@ -132,13 +132,15 @@ class LinuxNamespaceDriver(RuntimeDriver):
         """Host PID of the container's PID 1 (written by nsinit at start)."""
         path = RD.path(spec.rundir, RD.INIT_PID)
         deadline = time.monotonic() + timeout
+        pause = 0.0005          # nsinit writes it within a millisecond or two of the start
         while True:
             try:
                 return int(open(path).read())
             except (FileNotFoundError, ValueError):
                 if time.monotonic() > deadline:
                     return None
-                time.sleep(0.005)
+                time.sleep(pause)
+                pause = min(pause * 2, 0.005)
 
     def exec_command(self, spec, argv, *, user, workdir, env, tty, main_pid):
         """nsexec.py joins the namespaces and applies the container's security
