@@ -410,11 +410,20 @@ class Sandbox:
 
 def short_cmd(line: str) -> str:
     """`zfs get -Hp -r ... pool/x` -> `zfs get` (for tables of host commands)."""
+    if line.startswith("(in a forked child)"):
+        return "forked child"           # the runner's mark for our own code in a child
     words = line.split()
     if not words:
         return ""
     prog = os.path.basename(words[0])
-    sub = next((w for w in words[1:] if not w.startswith("-")), "")
+    rest, sub = words[1:], ""
+    while rest:
+        w = rest.pop(0)
+        if w in ("-n", "-netns") and prog == "ip":
+            rest = rest[1:]             # `ip -n NETNS ...`: the option's value is no subcommand
+        elif not w.startswith("-"):
+            sub = w
+            break
     if prog.startswith("python"):
         return "python " + " ".join(words[1:3])
     return f"{prog} {sub}".strip()
