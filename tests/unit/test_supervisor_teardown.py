@@ -45,7 +45,7 @@ def _supervisor(tmp_path) -> Supervisor:
 
 def test_teardown_beside_storage_survives_a_sigterm(tmp_path):
     sup = _supervisor(tmp_path)
-    signal.signal(signal.SIGTERM, sup._on_stop)         # as Supervisor.run() sets them
+    before = signal.signal(signal.SIGTERM, sup._on_stop)    # as Supervisor.run() sets it
     try:
         drv = _BlockingTeardown(str(tmp_path / "done"))
         sup.driver = drv
@@ -56,6 +56,6 @@ def test_teardown_beside_storage_survives_a_sigterm(tmp_path):
         os.write(drv.go_w, b"g")
         _, status = os.waitpid(pid, 0)
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, before)
     assert os.waitstatus_to_exitcode(status) == 0
     assert (tmp_path / "done").read_text() == "torn down\n"
