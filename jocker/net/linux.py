@@ -57,18 +57,46 @@ class LinuxNetworkDriver(NetworkDriver):
             return
         for attempt in (1, 2):
             try:
-                self._run(lp.container_setup(att))
+                self._build(lp.container_stack(att), new_netns=True)
                 return
             except JockerError:
                 self.teardown(att)      # what this try made, or a crashed run's leftovers
                 if attempt == 2:
                     raise
 
+    def _build(self, stack: dict, *, new_netns: bool) -> None:
+        """Carry out a stack plan: netlink requests (rtnl.py) instead of
+        `ip` programs, then the port table through the runner."""
+        from . import rtnl
+        ns = stack["netns"]
+        try:
+            if new_netns:
+                rtnl.netns_add(ns)
+            if stack["veths"]:
+                with rtnl.Rtnl() as host:
+                    for v in stack["veths"]:
+                        host.veth_add(v["host"], v["inside"], v["mac"], ns)
+                        host.link_up(v["host"], master=v["bridge"])
+            with rtnl.InNetns(ns), rtnl.Rtnl() as inside:
+                for a in stack["addresses"]:
+                    inside.addr_add(a["dev"], a["ip"], a["prefixlen"])
+                for name in stack["up"]:
+                    inside.link_up(name)
+                if stack["default_via"]:
+                    inside.default_route(stack["default_via"])
+        except OSError as e:
+            why = e.strerror if isinstance(e, rtnl.NetlinkError) else \
+                f"{e.filename}: {e.strerror}" if e.filename else str(e)
+            raise JockerError(f"network set-up of netns {ns}: {why}",
+                              hint="jocker system check shows what the host lacks") from None
+        if stack["nft"]:
+            self.runner.run(["nft", "-f", "-"], input=stack["nft"])
+
     def teardown(self, att: dict) -> None:
         self._run(lp.container_teardown(att))
 
     def connect_live(self, att: dict, index: int) -> None:
-        self._run(lp.endpoint_add(att, index))
+        self._build(lp.endpoint_stack(att, index), new_netns=False)
 
     def disconnect_live(self, att: dict, index: int) -> None:
         self._run(lp.endpoint_remove(att, index))

@@ -3,7 +3,8 @@ per container with a veth pair (eth<i> inside), and nftables rules in tables
 of jocker's own (one per network for NAT and isolation, one per container for
 published ports), never touching the host's tables.
 
-A step is {"argv": [...], "input": text or None, "check": bool}."""
+A step is {"argv": [...], "input": text or None, "check": bool}; a
+container's stack is a dict the driver builds over netlink (container_stack)."""
 
 from __future__ import annotations
 
@@ -66,43 +67,41 @@ def network_nft(net: dict, prefix: str, owner: str = "") -> str:
             f"{fwd}\t}}\n}}\n")
 
 
-def _endpoint_lines(ns: str, e: dict) -> tuple[list[str], list[str]]:
-    """(host side, inside) `ip -b` lines of one endpoint; the peer is
-    created directly in the netns, so eth0 never meets the host's eth0."""
-    return ([f"link add {e['host_if']} type veth peer name {e['ifname']} address {e['mac']} netns {ns}",
-             f"link set {e['host_if']} master {e['bridge']} up"],
-            [f"addr add {e['ip']}/{e['prefixlen']} dev {e['ifname']}", f"link set {e['ifname']} up"])
+def _veth(e: dict) -> dict:
+    """One endpoint's veth pair: the host end on the bridge, the inside end
+    (eth<i>, its MAC) made directly in the netns, so it never meets the
+    host's interfaces."""
+    return {"host": e["host_if"], "inside": e["ifname"], "mac": e["mac"], "bridge": e["bridge"]}
 
 
-def endpoint_add(att: dict, index: int) -> list[dict]:
-    """`network connect` to a running container: one more veth into its netns."""
+def _inside(e: dict) -> dict:
+    return {"dev": e["ifname"], "ip": e["ip"], "prefixlen": e["prefixlen"]}
+
+
+def container_stack(att: dict) -> dict:
+    """A container's own stack (the driver builds it over netlink, rtnl.py):
+    the named netns, a veth pair per endpoint, the inside addresses, the
+    interfaces to bring up (lo first) and the default route through the
+    first network; plus the nft table of its published ports (None: no
+    table)."""
+    eps = att["endpoints"]
+    return {"netns": att["netns"], "veths": [_veth(e) for e in eps],
+            "addresses": [_inside(e) for e in eps], "up": ["lo"] + [e["ifname"] for e in eps],
+            "default_via": eps[0]["gateway"] if eps else None,
+            "nft": container_nft(att) if att.get("ports") else None}
+
+
+def endpoint_stack(att: dict, index: int) -> dict:
+    """`network connect` to a running container: one more veth into its
+    netns (which exists), its address, no new default route."""
     e = next(e for e in att["endpoints"] if e["index"] == index)
-    host, inside = _endpoint_lines(att["netns"], e)
-    return [_step(["ip", "-b", "-"], "\n".join(host) + "\n"),
-            _step(["ip", "-n", att["netns"], "-b", "-"], "\n".join(inside) + "\n")]
+    return {"netns": att["netns"], "veths": [_veth(e)], "addresses": [_inside(e)], "up": [e["ifname"]],
+            "default_via": None, "nft": None}
 
 
 def endpoint_remove(att: dict, index: int) -> list[dict]:
     e = next(e for e in att["endpoints"] if e["index"] == index)
     return [_step(["ip", "link", "del", "dev", e["host_if"]], check=False)]
-
-
-def container_setup(att: dict) -> list[dict]:
-    """Two `ip -b` batches (the netns with the host ends of its veths, then
-    the inside) and the nft table of its published ports: 2-3 commands."""
-    ns = att["netns"]
-    host, inside = [f"netns add {ns}"], ["link set lo up"]
-    for e in att["endpoints"]:
-        h, i = _endpoint_lines(ns, e)
-        host += h
-        inside += i
-    if att["endpoints"]:
-        inside.append(f"route add default via {att['endpoints'][0]['gateway']}")
-    steps = [_step(["ip", "-b", "-"], "\n".join(host) + "\n"),
-             _step(["ip", "-n", ns, "-b", "-"], "\n".join(inside) + "\n")]
-    if att.get("ports"):
-        steps.append(_step(["nft", "-f", "-"], container_nft(att)))
-    return steps
 
 
 def container_teardown(att: dict) -> list[dict]:

@@ -515,3 +515,54 @@ def test_run_rm_returns_after_the_network_teardown(jocker, busybox_image):
     assert out.strip() == "1"                           # it had its own stack
     assert _ours_on_host() == before
     assert jocker("ps", "-aq").stdout == ""
+
+
+def test_container_stack_is_a_netns_iproute2_knows(jocker, busybox_image, cleanup):
+    """The stack built over netlink is what `ip netns add` + `ip -b` made:
+    `ip netns list` names it, `ip -n` sees eth0 with its address and MAC, the
+    default route and lo up, and the host end sits on the bridge."""
+    cleanup.append("nl-stack")
+    cid = jocker("run", "-d", "--name", "nl-stack", busybox_image, "sleep", "60").stdout.strip()
+    net = _inspect(jocker, "nl-stack")["NetworkSettings"]["Networks"]["bridge"]
+    ns = f"{NET_PREFIX}ns-{cid[:12]}"
+    assert ns in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    addr = subprocess.run(["ip", "-n", ns, "-o", "-4", "addr", "show", "eth0"], capture_output=True,
+                          text=True).stdout
+    assert f"inet {net['IPAddress']}/{net['IPPrefixLen']}" in addr
+    link = subprocess.run(["ip", "-n", ns, "-o", "link"], capture_output=True, text=True).stdout
+    assert net["MacAddress"] in link and "lo: <LOOPBACK,UP" in link
+    route = subprocess.run(["ip", "-n", ns, "route", "show", "default"], capture_output=True, text=True).stdout
+    assert f"default via {net['Gateway']} dev eth0" in route
+    host_if = f"{NET_PREFIX}0a{cid}"[:15]
+    master = subprocess.run(["ip", "-o", "link", "show", host_if], capture_output=True, text=True).stdout
+    assert " master " in master and ",UP" in master
+    # and the container itself reaches its gateway through it
+    assert jocker("exec", "nl-stack", "ping", "-c", "1", "-W", "2", net["Gateway"], check=False).returncode == 0
+
+
+def test_stack_failure_is_one_line_and_leaves_the_caller_in_the_host_netns():
+    from jocker.errors import JockerError
+    from jocker.host.runner import Runner
+    from jocker.net.linux import LinuxNetworkDriver
+    drv = LinuxNetworkDriver(Runner())
+    own = os.stat("/proc/thread-self/ns/net").st_ino
+    name = f"{NET_PREFIX}ns-nonexistent"
+    with pytest.raises(JockerError) as e:
+        drv._build({"netns": name, "veths": [], "addresses": [{"dev": "eth0", "ip": "10.1.2.3", "prefixlen": 24}],
+                    "up": ["lo"], "default_via": None, "nft": None}, new_netns=False)
+    assert name in str(e.value) and "No such file" in str(e.value) and "\n" not in str(e.value)
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        with pytest.raises(JockerError) as e:       # no eth0 in an empty netns
+            drv._build({"netns": name, "veths": [], "addresses": [{"dev": "eth0", "ip": "10.1.2.3",
+                                                                    "prefixlen": 24}],
+                        "up": ["lo"], "default_via": None, "nft": None}, new_netns=False)
+        assert "adding 10.1.2.3/24 to eth0: no such interface" in str(e.value)
+        assert os.stat("/proc/thread-self/ns/net").st_ino == own
+        with pytest.raises(JockerError) as e:       # netns_add refuses an existing name
+            drv._build({"netns": name, "veths": [], "addresses": [], "up": ["lo"], "default_via": None,
+                        "nft": None}, new_netns=True)
+        assert "File exists" in str(e.value)
+        assert os.stat("/proc/thread-self/ns/net").st_ino == own
+    finally:
+        subprocess.run(["ip", "netns", "del", name])

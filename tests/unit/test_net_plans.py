@@ -96,15 +96,13 @@ def test_linux_container_plan():
     att = attachment.build(CID, "jk", "bridge", [dict(NET, ip="10.88.0.5")],
                            [{"host_ip": "", "host_port": 8080, "port": 80, "proto": "tcp"},
                             {"host_ip": "127.0.0.1", "host_port": 5353, "port": 53, "proto": "udp"}])
-    steps = lp.container_setup(att)
-    assert [s["argv"] for s in steps] == [["ip", "-b", "-"], ["ip", "-n", "jkns-ab12cd34ef56", "-b", "-"],
-                                          ["nft", "-f", "-"]]
-    assert steps[0]["input"] == ("netns add jkns-ab12cd34ef56\n"
-                                 "link add jk0aab12cd34ef5 type veth peer name eth0 address 02:42:0a:58:00:05 "
-                                 "netns jkns-ab12cd34ef56\nlink set jk0aab12cd34ef5 master jkbr0 up\n")
-    assert steps[1]["input"] == ("link set lo up\naddr add 10.88.0.5/16 dev eth0\nlink set eth0 up\n"
-                                 "route add default via 10.88.0.1\n")
-    nft = steps[2]["input"]
+    stack = lp.container_stack(att)
+    assert stack["netns"] == "jkns-ab12cd34ef56"
+    assert stack["veths"] == [{"host": "jk0aab12cd34ef5", "inside": "eth0", "mac": "02:42:0a:58:00:05",
+                               "bridge": "jkbr0"}]
+    assert stack["addresses"] == [{"dev": "eth0", "ip": "10.88.0.5", "prefixlen": 16}]
+    assert stack["up"] == ["lo", "eth0"] and stack["default_via"] == "10.88.0.1"
+    nft = stack["nft"]
     assert "table ip jkcab12cd34ef56 {" in nft
     assert nft.count("fib daddr type local tcp dport 8080 dnat to 10.88.0.5:80") == 2   # prerouting + output
     assert nft.count("ip daddr 127.0.0.1 udp dport 5353 dnat to 10.88.0.5:53") == 2
@@ -119,7 +117,8 @@ def test_linux_container_plan():
 
 def test_linux_none_is_a_netns_with_lo_up_and_host_has_nothing():
     att = attachment.build(CID, "jk", "none", [], [])
-    assert [s["input"] for s in lp.container_setup(att)] == ["netns add jkns-ab12cd34ef56\n", "link set lo up\n"]
+    assert lp.container_stack(att) == {"netns": "jkns-ab12cd34ef56", "veths": [], "addresses": [],
+                                       "up": ["lo"], "default_via": None, "nft": None}
     assert lp.container_teardown(attachment.build(CID, "jk", "host", [], [])) == []
 
 
@@ -204,3 +203,14 @@ def test_both_network_drivers_implement_every_declared_method():
     assert inspect.isabstract(NetworkDriver)
     for cls in (LinuxNetworkDriver, FreeBSDNetworkDriver):
         assert issubclass(cls, NetworkDriver) and not inspect.isabstract(cls), cls
+
+
+def test_linux_endpoint_stack_adds_one_veth_into_the_existing_netns():
+    att = attachment.build(CID, "jk", "bridge", [dict(NET, ip="10.88.0.5"),
+                                                 dict(NET, network="b2", bridge="jkbr1", subnet="10.89.0.0/24",
+                                                      gateway="10.89.0.1", ip="10.89.0.7", index=1)], [])
+    stack = lp.endpoint_stack(att, 1)
+    assert stack["veths"] == [{"host": "jk1aab12cd34ef5", "inside": "eth1", "mac": "02:42:0a:59:00:07",
+                               "bridge": "jkbr1"}]
+    assert stack["addresses"] == [{"dev": "eth1", "ip": "10.89.0.7", "prefixlen": 24}]
+    assert (stack["up"], stack["default_via"], stack["nft"]) == (["eth1"], None, None)
