@@ -276,8 +276,8 @@ class Supervisor(AttachServer):
             return None
         if pid == 0:
             try:
-                for signum in (signal.SIGTERM, signal.SIGINT):
-                    signal.signal(signum, signal.SIG_DFL)
+                # SIGTERM/SIGINT stay this process's (a stop, noted): a stop
+                # arriving now must not leave half a network behind.
                 self._teardown()
             finally:
                 os._exit(0)
