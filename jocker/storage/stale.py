@@ -16,29 +16,10 @@ import os
 STALE_ERRNOS = (errno.ENOTCONN, errno.EIO)
 
 
-def _unescape(field: str) -> str:
-    """The kernel writes a space, tab, newline or backslash in a mount
-    point or source as \\ooo (octal), every other byte as it is."""
-    if "\\" not in field:
-        return field
-    import re
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
-
-
 def mount_points(mountinfo: str = "/proc/self/mountinfo") -> list[tuple[str, str, str]]:
     """(mount point, filesystem type, source) of every mount."""
-    out = []
-    try:
-        # As os.fsdecode() spells paths: a name that is not UTF-8 (another
-        # mount on the host) must not make the whole table unreadable.
-        with open(mountinfo, encoding="utf-8", errors="surrogateescape") as f:
-            for line in f:
-                left, _, right = line.partition(" - ")
-                fstype, source = (right.split() + ["", ""])[:2]
-                out.append((_unescape(left.split()[4]), fstype, _unescape(source)))
-    except OSError:
-        pass
-    return out
+    from ..runtime.mountinfo import mount_table
+    return mount_table(mountinfo)
 
 
 def is_stale(path: str) -> bool:

@@ -6,6 +6,8 @@ exactly, so a wrongly decoded name means no unmount and a refused destroy."""
 
 from __future__ import annotations
 
+import os
+
 from jocker.storage.stale import mount_points
 
 
@@ -27,3 +29,25 @@ def test_a_name_that_is_not_utf8_reads_as_os_fsdecode_has_it(tmp_path):
                       b"48 27 0:42 / /pool/c/root rw - fuse.zfs pool/c rw\n")
     assert mount_points(str(table)) == [(os.fsdecode(b"/media/caf\xe9"), "vfat", "/dev/sdb1"),
                                         ("/pool/c/root", "fuse.zfs", "pool/c")]
+
+
+def test_the_container_side_reads_the_table_the_same_way(tmp_path):
+    """linux_security (loaded by path in nsinit/nsexec) lists mount points
+    through the same reader: a non-UTF-8 mount elsewhere on the host must
+    not fail every container start (isolate_store reads the table)."""
+    import os
+    from jocker.runtime import linux_security
+    table = tmp_path / "mountinfo"
+    table.write_bytes(b"47 27 8:1 / /media/caf\xe9\\040x rw - vfat /dev/sdb1 rw\n")
+    assert linux_security.mount_points(str(table)) == [os.fsdecode(b"/media/caf\xe9 x")]
+
+
+def test_nsinit_run_by_path_finds_the_reader(tmp_path):
+    import subprocess
+    import sys
+    import jocker.runtime
+    here = os.path.dirname(jocker.runtime.__file__)
+    out = subprocess.run([sys.executable, "-S", "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
+                          "import nsinit, linux_security; print(len(linux_security.mount_points()) > 0)", here],
+                         capture_output=True, text=True, check=True, cwd=str(tmp_path))
+    assert out.stdout.strip() == "True"
