@@ -65,7 +65,9 @@ def running(rundir: str) -> bool:
 
 def request(rundir: str, job_path: str, ready_w: int, errlog_fd: int, timeout: float = 10.0) -> int | None:
     """A supervisor for job_path, forked by the server: its pid, or None when
-    no server answered (the caller then execs the supervisor)."""
+    no server answered (the caller then execs the supervisor). job_path "-":
+    a supervisor ahead of its container, which reads its job path from the
+    pipe errlog_fd then is (the read end), and opens its log itself."""
     path = RD.path(rundir, RD.FORKSERVER_SOCK)
     try:
         from .attach import connect
@@ -204,7 +206,11 @@ class Server(ForkServerBase):
             os.setsid()
             if os.fork():
                 os._exit(0)                         # the supervisor goes to init
-            ready_w, errlog = fds
+            # The second descriptor: the supervisor's log, or (job "-", a
+            # supervisor asked for ahead of its container) the pipe its job
+            # path will come through; it opens its log once it knows the job.
+            ready_w, second = fds
+            ahead = req["job"] == "-"
             self.forget()
             import signal
             for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGCHLD):
@@ -212,10 +218,10 @@ class Server(ForkServerBase):
             os.environ.clear()
             os.environ.update({str(k): str(v) for k, v in (req.get("env") or {}).items()})
             os.umask(int(req.get("umask", 0o022)))
-            devnull = os.open(os.devnull, os.O_RDONLY)
-            os.dup2(devnull, 0)
-            os.dup2(errlog, 1)
-            os.dup2(errlog, 2)
+            devnull = os.open(os.devnull, os.O_RDWR)
+            os.dup2(second if ahead else devnull, 0)
+            os.dup2(devnull if ahead else second, 1)
+            os.dup2(devnull if ahead else second, 2)
             conn.sendall(f"pid {os.getpid()}\n".encode())
             keep = {0, 1, 2, ready_w, conn.fileno()}
             conn.close()

@@ -491,28 +491,43 @@ def _wait_child(pid: int) -> None:
             return
 
 
-def run_job(job_path: str, ready_fd: int) -> int:
-    """Supervise the job at job_path; stdout/stderr already go to its
-    supervisor.err. The entry of a supervisor forked by the fork-server."""
-    return Supervisor(Job.load(job_path), ready_fd, job_path).run() and 0
+def _await_job() -> str:
+    """The job path a starter writes on our stdin when we were started ahead
+    of our container (`run`); '' when it closed the pipe instead (the
+    container was never made). Stdin is /dev/null afterwards."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = os.read(0, 4096)
+        if not chunk:
+            break
+        data += chunk
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    return data.decode("utf-8", "replace").strip()
+
+
+def run_job(job_path: str, ready_fd: int, *, own_log: bool = False) -> int:
+    """Supervise the job at job_path ("-": read it from stdin first). With
+    own_log (or "-": the starter did not know the container yet), stdout and
+    stderr go to the job's supervisor.err from here on; otherwise the starter
+    pointed them there. The entry of forked and exec'd supervisors alike."""
+    if job_path == "-":
+        job_path = _await_job()
+        if not job_path:
+            return 0                    # cancelled: the container was never made
+        own_log = True
+    job = Job.load(job_path)
+    if own_log:
+        err = os.open(RD.path(job.rundir, RD.SUPERVISOR_ERR), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.dup2(err, 1)
+        os.dup2(err, 2)
+        os.close(err)
+    return Supervisor(job, ready_fd, job_path).run() and 0
 
 
 def main() -> None:
-    job_path, ready_fd = sys.argv[1], int(sys.argv[2])
-    if job_path == "-":               # started ahead of its container (`run`)
-        job_path = sys.stdin.readline().strip()
-        if not job_path:
-            return                    # cancelled: the container was never made
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(devnull, 0)
-        os.close(devnull)
-    job = Job.load(job_path)
-    err = os.open(RD.path(job.rundir, RD.SUPERVISOR_ERR),
-                  os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.dup2(err, 1)
-    os.dup2(err, 2)
-    os.close(err)
-    sys.exit(Supervisor(job, ready_fd, job_path).run() and 0)
+    sys.exit(run_job(sys.argv[1], int(sys.argv[2]), own_log=True))
 
 
 if __name__ == "__main__":

@@ -157,3 +157,36 @@ def test_containers_get_the_callers_limits_and_nice_not_the_servers(jocker, busy
     out = jocker("run", "--rm", busybox_image, "sh", "-c",
                  "ulimit -n; cut -d' ' -f19 /proc/self/stat").stdout.split()
     assert out == [str(mine), str(os.getpriority(os.PRIO_PROCESS, 0))], out
+
+
+def test_run_gets_its_supervisor_forked_ahead_and_a_failed_create_leaves_none(jocker, busybox_image, cleanup,
+                                                                             jocker_env, wait_for, engine):
+    """`run` asks the server for its supervisor before the clone is made
+    (job "-": the path comes through a pipe once the container exists); when
+    the create fails, the waiting supervisor gets EOF and is gone."""
+    rundir = jocker_env["JOCKER_RUNDIR"]
+    _kill_servers(rundir, wait_for)         # one of an earlier test may have other limits: it refuses us
+    jocker("run", "--rm", busybox_image, "true")
+    assert wait_for(lambda: _server(rundir) is not None, 15)
+    cleanup += ["fs-ahead"]
+    cid = jocker("run", "-d", "--name", "fs-ahead", busybox_image, "sleep", "300").stdout.strip()
+    pid = _supervisor_pid(rundir, cid)
+    assert "jocker.containers.forkserver" in _cmdline(pid)
+    mine = _fd_targets(pid)
+    assert mine.get("0") == "/dev/null" and mine["1"].endswith(f"/{cid}/supervisor.err")
+
+    def waiting() -> list[int]:
+        return [p for p in _servers(rundir) if not _is_server(p, rundir) and p != pid]
+    before = set(waiting())
+    # A long-lived caller (the API server's engine): its end of the job
+    # pipe stays open unless the failed run closes it.
+    import pytest
+    from jocker.engine_api import CreateRequest, JockerAPI
+    from jocker.errors import CONFLICT, JockerError
+    assert engine.layout.rundir == rundir
+    with pytest.raises(JockerError) as info:
+        JockerAPI(engine).containers.run(CreateRequest.from_api({"Image": busybox_image, "Cmd": ["true"]},
+                                                                name="fs-ahead"), detach=True)
+    assert info.value.kind == CONFLICT
+    assert wait_for(lambda: not set(waiting()) - before, 10), "a supervisor forked ahead still waits"
+    assert jocker("run", "--rm", busybox_image, "echo", "after").stdout == "after\n"
