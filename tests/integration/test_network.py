@@ -614,3 +614,20 @@ def test_connect_live_failing_half_way_removes_the_veth_it_made():
     finally:
         subprocess.run(["ip", "netns", "del", name])
         subprocess.run(["ip", "link", "del", host_if], capture_output=True)
+
+
+def test_netlink_answers_count_only_from_the_kernel():
+    """An acknowledgement sent to jocker's netlink socket by another process
+    (any with CAP_NET_ADMIN in that namespace can: during `network connect`,
+    a container's own) is not taken for the kernel's: the real answer is."""
+    import struct
+    from jocker.net import rtnl
+    with rtnl.Rtnl() as r, socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, rtnl.NETLINK_ROUTE) as other:
+        other.bind((0, 0))
+        port = r.sock.getsockname()[0]
+        fake = struct.pack("IHHII", 36, rtnl.NLMSG_ERROR, 0, r.seq + 1, port) + struct.pack("i", 0) + \
+            struct.pack("IHHII", 16, rtnl.RTM_NEWLINK, 0, r.seq + 1, port)
+        other.sendto(fake, (port, 0))
+        with pytest.raises(rtnl.NetlinkError) as e:      # no interface has index 0x7ffffff0
+            r.request(rtnl.RTM_NEWLINK, 0, rtnl._ifinfo(0x7ffffff0, rtnl.IFF_UP, rtnl.IFF_UP), "probe")
+        assert e.value.errno == 19                      # ENODEV, the kernel's answer
