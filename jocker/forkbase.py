@@ -78,18 +78,38 @@ def confinement(pid: int | str = "self", *, places: bool = True) -> list | None:
         return None
 
 
+# FreeBSD's getsockopt(SOL_LOCAL, LOCAL_PEERCRED) answers a struct xucred
+# (sys/ucred.h): u_int cr_version (XUCRED_VERSION, 0), uid_t cr_uid, ... [U]
+FREEBSD_SOL_LOCAL, FREEBSD_LOCAL_PEERCRED, XUCRED_VERSION, XUCRED_SIZE = 0, 1, 0, 88
+
+
+def xucred_uid(raw: bytes) -> int | None:
+    """cr_uid of a FreeBSD struct xucred; None for a layout version this
+    code does not know (the caller then refuses)."""
+    import struct
+    if len(raw) < 8:
+        return None
+    version, uid = struct.unpack_from("=II", raw)
+    return uid if version == XUCRED_VERSION else None
+
+
 def peer_refusal(conn, *, places: bool = True) -> str:
     """Why a server must not fork for the process at the other end of conn
     (a connected AF_UNIX socket), '' when it may: another user, or another
-    confinement (confinement(), places as there). Where the kernel does not
-    tell the peer (no SO_PEERCRED: FreeBSD), the socket's mode (0600) in the
-    root-only run directory is the gate [U: FreeBSD's LOCAL_PEERCRED gives
-    the uid]."""
+    confinement (confinement(), places as there). FreeBSD tells the peer's
+    uid (LOCAL_PEERCRED [U]) but no /proc to compare confinements: there the
+    root-only run directory and process_context()'s root are the rest of
+    the gate."""
     import socket
+    import struct
     opt = getattr(socket, "SO_PEERCRED", None)
     if opt is None:
-        return ""
-    import struct
+        if not sys.platform.startswith("freebsd"):
+            return ""
+        uid = xucred_uid(conn.getsockopt(FREEBSD_SOL_LOCAL, FREEBSD_LOCAL_PEERCRED, XUCRED_SIZE))
+        if uid is None:
+            return "unknown-peer"
+        return "other-user" if uid != os.geteuid() else ""
     pid, uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, opt, struct.calcsize("3i")))
     if uid != os.getuid():
         return "other-user"

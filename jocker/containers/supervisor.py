@@ -197,7 +197,11 @@ class Supervisor(AttachServer):
                 if self.job.autoremove:
                     # Loaded while the container runs, not after it exits
                     # (a `run --rm` waits for the removal).
-                    from . import remove  # noqa: F401
+                    try:
+                        from . import remove
+                        remove.preload(self.job.storage)
+                    except Exception:   # noqa: BLE001 - only a head start; the removal says what fails
+                        pass
             started = time.monotonic()
             code = self._pump()
             self._health_stop()
@@ -276,8 +280,8 @@ class Supervisor(AttachServer):
             return None
         if pid == 0:
             try:
-                for signum in (signal.SIGTERM, signal.SIGINT):
-                    signal.signal(signum, signal.SIG_DFL)
+                # SIGTERM/SIGINT stay this process's (a stop, noted): a stop
+                # arriving now must not leave half a network behind.
                 self._teardown()
             finally:
                 os._exit(0)

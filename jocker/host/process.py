@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import select
+import sys
 import time
 
 def pid_alive(pid: int | str) -> bool:
@@ -105,8 +106,8 @@ def start(argv: list[str], *, env: dict | None = None, cwd: str | None = None,
     in_c, in_p = _child_fd(stdin, os.O_RDONLY, to_close)
     out_c, out_p = _child_fd(stdout, os.O_WRONLY, to_close)
     err_c, err_p = (out_c, None) if stderr == STDOUT else _child_fd(stderr, os.O_WRONLY, to_close)
-    if child_setup is die_with_parent:
-        _load_libc()
+    if child_setup is die_with_parent and "ctypes" in sys.modules:
+        _load_libc()        # else the child loads it: a supervisor never keeps ctypes
     err_r, err_w = os.pipe()          # both ends close-on-exec (PEP 446)
     pid = os.fork()
     if pid == 0:
@@ -231,8 +232,11 @@ _libc = None
 
 
 def _load_libc():
-    """The C library through ctypes, loaded in the parent: a child that
-    imported ctypes itself would pay for it (~4 ms) on every command."""
+    """The C library through ctypes, loaded in the parent where ctypes
+    already is (the warm CLI, a Linux fork-server's supervisors): a child
+    that imported ctypes itself would pay for it (~4 ms) on every command.
+    Where it is not, the child loads it: a process that lives long and small
+    (a jail's supervisor) must not keep ctypes (~0.5 MB) for one command."""
     global _libc
     if _libc is None:
         import ctypes

@@ -27,6 +27,11 @@ import ctypes
 import errno
 import os
 
+try:
+    from .mountinfo import mount_table
+except ImportError:             # run by path (nsinit.py, nsexec.py): this directory is sys.path[0]
+    from mountinfo import mount_table
+
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC = 32, 4096, 16384
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -114,12 +119,7 @@ class _MountAttr(ctypes.Structure):
 
 
 def mount_points(path="/proc/self/mountinfo"):
-    out = []
-    with open(path) as f:
-        for line in f:
-            mp = line.split(" ", 5)[4]
-            out.append(mp.encode().decode("unicode_escape") if "\\" in mp else mp)
-    return out
+    return [mp for mp, _fstype, _source in mount_table(path)]
 
 
 def _below(path, top):
@@ -347,14 +347,27 @@ def seccomp_program(caps):
         lib, ctx = build_seccomp(caps)
         try:
             lib.seccomp_export_bpf.argtypes = [ctypes.c_void_p, ctypes.c_int]
-            fd = os.memfd_create("jocker-seccomp", os.MFD_CLOEXEC)
+            # A pipe, not a memfd (which some kernels refuse by policy): a
+            # filter is at most 4096 instructions of 8 bytes, below any
+            # pipe's buffer, so the export never blocks on its reader.
+            r, w = os.pipe()
             try:
-                rc = lib.seccomp_export_bpf(ctx, fd)
+                rc = lib.seccomp_export_bpf(ctx, w)
+                os.close(w)
+                w = -1
                 if rc < 0:
                     raise SecurityError(f"exporting the seccomp filter: {os.strerror(-rc)}")
-                prog = os.pread(fd, os.fstat(fd).st_size, 0)
+                chunks = []
+                while True:
+                    chunk = os.read(r, 65536)
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+                prog = b"".join(chunks)
             finally:
-                os.close(fd)
+                os.close(r)
+                if w >= 0:
+                    os.close(w)
         finally:
             lib.seccomp_release(ctx)
         if not prog or len(prog) % 8:

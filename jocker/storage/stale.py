@@ -16,22 +16,10 @@ import os
 STALE_ERRNOS = (errno.ENOTCONN, errno.EIO)
 
 
-def _unescape(field: str) -> str:
-    return field.encode().decode("unicode_escape") if "\\" in field else field
-
-
 def mount_points(mountinfo: str = "/proc/self/mountinfo") -> list[tuple[str, str, str]]:
     """(mount point, filesystem type, source) of every mount."""
-    out = []
-    try:
-        with open(mountinfo) as f:
-            for line in f:
-                left, _, right = line.partition(" - ")
-                fstype, source = (right.split() + ["", ""])[:2]
-                out.append((_unescape(left.split()[4]), fstype, _unescape(source)))
-    except OSError:
-        pass
-    return out
+    from ..runtime.mountinfo import mount_table
+    return mount_table(mountinfo)
 
 
 def is_stale(path: str) -> bool:

@@ -74,7 +74,8 @@ def test_fork_server_preloads_the_supervisor_closure_and_nothing_more(tmp_path):
     # and the security plan's default capabilities (its seccomp filter is
     # made once, here).
     container = set() if runtime == "jail" else {
-        "jocker.runtime.nsinit", "jocker.runtime.linux_security", "jocker.runtime.security"}
+        "jocker.runtime.nsinit", "jocker.runtime.linux_security", "jocker.runtime.security",
+        "jocker.runtime.mountinfo"}
     assert {m for m in modules if m.startswith("jocker")} == JOCKER_MODULES[runtime] | {
         "jocker.containers.forkserver", "jocker.containers.health", "jocker.forkbase"} | container
     assert not modules & NEVER and not modules & HEAVY

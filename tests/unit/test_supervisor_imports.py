@@ -6,7 +6,9 @@ path used to pull in dataclasses (and with it inspect, ast, dis, tokenize),
 logging (threading, traceback, warnings), pathlib and jinja2's helpers,
 several megabytes over the Linux path. This pins it: the supervisor with
 the jail driver selected, its main process and a healthcheck probe command
-built, imports nothing the Linux path does not, except fcntl (the devfs lock).
+built and a host command run, imports nothing the Linux path does not,
+except fcntl (the devfs lock). Running host commands must not load ctypes
+into it: their children set their death signal with it, on their own.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import jocker.containers.health                     # a healthchecked container'
 if runtime == "jail":
     sup.driver.main_command(sup.spec)
     sup.driver.health_command(sup.spec, ["/bin/sh", "-c", "true"], None)   # each probe
+sup.runner.run(["true"])            # a host command (jail_create, zfs set, jail -r...)
 print(json.dumps(sorted(m for m in set(sys.modules) - before if not m.startswith("jocker"))))
 """
 
