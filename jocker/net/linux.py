@@ -96,7 +96,12 @@ class LinuxNetworkDriver(NetworkDriver):
         self._run(lp.container_teardown(att))
 
     def connect_live(self, att: dict, index: int) -> None:
-        self._build(lp.endpoint_stack(att, index), new_netns=False)
+        try:
+            self._build(lp.endpoint_stack(att, index), new_netns=False)
+        except JockerError:
+            # A veth made before the failure goes again (its inside end with it).
+            self._run(lp.endpoint_remove(att, index))
+            raise
 
     def disconnect_live(self, att: dict, index: int) -> None:
         self._run(lp.endpoint_remove(att, index))

@@ -348,7 +348,14 @@ def connect(engine, net_ref: str, ref: str, *, ip: str | None = None, aliases: l
         if c.running:
             driver(engine).ensure_network(S.endpoint_base(rec), engine.config.network_prefix,
                                           owner(engine))
-            driver(engine).connect_live(attachment_for(engine, c), index)
+            try:
+                driver(engine).connect_live(attachment_for(engine, c), index)
+            except JockerError:
+                # Not connected: the container must not be listed on the
+                # network (nor hold the address) after a refused connect.
+                del c.spec["NetworkSettings"]["Networks"][rec["Name"]]
+                _save_spec(engine, c)
+                raise
         refresh_members(engine, containers, set(hosts.networks_of(c)))
 
 

@@ -173,14 +173,17 @@ class Rtnl:
         self.seq += 1
         msg = struct.pack("IHHII", 16 + len(body), kind, flags | NLM_F_REQUEST | NLM_F_ACK, self.seq, 0) + body
         self.sock.send(msg)
+        port = self.sock.getsockname()[0]
         while True:
-            data = self.sock.recv(65536)
+            data, (sender, _groups) = self.sock.recvfrom(65536)
+            if sender != 0:
+                continue        # from another process, not the kernel (iproute2 skips these too)
             off = 0
             while off + 16 <= len(data):
-                size, mtype, _flags, seq, _pid = struct.unpack_from("IHHII", data, off)
+                size, mtype, _flags, seq, pid = struct.unpack_from("IHHII", data, off)
                 if size < 16:
                     raise NetlinkError(0, f"{what}: malformed netlink answer")
-                if mtype == NLMSG_ERROR and seq == self.seq:
+                if mtype == NLMSG_ERROR and seq == self.seq and pid == port:
                     err = struct.unpack_from("i", data, off + 16)[0]
                     if err:
                         raise NetlinkError(-err, f"{what}: {os.strerror(-err)}")

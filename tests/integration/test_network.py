@@ -566,3 +566,68 @@ def test_stack_failure_is_one_line_and_leaves_the_caller_in_the_host_netns():
         assert os.stat("/proc/thread-self/ns/net").st_ino == own
     finally:
         subprocess.run(["ip", "netns", "del", name])
+
+
+def test_failed_network_connect_records_nothing_and_can_be_retried(jocker, busybox_image, cleanup):
+    """A `network connect` the kernel refuses (here: eth1 is taken inside the
+    container) leaves the container as it was: not listed on the network,
+    its address not held, and the same connect works once the cause is gone."""
+    cleanup += ["nl-conn"]
+    jocker("network", "create", "tfail")
+    try:
+        cid = jocker("run", "-d", "--name", "nl-conn", busybox_image, "sleep", "60").stdout.strip()
+        ns = f"{NET_PREFIX}ns-{cid[:12]}"
+        subprocess.run(["ip", "-n", ns, "link", "add", "eth1", "type", "veth", "peer", "name", "taken1"],
+                       check=True)
+        res = jocker("network", "connect", "tfail", "nl-conn", check=False)
+        assert res.returncode == 125 and "File exists" in res.stderr, res.stderr
+        assert sorted(_inspect(jocker, "nl-conn")["NetworkSettings"]["Networks"]) == ["bridge"]
+        host_if = f"{NET_PREFIX}1a{cid}"[:15]
+        assert subprocess.run(["ip", "link", "show", host_if], capture_output=True).returncode != 0
+        subprocess.run(["ip", "-n", ns, "link", "del", "eth1"], check=True)
+        jocker("network", "connect", "tfail", "nl-conn")
+        assert sorted(_inspect(jocker, "nl-conn")["NetworkSettings"]["Networks"]) == ["bridge", "tfail"]
+    finally:
+        jocker("rm", "-f", "nl-conn", check=False)
+        jocker("network", "rm", "tfail", check=False)
+
+
+def test_connect_live_failing_half_way_removes_the_veth_it_made():
+    """The veth is made, then putting its host end on the bridge fails: the
+    pair goes again (its inside end with it), nothing is left on the host."""
+    from jocker.errors import JockerError
+    from jocker.host.runner import Runner
+    from jocker.net.linux import LinuxNetworkDriver
+    name = f"{NET_PREFIX}ns-halfway"
+    host_if = f"{NET_PREFIX}1ahalfway"
+    att = {"mode": "bridge", "prefix": NET_PREFIX, "cid": "halfway", "netns": name, "ports": [],
+           "endpoints": [{"index": 1, "ifname": "eth1", "host_if": host_if, "mac": "02:42:0a:59:00:07",
+                          "bridge": f"{NET_PREFIX}nobr", "ip": "10.89.0.7", "prefixlen": 24}]}
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        with pytest.raises(JockerError) as e:
+            LinuxNetworkDriver(Runner()).connect_live(att, 1)
+        assert f"{NET_PREFIX}nobr" in str(e.value)
+        assert subprocess.run(["ip", "link", "show", host_if], capture_output=True).returncode != 0
+        assert "eth1" not in subprocess.run(["ip", "-n", name, "-o", "link"], capture_output=True,
+                                            text=True).stdout
+    finally:
+        subprocess.run(["ip", "netns", "del", name])
+        subprocess.run(["ip", "link", "del", host_if], capture_output=True)
+
+
+def test_netlink_answers_count_only_from_the_kernel():
+    """An acknowledgement sent to jocker's netlink socket by another process
+    (any with CAP_NET_ADMIN in that namespace can: during `network connect`,
+    a container's own) is not taken for the kernel's: the real answer is."""
+    import struct
+    from jocker.net import rtnl
+    with rtnl.Rtnl() as r, socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, rtnl.NETLINK_ROUTE) as other:
+        other.bind((0, 0))
+        port = r.sock.getsockname()[0]
+        fake = struct.pack("IHHII", 36, rtnl.NLMSG_ERROR, 0, r.seq + 1, port) + struct.pack("i", 0) + \
+            struct.pack("IHHII", 16, rtnl.RTM_NEWLINK, 0, r.seq + 1, port)
+        other.sendto(fake, (port, 0))
+        with pytest.raises(rtnl.NetlinkError) as e:      # no interface has index 0x7ffffff0
+            r.request(rtnl.RTM_NEWLINK, 0, rtnl._ifinfo(0x7ffffff0, rtnl.IFF_UP, rtnl.IFF_UP), "probe")
+        assert e.value.errno == 19                      # ENODEV, the kernel's answer
