@@ -68,6 +68,13 @@ def request(rundir: str, job_path: str, ready_w: int, errlog_fd: int, timeout: f
     no server answered (the caller then execs the supervisor). job_path "-":
     a supervisor ahead of its container, which reads its job path from the
     pipe errlog_fd then is (the read end), and opens its log itself."""
+    return reply(send(rundir, job_path, ready_w, errlog_fd, timeout))
+
+
+def send(rundir: str, job_path: str, ready_w: int, errlog_fd: int,
+         timeout: float = 10.0) -> socket.socket | None:
+    """request()'s first half: the request sent, the answer not waited for
+    (a `run` goes on making its clone meanwhile); None: no server."""
     path = RD.path(rundir, RD.FORKSERVER_SOCK)
     try:
         from .attach import connect
@@ -81,17 +88,29 @@ def request(rundir: str, job_path: str, ready_w: int, errlog_fd: int, timeout: f
                               "context": process_context()}).encode()
         socket.send_fds(conn, [payload], [ready_w, errlog_fd])
         conn.shutdown(socket.SHUT_WR)
-        reply = b""
-        while not reply.endswith(b"\n"):
+    except OSError:
+        conn.close()
+        return None
+    return conn
+
+
+def reply(conn: socket.socket | None) -> int | None:
+    """request()'s second half: the forked supervisor's pid, or None (no
+    server, a refusal, a server gone before answering). Closes conn."""
+    if conn is None:
+        return None
+    answer = b""
+    try:
+        while not answer.endswith(b"\n"):
             chunk = conn.recv(256)
             if not chunk:
                 break
-            reply += chunk
+            answer += chunk
     except OSError:
         return None
     finally:
         conn.close()
-    words = reply.split()
+    words = answer.split()
     if len(words) == 2 and words[0] == b"pid" and words[1].isdigit():
         return int(words[1])
     return None

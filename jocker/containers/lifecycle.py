@@ -104,24 +104,51 @@ class Forked:
 
 
 class Prespawned:
-    """A supervisor started ahead of its container (`run` starts it before the
-    clone is made, so the interpreter's start-up overlaps ZFS work); it waits
-    for the path of its job file on its standard input."""
+    """A supervisor started ahead of its container (`run` asks for it before
+    the clone is made, so its start overlaps ZFS work); it waits for the
+    path of its job file on its standard input. Exec'd (proc) or asked of
+    the fork-server (pending: the request's connection, whose answer is read
+    only at hand-over)."""
 
-    def __init__(self, proc, job_w: int, ready):
-        self.proc, self.job_w, self.ready = proc, job_w, ready
+    def __init__(self, proc, job_w: int, ready, pending=None):
+        self.proc, self.job_w, self.ready, self.pending = proc, job_w, ready, pending
 
-    def hand_over(self, job_path: str) -> None:
+    def _forked(self) -> bool:
+        """Resolve a pending fork: False when the server did not fork one."""
+        if self.pending is None:
+            return self.proc is not None
+        from . import forkserver
+        pid = forkserver.reply(self.pending)
+        self.pending = None
+        if pid:
+            self.proc = Forked(pid, self.ready)
+        return bool(pid)
+
+    def hand_over(self, job_path: str) -> bool:
+        """Give it its job; False (and nothing left open) when there is no
+        supervisor after all: the caller starts one the usual way."""
+        if not self._forked():
+            self._close()
+            return False
         os.write(self.job_w, (job_path + "\n").encode())
         os.close(self.job_w)
         self.job_w = -1
+        return True
 
     def cancel(self) -> None:
         if self.job_w >= 0:
+            forked = self._forked()
             os.close(self.job_w)       # EOF: the supervisor exits without doing anything
             self.job_w = -1
-            self.proc.wait()           # (a forked one: the EOF of its ready pipe)
+            if forked:
+                self.proc.wait()       # (a forked one: the EOF of its ready pipe)
             self.ready.close()
+
+    def _close(self) -> None:
+        if self.job_w >= 0:
+            os.close(self.job_w)
+            self.job_w = -1
+        self.ready.close()
 
 
 def _spawn_supervisor(engine, job_arg: str, stdin, errlog):
@@ -153,13 +180,12 @@ def prespawn_supervisor(engine) -> Prespawned | None:
             jr, jw = os.pipe()
             r, w = os.pipe()
             try:
-                pid = forkserver.request(engine.layout.rundir, "-", w, jr)
+                conn = forkserver.send(engine.layout.rundir, "-", w, jr)
             finally:
                 os.close(w)
                 os.close(jr)
-            if pid:
-                ready = os.fdopen(r, "r")
-                return Prespawned(Forked(pid, ready), jw, ready)
+            if conn is not None:
+                return Prespawned(None, jw, os.fdopen(r, "r"), pending=conn)
             os.close(r)
             os.close(jw)
         forkserver.ensure_started(engine.layout.rundir, idle)
@@ -214,8 +240,7 @@ def _start_locked(engine, c: Container, spec: ContainerSpec, attach: bool,
         events.container(engine, c, "attach")
     job_path = RD.path(spec.rundir, RD.JOB_JSON)
     _job(engine, c, spec, attach).save(job_path)
-    if prespawned is not None:
-        prespawned.hand_over(job_path)
+    if prespawned is not None and prespawned.hand_over(job_path):
         proc, ready = prespawned.proc, prespawned.ready
     else:
         proc, ready = _supervise(engine, spec.rundir, job_path)
