@@ -164,19 +164,32 @@ class Supervisor(AttachServer):
         listener = self._listen()        # first: whoever sees our status can reach us
         self._status("starting")
         self.report("listening")
-        if self.job.attach and not self._wait_for_client(listener, 30.0):
-            # The attached `run`/`start -a` died before it connected: never
-            # start with no one attached; the container stays Created, as
-            # Docker leaves it (and --rm does not apply to what never ran).
-            self.job.autoremove = False
-            self._finish(0, listener)
-            return 0
+        prepared, failed = False, None
+        if self.job.attach:
+            # The set-up (spec, network) is done while the attaching client
+            # connects; the container process never starts before it has.
+            try:
+                self._create()
+                prepared = True
+            except Exception as e:      # reported below, once the client listens
+                failed = e
+            if not self._wait_for_client(listener, 30.0):
+                # The attached `run`/`start -a` died before it connected: never
+                # start with no one attached; the container stays Created, as
+                # Docker leaves it (and --rm does not apply to what never ran).
+                self.job.autoremove = False
+                self._finish(0, listener)
+                return 0
         backoff = 0.1
         first = True
         code = 0
         while True:
             try:
-                self._create()
+                if failed is not None:
+                    raise failed
+                if not prepared:
+                    self._create()
+                prepared = False
                 self._spawn()
             except Exception as e:      # report the cause to the waiting CLI
                 code = start_status(e)

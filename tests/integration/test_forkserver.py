@@ -190,3 +190,30 @@ def test_run_gets_its_supervisor_forked_ahead_and_a_failed_create_leaves_none(jo
     assert info.value.kind == CONFLICT
     assert wait_for(lambda: not set(waiting()) - before, 10), "a supervisor forked ahead still waits"
     assert jocker("run", "--rm", busybox_image, "echo", "after").stdout == "after\n"
+
+
+def test_attached_start_sets_up_early_and_undoes_it_when_the_client_never_comes(engine, busybox_image, cleanup,
+                                                                                wait_for):
+    """An attached start's supervisor makes the network while its client
+    connects, but starts nothing until it has; a client that dies first
+    leaves the container Created and nothing of its network on the host."""
+    from jocker.containers import lifecycle as L
+    from jocker.containers.create import create_container
+    from jocker.engine_api import CreateRequest
+    from jocker.net import naming
+    cleanup.append("fs-noclient")
+    c = create_container(engine, CreateRequest.from_api({"Image": busybox_image, "Cmd": ["true"]},
+                                                        name="fs-noclient"))
+    c = L.get(engine, c.id)
+    spec = L.runtime_spec(engine, c)
+    os.makedirs(spec.rundir, exist_ok=True)
+    job_path = os.path.join(spec.rundir, "job.json")
+    L._job(engine, c, spec, True).save(job_path)
+    proc, ready = L._supervise(engine, spec.rundir, job_path)
+    assert ready.readline().split() == ["listening"]
+    netns = os.path.join("/run/netns", naming.netns_name(engine.config.values["network_prefix"], c.id))
+    assert wait_for(lambda: os.path.exists(netns), 10), "the network is made while the client connects"
+    ready.close()                                   # the starter dies before connecting
+    proc.wait()
+    assert not os.path.exists(netns)
+    assert L.get(engine, c.id).status == "created"
