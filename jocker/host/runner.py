@@ -34,12 +34,16 @@ class Result:
         self.argv, self.returncode, self.stdout, self.stderr = argv, returncode, stdout, stderr
 
 
-def _debug(fmt: str, *args) -> None:
+def debug(logger: str, fmt: str, *args) -> None:
     """Log through logging only where the CLI set it up: the supervisor stays
     small by never importing it (see the supervisor RSS benchmark)."""
     logging = sys.modules.get("logging")
     if logging is not None:
-        logging.getLogger("jocker.host.runner").debug(fmt, *args)
+        logging.getLogger(logger).debug(fmt, *args)
+
+
+def _debug(fmt: str, *args) -> None:
+    debug("jocker.host.runner", fmt, *args)
 
 
 def _trace(argv, seconds: float) -> None:

@@ -9,7 +9,12 @@ import os
 from ..errors import JockerError
 from . import linux_plan as lp
 from . import naming
+from ..host.runner import debug
 from .driver import NetworkDriver
+
+
+def _debug(fmt: str, *args) -> None:
+    debug("jocker.net.linux", fmt, *args)
 
 
 class LinuxNetworkDriver(NetworkDriver):
@@ -93,7 +98,24 @@ class LinuxNetworkDriver(NetworkDriver):
             self.runner.run(["nft", "-f", "-"], input=stack["nft"])
 
     def teardown(self, att: dict) -> None:
-        self._run(lp.container_teardown(att))
+        """Idempotent, and never stops half way (as `ip -force -b` was): what
+        is already gone is skipped, a failure is logged and the rest goes on."""
+        down = lp.container_teardown(att)
+        self._run(down["steps"])
+        if down["netns"] is None:
+            return
+        from . import rtnl
+        try:
+            rtnl.netns_del(down["netns"])
+        except OSError as e:
+            _debug("teardown: %s", e)
+        if down["links"]:
+            with rtnl.Rtnl() as host:
+                for name in down["links"]:
+                    try:
+                        host.link_del(name)
+                    except OSError as e:
+                        _debug("teardown: %s", e)
 
     def connect_live(self, att: dict, index: int) -> None:
         try:

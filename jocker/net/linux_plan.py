@@ -104,23 +104,23 @@ def endpoint_remove(att: dict, index: int) -> list[dict]:
     return [_step(["ip", "link", "del", "dev", e["host_if"]], check=False)]
 
 
-def container_teardown(att: dict) -> list[dict]:
-    """Idempotent (`ip -force` goes on past objects already gone): one or
-    two commands. The port-forwarding table is deleted by the name the
-    container id gives it, whatever the current mode: after `network
-    disconnect` of its network a running container is rebuilt as "none",
-    but the table it started with still DNATs until it is removed. Only the
-    attachment a container started with (its supervisor's, marked
-    `as_started`) knows there is no table: then there is no nft command."""
+def container_teardown(att: dict) -> dict:
+    """Idempotent: {"steps": runner steps (the port table's nft delete,
+    never checked), "netns": the namespace to delete (None: none), "links":
+    host ends of veths to delete}; the driver does the last two over
+    netlink. The port-forwarding table is deleted by the name the container
+    id gives it, whatever the current mode: after `network disconnect` of
+    its network a running container is rebuilt as "none", but the table it
+    started with still DNATs until it is removed. Only the attachment a
+    container started with (its supervisor's, marked `as_started`) knows
+    there is no table: then there is no nft command."""
     if att.get("mode") not in ("bridge", "none"):
-        return []               # host: no netns, so never a table of its own
+        return {"steps": [], "netns": None, "links": []}   # host: no netns, so never a table of its own
     table = att.get("table") or naming.container_table(att["prefix"], att["cid"])
     steps = []
     if att.get("ports") or not att.get("as_started"):
         steps.append(_step(["nft", "delete", "table", "ip", table], check=False))
-    lines = [f"netns del {att['netns']}"] + [f"link del dev {e['host_if']}" for e in att.get("endpoints", [])]
-    steps.append(_step(["ip", "-force", "-b", "-"], "\n".join(lines) + "\n", check=False))
-    return steps
+    return {"steps": steps, "netns": att["netns"], "links": [e["host_if"] for e in att.get("endpoints", [])]}
 
 
 def _match(p: dict) -> str:

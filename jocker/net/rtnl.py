@@ -26,7 +26,8 @@ MS_BIND, MS_REC, MS_SHARED = 4096, 16384, 1 << 20
 
 NETLINK_ROUTE = 0
 NLMSG_ERROR = 2
-RTM_NEWLINK, RTM_NEWADDR, RTM_NEWROUTE = 16, 20, 24
+RTM_NEWLINK, RTM_DELLINK, RTM_NEWADDR, RTM_NEWROUTE = 16, 17, 20, 24
+MNT_DETACH = 2
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MASTER, IFLA_LINKINFO, IFLA_NET_NS_FD = 1, 3, 10, 18, 28
 IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
@@ -135,6 +136,18 @@ def netns_add(name: str) -> None:
         raise
 
 
+def netns_del(name: str) -> None:
+    """What `ip netns del` does: detach the bind mount, remove the file (the
+    namespace goes with its last process). Already gone is fine."""
+    path = netns_path(name)
+    if _libc.umount2(path.encode(), MNT_DETACH) != 0 and ctypes.get_errno() not in (2, 22):
+        raise _fail(f"unmounting netns {name}")      # ENOENT, EINVAL (not mounted): nothing to detach
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
 # -- rtnetlink ------------------------------------------------------------------
 
 def _attr(kind: int, payload: bytes) -> bytes:
@@ -227,3 +240,15 @@ class Rtnl:
         body = struct.pack("BBBBBBBBI", socket.AF_INET, 0, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT,
                            RT_SCOPE_UNIVERSE, RTN_UNICAST, 0) + _attr(RTA_GATEWAY, socket.inet_aton(gateway))
         self.request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, body, f"adding the default route via {gateway}")
+
+    def link_del(self, name: str) -> None:
+        """Delete an interface (a veth: both ends). Already gone is fine."""
+        try:
+            index = socket.if_nametoindex(name)
+        except OSError:
+            return
+        try:
+            self.request(RTM_DELLINK, 0, _ifinfo(index), f"deleting {name}")
+        except NetlinkError as e:
+            if e.errno != 19:           # ENODEV: gone meanwhile
+                raise

@@ -631,3 +631,21 @@ def test_netlink_answers_count_only_from_the_kernel():
         with pytest.raises(rtnl.NetlinkError) as e:      # no interface has index 0x7ffffff0
             r.request(rtnl.RTM_NEWLINK, 0, rtnl._ifinfo(0x7ffffff0, rtnl.IFF_UP, rtnl.IFF_UP), "probe")
         assert e.value.errno == 19                      # ENODEV, the kernel's answer
+
+
+def test_teardown_over_netlink_is_idempotent_and_leaves_iproute2_nothing():
+    from jocker.host.runner import Runner
+    from jocker.net import attachment, rtnl
+    from jocker.net.linux import LinuxNetworkDriver
+    cid = "f" * 64
+    att = attachment.build(cid, NET_PREFIX, "none", [], [])
+    rtnl.netns_add(att["netns"])
+    drv = LinuxNetworkDriver(Runner())
+    try:
+        assert att["netns"] in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        drv.teardown(att)
+        drv.teardown(att)                   # gone already: nothing raised
+        assert not os.path.exists(f"/run/netns/{att['netns']}")
+        assert att["netns"] not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    finally:
+        subprocess.run(["ip", "netns", "del", att["netns"]], capture_output=True)

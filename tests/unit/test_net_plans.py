@@ -109,17 +109,17 @@ def test_linux_container_plan():
     assert "ip saddr 127.0.0.0/8 ip daddr 10.88.0.5 tcp dport 80 masquerade" in nft
     assert "ip saddr 10.88.0.0/16 ip daddr 10.88.0.5 udp dport 53 masquerade" in nft
     down = lp.container_teardown(att)
-    assert [s["argv"] for s in down] == [["nft", "delete", "table", "ip", "jkcab12cd34ef56"],
-                                         ["ip", "-force", "-b", "-"]]
-    assert down[1]["input"] == "netns del jkns-ab12cd34ef56\nlink del dev jk0aab12cd34ef5\n"
-    assert not any(s["check"] for s in down)
+    assert [s["argv"] for s in down["steps"]] == [["nft", "delete", "table", "ip", "jkcab12cd34ef56"]]
+    assert (down["netns"], down["links"]) == ("jkns-ab12cd34ef56", ["jk0aab12cd34ef5"])
+    assert not any(s["check"] for s in down["steps"])
 
 
 def test_linux_none_is_a_netns_with_lo_up_and_host_has_nothing():
     att = attachment.build(CID, "jk", "none", [], [])
     assert lp.container_stack(att) == {"netns": "jkns-ab12cd34ef56", "veths": [], "addresses": [],
                                        "up": ["lo"], "default_via": None, "nft": None}
-    assert lp.container_teardown(attachment.build(CID, "jk", "host", [], [])) == []
+    assert lp.container_teardown(attachment.build(CID, "jk", "host", [], [])) == \
+        {"steps": [], "netns": None, "links": []}
 
 
 def test_linux_teardown_after_disconnect_deletes_the_port_table():
@@ -127,8 +127,8 @@ def test_linux_teardown_after_disconnect_deletes_the_port_table():
     running container is rebuilt as "none" (no "table" key); its DNAT table
     from start must still go at stop/rm."""
     down = lp.container_teardown(attachment.build(CID, "jk", "none", [], []))
-    assert down[0]["argv"] == ["nft", "delete", "table", "ip", "jkcab12cd34ef56"]
-    assert down[1]["input"] == "netns del jkns-ab12cd34ef56\n"
+    assert down["steps"][0]["argv"] == ["nft", "delete", "table", "ip", "jkcab12cd34ef56"]
+    assert (down["netns"], down["links"]) == ("jkns-ab12cd34ef56", [])
 
 
 def test_linux_teardown_of_the_started_attachment_without_ports_runs_no_nft():
@@ -136,8 +136,7 @@ def test_linux_teardown_of_the_started_attachment_without_ports_runs_no_nft():
     no published ports there means no table was ever made."""
     att = dict(attachment.build(CID, "jk", "none", [], []), as_started=True)
     down = lp.container_teardown(att)
-    assert [s["argv"] for s in down] == [["ip", "-force", "-b", "-"]]
-    assert down[0]["input"] == "netns del jkns-ab12cd34ef56\n"
+    assert down == {"steps": [], "netns": "jkns-ab12cd34ef56", "links": []}
 
 
 def test_linux_network_nft_never_touches_other_tables():
