@@ -22,7 +22,6 @@ class Engine:
         self.runner = runner or default_runner()
         self.layout = Layout(self.config.root, self.config.mountpoint, self.config.rundir)
         self.lock = EngineLock(self.layout.lock_path)
-        self._prefetched: dict[int, tuple] = {}     # thread -> (lock generation, pending read)
 
     # -- drivers -------------------------------------------------------------
     @cached_property
@@ -100,45 +99,10 @@ class Engine:
             raise
         return [f"created pool {pool} on {path} ({cfg.pool_size}, sparse)"]
 
-    def prefetch_state(self) -> None:
-        """Start the store read now, for this thread's next load_state(),
-        which comes after other work (`run`: the request for its supervisor
-        goes out meanwhile). That load_state() takes it only if the engine
-        lock's generation is unchanged, i.e. no holder of the lock came
-        between (as good as a read made under the lock); else it is dropped
-        and the store read again. Never fails: any doubt, no prefetch."""
-        import _thread
-        me = _thread.get_ident()
-        if me in self._prefetched:
-            return
-        gen = self.lock.generation()
-        if gen is None:
-            return
-        try:
-            pending = self.store.start_load()
-        except JockerError:
-            return
-        if pending is not None:
-            self._prefetched[me] = (gen, pending)
-
-    def drop_prefetch(self) -> None:
-        """This thread's prefetched read, if load_state() did not take it."""
-        import _thread
-        pre = self._prefetched.pop(_thread.get_ident(), None)
-        if pre is not None:
-            self.zfs.discard_tree(pre[1])
-
     def load_state(self):
         """Every layer, image and container in one ZFS read; initializes storage
         on first use (the embedded default needs no setup step)."""
-        import _thread
-        pre = self._prefetched.pop(_thread.get_ident(), None)
         try:
-            if pre is not None:
-                gen, pending = pre
-                if self.lock.generation() == gen:
-                    return self.store.load(pending)
-                self.zfs.discard_tree(pending)
             return self.store.load()
         except NotFound:
             pass

@@ -186,7 +186,7 @@ def communicate(proc: Process, data: bytes | None, timeout: float) -> tuple[byte
     while readers or writer is not None:
         left = deadline - time.monotonic()
         if left <= 0:
-            kill_group(proc.pid)
+            _kill_group(proc.pid)
             proc.wait()
             for fd in readers:
                 os.close(fd)
@@ -263,8 +263,7 @@ def die_with_parent() -> None:
         libc.prctl(*args)
 
 
-def kill_group(pid: int) -> None:
-    """SIGKILL a command's process group (die_with_parent made one)."""
+def _kill_group(pid: int) -> None:
     for kill in (lambda: os.killpg(pid, 9), lambda: os.kill(pid, 9)):
         try:
             kill()
