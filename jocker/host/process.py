@@ -106,6 +106,19 @@ def start(argv: list[str], *, env: dict | None = None, cwd: str | None = None,
     in_c, in_p = _child_fd(stdin, os.O_RDONLY, to_close)
     out_c, out_p = _child_fd(stdout, os.O_WRONLY, to_close)
     err_c, err_p = (out_c, None) if stderr == STDOUT else _child_fd(stderr, os.O_WRONLY, to_close)
+    if child_main is None and cwd is None and not pass_fds and child_setup is die_with_parent \
+            and _setpriv():
+        try:
+            pid = _spawn(argv, env, ((in_c, 0), (out_c, 1), (err_c, 2)), new_session)
+        except BaseException:
+            for fd in (in_p, out_p, err_p):
+                if fd is not None:
+                    os.close(fd)
+            raise
+        finally:
+            for fd in to_close:
+                os.close(fd)
+        return Process(pid, in_p, out_p, err_p)
     if child_setup is die_with_parent and "ctypes" in sys.modules:
         _load_libc()        # else the child loads it: a supervisor never keeps ctypes
     err_r, err_w = os.pipe()          # both ends close-on-exec (PEP 446)
@@ -171,6 +184,62 @@ def start(argv: list[str], *, env: dict | None = None, cwd: str | None = None,
             raise FileNotFoundError(code, os.strerror(code), argv[0])
         raise OSError(code, os.strerror(code), argv[0])
     return Process(pid, in_p, out_p, err_p)
+
+
+# -- the spawn path -------------------------------------------------------------
+# A fork of a Python process costs its page tables, then a copy of every page
+# the child's Python code touches before exec: ~3.3 ms per command from the
+# warm CLI's 25 MB, against ~0.8 ms for posix_spawn (vfork: nothing copied).
+# posix_spawn cannot set a parent-death signal, so on Linux the command goes
+# through util-linux's setpriv(1), which sets it and execs the command (~1 ms
+# more, still about half the fork). Elsewhere, or without setpriv: fork.
+
+_SETPRIV: list = []
+
+
+def _setpriv() -> str:
+    if not _SETPRIV:
+        path = "/usr/bin/setpriv"
+        _SETPRIV.append(path if sys.platform.startswith("linux") and os.access(path, os.X_OK) else "")
+    return _SETPRIV[0]
+
+
+def _resolve(name: str, env) -> str:
+    """What os.execvpe would run: name itself when it has a slash, else the
+    first executable of that name on env's PATH."""
+    if "/" in name:
+        return name
+    seen = False
+    # os.get_exec_path(env), without the warnings module it imports
+    for d in (env.get("PATH") or os.defpath).split(os.pathsep):
+        path = os.path.join(d, name)
+        if os.access(path, os.X_OK) and not os.path.isdir(path):
+            return path
+        seen = seen or os.path.exists(path)
+    code = errno.EACCES if seen else errno.ENOENT
+    raise (PermissionError if seen else FileNotFoundError)(code, os.strerror(code), name)
+
+
+def _spawn(argv: list[str], env, stdio, new_session: bool) -> int:
+    """posix_spawn through setpriv: the command with its standard streams,
+    its own process group (or session), a parent-death SIGKILL, and no other
+    descriptor of ours (ours are close-on-exec; inheritable ones are closed)."""
+    env = env if env is not None else os.environ
+    target = _resolve(argv[0], env)
+    actions = [(os.POSIX_SPAWN_DUP2, src, dst) for src, dst in stdio if src is not None and src != dst]
+    wired = {dst for src, dst in stdio if src is not None}
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2 and fd not in wired:
+            try:
+                if os.get_inheritable(fd):
+                    actions.append((os.POSIX_SPAWN_CLOSE, fd))
+            except OSError:
+                pass                    # the listing's own descriptor, gone already
+    cmd = [_setpriv(), "--pdeathsig", "KILL", "--", target, *argv[1:]]
+    if new_session:
+        return os.posix_spawn(cmd[0], cmd, env, file_actions=actions, setsid=True)
+    return os.posix_spawn(cmd[0], cmd, env, file_actions=actions, setpgroup=0)
 
 
 def communicate(proc: Process, data: bytes | None, timeout: float) -> tuple[bytes, bytes, bool]:

@@ -46,6 +46,15 @@ def test_host_command_dies_with_a_killed_jocker(tmp_path):
         time.sleep(0.01)
     child = int(pidfile.read_text())
     assert os.getpgid(child) == child
+    # On the spawn path the command goes through setpriv(1), which sets the
+    # signal then execs it: kill the middle once it is the command itself.
+    for _ in range(200):
+        try:
+            if os.path.basename(os.readlink(f"/proc/{child}/exe")) == "sleep":
+                break
+        except OSError:
+            pass
+        time.sleep(0.01)
     os.kill(middle, signal.SIGKILL)
     os.waitpid(middle, 0)
     for _ in range(200):
@@ -57,3 +66,24 @@ def test_host_command_dies_with_a_killed_jocker(tmp_path):
     else:
         os.kill(child, signal.SIGKILL)
         pytest.fail("the host command outlived the process that ran it")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the spawn path is Linux's (setpriv)")
+def test_commands_are_spawned_with_their_streams_and_no_stray_descriptor(tmp_path):
+    """The runner's commands: output captured, exit status kept, a missing
+    program is FileNotFoundError (127 for the runner), and an inheritable
+    descriptor of ours does not reach the command."""
+    from jocker.errors import HostCommandError
+    from jocker.host.runner import Runner
+    stray = os.open(str(tmp_path / "stray"), os.O_WRONLY | os.O_CREAT)
+    os.set_inheritable(stray, True)
+    try:
+        res = Runner().run(["sh", "-c", f"echo out; echo err >&2; [ -e /proc/self/fd/{stray} ] && echo leak; exit 3"],
+                           check=False)
+    finally:
+        os.close(stray)
+    assert (res.returncode, res.stdout, res.stderr) == (3, "out\n", "err\n")
+    with pytest.raises(HostCommandError) as e:
+        Runner().run(["no-such-program-here"])
+    assert e.value.returncode == 127
+    assert process._setpriv() == ("/usr/bin/setpriv" if os.access("/usr/bin/setpriv", os.X_OK) else "")
