@@ -206,16 +206,24 @@ def _setpriv() -> str:
 
 def _resolve(name: str, env) -> str:
     """What os.execvpe would run: name itself when it has a slash, else the
-    first executable of that name on env's PATH."""
+    first executable of that name on env's PATH. What it would not run
+    raises here as exec would (FileNotFoundError, PermissionError): setpriv
+    would only exit 127/126 with its own message, not the runner's."""
     if "/" in name:
-        return name
-    seen = False
-    # os.get_exec_path(env), without the warnings module it imports
-    for d in (env.get("PATH") or os.defpath).split(os.pathsep):
-        path = os.path.join(d, name)
-        if os.access(path, os.X_OK) and not os.path.isdir(path):
-            return path
-        seen = seen or os.path.exists(path)
+        if os.access(name, os.X_OK) and not os.path.isdir(name):
+            return name
+        seen = os.path.exists(name)
+    else:
+        seen = False
+        # os.get_exec_path(env), without the warnings module it imports; an
+        # empty entry is the working directory, named so: setpriv's execvp
+        # must not search PATH again for a name without a slash
+        path_list = env.get("PATH")
+        for d in (os.defpath if path_list is None else path_list).split(os.pathsep):
+            path = os.path.join(d or os.curdir, name)
+            if os.access(path, os.X_OK) and not os.path.isdir(path):
+                return path
+            seen = seen or os.path.exists(path)
     code = errno.EACCES if seen else errno.ENOENT
     raise (PermissionError if seen else FileNotFoundError)(code, os.strerror(code), name)
 

@@ -87,3 +87,28 @@ def test_commands_are_spawned_with_their_streams_and_no_stray_descriptor(tmp_pat
         Runner().run(["no-such-program-here"])
     assert e.value.returncode == 127
     assert process._setpriv() == ("/usr/bin/setpriv" if os.access("/usr/bin/setpriv", os.X_OK) else "")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the spawn path is Linux's (setpriv)")
+def test_a_program_named_by_path_fails_as_exec_would(tmp_path, monkeypatch):
+    """A missing program given with a slash is the runner's 127 'command not
+    found' (not setpriv's message), a non-executable one a PermissionError,
+    as os.execvpe raised them on the fork path."""
+    from jocker.errors import HostCommandError
+    from jocker.host.runner import Runner
+    with pytest.raises(HostCommandError) as e:
+        Runner().run([str(tmp_path / "missing")])
+    assert e.value.returncode == 127 and "command not found" in str(e.value)
+    plain = tmp_path / "plain"
+    plain.write_text("echo hi\n")
+    with pytest.raises(PermissionError):
+        process.start([str(plain)], child_setup=process.die_with_parent)
+    # an empty PATH entry is the working directory, as for execvpe; an
+    # empty PATH is only that (not the default path)
+    prog = tmp_path / "prog"
+    prog.write_text("#!/bin/sh\n")
+    prog.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    assert process._resolve("prog", {"PATH": "/nonexistent::/bin"}) == "./prog"
+    with pytest.raises(FileNotFoundError):
+        process._resolve("sh", {"PATH": ""})
