@@ -197,10 +197,22 @@ def prespawn_supervisor(engine) -> Prespawned | None:
 
 def start(engine, c: Container, *, attach: bool = False,
           prespawned: Prespawned | None = None) -> Started | None:
-    """Start c under a new supervisor; None if it is already running."""
-    if c.running:
+    """Start c under a new supervisor; None if it is already running. A
+    supervisor started ahead is handed its job or cancelled, whatever fails
+    (the spec, the start lock): a long-lived caller must not leave it waiting."""
+    try:
+        started = _start(engine, c, attach, prespawned)
+    except BaseException:
         if prespawned:
-            prespawned.cancel()
+            prespawned.cancel()         # a no-op once it has its job
+        raise
+    if started is None and prespawned:
+        prespawned.cancel()
+    return started
+
+
+def _start(engine, c: Container, attach: bool, prespawned: Prespawned | None) -> Started | None:
+    if c.running:
         return None
     spec = runtime_spec(engine, c)
     os.makedirs(spec.rundir, exist_ok=True)
@@ -209,15 +221,8 @@ def start(engine, c: Container, *, attach: bool = False,
         # finds the supervisor the first one started and leaves it alone
         # (it must not "reconcile" a container that is starting).
         if read_runtime(engine.layout, c.id):
-            if prespawned:
-                prespawned.cancel()
             return None
-        try:
-            return _start_locked(engine, c, spec, attach, prespawned)
-        except BaseException:
-            if prespawned:
-                prespawned.cancel()     # a no-op once it has its job
-            raise
+        return _start_locked(engine, c, spec, attach, prespawned)
 
 
 def _start_locked(engine, c: Container, spec: ContainerSpec, attach: bool,

@@ -217,3 +217,34 @@ def test_attached_start_sets_up_early_and_undoes_it_when_the_client_never_comes(
     proc.wait()
     assert not os.path.exists(netns)
     assert L.get(engine, c.id).status == "created"
+
+
+def test_a_run_whose_start_fails_before_its_lock_leaves_no_supervisor_waiting(jocker, busybox_image, cleanup,
+                                                                             jocker_env, wait_for, engine,
+                                                                             monkeypatch):
+    """A long-lived caller (the API server) whose run fails in start() before
+    the start lock (making the runtime spec) cancels the supervisor forked
+    ahead: it does not wait forever on a job pipe the caller keeps open."""
+    import pytest
+    from jocker.containers import lifecycle as L
+    from jocker.engine_api import CreateRequest, JockerAPI
+    from jocker.errors import JockerError
+    rundir = jocker_env["JOCKER_RUNDIR"]
+    jocker("run", "--rm", busybox_image, "true")
+    assert wait_for(lambda: _server(rundir) is not None, 15)
+    early = []
+    orig = L.prespawn_supervisor
+    monkeypatch.setattr(L, "prespawn_supervisor", lambda eng: early.append(orig(eng)) or early[-1])
+
+    def broken_spec(eng, c):
+        raise JockerError("no spec for you")
+    monkeypatch.setattr(L, "runtime_spec", broken_spec)
+    cleanup.append("fs-nospec")
+    with pytest.raises(JockerError, match="no spec for you"):
+        JockerAPI(engine).containers.run(CreateRequest.from_api({"Image": busybox_image, "Cmd": ["true"]},
+                                                                name="fs-nospec"), detach=True)
+    assert early and early[0] is not None
+    assert early[0].job_w == -1, "the job pipe's write end is still open in the caller"
+    pid = early[0].proc.pid
+    assert wait_for(lambda: not os.path.exists(f"/proc/{pid}") or _cmdline(pid) == "", 10), \
+        "the supervisor forked ahead still waits"
