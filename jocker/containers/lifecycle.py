@@ -130,7 +130,11 @@ class Prespawned:
         if not self._forked():
             self._close()
             return False
-        os.write(self.job_w, (job_path + "\n").encode())
+        try:
+            os.write(self.job_w, (job_path + "\n").encode())
+        except OSError:                 # it died waiting (EPIPE: killed, OOM): reap it, start another
+            self.cancel()
+            return False
         os.close(self.job_w)
         self.job_w = -1
         return True

@@ -248,3 +248,32 @@ def test_a_run_whose_start_fails_before_its_lock_leaves_no_supervisor_waiting(jo
     pid = early[0].proc.pid
     assert wait_for(lambda: not os.path.exists(f"/proc/{pid}") or _cmdline(pid) == "", 10), \
         "the supervisor forked ahead still waits"
+
+
+def test_a_supervisor_forked_ahead_that_died_is_replaced_at_hand_over(jocker, busybox_image, cleanup,
+                                                                      jocker_env, wait_for, engine, monkeypatch):
+    """The supervisor asked for ahead is killed before it gets its job (OOM,
+    an admin): the run starts one the usual way instead of failing with a
+    broken pipe."""
+    from jocker.containers import lifecycle as L
+    from jocker.engine_api import CreateRequest, JockerAPI
+    rundir = jocker_env["JOCKER_RUNDIR"]
+    jocker("run", "--rm", busybox_image, "true")
+    assert wait_for(lambda: _server(rundir) is not None, 15)
+    orig = L.prespawn_supervisor
+    killed = []
+
+    def prespawn(eng):
+        early = orig(eng)
+        if early is not None and early._forked():
+            os.kill(early.proc.pid, signal.SIGKILL)
+            assert wait_for(lambda: not os.path.exists(f"/proc/{early.proc.pid}"), 10)
+            killed.append(early.proc.pid)
+        return early
+    monkeypatch.setattr(L, "prespawn_supervisor", prespawn)
+    cleanup.append("fs-killed-ahead")
+    cid, _ = JockerAPI(engine).containers.run(
+        CreateRequest.from_api({"Image": busybox_image, "Cmd": ["sleep", "300"]}, name="fs-killed-ahead"),
+        detach=True)
+    assert killed
+    assert L.get(engine, cid).status == "running"
