@@ -119,7 +119,9 @@ class _MountAttr(ctypes.Structure):
 
 
 def mount_points(path="/proc/self/mountinfo"):
-    return [mp for mp, _fstype, _source in mount_table(path)]
+    """Every mount point; an unreadable table raises (never read as empty:
+    readonly_recursive would then leave submounts writable)."""
+    return [mp for mp, _fstype, _source in mount_table(path, missing_ok=False)]
 
 
 def _below(path, top):

@@ -23,10 +23,13 @@ def unescape(field):
     return "".join(out)
 
 
-def mount_table(path="/proc/self/mountinfo"):
+def mount_table(path="/proc/self/mountinfo", missing_ok=True):
     """(mount point, filesystem type, source) of every mount, in mount order.
     Names that are not UTF-8 come back as os.fsdecode() spells them, so one
-    odd mount elsewhere on the host never makes the table unreadable."""
+    odd mount elsewhere on the host never makes the table unreadable. An
+    unreadable table is empty (FreeBSD has none), or with missing_ok=False
+    raises: a security decision (what is mounted below a read-only bind)
+    must not take "cannot read" for "nothing there"."""
     out = []
     try:
         with open(path, encoding="utf-8", errors="surrogateescape") as f:
@@ -35,6 +38,7 @@ def mount_table(path="/proc/self/mountinfo"):
                 fstype, source = (right.split() + ["", ""])[:2]
                 out.append((unescape(left.split()[4]), fstype, unescape(source)))
     except OSError:
-        pass
+        if not missing_ok:
+            raise
     return out
 

@@ -51,3 +51,14 @@ def test_nsinit_run_by_path_finds_the_reader(tmp_path):
                           "import nsinit, linux_security; print(len(linux_security.mount_points()) > 0)", here],
                          capture_output=True, text=True, check=True, cwd=str(tmp_path))
     assert out.stdout.strip() == "True"
+
+
+def test_the_security_reader_refuses_an_unreadable_table(tmp_path):
+    """linux_security decides from the table whether a read-only bind has
+    writable submounts: a table it cannot read raises (as before the one
+    reader), never reads as "no mounts"; storage's reader stays lenient."""
+    import pytest
+    from jocker.runtime import linux_security
+    with pytest.raises(OSError):
+        linux_security.mount_points(str(tmp_path / "missing"))
+    assert mount_points(str(tmp_path / "missing")) == []
