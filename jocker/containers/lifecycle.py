@@ -161,10 +161,15 @@ def _spawn_supervisor(engine, job_arg: str, stdin, errlog):
     env = supervisor_env()
     # -S: no site module (and no .pth imports); -c rather than -m, which loads
     # runpy and importlib.util: the supervisor stays small (~1.4 MB less).
-    proc = engine.runner.spawn([sys.executable, "-S", "-c", SUPERVISOR_MAIN, job_arg, str(w)],
-                               pass_fds=(w,), start_new_session=True, stdin=stdin,
-                               stdout=errlog, stderr=errlog, env=env, cwd="/")
-    os.close(w)
+    try:
+        proc = engine.runner.spawn([sys.executable, "-S", "-c", SUPERVISOR_MAIN, job_arg, str(w)],
+                                   pass_fds=(w,), start_new_session=True, stdin=stdin,
+                                   stdout=errlog, stderr=errlog, env=env, cwd="/")
+    except BaseException:           # (fork refused: EAGAIN, EMFILE) a long-lived caller keeps no pipe
+        os.close(r)
+        raise
+    finally:
+        os.close(w)
     return proc, os.fdopen(r, "r")
 
 
@@ -194,8 +199,13 @@ def prespawn_supervisor(engine) -> Prespawned | None:
             os.close(jw)
         forkserver.ensure_started(engine.layout.rundir, idle)
     jr, jw = os.pipe()
-    proc, ready = _spawn_supervisor(engine, "-", jr, subprocess.DEVNULL)
-    os.close(jr)
+    try:
+        proc, ready = _spawn_supervisor(engine, "-", jr, subprocess.DEVNULL)
+    except BaseException:
+        os.close(jw)
+        raise
+    finally:
+        os.close(jr)
     return Prespawned(proc, jw, ready)
 
 

@@ -277,3 +277,23 @@ def test_a_supervisor_forked_ahead_that_died_is_replaced_at_hand_over(jocker, bu
         detach=True)
     assert killed
     assert L.get(engine, cid).status == "running"
+
+
+def test_a_supervisor_that_cannot_be_started_ahead_leaves_no_descriptor(engine, monkeypatch):
+    """The exec of a supervisor asked ahead fails (fork refused: EAGAIN under
+    a pids limit): the long-lived caller (the API server) keeps none of the
+    job and ready pipes."""
+    import errno
+    import pytest
+    from jocker.containers import lifecycle as L
+
+    def refused(*a, **kw):
+        raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+    monkeypatch.setattr(engine.config, "int", lambda key, _orig=engine.config.int: 0
+                        if key == "forkserver_idle" else _orig(key))
+    monkeypatch.setattr(engine.runner, "spawn", refused)
+    before = sorted(os.listdir("/proc/self/fd"))
+    for _ in range(3):
+        with pytest.raises(BlockingIOError):
+            L.prespawn_supervisor(engine)
+    assert sorted(os.listdir("/proc/self/fd")) == before
