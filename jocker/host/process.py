@@ -122,6 +122,8 @@ def start(argv: list[str], *, env: dict | None = None, cwd: str | None = None,
     if child_setup is die_with_parent and "ctypes" in sys.modules:
         _load_libc()        # else the child loads it: a supervisor never keeps ctypes
     err_r, err_w = os.pipe()          # both ends close-on-exec (PEP 446)
+    global _forker
+    _forker = os.getpid()
     pid = os.fork()
     if pid == 0:
         try:
@@ -306,6 +308,7 @@ def pdeathsig_call(platform: str, pid: int, signum: int = 9) -> tuple[str, tuple
 
 
 _libc = None
+_forker = 0         # the process that forked the child now calling die_with_parent
 
 
 def _load_libc():
@@ -338,6 +341,9 @@ def die_with_parent() -> None:
         libc.procctl(args[0], ctypes.c_int64(args[1]), args[2], ctypes.byref(sig))
     else:
         libc.prctl(*args)
+    if _forker and os.getppid() != _forker:
+        # The parent died between the fork and the call: no signal will come.
+        os.kill(os.getpid(), args[-1])
 
 
 def _kill_group(pid: int) -> None:

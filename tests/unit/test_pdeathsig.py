@@ -112,3 +112,29 @@ def test_a_program_named_by_path_fails_as_exec_would(tmp_path, monkeypatch):
     assert process._resolve("prog", {"PATH": "/nonexistent::/bin"}) == "./prog"
     with pytest.raises(FileNotFoundError):
         process._resolve("sh", {"PATH": ""})
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="runs the Linux call for real")
+def test_a_parent_dead_before_the_call_still_means_death():
+    """The fork path (FreeBSD's, and Linux's with a cwd): a parent that dies
+    between the fork and prctl/procctl sends no signal later, so the child
+    checks its parent after the call and dies itself."""
+    r, w = os.pipe()
+    middle = os.fork()
+    if middle == 0:
+        os.close(r)
+        process._forker = os.getpid()       # what start() records before its fork
+        if os.fork() == 0:
+            parent = os.getppid()
+            for _ in range(500):            # until the middle is gone
+                if os.getppid() != parent:
+                    break
+                time.sleep(0.01)
+            process.die_with_parent()
+            os.write(w, b"alive")
+            os._exit(0)
+        os._exit(0)
+    os.close(w)
+    os.waitpid(middle, 0)
+    with os.fdopen(r, "rb") as f:
+        assert f.read() == b"", "a child whose parent died before prctl went on"
