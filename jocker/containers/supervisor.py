@@ -183,6 +183,7 @@ class Supervisor(AttachServer):
         backoff = 0.1
         first = True
         code = 0
+        beside = None           # the teardown child of a --rm container that will not restart
         while True:
             try:
                 if failed is not None:
@@ -218,6 +219,12 @@ class Supervisor(AttachServer):
             started = time.monotonic()
             code = self._pump()
             self._health_stop()
+            if beside is None and self.job.autoremove and self.driver.teardown_apart_from_storage \
+                    and not self._should_restart(code):
+                # The network's teardown (a veth's removal waits for the
+                # kernel: tens of ms) starts now, before the state is saved.
+                self.log.flush()
+                beside = self._teardown_beside()
             by_system = self.stop_by_system
             self.state.update({"ExitCode": code, "FinishedAt": now_rfc3339(),
                                "UserStopped": self.stop_requested and not by_system,
@@ -238,7 +245,7 @@ class Supervisor(AttachServer):
                 self._save_state()
                 break
             backoff = min(backoff * 2, MAX_BACKOFF)
-        self._finish(code, listener)
+        self._finish(code, listener, beside)
         return code
 
     def _create(self) -> None:
@@ -307,10 +314,10 @@ class Supervisor(AttachServer):
             self.log.write("stderr", f"jocker: teardown: {e}\n".encode())
             self.log.flush()
 
-    def _finish(self, code: int, listener: socket.socket) -> None:
+    def _finish(self, code: int, listener: socket.socket, beside: int | None = None) -> None:
         self.log.flush()
-        beside = self._teardown_beside() if self.job.autoremove and \
-            self.driver.teardown_apart_from_storage else None
+        if beside is None and self.job.autoremove and self.driver.teardown_apart_from_storage:
+            beside = self._teardown_beside()
         if beside is None:
             self._teardown()
         if self.job.autoremove:
