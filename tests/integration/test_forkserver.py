@@ -209,7 +209,7 @@ def test_attached_start_sets_up_early_and_undoes_it_when_the_client_never_comes(
     os.makedirs(spec.rundir, exist_ok=True)
     job_path = os.path.join(spec.rundir, "job.json")
     L._job(engine, c, spec, True).save(job_path)
-    proc, ready = L._supervise(engine, spec.rundir, job_path)
+    proc, ready = L.supervise(engine, spec.rundir, job_path)
     assert ready.readline().split() == ["listening"]
     netns = os.path.join("/run/netns", naming.netns_name(engine.config.values["network_prefix"], c.id))
     assert wait_for(lambda: os.path.exists(netns), 10), "the network is made while the client connects"
