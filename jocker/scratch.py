@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import stat
 import tempfile
+
+from .host import tree
 
 KINDS = ("import", "jocker-context")
 _OWNED = re.compile(r"^(%s)-(\d+)-" % "|".join(map(re.escape, KINDS)))
@@ -62,7 +63,7 @@ def remove_tree(path: str) -> int:
     be removed at all)."""
     size = disk_usage(path)
     if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path, ignore_errors=True)
+        tree.remove_tree(path)
     else:
         try:
             os.unlink(path)

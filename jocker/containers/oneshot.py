@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from typing import Callable
 from .. import rundir as RD
 from ..errors import JockerError
 from ..host.process import pid_alive
+from ..host.tree import remove_tree
 from ..runtime.spec import ContainerSpec, Mount
 
 log = logging.getLogger("jocker.containers.oneshot")
@@ -70,7 +70,7 @@ class OneShot:
                 self._running = None
         finally:
             release()
-            shutil.rmtree(rundir, ignore_errors=True)
+            remove_tree(rundir)
 
     def kill(self) -> None:
         spec = self._running
@@ -135,6 +135,6 @@ def collect_stale(engine) -> list[str]:
         except (OSError, ValueError, JockerError) as e:
             if not isinstance(e, FileNotFoundError):
                 log.warning("cannot tear down the network of an interrupted build step: %s", e)
-        shutil.rmtree(os.path.join(rundir, name), ignore_errors=True)
+        remove_tree(os.path.join(rundir, name))
         removed.append(os.path.join(rundir, name))
     return removed

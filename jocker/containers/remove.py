@@ -4,10 +4,9 @@ and bind-mounted host directories are never touched."""
 
 from __future__ import annotations
 
-import shutil
-
 from ..errors import JockerError, NotFound
 from ..host.runner import Runner
+from ..host.tree import remove_tree
 from ..storage import make_driver
 from ..storage.foreign import refuse_foreign
 
@@ -80,11 +79,11 @@ def destroy_storage(runner: Runner, job: dict, *, volumes: bool = True, checked:
             pass                            # already gone: the directories still go
         else:
             _destroy_if_there(zfs, job["dataset"], recursive=True)
-    shutil.rmtree(job["container_dir"], ignore_errors=True)
+    remove_tree(job["container_dir"])
     if volumes:
         for ds in job.get("anon_volumes", []):
             _destroy_if_there(zfs, ds)
-    shutil.rmtree(job["rundir"], ignore_errors=True)
+    remove_tree(job["rundir"])
 
 
 def _destroy_if_there(zfs, name: str, recursive: bool = False, in_use_at: str = "") -> None:
