@@ -4,6 +4,12 @@ the protocol). It reaps its children and tells each client its child's
 exit status; it forwards the client's signals. It is not a daemon holding
 state: a child is a fresh CLI process that only shares pre-imported code.
 
+A spare child, forked while nothing runs, waits for the next command on
+a socket pair: the fork of the 25 MB server (~2 ms, more under load) leaves
+the command's critical path. It is made only when no command runs (so its
+fork never competes with one), and a command finding none is forked as
+before.
+
 One per run directory (`warmcli.lock`, its pid written in it). It exits
 after `warm_cli_idle` seconds with no command and no child, and stops
 taking commands (finishing the running ones first) when its socket file is
@@ -36,6 +42,7 @@ PRELOAD = ("jocker.cli.main", "jocker.cli.containers", "jocker.cli.images", "joc
            "jocker.containers.attach", "jocker.containers.detachkeys", "jocker.distribution.auth",
            "jocker.images.store", "jocker.storage.zfs_cli", "jocker.net.networks",
            "logging", "hashlib", "base64", "textwrap", "resource", "locale", "ctypes")
+SPARE_COMM = "jocker-spare"  # an idle spare child's name in ps(1) (Linux)
 # what a fresh interpreter has: Python ignores SIGPIPE and SIGXFSZ at start-up
 _PY_IGNORED = ("SIGPIPE", "SIGXFSZ")
 
@@ -50,6 +57,7 @@ class Server(ForkServerBase):
         self.children: dict[int, socket.socket | None] = {}     # pid -> its client's connection
         self.clients: dict[socket.socket, tuple[int, bytearray]] = {}
         self.wake_r = self.wake_w = -1
+        self.spare: tuple[int, socket.socket] | None = None    # its pid, our end of its socket pair
 
     def preload(self) -> None:
         import importlib
@@ -80,6 +88,8 @@ class Server(ForkServerBase):
         signal.signal(signal.SIGCHLD, lambda *_: None)
         last = time.monotonic()
         while True:
+            if self.spare is None and not self.children and self.listener is not None:
+                self._make_spare()
             watched = [self.wake_r, *self.clients]
             if self.listener is not None:
                 watched.append(self.listener)
@@ -144,9 +154,11 @@ class Server(ForkServerBase):
             if _hung_up(conn):
                 conn.close()        # the client gave up waiting (and said so): nobody's command
                 return
-            pid = os.fork()
-            if pid == 0:
-                self._child(conn, fds, req)         # never returns
+            pid = self._hand_to_spare(conn, fds, req)
+            if not pid:
+                pid = os.fork()
+                if pid == 0:
+                    self._child(conn, fds, req)     # never returns
             self.children[pid] = conn
             self.clients[conn] = (pid, bytearray(rest))
             conn.sendall(b"pid %d\n" % pid)
@@ -203,13 +215,17 @@ class Server(ForkServerBase):
                     pass
 
     def reap(self) -> None:
-        while self.children:
+        while self.children or self.spare is not None:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 return
             if pid == 0:
                 return
+            if self.spare is not None and pid == self.spare[0]:
+                self.spare[1].close()               # it died waiting (killed?): another is made
+                self.spare = None
+                continue
             conn = self.children.pop(pid, None)
             if conn is None:
                 continue
@@ -219,6 +235,73 @@ class Server(ForkServerBase):
             except OSError:
                 pass
             conn.close()
+
+    # -- the spare child --
+    def _make_spare(self) -> None:
+        try:
+            ours, theirs = socket.socketpair()
+        except OSError:
+            return
+        try:
+            pid = os.fork()
+        except OSError:
+            ours.close()
+            theirs.close()
+            return
+        if pid == 0:
+            ours.detach()
+            self._spare_wait(theirs)                # never returns
+        theirs.close()
+        ours.settimeout(5)
+        self.spare = (pid, ours)
+
+    def _spare_wait(self, sock: socket.socket) -> None:
+        """The spare's life: nothing of the server's kept but the code (its
+        listener, lock, wake-up pipe and clients' connections closed now,
+        their objects detached so no number reused later is closed by
+        them), then one command, or EOF (the server is gone) and exit."""
+        try:
+            signal.set_wakeup_fd(-1)
+            self.forget()
+            for c in self.clients:
+                c.detach()
+            self.clients, self.children, self.spare = {}, {}, None
+            self.wake_r = self.wake_w = -1
+            keep = {0, 1, 2, sock.fileno()}
+            for fd in open_fds():
+                if fd not in keep:
+                    close_fd(fd)
+            name = _set_comm(SPARE_COMM)             # what ps(1) shows while it waits
+            req, _, fds = _read_request(sock, 4)
+            if len(fds) != 4:
+                raise EOFError
+            sock.close()
+            _set_comm(name)
+        except BaseException:                       # noqa: BLE001 - EOF, garbage: nobody's command
+            os._exit(0)
+        self._child(socket.socket(fileno=fds[0]), fds[1:], req)     # never returns
+
+    def _hand_to_spare(self, conn: socket.socket, fds: list[int], req: dict) -> int:
+        """The spare's pid once it has the command (the client's connection,
+        its descriptors and the request), else 0: fork one."""
+        if self.spare is None:
+            return 0
+        pid, sock = self.spare
+        self.spare = None
+        data = marshal.dumps(req)
+        data = b"%010d" % len(data) + data
+        try:
+            sent = socket.send_fds(sock, [data], [conn.fileno(), *fds])
+            if sent < len(data):
+                # (never an empty send: the spare, done reading, may have
+                # closed its end, and that EPIPE would run the command twice)
+                sock.sendall(data[sent:])
+        except OSError:
+            # Nothing sent, or part of it: a spare that died, or one that
+            # cannot parse a partial request, runs nothing. The usual fork.
+            pid = 0
+        sock.close()
+        return pid
 
     # -- the child --
     def _child(self, conn: socket.socket, fds: list[int], req: dict) -> None:
@@ -287,6 +370,21 @@ class Server(ForkServerBase):
         return report
 
 
+def _set_comm(name: str | None) -> str | None:
+    """Rename this process as ps(1) shows it; the old name (None where
+    /proc/self/comm does not exist: FreeBSD keeps its name)."""
+    if not name:
+        return None
+    try:
+        with open("/proc/self/comm", "r+") as f:
+            old = f.read().strip()
+            f.seek(0)
+            f.write(name)
+        return old
+    except OSError:
+        return None
+
+
 def _first_path(path0) -> None:
     """sys.path[0] as the client's: the server's is '' (it runs with -c),
     which after the chdir would be the caller's cwd, so a lazily imported
@@ -308,8 +406,8 @@ def _hung_up(conn: socket.socket) -> bool:
         return True
 
 
-def _read_request(conn: socket.socket) -> tuple[object, bytes, list[int]]:
-    data, fds, _, _ = socket.recv_fds(conn, 65536, 3)
+def _read_request(conn: socket.socket, max_fds: int = 3) -> tuple[object, bytes, list[int]]:
+    data, fds, _, _ = socket.recv_fds(conn, 65536, max_fds)
     while len(data) < HEADER:
         chunk = conn.recv(65536)
         if not chunk:

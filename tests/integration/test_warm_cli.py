@@ -17,6 +17,8 @@ import time
 
 import pytest
 
+from jocker.warm.server import SPARE_COMM
+
 WARM = {"JOCKER_WARM_CLI_IDLE": "60"}
 OFF = {"JOCKER_WARM_CLI_IDLE": "0"}
 
@@ -51,16 +53,20 @@ def _serving(rundir: str) -> bool:
             return False
 
 
-def _children(pid: int) -> list[int]:
+def _children(pid: int, *, spares: bool = False) -> list[int]:
+    """The server's children running commands (spares=False), or its idle
+    spare children (named jocker-spare until they take a command)."""
     out = []
     for p in os.listdir("/proc"):
         if p.isdigit():
             try:
                 with open(f"/proc/{p}/status") as f:
-                    if any(line.split() == ["PPid:", str(pid)] for line in f):
-                        out.append(int(p))
+                    status = f.read().splitlines()
             except OSError:
-                pass
+                continue
+            if any(line.split() == ["PPid:", str(pid)] for line in status) and \
+                    (status[0].split() == ["Name:", SPARE_COMM]) == spares:
+                out.append(int(p))
     return out
 
 
@@ -86,10 +92,10 @@ def _popen(jocker, *args, env=None, **kw):
     return subprocess.Popen([sys.executable, "-m", "jocker", *args], env={**jocker.env, **(env or {})}, **kw)
 
 
-def _started(jocker, image, *args, script: str):
+def _started(jocker, image, *args, script: str, **kw):
     """`run --rm ARGS image sh -c 'echo ready; SCRIPT'` with the warm CLI, once it said ready."""
     p = _popen(jocker, "run", "--rm", *args, image, "sh", "-c", "echo ready; " + script, env=WARM,
-               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+               stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
     assert p.stdout.readline() == b"ready\n"
     return p
 
@@ -305,3 +311,44 @@ def test_the_server_preloads_everything_run_imports(jocker, busybox_image, netwo
     pre = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], env=jocker.env, check=True,
                          capture_output=True, text=True).stdout
     assert used - set(json.loads(pre)) == set()
+
+
+def test_a_spare_child_waits_for_the_next_command_and_runs_it_once(jocker, busybox_image, warm, wait_for,
+                                                                   tmp_path):
+    """The server forks its next command's process while nothing runs; the
+    command runs in it, exactly once, in the caller's directory, and a new
+    spare is made once the command is over."""
+    server = _server(warm)
+    assert wait_for(lambda: len(_children(server, spares=True)) == 1, 10)
+    (spare,) = _children(server, spares=True)
+    p = _started(jocker, busybox_image, script="pwd >/dev/null; sleep 1; echo once", cwd=tmp_path)
+    assert _children(server) == [spare] and not _children(server, spares=True)
+    assert os.readlink(f"/proc/{spare}/cwd") == str(tmp_path)
+    out, err = p.communicate(timeout=60)
+    assert (p.returncode, out, err) == (0, b"once\n", b"")
+    assert wait_for(lambda: len(_children(server, spares=True)) == 1 and not _children(server), 10)
+    assert _children(server, spares=True) != [spare]
+    for _ in range(3):                  # back to back: each one runs once (an EPIPE once ran them twice)
+        r = jocker("run", "--rm", busybox_image, "sh", "-c", "echo out; echo err >&2; exit 3", env=WARM,
+                   check=False)
+        assert (r.returncode, r.stdout, r.stderr) == (3, "out\n", "err\n")
+
+
+def test_a_killed_spare_is_replaced_and_the_command_still_runs_once(jocker, busybox_image, warm, wait_for):
+    server = _server(warm)
+    assert wait_for(lambda: len(_children(server, spares=True)) == 1, 10)
+    (spare,) = _children(server, spares=True)
+    os.kill(spare, signal.SIGKILL)
+    assert wait_for(lambda: _children(server, spares=True) not in ([], [spare]), 10)
+    (spare,) = _children(server, spares=True)
+    os.kill(spare, signal.SIGKILL)      # and the command arrives before the server reaped it
+    r = jocker("run", "--rm", busybox_image, "echo", "hi", env=WARM, check=False)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "hi\n", "")
+
+
+def test_the_spare_goes_with_its_server(jocker, busybox_image, warm, wait_for):
+    server = _server(warm)
+    assert wait_for(lambda: len(_children(server, spares=True)) == 1, 10)
+    (spare,) = _children(server, spares=True)
+    _kill_server(warm, wait_for)
+    assert wait_for(lambda: not os.path.exists(f"/proc/{spare}"), 10)
