@@ -12,6 +12,10 @@ from . import naming
 from ..host.runner import debug
 from .driver import NetworkDriver
 
+# How long a teardown lets the kernel remove a deleted namespace's veths
+# (~1 ms when idle) before it deletes what is left itself.
+VETH_GRACE = 0.05
+
 
 def _debug(fmt: str, *args) -> None:
     debug("jocker.net.linux", fmt, *args)
@@ -105,13 +109,20 @@ class LinuxNetworkDriver(NetworkDriver):
         if down["netns"] is None:
             return
         from . import rtnl
+        links = down["links"]
         try:
-            rtnl.netns_del(down["netns"])
+            if rtnl.netns_del(down["netns"]) and links:
+                # Its end of each veth takes the host end along once the
+                # kernel has cleaned the namespace up; only what something
+                # else keeps (a process still in the namespace) is deleted
+                # here, after the grace: a delete racing the clean-up would
+                # wait for it (18 ms of every bridge `run --rm`).
+                links = rtnl.links_remaining(links, VETH_GRACE)
         except OSError as e:
             _debug("teardown: %s", e)
-        if down["links"]:
+        if links:
             with rtnl.Rtnl() as host:
-                for name in down["links"]:
+                for name in links:
                     try:
                         host.link_del(name)
                     except OSError as e:

@@ -649,3 +649,51 @@ def test_teardown_over_netlink_is_idempotent_and_leaves_iproute2_nothing():
         assert att["netns"] not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     finally:
         subprocess.run(["ip", "netns", "del", att["netns"]], capture_output=True)
+
+
+@pytest.mark.parametrize("held", [False, True])
+def test_teardown_removes_the_host_veth_whether_or_not_the_namespace_dies(held):
+    """The host end of a container's veth goes with its namespace when the
+    kernel cleans that up; when something else keeps the namespace (here a
+    process inside it), the teardown deletes the host end itself. Either
+    way the veth is gone when teardown returns, and the namespace's name."""
+    from jocker.host.runner import Runner
+    from jocker.net import attachment, rtnl
+    from jocker.net.linux import LinuxNetworkDriver
+    bridge = f"{NET_PREFIX}tdbr"
+    subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True)
+    att = attachment.build("e" * 64, NET_PREFIX, "bridge",
+                           [{"network": "n", "bridge": bridge, "subnet": "10.87.0.0/24", "gateway": "10.87.0.1",
+                             "ip": "10.87.0.5"}], [])
+    host_if = att["endpoints"][0]["host_if"]
+    drv = LinuxNetworkDriver(Runner())
+    holder = None
+    try:
+        drv.setup(att)
+        assert subprocess.run(["ip", "link", "show", host_if], capture_output=True).returncode == 0
+        if held:
+            holder = subprocess.Popen(["ip", "netns", "exec", att["netns"], "sleep", "60"])
+            assert _wait(lambda: os.readlink(f"/proc/{holder.pid}/ns/net") !=
+                         os.readlink("/proc/self/ns/net"), 10)
+        drv.teardown(att)
+        assert subprocess.run(["ip", "link", "show", host_if], capture_output=True).returncode != 0
+        assert not os.path.exists(rtnl.netns_path(att["netns"]))
+    finally:
+        if holder is not None:
+            holder.kill()
+            holder.wait()
+        subprocess.run(["ip", "netns", "del", att["netns"]], capture_output=True)
+        subprocess.run(["ip", "link", "del", host_if], capture_output=True)
+        subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+
+
+def _wait(cond, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if cond():
+                return True
+        except OSError:
+            pass
+        time.sleep(0.02)
+    return False
