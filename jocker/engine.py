@@ -147,9 +147,9 @@ class Engine:
         """Start the store read now, for this thread's next load_state(),
         which comes after other work (`run`: the request for its supervisor
         goes out meanwhile). That load_state() takes it only if the engine
-        lock's generation is unchanged, i.e. no holder of the lock came
-        between (as good as a read made under the lock); else it is dropped
-        and the store read again. Never fails: any doubt, no prefetch."""
+        lock's count moved by its own take alone, i.e. no holder of the lock
+        came between (as good as a read made under the lock); else it is
+        dropped and the store read again. Never fails: any doubt, no prefetch."""
         import _thread
         me = _thread.get_ident()
         if me in self._prefetched:
@@ -183,7 +183,7 @@ class Engine:
         try:
             if pre is not None:
                 gen, pending = pre
-                if self.lock.generation() == gen:
+                if self.lock.only_ours_since(gen):
                     return self.store.load(pending)
                 self.zfs.discard_tree(pending)
             return self.store.load()

@@ -54,8 +54,9 @@ class _Held:
                 fd = os.open(lk.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX)
+                    _bump(fd, taking=True)
                 except BaseException:
-                    os.close(fd)
+                    os.close(fd)            # (closing the only descriptor drops the flock)
                     raise
                 st.fd = fd
             st.depth += 1
@@ -71,7 +72,7 @@ class _Held:
             if st.depth == 0 and st.fd is not None:
                 fd, st.fd = st.fd, None
                 try:
-                    _bump(fd)
+                    _bump(fd, taking=False)
                 finally:
                     fcntl.flock(fd, fcntl.LOCK_UN)
                     os.close(fd)
@@ -79,19 +80,24 @@ class _Held:
             st.mutex.release()
 
 
-# Every release of a lock counts one more in its file (fixed width, written in
-# place while held), so a reader that read the count before some work and
-# finds it unchanged under the lock knows no holder came between (a store
-# read started before taking the lock is then as good as one made under it).
+# The lock counts in its file (fixed width, written in place while held):
+# every outermost take makes the count odd, every release even. A count read
+# while the lock was free (even) and found one more under the reader's own
+# hold means no holder came between, not even one killed while it held the
+# lock (its take was counted, its release never is): a store read begun
+# before taking the lock is then as good as one made under it.
 _GEN_WIDTH = 20
 
 
-def _bump(fd: int) -> None:
-    try:
-        n = int(os.pread(fd, _GEN_WIDTH, 0) or b"0")
-    except ValueError:
-        n = 0
-    os.pwrite(fd, b"%0*d" % (_GEN_WIDTH, n + 1), 0)
+def _read_count(fd: int) -> int | None:
+    data = os.pread(fd, _GEN_WIDTH, 0)
+    return int(data) if len(data) == _GEN_WIDTH and data.isdigit() else None
+
+
+def _bump(fd: int, *, taking: bool) -> None:
+    n = _read_count(fd) or 0
+    n += 1 if (n % 2 == 0) == taking else 2     # taken: the next odd count; released: the next even
+    os.pwrite(fd, b"%0*d" % (_GEN_WIDTH, n), 0)
 
 
 class EngineLock:
@@ -104,17 +110,26 @@ class EngineLock:
         return _Held(self)
 
     def generation(self) -> int | None:
-        """How many times the lock was released (None: unknown, never taken
-        or unreadable). Read without taking it."""
+        """The lock's count while it is free, read without taking it; None
+        when it is held (or its holder died holding it), never taken, or
+        unreadable. Compare under the lock with only_ours_since()."""
+        n = self._count()
+        return n if n is not None and n % 2 == 0 else None
+
+    def only_ours_since(self, gen: int) -> bool:
+        """Under this thread's hold: no holder but this one took the lock
+        since generation() said gen (the count moved by our own take only)."""
+        return self._count() == gen + 1
+
+    def _count(self) -> int | None:
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
             return None
         try:
-            data = os.pread(fd, _GEN_WIDTH, 0)
+            return _read_count(fd)
         finally:
             os.close(fd)
-        return int(data) if len(data) == _GEN_WIDTH and data.isdigit() else None
 
     def owned(self) -> bool:
         """This thread holds the lock (for assertions in tests)."""

@@ -12,17 +12,20 @@ from jocker.host.runner import Runner
 from jocker.lock import EngineLock
 
 
-def test_the_lock_counts_each_outermost_release(tmp_path):
+def test_the_lock_counts_each_outermost_take_and_release(tmp_path):
     path = str(tmp_path / "engine.lock")
     lk = EngineLock(path)
     assert lk.generation() is None                  # never taken
     with lk.held():
-        with EngineLock(path).held():               # re-entered: one release counted
+        with EngineLock(path).held():               # re-entered: one take, one release counted
             pass
     first = lk.generation()
     with lk.held():
-        assert lk.generation() == first             # held: not counted yet
-    assert lk.generation() == first + 1
+        assert lk.generation() is None              # held: no count to start a read on
+        assert lk.only_ours_since(first)            # the count moved by this take alone
+    assert lk.generation() == first + 2
+    with lk.held():
+        assert not lk.only_ours_since(first)        # a holder came between
 
 
 class _Counting(Runner):
@@ -162,3 +165,63 @@ def test_a_served_run_sees_what_was_tagged_just_before(jocker, jocker_env, busyb
         lock = os.path.join(jocker_env["JOCKER_RUNDIR"], "warmcli.lock")
         if lock_held(lock):
             os.kill(int(open(lock).read().strip()), 9)
+
+
+
+# Another command: it takes the lock, and once told writes a property of the
+# store's root (the first dataset `zfs get -r` prints) and is killed
+# (SIGKILL: the OOM killer, kill -9) before it releases the lock.
+_KILLED_HOLDER = r"""
+import os, sys
+from jocker.engine import Engine
+eng = Engine()
+with eng.lock.held():
+    print("held", flush=True)
+    sys.stdin.readline()
+    eng.zfs.set_props(eng.layout.root, {"jocker:layer.source": "written-then-killed"})
+    os.kill(os.getpid(), 9)
+"""
+
+
+def _past_root(pid: int) -> bool:
+    """The read has printed the root's properties: it ended (a zombie) or
+    waits for its pipe to be read (the store prints far more than 64 KB)."""
+    with open(f"/proc/{pid}/stat") as f:
+        if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+            return True
+    with open(f"/proc/{pid}/wchan") as f:
+        return "pipe_write" in f.read()
+
+
+def test_a_holder_killed_while_holding_means_a_fresh_read(engine_config, jocker_env):
+    """A command killed while it held the lock (its write done, its release
+    never counted): a read begun while it held the lock is not as good as one
+    made under the lock after it, which sees its write."""
+    import _thread
+    import subprocess
+    import sys
+    import time
+    eng = Engine(engine_config, _Counting())
+    root = eng.layout.root
+    with eng.lock.held():
+        pass
+    holder = subprocess.Popen([sys.executable, "-c", _KILLED_HOLDER], env=jocker_env,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        eng.prefetch_state()                        # begun while the other command holds the lock
+        pre = eng._prefetched.get(_thread.get_ident())
+        while pre is not None and not _past_root(pre[1].proc.pid):
+            time.sleep(0.005)
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
+        assert holder.wait() == -9
+        with eng.lock.held():
+            st = eng.load_state()
+        assert st.datasets[root].get("jocker:layer.source") == "written-then-killed"
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+        eng.drop_prefetch()
+        Runner().run(["zfs", "inherit", "jocker:layer.source", root])
