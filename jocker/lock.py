@@ -16,6 +16,7 @@ from __future__ import annotations
 import _thread          # not threading: the FreeBSD supervisor path imports this module
 import fcntl
 import os
+import time
 
 
 class _PathState:
@@ -95,9 +96,19 @@ def _read_count(fd: int) -> int | None:
 
 
 def _bump(fd: int, *, taking: bool) -> None:
-    n = _read_count(fd) or 0
+    n = _read_count(fd)
+    if n is None:
+        # No count (a new file, an older jocker's, one dropped below): start
+        # from the clock, above every count this file held before, so a count
+        # read before never comes back.
+        n = time.time_ns() & ~1
     n += 1 if (n % 2 == 0) == taking else 2     # taken: the next odd count; released: the next even
-    os.pwrite(fd, b"%0*d" % (_GEN_WIDTH, n), 0)
+    try:
+        os.pwrite(fd, b"%0*d" % (_GEN_WIDTH, n), 0)
+    except OSError:
+        # A full or over-quota file system: no count at all (no read is then
+        # begun early or taken), never a stale one, and the command goes on.
+        os.ftruncate(fd, 0)
 
 
 class EngineLock:

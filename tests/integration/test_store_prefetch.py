@@ -1,11 +1,13 @@
 """`run` starts its store read before the work that precedes it (the
 supervisor's request; in the warm CLI's child, click's parsing too) and
 takes it under the engine lock only when no other lock holder came between:
-the lock counts its releases in its file."""
+the lock counts its takes and releases in its file."""
 
 from __future__ import annotations
 
 import os
+
+import pytest
 
 from jocker.engine import Engine
 from jocker.host.runner import Runner
@@ -26,6 +28,11 @@ def test_the_lock_counts_each_outermost_take_and_release(tmp_path):
     assert lk.generation() == first + 2
     with lk.held():
         assert not lk.only_ours_since(first)        # a holder came between
+    last = lk.generation()
+    os.truncate(path, 0)                            # dropped (a write that failed), or an older jocker's file
+    with lk.held():
+        pass
+    assert lk.generation() > last                   # a count read before never comes back
 
 
 class _Counting(Runner):
@@ -225,3 +232,38 @@ def test_a_holder_killed_while_holding_means_a_fresh_read(engine_config, jocker_
             holder.wait()
         eng.drop_prefetch()
         Runner().run(["zfs", "inherit", "jocker:layer.source", root])
+
+
+@pytest.fixture
+def full_rundir(tmp_path):
+    """A run directory on a full file system (a one-page tmpfs, filled), with
+    the empty lock file an older jocker left there."""
+    import subprocess
+    mnt = tmp_path / "run"
+    mnt.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4k,mode=0700", f"jocker-full-{os.getpid()}",
+                           str(mnt)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"needs a tmpfs mount (root): {made.stderr.strip()}")
+    try:
+        (mnt / "lock").touch(mode=0o600)
+        (mnt / "fill").write_bytes(b"x" * 4096)
+        yield str(mnt)
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
+
+
+def test_a_full_run_directory_fails_no_locked_command(jocker_env, busybox_image, full_rundir):
+    """The count is bookkeeping for an optimisation: a run directory where it
+    cannot be written (full, over quota) fails no command, as before the
+    count existed, and leaves no count a read could be started on."""
+    from jocker import config as config_mod
+    eng = Engine(config_mod.load(environ={**jocker_env, "JOCKER_RUNDIR": full_rundir}), Runner())
+    img = eng.load_state().resolve(busybox_image)
+    try:
+        eng.store.tag(img, ["full-rundir:latest"])          # takes and releases the engine lock
+        assert eng.load_state().resolve("full-rundir:latest").id == img.id
+        assert eng.lock.generation() is None
+    finally:
+        img = eng.load_state().resolve(busybox_image)
+        eng.store.write_tags(img, {t: w for t, w in img.tags.items() if t != "full-rundir:latest"})
