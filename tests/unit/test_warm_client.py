@@ -147,3 +147,61 @@ def test_a_server_of_another_import_path_answers_fallback_and_makes_way(server):
     assert r.returncode == 0 and "Usage: jocker run" in r.stdout
     assert proc.wait(timeout=10) == 0
     assert not os.path.exists(os.path.join(env["JOCKER_RUNDIR"], "warmcli.sock"))
+
+
+# FreeBSD without fdescfs: /dev/fd lists only 0, 1 and 2, so a fork closes
+# what else it must by name. The server runs with open_fds() answering so.
+NO_FDESCFS = ("import sys; import jocker.warm.server as s; s.open_fds = lambda: [0, 1, 2]; "
+              "s.Server(sys.argv[1], float(sys.argv[2])).run()")
+
+
+def _spares(server_pid: int) -> list[int]:
+    from jocker.warm.server import SPARE_COMM
+    out = []
+    for p in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{p}/status") as f:
+                status = f.read().splitlines()
+        except OSError:
+            continue
+        if ["PPid:", str(server_pid)] in [line.split() for line in status] and \
+                status[0].split() == ["Name:", SPARE_COMM]:
+            out.append(int(p))
+    return out
+
+
+def test_the_spare_keeps_none_of_the_servers_descriptors_and_goes_with_it(tmp_path):
+    """Where the descriptor list shows only 0-2 (FreeBSD without fdescfs),
+    the spare still closes the server's end of its socket pair and its
+    wake-up pipe: holding that end, it never saw its server go, and every
+    server left one 25 MB process behind for good."""
+    import tempfile
+    rundir = tempfile.mkdtemp(prefix="jw", dir="/tmp")
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    proc = subprocess.Popen([sys.executable, "-c", NO_FDESCFS, rundir, "30"], env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    spares: list[int] = []
+    try:
+        end = time.monotonic() + 30
+        while not spares and time.monotonic() < end:
+            time.sleep(0.05)
+            spares = _spares(proc.pid)
+        assert len(spares) == 1
+        fds = sorted(int(x) for x in os.listdir(f"/proc/{spares[0]}/fd"))
+        assert len(fds) == 4 and fds[:3] == [0, 1, 2]       # its stdio and its end of the pair
+        proc.kill()
+        proc.wait()
+        end = time.monotonic() + 10
+        while os.path.exists(f"/proc/{spares[0]}") and time.monotonic() < end:
+            time.sleep(0.05)
+        assert not os.path.exists(f"/proc/{spares[0]}")
+    finally:
+        proc.kill()
+        proc.wait()
+        for pid in spares:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+        import shutil
+        shutil.rmtree(rundir, ignore_errors=True)
