@@ -205,3 +205,40 @@ def test_the_spare_keeps_none_of_the_servers_descriptors_and_goes_with_it(tmp_pa
                 pass
         import shutil
         shutil.rmtree(rundir, ignore_errors=True)
+
+
+def test_an_exit_before_the_pid_line_is_the_commands_status_not_a_fallback(tmp_path):
+    """The child writes its exit status to the client itself; a child that
+    runs before its server says `pid` (a spare woken on the server's CPU
+    preempts it: under load, a spare with more CPU share did 6 times in 10)
+    finishes first. Taken as a refusal, the command ran a second time here."""
+    import socket
+    import threading
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(tmp_path / "warmcli.sock"))
+    listener.listen(1)
+    got = {}
+
+    def serve():
+        conn, _ = listener.accept()
+        with conn:
+            data, fds, _, _ = socket.recv_fds(conn, 65536, 3)
+            for fd in fds:
+                os.close(fd)
+            size = int(data[:10])
+            while len(data) < 10 + size:
+                data += conn.recv(65536)
+            got["request"] = True
+            conn.sendall(b"exit 3\n")       # the child, done
+            conn.sendall(b"pid 4242\n")     # its server, late
+    t = threading.Thread(target=serve)
+    t.start()
+    probe = "import sys; from jocker.warm.client import Client; print(Client(sys.argv[1]).run(['run', '--help']))"
+    try:
+        out = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], env={**os.environ, "PYTHONPATH": ROOT},
+                             capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        assert (out.returncode, out.stdout) == (0, "3\n"), out.stderr
+    finally:
+        t.join(10)
+        listener.close()
+    assert got == {"request": True}
