@@ -70,10 +70,28 @@ class _Held:
             st.depth -= 1
             if st.depth == 0 and st.fd is not None:
                 fd, st.fd = st.fd, None
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                os.close(fd)
+                try:
+                    _bump(fd)
+                finally:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                    os.close(fd)
         finally:
             st.mutex.release()
+
+
+# Every release of a lock counts one more in its file (fixed width, written in
+# place while held), so a reader that read the count before some work and
+# finds it unchanged under the lock knows no holder came between (a store
+# read started before taking the lock is then as good as one made under it).
+_GEN_WIDTH = 20
+
+
+def _bump(fd: int) -> None:
+    try:
+        n = int(os.pread(fd, _GEN_WIDTH, 0) or b"0")
+    except ValueError:
+        n = 0
+    os.pwrite(fd, b"%0*d" % (_GEN_WIDTH, n + 1), 0)
 
 
 class EngineLock:
@@ -84,6 +102,19 @@ class EngineLock:
     def held(self) -> "_Held":
         """`with lock.held():` (a class, not contextlib: the supervisor imports this)."""
         return _Held(self)
+
+    def generation(self) -> int | None:
+        """How many times the lock was released (None: unknown, never taken
+        or unreadable). Read without taking it."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            data = os.pread(fd, _GEN_WIDTH, 0)
+        finally:
+            os.close(fd)
+        return int(data) if len(data) == _GEN_WIDTH and data.isdigit() else None
 
     def owned(self) -> bool:
         """This thread holds the lock (for assertions in tests)."""

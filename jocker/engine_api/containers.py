@@ -51,14 +51,22 @@ class Containers:
         from ..containers.detachkeys import for_client
         keys = for_client(detach_keys)            # refused before anything is made
         eng = self.engine
-        # The supervisor's interpreter starts while the clone is being made.
-        early = lifecycle.prespawn_supervisor(eng)
+        # The store read starts first, the supervisor's start while it runs
+        # and while the clone is being made.
+        eng.prefetch_state()
+        try:
+            early = lifecycle.prespawn_supervisor(eng)
+        except BaseException:
+            eng.drop_prefetch()
+            raise
         try:
             c = create_container(eng, req)
         except BaseException:
             if early is not None:
                 early.cancel()
             raise
+        finally:
+            eng.drop_prefetch()                   # not taken: create failed before its read
         try:
             started = lifecycle.start(eng, c, attach=not detach, prespawned=early)
         except JockerError:

@@ -265,7 +265,7 @@ def communicate(proc: Process, data: bytes | None, timeout: float) -> tuple[byte
     while readers or writer is not None:
         left = deadline - time.monotonic()
         if left <= 0:
-            _kill_group(proc.pid)
+            kill_group(proc.pid)
             proc.wait()
             for fd in readers:
                 os.close(fd)
@@ -346,7 +346,8 @@ def die_with_parent() -> None:
         os.kill(os.getpid(), args[-1])
 
 
-def _kill_group(pid: int) -> None:
+def kill_group(pid: int) -> None:
+    """SIGKILL a command's process group (die_with_parent made one)."""
     for kill in (lambda: os.killpg(pid, 9), lambda: os.kill(pid, 9)):
         try:
             kill()

@@ -42,6 +42,14 @@ def debug(logger: str, fmt: str, *args) -> None:
         logging.getLogger(logger).debug(fmt, *args)
 
 
+class Pending:
+    """A host command begun by Runner.begin()."""
+    __slots__ = ("argv", "proc", "started")
+
+    def __init__(self, argv: list[str], proc: "process.Process", started: float):
+        self.argv, self.proc, self.started = argv, proc, started
+
+
 def _debug(fmt: str, *args) -> None:
     debug("jocker.host.runner", fmt, *args)
 
@@ -89,9 +97,35 @@ class Runner:
         return res
 
     def _run_once(self, argv, input, stdin, stdout, timeout, env, cwd) -> Result:
-        timeout = self.timeout if timeout is None else timeout
         if isinstance(input, str):
             input = input.encode()
+        pending = self._begin(argv, input, stdin, stdout, env, cwd)
+        return self._finish(pending, input, timeout)
+
+    def begin(self, argv, *, env: dict[str, str] | None = None) -> "Pending":
+        """run() in two halves: argv started now (output captured), its
+        Result taken later by finish(), so a read can overlap other work.
+        A Pending never finished must be given to abandon()."""
+        return self._begin(self._check_argv(argv), None, None, None, env, None)
+
+    def finish(self, pending: "Pending", *, timeout: float | None = None, check: bool = True,
+               hint: str | None = None) -> Result:
+        res = self._finish(pending, None, timeout)
+        if check and res.returncode != 0:
+            raise HostCommandError(res.argv, res.returncode, res.stderr, hint=hint)
+        return res
+
+    def abandon(self, pending: "Pending") -> None:
+        """A begun command whose output nobody wants: killed and reaped."""
+        proc = pending.proc
+        process.kill_group(proc.pid)
+        proc.wait()
+        for fd in (proc.stdout, proc.stderr):
+            if fd is not None:
+                os.close(fd)
+        _trace(pending.argv, time.monotonic() - pending.started)
+
+    def _begin(self, argv, input, stdin, stdout, env, cwd) -> "Pending":
         self.count += 1
         _debug("run: %s", " ".join(argv))
         begin = time.monotonic()
@@ -101,15 +135,25 @@ class Runner:
                 stdin=process.PIPE if input is not None else (stdin.fileno() if stdin is not None else None),
                 stdout=stdout.fileno() if stdout is not None else process.PIPE,
                 stderr=process.PIPE, child_setup=process.die_with_parent)
+        except FileNotFoundError:
+            _trace(argv, time.monotonic() - begin)
+            raise HostCommandError(argv, 127, f"{argv[0]}: command not found",
+                                   hint=f"install {argv[0]} or check PATH")
+        except BaseException:
+            _trace(argv, time.monotonic() - begin)
+            raise
+        return Pending(argv, proc, begin)
+
+    def _finish(self, pending: "Pending", input, timeout) -> Result:
+        timeout = self.timeout if timeout is None else timeout
+        argv, proc = pending.argv, pending.proc
+        try:
             out, err, timed_out = process.communicate(proc, input, timeout)
             if timed_out:
                 raise HostCommandTimeout(argv, timeout)
             code = proc.wait()
-        except FileNotFoundError:
-            raise HostCommandError(argv, 127, f"{argv[0]}: command not found",
-                                   hint=f"install {argv[0]} or check PATH")
         finally:
-            _trace(argv, time.monotonic() - begin)
+            _trace(argv, time.monotonic() - pending.started)
         text = out.decode("utf-8", "replace")
         errtext = err.decode("utf-8", "replace")
         if code != 0:

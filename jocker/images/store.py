@@ -40,8 +40,13 @@ class ImageStore:
         self.layout = layout
         self.lock = lock
 
-    def load(self) -> State:
-        return load_state(self.layout, self.zfs.tree(self.layout.root))
+    def load(self, pending=None) -> State:
+        """pending: start_load()'s read, collected instead of a new one."""
+        return load_state(self.layout, self.zfs.tree(self.layout.root, pending))
+
+    def start_load(self):
+        """load()'s host read started now (None where the driver reads at once)."""
+        return self.zfs.start_tree(self.layout.root)
 
     # -- layers --------------------------------------------------------------
     def begin_layer(self, parent: str = "", props: dict | None = None) -> PendingLayer:

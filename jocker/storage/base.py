@@ -140,8 +140,18 @@ class ZfsDriver(ABC):
         """One dataset's stats and local user properties."""
 
     @abstractmethod
-    def tree(self, root: str) -> dict[str, Dataset]:
-        """Every dataset and snapshot at or below root, in ONE host call."""
+    def tree(self, root: str, pending=None) -> dict[str, Dataset]:
+        """Every dataset and snapshot at or below root, in ONE host call;
+        pending (from start_tree) is that call already under way."""
+
+    def start_tree(self, root: str):
+        """tree(root)'s host call started now and collected later by
+        tree(root, pending); None where a driver cannot (it reads at once).
+        A pending read not collected is given to discard_tree()."""
+        return None
+
+    def discard_tree(self, pending) -> None:
+        pass
 
     @abstractmethod
     def mount(self, name: str) -> None: ...

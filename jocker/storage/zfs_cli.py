@@ -127,9 +127,15 @@ class ZfsCli(ZfsDriver):
         for i in range(0, len(names), 64):
             self._z("inherit", prop, *names[i:i + 64])
 
-    def _get(self, name: str, recursive: bool, props: str = "all") -> dict[str, Dataset]:
-        res = self._z("get", "-Hp", *(["-r"] if recursive else []), "-s", "local,received,none",
-                      "-o", "name,property,value,source", props, name, check=False)
+    def _get_args(self, name: str, recursive: bool, props: str) -> list[str]:
+        return ["get", "-Hp", *(["-r"] if recursive else []), "-s", "local,received,none",
+                "-o", "name,property,value,source", props, name]
+
+    def _get(self, name: str, recursive: bool, props: str = "all", pending=None) -> dict[str, Dataset]:
+        if pending is not None:
+            res = self.runner.finish(pending, check=False)
+        else:
+            res = self._z(*self._get_args(name, recursive, props), check=False)
         if res.returncode != 0:
             if "does not exist" in res.stderr:
                 raise NotFound(f"no such dataset: {name}")
@@ -142,11 +148,22 @@ class ZfsCli(ZfsDriver):
             raise NotFound(f"no such dataset: {name}")
         return tree[name]
 
-    def tree(self, root):
+    @staticmethod
+    def _tree_props() -> str:
+        from . import props as P
+        return ",".join(STAT_PROPS + tuple(P.batch_names()))
+
+    def start_tree(self, root):
+        return self.runner.begin([self.zfs, *self._get_args(root, True, self._tree_props())])
+
+    def discard_tree(self, pending) -> None:
+        self.runner.abandon(pending)
+
+    def tree(self, root, pending=None):
         """Named properties rather than `all`: much faster on large stores. Rare
         values chunked beyond what was named get one more targeted read."""
         from . import props as P
-        tree = self._get(root, True, ",".join(STAT_PROPS + tuple(P.batch_names())))
+        tree = self._get(root, True, self._tree_props(), pending=pending)
         extra = {n: P.missing_chunks(ds) for n, ds in tree.items()}
         extra = {n: names for n, names in extra.items() if names}
         if extra:

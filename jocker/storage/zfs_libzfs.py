@@ -367,7 +367,7 @@ class ZfsLibzfs(ZfsDriver):
             return build_dataset(name, entries_from_object(obj))
 
     @_locked
-    def tree(self, root):
+    def tree(self, root, pending=None):         # reads in-process: nothing to start ahead
         if "@" in root:
             return {root: self.get(root)}
         top = self._open(root)       # datasets_serialized() only logs a missing root

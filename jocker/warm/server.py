@@ -311,6 +311,9 @@ class Server(ForkServerBase):
         code, report = 125, None
         try:
             report = self._become_fresh(conn, fds, req)
+            if req["argv"][1:2] == ["run"]:
+                from .. import engine
+                engine.begin_early_read()       # the store read overlaps click's parsing
             from .. import cli
             # The status goes straight to the client, not through the
             # server's reaping: one wake-up less on every command. The
