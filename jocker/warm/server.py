@@ -280,9 +280,10 @@ class Server(ForkServerBase):
                 raise EOFError
             sock.close()
             _set_comm(name)
+            conn = socket.socket(fileno=fds[0])
         except BaseException:                       # noqa: BLE001 - EOF, garbage: nobody's command
-            os._exit(0)
-        self._child(socket.socket(fileno=fds[0]), fds[1:], req)     # never returns
+            os._exit(0)                             # (never back into the server's loop)
+        self._child(conn, fds[1:], req)             # never returns
 
     def _hand_to_spare(self, conn: socket.socket, fds: list[int], req: dict) -> int:
         """The spare's pid once it has the command (the client's connection,
