@@ -152,7 +152,7 @@ class Server(ForkServerBase):
             # A bridge container's network set-up and teardown, and a --rm
             # container's removal: ~4 ms of imports each supervisor paid on
             # a two-core host while its container ran (~0.3 MB shared).
-            from ..net import linux  # noqa: F401
+            from ..net import linux, rtnl  # noqa: F401
             from . import remove  # noqa: F401
             from ..storage import stale, zfs_cli, zfsfuse  # noqa: F401
         self.remember_loaded()

@@ -16,7 +16,8 @@ The protocol, one connection per command (`<rundir>/warmcli.sock`):
     server -> client  `fallback REASON` (nothing was started: go local) or
                       `pid N`, later `exit S` (S as os.waitstatus_to_exitcode),
                       written by the child itself as it exits and by the
-                      server when it reaps the child (the first one counts)
+                      server when it reaps the child (the first one counts;
+                      the child's may even come before `pid`: it ran)
     client -> server  `sig N` for each signal the client caught, forwarded
                       to the child
 marshal, not json: the client must start in a few milliseconds (json pulls

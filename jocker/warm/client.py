@@ -125,6 +125,10 @@ class Client:
             reply = _Lines(s)
             first = reply.next()
             s.settimeout(None)  # the command runs as long as it runs
+            if first is not None and first.startswith(b"exit "):
+                # The child's own report, ahead of its server's `pid` (the
+                # server was preempted): the command ran, and is over.
+                return int(first.split()[1])
             if first is None or not first.startswith(b"pid "):
                 self.pending += self.early      # nothing started them: they are this process's again
                 return None if first is not None else self._gone()

@@ -249,7 +249,7 @@ class Server(ForkServerBase):
             theirs.close()
             return
         if pid == 0:
-            ours.detach()
+            close_fd(ours.detach())                 # by number: holding it, the spare never sees EOF
             self._spare_wait(theirs)                # never returns
         theirs.close()
         ours.settimeout(5)
@@ -263,8 +263,11 @@ class Server(ForkServerBase):
         try:
             signal.set_wakeup_fd(-1)
             self.forget()
+            # by number too: FreeBSD without fdescfs lists only 0-2 in /dev/fd
             for c in self.clients:
-                c.detach()
+                close_fd(c.detach())
+            close_fd(self.wake_r)
+            close_fd(self.wake_w)
             self.clients, self.children, self.spare = {}, {}, None
             self.wake_r = self.wake_w = -1
             keep = {0, 1, 2, sock.fileno()}
@@ -277,9 +280,10 @@ class Server(ForkServerBase):
                 raise EOFError
             sock.close()
             _set_comm(name)
+            conn = socket.socket(fileno=fds[0])
         except BaseException:                       # noqa: BLE001 - EOF, garbage: nobody's command
-            os._exit(0)
-        self._child(socket.socket(fileno=fds[0]), fds[1:], req)     # never returns
+            os._exit(0)                             # (never back into the server's loop)
+        self._child(conn, fds[1:], req)             # never returns
 
     def _hand_to_spare(self, conn: socket.socket, fds: list[int], req: dict) -> int:
         """The spare's pid once it has the command (the client's connection,

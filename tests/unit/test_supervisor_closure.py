@@ -81,6 +81,7 @@ def test_fork_server_preloads_the_supervisor_closure_and_nothing_more(tmp_path):
         "jocker.runtime.mountinfo"}
     beside = set() if runtime == "jail" else {
         "jocker.net", "jocker.net.driver", "jocker.net.linux", "jocker.net.linux_plan", "jocker.net.naming",
+        "jocker.net.rtnl",
         "jocker.containers.remove", "jocker.host.tree", "jocker.storage", "jocker.storage.base",
         "jocker.storage.foreign", "jocker.storage.stale", "jocker.storage.zfs_cli", "jocker.storage.zfsfuse"}
     assert {m for m in modules if m.startswith("jocker")} == JOCKER_MODULES[runtime] | {

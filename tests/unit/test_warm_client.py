@@ -147,3 +147,98 @@ def test_a_server_of_another_import_path_answers_fallback_and_makes_way(server):
     assert r.returncode == 0 and "Usage: jocker run" in r.stdout
     assert proc.wait(timeout=10) == 0
     assert not os.path.exists(os.path.join(env["JOCKER_RUNDIR"], "warmcli.sock"))
+
+
+# FreeBSD without fdescfs: /dev/fd lists only 0, 1 and 2, so a fork closes
+# what else it must by name. The server runs with open_fds() answering so.
+NO_FDESCFS = ("import sys; import jocker.warm.server as s; s.open_fds = lambda: [0, 1, 2]; "
+              "s.Server(sys.argv[1], float(sys.argv[2])).run()")
+
+
+def _spares(server_pid: int) -> list[int]:
+    from jocker.warm.server import SPARE_COMM
+    out = []
+    for p in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{p}/status") as f:
+                status = f.read().splitlines()
+        except OSError:
+            continue
+        if ["PPid:", str(server_pid)] in [line.split() for line in status] and \
+                status[0].split() == ["Name:", SPARE_COMM]:
+            out.append(int(p))
+    return out
+
+
+def test_the_spare_keeps_none_of_the_servers_descriptors_and_goes_with_it(tmp_path):
+    """Where the descriptor list shows only 0-2 (FreeBSD without fdescfs),
+    the spare still closes the server's end of its socket pair and its
+    wake-up pipe: holding that end, it never saw its server go, and every
+    server left one 25 MB process behind for good."""
+    import tempfile
+    rundir = tempfile.mkdtemp(prefix="jw", dir="/tmp")
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    proc = subprocess.Popen([sys.executable, "-c", NO_FDESCFS, rundir, "30"], env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    spares: list[int] = []
+    try:
+        end = time.monotonic() + 30
+        while not spares and time.monotonic() < end:
+            time.sleep(0.05)
+            spares = _spares(proc.pid)
+        assert len(spares) == 1
+        fds = sorted(int(x) for x in os.listdir(f"/proc/{spares[0]}/fd"))
+        assert len(fds) == 4 and fds[:3] == [0, 1, 2]       # its stdio and its end of the pair
+        proc.kill()
+        proc.wait()
+        end = time.monotonic() + 10
+        while os.path.exists(f"/proc/{spares[0]}") and time.monotonic() < end:
+            time.sleep(0.05)
+        assert not os.path.exists(f"/proc/{spares[0]}")
+    finally:
+        proc.kill()
+        proc.wait()
+        for pid in spares:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+        import shutil
+        shutil.rmtree(rundir, ignore_errors=True)
+
+
+def test_an_exit_before_the_pid_line_is_the_commands_status_not_a_fallback(tmp_path):
+    """The child writes its exit status to the client itself; a child that
+    runs before its server says `pid` (a spare woken on the server's CPU
+    preempts it: under load, a spare with more CPU share did 6 times in 10)
+    finishes first. Taken as a refusal, the command ran a second time here."""
+    import socket
+    import threading
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(tmp_path / "warmcli.sock"))
+    listener.listen(1)
+    got = {}
+
+    def serve():
+        conn, _ = listener.accept()
+        with conn:
+            data, fds, _, _ = socket.recv_fds(conn, 65536, 3)
+            for fd in fds:
+                os.close(fd)
+            size = int(data[:10])
+            while len(data) < 10 + size:
+                data += conn.recv(65536)
+            got["request"] = True
+            conn.sendall(b"exit 3\n")       # the child, done
+            conn.sendall(b"pid 4242\n")     # its server, late
+    t = threading.Thread(target=serve)
+    t.start()
+    probe = "import sys; from jocker.warm.client import Client; print(Client(sys.argv[1]).run(['run', '--help']))"
+    try:
+        out = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], env={**os.environ, "PYTHONPATH": ROOT},
+                             capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        assert (out.returncode, out.stdout) == (0, "3\n"), out.stderr
+    finally:
+        t.join(10)
+        listener.close()
+    assert got == {"request": True}
