@@ -78,6 +78,17 @@ class Process:
             self.stdin = None
 
 
+def widen_pipe(fd: int | None, size: int = 1 << 20) -> None:
+    """Give a pipe room for size bytes where the system can (Linux's
+    F_SETPIPE_SZ; FreeBSD sizes its pipes itself); else leave it."""
+    import fcntl
+    if fd is not None and hasattr(fcntl, "F_SETPIPE_SZ"):
+        try:
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, size)
+        except OSError:
+            pass
+
+
 def _child_fd(spec, mode: int, ours: list[int]) -> tuple[int | None, int | None]:
     """(fd for the child, fd we keep) for PIPE, DEVNULL, an fd or None (inherit)."""
     if spec is None:

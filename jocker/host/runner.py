@@ -105,8 +105,13 @@ class Runner:
     def begin(self, argv, *, env: dict[str, str] | None = None) -> "Pending":
         """run() in two halves: argv started now (output captured), its
         Result taken later by finish(), so a read can overlap other work.
-        A Pending never finished must be given to abandon()."""
-        return self._begin(self._check_argv(argv), None, None, None, env, None)
+        A Pending never finished must be given to abandon(). Its output
+        pipe is widened where the system allows (Linux: 1 MB): nobody reads
+        it until finish(), and a full 64 KB pipe would stop the command
+        half way (a store read prints ~100-250 KB)."""
+        pending = self._begin(self._check_argv(argv), None, None, None, env, None)
+        process.widen_pipe(pending.proc.stdout)
+        return pending
 
     def finish(self, pending: "Pending", *, timeout: float | None = None, check: bool = True,
                hint: str | None = None) -> Result:

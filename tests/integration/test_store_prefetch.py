@@ -103,6 +103,25 @@ def test_a_prefetch_not_taken_is_reaped(engine_config):
     eng.drop_prefetch()                             # twice: nothing
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="F_SETPIPE_SZ is Linux's")
+def test_a_begun_command_runs_to_its_end_with_nobody_reading(tmp_path):
+    """A store read prints ~100-250 KB; begun early, nobody reads its pipe
+    until the lock is taken, and a 64 KB pipe stopped it a quarter of the
+    way (so little of it overlapped anything). The pipe is widened: it
+    finishes on its own."""
+    done = tmp_path / "done"
+    runner = Runner()
+    pending = runner.begin([sys.executable, "-c", "import sys; sys.stdout.write('x' * 300000); "
+                            f"sys.stdout.flush(); open({str(done)!r}, 'w').close()"])
+    import time
+    deadline = time.monotonic() + 20
+    while not done.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    finished = done.exists()
+    res = runner.finish(pending)
+    assert finished and len(res.stdout) == 300000
+
+
 def _setenv(monkeypatch, env: dict) -> None:
     for k, v in env.items():
         if k.startswith("JOCKER_"):
