@@ -114,7 +114,8 @@ class Client:
             try:
                 fds = b"".join(fd.to_bytes(4, sys.byteorder, signed=True) for fd in (0, 1, 2))  # int[3]
                 sent = s.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
-                s.sendall(data[sent:])          # a big environment may take more than one
+                if sent < len(data):            # a big environment may take more than one
+                    s.sendall(data[sent:])      # (never an empty send: the peer may be done, EPIPE)
             except OSError:
                 return None     # not all sent: the server starts nothing
             self.sent = True
