@@ -80,7 +80,9 @@ class Process:
 
 def widen_pipe(fd: int | None, size: int = 1 << 20) -> None:
     """Give a pipe room for size bytes where the system can (Linux's
-    F_SETPIPE_SZ; FreeBSD sizes its pipes itself); else leave it."""
+    F_SETPIPE_SZ); else leave it. FreeBSD has no such call: its pipes hold
+    16-64 KB, so a command begun early stops there until it is read [U:
+    measure an early store read's overlap on FreeBSD]."""
     import fcntl
     if fd is not None and hasattr(fcntl, "F_SETPIPE_SZ"):
         try:

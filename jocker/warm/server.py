@@ -275,14 +275,19 @@ class Server(ForkServerBase):
                 if fd not in keep:
                     close_fd(fd)
             name = _set_comm(SPARE_COMM)             # what ps(1) shows while it waits
+            got = False
             req, _, fds = _read_request(sock, 4)
             if len(fds) != 4:
                 raise EOFError
+            got = True
             sock.close()
             _set_comm(name)
             conn = socket.socket(fileno=fds[0])
         except BaseException:                       # noqa: BLE001 - EOF, garbage: nobody's command
-            os._exit(0)                             # (never back into the server's loop)
+            # (never back into the server's loop) A whole command that could
+            # not be started is an engine error for its client, whose status
+            # the server reports from ours: not a success.
+            os._exit(125 if got else 0)
         self._child(conn, fds[1:], req)             # never returns
 
     def _hand_to_spare(self, conn: socket.socket, fds: list[int], req: dict) -> int:
