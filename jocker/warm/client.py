@@ -29,6 +29,7 @@ REPLY_TIMEOUT = 30.0
 # applied per child (the stdio request).
 START_ENV = ("LD_", "PYTHON", "MALLOC_", "GLIBC_TUNABLES")
 PER_CHILD = ("PYTHONPATH", "PYTHONIOENCODING", "PYTHONUNBUFFERED")
+HEADER = 10                 # ASCII digits: a request's length, before it
 _SUN_PATH_MAX = 100         # below every platform's sun_path (104 on FreeBSD, 108 on Linux)
 
 
@@ -101,8 +102,7 @@ class Client:
         import _socket
         try:
             cwd = os.getcwd()
-            data = _request(argv, cwd)
-            data = b"%010d" % len(data) + data
+            data = frame(_request(argv, cwd))
             self.sock = s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
             s.settimeout(5)
             _connect(s, self.rundir, cwd)
@@ -232,6 +232,12 @@ def identity() -> dict:
     return {"exe": sys.executable, "pkg": PACKAGE_PARENT,
             "path": [p for p in sys.path[1:] if p != PACKAGE_PARENT], "fsenc": sys.getfilesystemencoding(),
             "start": {k: v for k, v in os.environ.items() if k.startswith(START_ENV) and k not in PER_CHILD}}
+
+
+def frame(request: bytes) -> bytes:
+    """A request as it travels (client to server, server to its spare):
+    its length in HEADER ASCII digits, then the marshal'd dict."""
+    return b"%0*d" % (HEADER, len(request)) + request
 
 
 def _request(argv: list[str], cwd: str) -> bytes:

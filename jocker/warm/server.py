@@ -29,9 +29,8 @@ import time
 
 from .. import rundir as RD
 from ..forkbase import ForkServerBase, close_fd, open_fds, peer_refusal, process_context
-from .client import identity
+from .client import HEADER, frame, identity
 
-HEADER = 10                 # ASCII digits: the request's length
 MAX_CHILDREN = 256          # then new commands go local: select() stays far below FD_SETSIZE
 REQUEST_MAX = 4 << 20       # argv and environment
 # What `run` imports (python3 -X importtime -m jocker run --rm busybox true,
@@ -261,15 +260,7 @@ class Server(ForkServerBase):
         their objects detached so no number reused later is closed by
         them), then one command, or EOF (the server is gone) and exit."""
         try:
-            signal.set_wakeup_fd(-1)
-            self.forget()
-            # by number too: FreeBSD without fdescfs lists only 0-2 in /dev/fd
-            for c in self.clients:
-                close_fd(c.detach())
-            close_fd(self.wake_r)
-            close_fd(self.wake_w)
-            self.clients, self.children, self.spare = {}, {}, None
-            self.wake_r = self.wake_w = -1
+            self._shed_server()
             keep = {0, 1, 2, sock.fileno()}
             for fd in open_fds():
                 if fd not in keep:
@@ -297,8 +288,7 @@ class Server(ForkServerBase):
             return 0
         pid, sock = self.spare
         self.spare = None
-        data = marshal.dumps(req)
-        data = b"%010d" % len(data) + data
+        data = frame(marshal.dumps(req))
         try:
             sent = socket.send_fds(sock, [data], [conn.fileno(), *fds])
             if sent < len(data):
@@ -337,6 +327,24 @@ class Server(ForkServerBase):
         finally:
             _finish(code, report)
 
+    def _shed_server(self) -> None:
+        """In a forked child (a spare, a command): none of the server's
+        descriptors or state (listener, lock, wake-up pipe, clients'
+        connections, a spare's socket). Closed by number, not only by the
+        descriptor sweep, which on FreeBSD without fdescfs sees only 0-2;
+        the objects are detached first, so no number reused later is
+        closed by them."""
+        signal.set_wakeup_fd(-1)
+        self.forget()
+        close_fd(self.wake_r)
+        close_fd(self.wake_w)
+        self.wake_r = self.wake_w = -1
+        for c in self.clients:
+            close_fd(c.detach())
+        if self.spare is not None:
+            close_fd(self.spare[1].detach())
+        self.clients, self.children, self.spare = {}, {}, None
+
     def _become_fresh(self, conn: socket.socket, fds: list[int], req: dict) -> int:
         """Everything a freshly started `jocker` would have from its caller;
         nothing of the server's (descriptors, handlers, environment)."""
@@ -348,14 +356,8 @@ class Server(ForkServerBase):
             if hasattr(signal, name):
                 signal.signal(getattr(signal, name), signal.SIG_IGN)
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
-        self.forget()
-        close_fd(self.wake_r)       # by name too: FreeBSD without fdescfs lists only 0-2 in /dev/fd
-        close_fd(self.wake_w)
+        self._shed_server()
         report = conn.detach()
-        for c in self.clients:
-            close_fd(c.detach())
-        self.clients = {}
-        self.children = {}
         for target, fd in enumerate(fds):
             os.dup2(fd, target)                 # inheritable, as 0, 1, 2 are
         for fd in fds:
