@@ -87,7 +87,7 @@ class Config:
     @property
     def root(self) -> str:
         """The root dataset jocker owns."""
-        return self.values["dataset"] or f"{self.values['pool_name']}/jocker"
+        return root_dataset(self.values)
 
     @property
     def embedded(self) -> bool:
@@ -123,6 +123,12 @@ def parse_file(path: str) -> dict[str, str]:
                              hint="known: " + ", ".join(sorted(_BY_KEY)))
         out[key] = value
     return out
+
+
+def root_dataset(values) -> str:
+    """The root dataset named by the `dataset` and `pool_name` settings
+    (a Config's, or quick_values' of those two keys)."""
+    return values["dataset"] or f"{values['pool_name']}/jocker"
 
 
 def quick_values(keys: tuple[str, ...], environ: dict[str, str] | None = None) -> dict[str, str]:

@@ -34,7 +34,7 @@ def begin_early_read() -> None:
         values = config_mod.quick_values(("dataset", "pool_name", "rundir", "zfs_driver"))
         if values["zfs_driver"] != "cli":
             return
-        root = values["dataset"] or f"{values['pool_name']}/jocker"
+        root = config_mod.root_dataset(values)
         lock = EngineLock(Layout(root, "", values["rundir"]).lock_path)
         gen = lock.generation()
         if gen is None:
